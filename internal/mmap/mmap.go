@@ -1,0 +1,62 @@
+// Package mmap maps files read-only into memory, so that readers can hand out
+// tensors as views over the file: pages are read by the kernel when first
+// touched, and shared with the page cache instead of copied.
+package mmap
+
+import (
+	"fmt"
+	"os"
+)
+
+// File is a read-only mapping of a whole file.
+type File struct {
+	data  []byte
+	unmap func([]byte) error
+	size  int64
+}
+
+// Open maps the named file. Where the platform has no mmap, the file is read
+// into memory instead; the API is the same.
+func Open(path string) (*File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("mmap: %s is not a regular file", path)
+	}
+	size := st.Size()
+	if size == 0 {
+		return &File{}, nil
+	}
+	if int64(int(size)) != size {
+		return nil, fmt.Errorf("mmap: %s: %d bytes does not fit in the address space", path, size)
+	}
+	data, unmap, err := mapFile(f, int(size))
+	if err != nil {
+		return nil, fmt.Errorf("mmap: %s: %w", path, err)
+	}
+	return &File{data: data, unmap: unmap, size: size}, nil
+}
+
+// Bytes returns the mapped contents. Writing to the slice faults; using it
+// after Close faults.
+func (m *File) Bytes() []byte { return m.data }
+
+// Size is the length of the file when it was mapped.
+func (m *File) Size() int64 { return m.size }
+
+// Close unmaps the file.
+func (m *File) Close() error {
+	if m.unmap == nil || m.data == nil {
+		return nil
+	}
+	d := m.data
+	m.data = nil
+	return m.unmap(d)
+}
