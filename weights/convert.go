@@ -72,10 +72,7 @@ func decodeF8(c uint8, mbits uint, bias int, ieee bool) float32 {
 // does) and ±Inf for e5m2.
 func encodeF8(f float32, table *[256]float32, ieee bool) uint8 {
 	if f != f {
-		if ieee {
-			return 0x7f
-		}
-		return 0x7f
+		return 0x7f // NaN in both formats
 	}
 	var sign uint8
 	if math.Signbit(float64(f)) {
