@@ -87,8 +87,8 @@ func TestF8KnownValues(t *testing.T) {
 func TestF8RoundTripAndRounding(t *testing.T) {
 	for c := 0; c < 256; c++ {
 		for _, f := range []struct {
-			dec func(uint8) float32
-			enc func(float32) uint8
+			dec  func(uint8) float32
+			enc  func(float32) uint8
 			name string
 		}{{F8E4M3ToFloat32, Float32ToF8E4M3, "e4m3"}, {F8E5M2ToFloat32, Float32ToF8E5M2, "e5m2"}} {
 			v := f.dec(uint8(c))
