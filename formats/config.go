@@ -241,3 +241,25 @@ func positive(fam string, fields []field) error {
 	}
 	return nil
 }
+
+// UpdateConfig returns config.json with the given top-level fields set (a nil
+// value removes the field), keeping every other field as it was. Keys are
+// written sorted, as json.Marshal writes maps.
+func UpdateConfig(raw []byte, fields map[string]any) ([]byte, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	for k, v := range fields {
+		if v == nil {
+			delete(doc, k)
+			continue
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		doc[k] = b
+	}
+	return json.MarshalIndent(doc, "", "  ")
+}

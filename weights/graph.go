@@ -188,3 +188,20 @@ func (g *Graph) Close() error {
 	g.closers = nil
 	return errors.Join(errs...)
 }
+
+// Derive returns an empty Graph with g's config, a copy of its metadata, its
+// files and globals, for a pass to fill with tensors computed from g's. The
+// new Graph owns no files: g must stay open while it is used.
+func (g *Graph) Derive() *Graph {
+	out := NewGraph()
+	out.Config = g.Config
+	if g.Metadata != nil {
+		out.Metadata = make(map[string]string, len(g.Metadata))
+		for k, v := range g.Metadata {
+			out.Metadata[k] = v
+		}
+	}
+	out.Files = append([]string(nil), g.Files...)
+	out.Globals = append([]string(nil), g.Globals...)
+	return out
+}

@@ -1,0 +1,77 @@
+package formats
+
+import (
+	"strings"
+
+	"github.com/hubmirror/hubmirror/weights"
+)
+
+// Role classifies a tensor for the conversion, quantization and pruning
+// passes, which treat embeddings, norms, biases, output heads and the
+// matrices of Linear layers differently.
+type Role string
+
+// The roles a tensor can have.
+const (
+	RoleLinear    Role = "linear"    // the 2-D weight of a Linear (or GPT-2 Conv1D) layer in the model body
+	RoleEmbedding Role = "embedding" // token, position and token-type embedding tables
+	RoleHead      Role = "head"      // output heads: lm_head, classifiers, BERT's prediction head
+	RoleNorm      Role = "norm"      // LayerNorm and RMSNorm weights and biases
+	RoleBias      Role = "bias"      // biases of Linear layers
+	RoleBuffer    Role = "buffer"    // non-parameter buffers (position_ids, causal masks)
+	RoleOther     Role = "other"     // anything else (integer tensors, unknown shapes)
+)
+
+var headPrefixes = []string{"lm_head.", "classifier.", "score.", "cls.", "qa_outputs."}
+
+// RoleOf classifies the named tensor. cfg may be nil.
+func RoleOf(cfg *Config, t *weights.Tensor) Role {
+	name := t.Name
+	switch {
+	case IsBuffer(name):
+		return RoleBuffer
+	case !t.DType.IsFloat():
+		return RoleOther
+	}
+	for _, p := range headPrefixes {
+		if strings.HasPrefix(name, p) || strings.Contains(name, "."+p) {
+			return RoleHead
+		}
+	}
+	lower := strings.ToLower(name)
+	switch {
+	case strings.Contains(lower, "norm") || strings.Contains(name, ".ln_") || strings.HasPrefix(name, "ln_") ||
+		strings.HasSuffix(name, ".gamma") || strings.HasSuffix(name, ".beta"):
+		return RoleNorm
+	case strings.Contains(lower, "embed") || strings.HasSuffix(name, "wte.weight") || strings.HasSuffix(name, "wpe.weight"):
+		return RoleEmbedding
+	case strings.HasSuffix(name, ".bias"):
+		return RoleBias
+	case strings.HasSuffix(name, ".weight") && len(t.Shape) == 2:
+		return RoleLinear
+	}
+	return RoleOther
+}
+
+// IsConv1D reports whether a Linear weight is stored in GPT-2's Conv1D
+// layout, [in, out], rather than nn.Linear's [out, in].
+func IsConv1D(cfg *Config, name string) bool {
+	if cfg == nil || cfg.GPT2 == nil {
+		return false
+	}
+	for _, s := range []string{".c_attn.", ".c_proj.", ".c_fc."} {
+		if strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// LinearDims returns the output and input sizes of a Linear weight, taking
+// the Conv1D layout into account.
+func LinearDims(cfg *Config, t *weights.Tensor) (out, in int64) {
+	if IsConv1D(cfg, t.Name) {
+		return t.Shape[1], t.Shape[0]
+	}
+	return t.Shape[0], t.Shape[1]
+}

@@ -1,0 +1,314 @@
+// Package quantize holds the quantization passes: fp16 and bf16 casts, and
+// weight-only symmetric int8 with a scale per output channel or per group of
+// inputs, written in the compressed-tensors "int-quantized" layout that
+// loaders of that format (transformers' compressed-tensors integration,
+// vLLM) read: an int8 `weight`, a `weight_scale` of shape [out, 1] or
+// [out, in/group] in the model's dtype, and a `quantization_config` in
+// config.json.
+//
+// Which tensors are quantized follows one rule (see Plan): the 2-D weights
+// of the Linear layers of the model body (formats.RoleLinear). Embeddings,
+// norms, biases, buffers and output heads (lm_head, classifiers) stay in
+// float, because they are small or because errors there reach the output
+// directly. Options.Keep and Options.Include change the rule by name.
+package quantize
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/gobwas/glob"
+
+	"github.com/hubmirror/hubmirror/convert"
+	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/weights"
+)
+
+// Scheme is a quantization scheme.
+type Scheme string
+
+// The schemes of `hubmirror quantize --scheme`.
+const (
+	Int8 Scheme = "int8"
+	FP16 Scheme = "fp16"
+	BF16 Scheme = "bf16"
+)
+
+// ParseScheme checks a scheme name.
+func ParseScheme(s string) (Scheme, error) {
+	switch Scheme(s) {
+	case Int8, FP16, BF16:
+		return Scheme(s), nil
+	}
+	return "", fmt.Errorf("quantize: unknown scheme %q (int8, fp16, bf16)", s)
+}
+
+// Options configure a quantization pass.
+type Options struct {
+	Scheme Scheme
+	// GroupSize is the number of inputs that share one int8 scale; 0 means
+	// one scale per output channel. Every quantized layer's input size must
+	// be a multiple of it.
+	GroupSize int
+	// Keep lists glob patterns (fnmatch style, * matches dots) of tensor
+	// names that stay in float although the rule would quantize them.
+	Keep []string
+	// Include lists patterns of 2-D weights quantized although the rule
+	// keeps them in float (for example "lm_head.weight").
+	Include []string
+}
+
+// Change records one tensor the pass changed.
+type Change struct {
+	Name  string        `json:"name"`
+	From  weights.DType `json:"from"`
+	To    weights.DType `json:"to"`
+	Shape []int64       `json:"shape"`
+	// Scale names the int8 scale tensor.
+	Scale string `json:"scale,omitempty"`
+	// Overflows counts values beyond the range of an fp16/bf16 target.
+	Overflows int64 `json:"overflows,omitempty"`
+}
+
+// Kept records a float tensor the pass left as it was, and why.
+type Kept struct {
+	Name string       `json:"name"`
+	Role formats.Role `json:"role"`
+}
+
+// Report says what a quantization pass did.
+type Report struct {
+	Scheme    Scheme   `json:"scheme"`
+	GroupSize int      `json:"group_size,omitempty"`
+	Changed   []Change `json:"changed"`
+	Kept      []Kept   `json:"kept"`
+	// InputBytes and OutputBytes are the data sizes before and after.
+	InputBytes  int64 `json:"input_bytes"`
+	OutputBytes int64 `json:"output_bytes"`
+	// Ignored lists the module names (weight names without ".weight") of
+	// Linear-shaped tensors kept in float, for quantization_config.ignore.
+	Ignored []string `json:"-"`
+}
+
+// planner decides which tensors the int8 scheme quantizes.
+type planner struct {
+	cfg           *formats.Config
+	keep, include []glob.Glob
+}
+
+func compile(patterns []string) ([]glob.Glob, error) {
+	var out []glob.Glob
+	for _, p := range patterns {
+		g, err := glob.Compile(p)
+		if err != nil {
+			return nil, fmt.Errorf("quantize: bad pattern %q: %w", p, err)
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+func matchAny(gs []glob.Glob, s string) bool {
+	for _, g := range gs {
+		if g.Match(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// quantized reports whether t is quantized to int8.
+func (p *planner) quantized(t *weights.Tensor) bool {
+	if !t.DType.IsFloat() || len(t.Shape) != 2 || matchAny(p.keep, t.Name) {
+		return false
+	}
+	if matchAny(p.include, t.Name) {
+		return true
+	}
+	return formats.RoleOf(p.cfg, t) == formats.RoleLinear
+}
+
+// Quantize applies the scheme to g. cfg is g's parsed config (nil for a
+// lone weight file). The returned Graph computes its tensors lazily from
+// g's, so g must stay open while it is used; its Config is g's config.json
+// with the changes the scheme implies (torch_dtype, quantization_config).
+func Quantize(g *weights.Graph, cfg *formats.Config, opts Options) (*weights.Graph, *Report, error) {
+	if _, err := ParseScheme(string(opts.Scheme)); err != nil {
+		return nil, nil, err
+	}
+	keep, err := compile(opts.Keep)
+	if err != nil {
+		return nil, nil, err
+	}
+	include, err := compile(opts.Include)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := &planner{cfg: cfg, keep: keep, include: include}
+	rep := &Report{Scheme: opts.Scheme, GroupSize: opts.GroupSize, Changed: []Change{}, Kept: []Kept{}, InputBytes: g.NumBytes()}
+	var out *weights.Graph
+	switch opts.Scheme {
+	case FP16, BF16:
+		to := weights.F16
+		if opts.Scheme == BF16 {
+			to = weights.BF16
+		}
+		keepFn := func(t *weights.Tensor) bool { return matchAny(keep, t.Name) || formats.IsBuffer(t.Name) }
+		var crep *convert.CastReport
+		out, crep, err = convert.Cast(g, to, keepFn)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, c := range crep.Changed {
+			t, _ := g.Tensor(c.Name)
+			rep.Changed = append(rep.Changed, Change{Name: c.Name, From: c.From, To: c.To, Shape: t.Shape, Overflows: c.Overflows})
+		}
+		for _, t := range g.Tensors() {
+			if t.DType.IsFloat() && t.DType != to && keepFn(t) {
+				rep.Kept = append(rep.Kept, Kept{Name: t.Name, Role: formats.RoleOf(cfg, t)})
+			}
+		}
+		if out.Config != nil {
+			if out.Config, err = formats.UpdateConfig(out.Config, map[string]any{"torch_dtype": torchDTypeName(to)}); err != nil {
+				return nil, nil, err
+			}
+		}
+	case Int8:
+		if opts.GroupSize < 0 {
+			return nil, nil, fmt.Errorf("quantize: negative group size %d", opts.GroupSize)
+		}
+		out = g.Derive()
+		for _, t := range g.Tensors() {
+			if !p.quantized(t) {
+				if err := out.Add(t); err != nil {
+					return nil, nil, err
+				}
+				if t.DType.IsFloat() && !formats.IsBuffer(t.Name) {
+					rep.Kept = append(rep.Kept, Kept{Name: t.Name, Role: formats.RoleOf(cfg, t)})
+					if len(t.Shape) == 2 && strings.HasSuffix(t.Name, ".weight") {
+						rep.Ignored = append(rep.Ignored, strings.TrimSuffix(t.Name, ".weight"))
+					}
+				}
+				continue
+			}
+			q, scale, err := int8Tensors(t, cfg, opts.GroupSize)
+			if err != nil {
+				return nil, nil, err
+			}
+			if err := out.Add(q); err != nil {
+				return nil, nil, err
+			}
+			if err := out.Add(scale); err != nil {
+				return nil, nil, fmt.Errorf("quantize: %s: %w", t.Name, err)
+			}
+			rep.Changed = append(rep.Changed, Change{Name: t.Name, From: t.DType, To: weights.I8, Shape: t.Shape, Scale: scale.Name})
+		}
+		if out.Config != nil {
+			qc := CompressedTensorsConfig(opts.GroupSize, rep.Ignored)
+			if out.Config, err = formats.UpdateConfig(out.Config, map[string]any{"quantization_config": qc}); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	rep.OutputBytes = out.NumBytes()
+	return out, rep, nil
+}
+
+// int8Tensors returns the lazily quantized int8 weight and its scale
+// tensor. Scales are computed once and shared by the two.
+func int8Tensors(t *weights.Tensor, cfg *formats.Config, groupSize int) (q, scale *weights.Tensor, err error) {
+	switch t.DType {
+	case weights.F32, weights.F16, weights.BF16:
+	default:
+		return nil, nil, fmt.Errorf("quantize: %s: cannot quantize %v weights", t.Name, t.DType)
+	}
+	out, in := formats.LinearDims(cfg, t)
+	if groupSize > 0 && in%int64(groupSize) != 0 {
+		return nil, nil, fmt.Errorf("quantize: %s: input size %d is not a multiple of group size %d", t.Name, in, groupSize)
+	}
+	prefix := strings.TrimSuffix(t.Name, ".weight")
+	if prefix == t.Name {
+		return nil, nil, fmt.Errorf("quantize: %s: not a .weight tensor", t.Name)
+	}
+	groups := int64(groupsOf(int(in), groupSize))
+	scaleType := t.DType
+	var (
+		once   sync.Once
+		scales []float32
+		m      *matrix
+		serr   error
+	)
+	load := func() ([]float32, *matrix, error) {
+		once.Do(func() {
+			var b []byte
+			if b, serr = t.Bytes(); serr != nil {
+				return
+			}
+			m = &matrix{out: int(out), in: int(in), inMajor: formats.IsConv1D(cfg, t.Name), dtype: t.DType, data: b}
+			scales, serr = int8Scales(m, groupSize, scaleType)
+		})
+		return scales, m, serr
+	}
+	q = &weights.Tensor{Name: t.Name, DType: weights.I8, Shape: append([]int64(nil), t.Shape...), File: t.File,
+		Data: weights.SourceFunc(func() ([]byte, error) {
+			s, m, err := load()
+			if err != nil {
+				return nil, fmt.Errorf("quantize %s: %w", t.Name, err)
+			}
+			return quantizeInt8(m, s, groupSize)
+		})}
+	scale = &weights.Tensor{Name: prefix + ".weight_scale", DType: scaleType, Shape: []int64{out, groups},
+		Data: weights.SourceFunc(func() ([]byte, error) {
+			s, _, err := load()
+			if err != nil {
+				return nil, fmt.Errorf("quantize %s: %w", t.Name, err)
+			}
+			return encodeScales(s, scaleType)
+		})}
+	return q, scale, nil
+}
+
+// CompressedTensorsConfig returns the quantization_config that
+// compressed-tensors writes for weight-only symmetric int8 ("W8A16") in the
+// int-quantized format. ignore names the Linear modules left in float.
+func CompressedTensorsConfig(groupSize int, ignore []string) map[string]any {
+	strategy := "channel"
+	var gs any
+	if groupSize > 0 {
+		strategy, gs = "group", groupSize
+	}
+	if ignore == nil {
+		ignore = []string{}
+	}
+	return map[string]any{
+		"quant_method":        "compressed-tensors",
+		"format":              "int-quantized",
+		"quantization_status": "compressed",
+		"config_groups": map[string]any{
+			"group_0": map[string]any{
+				"targets": []string{"Linear"},
+				"weights": map[string]any{
+					"num_bits": 8, "type": "int", "symmetric": true, "strategy": strategy,
+					"group_size": gs, "dynamic": false, "observer": "minmax", "actorder": nil, "block_structure": nil,
+				},
+				"input_activations":  nil,
+				"output_activations": nil,
+			},
+		},
+		"ignore":                   ignore,
+		"kv_cache_scheme":          nil,
+		"global_compression_ratio": nil,
+	}
+}
+
+// torchDTypeName is the torch_dtype spelling of a dtype in config.json.
+func torchDTypeName(d weights.DType) string {
+	switch d {
+	case weights.F16:
+		return "float16"
+	case weights.BF16:
+		return "bfloat16"
+	}
+	return "float32"
+}
