@@ -1,16 +1,15 @@
 package convert
 
 import (
-	"fmt"
-
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/hubmirror/hubmirror/formats"
+	"fmt"
 	"os"
 	"slices"
 	"testing"
 
+	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
