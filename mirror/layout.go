@@ -1,0 +1,235 @@
+// Package mirror lays model repositories out in a storage.Store so that
+// they can be served back to Hugging Face clients: content-addressed blobs
+// shared across repos and revisions, one manifest per repo and commit, refs
+// for branch, tag and variant names.
+//
+// # Layout
+//
+//	blobs/sha256/<sha256>                          file content, by its SHA-256 (64 hex)
+//	repos/models--<org>--<name>/manifests/<commit>.json   one per commit (40 hex)
+//	repos/models--<org>--<name>/refs/<revision>    the commit a branch, tag or variant names
+//
+// The repo directory is named as in the Hugging Face cache: "models--",
+// then the repo id with "/" replaced by "--" (repo ids cannot contain "--", so
+// the name is unambiguous; a repo id without an org, "gpt2", becomes
+// "models--gpt2"). A revision name is stored path-escaped (url.PathEscape:
+// "refs/pr/1" becomes "refs%2Fpr%2F1"), so names that nest ("a" and "a/b")
+// never collide as files and directories. A ref object holds the 40-hex
+// commit and nothing else, like refs/<name> in the Hugging Face cache.
+//
+// A manifest (see Manifest) lists every file of the commit: path, size,
+// sha256, git oid (the blob id the Hub reports: the content's git blob SHA-1
+// for a regular file, the LFS pointer's for an LFS file), and whether it is
+// an LFS file; plus the commit, the creation time and where it came from.
+//
+// # Variants
+//
+// A converted or quantized model derived from a mirrored commit is stored
+// beside its source, in the same repo directory and sharing its blobs, as its
+// own revision: a manifest with a Variant section (name, source commit, and
+// the path of its validation report, validation.json, which is a file of the
+// variant like any other) and a ref under the variant's name ("int8",
+// "fp16"). A client asks for revision "int8" as it would for a branch. Its
+// commit id is derived from the content (see CommitID), so it is 40 hex
+// digits like any commit and clients that insist on a commit hash accept it.
+//
+// # Write order
+//
+// Push uploads blobs first (each verified against its sha256 before it
+// becomes visible, see storage.Store.Put), then the manifest, then the refs.
+// A manifest therefore exists only when all its blobs do, and a ref only
+// when its manifest does. An interrupted push leaves at most some complete
+// blobs and no manifest; running it again uploads only what is missing.
+//
+// # Reading
+//
+// Resolve turns a revision (a ref name, a full commit id, "refs/heads/X",
+// "refs/convert/X") into a Manifest. Blob reads are verified: OpenFile
+// streams a whole file through a storage.VerifyReader, which fails before it
+// hands out the last bytes of a blob whose hash does not match the manifest,
+// and Server verifies a blob in full before it serves a range of it (see
+// Server for how verification results are cached).
+package mirror
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// Errors callers test with errors.Is.
+var (
+	// ErrRepoNotFound: the mirror has no manifest for the repo.
+	ErrRepoNotFound = errors.New("repository not found")
+	// ErrRevisionNotFound: the repo exists but the revision names no
+	// manifest.
+	ErrRevisionNotFound = errors.New("revision not found")
+	// ErrEntryNotFound: the manifest has no such file or directory.
+	ErrEntryNotFound = errors.New("entry not found")
+	// ErrCorrupt: something in the mirror is not what it must be (a
+	// manifest that does not parse, a blob whose hash or size does not
+	// match its manifest, a missing blob).
+	ErrCorrupt = errors.New("mirror is corrupt")
+	// ErrInvalid: a malformed argument (repo id, revision name, path).
+	ErrInvalid = errors.New("invalid argument")
+)
+
+// Key prefixes of the layout.
+const (
+	blobPrefix = "blobs/sha256/"
+	repoPrefix = "repos/"
+	repoKind   = "models--"
+)
+
+// BlobKey returns the key of the blob with the given sha256.
+func BlobKey(sha256 string) string { return blobPrefix + sha256 }
+
+// repoDir returns "repos/models--org--name".
+func repoDir(repo string) string {
+	return repoPrefix + repoKind + strings.ReplaceAll(repo, "/", "--")
+}
+
+// ManifestKey returns the key of a repo's manifest for commit.
+func ManifestKey(repo, commit string) string {
+	return repoDir(repo) + "/manifests/" + commit + ".json"
+}
+
+// RefKey returns the key of a repo's ref named rev.
+func RefKey(repo, rev string) string {
+	return repoDir(repo) + "/refs/" + url.PathEscape(rev)
+}
+
+// repoFromDir parses the directory name under repos/ back into a repo id.
+func repoFromDir(dir string) (string, bool) {
+	name, ok := strings.CutPrefix(dir, repoKind)
+	if !ok {
+		return "", false
+	}
+	parts := strings.Split(name, "--")
+	var id string
+	switch len(parts) {
+	case 1:
+		id = parts[0]
+	case 2:
+		id = parts[0] + "/" + parts[1]
+	default:
+		return "", false
+	}
+	if ValidateRepoID(id) != nil {
+		return "", false
+	}
+	return id, true
+}
+
+// MaxRepoIDLength is the Hub's limit on a repo id.
+const MaxRepoIDLength = 96
+
+// ValidateRepoID checks a repo id the way the Hub does: "name" or
+// "org/name", each part of ASCII letters, digits, '-', '_' and '.', not
+// starting or ending with '-' or '.', without "--" or "..", at most 96
+// characters.
+func ValidateRepoID(id string) error {
+	bad := func(why string) error { return fmt.Errorf("mirror: repo id %q: %s: %w", id, why, ErrInvalid) }
+	if id == "" {
+		return bad("empty")
+	}
+	if len(id) > MaxRepoIDLength {
+		return bad("too long")
+	}
+	parts := strings.Split(id, "/")
+	if len(parts) > 2 {
+		return bad("more than one '/'")
+	}
+	if strings.Contains(id, "--") || strings.Contains(id, "..") {
+		return bad("contains '--' or '..'")
+	}
+	for _, p := range parts {
+		if p == "" {
+			return bad("empty part")
+		}
+		for _, c := range p {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+				return bad(fmt.Sprintf("character %q", c))
+			}
+		}
+		if strings.HasPrefix(p, "-") || strings.HasPrefix(p, ".") || strings.HasSuffix(p, "-") || strings.HasSuffix(p, ".") {
+			return bad("part starts or ends with '-' or '.'")
+		}
+	}
+	return nil
+}
+
+// MaxRevisionLength bounds revision names.
+const MaxRevisionLength = 200
+
+// ValidateRevision checks a branch, tag or variant name: non-empty, at most
+// MaxRevisionLength bytes, no control characters, spaces or any of ~^:?*[\,
+// no "..", no leading or trailing '/' or '.', no "//", and not 40 hex digits
+// (that would read as a commit id).
+func ValidateRevision(rev string) error {
+	bad := func(why string) error { return fmt.Errorf("mirror: revision %q: %s: %w", rev, why, ErrInvalid) }
+	switch {
+	case rev == "":
+		return bad("empty")
+	case len(rev) > MaxRevisionLength:
+		return bad("too long")
+	case IsCommitID(rev):
+		return bad("looks like a commit id")
+	case strings.Contains(rev, ".."), strings.Contains(rev, "//"), strings.Contains(rev, "@{"):
+		return bad("contains '..', '//' or '@{'")
+	case strings.HasPrefix(rev, "/"), strings.HasSuffix(rev, "/"), strings.HasPrefix(rev, "."), strings.HasSuffix(rev, "."):
+		return bad("starts or ends with '/' or '.'")
+	}
+	for _, c := range rev {
+		if c <= ' ' || c == 0x7f || strings.ContainsRune("~^:?*[\\", c) {
+			return bad(fmt.Sprintf("character %q", c))
+		}
+	}
+	return nil
+}
+
+// IsCommitID reports whether s is 40 lowercase hex digits.
+func IsCommitID(s string) bool { return isHex(s, 40) }
+
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// MaxPathLength bounds file paths in a manifest.
+const MaxPathLength = 1024
+
+// ValidatePath checks a file path of a repo: relative, '/'-separated, valid
+// UTF-8 without control characters or backslashes, no empty, "." or ".."
+// segments, at most MaxPathLength bytes. A client writes these paths to its
+// disk, so a path that could escape its directory is refused.
+func ValidatePath(p string) error {
+	bad := func(why string) error { return fmt.Errorf("mirror: path %q: %s: %w", p, why, ErrInvalid) }
+	if p == "" || len(p) > MaxPathLength {
+		return bad("empty or too long")
+	}
+	if !utf8.ValidString(p) {
+		return bad("not valid UTF-8")
+	}
+	for _, c := range p {
+		if c < 0x20 || c == 0x7f || c == '\\' {
+			return bad("control character or backslash")
+		}
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return bad("empty, '.' or '..' segment")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,922 @@
+package mirror
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hubmirror/hubmirror/storage"
+)
+
+// ServerOptions configure a Server.
+type ServerOptions struct {
+	// Token, when set, is the bearer token every request must carry
+	// (Authorization: Bearer <token>, as huggingface_hub sends HF_TOKEN).
+	Token string
+	// MaxConcurrent bounds the requests served at once; more wait for a
+	// slot. 0 means 32.
+	MaxConcurrent int
+	// Log receives one access-log record per request; nil logs nothing.
+	Log *slog.Logger
+	// VerifyTTL is how long a blob verification is trusted while the blob's
+	// storage version is unchanged; 0 means 10 minutes.
+	VerifyTTL time.Duration
+	// SmallFile is the size up to which a file is read into memory and
+	// verified before any of it is sent; 0 means 8 MiB. Each request in
+	// flight may hold one such buffer.
+	SmallFile int64
+	// TreePageSize is the number of tree entries per page; 0 means 1000.
+	TreePageSize int
+}
+
+// Server serves a mirror over HTTP with the Hugging Face Hub's download
+// protocol, read-only, so that HF_ENDPOINT=http://host:port works for
+// huggingface_hub, transformers and hubclient:
+//
+//	GET /api/models                                 repos in the mirror
+//	GET /api/models/{repo}                          model info at main (sha, siblings)
+//	GET /api/models/{repo}/revision/{rev}           model info at rev
+//	GET /api/models/{repo}/tree/{rev}[/{path}]      tree listing, paginated (Link: rel="next")
+//	GET /api/models/{repo}/refs                     branches, tags, and variants as "converts"
+//	HEAD, GET /{repo}/resolve/{rev}/{path}          file content
+//
+// File responses carry X-Repo-Commit, ETag (the sha256 of an LFS file, the
+// git blob id of another, quoted), X-Linked-Etag and X-Linked-Size for LFS
+// files, Content-Length and Accept-Ranges; a single byte range is served
+// with 206, an unsatisfiable one with 416, several ranges are ignored (the
+// whole file is sent, as RFC 9110 allows). Errors are JSON {"error": ...} with
+// X-Error-Code RepoNotFound, RevisionNotFound or EntryNotFound (404) as the
+// Hub sends them, and X-Error-Message.
+//
+// # Verification
+//
+// No byte of a blob that fails verification completes a response:
+//   - Files up to SmallFile bytes are read whole and verified before the
+//     response starts; a mismatch is a 500 response.
+//   - A full GET of a larger file streams through a storage.VerifyReader,
+//     which withholds the last bytes and fails when the hash is wrong; the
+//     server then aborts the connection, so the client sees a truncated body
+//     (and huggingface_hub, which checks the size, fails).
+//   - A range of a larger file is served only after the whole blob was
+//     verified. The result is remembered per blob, with the blob's storage
+//     version (S3 ETag; inode, size and mtime of a file), for VerifyTTL; a
+//     blob replaced or modified in storage has a new version and is verified
+//     again. Concurrent requests for an unverified blob share one
+//     verification. A successful full GET counts as a verification.
+type Server struct {
+	store storage.Store
+	opts  ServerOptions
+	sem   chan struct{}
+
+	mu        sync.Mutex
+	manifests map[string]*cachedManifest
+	verified  map[string]verifiedBlob
+	flights   map[string]*flight
+}
+
+type cachedManifest struct {
+	m     *Manifest
+	once  sync.Once
+	trees map[string]string
+}
+
+type verifiedBlob struct {
+	version string
+	at      time.Time
+}
+
+type flight struct {
+	done chan struct{}
+	err  error
+}
+
+// NewServer returns a Server of the mirror in store.
+func NewServer(store storage.Store, opts ServerOptions) *Server {
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = 32
+	}
+	if opts.VerifyTTL <= 0 {
+		opts.VerifyTTL = 10 * time.Minute
+	}
+	if opts.SmallFile <= 0 {
+		opts.SmallFile = 8 << 20
+	}
+	if opts.TreePageSize <= 0 {
+		opts.TreePageSize = 1000
+	}
+	return &Server{
+		store:     store,
+		opts:      opts,
+		sem:       make(chan struct{}, opts.MaxConcurrent),
+		manifests: map[string]*cachedManifest{},
+		verified:  map[string]verifiedBlob{},
+		flights:   map[string]*flight{},
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	lw := &logWriter{ResponseWriter: w, status: http.StatusOK}
+	defer func() {
+		if s.opts.Log != nil {
+			s.opts.Log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("remote", r.RemoteAddr), slog.String("method", r.Method),
+				slog.String("path", r.URL.RequestURI()), slog.Int("status", lw.status),
+				slog.Int64("bytes", lw.bytes), slog.Duration("duration", time.Since(start)))
+		}
+	}()
+	if s.opts.Token != "" && !s.authorized(r) {
+		lw.Header().Set("WWW-Authenticate", `Bearer realm="hubmirror"`)
+		writeError(lw, r, http.StatusUnauthorized, "", "Invalid credentials in Authorization header")
+		return
+	}
+	select {
+	case s.sem <- struct{}{}:
+		defer func() { <-s.sem }()
+	case <-r.Context().Done():
+		lw.status = 499 // client gone while waiting; nothing is written
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		lw.Header().Set("Allow", "GET, HEAD")
+		writeError(lw, r, http.StatusMethodNotAllowed, "", "the mirror is read-only")
+		return
+	}
+	s.route(lw, r)
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.Token)) == 1
+}
+
+// splitPath returns the unescaped segments of the escaped request path, so
+// that %2F inside a segment (a revision "refs/pr/1") stays in its segment.
+func splitPath(escaped string) ([]string, error) {
+	escaped = strings.TrimPrefix(escaped, "/")
+	if escaped == "" {
+		return nil, nil
+	}
+	raw := strings.Split(escaped, "/")
+	out := make([]string, len(raw))
+	for i, r := range raw {
+		u, err := url.PathUnescape(r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = u
+	}
+	return out, nil
+}
+
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	segs, err := splitPath(r.URL.EscapedPath())
+	if err != nil {
+		writeError(w, r, http.StatusBadRequest, "", "malformed path")
+		return
+	}
+	if len(segs) >= 2 && segs[0] == "api" && segs[1] == "models" {
+		if len(segs) == 2 || len(segs) == 3 && segs[2] == "" {
+			s.listModels(w, r)
+			return
+		}
+		s.modelAPI(w, r, segs[2:])
+		return
+	}
+	if len(segs) >= 1 && segs[0] == "api" {
+		writeError(w, r, http.StatusNotFound, "", "not found")
+		return
+	}
+	// "org/name/resolve/rev/path" or "name/resolve/rev/path"; the first
+	// reading wins unless only the second names a repo of the mirror.
+	type parse struct {
+		repo string
+		rest []string
+	}
+	var cands []parse
+	for _, n := range []int{2, 1} {
+		if len(segs) > n+2 && segs[n] == "resolve" && ValidateRepoID(strings.Join(segs[:n], "/")) == nil {
+			cands = append(cands, parse{strings.Join(segs[:n], "/"), segs[n+1:]})
+		}
+	}
+	if len(cands) == 0 {
+		writeError(w, r, http.StatusNotFound, "", "not found")
+		return
+	}
+	c := cands[0]
+	if len(cands) == 2 && !s.repoExists(r.Context(), c.repo) && s.repoExists(r.Context(), cands[1].repo) {
+		c = cands[1]
+	}
+	rev, rest := takeRevision(c.rest)
+	if len(rest) == 0 {
+		writeError(w, r, http.StatusNotFound, "EntryNotFound", "no file path")
+		return
+	}
+	s.resolve(w, r, c.repo, rev, strings.Join(rest, "/"))
+}
+
+// takeRevision takes the revision from the front of segs: one segment, or
+// an unescaped "refs/pr/N", "refs/convert/X" (three segments).
+func takeRevision(segs []string) (string, []string) {
+	if len(segs) >= 3 && segs[0] == "refs" {
+		switch segs[1] {
+		case "pr", "convert", "heads", "tags":
+			return strings.Join(segs[:3], "/"), segs[3:]
+		}
+	}
+	return segs[0], segs[1:]
+}
+
+func (s *Server) repoExists(ctx context.Context, repo string) bool {
+	ok, err := RepoExists(ctx, s.store, repo)
+	return err == nil && ok
+}
+
+// modelAPI serves /api/models/{repo}[/...]; rest holds the segments after
+// "models". A repo id is one or two segments; the two-segment reading wins
+// when that repo exists.
+func (s *Server) modelAPI(w http.ResponseWriter, r *http.Request, rest []string) {
+	type parse struct {
+		repo string
+		tail []string
+	}
+	var cands []parse
+	if len(rest) >= 2 && ValidateRepoID(rest[0]+"/"+rest[1]) == nil {
+		cands = append(cands, parse{rest[0] + "/" + rest[1], rest[2:]})
+	}
+	if ValidateRepoID(rest[0]) == nil {
+		cands = append(cands, parse{rest[0], rest[1:]})
+	}
+	if len(cands) == 0 {
+		writeError(w, r, http.StatusNotFound, "RepoNotFound", "repository not found")
+		return
+	}
+	chosen := cands[0]
+	if len(cands) == 2 && !s.repoExists(r.Context(), cands[0].repo) && s.repoExists(r.Context(), cands[1].repo) {
+		chosen = cands[1]
+	}
+	repo, tail := chosen.repo, chosen.tail
+	switch {
+	case len(tail) == 0:
+		s.modelInfo(w, r, repo, "main")
+	case tail[0] == "revision" && len(tail) >= 2:
+		rev, rest := takeRevision(tail[1:])
+		if len(rest) != 0 {
+			writeError(w, r, http.StatusNotFound, "", "not found")
+			return
+		}
+		s.modelInfo(w, r, repo, rev)
+	case tail[0] == "tree" && len(tail) >= 2:
+		rev, rest := takeRevision(tail[1:])
+		s.tree(w, r, repo, rev, strings.Join(rest, "/"))
+	case tail[0] == "refs" && len(tail) == 1:
+		s.refs(w, r, repo)
+	default:
+		writeError(w, r, http.StatusNotFound, "", "not found")
+	}
+}
+
+// manifest resolves rev through the cache of immutable manifests.
+func (s *Server) manifest(ctx context.Context, repo, rev string) (*cachedManifest, error) {
+	commit, err := ResolveCommit(ctx, s.store, repo, rev)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	cm := s.manifests[repo+"@"+commit]
+	s.mu.Unlock()
+	if cm != nil {
+		return cm, nil
+	}
+	m, err := ReadManifest(ctx, s.store, repo, commit)
+	if err != nil {
+		if !IsCommitID(rev) && (errors.Is(err, ErrRevisionNotFound) || errors.Is(err, ErrRepoNotFound)) {
+			err = fmt.Errorf("mirror: ref %s of %s names commit %s, which has no manifest: %w", rev, repo, commit, ErrCorrupt)
+		}
+		return nil, err
+	}
+	return s.remember(repo, m), nil
+}
+
+const maxCachedManifests = 256
+
+func (s *Server) remember(repo string, m *Manifest) *cachedManifest {
+	key := repo + "@" + m.Commit
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cm := s.manifests[key]; cm != nil {
+		return cm
+	}
+	if len(s.manifests) >= maxCachedManifests {
+		for k := range s.manifests { // evict one, any
+			delete(s.manifests, k)
+			break
+		}
+	}
+	cm := &cachedManifest{m: m}
+	s.manifests[key] = cm
+	return cm
+}
+
+func (cm *cachedManifest) treeOIDs() map[string]string {
+	cm.once.Do(func() { cm.trees = cm.m.treeOIDs() })
+	return cm.trees
+}
+
+// fail writes the response for an error of the mirror.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, ErrRepoNotFound):
+		writeError(w, r, http.StatusNotFound, "RepoNotFound", "Repository not found")
+	case errors.Is(err, ErrRevisionNotFound):
+		writeError(w, r, http.StatusNotFound, "RevisionNotFound", "Invalid rev id")
+	case errors.Is(err, ErrEntryNotFound):
+		writeError(w, r, http.StatusNotFound, "EntryNotFound", "Entry not found")
+	case errors.Is(err, ErrInvalid):
+		writeError(w, r, http.StatusBadRequest, "", err.Error())
+	case errors.Is(err, context.Canceled):
+		// The client went away; nothing to tell it.
+	case errors.Is(err, ErrCorrupt):
+		if s.opts.Log != nil {
+			s.opts.Log.Error("mirror corrupt", slog.String("path", r.URL.Path), slog.Any("error", err))
+		}
+		writeError(w, r, http.StatusInternalServerError, "", "the mirror's copy does not match its manifest: "+err.Error())
+	default:
+		if s.opts.Log != nil {
+			s.opts.Log.Error("serving", slog.String("path", r.URL.Path), slog.Any("error", err))
+		}
+		writeError(w, r, http.StatusInternalServerError, "", "internal error")
+	}
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	h := w.Header()
+	if code != "" {
+		h.Set("X-Error-Code", code)
+	}
+	h.Set("X-Error-Message", headerSafe(msg))
+	h.Set("Content-Type", "application/json")
+	h.Del("Content-Length")
+	if status != http.StatusRequestedRangeNotSatisfiable {
+		h.Del("Content-Range")
+	}
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	}
+}
+
+// headerSafe keeps a message to what a header value may hold.
+func headerSafe(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c >= 0x7f {
+			b[i] = '?'
+		}
+	}
+	if len(b) > 500 {
+		b = b[:500]
+	}
+	return string(b)
+}
+
+func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, r, http.StatusInternalServerError, "", "encoding the response")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	if r.Method == http.MethodHead {
+		return
+	}
+	w.Write(data)
+}
+
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
+	repos, err := ListRepos(r.Context(), s.store)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	search := r.URL.Query().Get("search")
+	author := r.URL.Query().Get("author")
+	out := []map[string]any{}
+	for _, id := range repos {
+		if search != "" && !strings.Contains(strings.ToLower(id), strings.ToLower(search)) {
+			continue
+		}
+		if author != "" && !strings.HasPrefix(id, author+"/") {
+			continue
+		}
+		out = append(out, map[string]any{"id": id, "modelId": id, "private": false})
+	}
+	writeJSON(w, r, out)
+}
+
+type lfsInfoSibling struct {
+	SHA256      string `json:"sha256"`
+	Size        int64  `json:"size"`
+	PointerSize int    `json:"pointerSize"`
+}
+
+type sibling struct {
+	RFilename string          `json:"rfilename"`
+	Size      int64           `json:"size"`
+	BlobID    string          `json:"blobId"`
+	LFS       *lfsInfoSibling `json:"lfs,omitempty"`
+}
+
+func (s *Server) modelInfo(w http.ResponseWriter, r *http.Request, repo, rev string) {
+	cm, err := s.manifest(r.Context(), repo, rev)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m := cm.m
+	sibs := make([]sibling, len(m.Files))
+	for i, f := range m.Files {
+		sibs[i] = sibling{RFilename: f.Path, Size: f.Size, BlobID: f.GitOID}
+		if f.LFS {
+			sibs[i].LFS = &lfsInfoSibling{SHA256: f.SHA256, Size: f.Size, PointerSize: f.PointerSize()}
+		}
+	}
+	author := ""
+	if org, _, ok := strings.Cut(repo, "/"); ok {
+		author = org
+	}
+	info := map[string]any{
+		"id":           repo,
+		"modelId":      repo,
+		"sha":          m.Commit,
+		"lastModified": m.Created.UTC().Format("2006-01-02T15:04:05.000Z"),
+		"createdAt":    m.Created.UTC().Format("2006-01-02T15:04:05.000Z"),
+		"private":      false,
+		"disabled":     false,
+		"gated":        false,
+		"downloads":    0,
+		"likes":        0,
+		"tags":         []string{},
+		"siblings":     sibs,
+		"usedStorage":  m.TotalSize(),
+	}
+	if author != "" {
+		info["author"] = author
+	}
+	w.Header().Set("X-Repo-Commit", m.Commit)
+	writeJSON(w, r, info)
+}
+
+type treeLFS struct {
+	OID         string `json:"oid"`
+	Size        int64  `json:"size"`
+	PointerSize int    `json:"pointerSize"`
+}
+
+type treeEntry struct {
+	Type string   `json:"type"`
+	OID  string   `json:"oid"`
+	Size int64    `json:"size"`
+	Path string   `json:"path"`
+	LFS  *treeLFS `json:"lfs,omitempty"`
+}
+
+func (s *Server) tree(w http.ResponseWriter, r *http.Request, repo, rev, dir string) {
+	cm, err := s.manifest(r.Context(), repo, rev)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	recursive := parseBool(q.Get("recursive"))
+	limit := s.opts.TreePageSize
+	if l, err := strconv.Atoi(q.Get("limit")); err == nil && l > 0 && l < limit {
+		limit = l
+	}
+	after := ""
+	if c := q.Get("cursor"); c != "" {
+		b, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil {
+			writeError(w, r, http.StatusBadRequest, "", "malformed cursor")
+			return
+		}
+		after = string(b)
+	}
+	dir = strings.Trim(dir, "/")
+	trees := cm.treeOIDs()
+	if _, isDir := trees[dir]; !isDir {
+		w.Header().Set("X-Repo-Commit", cm.m.Commit)
+		s.fail(w, r, fmt.Errorf("mirror: %s@%s: no directory %q: %w", repo, rev, dir, ErrEntryNotFound))
+		return
+	}
+	entries := treeListing(cm.m, trees, dir, recursive)
+	startIdx := sort.Search(len(entries), func(i int) bool { return entries[i].Path > after })
+	page := entries[startIdx:]
+	if len(page) > limit {
+		page = page[:limit]
+		next := url.Values{}
+		next.Set("cursor", base64.RawURLEncoding.EncodeToString([]byte(page[len(page)-1].Path)))
+		next.Set("limit", strconv.Itoa(limit))
+		if recursive {
+			next.Set("recursive", "true")
+		}
+		if q.Has("expand") {
+			next.Set("expand", q.Get("expand"))
+		}
+		p := "/api/models/" + repo + "/tree/" + cm.m.Commit
+		if dir != "" {
+			p += "/" + url.PathEscape(dir)
+		}
+		w.Header().Set("Link", fmt.Sprintf("<%s%s?%s>; rel=\"next\"", baseURL(r), p, next.Encode()))
+	}
+	w.Header().Set("X-Repo-Commit", cm.m.Commit)
+	writeJSON(w, r, page)
+}
+
+// treeListing returns the entries under dir ("" for the root): its direct
+// children, or with recursive everything below it, files and directories,
+// sorted by path.
+func treeListing(m *Manifest, trees map[string]string, dir string, recursive bool) []treeEntry {
+	prefix := ""
+	if dir != "" {
+		prefix = dir + "/"
+	}
+	var out []treeEntry
+	seenDirs := map[string]bool{}
+	for _, f := range m.Files {
+		rest, ok := strings.CutPrefix(f.Path, prefix)
+		if !ok {
+			continue
+		}
+		// Directories between dir and the file.
+		parts := strings.Split(rest, "/")
+		limit := len(parts) - 1
+		if !recursive && limit > 1 {
+			limit = 1
+		}
+		for i := 1; i <= limit; i++ {
+			d := prefix + strings.Join(parts[:i], "/")
+			if !seenDirs[d] {
+				seenDirs[d] = true
+				out = append(out, treeEntry{Type: "directory", OID: trees[d], Path: d})
+			}
+		}
+		if len(parts) == 1 || recursive {
+			e := treeEntry{Type: "file", OID: f.GitOID, Size: f.Size, Path: f.Path}
+			if f.LFS {
+				e.LFS = &treeLFS{OID: f.SHA256, Size: f.Size, PointerSize: f.PointerSize()}
+			}
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+func parseBool(s string) bool {
+	b, err := strconv.ParseBool(s)
+	return err == nil && b
+}
+
+// baseURL returns scheme://host of the request as the client addressed it.
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+		scheme = p
+	}
+	return scheme + "://" + r.Host
+}
+
+type gitRef struct {
+	Name         string `json:"name"`
+	Ref          string `json:"ref"`
+	TargetCommit string `json:"targetCommit"`
+}
+
+func (s *Server) refs(w http.ResponseWriter, r *http.Request, repo string) {
+	refs, err := ListRefs(r.Context(), s.store, repo)
+	if err == nil && len(refs) == 0 {
+		err = notFound(r.Context(), s.store, repo, "main")
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := map[string][]gitRef{"branches": {}, "tags": {}, "converts": {}, "pullRequests": {}}
+	for _, ref := range refs {
+		switch {
+		case ref.Variant:
+			out["converts"] = append(out["converts"], gitRef{ref.Name, "refs/convert/" + ref.Name, ref.Commit})
+		case strings.HasPrefix(ref.Name, "refs/pr/"):
+			out["pullRequests"] = append(out["pullRequests"], gitRef{ref.Name, ref.Name, ref.Commit})
+		default:
+			out["branches"] = append(out["branches"], gitRef{ref.Name, "refs/heads/" + ref.Name, ref.Commit})
+		}
+	}
+	writeJSON(w, r, out)
+}
+
+// resolve serves HEAD and GET /{repo}/resolve/{rev}/{path}.
+func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, rev, file string) {
+	cm, err := s.manifest(r.Context(), repo, rev)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m := cm.m
+	h := w.Header()
+	h.Set("X-Repo-Commit", m.Commit)
+	e, ok := m.File(file)
+	if !ok {
+		s.fail(w, r, fmt.Errorf("mirror: %s@%s: no file %q: %w", repo, rev, file, ErrEntryNotFound))
+		return
+	}
+	etag := `"` + e.ETag() + `"`
+	h.Set("ETag", etag)
+	if e.LFS {
+		h.Set("X-Linked-Etag", `"`+e.SHA256+`"`)
+		h.Set("X-Linked-Size", strconv.FormatInt(e.Size, 10))
+	}
+	h.Set("Accept-Ranges", "bytes")
+	ct := mime.TypeByExtension(path.Ext(e.Path))
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	h.Set("Content-Type", ct)
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagListMatches(inm, e.ETag()) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+
+	offset, length, status := int64(0), e.Size, http.StatusOK
+	if rh := r.Header.Get("Range"); rh != "" && ifRangeAllows(r.Header.Get("If-Range"), etag) {
+		off, n, ok, satisfiable := parseRange(rh, e.Size)
+		switch {
+		case ok && !satisfiable:
+			h.Set("Content-Range", fmt.Sprintf("bytes */%d", e.Size))
+			writeError(w, r, http.StatusRequestedRangeNotSatisfiable, "", "range not satisfiable")
+			return
+		case ok:
+			offset, length, status = off, n, http.StatusPartialContent
+			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, e.Size))
+		}
+	}
+	h.Set("Content-Length", strconv.FormatInt(length, 10))
+	if r.Method == http.MethodHead {
+		w.WriteHeader(status)
+		return
+	}
+	ctx := r.Context()
+	full := offset == 0 && length == e.Size
+
+	if e.Size <= s.opts.SmallFile {
+		data, err := s.readSmall(ctx, e)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.WriteHeader(status)
+		w.Write(data[offset : offset+length])
+		return
+	}
+	if !full && !s.isVerified(ctx, e) {
+		if err := s.verify(ctx, e); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	verifiedAlready := s.isVerified(ctx, e)
+	var rc io.ReadCloser
+	var info storage.Info
+	if full && !verifiedAlready {
+		info, err = s.store.Stat(ctx, BlobKey(e.SHA256))
+		if err == nil {
+			rc, err = OpenFile(ctx, s.store, e, 0, -1)
+		}
+	} else {
+		rc, err = s.store.Get(ctx, BlobKey(e.SHA256), offset, length)
+	}
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidRange) {
+			err = fmt.Errorf("mirror: %s: blob %s is missing or short: %v: %w", e.Path, e.SHA256, err, ErrCorrupt)
+		}
+		s.fail(w, r, err)
+		return
+	}
+	defer rc.Close()
+	w.WriteHeader(status)
+	n, err := io.Copy(w, rc)
+	if err != nil || n != length {
+		if errors.Is(err, ErrCorrupt) && s.opts.Log != nil {
+			s.opts.Log.Error("refused to complete a response", slog.String("path", r.URL.Path), slog.Any("error", err))
+		}
+		if errors.Is(err, ErrCorrupt) {
+			s.forget(e)
+		}
+		// Abort the connection: the client must not take a short body for
+		// a complete file.
+		panic(http.ErrAbortHandler)
+	}
+	if full && !verifiedAlready {
+		s.markVerified(e, info.Version)
+	}
+}
+
+// readSmall reads and verifies a whole small file.
+func (s *Server) readSmall(ctx context.Context, e Entry) ([]byte, error) {
+	rc, err := OpenFile(ctx, s.store, e, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	buf := bytes.NewBuffer(make([]byte, 0, e.Size))
+	if _, err := io.Copy(buf, rc); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// isVerified reports whether e's blob was verified within VerifyTTL and is
+// still the same object.
+func (s *Server) isVerified(ctx context.Context, e Entry) bool {
+	s.mu.Lock()
+	v, ok := s.verified[e.SHA256]
+	s.mu.Unlock()
+	if !ok || time.Since(v.at) > s.opts.VerifyTTL {
+		return false
+	}
+	info, err := s.store.Stat(ctx, BlobKey(e.SHA256))
+	return err == nil && info.Version == v.version && info.Size == e.Size
+}
+
+func (s *Server) markVerified(e Entry, version string) {
+	if version == "" {
+		return
+	}
+	s.mu.Lock()
+	s.verified[e.SHA256] = verifiedBlob{version: version, at: time.Now()}
+	s.mu.Unlock()
+}
+
+func (s *Server) forget(e Entry) {
+	s.mu.Lock()
+	delete(s.verified, e.SHA256)
+	s.mu.Unlock()
+}
+
+// verify verifies e's blob in full, sharing the work with concurrent
+// requests for the same blob. The verification runs on after a requester
+// gives up, so that the others (and later ones) get its result.
+func (s *Server) verify(ctx context.Context, e Entry) error {
+	s.mu.Lock()
+	f, ok := s.flights[e.SHA256]
+	if !ok {
+		f = &flight{done: make(chan struct{})}
+		s.flights[e.SHA256] = f
+		go func() {
+			info, err := VerifyBlob(context.WithoutCancel(ctx), s.store, e)
+			if err == nil {
+				s.markVerified(e, info.Version)
+			}
+			s.mu.Lock()
+			f.err = err
+			delete(s.flights, e.SHA256)
+			s.mu.Unlock()
+			close(f.done)
+		}()
+	}
+	s.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// parseRange parses a Range header for a single byte range of a resource of
+// size bytes. ok is false when the header is not a single byte range this
+// server honours (it then serves the whole resource); satisfiable is false
+// when the range lies outside the resource.
+func parseRange(h string, size int64) (offset, length int64, ok, satisfiable bool) {
+	spec, found := strings.CutPrefix(h, "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return 0, 0, false, false
+	}
+	first, last, found := strings.Cut(strings.TrimSpace(spec), "-")
+	if !found {
+		return 0, 0, false, false
+	}
+	if first == "" {
+		n, err := strconv.ParseInt(last, 10, 64)
+		if err != nil || n < 0 {
+			return 0, 0, false, false
+		}
+		if n == 0 || size == 0 {
+			return 0, 0, true, false
+		}
+		if n > size {
+			n = size
+		}
+		return size - n, n, true, true
+	}
+	start, err := strconv.ParseInt(first, 10, 64)
+	if err != nil || start < 0 {
+		return 0, 0, false, false
+	}
+	end := size - 1
+	if last != "" {
+		e, err := strconv.ParseInt(last, 10, 64)
+		if err != nil || e < start {
+			return 0, 0, false, false
+		}
+		if e < end {
+			end = e
+		}
+	}
+	if start >= size {
+		return 0, 0, true, false
+	}
+	return start, end - start + 1, true, true
+}
+
+// ifRangeAllows reports whether a Range may be honoured given If-Range: only
+// when it is absent or names the current strong ETag.
+func ifRangeAllows(ifRange, etag string) bool {
+	return ifRange == "" || ifRange == etag
+}
+
+// etagListMatches reports whether an If-None-Match list names etag.
+func etagListMatches(list, etag string) bool {
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimSpace(t)
+		t = strings.TrimPrefix(t, "W/")
+		if t == "*" || strings.Trim(t, `"`) == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// logWriter records the status and size of a response.
+type logWriter struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (l *logWriter) WriteHeader(code int) {
+	if !l.wroteHeader {
+		l.status = code
+		l.wroteHeader = true
+	}
+	l.ResponseWriter.WriteHeader(code)
+}
+
+func (l *logWriter) Write(p []byte) (int, error) {
+	l.wroteHeader = true
+	n, err := l.ResponseWriter.Write(p)
+	l.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps the ResponseWriter's sendfile path for files.
+func (l *logWriter) ReadFrom(r io.Reader) (int64, error) {
+	l.wroteHeader = true
+	if rf, ok := l.ResponseWriter.(io.ReaderFrom); ok {
+		n, err := rf.ReadFrom(r)
+		l.bytes += n
+		return n, err
+	}
+	n, err := io.Copy(struct{ io.Writer }{l.ResponseWriter}, r)
+	l.bytes += n
+	return n, err
+}
+
+// Flush implements http.Flusher.
+func (l *logWriter) Flush() {
+	if f, ok := l.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
