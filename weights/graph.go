@@ -205,3 +205,21 @@ func (g *Graph) Derive() *Graph {
 	out.Globals = append([]string(nil), g.Globals...)
 	return out
 }
+
+// Releaser is implemented by the files behind a Graph whose memory can be
+// handed back to the operating system without invalidating data (mapped
+// files: their pages are read again when next touched).
+type Releaser interface {
+	Release()
+}
+
+// Release hands back the memory of the files behind g that support it
+// (see Releaser). Tensor data stays valid. Passes that stream a model call
+// it between tensors to keep the resident set near the largest tensor.
+func (g *Graph) Release() {
+	for _, c := range g.closers {
+		if r, ok := c.(Releaser); ok {
+			r.Release()
+		}
+	}
+}

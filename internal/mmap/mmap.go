@@ -60,3 +60,14 @@ func (m *File) Close() error {
 	m.data = nil
 	return m.unmap(d)
 }
+
+// Release tells the kernel that the pages of the mapping read so far are
+// not needed now: they leave this process's resident set (they stay in the
+// page cache, and a later read faults them back in). The contents stay
+// valid. Streaming passes call it between tensors so that reading a whole
+// model does not grow the process by the model's size.
+func (m *File) Release() {
+	if m.data != nil && m.unmap != nil {
+		release(m.data)
+	}
+}

@@ -49,3 +49,21 @@ func TestOpenEmptyAndDir(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+func TestReleaseKeepsContents(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	want := bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7}, 100000)
+	if err := os.WriteFile(p, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	_ = bytes.Count(m.Bytes(), []byte{9}) // touch every page
+	m.Release()
+	if !bytes.Equal(m.Bytes(), want) {
+		t.Fatal("contents changed after Release")
+	}
+}

@@ -15,3 +15,5 @@ func mapFile(f *os.File, size int) ([]byte, func([]byte) error, error) {
 	}
 	return b, unix.Munmap, nil
 }
+
+func release(b []byte) { _ = unix.Madvise(b, unix.MADV_DONTNEED) }
