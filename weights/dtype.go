@@ -12,8 +12,9 @@ import (
 // follow the safetensors format, which names every type a checkpoint uses.
 type DType uint8
 
-// Every safetensors dtype. The order is the order of increasing alignment that
-// the safetensors writer uses to sort tensors, and must not change.
+// Every safetensors dtype, in roughly increasing element size. (The
+// safetensors writer sorts tensors by its own dtype ranking, which differs
+// for the 8-bit types; see formats/safetensors.)
 const (
 	Invalid DType = iota
 	Bool
