@@ -1,0 +1,121 @@
+// Package kernels holds the compute kernels of the native forward pass: the
+// weight-times-activation product (Linear) for weights stored as F32, F16,
+// BF16 or int8 with scales, the f32 matrix product used by attention
+// (MatMul), and the row-wise operations of BERT, GPT-2 and Llama (Softmax,
+// LayerNorm, RMSNorm, GELU, SiLU, RoPE, Embedding).
+//
+// Every kernel has a plain-loop reference (linearRef, softmaxRef, ...), kept
+// in ref.go and documented as the loop it computes; the fast versions are
+// tested against it. Numerics follow PyTorch on CPU: half-precision and int8
+// weights are widened to f32 exactly (an int8 code times its f32 scale is one
+// f32 product) and every accumulation is in f32.
+//
+// Linear and MatMul are blocked, packed matrix products (gemm.go) whose inner
+// loop is a SIMD micro-kernel in Go assembly on amd64: 8×48 with AVX-512 or
+// 6×16 with AVX2+FMA, chosen at run time with golang.org/x/sys/cpu; a 4×4
+// Go loop elsewhere and with the purego build tag. The weight is packed (and
+// widened) one cache-sized block at a time, by AVX-512 transposers where the
+// CPU has them, never into a full f32 copy. Row counts up to 4 take dot
+// products instead (gemv.go). GELU, GELUTanh, SiLU and Softmax's exp have
+// AVX-512 versions too (ops_amd64.s); elsewhere their references run.
+//
+// Arguments whose lengths do not match the stated shapes are programmer
+// errors and panic with a message starting "kernels:".
+package kernels
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/hubmirror/hubmirror/weights"
+)
+
+// ErrInvalidWeight is wrapped by the errors Weight.Validate returns.
+var ErrInvalidWeight = errors.New("kernels: invalid weight")
+
+// Weight is a weight matrix as stored in the checkpoint, used in place (it
+// may be an mmap'd region): Linear reads it and never writes it.
+type Weight struct {
+	// Out, In is the logical shape of the Linear: y = x·Wᵀ, W is Out×In.
+	Out, In int
+	// InMajor false: Data is stored [Out][In] (nn.Linear); true: stored
+	// [In][Out] (GPT-2 Conv1D).
+	InMajor bool
+	// DType is F32, F16, BF16 or I8.
+	DType weights.DType
+	// Data holds Out*In little-endian elements of DType.
+	Data []byte
+	// Scales (I8 only) are the symmetric dequantization scales, w = q*scale:
+	// one per output channel (len Out) when GroupSize is 0, else one per
+	// group of GroupSize consecutive inputs of an output channel, stored
+	// [Out][In/GroupSize].
+	Scales []float32
+	// GroupSize (I8 only) is 0 for per-channel scales, else the group length
+	// along In; In must be a multiple of it.
+	GroupSize int
+}
+
+// Validate checks that the dtype is supported and that the lengths of Data
+// and Scales and the group size agree with the shape. Errors wrap
+// ErrInvalidWeight.
+func (w *Weight) Validate() error {
+	if w.Out <= 0 || w.In <= 0 {
+		return fmt.Errorf("%w: shape %d×%d", ErrInvalidWeight, w.Out, w.In)
+	}
+	switch w.DType {
+	case weights.F32, weights.F16, weights.BF16, weights.I8:
+	default:
+		return fmt.Errorf("%w: unsupported dtype %v", ErrInvalidWeight, w.DType)
+	}
+	const maxInt = int(^uint(0) >> 1)
+	if w.Out > maxInt/w.In || w.Out*w.In > maxInt/w.DType.Size() {
+		return fmt.Errorf("%w: shape %d×%d overflows", ErrInvalidWeight, w.Out, w.In)
+	}
+	if want := w.Out * w.In * w.DType.Size(); len(w.Data) != want {
+		return fmt.Errorf("%w: %v %d×%d needs %d bytes, have %d", ErrInvalidWeight, w.DType, w.Out, w.In, want, len(w.Data))
+	}
+	if w.DType != weights.I8 {
+		if w.Scales != nil || w.GroupSize != 0 {
+			return fmt.Errorf("%w: scales or group size given for %v", ErrInvalidWeight, w.DType)
+		}
+		return nil
+	}
+	switch {
+	case w.GroupSize < 0:
+		return fmt.Errorf("%w: negative group size %d", ErrInvalidWeight, w.GroupSize)
+	case w.GroupSize == 0:
+		if len(w.Scales) != w.Out {
+			return fmt.Errorf("%w: per-channel int8 needs %d scales, have %d", ErrInvalidWeight, w.Out, len(w.Scales))
+		}
+	default:
+		if w.In%w.GroupSize != 0 {
+			return fmt.Errorf("%w: group size %d does not divide In %d", ErrInvalidWeight, w.GroupSize, w.In)
+		}
+		if want := w.Out * (w.In / w.GroupSize); len(w.Scales) != want {
+			return fmt.Errorf("%w: int8 with groups of %d needs %d scales, have %d", ErrInvalidWeight, w.GroupSize, want, len(w.Scales))
+		}
+	}
+	return nil
+}
+
+// mustValidate panics when w is invalid: a kernel called with a bad weight is
+// a programmer error (the model validates its weights when it loads them).
+func (w *Weight) mustValidate() {
+	if err := w.Validate(); err != nil {
+		panic(err.Error())
+	}
+}
+
+// scale returns the int8 scale of output o at input i.
+func (w *Weight) scale(o, i int) float32 {
+	if w.GroupSize == 0 {
+		return w.Scales[o]
+	}
+	return w.Scales[o*(w.In/w.GroupSize)+i/w.GroupSize]
+}
+
+func checkLen(name string, have, want int) {
+	if have < want {
+		panic(fmt.Sprintf("kernels: %s has length %d, need %d", name, have, want))
+	}
+}
