@@ -1,0 +1,414 @@
+// Package artifact turns a pass over a model into a published, validated
+// model directory: it reads the source, applies a pass (convert, quantize,
+// prune) tensor by tensor, writes safetensors shards with the config and the
+// tokenizer and other side files, reads the written files back and runs the
+// native forward pass on the original and the result, writes
+// validation.json, and only then moves the directory into place. A result
+// that fails validation is not published (unless forced, with the report
+// marked failed), and an interrupted build leaves only a staging directory
+// that the next build of the same destination removes.
+package artifact
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/formats/safetensors"
+	"github.com/hubmirror/hubmirror/forward"
+	"github.com/hubmirror/hubmirror/weights"
+)
+
+// ReportFile is the name of the validation report in every artifact.
+const ReportFile = "validation.json"
+
+// Pass maps a source graph to the artifact's graph and returns a report of
+// what it changed, which is embedded in validation.json. The returned graph
+// may compute its tensors lazily from the source's.
+type Pass func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error)
+
+// Options configure Build.
+type Options struct {
+	// ShardSize is the largest safetensors shard in bytes; 0 means one file.
+	ShardSize int64
+	// Validate configures the comparison; its Kind "" infers the kind from
+	// the result's weights.
+	Validate forward.ValidateOptions
+	// Threads for the forward pass; 0 means all cores.
+	Threads int
+	// Force publishes a result that fails validation, with the report
+	// marked failed.
+	Force bool
+	// Progress, when set, is told when each stage starts.
+	Progress func(stage string)
+	// ReleaseInterval is how often the mapped pages of the models being
+	// written and validated are handed back to the kernel while they are
+	// read (see releaseEvery); 0 means DefaultReleaseInterval, a negative
+	// value turns it off.
+	ReleaseInterval time.Duration
+}
+
+// DefaultReleaseInterval is the default of Options.ReleaseInterval.
+const DefaultReleaseInterval = 10 * time.Millisecond
+
+// Document is the content of validation.json.
+type Document struct {
+	Tool       string          `json:"tool"`
+	Created    time.Time       `json:"created"`
+	Source     string          `json:"source"`
+	Pass       string          `json:"pass"`
+	Changes    any             `json:"changes,omitempty"`
+	Files      []string        `json:"files"`
+	Passed     bool            `json:"passed"`
+	Validation *forward.Report `json:"validation,omitempty"`
+	// Error says why validation could not run, when it could not.
+	Error string `json:"error,omitempty"`
+}
+
+// Result is what Build did.
+type Result struct {
+	Dir       string
+	Document  *Document
+	Published bool
+}
+
+// ErrExists reports a destination that holds something other than an
+// earlier artifact, which Build will not replace.
+var ErrExists = errors.New("artifact: destination exists and is not a hubmirror artifact")
+
+// Build applies pass to the model at src and publishes the validated
+// result as the model directory dst. name labels the pass in the report.
+// When validation fails, the returned error wraps forward.ErrValidationFailed
+// and the Result still carries the report.
+func Build(ctx context.Context, src, dst, name string, pass Pass, opts Options) (*Result, error) {
+	stage := func(s string) {
+		if opts.Progress != nil {
+			opts.Progress(s)
+		}
+	}
+	if err := checkDestination(dst); err != nil {
+		return nil, err
+	}
+	layout, err := formats.Detect(src)
+	if err != nil {
+		return nil, err
+	}
+	stage("read")
+	g, err := formats.OpenLayout(layout)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	var cfg *formats.Config
+	if g.Config != nil {
+		if cfg, err = formats.ParseConfig(g.Config); err != nil {
+			return nil, fmt.Errorf("%s: %w", src, err)
+		}
+	}
+	stage("pass")
+	out, changes, err := pass(g, cfg)
+	if err != nil {
+		return nil, err
+	}
+	parent := filepath.Dir(filepath.Clean(dst))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, err
+	}
+	removeStale(dst)
+	staging, err := os.MkdirTemp(parent, "."+filepath.Base(dst)+".hubmirror-staging-")
+	if err != nil {
+		return nil, err
+	}
+	published := false
+	defer func() {
+		if !published {
+			os.RemoveAll(staging)
+		}
+	}()
+	interval := opts.ReleaseInterval
+	if interval == 0 {
+		interval = DefaultReleaseInterval
+	}
+	stopReleasing := releaseEvery(interval, g.Release)
+	defer stopReleasing() // before g.Close
+	stage("write")
+	files, err := writeModel(staging, out, layout.Dir, opts.ShardSize, g.Release)
+	if err != nil {
+		return nil, err
+	}
+	doc := &Document{Tool: "hubmirror", Created: time.Now().UTC(), Source: src, Pass: name, Changes: changes, Files: files}
+	stage("validate")
+	rep, verr := validate(ctx, g, cfg, staging, opts, interval)
+	switch {
+	case verr != nil && ctx.Err() != nil:
+		return nil, verr
+	case verr != nil:
+		doc.Error = verr.Error()
+	default:
+		doc.Validation, doc.Passed = rep, rep.Passed
+	}
+	if err := writeJSON(filepath.Join(staging, ReportFile), doc); err != nil {
+		return nil, err
+	}
+	res := &Result{Dir: dst, Document: doc}
+	if !doc.Passed && !opts.Force {
+		if verr != nil {
+			return res, fmt.Errorf("artifact: cannot validate %s, nothing written at %s: %w", src, dst, verr)
+		}
+		return res, fmt.Errorf("nothing written at %s: %w", dst, rep.Err())
+	}
+	stage("publish")
+	if err := publish(staging, dst); err != nil {
+		return nil, err
+	}
+	published, res.Published = true, true
+	if !doc.Passed {
+		if verr != nil {
+			return res, fmt.Errorf("artifact: published %s unvalidated (--force): %w", dst, verr)
+		}
+		return res, fmt.Errorf("published %s with a failed report (--force): %w", dst, rep.Err())
+	}
+	return res, nil
+}
+
+// validate runs the original graph against the files just written. The
+// pages of the result's files are released every interval while it runs.
+func validate(ctx context.Context, g *weights.Graph, cfg *formats.Config, dir string, opts Options, interval time.Duration) (*forward.Report, error) {
+	if cfg == nil {
+		return nil, fmt.Errorf("artifact: the source has no config.json, so the forward pass cannot run")
+	}
+	ref, err := forward.Load(g, cfg, forward.Options{Threads: opts.Threads})
+	if err != nil {
+		return nil, fmt.Errorf("reference: %w", err)
+	}
+	cg, err := formats.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading back the result: %w", err)
+	}
+	defer cg.Close()
+	ccfg, err := formats.ParseConfig(cg.Config)
+	if err != nil {
+		return nil, fmt.Errorf("result config: %w", err)
+	}
+	cand, err := forward.Load(cg, ccfg, forward.Options{Threads: opts.Threads})
+	if err != nil {
+		return nil, fmt.Errorf("result: %w", err)
+	}
+	// Each run touches every page of its model's weights. The pages are
+	// handed back after each run, so that one model at most is resident,
+	// and every interval during a run (the source's by Build), so that
+	// only what the last interval touched is.
+	stop := releaseEvery(interval, cg.Release)
+	defer stop() // before cg.Close
+	g.Release()
+	return forward.Validate(ctx, releasing{ref, g.Release}, releasing{cand, cg.Release}, opts.Validate)
+}
+
+// releaseEvery calls release every interval from a goroutine of its own
+// until stop is called; stop returns once the goroutine has ended, so
+// that the files behind release can be closed right after. interval <= 0
+// starts nothing.
+//
+// This bounds the resident set of a streaming pass or a forward pass over
+// a mapped model to the pages touched in the last interval (plus the
+// heap) instead of the model's size: weights.Graph.Release drops the
+// mapping's pages from the process (they stay in the page cache, and a
+// read after it faults them back in), and is safe to call while other
+// goroutines read the mapping. The cost is those faults, at most once per
+// page per interval.
+func releaseEvery(interval time.Duration, release func()) (stop func()) {
+	if interval <= 0 {
+		return func() {}
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				release()
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(quit)
+			<-done
+		})
+	}
+}
+
+// releasing is a forward.Runner that hands back the mapped pages of its
+// model's files after every run (see weights.Graph.Release).
+type releasing struct {
+	forward.Runner
+	release func()
+}
+
+// Run runs the model, then releases its pages.
+func (r releasing) Run(ctx context.Context, ids []int) (*forward.Outputs, error) {
+	defer r.release()
+	return r.Runner.Run(ctx, ids)
+}
+
+// weightFile reports whether a file of a model directory holds weights
+// (which the artifact replaces) rather than side files it copies.
+func weightFile(name string) bool {
+	for _, ext := range []string{".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf", ".onnx"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return strings.HasSuffix(name, ".safetensors.index.json") || strings.HasSuffix(name, ".bin.index.json") ||
+		name == "config.json" || name == ReportFile
+}
+
+// writeModel writes g's tensors as safetensors, its config, and copies the
+// side files of srcDir (tokenizer, generation config, ...). It returns the
+// names of the files written. release is called before each tensor is
+// computed, when the writer is done with the one before: it hands back the
+// source's mapped pages, so memory stays near the largest tensor.
+func writeModel(dir string, g *weights.Graph, srcDir string, shardSize int64, release func()) ([]string, error) {
+	md := map[string]string{"format": "pt"}
+	for k, v := range g.Metadata {
+		md[k] = v
+	}
+	tensors := make([]*weights.Tensor, g.Len())
+	for i, t := range g.Tensors() {
+		x := *t
+		x.Data = weights.SourceFunc(func() ([]byte, error) {
+			release()
+			return t.Bytes()
+		})
+		tensors[i] = &x
+	}
+	files, err := safetensors.WriteSharded(dir, tensors, md, shardSize)
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range files {
+		files[i] = filepath.Base(f)
+	}
+	if g.Config != nil {
+		if err := writeFileAtomic(filepath.Join(dir, "config.json"), g.Config); err != nil {
+			return nil, err
+		}
+		files = append(files, "config.json")
+	}
+	if srcDir == "" {
+		return files, nil
+	}
+	entries, err := os.ReadDir(srcDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if weightFile(name) || strings.HasPrefix(name, ".") {
+			continue
+		}
+		p := filepath.Join(srcDir, name)
+		st, err := os.Stat(p) // follows the symlinks of a cache snapshot
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		if err := copyFile(filepath.Join(dir, name), p); err != nil {
+			return nil, err
+		}
+		files = append(files, name)
+	}
+	return files, nil
+}
+
+func copyFile(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copying %s: %w", src, err)
+	}
+	return out.Close()
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(b, '\n'))
+}
+
+// checkDestination refuses a destination that holds anything but an
+// earlier artifact (a directory with validation.json) or nothing.
+func checkDestination(dst string) error {
+	entries, err := os.ReadDir(dst)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%w: %s: %v", ErrExists, dst, err)
+	case len(entries) == 0:
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dst, ReportFile)); err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %s (remove it or choose another directory)", ErrExists, dst)
+}
+
+// removeStale removes staging directories that interrupted builds of dst
+// left behind.
+func removeStale(dst string) {
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(filepath.Clean(dst)), "."+filepath.Base(dst)+".hubmirror-*"))
+	for _, m := range matches {
+		os.RemoveAll(m)
+	}
+}
+
+// publish moves staging into place as dst; an earlier artifact at dst is
+// replaced, and stays whole until the new one is in place.
+func publish(staging, dst string) error {
+	if err := os.Rename(staging, dst); err == nil {
+		return nil
+	} else if _, serr := os.Stat(dst); serr != nil {
+		return err
+	}
+	old := filepath.Join(filepath.Dir(filepath.Clean(dst)), "."+filepath.Base(dst)+".hubmirror-old")
+	os.RemoveAll(old)
+	if err := os.Rename(dst, old); err != nil {
+		return err
+	}
+	if err := os.Rename(staging, dst); err != nil {
+		os.Rename(old, dst)
+		return err
+	}
+	return os.RemoveAll(old)
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/python3
+"""Times PyTorch on the shapes of the Go forward benchmarks (forward/bench_test.go):
+
+  - BERT-base (hidden 768, 12 layers, 12 heads, intermediate 3072) at sequence 128,
+  - one Llama-3.2-1B-shaped decoder layer (hidden 2048, 32 heads, 8 KV heads,
+    intermediate 8192, RoPE, SwiGLU) at sequence 256,
+
+batch 1, float32, random weights, in plain torch (the Hugging Face definitions,
+eager attention), under torch.inference_mode, with torch.set_num_threads(N) for
+each N given (default 1 and 2).
+
+    /usr/bin/python3 bench/forward_torch.py [--runs 5] [--threads 1,2]
+
+Prints one line per case and thread count: the median and the best time of
+--runs runs after one warm-up run.
+"""
+import argparse
+import math
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def rand(*shape):
+    fan_in = shape[-1]
+    return (torch.rand(*shape) * 2 - 1) / math.sqrt(fan_in)
+
+
+def bert_base():
+    H, I, L, V, P, nh = 768, 3072, 12, 30522, 512, 12
+    w = {
+        "word": rand(V, H), "pos": rand(P, H), "type": rand(2, H),
+        "ln": (torch.ones(H), torch.zeros(H)),
+        "layers": [],
+        "pool": (rand(H, H), rand(H)),
+    }
+    for _ in range(L):
+        w["layers"].append({
+            "q": (rand(H, H), rand(H)), "k": (rand(H, H), rand(H)), "v": (rand(H, H), rand(H)),
+            "o": (rand(H, H), rand(H)), "ln1": (torch.ones(H), torch.zeros(H)),
+            "up": (rand(I, H), rand(I)), "down": (rand(H, I), rand(H)), "ln2": (torch.ones(H), torch.zeros(H)),
+        })
+    dh = H // nh
+
+    def forward(ids):
+        n = ids.shape[0]
+        x = w["word"][ids] + w["pos"][:n] + w["type"][0]
+        x = F.layer_norm(x, (H,), *w["ln"], 1e-12)
+        for l in w["layers"]:
+            q = F.linear(x, *l["q"]).view(n, nh, dh).transpose(0, 1)
+            k = F.linear(x, *l["k"]).view(n, nh, dh).transpose(0, 1)
+            v = F.linear(x, *l["v"]).view(n, nh, dh).transpose(0, 1)
+            p = (q @ k.transpose(-1, -2) / math.sqrt(dh)).softmax(-1)
+            ctx = (p @ v).transpose(0, 1).reshape(n, H)
+            x = F.layer_norm(F.linear(ctx, *l["o"]) + x, (H,), *l["ln1"], 1e-12)
+            h = F.gelu(F.linear(x, *l["up"]))
+            x = F.layer_norm(F.linear(h, *l["down"]) + x, (H,), *l["ln2"], 1e-12)
+        return x, torch.tanh(F.linear(x[0], *w["pool"]))
+
+    return forward, torch.arange(128) * 7919 % 1000
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+
+def llama_layer():
+    H, I, nh, nkv, V, n = 2048, 8192, 32, 8, 1024, 256
+    dh = H // nh
+    w = {
+        "embed": rand(V, H), "in": torch.ones(H), "post": torch.ones(H), "norm": torch.ones(H),
+        "q": rand(nh * dh, H), "k": rand(nkv * dh, H), "v": rand(nkv * dh, H), "o": rand(H, nh * dh),
+        "gate": rand(I, H), "up": rand(I, H), "down": rand(H, I),
+    }
+
+    def rms(x, wt):
+        return wt * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5))
+
+    def forward(ids):
+        n = ids.shape[0]
+        inv = 1.0 / (500000.0 ** (torch.arange(0, dh, 2).float() / dh))
+        f = torch.arange(n).float()[:, None] * inv[None, :]
+        emb = torch.cat((f, f), -1)
+        cos, sin = emb.cos(), emb.sin()
+        mask = torch.full((n, n), torch.finfo(torch.float32).min).triu(1)
+        x = w["embed"][ids]
+        a = rms(x, w["in"])
+        q = F.linear(a, w["q"]).view(n, nh, dh).transpose(0, 1)
+        k = F.linear(a, w["k"]).view(n, nkv, dh).transpose(0, 1)
+        v = F.linear(a, w["v"]).view(n, nkv, dh).transpose(0, 1)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        k = k.repeat_interleave(nh // nkv, 0)
+        v = v.repeat_interleave(nh // nkv, 0)
+        p = (q @ k.transpose(-1, -2) / math.sqrt(dh) + mask).softmax(-1)
+        x = x + F.linear((p @ v).transpose(0, 1).reshape(n, H), w["o"])
+        m = rms(x, w["post"])
+        x = x + F.linear(F.silu(F.linear(m, w["gate"])) * F.linear(m, w["up"]), w["down"])
+        return rms(x, w["norm"])
+
+    return forward, torch.arange(n) * 7919 % 1000
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--threads", default="1,2")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    cases = [("BertBase (seq 128)", bert_base()), ("LlamaLayer (seq 256)", llama_layer())]
+    print(f"torch {torch.__version__}, {torch.get_num_interop_threads()} interop threads")
+    for threads in [int(t) for t in args.threads.split(",")]:
+        torch.set_num_threads(threads)
+        for name, (fn, ids) in cases:
+            with torch.inference_mode():
+                fn(ids)
+                times = []
+                for _ in range(args.runs):
+                    t0 = time.perf_counter()
+                    fn(ids)
+                    times.append(time.perf_counter() - t0)
+            print(f"torch {name:22s} threads={threads}  median {statistics.median(times)*1e3:8.1f} ms"
+                  f"  best {min(times)*1e3:8.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/hubmirror/hubmirror/formats/safetensors"
+	"github.com/hubmirror/hubmirror/forward"
+	"github.com/hubmirror/hubmirror/weights"
+)
+
+// forwardThreadsFlag is the --threads flag of the commands that run models.
+var forwardThreadsFlag = &cli.IntFlag{Name: "threads", Usage: "goroutines the forward pass uses (0: one per CPU)"}
+
+func init() {
+	register(&cli.Command{
+		Name:      "forward",
+		Usage:     "run the native forward pass on token ids (batch 1)",
+		ArgsUsage: "MODEL",
+		Description: `Runs MODEL (BERT, GPT-2 or Llama family) on the ids given with --ids, with a full
+attention mask and token type 0, and prints each output's shape, range and, for logits,
+the top-1 id per position. --out writes a safetensors file with input_ids (I64 [1, n])
+and the outputs (F32): last_hidden_state, pooler_output (BERT with a pooler) and logits
+(when the model has an LM or classification head).`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "ids", Usage: "comma-separated token ids, e.g. 1,2,3 (required)"},
+			&cli.StringFlag{Name: "out", Usage: "write input_ids and the outputs to this safetensors `FILE`"},
+			forwardThreadsFlag,
+			jsonFlag,
+		},
+		Action: func(c *cli.Context) error {
+			c, args, err := parseInterspersed(c)
+			if err != nil {
+				return err
+			}
+			if len(args) != 1 {
+				return usageErrorf("forward takes one MODEL, got %d arguments", len(args))
+			}
+			if !c.IsSet("ids") {
+				return usageErrorf("forward needs --ids, e.g. --ids 1,2,3")
+			}
+			ids, err := parseIntList(c.String("ids"), "--ids")
+			if err != nil {
+				return err
+			}
+			opts := forwardOptions{Model: args[0], IDs: ids, Out: c.String("out"),
+				Threads: c.Int("threads"), JSON: c.Bool("json")}
+			return runForward(c.Context, opts, c.App.Writer)
+		},
+	})
+}
+
+// parseInterspersed returns the command's positional arguments and a
+// context in which the flags that follow them are parsed too. urfave/cli v2
+// stops parsing flags at the first positional argument, while the
+// command-line contract writes them after MODEL ("forward MODEL --ids 1,2").
+// Flags already parsed keep their values; an unknown flag is a usage error.
+func parseInterspersed(c *cli.Context) (*cli.Context, []string, error) {
+	rest := c.Args().Slice()
+	if !slices.ContainsFunc(rest, func(a string) bool { return len(a) > 1 && a[0] == '-' }) {
+		return c, rest, nil
+	}
+	set := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
+	set.SetOutput(io.Discard)
+	for _, f := range c.Command.Flags {
+		if err := f.Apply(set); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
+		if c.IsSet(name) {
+			if err := set.Set(name, fmt.Sprint(c.Value(name))); err != nil {
+				return nil, nil, usageErrorf("--%s: %v", name, err)
+			}
+		}
+	}
+	var args []string
+	for {
+		if err := set.Parse(rest); err != nil {
+			return nil, nil, usageErrorf("%s: %v", c.Command.Name, err)
+		}
+		rest = set.Args()
+		if len(rest) == 0 {
+			break
+		}
+		args = append(args, rest[0])
+		rest = rest[1:]
+	}
+	nc := cli.NewContext(c.App, set, c)
+	nc.Command = c.Command
+	return nc, args, nil
+}
+
+type forwardOptions struct {
+	Model   string
+	IDs     []int
+	Out     string
+	Threads int
+	JSON    bool
+}
+
+// parseIntList parses the comma-separated list of non-negative integers
+// given to the flag named flagName.
+func parseIntList(s, flagName string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		v, err := strconv.Atoi(f)
+		if err != nil || v < 0 {
+			return nil, usageErrorf("%s: %q is not a non-negative integer", flagName, f)
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, usageErrorf("%s is empty", flagName)
+	}
+	return out, nil
+}
+
+// loadForwardModel opens MODEL (see openModel) and builds its forward pass.
+// The caller closes the returned Graph after the last use of the Model.
+func loadForwardModel(ctx context.Context, spec string, threads int) (*forward.Model, *weights.Graph, error) {
+	if threads < 0 {
+		return nil, nil, usageErrorf("--threads %d is negative", threads)
+	}
+	g, cfg, err := openModel(ctx, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := forward.Load(g, cfg, forward.Options{Threads: threads})
+	if err != nil {
+		g.Close()
+		return nil, nil, fmt.Errorf("%s: %w", spec, err)
+	}
+	return m, g, nil
+}
+
+// outputSummary describes one output in the forward command's report.
+type outputSummary struct {
+	Name  string    `json:"name"`
+	Shape []int     `json:"shape"`
+	Min   float32   `json:"min"`
+	Max   float32   `json:"max"`
+	Mean  float64   `json:"mean"`
+	First []float32 `json:"first"`
+	// Top1 is the id of the largest logit at each position (logits only).
+	Top1 []int `json:"top1,omitempty"`
+}
+
+type forwardReport struct {
+	Model     string          `json:"model"`
+	Info      forward.Info    `json:"info"`
+	InputIDs  []int           `json:"input_ids"`
+	Outputs   []outputSummary `json:"outputs"`
+	Threads   int             `json:"threads"`
+	ElapsedMS float64         `json:"elapsed_ms"`
+	Out       string          `json:"out,omitempty"`
+}
+
+func runForward(ctx context.Context, opts forwardOptions, stdout io.Writer) error {
+	m, g, err := loadForwardModel(ctx, opts.Model, opts.Threads)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	start := time.Now()
+	out, err := m.Run(ctx, opts.IDs)
+	if errors.Is(err, forward.ErrInput) {
+		return usageErrorf("%v", err)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", opts.Model, err)
+	}
+	elapsed := time.Since(start)
+	rep := forwardReport{Model: opts.Model, Info: m.Info(), InputIDs: out.InputIDs, Threads: m.Threads(),
+		ElapsedMS: float64(elapsed.Microseconds()) / 1000}
+	for i := range out.Tensors {
+		rep.Outputs = append(rep.Outputs, summarizeOutput(&out.Tensors[i]))
+	}
+	if opts.Out != "" {
+		if err := writeOutputs(opts.Out, out, m.Info()); err != nil {
+			return err
+		}
+		rep.Out = opts.Out
+	}
+	if opts.JSON {
+		return writeJSON(stdout, rep)
+	}
+	printForward(stdout, &rep)
+	return nil
+}
+
+func summarizeOutput(o *forward.Output) outputSummary {
+	s := outputSummary{Name: o.Name, Shape: o.Shape, Min: float32(math.Inf(1)), Max: float32(math.Inf(-1))}
+	var sum float64
+	for _, v := range o.Data {
+		s.Min = min(s.Min, v)
+		s.Max = max(s.Max, v)
+		sum += float64(v)
+	}
+	if len(o.Data) > 0 {
+		s.Mean = sum / float64(len(o.Data))
+	}
+	s.First = o.Data[:min(8, len(o.Data))]
+	if o.Name == forward.OutputLogits {
+		row := o.Shape[len(o.Shape)-1]
+		for r := 0; r+row <= len(o.Data); r += row {
+			best := r
+			for j := r; j < r+row; j++ {
+				if o.Data[j] > o.Data[best] {
+					best = j
+				}
+			}
+			s.Top1 = append(s.Top1, best-r)
+		}
+	}
+	return s
+}
+
+// writeOutputs writes input_ids (I64 [1, n]) and the outputs (F32) to path
+// as safetensors, atomically.
+func writeOutputs(path string, out *forward.Outputs, info forward.Info) error {
+	ids := make([]byte, 8*len(out.InputIDs))
+	for i, id := range out.InputIDs {
+		binary.LittleEndian.PutUint64(ids[8*i:], uint64(id))
+	}
+	t, err := weights.NewTensor("input_ids", weights.I64, []int64{1, int64(len(out.InputIDs))}, ids)
+	if err != nil {
+		return err
+	}
+	tensors := []*weights.Tensor{t}
+	for _, o := range out.Tensors {
+		shape := make([]int64, len(o.Shape))
+		for i, d := range o.Shape {
+			shape[i] = int64(d)
+		}
+		t, err := weights.FromFloat32(o.Name, weights.F32, shape, o.Data)
+		if err != nil {
+			return err
+		}
+		tensors = append(tensors, t)
+	}
+	meta := map[string]string{"format": "pt", "producer": "hubmirror forward", "architecture": info.Architecture}
+	return safetensors.WriteFile(path, tensors, meta)
+}
+
+func printForward(w io.Writer, r *forwardReport) {
+	i := r.Info
+	fmt.Fprintf(w, "model:        %s\n", r.Model)
+	fmt.Fprintf(w, "architecture: %s (%s family, %d layers, hidden %d, vocab %d, %v weights)\n",
+		i.Architecture, i.Family, i.Layers, i.HiddenSize, i.VocabSize, i.WeightDType)
+	fmt.Fprintf(w, "input_ids:    %v\n", r.InputIDs)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, o := range r.Outputs {
+		fmt.Fprintf(tw, "%s\t%v\tmin %.6g\tmax %.6g\tmean %.6g", o.Name, o.Shape, o.Min, o.Max, o.Mean)
+		if o.Top1 != nil {
+			fmt.Fprintf(tw, "\ttop-1 %v", o.Top1)
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "time:         %.3f ms on %d threads\n", r.ElapsedMS, r.Threads)
+	if r.Out != "" {
+		fmt.Fprintf(w, "wrote %s\n", r.Out)
+	}
+}

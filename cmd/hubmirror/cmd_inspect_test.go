@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hubmirror/hubmirror/formats"
+)
+
+// runCLI runs the command line in-process and returns stdout, stderr and
+// the exit code.
+func runCLI(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), append([]string{"hubmirror"}, args...), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+const sharedReference = "../../../shared/reference"
+
+// expectedParams computes transformers' num_parameters() for the three
+// families from the config alone, as an oracle independent of the reader.
+func expectedParams(t *testing.T, dir string) int64 {
+	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := formats.ParseConfig(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lin := func(in, out int) int64 { return int64(in*out + out) }
+	switch {
+	case c.Bert != nil:
+		b := c.Bert
+		h := b.HiddenSize
+		emb := int64((b.VocabSize+b.MaxPositionEmbeddings+b.TypeVocabSize)*h + 2*h)
+		layer := 4*lin(h, h) + lin(h, b.IntermediateSize) + lin(b.IntermediateSize, h) + int64(4*h)
+		return emb + int64(b.NumHiddenLayers)*layer + lin(h, h)
+	case c.GPT2 != nil:
+		g := c.GPT2
+		h := g.NEmbd
+		layer := lin(h, 3*h) + lin(h, h) + lin(h, g.NInner) + lin(g.NInner, h) + int64(4*h)
+		return int64((g.VocabSize+g.NPositions)*h) + int64(g.NLayer)*layer + int64(2*h)
+	case c.Llama != nil:
+		l := c.Llama
+		h, kv := l.HiddenSize, l.NumKeyValueHeads*l.HeadDim
+		layer := int64(h*l.NumAttentionHeads*l.HeadDim*2+2*h*kv) + int64(3*h*l.IntermediateSize) + int64(2*h)
+		if l.AttentionBias {
+			layer += int64(l.NumAttentionHeads*l.HeadDim + 2*kv)
+		}
+		n := int64(l.VocabSize*h) + int64(l.NumHiddenLayers)*layer + int64(h)
+		if !l.TieWordEmbeddings {
+			n += int64(l.VocabSize * h)
+		}
+		return n
+	}
+	t.Fatalf("%s: no family", dir)
+	return 0
+}
+
+func TestInspectReference(t *testing.T) {
+	if _, err := os.Stat(sharedReference); err != nil {
+		t.Skip("no ../shared/reference")
+	}
+	for _, c := range []struct {
+		name string
+		tied string
+	}{
+		{"bert-tiny", ""},
+		{"gpt2-tiny", "transformer.wte.weight = lm_head.weight (shared storage)"},
+		{"llama-tiny", "lm_head.weight = model.embed_tokens.weight (tie_word_embeddings; not in the file)"},
+	} {
+		dir := filepath.Join(sharedReference, c.name)
+		out, stderr, code := runCLI(t, "inspect", "--json", dir)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", c.name, code, stderr)
+		}
+		var s formats.Summary
+		if err := json.Unmarshal([]byte(out), &s); err != nil {
+			t.Fatalf("%s: %v\n%s", c.name, err, out)
+		}
+		if want := expectedParams(t, dir); s.Parameters != want {
+			t.Errorf("%s: %d parameters, want %d", c.name, s.Parameters, want)
+		}
+		human, _, code := runCLI(t, "inspect", dir)
+		if code != 0 {
+			t.Fatalf("%s: human output exit %d", c.name, code)
+		}
+		if c.tied != "" && !strings.Contains(human, c.tied) {
+			t.Errorf("%s: tied group %q not reported:\n%s", c.name, c.tied, human)
+		}
+		if c.tied == "" && !strings.Contains(human, "tied groups:  none") {
+			t.Errorf("%s: tied groups reported:\n%s", c.name, human)
+		}
+	}
+}
+
+func TestInspectErrors(t *testing.T) {
+	if _, _, code := runCLI(t, "inspect"); code != exitUsage {
+		t.Errorf("no argument: exit %d, want %d", code, exitUsage)
+	}
+	if _, _, code := runCLI(t, "inspect", "--no-such-flag", "x"); code != exitUsage {
+		t.Errorf("bad flag: exit %d, want %d", code, exitUsage)
+	}
+	_, stderr, code := runCLI(t, "inspect", filepath.Join(t.TempDir(), "missing"))
+	if code != exitError || !strings.Contains(stderr, "missing") {
+		t.Errorf("missing model: exit %d: %s", code, stderr)
+	}
+	empty := t.TempDir()
+	_, stderr, code = runCLI(t, "inspect", empty)
+	if code != exitError || !strings.Contains(stderr, "no weight files") {
+		t.Errorf("empty dir: exit %d: %s", code, stderr)
+	}
+}
+
+// A hostile pickle is refused with exit 1 and an error naming the global,
+// and its payload does not run.
+func TestInspectHostilePickle(t *testing.T) {
+	for file, global := range map[string]string{
+		"os_system.pkl":                "os.system",
+		"builtins_eval.pkl":            "builtins.eval",
+		"zip_hidden_in_state_dict.bin": "",
+	} {
+		path := filepath.Join("../../formats/torch/testdata/hostile", file)
+		_, stderr, code := runCLI(t, "inspect", path)
+		if code != exitError {
+			t.Errorf("%s: exit %d, want %d", file, code, exitError)
+		}
+		if !strings.Contains(stderr, "forbidden pickle global "+global) || !strings.Contains(stderr, file) {
+			t.Errorf("%s: error does not name the global and the file: %s", file, stderr)
+		}
+	}
+}
+
+func TestInspectProjectFixtures(t *testing.T) {
+	dirs, _ := filepath.Glob("../../testdata/models/*")
+	n := 0
+	for _, dir := range dirs {
+		if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
+			continue
+		}
+		n++
+		out, stderr, code := runCLI(t, "inspect", "--json", dir)
+		if code != 0 {
+			t.Errorf("%s: exit %d: %s", dir, code, stderr)
+			continue
+		}
+		var s formats.Summary
+		if err := json.Unmarshal([]byte(out), &s); err != nil {
+			t.Fatal(err)
+		}
+		want := expectedParams(t, dir)
+		for _, x := range s.Tensors { // heads that the config's architecture does not use (BertForPreTraining's cls.*)
+			if strings.HasPrefix(x.Name, "cls.") {
+				n := int64(1)
+				for _, d := range x.Shape {
+					n *= d
+				}
+				want += n
+			}
+		}
+		if strings.Contains(dir, "bert-cls") { // BertForSequenceClassification: classifier.weight and .bias
+			c, _ := formats.ParseConfig(mustRead(t, filepath.Join(dir, "config.json")))
+			want += int64(c.Bert.NumLabels * (c.Bert.HiddenSize + 1))
+		}
+		if s.Parameters != want {
+			t.Errorf("%s: %d parameters, want %d", dir, s.Parameters, want)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d fixture models", n)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+
+	"github.com/hubmirror/hubmirror/mirror"
+	"github.com/hubmirror/hubmirror/storage"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:      "push",
+		Usage:     "copy a model directory (or a repo of another mirror) into a mirror in storage",
+		ArgsUsage: "SRC URL",
+		Description: `Copies SRC into the mirror at URL (a directory, file:///path or s3://bucket/prefix)
+as one commit of a repo: blobs by sha256 (only those not already there), then the
+manifest, then the ref (--revision, default main). Every blob is verified while it
+uploads. A second push of the same content uploads nothing; an interrupted push
+leaves no manifest, and running it again completes it.
+
+SRC is a model directory, or the URL of another mirror with --repo naming the repo
+to copy (and --revision the revision, default main), which is copied as the same
+commit. --variant NAME --of REV --report FILE pushes SRC as a variant (a converted
+or quantized model) of revision REV, with its validation report, as revision NAME.
+
+Environment for s3:// URLs: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, AWS_REGION,
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, or the credential
+chain (~/.aws/credentials, IAM).`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "repo", Usage: "repo id `ORG/NAME` (default: the directory's name)"},
+			&cli.StringFlag{Name: "revision", Usage: "revision name to set (default main); with a mirror URL as SRC, also the revision copied"},
+			&cli.StringFlag{Name: "commit", Usage: "commit id to record (40 hex; default: derived from the content)"},
+			&cli.StringFlag{Name: "variant", Usage: "push as the variant `NAME` (e.g. int8) of --of"},
+			&cli.StringFlag{Name: "of", Usage: "the revision a variant was derived from (default main)"},
+			&cli.StringFlag{Name: "report", Usage: "the variant's validation report `FILE` (JSON; stored as validation.json)"},
+			&cli.IntFlag{Name: "jobs", Value: 4, Usage: "files hashed and uploaded at once"},
+			&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "S3 multipart part size"},
+			&cli.IntFlag{Name: "threads", Value: 4, Usage: "S3 parts uploaded in parallel per file"},
+			jsonFlag,
+		},
+		Action: func(c *cli.Context) error {
+			c, args, err := parseInterspersed(c)
+			if err != nil {
+				return err
+			}
+			if len(args) != 2 {
+				return usageErrorf("push takes SRC and URL, got %d arguments", len(args))
+			}
+			partSize, err := pullParseSize(c.String("part-size"))
+			if err != nil || partSize < 5<<20 {
+				return usageErrorf("--part-size %q: want a size of at least 5MiB", c.String("part-size"))
+			}
+			if c.Int("jobs") < 1 || c.Int("threads") < 1 {
+				return usageErrorf("--jobs and --threads must be at least 1")
+			}
+			opts := pushOptions{
+				Src: args[0], URL: args[1], Repo: c.String("repo"), Revision: c.String("revision"),
+				Commit: c.String("commit"), Variant: c.String("variant"), Of: c.String("of"), Report: c.String("report"),
+				Jobs: c.Int("jobs"), PartSize: uint64(partSize), Threads: uint(c.Int("threads")), JSON: c.Bool("json"),
+			}
+			if opts.Variant == "" && (opts.Of != "" || opts.Report != "") {
+				return usageErrorf("--of and --report go with --variant")
+			}
+			if opts.Variant != "" && opts.Report == "" && storage.IsURL(opts.Src) {
+				return usageErrorf("--variant needs --report FILE")
+			}
+			return runPush(c.Context, opts, c.App.Writer, c.App.ErrWriter)
+		},
+	})
+}
+
+type pushOptions struct {
+	Src, URL, Repo, Revision, Commit string
+	Variant, Of, Report              string
+	Jobs                             int
+	PartSize                         uint64
+	Threads                          uint
+	JSON                             bool
+}
+
+type pushReport struct {
+	*mirror.PushResult
+	URL string `json:"url"`
+}
+
+func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error {
+	var files []mirror.PushFile
+	var popts mirror.PushOptions
+	repo := o.Repo
+	if storage.IsURL(o.Src) {
+		if repo == "" {
+			return usageErrorf("pushing from the mirror %s needs --repo", o.Src)
+		}
+		src, err := storage.Open(ctx, o.Src, storage.OpenOptions{})
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		m, err := mirror.Resolve(ctx, src, repo, o.Revision)
+		if err != nil {
+			return err
+		}
+		files = mirror.ManifestFiles(src, m)
+		popts.Commit = m.Commit
+		popts.Source = mirror.Source{Kind: "mirror", Location: src.Location(), Revision: o.Revision}
+		if m.Variant != nil && o.Variant == "" {
+			popts.Variant = &mirror.VariantSpec{Name: m.Variant.Name, SourceRevision: m.Variant.SourceCommit}
+			popts.Commit = ""
+		}
+	} else {
+		if pushIsRepoSpec(o.Src) {
+			return fmt.Errorf("%s is not a directory; pushing a repo id from the Hugging Face cache is not supported yet: pull it with --local-dir DIR and push DIR", o.Src)
+		}
+		abs, err := filepath.Abs(o.Src)
+		if err != nil {
+			return err
+		}
+		if repo == "" {
+			repo = filepath.Base(abs)
+			if mirror.ValidateRepoID(repo) != nil {
+				return usageErrorf("the directory name %q is not a repo id; name one with --repo ORG/NAME", repo)
+			}
+		}
+		if files, err = mirror.DirFiles(abs, nil); err != nil {
+			return err
+		}
+		popts.Source = mirror.Source{Kind: "dir", Location: abs}
+	}
+	if err := mirror.ValidateRepoID(repo); err != nil {
+		return usageErrorf("%v", err)
+	}
+	if o.Commit != "" {
+		popts.Commit = o.Commit
+	}
+	popts.Revision = o.Revision
+	if o.Variant != "" {
+		of := o.Of
+		if of == "" {
+			of = "main"
+		}
+		spec := &mirror.VariantSpec{Name: o.Variant, SourceRevision: of}
+		if o.Report != "" {
+			report, err := os.ReadFile(o.Report)
+			if err != nil {
+				return err
+			}
+			spec.Report = report
+		}
+		popts.Variant = spec
+		popts.Revision = ""
+		if o.Revision != "" && o.Revision != o.Variant && !storage.IsURL(o.Src) {
+			return usageErrorf("a variant is its own revision: drop --revision or make it %q", o.Variant)
+		}
+	}
+	popts.Jobs = o.Jobs
+
+	dst, err := storage.Open(ctx, o.URL, storage.OpenOptions{Create: true, MaxConcurrent: 2 * o.Jobs,
+		S3: storage.S3Config{PartSize: o.PartSize, Threads: o.Threads}})
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+
+	var bars *pushBars
+	if !o.JSON && os.Getenv("HF_HUB_DISABLE_PROGRESS_BARS") == "" {
+		if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			var total int64
+			for _, f := range files {
+				total += f.Size
+			}
+			bars = newPushBars(ctx, stderr, len(files), total)
+			popts.Progress = bars
+		}
+	}
+	res, err := mirror.Push(ctx, dst, repo, files, popts)
+	if bars != nil {
+		bars.finish(err == nil)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("push interrupted; run the same command again to complete it: %w", err)
+		}
+		return err
+	}
+	if o.JSON {
+		return writeJSON(stdout, pushReport{PushResult: res, URL: dst.Location()})
+	}
+	fmt.Fprintf(stdout, "pushed %s@%s (commit %s) to %s\n", res.Repo, res.Revision, res.Commit, dst.Location())
+	fmt.Fprintf(stdout, "  %d files, %s; uploaded %d (%s), already present %d (%s)\n", res.Files, pullHumanBytes(res.Bytes),
+		res.Uploaded, pullHumanBytes(res.UploadedBytes), res.Present, pullHumanBytes(res.PresentBytes))
+	if !res.ManifestWritten && !res.RefUpdated {
+		fmt.Fprintln(stdout, "  the mirror already had this commit; nothing written")
+	}
+	return nil
+}
+
+// pushBars shows one bar for the bytes a push handles: uploaded, or found
+// already in the mirror.
+type pushBars struct {
+	p    *mpb.Progress
+	mu   sync.Mutex
+	bar  *mpb.Bar
+	sent map[string]int64
+}
+
+func newPushBars(ctx context.Context, w io.Writer, files int, total int64) *pushBars {
+	p := mpb.NewWithContext(ctx, mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
+	name := fmt.Sprintf("push (%d files)", files)
+	bar := p.AddBar(total,
+		mpb.PrependDecorators(decor.Name(name, decor.WC{C: decor.DindentRight | decor.DextraSpace, W: len(name) + 1})),
+		mpb.AppendDecorators(
+			decor.Counters(decor.SizeB1024(0), "% .1f / % .1f", decor.WCSyncSpace),
+			decor.AverageSpeed(decor.SizeB1024(0), "% .1f", decor.WCSyncSpace),
+		))
+	return &pushBars{p: p, bar: bar, sent: map[string]int64{}}
+}
+
+func (b *pushBars) Hashed(string, int64) {}
+
+func (b *pushBars) Uploaded(path string, n int64) {
+	b.mu.Lock()
+	b.sent[path] += n
+	b.mu.Unlock()
+	b.bar.IncrInt64(n)
+}
+
+func (b *pushBars) FileDone(path string, size int64, uploaded bool) {
+	b.mu.Lock()
+	sent := b.sent[path]
+	delete(b.sent, path)
+	b.mu.Unlock()
+	if rest := size - sent; rest > 0 {
+		b.bar.IncrInt64(rest)
+	}
+}
+
+func (b *pushBars) finish(ok bool) {
+	if ok {
+		b.bar.SetTotal(-1, true)
+	} else {
+		b.bar.Abort(false)
+	}
+	b.p.Wait()
+}
+
+// pushIsRepoSpec reports whether SRC reads as a repo id rather than a path
+// (for the error message until pushing repo ids from the cache lands).
+func pushIsRepoSpec(s string) bool {
+	repo, _ := mirror.TrimRepoRevision(s)
+	_, err := os.Stat(s)
+	return err != nil && strings.Count(repo, "/") == 1 && mirror.ValidateRepoID(repo) == nil
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hubmirror/hubmirror/mirror"
+	"github.com/hubmirror/hubmirror/storage"
+)
+
+func pushRandom(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 2))
+	b := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		v := r.Uint64()
+		for j := 0; j < 8; j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return b
+}
+
+// pushModelDir writes a model directory named name with a big weight file.
+func pushModelDir(t *testing.T, name string, weightSize int) (string, map[string][]byte) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	files := map[string][]byte{
+		"config.json":         []byte(`{"model_type": "gpt2"}`),
+		"model.safetensors":   pushRandom(1, weightSize),
+		"tokenizer/vocab.txt": []byte("a\nb\nc\n"),
+	}
+	for p, data := range files {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, files
+}
+
+func pushJSON(t *testing.T, args ...string) (pushReport, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), append([]string{"hubmirror", "push", "--json"}, args...), &out, &errb)
+	var rep pushReport
+	if code == 0 {
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+			t.Fatalf("push output %q: %v", out.String(), err)
+		}
+	}
+	return rep, errb.String(), code
+}
+
+func TestPushCommand(t *testing.T) {
+	dir, files := pushModelDir(t, "tiny", 1<<20)
+	dst := filepath.Join(t.TempDir(), "mirror")
+	rep, stderr, code := pushJSON(t, dir, "file://"+dst, "--repo", "org/tiny")
+	if code != 0 {
+		t.Fatalf("push: exit %d: %s", code, stderr)
+	}
+	if rep.Repo != "org/tiny" || rep.Revision != "main" || rep.Files != 3 || rep.Uploaded != 3 || !rep.ManifestWritten || !mirror.IsCommitID(rep.Commit) {
+		t.Errorf("first push: %+v", rep.PushResult)
+	}
+	rep2, _, code := pushJSON(t, dir, dst, "--repo", "org/tiny")
+	if code != 0 || rep2.Uploaded != 0 || rep2.ManifestWritten || rep2.RefUpdated || rep2.Commit != rep.Commit {
+		t.Errorf("second push: exit %d %+v", code, rep2.PushResult)
+	}
+	// The directory's name is the default repo id.
+	if rep3, stderr, code := pushJSON(t, dir, dst); code != 0 || rep3.Repo != "tiny" {
+		t.Errorf("push without --repo: exit %d %+v %s", code, rep3.PushResult, stderr)
+	}
+	// A variant with its report, then a copy of both into another mirror.
+	qdir, _ := pushModelDir(t, "q", 1000)
+	report := filepath.Join(t.TempDir(), "report.json")
+	os.WriteFile(report, []byte(`{"passed": true}`), 0o644)
+	v, stderr, code := pushJSON(t, qdir, dst, "--repo", "org/tiny", "--variant", "int8", "--report", report)
+	if code != 0 || v.Revision != "int8" {
+		t.Fatalf("variant push: exit %d %+v %s", code, v.PushResult, stderr)
+	}
+	other := filepath.Join(t.TempDir(), "other")
+	for _, rev := range []string{"main", "int8"} {
+		c, stderr, code := pushJSON(t, "file://"+dst, "file://"+other, "--repo", "org/tiny", "--revision", rev)
+		if code != 0 {
+			t.Fatalf("copy %s: exit %d %s", rev, code, stderr)
+		}
+		want := rep.Commit
+		if rev == "int8" {
+			want = v.Commit
+		}
+		if c.Commit != want {
+			t.Errorf("copy of %s: commit %s, want %s", rev, c.Commit, want)
+		}
+	}
+	s, err := storage.NewLocal(other, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mirror.Resolve(context.Background(), s, "org/tiny", "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, data := range files {
+		e, _ := m.File(p)
+		rc, err := mirror.OpenFile(context.Background(), s, e, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("copied %s differs: %v", p, err)
+		}
+	}
+
+	for _, args := range [][]string{
+		{dir},
+		{dir, dst, "extra"},
+		{dir, dst, "--repo", "a/b/c"},
+		{dir, dst, "--of", "main"},
+		{dir, dst, "--part-size", "1MiB"},
+		{"file://" + dst, other},
+	} {
+		if _, _, code := pushJSON(t, args...); code != exitUsage {
+			t.Errorf("push %v: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+	if _, _, code := pushJSON(t, filepath.Join(t.TempDir(), "missing"), dst, "--repo", "a/b"); code != exitError {
+		t.Errorf("push of a missing directory: exit %d", code)
+	}
+}
+
+// TestPushHelperProcess is not a test: TestPushKilled runs the test binary
+// with HUBMIRROR_PUSH_HELPER set to run the command in a process it can kill.
+func TestPushHelperProcess(t *testing.T) {
+	args := os.Getenv("HUBMIRROR_PUSH_HELPER")
+	if args == "" {
+		return
+	}
+	os.Exit(run(context.Background(), append([]string{"hubmirror"}, strings.Split(args, "\x1f")...), os.Stdout, os.Stderr))
+}
+
+// TestPushKilled kills a push process while it uploads, checks that no
+// manifest and only complete, verified blobs are visible, then reruns it.
+func TestPushKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 200 MiB")
+	}
+	dir, files := pushModelDir(t, "big", 200<<20)
+	dst := filepath.Join(t.TempDir(), "mirror")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPushHelperProcess$")
+	cmd.Env = append(os.Environ(), "HUBMIRROR_PUSH_HELPER="+strings.Join([]string{"push", dir, dst, "--repo", "org/big", "--jobs", "1"}, "\x1f"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it once the big file's upload has started: a temporary file
+	// under the store's staging directory has grown.
+	staging := filepath.Join(dst, storage.TempDir)
+	deadline := time.Now().Add(60 * time.Second)
+	killed := false
+	for time.Now().Before(deadline) && !killed {
+		ents, _ := os.ReadDir(staging)
+		for _, e := range ents {
+			if info, err := e.Info(); err == nil && info.Size() > 10<<20 {
+				cmd.Process.Kill()
+				killed = true
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	cmd.Wait()
+	if !killed {
+		t.Fatal("the push finished or never started uploading the big file before the deadline")
+	}
+	s, err := storage.NewLocal(dst, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	visible := map[string]bool{}
+	s.List(context.Background(), "", func(i storage.Info) error { visible[i.Key] = true; return nil })
+	for k := range visible {
+		sum, ok := strings.CutPrefix(k, "blobs/sha256/")
+		if !ok {
+			t.Errorf("killed push left %s visible", k)
+			continue
+		}
+		data, _ := storage.ReadAll(context.Background(), s, k, 1<<30)
+		h := sha256.Sum256(data)
+		if hex.EncodeToString(h[:]) != sum {
+			t.Errorf("partial blob visible: %s", k)
+		}
+	}
+	if visible[mirror.BlobKey(storage.SHA256Hex(files["model.safetensors"]))] {
+		t.Error("the blob being uploaded when the push was killed is visible")
+	}
+	rep, stderr, code := pushJSON(t, dir, dst, "--repo", "org/big")
+	if code != 0 || !rep.ManifestWritten || rep.Uploaded == 0 || rep.Uploaded+rep.Present != 3 {
+		t.Fatalf("rerun: exit %d %+v %s", code, rep.PushResult, stderr)
+	}
+	m, err := mirror.Resolve(context.Background(), s, "org/big", "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range m.Files {
+		if _, err := mirror.VerifyBlob(context.Background(), s, e); err != nil {
+			t.Error(err)
+		}
+	}
+	var n int
+	s.List(context.Background(), "", func(storage.Info) error { n++; return nil })
+	if n != 3+2 { // three blobs, a manifest, a ref
+		t.Errorf("%d objects after the rerun, want 5", n)
+	}
+}

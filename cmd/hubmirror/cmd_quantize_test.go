@@ -1,0 +1,95 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const fixtureModels = "../../testdata/models"
+
+func TestQuantizeCommand(t *testing.T) {
+	dst := filepath.Join(t.TempDir(), "int8")
+	out, stderr, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), dst, "--scheme", "int8", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var doc struct {
+		Published bool
+		Passed    bool
+		Files     []string
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !doc.Published || !doc.Passed {
+		t.Fatalf("%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "validation.json")); err != nil {
+		t.Fatal(err)
+	}
+	human, _, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), dst, "--scheme", "int8", "--group-size", "16")
+	if code != 0 || !strings.Contains(human, "PASSED") || !strings.Contains(human, "published") {
+		t.Fatalf("exit %d:\n%s", code, human)
+	}
+}
+
+// A threshold the result cannot meet: exit 3, and nothing at DST.
+func TestQuantizeValidationFails(t *testing.T) {
+	dst := filepath.Join(t.TempDir(), "int8")
+	out, _, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), dst, "--scheme", "int8", "--min-cosine", "0.9999999")
+	if code != exitValidation {
+		t.Fatalf("exit %d, want %d:\n%s", code, exitValidation, out)
+	}
+	if !strings.Contains(out, "FAILED") {
+		t.Errorf("no failure in the report:\n%s", out)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Fatalf("DST written: %v", err)
+	}
+}
+
+func TestQuantizeUsage(t *testing.T) {
+	src := filepath.Join(fixtureModels, "llama-tiny-st")
+	for _, args := range [][]string{
+		{"quantize", src, t.TempDir() + "/x"},                     // no --scheme
+		{"quantize", src, t.TempDir() + "/x", "--scheme", "int4"}, // unknown scheme
+		{"quantize", src, "--scheme", "int8"},                     // no DST
+		{"quantize", src, t.TempDir() + "/x", "--scheme", "fp16", "--group-size", "8"},
+		{"convert", src, t.TempDir() + "/x", "--dtype", "f8"},
+		{"convert", src, t.TempDir() + "/x", "--shard-size", "lots"},
+	} {
+		if _, stderr, code := runCLI(t, args...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d (%s)", args, code, exitUsage, stderr)
+		}
+	}
+}
+
+func TestConvertCommand(t *testing.T) {
+	dst := filepath.Join(t.TempDir(), "gpt2-st")
+	out, stderr, code := runCLI(t, "convert", filepath.Join(fixtureModels, "gpt2-lm-bin"), dst, "--shard-size", "100KB")
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "model.safetensors.index.json")); err != nil {
+		t.Errorf("no index with --shard-size 100KB: %v", err)
+	}
+	if !strings.Contains(out, "exact") || !strings.Contains(out, "PASSED") {
+		t.Errorf("%s", out)
+	}
+	// Back from safetensors to a half-precision copy.
+	dst2 := filepath.Join(t.TempDir(), "gpt2-f16")
+	if _, stderr, code := runCLI(t, "convert", dst, dst2, "--dtype", "f16"); code != 0 {
+		t.Fatalf("f16: exit %d: %s", code, stderr)
+	}
+	var cfg struct {
+		TorchDType string `json:"torch_dtype"`
+	}
+	raw, _ := os.ReadFile(filepath.Join(dst2, "config.json"))
+	json.Unmarshal(raw, &cfg)
+	if cfg.TorchDType != "float16" {
+		t.Errorf("torch_dtype %q", cfg.TorchDType)
+	}
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/hubmirror/hubmirror/mirror"
+	"github.com/hubmirror/hubmirror/storage"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:  "serve",
+		Usage: "serve a mirror over HTTP with the Hugging Face Hub's download protocol (read-only)",
+		Description: `Serves every repo and revision of the mirror at --from (a directory, file:///path or
+s3://bucket/prefix) as the Hub does, so that Hugging Face clients download from it with
+HF_ENDPOINT=http://ADDR: model info (/api/models/REPO[/revision/REV]), tree listings
+(/api/models/REPO/tree/REV), refs, and files (HEAD/GET /REPO/resolve/REV/PATH, with
+ranges). Variants are revisions of their own (e.g. REV int8). Every byte served is
+verified against the manifest's sha256; a blob that does not match is never delivered
+whole.
+
+The first line on stdout is the URL it listens on. One access-log line per request
+goes to stderr. SIGINT or SIGTERM stops it gracefully: it stops accepting, lets
+requests in flight finish (up to --grace), then exits.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "from", Usage: "the mirror's `URL` (required)"},
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address to listen on (port 0: any free port)"},
+			&cli.StringFlag{Name: "token", Usage: "require this bearer token (clients set HF_TOKEN to it); default $HUBMIRROR_SERVE_TOKEN"},
+			&cli.IntFlag{Name: "max-concurrent", Value: 32, Usage: "requests served at once; more wait"},
+			&cli.DurationFlag{Name: "grace", Value: 30 * time.Second, Usage: "how long shutdown waits for requests in flight"},
+			&cli.BoolFlag{Name: "quiet", Usage: "no access log"},
+			jsonFlag,
+		},
+		Action: func(c *cli.Context) error {
+			c, args, err := parseInterspersed(c)
+			if err != nil {
+				return err
+			}
+			if len(args) != 0 {
+				return usageErrorf("serve takes no arguments (the mirror is --from URL), got %q", args)
+			}
+			if c.String("from") == "" {
+				return usageErrorf("serve needs --from URL")
+			}
+			if c.Int("max-concurrent") < 1 {
+				return usageErrorf("--max-concurrent must be at least 1")
+			}
+			token := c.String("token")
+			if token == "" {
+				token = os.Getenv("HUBMIRROR_SERVE_TOKEN")
+			}
+			opts := serveOptions{From: c.String("from"), Addr: c.String("addr"), Token: token,
+				MaxConcurrent: c.Int("max-concurrent"), Grace: c.Duration("grace"), Quiet: c.Bool("quiet"), JSON: c.Bool("json")}
+			return runServe(c.Context, opts, c.App.Writer, c.App.ErrWriter)
+		},
+	})
+}
+
+type serveOptions struct {
+	From, Addr, Token string
+	MaxConcurrent     int
+	Grace             time.Duration
+	Quiet, JSON       bool
+}
+
+func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error {
+	store, err := storage.Open(ctx, o.From, storage.OpenOptions{MaxConcurrent: 2*o.MaxConcurrent + 4})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	repos, err := mirror.ListRepos(ctx, store)
+	if err != nil {
+		return fmt.Errorf("reading the mirror at %s: %w", store.Location(), err)
+	}
+
+	var logger *slog.Logger
+	if !o.Quiet {
+		if o.JSON {
+			logger = slog.New(slog.NewJSONHandler(stderr, nil))
+		} else {
+			logger = slog.New(slog.NewTextHandler(stderr, nil))
+		}
+	}
+	handler := mirror.NewServer(store, mirror.ServerOptions{Token: o.Token, MaxConcurrent: o.MaxConcurrent, Log: logger})
+
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return usageErrorf("--addr %s: %v", o.Addr, err)
+	}
+	url := "http://" + ln.Addr().String()
+	if o.JSON {
+		if err := writeJSON(stdout, map[string]any{"url": url, "from": store.Location(), "repos": repos}); err != nil {
+			ln.Close()
+			return err
+		}
+	} else {
+		fmt.Fprintln(stdout, url)
+		fmt.Fprintf(stderr, "serving %d repos from %s at %s (HF_ENDPOINT=%s)\n", len(repos), store.Location(), url, url)
+	}
+
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if logger != nil {
+		srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.Grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("shutdown: requests still running after %s: %w", o.Grace, err)
+	}
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	if !o.JSON {
+		fmt.Fprintln(stderr, "stopped")
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/hubmirror/hubmirror/forward"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:      "validate",
+		Usage:     "run two models on the same inputs and compare their outputs; exit 3 when a threshold fails",
+		ArgsUsage: "REFERENCE CANDIDATE",
+		Description: `Runs REFERENCE and CANDIDATE on the same deterministic inputs (--sequences sequences,
+lengths taken in turn from --lengths, ids drawn from the vocabulary by a generator seeded
+with --seed) and reports for every output the max and mean absolute error and the cosine
+similarity, and for logits the top-1 agreement and the KL divergence of the softmax.
+
+The thresholds come from --kind: exact (a conversion that keeps the numbers), f16, bf16
+or int8; without --kind it is inferred from the candidate's weights. The threshold flags
+override single limits (0 disables one). Models of different architectures, vocabularies
+or outputs are refused (exit 2), not compared. Exit 3 when a threshold fails.`,
+		Flags: []cli.Flag{
+			&cli.Uint64Flag{Name: "seed", Usage: "seed of the input ids"},
+			&cli.IntFlag{Name: "sequences", Value: forward.DefaultSequences, Usage: "number of input sequences"},
+			&cli.StringFlag{Name: "lengths", Value: joinIntList(forward.DefaultLengths), Usage: "comma-separated sequence lengths, used in turn (cut to the models' positions)"},
+			&cli.StringFlag{Name: "kind", Usage: "thresholds for a comparison of kind exact, f16, bf16 or int8 (default: inferred)"},
+			&cli.Float64Flag{Name: "max-abs", Usage: "override: largest allowed absolute error"},
+			&cli.Float64Flag{Name: "mean-abs", Usage: "override: largest allowed mean absolute error"},
+			&cli.Float64Flag{Name: "min-cosine", Usage: "override: smallest allowed cosine similarity of a position's vector"},
+			&cli.Float64Flag{Name: "min-top1", Usage: "override: smallest allowed fraction of positions whose top-1 logit agrees"},
+			&cli.Float64Flag{Name: "max-kl", Usage: "override: largest allowed mean KL divergence of the logits' softmax"},
+			forwardThreadsFlag,
+			jsonFlag,
+		},
+		Action: func(c *cli.Context) error {
+			c, args, err := parseInterspersed(c)
+			if err != nil {
+				return err
+			}
+			if len(args) != 2 {
+				return usageErrorf("validate takes REFERENCE and CANDIDATE, got %d arguments", len(args))
+			}
+			lengths, err := parseIntList(c.String("lengths"), "--lengths")
+			if err != nil {
+				return err
+			}
+			for _, n := range lengths {
+				if n == 0 {
+					return usageErrorf("--lengths: a sequence length must be positive")
+				}
+			}
+			if c.Int("sequences") < 1 {
+				return usageErrorf("--sequences must be at least 1, got %d", c.Int("sequences"))
+			}
+			opts := validateOptions{
+				Reference: args[0], Candidate: args[1], Threads: c.Int("threads"), JSON: c.Bool("json"),
+				Validate:  forward.ValidateOptions{Seed: c.Uint64("seed"), Sequences: c.Int("sequences"), Lengths: lengths},
+				Overrides: map[string]float64{},
+			}
+			if k := c.String("kind"); k != "" {
+				if _, err := forward.DefaultThresholds(forward.Kind(k)); err != nil {
+					return usageErrorf("--kind %q: want exact, f16, bf16 or int8", k)
+				}
+				opts.Validate.Kind = forward.Kind(k)
+			}
+			for _, name := range []string{"max-abs", "mean-abs", "min-cosine", "min-top1", "max-kl"} {
+				if c.IsSet(name) {
+					v := c.Float64(name)
+					if v < 0 {
+						return usageErrorf("--%s %v is negative", name, v)
+					}
+					opts.Overrides[name] = v
+				}
+			}
+			return runValidate(c.Context, opts, c.App.Writer)
+		},
+	})
+}
+
+type validateOptions struct {
+	Reference, Candidate string
+	Threads              int
+	JSON                 bool
+	Validate             forward.ValidateOptions
+	// Overrides maps threshold flag names to the values given.
+	Overrides map[string]float64
+}
+
+func joinIntList(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ",")
+}
+
+func runValidate(ctx context.Context, opts validateOptions, stdout io.Writer) error {
+	ref, rg, err := loadForwardModel(ctx, opts.Reference, opts.Threads)
+	if err != nil {
+		return fmt.Errorf("reference: %w", err)
+	}
+	defer rg.Close()
+	cand, cg, err := loadForwardModel(ctx, opts.Candidate, opts.Threads)
+	if err != nil {
+		return fmt.Errorf("candidate: %w", err)
+	}
+	defer cg.Close()
+
+	vo := opts.Validate
+	if vo.Kind == "" {
+		vo.Kind = forward.InferKind(ref.Info(), cand.Info())
+	}
+	th, err := forward.DefaultThresholds(vo.Kind)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	for name, v := range opts.Overrides {
+		switch name {
+		case "max-abs":
+			th.MaxAbsError = v
+		case "mean-abs":
+			th.MeanAbsError = v
+		case "min-cosine":
+			th.MinCosine = v
+		case "min-top1":
+			th.MinTop1 = v
+		case "max-kl":
+			th.MaxKL = v
+		}
+	}
+	vo.Thresholds = &th
+
+	rep, err := forward.Validate(ctx, ref, cand, vo)
+	switch {
+	case errors.Is(err, forward.ErrIncompatible), errors.Is(err, forward.ErrInput):
+		return usageErrorf("%v", err)
+	case err != nil:
+		return err
+	}
+	rep.ReferenceName, rep.CandidateName = opts.Reference, opts.Candidate
+	if opts.JSON {
+		if err := writeJSON(stdout, rep); err != nil {
+			return err
+		}
+	} else {
+		printValidation(stdout, opts, rep)
+	}
+	if !rep.Passed {
+		return fmt.Errorf("%w: %s", errValidationFailed, strings.Join(rep.Failures, "; "))
+	}
+	return nil
+}
+
+func printValidation(w io.Writer, opts validateOptions, r *forward.Report) {
+	fmt.Fprintf(w, "reference: %s (%s, %v weights)\n", opts.Reference, r.Reference.Architecture, r.Reference.WeightDType)
+	fmt.Fprintf(w, "candidate: %s (%s, %v weights)\n", opts.Candidate, r.Candidate.Architecture, r.Candidate.WeightDType)
+	fmt.Fprintf(w, "inputs:    %d sequences of lengths %s, seed %d\n", len(r.Lengths), joinIntList(r.Lengths), r.Seed)
+	t := r.Thresholds
+	fmt.Fprintf(w, "kind:      %s (max abs %s, mean abs %s, cosine >= %s, top-1 >= %s, KL <= %s)\n", r.Kind,
+		thresholdText(t.MaxAbsError), thresholdText(t.MeanAbsError), thresholdText(t.MinCosine), thresholdText(t.MinTop1), thresholdText(t.MaxKL))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "output\tmax abs\tmean abs\tcosine\ttop-1\tKL\tresult")
+	for _, o := range r.Outputs {
+		top1, kl := "-", "-"
+		if o.Logits {
+			top1, kl = fmt.Sprintf("%.4f", o.Top1Agreement), fmt.Sprintf("%.3g", o.KLDivergence)
+		}
+		result := "ok"
+		if !o.Passed {
+			result = "FAIL: " + strings.Join(o.Failures, "; ")
+		}
+		fmt.Fprintf(tw, "%s\t%.3g\t%.3g\t%.7f\t%s\t%s\t%s\n", o.Name, o.MaxAbsError, o.MeanAbsError, o.Cosine, top1, kl, result)
+	}
+	tw.Flush()
+	if r.Passed {
+		fmt.Fprintln(w, "PASSED")
+	} else {
+		fmt.Fprintln(w, "FAILED")
+	}
+}
+
+func thresholdText(v float64) string {
+	if v == 0 {
+		return "unchecked"
+	}
+	return fmt.Sprintf("%g", v)
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/hubmirror/hubmirror/artifact"
+	"github.com/hubmirror/hubmirror/formats/safetensors"
+	"github.com/hubmirror/hubmirror/forward"
+)
+
+// The flags that convert, quantize and prune share: how the artifact is
+// written and how it is validated.
+func passFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "shard-size", Value: "5GB", Usage: "largest safetensors shard (5GB = 5*10^9 bytes; also MB, GiB, ...); 0 for one file"},
+		&cli.BoolFlag{Name: "force", Usage: "publish even when validation fails, with validation.json marked failed (exit code stays 3)"},
+		&cli.Uint64Flag{Name: "seed", Usage: "seed of the validation inputs"},
+		&cli.IntFlag{Name: "sequences", Value: forward.DefaultSequences, Usage: "number of validation sequences"},
+		&cli.StringFlag{Name: "lengths", Value: joinIntList(forward.DefaultLengths), Usage: "comma-separated validation sequence lengths"},
+		&cli.Float64Flag{Name: "min-cosine", Usage: "override: smallest allowed cosine similarity"},
+		&cli.Float64Flag{Name: "min-top1", Usage: "override: smallest allowed top-1 agreement of the logits"},
+		&cli.Float64Flag{Name: "max-kl", Usage: "override: largest allowed KL divergence of the logits"},
+		&cli.Float64Flag{Name: "max-abs", Usage: "override: largest allowed absolute error"},
+		forwardThreadsFlag,
+		jsonFlag,
+	}
+}
+
+// buildOptions reads the shared flags; kind sets the default thresholds.
+func buildOptions(c *cli.Context, kind forward.Kind) (artifact.Options, error) {
+	var opts artifact.Options
+	size, err := safetensors.ParseSize(c.String("shard-size"))
+	if err != nil {
+		return opts, usageErrorf("--shard-size: %v", err)
+	}
+	lengths, err := parseIntList(c.String("lengths"), "--lengths")
+	if err != nil {
+		return opts, err
+	}
+	if c.Int("sequences") < 1 {
+		return opts, usageErrorf("--sequences must be at least 1")
+	}
+	th, err := forward.DefaultThresholds(kind)
+	if err != nil {
+		return opts, err
+	}
+	for name, p := range map[string]*float64{"min-cosine": &th.MinCosine, "min-top1": &th.MinTop1, "max-kl": &th.MaxKL, "max-abs": &th.MaxAbsError} {
+		if c.IsSet(name) {
+			if c.Float64(name) < 0 {
+				return opts, usageErrorf("--%s is negative", name)
+			}
+			*p = c.Float64(name)
+		}
+	}
+	opts = artifact.Options{
+		ShardSize: size,
+		Force:     c.Bool("force"),
+		Threads:   c.Int("threads"),
+		Validate:  forward.ValidateOptions{Seed: c.Uint64("seed"), Sequences: c.Int("sequences"), Lengths: lengths, Kind: kind, Thresholds: &th},
+	}
+	if !c.Bool("json") && isTerminal(os.Stderr) {
+		w := c.App.ErrWriter
+		opts.Progress = func(stage string) { fmt.Fprintf(w, "%s...\n", stage) }
+	}
+	return opts, nil
+}
+
+// isTerminal reports whether f is a terminal.
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// reportBuild prints what an artifact build did and maps a failed
+// validation to exit code 3.
+func reportBuild(w io.Writer, asJSON bool, res *artifact.Result, err error) error {
+	if res != nil {
+		if asJSON {
+			if jerr := writeJSON(w, struct {
+				Dir       string `json:"dir"`
+				Published bool   `json:"published"`
+				*artifact.Document
+			}{res.Dir, res.Published, res.Document}); jerr != nil {
+				return jerr
+			}
+		} else {
+			printBuild(w, res)
+		}
+	}
+	if errors.Is(err, forward.ErrValidationFailed) {
+		return fmt.Errorf("%w: %w", errValidationFailed, err)
+	}
+	return err
+}
+
+func printBuild(w io.Writer, res *artifact.Result) {
+	d := res.Document
+	fmt.Fprintf(w, "%s: %s -> %s\n", d.Pass, d.Source, res.Dir)
+	fmt.Fprintf(w, "files: %s\n", strings.Join(d.Files, ", "))
+	if d.Validation != nil {
+		printValidation(w, validateOptions{Reference: d.Source, Candidate: res.Dir}, d.Validation)
+	} else if d.Error != "" {
+		fmt.Fprintf(w, "validation could not run: %s\n", d.Error)
+	}
+	switch {
+	case res.Published && d.Passed:
+		fmt.Fprintf(w, "published %s (validation passed; report in %s)\n", res.Dir, artifact.ReportFile)
+	case res.Published:
+		fmt.Fprintf(w, "published %s with a FAILED report (--force)\n", res.Dir)
+	default:
+		fmt.Fprintf(w, "validation FAILED: nothing written at %s\n", res.Dir)
+	}
+}

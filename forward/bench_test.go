@@ -1,0 +1,131 @@
+package forward
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/hubmirror/hubmirror/weights"
+)
+
+// The benchmarks of the issue: BERT-base (hidden 768, 12 layers, 12 heads,
+// intermediate 3072) at sequence 128, and one Llama-3.2-1B-shaped decoder
+// layer (hidden 2048, 32 heads, 8 KV heads, intermediate 8192) at sequence
+// 256, batch 1, with random weights made here, on 1 and 2 threads.
+// bench/forward_torch.py times PyTorch on the same shapes;
+// bench/forward.sh runs both.
+//
+//	go test ./forward -run '^$' -bench . -benchtime 5x
+
+// benchGraph builds a graph of random tensors (uniform in ±1/sqrt(fan-in),
+// norms near 1) with the given names and shapes, stored as dtype.
+func benchGraph(b *testing.B, config string, shapes map[string][]int64, dtype weights.DType) *weights.Graph {
+	b.Helper()
+	r := rand.New(rand.NewPCG(1, 2))
+	g := weights.NewGraph()
+	g.Config = []byte(config)
+	for name, shape := range shapes {
+		n, _ := weights.NumElements(shape)
+		v := make([]float32, n)
+		scale := float32(1 / math.Sqrt(float64(shape[len(shape)-1])))
+		for i := range v {
+			v[i] = (2*r.Float32() - 1) * scale
+			if len(shape) == 1 {
+				v[i] = 1 + v[i]/10
+			}
+		}
+		d := dtype
+		if len(shape) == 1 {
+			d = weights.F32
+		}
+		t, err := weights.FromFloat32(name, d, shape, v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := g.Add(t); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return g
+}
+
+func bertBaseGraph(b *testing.B, dtype weights.DType) *weights.Graph {
+	const H, I, L, V, P = 768, 3072, 12, 30522, 512
+	s := map[string][]int64{
+		"embeddings.word_embeddings.weight":       {V, H},
+		"embeddings.position_embeddings.weight":   {P, H},
+		"embeddings.token_type_embeddings.weight": {2, H},
+		"embeddings.LayerNorm.weight":             {H}, "embeddings.LayerNorm.bias": {H},
+		"pooler.dense.weight": {H, H}, "pooler.dense.bias": {H},
+	}
+	for i := 0; i < L; i++ {
+		p := fmt.Sprintf("encoder.layer.%d.", i)
+		for _, n := range []string{"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"} {
+			s[p+n+".weight"], s[p+n+".bias"] = []int64{H, H}, []int64{H}
+		}
+		s[p+"intermediate.dense.weight"], s[p+"intermediate.dense.bias"] = []int64{I, H}, []int64{I}
+		s[p+"output.dense.weight"], s[p+"output.dense.bias"] = []int64{H, I}, []int64{H}
+		for _, n := range []string{"attention.output.LayerNorm", "output.LayerNorm"} {
+			s[p+n+".weight"], s[p+n+".bias"] = []int64{H}, []int64{H}
+		}
+	}
+	cfg := fmt.Sprintf(`{"architectures":["BertModel"],"model_type":"bert","hidden_size":%d,"intermediate_size":%d,
+		"num_hidden_layers":%d,"num_attention_heads":12,"vocab_size":%d,"max_position_embeddings":%d,"type_vocab_size":2}`, H, I, L, V, P)
+	return benchGraph(b, cfg, s, dtype)
+}
+
+// llamaLayerGraph is LlamaModel with one decoder layer of Llama 3.2 1B's
+// shape (no LM head: the benchmark is the layer).
+func llamaLayerGraph(b *testing.B, dtype weights.DType) *weights.Graph {
+	const H, I, NH, NKV, V = 2048, 8192, 32, 8, 1024
+	const dh = H / NH
+	p := "model.layers.0."
+	s := map[string][]int64{
+		"model.embed_tokens.weight": {V, H}, "model.norm.weight": {H},
+		p + "input_layernorm.weight": {H}, p + "post_attention_layernorm.weight": {H},
+		p + "self_attn.q_proj.weight": {NH * dh, H}, p + "self_attn.k_proj.weight": {NKV * dh, H},
+		p + "self_attn.v_proj.weight": {NKV * dh, H}, p + "self_attn.o_proj.weight": {H, NH * dh},
+		p + "mlp.gate_proj.weight": {I, H}, p + "mlp.up_proj.weight": {I, H}, p + "mlp.down_proj.weight": {H, I},
+	}
+	cfg := fmt.Sprintf(`{"architectures":["LlamaModel"],"model_type":"llama","hidden_size":%d,"intermediate_size":%d,
+		"num_hidden_layers":1,"num_attention_heads":%d,"num_key_value_heads":%d,"vocab_size":%d,"rms_norm_eps":1e-5,
+		"rope_theta":500000.0,"max_position_embeddings":131072}`, H, I, NH, NKV, V)
+	return benchGraph(b, cfg, s, dtype)
+}
+
+func benchRun(b *testing.B, g *weights.Graph, seq int) {
+	ids := make([]int, seq)
+	for i := range ids {
+		ids[i] = (i * 7919) % 1000
+	}
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			m, err := Load(g, nil, Options{Threads: threads})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := m.Run(context.Background(), ids); err != nil { // warm up
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := m.Run(context.Background(), ids); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBertBase runs BERT-base at sequence 128 with f32 weights.
+func BenchmarkBertBase(b *testing.B) { benchRun(b, bertBaseGraph(b, weights.F32), 128) }
+
+// BenchmarkLlamaLayer runs one Llama-1B-shaped layer at sequence 256 with
+// f32 weights.
+func BenchmarkLlamaLayer(b *testing.B) { benchRun(b, llamaLayerGraph(b, weights.F32), 256) }
+
+// BenchmarkLlamaLayerBF16 is BenchmarkLlamaLayer with bf16 weights used in
+// place, as a bf16 checkpoint runs.
+func BenchmarkLlamaLayerBF16(b *testing.B) { benchRun(b, llamaLayerGraph(b, weights.BF16), 256) }

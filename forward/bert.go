@@ -1,0 +1,191 @@
+package forward
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/forward/internal/kernels"
+)
+
+// bert is transformers' BertModel (embeddings, post-LN encoder, optional
+// pooler) with an optional BertForSequenceClassification head.
+type bert struct {
+	hidden, heads, inter int
+	word, pos, typ       *kernels.Weight // typ nil when type_vocab_size is 0
+	embNorm              norm
+	layers               []bertLayer
+	act                  func([]float32)
+	pooler               *linear // nil without a pooler
+	classifier           *linear // nil without a classification head
+}
+
+type bertLayer struct {
+	q, k, v, o, up, down linear
+	attnNorm, outNorm    norm
+}
+
+// BERT checkpoints: BertModel's tensors carry no prefix; the task models
+// (BertForSequenceClassification, BertForMaskedLM, ...) put them under
+// "bert." and their heads (classifier.*, cls.*) at the top level.
+func loadBert(s *tensorSet, cfg *formats.Config) (network, Info, error) {
+	c := cfg.Bert
+	if c.PositionEmbeddingType != "" && c.PositionEmbeddingType != "absolute" {
+		return nil, Info{}, fmt.Errorf("%w: bert position_embedding_type %q (only \"absolute\")", ErrUnsupported, c.PositionEmbeddingType)
+	}
+	arch := cfg.Architecture()
+	if len(cfg.Architectures) == 0 {
+		arch = "BertModel"
+		if _, ok := s.g.Tensor("classifier.weight"); ok {
+			arch = "BertForSequenceClassification"
+		}
+	}
+	if !strings.HasPrefix(arch, "Bert") {
+		return nil, Info{}, fmt.Errorf("%w: architecture %s with model_type bert", ErrUnsupported, arch)
+	}
+	withHead := arch == "BertForSequenceClassification"
+	if err := s.detectPrefix("embeddings.word_embeddings.weight", "", "bert."); err != nil {
+		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+	}
+	act, err := activation(c.HiddenAct)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+	}
+	H, I := c.HiddenSize, c.IntermediateSize
+	m := &bert{hidden: H, heads: c.NumAttentionHeads, inter: I, act: act}
+	if m.word, err = s.embedding("embeddings.word_embeddings.weight", c.VocabSize, H); err != nil {
+		return nil, Info{}, err
+	}
+	if m.pos, err = s.embedding("embeddings.position_embeddings.weight", c.MaxPositionEmbeddings, H); err != nil {
+		return nil, Info{}, err
+	}
+	if c.TypeVocabSize > 0 {
+		if m.typ, err = s.embedding("embeddings.token_type_embeddings.weight", c.TypeVocabSize, H); err != nil {
+			return nil, Info{}, err
+		}
+	}
+	if m.embNorm, err = loadNorm(s, "embeddings.LayerNorm", H, true, c.LayerNormEps); err != nil {
+		return nil, Info{}, err
+	}
+	for i := 0; i < c.NumHiddenLayers; i++ {
+		p := fmt.Sprintf("encoder.layer.%d.", i)
+		var l bertLayer
+		for _, x := range []struct {
+			dst     *linear
+			name    string
+			out, in int
+		}{
+			{&l.q, "attention.self.query", H, H}, {&l.k, "attention.self.key", H, H},
+			{&l.v, "attention.self.value", H, H}, {&l.o, "attention.output.dense", H, H},
+			{&l.up, "intermediate.dense", I, H}, {&l.down, "output.dense", H, I},
+		} {
+			if *x.dst, err = loadLinear(s, p+x.name, x.out, x.in, false, true); err != nil {
+				return nil, Info{}, err
+			}
+		}
+		if l.attnNorm, err = loadNorm(s, p+"attention.output.LayerNorm", H, true, c.LayerNormEps); err != nil {
+			return nil, Info{}, err
+		}
+		if l.outNorm, err = loadNorm(s, p+"output.LayerNorm", H, true, c.LayerNormEps); err != nil {
+			return nil, Info{}, err
+		}
+		m.layers = append(m.layers, l)
+	}
+	if s.has("pooler.dense.weight", false) || withHead {
+		pl, err := loadLinear(s, "pooler.dense", H, H, false, true)
+		if err != nil {
+			return nil, Info{}, err
+		}
+		m.pooler = &pl
+	}
+	info := Info{Family: "bert", Architecture: arch, VocabSize: c.VocabSize, HiddenSize: H,
+		Layers: c.NumHiddenLayers, MaxPositions: c.MaxPositionEmbeddings,
+		Outputs: []string{OutputLastHiddenState}}
+	if m.pooler != nil {
+		info.Outputs = append(info.Outputs, OutputPooler)
+	}
+	if withHead {
+		t, ok := s.lookup("classifier.weight", true)
+		if !ok {
+			return nil, Info{}, fmt.Errorf("%w: %s: missing tensor \"classifier.weight\"", ErrWeights, arch)
+		}
+		if len(t.Shape) != 2 || t.Shape[0] <= 0 {
+			return nil, Info{}, fmt.Errorf("%w: tensor \"classifier.weight\" has shape %v, want [num_labels, %d]", ErrWeights, t.Shape, H)
+		}
+		labels := int(t.Shape[0])
+		if c.NumLabels > 0 && c.NumLabels != labels {
+			return nil, Info{}, fmt.Errorf("%w: tensor \"classifier.weight\" has %d rows, config.json names %d labels", ErrWeights, labels, c.NumLabels)
+		}
+		w, err := s.matrix("classifier", labels, H, false, true)
+		if err != nil {
+			return nil, Info{}, err
+		}
+		b, err := s.vector("classifier.bias", labels, true)
+		if err != nil {
+			return nil, Info{}, err
+		}
+		m.classifier = &linear{w: w, b: b}
+		info.Outputs = append(info.Outputs, OutputLogits)
+		info.NumLabels = labels
+	}
+	s.markUsed(formats.IsBuffer)
+	return m, info, nil
+}
+
+func (m *bert) run(ctx context.Context, ids []int, threads int) ([]Output, error) {
+	n, H := len(ids), m.hidden
+	x := make([]float32, n*H)
+	tmp := make([]float32, n*H)
+	embed(x, m.word, ids)
+	row := make([]float32, H)
+	for t := 0; t < n; t++ {
+		kernels.Embedding(row, m.pos, t)
+		add(x[t*H:(t+1)*H], row)
+		if m.typ != nil {
+			kernels.Embedding(row, m.typ, 0)
+			add(x[t*H:(t+1)*H], row)
+		}
+	}
+	m.embNorm.layerNorm(x, x, n)
+
+	q := make([]float32, n*H)
+	k := make([]float32, n*H)
+	v := make([]float32, n*H)
+	ctxBuf := make([]float32, n*H)
+	up := make([]float32, n*m.inter)
+	dh := H / m.heads
+	att := attention{heads: m.heads, kvHeads: m.heads, headDim: dh, scale: float32(1 / math.Sqrt(float64(dh)))}
+	for _, l := range m.layers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		l.q.apply(q, x, n, threads)
+		l.k.apply(k, x, n, threads)
+		l.v.apply(v, x, n, threads)
+		att.run(ctxBuf, rowMajor(q, H), rowMajor(k, H), rowMajor(v, H), n, 0, threads)
+		l.o.apply(tmp, ctxBuf, n, threads)
+		add(tmp, x)
+		l.attnNorm.layerNorm(x, tmp, n)
+		l.up.apply(up, x, n, threads)
+		m.act(up)
+		l.down.apply(tmp, up, n, threads)
+		add(tmp, x)
+		l.outNorm.layerNorm(x, tmp, n)
+	}
+	out := []Output{{Name: OutputLastHiddenState, Shape: []int{1, n, H}, Data: x}}
+	if m.pooler == nil {
+		return out, nil
+	}
+	pooled := make([]float32, H)
+	m.pooler.apply(pooled, x[:H], 1, threads)
+	tanh(pooled)
+	out = append(out, Output{Name: OutputPooler, Shape: []int{1, H}, Data: pooled})
+	if m.classifier != nil {
+		logits := make([]float32, m.classifier.w.Out)
+		m.classifier.apply(logits, pooled, 1, threads)
+		out = append(out, Output{Name: OutputLogits, Shape: []int{1, len(logits)}, Data: logits})
+	}
+	return out, nil
+}

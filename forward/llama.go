@@ -1,0 +1,325 @@
+package forward
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/forward/internal/kernels"
+)
+
+// llama is transformers' LlamaForCausalLM: pre-RMSNorm decoder with rotary
+// positions, grouped-query attention and a gated MLP. Biases on the
+// projections are used when the checkpoint has them (Qwen2's q/k/v biases,
+// attention_bias, mlp_bias); Mistral's and Qwen2's sliding windows apply per
+// layer as their configs say.
+type llama struct {
+	hidden, heads, kvHeads, headDim, inter int
+	embed                                  *kernels.Weight
+	layers                                 []llamaLayer
+	norm                                   norm
+	act                                    func([]float32)
+	invFreq                                []float32
+	lmHead                                 *kernels.Weight // nil for the base model
+}
+
+type llamaLayer struct {
+	inNorm, postNorm norm
+	q, k, v, o       linear
+	gate, up, down   linear
+	window           int // sliding window, 0 for full attention
+}
+
+func loadLlama(s *tensorSet, cfg *formats.Config) (network, Info, error) {
+	c := cfg.Llama
+	arch := cfg.Architecture()
+	if len(cfg.Architectures) == 0 {
+		switch cfg.ModelType {
+		case "mistral":
+			arch = "MistralForCausalLM"
+		case "qwen2":
+			arch = "Qwen2ForCausalLM"
+		default:
+			arch = "LlamaForCausalLM"
+		}
+	}
+	if !strings.HasPrefix(arch, "Llama") && !strings.HasPrefix(arch, "Mistral") && !strings.HasPrefix(arch, "Qwen2") {
+		return nil, Info{}, fmt.Errorf("%w: architecture %s with model_type %s", ErrUnsupported, arch, cfg.ModelType)
+	}
+	if err := s.detectPrefix("embed_tokens.weight", "model.", ""); err != nil {
+		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+	}
+	act, err := activation(c.HiddenAct)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+	}
+	if c.HeadDim%2 != 0 {
+		return nil, Info{}, fmt.Errorf("%w: %s: head_dim %d is odd; rotary embeddings need an even one", ErrUnsupported, arch, c.HeadDim)
+	}
+	if err := unsupportedRaw(cfg, "partial_rotary_factor", 1.0); err != nil {
+		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+	}
+	invFreq, maxPositions, err := ropeFrequencies(cfg)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+	}
+	windows, err := slidingWindows(cfg)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+	}
+	H, I, dh := c.HiddenSize, c.IntermediateSize, c.HeadDim
+	nh, nkv := c.NumAttentionHeads, c.NumKeyValueHeads
+	m := &llama{hidden: H, heads: nh, kvHeads: nkv, headDim: dh, inter: I, act: act, invFreq: invFreq}
+	if m.embed, err = s.embedding("embed_tokens.weight", c.VocabSize, H); err != nil {
+		return nil, Info{}, err
+	}
+	for i := 0; i < c.NumHiddenLayers; i++ {
+		p := fmt.Sprintf("layers.%d.", i)
+		l := llamaLayer{window: windows[i]}
+		if l.inNorm, err = loadNorm(s, p+"input_layernorm", H, false, c.RMSNormEps); err != nil {
+			return nil, Info{}, err
+		}
+		if l.postNorm, err = loadNorm(s, p+"post_attention_layernorm", H, false, c.RMSNormEps); err != nil {
+			return nil, Info{}, err
+		}
+		for _, x := range []struct {
+			dst     *linear
+			name    string
+			out, in int
+		}{
+			{&l.q, "self_attn.q_proj", nh * dh, H}, {&l.k, "self_attn.k_proj", nkv * dh, H},
+			{&l.v, "self_attn.v_proj", nkv * dh, H}, {&l.o, "self_attn.o_proj", H, nh * dh},
+			{&l.gate, "mlp.gate_proj", I, H}, {&l.up, "mlp.up_proj", I, H}, {&l.down, "mlp.down_proj", H, I},
+		} {
+			if *x.dst, err = loadLinear(s, p+x.name, x.out, x.in, false, false); err != nil {
+				return nil, Info{}, err
+			}
+		}
+		m.layers = append(m.layers, l)
+	}
+	if m.norm, err = loadNorm(s, "norm", H, false, c.RMSNormEps); err != nil {
+		return nil, Info{}, err
+	}
+	info := Info{Family: "llama", Architecture: arch, VocabSize: c.VocabSize, HiddenSize: H, Layers: c.NumHiddenLayers,
+		MaxPositions: maxPositions, Outputs: []string{OutputLastHiddenState}}
+	if strings.HasSuffix(arch, "ForCausalLM") {
+		if m.lmHead, err = lmHead(s, c.TieWordEmbeddings, m.embed, c.VocabSize, H, arch); err != nil {
+			return nil, Info{}, err
+		}
+		info.Outputs = append(info.Outputs, OutputLogits)
+	}
+	s.markUsed(formats.IsBuffer)
+	return m, info, nil
+}
+
+// unsupportedRaw refuses a numeric config field that is present with a value
+// other than neutral.
+func unsupportedRaw(cfg *formats.Config, field string, neutral float64) error {
+	raw, ok := cfg.Raw[field]
+	if !ok || string(raw) == "null" {
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Errorf("%w: %s: %v", formats.ErrConfig, field, err)
+	}
+	if v != neutral {
+		return fmt.Errorf("%w: %s %v", ErrUnsupported, field, v)
+	}
+	return nil
+}
+
+// ropeFrequencies returns the rotary inverse frequencies: HF's default ones
+// (1/theta^(2i/head_dim)), adjusted by config.json's rope_scaling for the
+// "linear" and "llama3" types. "dynamic" (NTK) scaling changes nothing up to
+// max_position_embeddings, which then becomes the longest input accepted
+// (maxPositions; 0 means no limit). Other scaling types are refused.
+func ropeFrequencies(cfg *formats.Config) (invFreq []float32, maxPositions int, err error) {
+	c := cfg.Llama
+	inv := kernels.RoPEInvFreq(c.HeadDim, c.RopeTheta)
+	raw, ok := cfg.Raw["rope_scaling"]
+	if !ok || string(raw) == "null" {
+		return inv, 0, nil
+	}
+	var rs struct {
+		RopeType                      string  `json:"rope_type"`
+		Type                          string  `json:"type"`
+		Factor                        float64 `json:"factor"`
+		LowFreqFactor                 float64 `json:"low_freq_factor"`
+		HighFreqFactor                float64 `json:"high_freq_factor"`
+		OriginalMaxPositionEmbeddings float64 `json:"original_max_position_embeddings"`
+	}
+	if err := json.Unmarshal(raw, &rs); err != nil {
+		return nil, 0, fmt.Errorf("%w: rope_scaling: %v", formats.ErrConfig, err)
+	}
+	kind := rs.RopeType
+	if kind == "" {
+		kind = rs.Type
+	}
+	switch kind {
+	case "", "default":
+		return inv, 0, nil
+	case "dynamic":
+		if c.MaxPositionEmbeddings <= 0 {
+			return nil, 0, fmt.Errorf("%w: rope_scaling dynamic needs max_position_embeddings", formats.ErrConfig)
+		}
+		return inv, c.MaxPositionEmbeddings, nil
+	case "linear":
+		if rs.Factor <= 0 {
+			return nil, 0, fmt.Errorf("%w: rope_scaling linear needs a positive factor, got %v", formats.ErrConfig, rs.Factor)
+		}
+		for i := range inv {
+			inv[i] /= float32(rs.Factor)
+		}
+		return inv, 0, nil
+	case "llama3":
+		if rs.Factor <= 0 || rs.OriginalMaxPositionEmbeddings <= 0 || rs.HighFreqFactor <= rs.LowFreqFactor || rs.LowFreqFactor <= 0 {
+			return nil, 0, fmt.Errorf("%w: rope_scaling llama3 needs factor, low_freq_factor < high_freq_factor and original_max_position_embeddings", formats.ErrConfig)
+		}
+		return llama3Frequencies(inv, rs.Factor, rs.LowFreqFactor, rs.HighFreqFactor, rs.OriginalMaxPositionEmbeddings), 0, nil
+	}
+	return nil, 0, fmt.Errorf("%w: rope_scaling type %q (supported: default, linear, dynamic, llama3)", ErrUnsupported, kind)
+}
+
+// llama3Frequencies applies transformers' _compute_llama3_parameters: long
+// wavelengths are divided by factor, short ones kept, and the band between
+// interpolated smoothly.
+func llama3Frequencies(inv []float32, factor, low, high, oldCtx float64) []float32 {
+	lowWavelen := oldCtx / low
+	highWavelen := oldCtx / high
+	out := make([]float32, len(inv))
+	for i, f := range inv {
+		wavelen := 2 * math.Pi / float64(f)
+		switch {
+		case wavelen < highWavelen:
+			out[i] = f
+		case wavelen > lowWavelen:
+			out[i] = float32(float64(f) / factor)
+		default:
+			smooth := (oldCtx/wavelen - low) / (high - low)
+			out[i] = float32((1-smooth)*float64(f)/factor + smooth*float64(f))
+		}
+	}
+	return out
+}
+
+// slidingWindows returns each layer's attention window (0: full attention).
+// Mistral applies sliding_window to every layer; Qwen2 only when
+// use_sliding_window is true, and then to layers from max_window_layers on;
+// an explicit layer_types list ("sliding_attention" / "full_attention")
+// overrides both. Llama configs have no window.
+func slidingWindows(cfg *formats.Config) ([]int, error) {
+	c := cfg.Llama
+	out := make([]int, c.NumHiddenLayers)
+	if c.SlidingWindow < 0 {
+		return nil, fmt.Errorf("%w: sliding_window %d", formats.ErrConfig, c.SlidingWindow)
+	}
+	if c.SlidingWindow == 0 {
+		return out, nil
+	}
+	var layerTypes []string
+	if raw, ok := cfg.Raw["layer_types"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &layerTypes); err != nil {
+			return nil, fmt.Errorf("%w: layer_types: %v", formats.ErrConfig, err)
+		}
+		if len(layerTypes) != c.NumHiddenLayers {
+			return nil, fmt.Errorf("%w: layer_types has %d entries for %d layers", formats.ErrConfig, len(layerTypes), c.NumHiddenLayers)
+		}
+	}
+	switch cfg.ModelType {
+	case "mistral":
+		for i := range out {
+			out[i] = c.SlidingWindow
+		}
+	case "qwen2":
+		var use bool
+		if raw, ok := cfg.Raw["use_sliding_window"]; ok {
+			_ = json.Unmarshal(raw, &use)
+		}
+		if !use {
+			return out, nil
+		}
+		from := c.NumHiddenLayers
+		if raw, ok := cfg.Raw["max_window_layers"]; ok {
+			if err := json.Unmarshal(raw, &from); err != nil {
+				return nil, fmt.Errorf("%w: max_window_layers: %v", formats.ErrConfig, err)
+			}
+		}
+		for i := range out {
+			if i >= from {
+				out[i] = c.SlidingWindow
+			}
+		}
+	default:
+		return out, nil
+	}
+	if layerTypes != nil {
+		for i, t := range layerTypes {
+			switch t {
+			case "sliding_attention":
+				out[i] = c.SlidingWindow
+			case "full_attention":
+				out[i] = 0
+			default:
+				return nil, fmt.Errorf("%w: layer type %q", ErrUnsupported, t)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (m *llama) run(ctx context.Context, ids []int, threads int) ([]Output, error) {
+	n, H, dh := len(ids), m.hidden, m.headDim
+	qw, kvw := m.heads*dh, m.kvHeads*dh
+	x := make([]float32, n*H)
+	a := make([]float32, n*H)
+	embed(x, m.embed, ids)
+	q := make([]float32, n*qw)
+	k := make([]float32, n*kvw)
+	v := make([]float32, n*kvw)
+	ctxBuf := make([]float32, n*qw)
+	gate := make([]float32, n*m.inter)
+	up := make([]float32, n*m.inter)
+	att := attention{heads: m.heads, kvHeads: m.kvHeads, headDim: dh, scale: float32(1 / math.Sqrt(float64(dh))), causal: true}
+	rope := kernels.NewRoPETable(m.invFreq, n)
+	for _, l := range m.layers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		l.inNorm.rmsNorm(a, x, n)
+		l.q.apply(q, a, n, threads)
+		l.k.apply(k, a, n, threads)
+		l.v.apply(v, a, n, threads)
+		for t := 0; t < n; t++ {
+			for h := 0; h < m.heads; h++ {
+				rope.Apply(q[t*qw+h*dh:t*qw+(h+1)*dh], t)
+			}
+			for h := 0; h < m.kvHeads; h++ {
+				rope.Apply(k[t*kvw+h*dh:t*kvw+(h+1)*dh], t)
+			}
+		}
+		att.run(ctxBuf, rowMajor(q, qw), rowMajor(k, kvw), rowMajor(v, kvw), n, l.window, threads)
+		l.o.apply(a, ctxBuf, n, threads)
+		add(x, a)
+		l.postNorm.rmsNorm(a, x, n)
+		l.gate.apply(gate, a, n, threads)
+		l.up.apply(up, a, n, threads)
+		m.act(gate)
+		for i := range gate {
+			gate[i] *= up[i]
+		}
+		l.down.apply(a, gate, n, threads)
+		add(x, a)
+	}
+	m.norm.rmsNorm(x, x, n)
+	out := []Output{{Name: OutputLastHiddenState, Shape: []int{1, n, H}, Data: x}}
+	if m.lmHead != nil {
+		logits := make([]float32, n*m.lmHead.Out)
+		kernels.Linear(logits, x, n, m.lmHead, nil, threads)
+		out = append(out, Output{Name: OutputLogits, Shape: []int{1, n, m.lmHead.Out}, Data: logits})
+	}
+	return out, nil
+}

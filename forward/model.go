@@ -1,0 +1,200 @@
+// Package forward is hubmirror's native forward pass: it runs BERT
+// (BertModel, BertForSequenceClassification), GPT-2 (GPT2Model,
+// GPT2LMHeadModel) and Llama-family (LlamaForCausalLM, Mistral, Qwen2)
+// checkpoints at batch 1, computing what the Hugging Face transformers
+// definitions compute in float32, and compares two models' outputs
+// (Compare, Validate) to prove that a converted model still computes what its
+// original did.
+//
+// A Model is built from a weights.Graph and its config: the weight matrices
+// are used where they lie (views over mmap'd files) in their stored dtype
+// (F32, F16, BF16, or I8 with per-channel or per-group scales); only small
+// vectors (norms, biases) are converted to f32. Activations are f32 and all
+// accumulation is in f32, as PyTorch computes on CPU.
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+
+	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/weights"
+)
+
+// Errors a caller can test for with errors.Is.
+var (
+	// ErrUnsupported: the architecture, or a feature of it (an activation,
+	// a RoPE scaling type, a weight dtype), is not implemented.
+	ErrUnsupported = errors.New("forward: unsupported")
+	// ErrWeights: a tensor the architecture needs is missing or has the
+	// wrong shape or dtype.
+	ErrWeights = errors.New("forward: unusable weights")
+	// ErrInput: the input ids are empty, out of the vocabulary or longer
+	// than the model's positions.
+	ErrInput = errors.New("forward: invalid input")
+)
+
+// Names of the outputs, as transformers names them.
+const (
+	OutputLastHiddenState = "last_hidden_state"
+	OutputPooler          = "pooler_output"
+	OutputLogits          = "logits"
+)
+
+// Options configure a Model.
+type Options struct {
+	// Threads is the number of goroutines the kernels use; 0 means
+	// runtime.NumCPU().
+	Threads int
+}
+
+// Info describes a loaded model.
+type Info struct {
+	// Family is "bert", "gpt2" or "llama".
+	Family string `json:"family"`
+	// Architecture is the transformers class the model runs as
+	// (config.json's "architectures", or inferred from the tensors).
+	Architecture string `json:"architecture"`
+	// ModelType is config.json's "model_type".
+	ModelType  string `json:"model_type,omitempty"`
+	VocabSize  int    `json:"vocab_size"`
+	HiddenSize int    `json:"hidden_size"`
+	Layers     int    `json:"layers"`
+	// MaxPositions is the longest sequence the model accepts; 0 when it has
+	// no position table (Llama's rotary positions have no hard limit).
+	MaxPositions int `json:"max_positions,omitempty"`
+	// Outputs names the outputs Run returns, in order.
+	Outputs []string `json:"outputs"`
+	// WeightDType is the dtype that holds most of the matrix weights.
+	WeightDType weights.DType `json:"weight_dtype"`
+	// Quantized reports int8 matrix weights.
+	Quantized bool `json:"quantized,omitempty"`
+	// NumLabels is the size of a classification head, 0 for none.
+	NumLabels int `json:"num_labels,omitempty"`
+	// Unused lists checkpoint tensors the forward pass does not read
+	// (buffers such as position_ids are not listed; heads it does not
+	// compute, such as BERT's cls.*, are).
+	Unused []string `json:"unused_tensors,omitempty"`
+}
+
+// Output is one output tensor of a forward pass, float32, row-major.
+type Output struct {
+	Name  string
+	Shape []int
+	Data  []float32
+}
+
+// Outputs is the result of one forward pass at batch 1.
+type Outputs struct {
+	// InputIDs are the ids the model ran on.
+	InputIDs []int
+	// Tensors are the outputs in Info.Outputs order: last_hidden_state
+	// [1, seq, hidden]; pooler_output [1, hidden] (BERT with a pooler);
+	// logits [1, seq, vocab] (LM heads) or [1, num_labels] (sequence
+	// classification).
+	Tensors []Output
+}
+
+// Get returns the output with the given name.
+func (o *Outputs) Get(name string) (*Output, bool) {
+	for i := range o.Tensors {
+		if o.Tensors[i].Name == name {
+			return &o.Tensors[i], true
+		}
+	}
+	return nil, false
+}
+
+// network is one architecture's implementation.
+type network interface {
+	run(ctx context.Context, ids []int, threads int) ([]Output, error)
+}
+
+// Model is a loaded model ready to run. It holds views into the Graph's
+// tensor data: the Graph must stay open while the Model is used. Run may be
+// called from several goroutines at once.
+type Model struct {
+	info    Info
+	threads int
+	net     network
+}
+
+// Load builds the model that cfg describes from the tensors of g. cfg may be
+// nil, in which case g.Config is parsed. Architectures outside the BERT,
+// GPT-2 and Llama families are refused with an error wrapping
+// ErrUnsupported that names them.
+func Load(g *weights.Graph, cfg *formats.Config, opts Options) (*Model, error) {
+	if cfg == nil {
+		if g.Config == nil {
+			return nil, fmt.Errorf("%w: the model has no config.json", ErrUnsupported)
+		}
+		var err error
+		if cfg, err = formats.ParseConfig(g.Config); err != nil {
+			return nil, err
+		}
+	}
+	threads := opts.Threads
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	s := newTensorSet(g)
+	m := &Model{threads: threads}
+	var err error
+	switch {
+	case cfg.Bert != nil:
+		m.net, m.info, err = loadBert(s, cfg)
+	case cfg.GPT2 != nil:
+		m.net, m.info, err = loadGPT2(s, cfg)
+	case cfg.Llama != nil:
+		m.net, m.info, err = loadLlama(s, cfg)
+	default:
+		name := cfg.Architecture()
+		if name == "" {
+			name = "(config.json names no architecture or model_type)"
+		}
+		if cfg.ModelType != "" && cfg.ModelType != name {
+			name += " (model_type " + cfg.ModelType + ")"
+		}
+		return nil, fmt.Errorf("%w: architecture %s; the forward pass runs BERT, GPT-2 and Llama-family (Llama, Mistral, Qwen2) models", ErrUnsupported, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.info.ModelType = cfg.ModelType
+	m.info.WeightDType = s.mainDType()
+	m.info.Quantized = s.matrixElems[weights.I8] > 0
+	m.info.Unused = s.unused()
+	return m, nil
+}
+
+// Info describes the model.
+func (m *Model) Info() Info { return m.info }
+
+// Threads is the number of goroutines Run uses.
+func (m *Model) Threads() int { return m.threads }
+
+// Run computes the outputs for one sequence of token ids (batch 1, full
+// attention mask, token type 0). It checks ctx between layers.
+func (m *Model) Run(ctx context.Context, ids []int) (*Outputs, error) {
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: no input ids", ErrInput)
+	}
+	if m.info.MaxPositions > 0 && len(ids) > m.info.MaxPositions {
+		return nil, fmt.Errorf("%w: %d ids, the model takes at most %d", ErrInput, len(ids), m.info.MaxPositions)
+	}
+	for i, id := range ids {
+		if id < 0 || id >= m.info.VocabSize {
+			return nil, fmt.Errorf("%w: id %d at position %d is outside the vocabulary [0, %d)", ErrInput, id, i, m.info.VocabSize)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out, err := m.net.run(ctx, ids, m.threads)
+	if err != nil {
+		return nil, err
+	}
+	return &Outputs{InputIDs: append([]int(nil), ids...), Tensors: out}, nil
+}

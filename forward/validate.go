@@ -1,0 +1,284 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/hubmirror/hubmirror/weights"
+)
+
+var (
+	// ErrIncompatible: two models cannot be compared (different
+	// architectures, vocabularies or outputs).
+	ErrIncompatible = errors.New("forward: models are not comparable")
+	// ErrValidationFailed is wrapped by Report.Err when a threshold failed.
+	ErrValidationFailed = errors.New("forward: validation failed")
+)
+
+// Kind is the kind of comparison, which sets the default thresholds: a
+// conversion that keeps the numbers (exact), one to half precision (f16,
+// bf16), or int8 quantization.
+type Kind string
+
+// The kinds of comparison.
+const (
+	KindExact Kind = "exact"
+	KindF16   Kind = "f16"
+	KindBF16  Kind = "bf16"
+	KindInt8  Kind = "int8"
+)
+
+// Kinds lists the kinds of comparison.
+func Kinds() []Kind { return []Kind{KindExact, KindF16, KindBF16, KindInt8} }
+
+// Thresholds are the limits a candidate's outputs must meet. A zero field is
+// not checked. The logit limits (MinTop1, MaxKL) apply to logits only.
+type Thresholds struct {
+	// MaxAbsError and MeanAbsError bound |ref-cand| over all values.
+	MaxAbsError  float64 `json:"max_abs_error,omitempty"`
+	MeanAbsError float64 `json:"mean_abs_error,omitempty"`
+	// MinCosine bounds from below the lowest cosine similarity of a row.
+	MinCosine float64 `json:"min_cosine_similarity,omitempty"`
+	// MinTop1 bounds from below the fraction of positions whose top-1
+	// token agrees.
+	MinTop1 float64 `json:"min_top1_agreement,omitempty"`
+	// MaxKL bounds the mean KL divergence of the softmax of the logits.
+	MaxKL float64 `json:"max_kl_divergence,omitempty"`
+}
+
+// DefaultThresholds returns the default limits of a kind. Exact conversions
+// must reproduce the reference to f32 rounding; the others are judged by
+// direction (cosine), agreement of the top token and distance of the
+// distributions, which, unlike absolute errors, do not depend on the scale of
+// a model's activations.
+func DefaultThresholds(k Kind) (Thresholds, error) {
+	switch k {
+	case KindExact:
+		return Thresholds{MaxAbsError: 1e-4, MeanAbsError: 1e-5, MinCosine: 0.99999, MinTop1: 1, MaxKL: 1e-6}, nil
+	case KindF16:
+		return Thresholds{MinCosine: 0.999, MinTop1: 0.95, MaxKL: 1e-3}, nil
+	case KindBF16:
+		return Thresholds{MinCosine: 0.995, MinTop1: 0.9, MaxKL: 1e-2}, nil
+	case KindInt8:
+		return Thresholds{MinCosine: 0.99, MinTop1: 0.8, MaxKL: 5e-2}, nil
+	}
+	return Thresholds{}, fmt.Errorf("forward: unknown kind of comparison %q (exact, f16, bf16 or int8)", k)
+}
+
+// Check returns a description of every limit m breaks; none means it passes.
+// Non-finite values always fail.
+func (t Thresholds) Check(m Metrics) []string {
+	var out []string
+	if m.NonFinite > 0 {
+		out = append(out, fmt.Sprintf("%d values are NaN or infinite", m.NonFinite))
+	}
+	if t.MaxAbsError > 0 && m.MaxAbsError > t.MaxAbsError {
+		out = append(out, fmt.Sprintf("max abs error %.3g > %.3g", m.MaxAbsError, t.MaxAbsError))
+	}
+	if t.MeanAbsError > 0 && m.MeanAbsError > t.MeanAbsError {
+		out = append(out, fmt.Sprintf("mean abs error %.3g > %.3g", m.MeanAbsError, t.MeanAbsError))
+	}
+	if t.MinCosine > 0 && m.Cosine < t.MinCosine {
+		out = append(out, fmt.Sprintf("cosine similarity %.6f < %.6f", m.Cosine, t.MinCosine))
+	}
+	if m.Logits {
+		if t.MinTop1 > 0 && m.Top1Agreement < t.MinTop1 {
+			out = append(out, fmt.Sprintf("top-1 agreement %.4f < %.4f", m.Top1Agreement, t.MinTop1))
+		}
+		if t.MaxKL > 0 && m.KLDivergence > t.MaxKL {
+			out = append(out, fmt.Sprintf("KL divergence %.3g > %.3g", m.KLDivergence, t.MaxKL))
+		}
+	}
+	return out
+}
+
+// InferKind picks the kind of comparison from the candidate's weights: int8
+// when it is quantized, f16 or bf16 when its matrices are stored in a
+// half-precision type the reference does not use, exact otherwise.
+func InferKind(ref, cand Info) Kind {
+	switch {
+	case cand.Quantized:
+		return KindInt8
+	case cand.WeightDType == ref.WeightDType:
+		return KindExact
+	case cand.WeightDType == weights.F16:
+		return KindF16
+	case cand.WeightDType == weights.BF16:
+		return KindBF16
+	}
+	return KindExact
+}
+
+// Defaults of ValidateOptions.
+var (
+	DefaultSequences = 4
+	DefaultLengths   = []int{7, 16, 33, 64}
+)
+
+// ValidateOptions say what Validate runs and how it judges.
+type ValidateOptions struct {
+	// Seed seeds the input ids.
+	Seed uint64
+	// Sequences is the number of sequences; 0 means DefaultSequences.
+	Sequences int
+	// Lengths are the sequence lengths, used in turn; nil means
+	// DefaultLengths. Lengths beyond the models' positions are cut to fit.
+	Lengths []int
+	// Kind selects the default thresholds; "" means InferKind.
+	Kind Kind
+	// Thresholds, when not nil, replace the kind's defaults.
+	Thresholds *Thresholds
+}
+
+// Report is the result of Validate; it marshals to the JSON document that
+// hubmirror writes as validation.json.
+type Report struct {
+	// ReferenceName and CandidateName say where the models came from (a
+	// path or URL); Validate leaves them empty for the caller to fill.
+	ReferenceName string `json:"reference_name,omitempty"`
+	CandidateName string `json:"candidate_name,omitempty"`
+
+	Passed     bool       `json:"passed"`
+	Kind       Kind       `json:"kind"`
+	Thresholds Thresholds `json:"thresholds"`
+	Reference  Info       `json:"reference"`
+	Candidate  Info       `json:"candidate"`
+	// Seed and Lengths reproduce the inputs: ValidationInputs(Seed, Lengths,
+	// Reference.VocabSize).
+	Seed    uint64         `json:"seed"`
+	Lengths []int          `json:"lengths"`
+	Outputs []OutputReport `json:"outputs"`
+	// Failures lists every broken limit as "output: what".
+	Failures []string `json:"failures,omitempty"`
+}
+
+// OutputReport is the comparison of one output over all sequences.
+type OutputReport struct {
+	Name string `json:"name"`
+	Metrics
+	Passed   bool     `json:"passed"`
+	Failures []string `json:"failures,omitempty"`
+}
+
+// Err returns nil for a passed report, else an error wrapping
+// ErrValidationFailed that lists the failures.
+func (r *Report) Err() error {
+	if r.Passed {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrValidationFailed, strings.Join(r.Failures, "; "))
+}
+
+// Runner is what Validate needs of a model; *Model is one.
+type Runner interface {
+	Info() Info
+	Run(ctx context.Context, ids []int) (*Outputs, error)
+}
+
+// inputStream is the second PCG seed word of ValidationInputs.
+const inputStream = 0x68756d6972726f72 // "humirror"
+
+// ValidationInputs returns the deterministic input ids of a validation: one
+// sequence per entry of lengths, ids drawn uniformly from [0, vocab) by a
+// PCG generator seeded with (seed, inputStream).
+func ValidationInputs(seed uint64, lengths []int, vocab int) [][]int {
+	r := rand.New(rand.NewPCG(seed, inputStream))
+	out := make([][]int, len(lengths))
+	for i, n := range lengths {
+		ids := make([]int, n)
+		for j := range ids {
+			ids[j] = r.IntN(vocab)
+		}
+		out[i] = ids
+	}
+	return out
+}
+
+// Validate runs ref and cand on the same deterministic inputs and compares
+// every output they share. It refuses (ErrIncompatible) models of different
+// architectures, vocabularies or outputs. A candidate that breaks a limit
+// gives a Report with Passed false and a nil error; Report.Err turns that
+// into an error.
+func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Report, error) {
+	ri, ci := ref.Info(), cand.Info()
+	switch {
+	case ri.Family != ci.Family || ri.Architecture != ci.Architecture:
+		return nil, fmt.Errorf("%w: reference is %s (%s), candidate is %s (%s)", ErrIncompatible, ri.Architecture, ri.Family, ci.Architecture, ci.Family)
+	case ri.VocabSize != ci.VocabSize:
+		return nil, fmt.Errorf("%w: reference vocabulary has %d tokens, candidate %d", ErrIncompatible, ri.VocabSize, ci.VocabSize)
+	case !slices.Equal(ri.Outputs, ci.Outputs):
+		return nil, fmt.Errorf("%w: reference outputs %v, candidate outputs %v", ErrIncompatible, ri.Outputs, ci.Outputs)
+	case ri.NumLabels != ci.NumLabels:
+		return nil, fmt.Errorf("%w: reference has %d labels, candidate %d", ErrIncompatible, ri.NumLabels, ci.NumLabels)
+	}
+	kind := opts.Kind
+	if kind == "" {
+		kind = InferKind(ri, ci)
+	}
+	th, err := DefaultThresholds(kind)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Thresholds != nil {
+		th = *opts.Thresholds
+	}
+	seqs := opts.Sequences
+	if seqs <= 0 {
+		seqs = DefaultSequences
+	}
+	lengths := opts.Lengths
+	if len(lengths) == 0 {
+		lengths = DefaultLengths
+	}
+	maxLen := ri.MaxPositions
+	if ci.MaxPositions > 0 && (maxLen == 0 || ci.MaxPositions < maxLen) {
+		maxLen = ci.MaxPositions
+	}
+	run := make([]int, seqs)
+	for i := range run {
+		n := lengths[i%len(lengths)]
+		if n <= 0 {
+			return nil, fmt.Errorf("%w: sequence length %d", ErrInput, n)
+		}
+		if maxLen > 0 && n > maxLen {
+			n = maxLen
+		}
+		run[i] = n
+	}
+	cmp := make([]comparison, len(ri.Outputs))
+	for _, ids := range ValidationInputs(opts.Seed, run, ri.VocabSize) {
+		ro, err := ref.Run(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("reference: %w", err)
+		}
+		co, err := cand.Run(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("candidate: %w", err)
+		}
+		for i, name := range ri.Outputs {
+			a, ok1 := ro.Get(name)
+			b, ok2 := co.Get(name)
+			if !ok1 || !ok2 {
+				return nil, fmt.Errorf("forward: output %q missing from a run", name)
+			}
+			if err := cmp[i].add(a, b); err != nil {
+				return nil, err
+			}
+		}
+	}
+	rep := &Report{Passed: true, Kind: kind, Thresholds: th, Reference: ri, Candidate: ci, Seed: opts.Seed, Lengths: run}
+	for i, name := range ri.Outputs {
+		m := cmp[i].metrics()
+		fails := th.Check(m)
+		rep.Outputs = append(rep.Outputs, OutputReport{Name: name, Metrics: m, Passed: len(fails) == 0, Failures: fails})
+		for _, f := range fails {
+			rep.Failures = append(rep.Failures, name+": "+f)
+		}
+	}
+	rep.Passed = len(rep.Failures) == 0
+	return rep, nil
+}
