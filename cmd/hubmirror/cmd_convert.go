@@ -27,10 +27,7 @@ Exit 3 when validation fails (nothing is written at DST unless --force).`,
 			&cli.StringFlag{Name: "dtype", Usage: "cast float tensors to f32, f16 or bf16 (default: keep)"},
 		}, passFlags()...),
 		Action: func(c *cli.Context) error {
-			c, args, err := parseInterspersed(c)
-			if err != nil {
-				return err
-			}
+			args := c.Args().Slice()
 			if len(args) != 2 {
 				return usageErrorf("convert takes SRC and DST, got %d arguments", len(args))
 			}

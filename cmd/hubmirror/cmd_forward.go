@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -41,10 +39,7 @@ and the outputs (F32): last_hidden_state, pooler_output (BERT with a pooler) and
 			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
-			c, args, err := parseInterspersed(c)
-			if err != nil {
-				return err
-			}
+			args := c.Args().Slice()
 			if len(args) != 1 {
 				return usageErrorf("forward takes one MODEL, got %d arguments", len(args))
 			}
@@ -60,48 +55,6 @@ and the outputs (F32): last_hidden_state, pooler_output (BERT with a pooler) and
 			return runForward(c.Context, opts, c.App.Writer)
 		},
 	})
-}
-
-// parseInterspersed returns the command's positional arguments and a
-// context in which the flags that follow them are parsed too. urfave/cli v2
-// stops parsing flags at the first positional argument, while the
-// command-line contract writes them after MODEL ("forward MODEL --ids 1,2").
-// Flags already parsed keep their values; an unknown flag is a usage error.
-func parseInterspersed(c *cli.Context) (*cli.Context, []string, error) {
-	rest := c.Args().Slice()
-	if !slices.ContainsFunc(rest, func(a string) bool { return len(a) > 1 && a[0] == '-' }) {
-		return c, rest, nil
-	}
-	set := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
-	set.SetOutput(io.Discard)
-	for _, f := range c.Command.Flags {
-		if err := f.Apply(set); err != nil {
-			return nil, nil, err
-		}
-	}
-	for _, f := range c.Command.Flags {
-		name := f.Names()[0]
-		if c.IsSet(name) {
-			if err := set.Set(name, fmt.Sprint(c.Value(name))); err != nil {
-				return nil, nil, usageErrorf("--%s: %v", name, err)
-			}
-		}
-	}
-	var args []string
-	for {
-		if err := set.Parse(rest); err != nil {
-			return nil, nil, usageErrorf("%s: %v", c.Command.Name, err)
-		}
-		rest = set.Args()
-		if len(rest) == 0 {
-			break
-		}
-		args = append(args, rest[0])
-		rest = rest[1:]
-	}
-	nc := cli.NewContext(c.App, set, c)
-	nc.Command = c.Command
-	return nc, args, nil
 }
 
 type forwardOptions struct {

@@ -51,10 +51,7 @@ chain (~/.aws/credentials, IAM).`,
 			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
-			c, args, err := parseInterspersed(c)
-			if err != nil {
-				return err
-			}
+			args := c.Args().Slice()
 			if len(args) != 2 {
 				return usageErrorf("push takes SRC and URL, got %d arguments", len(args))
 			}

@@ -31,16 +31,11 @@ result against SRC with the scheme's thresholds; exit 3 when it fails (nothing w
 			&cli.StringSliceFlag{Name: "include", Usage: "glob of 2-D weights to quantize although the rule keeps them (repeatable)"},
 		}, passFlags()...),
 		Action: func(c *cli.Context) error {
-			c, args, err := parseInterspersed(c)
-			if err != nil {
-				return err
-			}
+			args := c.Args().Slice()
 			if len(args) != 2 {
 				return usageErrorf("quantize takes SRC and DST, got %d arguments", len(args))
 			}
-			// --scheme is checked here, not with Required: urfave/cli checks
-			// required flags before parseInterspersed has read the flags that
-			// follow SRC DST.
+			// --scheme is checked here, not with Required (see parseInterspersed).
 			if c.String("scheme") == "" {
 				return usageErrorf("quantize needs --scheme (int8, fp16 or bf16)")
 			}

@@ -42,10 +42,7 @@ requests in flight finish (up to --grace), then exits.`,
 			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
-			c, args, err := parseInterspersed(c)
-			if err != nil {
-				return err
-			}
+			args := c.Args().Slice()
 			if len(args) != 0 {
 				return usageErrorf("serve takes no arguments (the mirror is --from URL), got %q", args)
 			}

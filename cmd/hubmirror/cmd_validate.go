@@ -41,10 +41,7 @@ or outputs are refused (exit 2), not compared. Exit 3 when a threshold fails.`,
 			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
-			c, args, err := parseInterspersed(c)
-			if err != nil {
-				return err
-			}
+			args := c.Args().Slice()
 			if len(args) != 2 {
 				return usageErrorf("validate takes REFERENCE and CANDIDATE, got %d arguments", len(args))
 			}

@@ -10,10 +10,12 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"syscall"
 
@@ -54,6 +56,15 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	for _, c := range cmds {
 		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
 			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if action := c.Action; action != nil {
+			c.Action = func(ctx *cli.Context) error {
+				nc, _, err := parseInterspersed(ctx)
+				if err != nil {
+					return err
+				}
+				return action(nc)
+			}
 		}
 	}
 	return &cli.App{
@@ -114,4 +125,60 @@ func main() {
 	code := run(ctx, os.Args, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// parseInterspersed returns the command's positional arguments and a
+// context in which the flags that follow them are parsed too, and whose
+// Args are the positional arguments alone. urfave/cli v2 stops parsing
+// flags at the first positional argument, while the command-line contract
+// writes them after MODEL ("forward MODEL --ids 1,2"); newApp applies this
+// to every command. Flags already parsed keep their values; an unknown flag
+// is a usage error. Required flags cannot be declared Required (urfave/cli
+// checks them before this runs): commands check them themselves.
+func parseInterspersed(c *cli.Context) (*cli.Context, []string, error) {
+	rest := c.Args().Slice()
+	if !slices.ContainsFunc(rest, func(a string) bool { return len(a) > 1 && a[0] == '-' }) {
+		return c, rest, nil
+	}
+	set := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
+	set.SetOutput(io.Discard)
+	for _, f := range c.Command.Flags {
+		if err := f.Apply(set); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
+		if !c.IsSet(name) {
+			continue
+		}
+		values := []string{fmt.Sprint(c.Value(name))}
+		if sl, ok := c.Value(name).([]string); ok { // repeatable flags: set each value again
+			values = sl
+		}
+		for _, v := range values {
+			if err := set.Set(name, v); err != nil {
+				return nil, nil, usageErrorf("--%s: %v", name, err)
+			}
+		}
+	}
+	var args []string
+	for {
+		if err := set.Parse(rest); err != nil {
+			return nil, nil, usageErrorf("%s: %v", c.Command.Name, err)
+		}
+		rest = set.Args()
+		if len(rest) == 0 {
+			break
+		}
+		args = append(args, rest[0])
+		rest = rest[1:]
+	}
+	// Leave exactly the positional arguments in the new context's Args.
+	if err := set.Parse(append([]string{"--"}, args...)); err != nil {
+		return nil, nil, err
+	}
+	nc := cli.NewContext(c.App, set, c)
+	nc.Command = c.Command
+	return nc, args, nil
 }
