@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -97,6 +98,37 @@ type LlamaConfig struct {
 	AttentionBias         bool    `json:"attention_bias"`
 	// SlidingWindow is Mistral's attention window; 0 for none.
 	SlidingWindow int `json:"sliding_window"`
+}
+
+// PrunedHeads returns config.json's pruned_heads (layer -> original head
+// numbers removed), which BERT and GPT-2 configs carry when heads were
+// pruned: transformers builds those layers with fewer heads. Empty when
+// absent.
+func (c *Config) PrunedHeads() (map[int][]int, error) {
+	out := map[int][]int{}
+	raw, ok := c.Raw["pruned_heads"]
+	if !ok {
+		return out, nil
+	}
+	var m map[string][]int
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("%w: pruned_heads: %v", ErrConfig, err)
+	}
+	for k, v := range m {
+		l, err := strconv.Atoi(k)
+		if err != nil || l < 0 {
+			return nil, fmt.Errorf("%w: pruned_heads: layer %q", ErrConfig, k)
+		}
+		seen := map[int]bool{}
+		for _, h := range v {
+			if h < 0 || seen[h] {
+				return nil, fmt.Errorf("%w: pruned_heads: layer %d: head %d", ErrConfig, l, h)
+			}
+			seen[h] = true
+		}
+		out[l] = v
+	}
+	return out, nil
 }
 
 // ErrConfig reports a config.json that cannot be used.

@@ -25,6 +25,9 @@ type bert struct {
 type bertLayer struct {
 	q, k, v, o, up, down linear
 	attnNorm, outNorm    norm
+	// heads is the layer's head count: fewer than num_attention_heads when
+	// config.json's pruned_heads removed some.
+	heads int
 }
 
 // BERT checkpoints: BertModel's tensors carry no prefix; the task models
@@ -69,16 +72,22 @@ func loadBert(s *tensorSet, cfg *formats.Config) (network, Info, error) {
 	if m.embNorm, err = loadNorm(s, "embeddings.LayerNorm", H, true, c.LayerNormEps); err != nil {
 		return nil, Info{}, err
 	}
+	heads, err := layerHeads(cfg, c.NumAttentionHeads, c.NumHiddenLayers)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+	}
+	dh := H / c.NumAttentionHeads
 	for i := 0; i < c.NumHiddenLayers; i++ {
 		p := fmt.Sprintf("encoder.layer.%d.", i)
-		var l bertLayer
+		l := bertLayer{heads: heads[i]}
+		A := heads[i] * dh
 		for _, x := range []struct {
 			dst     *linear
 			name    string
 			out, in int
 		}{
-			{&l.q, "attention.self.query", H, H}, {&l.k, "attention.self.key", H, H},
-			{&l.v, "attention.self.value", H, H}, {&l.o, "attention.output.dense", H, H},
+			{&l.q, "attention.self.query", A, H}, {&l.k, "attention.self.key", A, H},
+			{&l.v, "attention.self.value", A, H}, {&l.o, "attention.output.dense", H, A},
 			{&l.up, "intermediate.dense", I, H}, {&l.down, "output.dense", H, I},
 		} {
 			if *x.dst, err = loadLinear(s, p+x.name, x.out, x.in, false, true); err != nil {
@@ -156,15 +165,16 @@ func (m *bert) run(ctx context.Context, ids []int, threads int) ([]Output, error
 	ctxBuf := make([]float32, n*H)
 	up := make([]float32, n*m.inter)
 	dh := H / m.heads
-	att := attention{heads: m.heads, kvHeads: m.heads, headDim: dh, scale: float32(1 / math.Sqrt(float64(dh)))}
 	for _, l := range m.layers {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		A := l.heads * dh
+		att := attention{heads: l.heads, kvHeads: l.heads, headDim: dh, scale: float32(1 / math.Sqrt(float64(dh)))}
 		l.q.apply(q, x, n, threads)
 		l.k.apply(k, x, n, threads)
 		l.v.apply(v, x, n, threads)
-		att.run(ctxBuf, rowMajor(q, H), rowMajor(k, H), rowMajor(v, H), n, 0, threads)
+		att.run(ctxBuf, rowMajor(q, A), rowMajor(k, A), rowMajor(v, A), n, 0, threads)
 		l.o.apply(tmp, ctxBuf, n, threads)
 		add(tmp, x)
 		l.attnNorm.layerNorm(x, tmp, n)

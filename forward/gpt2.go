@@ -26,6 +26,7 @@ type gpt2 struct {
 type gpt2Layer struct {
 	ln1, ln2            norm
 	attn, proj, fc, out linear
+	heads               int // fewer than n_head when pruned_heads removed some
 }
 
 // GPT-2 checkpoints: GPT2Model's tensors carry no prefix, GPT2LMHeadModel
@@ -59,9 +60,15 @@ func loadGPT2(s *tensorSet, cfg *formats.Config) (network, Info, error) {
 	if m.wpe, err = s.embedding("wpe.weight", c.NPositions, E); err != nil {
 		return nil, Info{}, err
 	}
+	heads, err := layerHeads(cfg, c.NHead, c.NLayer)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+	}
+	dh := E / c.NHead
 	for i := 0; i < c.NLayer; i++ {
 		p := fmt.Sprintf("h.%d.", i)
-		var l gpt2Layer
+		l := gpt2Layer{heads: heads[i]}
+		A := heads[i] * dh
 		if l.ln1, err = loadNorm(s, p+"ln_1", E, true, c.LayerNormEpsilon); err != nil {
 			return nil, Info{}, err
 		}
@@ -73,7 +80,7 @@ func loadGPT2(s *tensorSet, cfg *formats.Config) (network, Info, error) {
 			name    string
 			out, in int
 		}{
-			{&l.attn, "attn.c_attn", 3 * E, E}, {&l.proj, "attn.c_proj", E, E},
+			{&l.attn, "attn.c_attn", 3 * A, E}, {&l.proj, "attn.c_proj", E, A},
 			{&l.fc, "mlp.c_fc", inner, E}, {&l.out, "mlp.c_proj", E, inner},
 		} {
 			if *x.dst, err = loadLinear(s, p+x.name, x.out, x.in, true, true); err != nil {
@@ -122,10 +129,11 @@ func (m *gpt2) run(ctx context.Context, ids []int, threads int) ([]Output, error
 		if m.scaleByLayer {
 			scale /= float64(i + 1)
 		}
-		att := attention{heads: m.heads, kvHeads: m.heads, headDim: dh, scale: float32(scale), causal: true}
+		A := l.heads * dh
+		att := attention{heads: l.heads, kvHeads: l.heads, headDim: dh, scale: float32(scale), causal: true}
 		l.ln1.layerNorm(a, x, n)
 		l.attn.apply(qkv, a, n, threads)
-		att.run(ctxBuf, span{qkv, 3 * E, 0}, span{qkv, 3 * E, E}, span{qkv, 3 * E, 2 * E}, n, 0, threads)
+		att.run(ctxBuf, span{qkv, 3 * A, 0}, span{qkv, 3 * A, A}, span{qkv, 3 * A, 2 * A}, n, 0, threads)
 		l.proj.apply(a, ctxBuf, n, threads)
 		add(x, a)
 		l.ln2.layerNorm(a, x, n)

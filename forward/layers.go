@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync"
 
+	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/forward/internal/kernels"
 )
 
@@ -239,3 +240,32 @@ func scatter(dst, src []float32, seq, ld, col, dh int) {
 
 // rowMajor returns a span over a [seq×width] buffer.
 func rowMajor(buf []float32, width int) span { return span{buf: buf, ld: width} }
+
+// layerHeads returns the number of attention heads of each layer: heads,
+// less the ones config.json's pruned_heads removed (BERT and GPT-2, as
+// transformers' prune_heads leaves them).
+func layerHeads(cfg *formats.Config, heads, layers int) ([]int, error) {
+	pruned, err := cfg.PrunedHeads()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
+	}
+	out := make([]int, layers)
+	for l := range out {
+		out[l] = heads
+	}
+	for l, hs := range pruned {
+		if l >= layers {
+			return nil, fmt.Errorf("%w: pruned_heads names layer %d of %d", ErrWeights, l, layers)
+		}
+		for _, h := range hs {
+			if h >= heads {
+				return nil, fmt.Errorf("%w: pruned_heads names head %d of layer %d, which has %d", ErrWeights, h, l, heads)
+			}
+		}
+		out[l] = heads - len(hs)
+		if out[l] < 1 {
+			return nil, fmt.Errorf("%w: pruned_heads removes every head of layer %d", ErrWeights, l)
+		}
+	}
+	return out, nil
+}

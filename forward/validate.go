@@ -30,10 +30,13 @@ const (
 	KindF16   Kind = "f16"
 	KindBF16  Kind = "bf16"
 	KindInt8  Kind = "int8"
+	// KindPruned judges pruned models, whose outputs change by design: the
+	// default only catches a broken result; set thresholds for a real one.
+	KindPruned Kind = "pruned"
 )
 
 // Kinds lists the kinds of comparison.
-func Kinds() []Kind { return []Kind{KindExact, KindF16, KindBF16, KindInt8} }
+func Kinds() []Kind { return []Kind{KindExact, KindF16, KindBF16, KindInt8, KindPruned} }
 
 // Thresholds are the limits a candidate's outputs must meet. A zero field is
 // not checked. The logit limits (MinTop1, MaxKL) apply to logits only.
@@ -65,8 +68,10 @@ func DefaultThresholds(k Kind) (Thresholds, error) {
 		return Thresholds{MinCosine: 0.995, MinTop1: 0.9, MaxKL: 1e-2}, nil
 	case KindInt8:
 		return Thresholds{MinCosine: 0.99, MinTop1: 0.8, MaxKL: 5e-2}, nil
+	case KindPruned:
+		return Thresholds{MinCosine: 0.8}, nil
 	}
-	return Thresholds{}, fmt.Errorf("forward: unknown kind of comparison %q (exact, f16, bf16 or int8)", k)
+	return Thresholds{}, fmt.Errorf("forward: unknown kind of comparison %q (exact, f16, bf16, int8 or pruned)", k)
 }
 
 // Check returns a description of every limit m breaks; none means it passes.

@@ -1,7 +1,6 @@
 package prune
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -292,28 +291,6 @@ func ParseHeads(spec string) (explicit map[int][]int, perLayer int, err error) {
 	return explicit, 0, nil
 }
 
-// prunedHeads reads config.json's pruned_heads (layer -> original head
-// numbers already removed), which BERT and GPT-2 configs carry.
-func prunedHeads(cfg *formats.Config) (map[int][]int, error) {
-	out := map[int][]int{}
-	raw, ok := cfg.Raw["pruned_heads"]
-	if !ok {
-		return out, nil
-	}
-	var m map[string][]int
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("prune: config pruned_heads: %w", err)
-	}
-	for k, v := range m {
-		l, err := strconv.Atoi(k)
-		if err != nil {
-			return nil, fmt.Errorf("prune: config pruned_heads: layer %q", k)
-		}
-		out[l] = v
-	}
-	return out, nil
-}
-
 // Heads removes attention heads. For BERT and GPT-2, heads may differ per
 // layer, and config.json records them in pruned_heads, which transformers
 // applies when it builds the model, so the result loads as an ordinary
@@ -331,7 +308,7 @@ func Heads(g *weights.Graph, cfg *formats.Config, explicit map[int][]int, perLay
 	llama := cfg.Llama != nil
 	already := map[int][]int{}
 	if !llama {
-		if already, err = prunedHeads(cfg); err != nil {
+		if already, err = cfg.PrunedHeads(); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -31,7 +31,7 @@ or outputs are refused (exit 2), not compared. Exit 3 when a threshold fails.`,
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the input ids"},
 			&cli.IntFlag{Name: "sequences", Value: forward.DefaultSequences, Usage: "number of input sequences"},
 			&cli.StringFlag{Name: "lengths", Value: joinIntList(forward.DefaultLengths), Usage: "comma-separated sequence lengths, used in turn (cut to the models' positions)"},
-			&cli.StringFlag{Name: "kind", Usage: "thresholds for a comparison of kind exact, f16, bf16 or int8 (default: inferred)"},
+			&cli.StringFlag{Name: "kind", Usage: "thresholds for a comparison of kind exact, f16, bf16, int8 or pruned (default: inferred)"},
 			&cli.Float64Flag{Name: "max-abs", Usage: "override: largest allowed absolute error"},
 			&cli.Float64Flag{Name: "mean-abs", Usage: "override: largest allowed mean absolute error"},
 			&cli.Float64Flag{Name: "min-cosine", Usage: "override: smallest allowed cosine similarity of a position's vector"},
@@ -64,7 +64,7 @@ or outputs are refused (exit 2), not compared. Exit 3 when a threshold fails.`,
 			}
 			if k := c.String("kind"); k != "" {
 				if _, err := forward.DefaultThresholds(forward.Kind(k)); err != nil {
-					return usageErrorf("--kind %q: want exact, f16, bf16 or int8", k)
+					return usageErrorf("--kind %q: want exact, f16, bf16, int8 or pruned", k)
 				}
 				opts.Validate.Kind = forward.Kind(k)
 			}
