@@ -69,7 +69,9 @@ limits your use needs with --min-cosine, --min-top1, --max-kl.`,
 				if !ok || err1 != nil || err2 != nil || n <= 0 || n >= m {
 					return usageErrorf("--pattern %q: want N:M with 0 < N < M, e.g. 2:4", c.String("pattern"))
 				}
-				pass = func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) { return prune.NM(g, cfg, n, m) }
+				pass = func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+					return prune.NM(g, cfg, n, m)
+				}
 			case "--heads":
 				explicit, k, err := prune.ParseHeads(c.String("heads"))
 				if err != nil {
@@ -83,7 +85,9 @@ limits your use needs with --min-cosine, --min-top1, --max-kl.`,
 				if !(keep > 0 && keep <= 1) {
 					return usageErrorf("--ffn-keep %g: want a fraction in (0, 1]", keep)
 				}
-				pass = func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) { return prune.FFN(g, cfg, keep) }
+				pass = func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+					return prune.FFN(g, cfg, keep)
+				}
 			}
 			opts, err := buildOptions(c, forward.KindPruned)
 			if err != nil {
