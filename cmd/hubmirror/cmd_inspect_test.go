@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/hubmirror/hubmirror/formats"
 )
@@ -185,4 +188,29 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Flags before and after the positional arguments, repeatable ones
+// included, all count.
+func TestInterspersedFlags(t *testing.T) {
+	var got []string
+	register(&cli.Command{
+		Name:  "test-interspersed",
+		Flags: []cli.Flag{&cli.StringSliceFlag{Name: "p"}, &cli.BoolFlag{Name: "b"}, &cli.IntFlag{Name: "n"}},
+		Action: func(c *cli.Context) error {
+			got = append(append(c.StringSlice("p"), c.Args().Slice()...), fmt.Sprint(c.Bool("b"), c.Int("n")))
+			return nil
+		},
+	})
+	defer func() { commands = commands[:len(commands)-1] }()
+	_, stderr, code := runCLI(t, "test-interspersed", "--p", "*.json", "--p", "a b", "ARG1", "--n", "3", "ARG2", "--b", "--p", "c")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if want := `[*.json a b c ARG1 ARG2 true 3]`; fmt.Sprint(got) != want {
+		t.Errorf("got %v, want %s", got, want)
+	}
+	if _, _, code := runCLI(t, "test-interspersed", "ARG", "--nope"); code != exitUsage {
+		t.Errorf("unknown flag after an argument: exit %d", code)
+	}
 }

@@ -153,8 +153,8 @@ func parseInterspersed(c *cli.Context) (*cli.Context, []string, error) {
 			continue
 		}
 		values := []string{fmt.Sprint(c.Value(name))}
-		if sl, ok := c.Value(name).([]string); ok { // repeatable flags: set each value again
-			values = sl
+		if _, ok := f.(*cli.StringSliceFlag); ok { // repeatable: set each value again
+			values = c.StringSlice(name)
 		}
 		for _, v := range values {
 			if err := set.Set(name, v); err != nil {

@@ -1,0 +1,361 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hubmirror/hubmirror/hubclient"
+	"github.com/urfave/cli/v2"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+)
+
+func init() { register(pullCommand()) }
+
+func pullCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "pull",
+		Usage:     "download a model repository into the Hugging Face cache (or a plain directory)",
+		ArgsUsage: "REPO[@REVISION]",
+		Description: `Downloads the files of a model repository, verifies every byte (sha256 for LFS
+files, git blob sha1 for the rest), and lays them out exactly as huggingface_hub
+does, so Python tools find them. Large files download over several connections
+in parallel byte ranges; an interrupted pull resumes where it stopped. A second
+pull of the same revision downloads nothing. The snapshot path is the last line
+of the output.
+
+Environment: HF_ENDPOINT, HF_TOKEN (or $HF_HOME/token), HF_HOME, HF_HUB_CACHE,
+HF_HUB_OFFLINE, HF_HUB_DISABLE_PROGRESS_BARS.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "revision", Usage: "branch, tag or commit (default main; or REPO@REVISION)"},
+			&cli.StringSliceFlag{Name: "include", Usage: "only files matching this glob (fnmatch, like allow_patterns; repeatable)"},
+			&cli.StringSliceFlag{Name: "exclude", Usage: "skip files matching this glob (like ignore_patterns; repeatable)"},
+			&cli.StringFlag{Name: "cache-dir", Usage: "Hugging Face cache directory (default $HF_HUB_CACHE or $HF_HOME/hub)"},
+			&cli.StringFlag{Name: "local-dir", Usage: "write the files to this plain directory instead of cache snapshots"},
+			&cli.IntFlag{Name: "workers", Value: 8, Usage: "files downloaded at once"},
+			&cli.IntFlag{Name: "connections", Value: 8, Usage: "most connections (parallel byte ranges) per large file; starts with one, adds more while that speeds it up"},
+			&cli.StringFlag{Name: "chunk-size", Value: "16MiB", Usage: "byte range size for large files (e.g. 16MiB, 64MB)"},
+			&cli.StringFlag{Name: "token", Usage: "Hub token (default $HF_TOKEN or $HF_HOME/token); sent to the endpoint host only"},
+			&cli.StringFlag{Name: "endpoint", Usage: "Hub URL (default $HF_ENDPOINT or https://huggingface.co)"},
+			&cli.BoolFlag{Name: "offline", Usage: "resolve from the cache alone, without network (also HF_HUB_OFFLINE=1)"},
+			&cli.BoolFlag{Name: "verify", Usage: "re-hash files already in the cache instead of trusting their size"},
+			&cli.BoolFlag{Name: "fsync", Usage: "sync every file to disk before it appears in the snapshot (slower; survives a machine crash)"},
+			jsonFlag,
+		},
+		Action: func(c *cli.Context) error {
+			opts, err := pullOptionsFrom(c)
+			if err != nil {
+				return err
+			}
+			return runPull(c.Context, opts, c.App.Writer, c.App.ErrWriter)
+		},
+	}
+}
+
+// pullOptions is everything pull needs, resolved from flags and environment.
+type pullOptions struct {
+	repoID, revision string
+	client           hubclient.Options
+	download         hubclient.DownloadOptions
+	json             bool
+	bars             bool
+}
+
+func pullOptionsFrom(c *cli.Context) (*pullOptions, error) {
+	args := c.Args().Slice() // flags after REPO are parsed by newApp
+	if len(args) != 1 {
+		return nil, usageErrorf("pull takes exactly one REPO[@REVISION] argument, got %d", len(args))
+	}
+	repoID, revision, err := hubclient.ParseRepoRef(args[0])
+	if err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	if r := c.String("revision"); r != "" {
+		if strings.Contains(args[0], "@") && r != revision {
+			return nil, usageErrorf("revision given twice: @%s and --revision %s", revision, r)
+		}
+		if err := hubclient.ValidateRevision(r); err != nil {
+			return nil, usageErrorf("%v", err)
+		}
+		revision = r
+	}
+	chunk, err := pullParseSize(c.String("chunk-size"))
+	if err != nil {
+		return nil, usageErrorf("--chunk-size: %v", err)
+	}
+	if c.Int("workers") < 1 || c.Int("connections") < 1 {
+		return nil, usageErrorf("--workers and --connections must be at least 1")
+	}
+	o := &pullOptions{repoID: repoID, revision: revision, json: c.Bool("json")}
+	o.client = hubclient.Options{Endpoint: c.String("endpoint"), Token: c.String("token")}
+	if o.client.Endpoint == "" {
+		o.client.Endpoint = hubclient.EndpointFromEnv()
+	}
+	if o.client.Token == "" {
+		o.client.Token = hubclient.TokenFromEnv()
+	}
+	o.download = hubclient.DownloadOptions{
+		CacheDir:       c.String("cache-dir"),
+		LocalDir:       c.String("local-dir"),
+		Include:        c.StringSlice("include"),
+		Exclude:        c.StringSlice("exclude"),
+		Workers:        c.Int("workers"),
+		Connections:    c.Int("connections"),
+		ChunkSize:      chunk,
+		Offline:        c.Bool("offline") || hubclient.OfflineFromEnv(),
+		VerifyExisting: c.Bool("verify"),
+		Fsync:          c.Bool("fsync"),
+	}
+	if o.download.CacheDir == "" {
+		o.download.CacheDir = hubclient.CacheDirFromEnv()
+	}
+	if f, ok := c.App.Writer.(*os.File); ok && !o.json && term.IsTerminal(int(f.Fd())) &&
+		!hubclient.EnvTrue(os.Getenv("HF_HUB_DISABLE_PROGRESS_BARS")) {
+		o.bars = true
+	}
+	return o, nil
+}
+
+// pullParseSize parses "33554432", "32MiB", "64MB", "1G" and the like.
+func pullParseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+		{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1},
+	}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(strings.ToUpper(s), strings.ToUpper(u.suffix)) {
+			s, mult = strings.TrimSpace(s[:len(s)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("%q is not a size like 32MiB", s)
+	}
+	return n * mult, nil
+}
+
+// pullFileJSON is one file in the --json output.
+type pullFileJSON struct {
+	Path       string  `json:"path"`
+	Size       int64   `json:"size"`
+	SHA256     string  `json:"sha256"`
+	Downloaded int64   `json:"bytes_downloaded"`
+	Resumed    int64   `json:"bytes_resumed"`
+	Cached     bool    `json:"cached"`
+	Seconds    float64 `json:"seconds"`
+}
+
+type pullJSON struct {
+	Repo       string         `json:"repo"`
+	Revision   string         `json:"revision"`
+	Commit     string         `json:"commit"`
+	Snapshot   string         `json:"snapshot"`
+	Downloaded int64          `json:"bytes_downloaded"`
+	Seconds    float64        `json:"seconds"`
+	Files      []pullFileJSON `json:"files"`
+}
+
+func runPull(ctx context.Context, o *pullOptions, stdout, stderr io.Writer) error {
+	client, err := hubclient.New(o.client)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	var bars *pullBars
+	if o.bars {
+		bars = newPullBars(ctx, stdout)
+		o.download.Progress = bars
+	} else {
+		o.download.Progress = pullRetryLog{w: stderr}
+	}
+	start := time.Now()
+	snap, err := client.Download(ctx, o.repoID, o.revision, o.download)
+	if bars != nil {
+		bars.finish(err == nil)
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("pull interrupted; run the same command again to resume: %w", err)
+		}
+		return err
+	}
+	elapsed := time.Since(start)
+	if snap.FromCache {
+		fmt.Fprintf(stderr, "hubmirror: warning: the Hub could not be reached; using the complete snapshot in the cache\n")
+	}
+	var received, fetched int64
+	var nFetched int
+	for _, f := range snap.Files {
+		received += f.Received
+		if !f.Cached {
+			nFetched++
+			fetched += f.Size
+		}
+	}
+	if o.json {
+		out := pullJSON{Repo: snap.RepoID, Revision: snap.Revision, Commit: snap.Commit, Snapshot: snap.Dir,
+			Downloaded: received, Seconds: elapsed.Seconds(), Files: []pullFileJSON{}}
+		for _, f := range snap.Files {
+			out.Files = append(out.Files, pullFileJSON{Path: f.Path, Size: f.Size, SHA256: f.SHA256,
+				Downloaded: f.Received, Resumed: f.Resumed, Cached: f.Cached, Seconds: f.Duration.Seconds()})
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	fmt.Fprintf(stdout, "%s@%s: commit %s, %d files\n", snap.RepoID, snap.Revision, snap.Commit, len(snap.Files))
+	if nFetched == 0 {
+		fmt.Fprintf(stdout, "all files already present, nothing downloaded\n")
+	} else {
+		rate := float64(received) / max(elapsed.Seconds(), 1e-9)
+		fmt.Fprintf(stdout, "fetched %d files (%s, %s received) in %s, %s/s\n", nFetched,
+			pullHumanBytes(fetched), pullHumanBytes(received), elapsed.Round(10*time.Millisecond), pullHumanBytes(int64(rate)))
+	}
+	fmt.Fprintln(stdout, snap.Dir)
+	return nil
+}
+
+func pullHumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, i := float64(n), -1
+	for v >= unit && i < 4 {
+		v /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
+}
+
+// pullBars shows a bar per file in flight and one for the whole pull.
+type pullBars struct {
+	p     *mpb.Progress
+	mu    sync.Mutex
+	total *mpb.Bar
+	files map[string]*mpb.Bar
+}
+
+func newPullBars(ctx context.Context, w io.Writer) *pullBars {
+	return &pullBars{
+		p:     mpb.NewWithContext(ctx, mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond)),
+		files: map[string]*mpb.Bar{},
+	}
+}
+
+func pullBarDecorators(name string) []mpb.BarOption {
+	if len(name) > 40 {
+		name = "…" + name[len(name)-39:]
+	}
+	return []mpb.BarOption{
+		mpb.PrependDecorators(decor.Name(name, decor.WC{C: decor.DindentRight | decor.DextraSpace, W: 41})),
+		mpb.AppendDecorators(
+			decor.Counters(decor.SizeB1024(0), "% .1f / % .1f", decor.WCSyncSpace),
+			decor.AverageSpeed(decor.SizeB1024(0), "% .1f", decor.WCSyncSpace),
+			decor.OnComplete(decor.AverageETA(decor.ET_STYLE_GO, decor.WCSyncSpace), "done"),
+		),
+	}
+}
+
+func (b *pullBars) Start(files int, bytes int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.total = b.p.AddBar(bytes, pullBarDecorators(fmt.Sprintf("total (%d files)", files))...)
+}
+
+func (b *pullBars) FileStart(path string, size, have int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if old := b.files[path]; old != nil {
+		old.Abort(true) // the file starts over (its bytes did not match)
+	}
+	// A resumed file's bar counts what this run fetches, so rate and ETA
+	// stay true; the total bar counts the resumed bytes as done.
+	bar := b.p.AddBar(size-have, append(pullBarDecorators(path), mpb.BarRemoveOnComplete())...)
+	if have > 0 && b.total != nil {
+		b.total.IncrInt64(have)
+	}
+	b.files[path] = bar
+}
+
+func (b *pullBars) FileAdvance(path string, n int64) {
+	b.mu.Lock()
+	bar, total := b.files[path], b.total
+	b.mu.Unlock()
+	if bar != nil {
+		bar.IncrInt64(n)
+	}
+	if total != nil {
+		total.IncrInt64(n)
+	}
+}
+
+func (b *pullBars) FileDone(path string, err error) {
+	b.mu.Lock()
+	bar := b.files[path]
+	delete(b.files, path)
+	b.mu.Unlock()
+	if bar == nil {
+		return
+	}
+	if err != nil {
+		bar.Abort(true)
+		return
+	}
+	bar.SetTotal(-1, true)
+}
+
+// Retry prints the retry above the bars.
+func (b *pullBars) Retry(path string, attempt int, wait time.Duration, err error) {
+	fmt.Fprintln(b.p, pullRetryLine(path, attempt, wait, err))
+}
+
+func pullRetryLine(path string, attempt int, wait time.Duration, err error) string {
+	if wait <= 0 {
+		return fmt.Sprintf("%s: attempt %d failed, starting over: %v", path, attempt, err)
+	}
+	return fmt.Sprintf("%s: attempt %d failed, retrying in %s: %v", path, attempt, wait.Round(time.Millisecond), err)
+}
+
+// pullRetryLog reports retries on stderr when there are no bars.
+type pullRetryLog struct {
+	hubclient.NopProgress
+	w io.Writer
+}
+
+func (l pullRetryLog) Retry(path string, attempt int, wait time.Duration, err error) {
+	fmt.Fprintln(l.w, "hubmirror: "+pullRetryLine(path, attempt, wait, err))
+}
+
+// finish completes or aborts what is left and waits for the last render.
+func (b *pullBars) finish(ok bool) {
+	b.mu.Lock()
+	for p, bar := range b.files {
+		bar.Abort(true)
+		delete(b.files, p)
+	}
+	if b.total != nil {
+		if ok {
+			b.total.SetTotal(-1, true)
+		} else {
+			b.total.Abort(false)
+		}
+	}
+	b.mu.Unlock()
+	b.p.Wait()
+}

@@ -1,0 +1,171 @@
+package hubclient
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Sentinel errors. Every error the client returns for one of these conditions
+// wraps the matching sentinel, so callers test with errors.Is.
+var (
+	// ErrRepoNotFound: the repository does not exist, or it is private and the
+	// request carried no token (or one without access).
+	ErrRepoNotFound = errors.New("repository not found")
+	// ErrRevisionNotFound: the repository exists but the branch, tag or commit does not.
+	ErrRevisionNotFound = errors.New("revision not found")
+	// ErrEntryNotFound: the revision exists but the file does not.
+	ErrEntryNotFound = errors.New("file not found in repository")
+	// ErrGatedRepo: the repository is gated and the token is missing or has not been granted access.
+	ErrGatedRepo = errors.New("gated repository")
+	// ErrUnauthorized: the server answered 401 (token missing or invalid).
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrForbidden: the server answered 403 (token lacks permission).
+	ErrForbidden = errors.New("forbidden")
+	// ErrServer: the server kept failing (5xx, 408, 429) after every retry, or
+	// sent a response that breaks the protocol (missing X-Repo-Commit, bad ETag).
+	ErrServer = errors.New("hub server error")
+	// ErrIntegrity: downloaded bytes do not match the expected size or hash.
+	ErrIntegrity = errors.New("integrity check failed")
+	// ErrUnsafePath: a server-supplied path could escape the destination
+	// (absolute, "..", backslash, NUL, ...).
+	ErrUnsafePath = errors.New("unsafe path from server")
+	// ErrNotCached: offline mode, and the cache does not hold what was asked for.
+	ErrNotCached = errors.New("not in the local cache")
+	// ErrInvalidRepoID: a repo id or revision that the Hub would never accept.
+	ErrInvalidRepoID = errors.New("invalid repo id")
+)
+
+// HTTPError is the error for a Hub response with a failing status. It wraps
+// one of the sentinels above (see Unwrap), carries the server's error code
+// and message, and its Error text tells the user what to do next.
+type HTTPError struct {
+	StatusCode int
+	// Code is the X-Error-Code header (RepoNotFound, RevisionNotFound,
+	// EntryNotFound, GatedRepo), empty when absent.
+	Code string
+	// ServerMessage is the X-Error-Message header, empty when absent.
+	ServerMessage string
+	// RepoID, Revision and Path name what was asked for, where known.
+	RepoID, Revision, Path string
+	// URL is the request URL (never holds credentials: tokens travel in headers).
+	URL string
+	// RequestID is the X-Request-Id header, for bug reports.
+	RequestID string
+	// Commit is the X-Repo-Commit header, set on EntryNotFound answers.
+	Commit string
+	// Host is set when the answer came from a host other than the
+	// endpoint (a CDN serving the bytes of an LFS file).
+	Host string
+
+	kind error
+}
+
+// Unwrap returns the sentinel error for this response.
+func (e *HTTPError) Unwrap() error { return e.kind }
+
+func (e *HTTPError) Error() string {
+	what := e.RepoID
+	if e.Revision != "" {
+		what += "@" + e.Revision
+	}
+	if e.Path != "" {
+		if what != "" {
+			what += ": "
+		}
+		what += e.Path
+	}
+	var msg string
+	switch {
+	case e.Host != "":
+		msg = fmt.Sprintf("%s: download host %s answered %d %s", what, e.Host, e.StatusCode, http.StatusText(e.StatusCode))
+		if e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests {
+			msg += "; retry later"
+		}
+	default:
+		msg = e.hubMessage(what)
+	}
+	if e.ServerMessage != "" {
+		msg += " (server: " + e.ServerMessage + ")"
+	}
+	if e.RequestID != "" {
+		msg += " [request id " + e.RequestID + "]"
+	}
+	return msg
+}
+
+func (e *HTTPError) hubMessage(what string) string {
+	var msg string
+	switch e.kind {
+	case ErrGatedRepo:
+		msg = fmt.Sprintf("%s is a gated repository: accept its conditions on the repository page on the Hub, "+
+			"then pass a token of that account in HF_TOKEN (or --token, or $HF_HOME/token)", what)
+	case ErrRepoNotFound:
+		msg = fmt.Sprintf("repository %s not found: check the repo id; if it is private, set HF_TOKEN (or --token) "+
+			"to a token that can read it", what)
+	case ErrRevisionNotFound:
+		msg = fmt.Sprintf("revision not found for %s: check the branch, tag or commit name", what)
+	case ErrEntryNotFound:
+		msg = fmt.Sprintf("file not found: %s does not exist at that revision", what)
+	case ErrUnauthorized:
+		msg = fmt.Sprintf("unauthorized for %s: the token is missing, invalid or expired; set HF_TOKEN (or --token) "+
+			"to a valid token", what)
+	case ErrForbidden:
+		msg = fmt.Sprintf("forbidden for %s: the token lacks permission for this repository; use a token with read access "+
+			"in HF_TOKEN (or --token)", what)
+	default:
+		msg = fmt.Sprintf("%s: hub answered %d %s", what, e.StatusCode, http.StatusText(e.StatusCode))
+		if e.StatusCode == http.StatusTooManyRequests {
+			msg += "; rate limited: wait and retry later, or authenticate with HF_TOKEN for a higher limit"
+		} else if e.StatusCode >= 500 {
+			msg += "; the server failed: retry later"
+		}
+	}
+	return msg
+}
+
+// IntegrityError reports downloaded bytes that do not match what the Hub
+// announced. It wraps ErrIntegrity.
+type IntegrityError struct {
+	Path      string // path in the repository
+	Algorithm string // "sha256", "git-sha1" or "size"
+	Expected  string
+	Actual    string
+}
+
+func (e *IntegrityError) Error() string {
+	return fmt.Sprintf("%s: %s mismatch: expected %s, got %s; the download was discarded, nothing was written to the snapshot",
+		e.Path, e.Algorithm, e.Expected, e.Actual)
+}
+
+// Unwrap returns ErrIntegrity.
+func (e *IntegrityError) Unwrap() error { return ErrIntegrity }
+
+// kindForResponse maps a failing status and X-Error-Code to a sentinel.
+func kindForResponse(status int, code, serverMessage string) error {
+	switch code {
+	case "RepoNotFound":
+		return ErrRepoNotFound
+	case "RevisionNotFound":
+		return ErrRevisionNotFound
+	case "EntryNotFound":
+		return ErrEntryNotFound
+	case "GatedRepo":
+		return ErrGatedRepo
+	}
+	switch status {
+	case http.StatusUnauthorized:
+		// The Hub answers 401 for private and missing repos alike when no
+		// valid token is sent; an explicit credentials complaint means the
+		// token itself is bad.
+		if serverMessage == "Invalid credentials in Authorization header" {
+			return ErrUnauthorized
+		}
+		return ErrRepoNotFound
+	case http.StatusForbidden:
+		return ErrForbidden
+	case http.StatusNotFound:
+		return ErrRepoNotFound
+	}
+	return ErrServer
+}

@@ -1,0 +1,673 @@
+// Package hubtest runs an in-process Hugging Face Hub for tests, the way
+// net/http/httptest runs an HTTP server: it speaks the Hub's download
+// protocol (repo info, paginated tree listings, /resolve with X-Repo-Commit,
+// ETag and X-Linked-* headers, redirects of LFS files to a separate CDN
+// host, renamed repositories), knows gated and private repositories, injects
+// faults (dropped connections, 429 with Retry-After, 503, wrong bytes, a 200
+// answer to a Range request, a per-connection bandwidth cap) and counts every
+// request so tests can assert what was fetched.
+//
+//	hub := hubtest.New(t)
+//	hub.AddRepo("org/model").AddFile("config.json", []byte(`{}`))
+//	client, _ := hubclient.New(hubclient.Options{Endpoint: hub.URL()})
+package hubtest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Hub is a running test hub with its CDN.
+type Hub struct {
+	// LFSThreshold is the size from which AddFile stores files with LFS
+	// (default 1024). Set it before adding files.
+	LFSThreshold int64
+	// PageSize is the number of entries per tree listing page (default 50).
+	PageSize int
+
+	hub, cdn *httptest.Server
+
+	mu        sync.Mutex
+	repos     map[string]*Repo
+	renamed   map[string]string
+	token     string
+	inflight  int // GETs of file bytes being answered
+	peak      int // the most there ever were at once
+	faults    []*faultState
+	bandwidth int64
+	requests  []Request
+}
+
+// New starts a hub and its CDN that stop when the test ends.
+func New(t testing.TB) *Hub {
+	h := NewServer()
+	t.Cleanup(h.Close)
+	return h
+}
+
+// NewServer starts a hub outside a test (benchmarks, tools); call Close.
+func NewServer() *Hub {
+	h := &Hub{
+		LFSThreshold: 1024,
+		PageSize:     50,
+		repos:        map[string]*Repo{},
+		renamed:      map[string]string{},
+	}
+	h.hub = httptest.NewServer(http.HandlerFunc(h.serveHub))
+	h.cdn = httptest.NewServer(http.HandlerFunc(h.serveCDN))
+	return h
+}
+
+// Close stops both servers.
+func (h *Hub) Close() {
+	h.hub.CloseClientConnections()
+	h.cdn.CloseClientConnections()
+	h.hub.Close()
+	h.cdn.Close()
+}
+
+// URL is the hub endpoint (HF_ENDPOINT).
+func (h *Hub) URL() string { return h.hub.URL }
+
+// CDNURL is the base URL of the CDN host LFS files redirect to.
+func (h *Hub) CDNURL() string { return h.cdn.URL }
+
+// BlobURL is the CDN URL of an LFS file's content (for tools like curl).
+func (h *Hub) BlobURL(f *File) string {
+	return h.cdn.URL + "/blobs/" + f.SHA256 + "?file=" + url.QueryEscape(f.Path) + "&X-Amz-Signature=test"
+}
+
+// SetToken sets the one token the hub accepts. Private and gated
+// repositories need it; any other bearer token gets 401.
+func (h *Hub) SetToken(token string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.token = token
+}
+
+// AddRepo creates an empty repository (its main branch has one commit with
+// no files) and returns it.
+func (h *Hub) AddRepo(id string) *Repo {
+	r := &Repo{hub: h, ID: id, files: map[string]*File{}, commits: map[string]map[string]*File{}, refs: map[string]string{}}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r.commitLocked()
+	h.repos[id] = r
+	return r
+}
+
+// Rename moves a repository to a new id; requests to the old id get a
+// relative 307 redirect, as the Hub does for renamed repositories.
+func (h *Hub) Rename(oldID, newID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.repos[oldID]
+	delete(h.repos, oldID)
+	r.ID = newID
+	h.repos[newID] = r
+	h.renamed[oldID] = newID
+}
+
+// SetBandwidth caps every download response (so every connection) at
+// bytesPerSecond; 0 removes the cap.
+func (h *Hub) SetBandwidth(bytesPerSecond int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.bandwidth = bytesPerSecond
+}
+
+// Request is one request the hub or the CDN answered.
+type Request struct {
+	Host   string // "hub" or "cdn"
+	Kind   string // "info", "tree", "resolve" (hub file HEAD/GET) or "blob" (CDN GET)
+	Method string
+	Repo   string // repo id as requested ("" for the CDN)
+	Path   string // file path in the repository (resolve and blob requests)
+	Range  string // Range header as received
+	// Start and End delimit the byte range the answer started to serve
+	// ([Start, End)); Sent is how many body bytes were actually written.
+	Start, End, Sent int64
+	Status           int
+	Auth             bool // an Authorization header was present
+	Fault            string
+}
+
+// Requests returns every request answered so far, in order of arrival.
+func (h *Hub) Requests() []Request {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Request(nil), h.requests...)
+}
+
+// ResetRequests forgets the requests answered so far (and the peak of
+// PeakDownloads).
+func (h *Hub) ResetRequests() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.requests = nil
+	h.peak = h.inflight
+}
+
+// PeakDownloads is the largest number of file downloads (GETs of file
+// bytes, hub or CDN) answered at the same time.
+func (h *Hub) PeakDownloads() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.peak
+}
+
+// Downloads returns the requests that served bytes of path (GET on /resolve
+// or on the CDN); all files when path is "".
+func (h *Hub) Downloads(path string) []Request {
+	var out []Request
+	for _, r := range h.Requests() {
+		if r.Method == http.MethodGet && (r.Kind == "resolve" || r.Kind == "blob") && (path == "" || r.Path == path) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// BytesSent is the number of body bytes served for path ("" for all files).
+func (h *Hub) BytesSent(path string) int64 {
+	var n int64
+	for _, r := range h.Downloads(path) {
+		n += r.Sent
+	}
+	return n
+}
+
+func (h *Hub) record(r *Request) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.requests = append(h.requests, *r)
+	return len(h.requests) - 1
+}
+
+func (h *Hub) update(i int, sent int64, fault string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.requests[i].Sent = sent
+	if fault != "" {
+		h.requests[i].Fault = fault
+	}
+}
+
+// access checks the token for a repository. It returns the status, error
+// code and message to answer, or 0 when access is granted.
+func (h *Hub) accessLocked(r *Repo, req *http.Request) (int, string, string) {
+	auth := req.Header.Get("Authorization")
+	valid := h.token != "" && auth == "Bearer "+h.token
+	if auth != "" && !valid {
+		return http.StatusUnauthorized, "", "Invalid credentials in Authorization header"
+	}
+	if r.private && !valid {
+		return http.StatusUnauthorized, "RepoNotFound", "Repository not found"
+	}
+	if r.gated && !valid {
+		return http.StatusUnauthorized, "GatedRepo",
+			fmt.Sprintf("Access to model %s is restricted. You must have access to it and be authenticated to access it. Please log in.", r.ID)
+	}
+	return 0, "", ""
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	if code != "" {
+		w.Header().Set("X-Error-Code", code)
+	}
+	if msg != "" {
+		w.Header().Set("X-Error-Message", msg)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// splitEscaped splits an escaped URL path into unescaped segments.
+func splitEscaped(p string) ([]string, bool) {
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	for i, s := range parts {
+		u, err := url.PathUnescape(s)
+		if err != nil {
+			return nil, false
+		}
+		parts[i] = u
+	}
+	return parts, true
+}
+
+// route parses a hub URL into the repo id, the action and the rest.
+// Forms: api/models/{id}/{revision|tree}/{rev}[/...] and {id}/resolve/{rev}/{path...}.
+func route(segs []string) (id, action, rev string, rest []string, ok bool) {
+	api := len(segs) >= 2 && segs[0] == "api" && segs[1] == "models"
+	if api {
+		segs = segs[2:]
+	}
+	for n := 1; n <= 2 && n < len(segs); n++ {
+		a := segs[n]
+		if (api && (a == "revision" || a == "tree")) || (!api && a == "resolve") {
+			if len(segs) < n+2 {
+				return "", "", "", nil, false
+			}
+			return strings.Join(segs[:n], "/"), a, segs[n+1], segs[n+2:], true
+		}
+	}
+	return "", "", "", nil, false
+}
+
+func (h *Hub) serveHub(w http.ResponseWriter, req *http.Request) {
+	segs, ok := splitEscaped(req.URL.EscapedPath())
+	if !ok {
+		writeError(w, http.StatusBadRequest, "", "bad path")
+		return
+	}
+	id, action, rev, rest, ok := route(segs)
+	if !ok {
+		writeError(w, http.StatusNotFound, "", "no such endpoint")
+		return
+	}
+	kind := map[string]string{"revision": "info", "tree": "tree", "resolve": "resolve"}[action]
+	rec := &Request{Host: "hub", Kind: kind, Method: req.Method, Repo: id, Path: strings.Join(rest, "/"),
+		Range: req.Header.Get("Range"), Auth: req.Header.Get("Authorization") != ""}
+	if kind != "resolve" {
+		rec.Path = ""
+	}
+
+	h.mu.Lock()
+	if newID, moved := h.renamed[id]; moved {
+		h.mu.Unlock()
+		// Relative redirect to the same URL under the new id.
+		esc := strings.Replace(req.URL.EscapedPath(), "/"+id+"/", "/"+newID+"/", 1)
+		if req.URL.RawQuery != "" {
+			esc += "?" + req.URL.RawQuery
+		}
+		w.Header().Set("Location", esc)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		rec.Status = http.StatusTemporaryRedirect
+		h.record(rec)
+		return
+	}
+	scope := ScopeAPI
+	if kind == "resolve" {
+		scope = ScopeResolve
+		if req.Method == http.MethodGet {
+			scope = ScopeDownload
+		}
+	}
+	fault := h.takeFaultLocked(scope, rec.Path, ServiceUnavailable, TooManyRequests)
+	repo := h.repos[id]
+	if fault != nil {
+		h.mu.Unlock()
+		rec.Fault = fault.Kind.String()
+		rec.Status = fault.status()
+		h.record(rec)
+		if fault.Kind == TooManyRequests {
+			w.Header().Set("Retry-After", strconv.Itoa(fault.RetryAfter))
+		}
+		writeError(w, rec.Status, "", rec.Fault)
+		return
+	}
+	if repo == nil {
+		h.mu.Unlock()
+		rec.Status = http.StatusUnauthorized
+		h.record(rec)
+		writeError(w, http.StatusUnauthorized, "RepoNotFound", "Repository not found")
+		return
+	}
+	if status, code, msg := h.accessLocked(repo, req); status != 0 {
+		h.mu.Unlock()
+		rec.Status = status
+		h.record(rec)
+		writeError(w, status, code, msg)
+		return
+	}
+	commit, tree := repo.resolveLocked(rev)
+	var files []*File
+	for _, f := range tree {
+		files = append(files, f)
+	}
+	h.mu.Unlock()
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+
+	if tree == nil {
+		rec.Status = http.StatusNotFound
+		h.record(rec)
+		writeError(w, http.StatusNotFound, "RevisionNotFound", "Invalid rev id: "+rev)
+		return
+	}
+	switch kind {
+	case "info":
+		h.serveInfo(w, req, rec, repo, commit, files)
+	case "tree":
+		h.serveTree(w, req, rec, commit, files)
+	case "resolve":
+		h.serveResolve(w, req, rec, commit, tree)
+	}
+}
+
+func (h *Hub) serveInfo(w http.ResponseWriter, req *http.Request, rec *Request, repo *Repo, commit string, files []*File) {
+	type lfs struct {
+		SHA256      string `json:"sha256"`
+		Size        int64  `json:"size"`
+		PointerSize int64  `json:"pointerSize"`
+	}
+	type sibling struct {
+		RFilename string `json:"rfilename"`
+		Size      *int64 `json:"size,omitempty"`
+		BlobID    string `json:"blobId,omitempty"`
+		LFS       *lfs   `json:"lfs,omitempty"`
+	}
+	blobs := req.URL.Query().Get("blobs") == "true"
+	var sibs []sibling
+	for _, f := range files {
+		s := sibling{RFilename: f.Path}
+		if blobs {
+			size := f.Content.Size()
+			s.Size, s.BlobID = &size, f.GitSHA1
+			if f.LFS {
+				s.LFS = &lfs{SHA256: f.SHA256, Size: size, PointerSize: int64(len(lfsPointer(f.SHA256, size)))}
+			}
+		}
+		sibs = append(sibs, s)
+	}
+	var gated any = false
+	if repo.gated {
+		gated = "manual"
+	}
+	rec.Status = http.StatusOK
+	h.record(rec)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"id": repo.ID, "modelId": repo.ID, "sha": commit, "private": repo.private, "gated": gated, "siblings": sibs,
+	})
+}
+
+func (h *Hub) serveTree(w http.ResponseWriter, req *http.Request, rec *Request, commit string, files []*File) {
+	type lfs struct {
+		Oid         string `json:"oid"`
+		Size        int64  `json:"size"`
+		PointerSize int64  `json:"pointerSize"`
+	}
+	type entry struct {
+		Type string `json:"type"`
+		Oid  string `json:"oid"`
+		Size int64  `json:"size"`
+		Path string `json:"path"`
+		LFS  *lfs   `json:"lfs,omitempty"`
+	}
+	// Directories first (as the Hub lists them), then files.
+	var entries []entry
+	dirs := map[string]bool{}
+	for _, f := range files {
+		for i := strings.IndexByte(f.Path, '/'); i >= 0; {
+			d := f.Path[:i]
+			if !dirs[d] {
+				dirs[d] = true
+				sum := sha256.Sum256([]byte(commit + d))
+				entries = append(entries, entry{Type: "directory", Oid: hex.EncodeToString(sum[:20]), Path: d})
+			}
+			j := strings.IndexByte(f.Path[i+1:], '/')
+			if j < 0 {
+				break
+			}
+			i += 1 + j
+		}
+	}
+	for _, f := range files {
+		size := f.Content.Size()
+		e := entry{Type: "file", Oid: f.GitSHA1, Size: size, Path: f.Path}
+		if f.LFS {
+			e.LFS = &lfs{Oid: f.SHA256, Size: size, PointerSize: int64(len(lfsPointer(f.SHA256, size)))}
+		}
+		entries = append(entries, e)
+	}
+	cursor, _ := strconv.Atoi(req.URL.Query().Get("cursor"))
+	if cursor < 0 || cursor > len(entries) {
+		cursor = len(entries)
+	}
+	page := h.PageSize
+	if page <= 0 {
+		page = 50
+	}
+	end := min(cursor+page, len(entries))
+	if end < len(entries) {
+		q := req.URL.Query()
+		q.Set("cursor", strconv.Itoa(end))
+		next := h.hub.URL + req.URL.EscapedPath() + "?" + q.Encode()
+		w.Header().Set("Link", "<"+next+`>; rel="next"`)
+	}
+	rec.Status = http.StatusOK
+	h.record(rec)
+	w.Header().Set("Content-Type", "application/json")
+	out := entries[cursor:end]
+	if out == nil {
+		out = []entry{}
+	}
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func (h *Hub) serveResolve(w http.ResponseWriter, req *http.Request, rec *Request, commit string, tree map[string]*File) {
+	f := tree[rec.Path]
+	w.Header().Set("X-Repo-Commit", commit)
+	if f == nil {
+		rec.Status = http.StatusNotFound
+		h.record(rec)
+		writeError(w, http.StatusNotFound, "EntryNotFound", rec.Path+" does not exist on \""+commit+"\"")
+		return
+	}
+	size := f.Content.Size()
+	if f.LFS {
+		w.Header().Set("X-Linked-Etag", `"`+f.SHA256+`"`)
+		w.Header().Set("X-Linked-Size", strconv.FormatInt(size, 10))
+		w.Header().Set("ETag", `"`+f.GitSHA1+`"`)
+		w.Header().Set("Location", h.BlobURL(f))
+		w.WriteHeader(http.StatusFound)
+		rec.Status = http.StatusFound
+		h.record(rec)
+		return
+	}
+	w.Header().Set("ETag", `"`+f.GitSHA1+`"`)
+	h.serveBytes(w, req, rec, f)
+}
+
+func (h *Hub) serveCDN(w http.ResponseWriter, req *http.Request) {
+	rec := &Request{Host: "cdn", Kind: "blob", Method: req.Method, Path: req.URL.Query().Get("file"),
+		Range: req.Header.Get("Range"), Auth: req.Header.Get("Authorization") != ""}
+	if rec.Auth {
+		// Like S3 with a presigned URL: a second authentication is an error,
+		// and it shows a token leaked to another host.
+		rec.Status = http.StatusBadRequest
+		h.record(rec)
+		writeError(w, http.StatusBadRequest, "", "Only one auth mechanism allowed")
+		return
+	}
+	sha := strings.TrimPrefix(req.URL.Path, "/blobs/")
+	var f *File
+	h.mu.Lock()
+	for _, r := range h.repos {
+		for _, t := range r.commits {
+			for _, cand := range t {
+				if cand.LFS && cand.SHA256 == sha {
+					f = cand
+				}
+			}
+		}
+	}
+	fault := h.takeFaultLocked(ScopeDownload, rec.Path, ServiceUnavailable, TooManyRequests, ExpiredURL)
+	h.mu.Unlock()
+	if fault != nil {
+		rec.Fault = fault.Kind.String()
+		rec.Status = fault.status()
+		h.record(rec)
+		if fault.Kind == TooManyRequests {
+			w.Header().Set("Retry-After", strconv.Itoa(fault.RetryAfter))
+		}
+		writeError(w, rec.Status, "", rec.Fault)
+		return
+	}
+	if f == nil || req.URL.Query().Get("X-Amz-Signature") == "" {
+		rec.Status = http.StatusForbidden
+		h.record(rec)
+		writeError(w, http.StatusForbidden, "", "AccessDenied")
+		return
+	}
+	w.Header().Set("ETag", `"`+f.SHA256+`"`)
+	h.serveBytes(w, req, rec, f)
+}
+
+// parseRange parses a single "bytes=a-b", "bytes=a-" or "bytes=-n" range.
+func parseRange(s string, size int64) (start, end int64, ok bool) {
+	spec, found := strings.CutPrefix(s, "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return 0, 0, false
+	}
+	a, b, found := strings.Cut(spec, "-")
+	if !found {
+		return 0, 0, false
+	}
+	if a == "" {
+		n, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || n <= 0 {
+			return 0, 0, false
+		}
+		return max(0, size-n), size, true
+	}
+	start, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || start < 0 || start >= size {
+		return 0, 0, false
+	}
+	end = size
+	if b != "" {
+		e, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || e < start {
+			return 0, 0, false
+		}
+		end = min(e+1, size)
+	}
+	return start, end, true
+}
+
+// serveBytes answers HEAD or GET for a file's content, with Range support,
+// the bandwidth cap and the download faults.
+func (h *Hub) serveBytes(w http.ResponseWriter, req *http.Request, rec *Request, f *File) {
+	size := f.Content.Size()
+	w.Header().Set("Accept-Ranges", "bytes")
+	w.Header().Set("Content-Type", "application/octet-stream")
+	start, end := int64(0), size
+	status := http.StatusOK
+	h.mu.Lock()
+	var ignoreRange, drop, corrupt *faultState
+	if req.Method == http.MethodGet {
+		if rec.Range != "" {
+			ignoreRange = h.takeFaultLocked(ScopeDownload, rec.Path, IgnoreRange)
+		}
+		drop = h.takeFaultLocked(ScopeDownload, rec.Path, DropConnection)
+		corrupt = h.takeFaultLocked(ScopeDownload, rec.Path, WrongBytes)
+	}
+	bw := h.bandwidth
+	if req.Method == http.MethodGet {
+		h.inflight++
+		h.peak = max(h.peak, h.inflight)
+		defer func() {
+			h.mu.Lock()
+			h.inflight--
+			h.mu.Unlock()
+		}()
+	}
+	h.mu.Unlock()
+	if rec.Range != "" && ignoreRange == nil {
+		s, e, ok := parseRange(rec.Range, size)
+		if !ok {
+			w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+			rec.Status = http.StatusRequestedRangeNotSatisfiable
+			h.record(rec)
+			w.WriteHeader(rec.Status)
+			return
+		}
+		start, end, status = s, e, http.StatusPartialContent
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", s, e-1, size))
+	}
+	w.Header().Set("Content-Length", strconv.FormatInt(end-start, 10))
+	rec.Start, rec.End, rec.Status = start, end, status
+	var faults []string
+	for _, f := range []*faultState{ignoreRange, drop, corrupt} {
+		if f != nil {
+			faults = append(faults, f.Kind.String())
+		}
+	}
+	rec.Fault = strings.Join(faults, ",")
+	idx := h.record(rec)
+	w.WriteHeader(status)
+	if req.Method == http.MethodHead {
+		return
+	}
+	limit := end
+	if drop != nil {
+		limit = min(end, start+drop.After)
+	}
+	corruptAt := int64(-1)
+	if corrupt != nil {
+		corruptAt = corrupt.After
+		if corruptAt < start || corruptAt >= end {
+			corruptAt = start
+		}
+	}
+	sent := h.writeBody(req.Context(), w, f.Content, start, limit, corruptAt, bw)
+	h.update(idx, sent, "")
+	if drop != nil && limit < end {
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		panic(http.ErrAbortHandler) // cut the connection mid-body
+	}
+}
+
+// writeBody copies [start, end) of c to w at most bw bytes per second,
+// flipping the byte at corruptAt (when >= 0). It returns the bytes written.
+func (h *Hub) writeBody(ctx context.Context, w http.ResponseWriter, c Content, start, end, corruptAt, bw int64) int64 {
+	piece := int64(256 << 10)
+	if bw > 0 {
+		piece = min(piece, max(bw/100, 1)) // small pieces keep a capped stream smooth
+	}
+	buf := make([]byte, piece)
+	began := time.Now()
+	var sent int64
+	for off := start; off < end; {
+		n := int(min(int64(len(buf)), end-off))
+		if _, err := c.ReadAt(buf[:n], off); err != nil && n == 0 {
+			return sent
+		}
+		if corruptAt >= off && corruptAt < off+int64(n) {
+			buf[corruptAt-off] ^= 0xff
+		}
+		k, err := w.Write(buf[:n])
+		sent += int64(k)
+		off += int64(k)
+		if err != nil {
+			return sent
+		}
+		if bw > 0 {
+			due := began.Add(time.Duration(float64(sent) / float64(bw) * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-ctx.Done():
+					return sent
+				}
+			}
+		}
+	}
+	return sent
+}

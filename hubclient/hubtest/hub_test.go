@@ -1,0 +1,62 @@
+package hubtest
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestParseRange(t *testing.T) {
+	for in, want := range map[string][3]int64{
+		"bytes=0-9":     {0, 10, 1},
+		"bytes=5-":      {5, 100, 1},
+		"bytes=-10":     {90, 100, 1},
+		"bytes=90-200":  {90, 100, 1},
+		"bytes=100-":    {0, 0, 0},
+		"bytes=5-4":     {0, 0, 0},
+		"bytes=0-1,3-4": {0, 0, 0},
+		"items=0-1":     {0, 0, 0},
+	} {
+		s, e, ok := parseRange(in, 100)
+		okWant := want[2] == 1
+		if ok != okWant || (ok && (s != want[0] || e != want[1])) {
+			t.Errorf("%q: %d %d %v, want %v", in, s, e, ok, want)
+		}
+	}
+}
+
+func TestProtocolBasics(t *testing.T) {
+	h := New(t)
+	r := h.AddRepo("solo").AddFile("a.txt", []byte("hello"))
+	resp, err := http.Head(h.URL() + "/solo/resolve/main/a.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-Repo-Commit") != r.Commit() || resp.Header.Get("ETag") != `"`+r.File("a.txt").GitSHA1+`"` || resp.ContentLength != 5 {
+		t.Errorf("HEAD headers %v", resp.Header)
+	}
+	req, _ := http.NewRequest("GET", h.URL()+"/solo/resolve/main/a.txt", nil)
+	req.Header.Set("Range", "bytes=1-3")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 206 || string(body) != "ell" || resp.Header.Get("Content-Range") != "bytes 1-3/5" {
+		t.Errorf("range answer %d %q %q", resp.StatusCode, body, resp.Header.Get("Content-Range"))
+	}
+	resp, err = http.Get(h.URL() + "/api/models/solo/revision/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 || resp.Header.Get("X-Error-Code") != "RevisionNotFound" {
+		t.Errorf("missing revision: %d %q", resp.StatusCode, resp.Header.Get("X-Error-Code"))
+	}
+	if reqs := h.Requests(); len(reqs) != 3 || reqs[1].Sent != 3 || !strings.Contains(reqs[1].Range, "1-3") {
+		t.Errorf("requests %+v", reqs)
+	}
+}

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Writes hf_layout.txt: the cache layout huggingface_hub's snapshot_download
+produces for the repository in layout_repo.json, as served by hubtest.
+
+Debian has no huggingface_hub package, so this script performs the same
+filesystem operations huggingface_hub does (read from its source: 
+file_download.py repo_folder_name, _create_symlink (os.path.relpath target),
+_cache_commit_hash_for_specific_revision (ref = commit, no newline),
+_hf_hub_download_to_cache_dir (blobs/<etag>, etag = sha256 for LFS files,
+git blob sha1 otherwise), _tree_cache.py write_tree_cache (json.dump indent=1,
+sorted paths) and _local_folder.py _create_cachedir_tag) in a temporary
+directory, then lists what it wrote. The .locks/ folder is left out: it holds
+only lock files.
+
+The commit hash is hubtest's: sha1 over "repo <id>\n" and one
+"<path> <git blob id>\n" line per file in sorted path order.
+
+Run: python3 gen_hf_layout.py > hf_layout.txt
+"""
+import hashlib
+import json
+import os
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+CACHEDIR_TAG_CONTENT = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by huggingface_hub.\n"
+    "# For information about cache directory tags, see:\n"
+    "#\thttps://bford.info/cachedir/\n"
+)
+
+
+def content_of(spec):
+    if "text" in spec:
+        return spec["text"].encode("utf-8")
+    return (spec["repeat"] * spec["count"]).encode("utf-8")
+
+
+def git_blob_sha1(data):
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def main():
+    with open(os.path.join(HERE, "layout_repo.json"), encoding="utf-8") as f:
+        spec = json.load(f)
+    repo_id = spec["repo_id"]
+    files = []
+    for fs in spec["files"]:
+        data = content_of(fs)
+        sha256 = hashlib.sha256(data).hexdigest()
+        entry = {"path": fs["path"], "data": data, "size": len(data)}
+        if fs.get("lfs"):
+            pointer = ("version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %d\n" % (sha256, len(data))).encode()
+            entry.update(blob_id=git_blob_sha1(pointer), lfs_sha256=sha256, etag=sha256)
+        else:
+            entry.update(blob_id=git_blob_sha1(data), etag=git_blob_sha1(data))
+        files.append(entry)
+
+    h = hashlib.sha1()
+    h.update(("repo %s\n" % repo_id).encode())
+    for e in sorted(files, key=lambda e: e["path"]):
+        h.update(("%s %s\n" % (e["path"], e["blob_id"])).encode())
+    commit = h.hexdigest()
+
+    with tempfile.TemporaryDirectory() as cache_dir:
+        # repo_folder_name
+        storage_folder = os.path.join(cache_dir, "--".join(["models", *repo_id.split("/")]))
+        with open(os.path.join(cache_dir, "CACHEDIR.TAG"), "w") as f:
+            f.write(CACHEDIR_TAG_CONTENT)
+        # write_tree_cache
+        tree = {}
+        for e in files:
+            info = {"size": e["size"], "blob_id": e["blob_id"]}
+            if "lfs_sha256" in e:
+                info["lfs_sha256"] = e["lfs_sha256"]
+                info["lfs_size"] = e["size"]
+            tree[e["path"]] = info
+        os.makedirs(os.path.join(storage_folder, "trees"), exist_ok=True)
+        with open(os.path.join(storage_folder, "trees", commit + ".json"), "w", encoding="utf-8") as f:
+            json.dump({"format_version": 1, "files": {p: tree[p] for p in sorted(tree)}}, f, indent=1)
+        # refs
+        ref_path = os.path.join(storage_folder, "refs", spec["revision"])
+        os.makedirs(os.path.dirname(ref_path), exist_ok=True)
+        with open(ref_path, "w") as f:
+            f.write(commit)
+        # blobs and pointers
+        for e in files:
+            blob_path = os.path.join(storage_folder, "blobs", e["etag"])
+            pointer_path = os.path.join(storage_folder, "snapshots", commit, *e["path"].split("/"))
+            os.makedirs(os.path.dirname(blob_path), exist_ok=True)
+            os.makedirs(os.path.dirname(pointer_path), exist_ok=True)
+            with open(blob_path, "wb") as f:
+                f.write(e["data"])
+            if os.path.lexists(pointer_path):
+                os.remove(pointer_path)
+            os.symlink(os.path.relpath(os.path.abspath(blob_path), os.path.dirname(os.path.abspath(pointer_path))), pointer_path)
+
+        out = []
+        for root, dirs, names in os.walk(cache_dir):
+            for d in dirs:
+                p = os.path.join(root, d)
+                rel = os.path.relpath(p, cache_dir)
+                out.append("%s/ dir" % rel)
+            for n in names:
+                p = os.path.join(root, n)
+                rel = os.path.relpath(p, cache_dir)
+                if os.path.islink(p):
+                    out.append("%s -> %s" % (rel, os.readlink(p)))
+                else:
+                    with open(p, "rb") as f:
+                        out.append("%s file %s" % (rel, hashlib.sha256(f.read()).hexdigest()))
+        sys.stdout.write("# generated by gen_hf_layout.py from layout_repo.json; do not edit\n")
+        sys.stdout.write("commit %s\n" % commit)
+        for line in sorted(out):
+            sys.stdout.write(line + "\n")
+
+
+if __name__ == "__main__":
+    main()
