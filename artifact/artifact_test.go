@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -205,4 +206,58 @@ func TestReleaseEvery(t *testing.T) {
 	off := releaseEvery(0, func() { t.Error("release called with interval 0") })
 	time.Sleep(5 * time.Millisecond)
 	off()
+}
+
+// TestBuildCustomWriterUnvalidated checks Options.Write and
+// Options.Unvalidated: the writer's files replace the safetensors, config
+// and side files are still there, the forward pass does not run, and
+// validation.json says why.
+func TestBuildCustomWriterUnvalidated(t *testing.T) {
+	dst := filepath.Join(t.TempDir(), "out")
+	identity := func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) { return g, nil, nil }
+	var gotSrcDir string
+	released := 0
+	opts := Options{
+		Unvalidated: "no reader for .xyz",
+		Write: func(dir, srcDir string, g *weights.Graph, cfg *formats.Config, release func()) ([]string, error) {
+			gotSrcDir = srcDir
+			if cfg == nil || cfg.Llama == nil {
+				t.Error("writer got no parsed config")
+			}
+			release()
+			released++
+			return []string{"model.xyz"}, os.WriteFile(filepath.Join(dir, "model.xyz"), []byte("x"), 0o644)
+		},
+	}
+	var stages []string
+	opts.Progress = func(s string) { stages = append(stages, s) }
+	src := filepath.Join(models, "llama-tiny-st")
+	res, err := Build(context.Background(), src, dst, "to xyz", identity, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Published || gotSrcDir != src || released != 1 {
+		t.Fatalf("published %v, srcDir %q, released %d", res.Published, gotSrcDir, released)
+	}
+	doc := readDoc(t, dst)
+	if doc.Validation != nil || doc.Unvalidated != "no reader for .xyz" || !doc.Passed {
+		t.Errorf("validation.json %+v", doc)
+	}
+	if slices.Contains(stages, "validate") {
+		t.Errorf("stages %v: the forward pass ran", stages)
+	}
+	for _, f := range []string{"model.xyz", "config.json"} {
+		if !slices.Contains(doc.Files, f) {
+			t.Errorf("files %v lack %s", doc.Files, f)
+		}
+		if _, err := os.Stat(filepath.Join(dst, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dst, "model.safetensors")); err == nil {
+		t.Error("safetensors written as well")
+	}
+	if st, err := os.Stat(dst); err != nil || st.Mode().Perm() != 0o755 {
+		t.Errorf("published directory mode %v (%v), want 0755", st.Mode(), err)
+	}
 }

@@ -16,7 +16,6 @@ package quantize
 import (
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/gobwas/glob"
 
@@ -57,6 +56,9 @@ type Options struct {
 	// Include lists patterns of 2-D weights quantized although the rule
 	// keeps them in float (for example "lm_head.weight").
 	Include []string
+	// Threads is the number of goroutines that quantize one int8 tensor;
+	// 0 means runtime.GOMAXPROCS(0).
+	Threads int
 }
 
 // Change records one tensor the pass changed.
@@ -192,7 +194,7 @@ func Quantize(g *weights.Graph, cfg *formats.Config, opts Options) (*weights.Gra
 				}
 				continue
 			}
-			q, scale, err := int8Tensors(t, cfg, opts.GroupSize)
+			q, scale, err := int8Tensors(t, cfg, opts.GroupSize, opts.Threads)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -216,8 +218,8 @@ func Quantize(g *weights.Graph, cfg *formats.Config, opts Options) (*weights.Gra
 }
 
 // int8Tensors returns the lazily quantized int8 weight and its scale
-// tensor. Scales are computed once and shared by the two.
-func int8Tensors(t *weights.Tensor, cfg *formats.Config, groupSize int) (q, scale *weights.Tensor, err error) {
+// tensor, which share one int8Job.
+func int8Tensors(t *weights.Tensor, cfg *formats.Config, groupSize, threads int) (q, scale *weights.Tensor, err error) {
 	switch t.DType {
 	case weights.F32, weights.F16, weights.BF16:
 	default:
@@ -231,40 +233,27 @@ func int8Tensors(t *weights.Tensor, cfg *formats.Config, groupSize int) (q, scal
 	if prefix == t.Name {
 		return nil, nil, fmt.Errorf("quantize: %s: not a .weight tensor", t.Name)
 	}
-	groups := int64(groupsOf(int(in), groupSize))
-	scaleType := t.DType
-	var (
-		once   sync.Once
-		scales []float32
-		m      *matrix
-		serr   error
-	)
-	load := func() ([]float32, *matrix, error) {
-		once.Do(func() {
-			var b []byte
-			if b, serr = t.Bytes(); serr != nil {
-				return
-			}
-			m = &matrix{out: int(out), in: int(in), inMajor: formats.IsConv1D(cfg, t.Name), dtype: t.DType, data: b}
-			scales, serr = int8Scales(m, groupSize, scaleType)
-		})
-		return scales, m, serr
+	if int64(int(out)) != out || int64(int(in)) != in {
+		return nil, nil, fmt.Errorf("quantize: %s: shape %v too large", t.Name, t.Shape)
 	}
+	groups := int64(groupsOf(int(in), groupSize))
+	job := &int8Job{src: t, out: int(out), in: int(in), inMajor: formats.IsConv1D(cfg, t.Name), groupSize: groupSize,
+		scaleType: t.DType, threads: threads}
 	q = &weights.Tensor{Name: t.Name, DType: weights.I8, Shape: append([]int64(nil), t.Shape...), File: t.File,
 		Data: weights.SourceFunc(func() ([]byte, error) {
-			s, m, err := load()
+			b, err := job.quantized()
 			if err != nil {
 				return nil, fmt.Errorf("quantize %s: %w", t.Name, err)
 			}
-			return quantizeInt8(m, s, groupSize)
+			return b, nil
 		})}
-	scale = &weights.Tensor{Name: prefix + ".weight_scale", DType: scaleType, Shape: []int64{out, groups},
+	scale = &weights.Tensor{Name: prefix + ".weight_scale", DType: job.scaleType, Shape: []int64{out, groups},
 		Data: weights.SourceFunc(func() ([]byte, error) {
-			s, _, err := load()
+			s, err := job.scaleValues()
 			if err != nil {
 				return nil, fmt.Errorf("quantize %s: %w", t.Name, err)
 			}
-			return encodeScales(s, scaleType)
+			return encodeScales(s, job.scaleType)
 		})}
 	return q, scale, nil
 }

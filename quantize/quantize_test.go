@@ -13,7 +13,7 @@ import (
 	"github.com/hubmirror/hubmirror/weights"
 )
 
-func mustConfig(t *testing.T, raw string) *formats.Config {
+func mustConfig(t testing.TB, raw string) *formats.Config {
 	t.Helper()
 	c, err := formats.ParseConfig([]byte(raw))
 	if err != nil {

@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/formats/gguf"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/quantize"
 	"github.com/hubmirror/hubmirror/weights"
@@ -23,12 +25,21 @@ result uses the compressed-tensors int-quantized layout (int8 weight, weight_sca
 model dtype, quantization_config in config.json). Embeddings, norms, biases and heads
 (lm_head, classifiers) stay in float; --keep GLOB keeps more, --include GLOB quantizes
 more. --scheme fp16 / bf16 casts every float tensor. The forward pass then checks the
-result against SRC with the scheme's thresholds; exit 3 when it fails (nothing written).`,
+result against SRC with the scheme's thresholds; exit 3 when it fails (nothing written).
+--threads sets the goroutines of the int8 pass as well as of the forward pass.
+
+--format gguf (with --scheme int8, Llama family only) writes one GGUF file for llama.cpp
+instead: Q8_0 matrices (blocks of 32 with an f16 scale), F32 norms, llama.cpp's tensor
+names and q/k order, no vocabulary (tokenizer.ggml.model no_vocab; tokenizer.json is
+embedded as tokenizer.huggingface.json). The forward pass cannot read GGUF, so this
+output is not validated by it (validation.json says so); the writer is checked by the
+test suite, which reads the files back and compares them with the source.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "scheme", Usage: "int8, fp16 or bf16 (required)"},
 			&cli.IntFlag{Name: "group-size", Usage: "int8: inputs per scale (0: one scale per output channel)"},
 			&cli.StringSliceFlag{Name: "keep", Usage: "glob of tensor names to keep in float (repeatable)"},
 			&cli.StringSliceFlag{Name: "include", Usage: "glob of 2-D weights to quantize although the rule keeps them (repeatable)"},
+			&cli.StringFlag{Name: "format", Value: "safetensors", Usage: "safetensors, or gguf (Llama family, --scheme int8 as Q8_0)"},
 		}, passFlags()...),
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
@@ -51,12 +62,63 @@ result against SRC with the scheme's thresholds; exit 3 when it fails (nothing w
 			if err != nil {
 				return err
 			}
-			qo := quantize.Options{Scheme: scheme, GroupSize: c.Int("group-size"), Keep: c.StringSlice("keep"), Include: c.StringSlice("include")}
+			qo := quantize.Options{Scheme: scheme, GroupSize: c.Int("group-size"), Keep: c.StringSlice("keep"), Include: c.StringSlice("include"),
+				Threads: c.Int("threads")}
 			pass := func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
 				return quantize.Quantize(g, cfg, qo)
+			}
+			switch c.String("format") {
+			case "safetensors":
+			case "gguf":
+				if scheme != quantize.Int8 || c.Int("group-size") != 0 || len(qo.Keep) > 0 || len(qo.Include) > 0 {
+					return usageErrorf("--format gguf writes Q8_0: it takes --scheme int8, without --group-size, --keep or --include")
+				}
+				// The pass only plans (and refuses what GGUF cannot hold);
+				// the writer converts.
+				pass = func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+					m, err := quantize.LlamaGGUF(g, cfg, quantize.GGUFOptions{})
+					if err != nil {
+						return nil, nil, err
+					}
+					return g, m.Report, nil
+				}
+				opts.Write = writeGGUF(qo.Threads)
+				opts.Unvalidated = "GGUF output: the forward pass has no GGUF reader; the writer is checked by the test suite " +
+					"(files read back, dequantized and compared with the source within Q8_0 error)"
+			default:
+				return usageErrorf("--format %q: want safetensors or gguf", c.String("format"))
 			}
 			res, err := artifact.Build(c.Context, args[0], args[1], fmt.Sprintf("quantize %s", scheme), pass, opts)
 			return reportBuild(c.App.Writer, c.Bool("json"), res, err)
 		},
 	})
+}
+
+// ggufFile is the name of the file --format gguf writes.
+const ggufFile = "model-Q8_0.gguf"
+
+// writeGGUF is the artifact writer of --format gguf: the Llama model as one
+// Q8_0 GGUF file, tensors encoded one at a time.
+func writeGGUF(threads int) artifact.Writer {
+	return func(dir, srcDir string, g *weights.Graph, cfg *formats.Config, release func()) ([]string, error) {
+		name := ""
+		if srcDir != "" {
+			name = filepath.Base(filepath.Clean(srcDir))
+		}
+		m, err := quantize.LlamaGGUF(g, cfg, quantize.GGUFOptions{Name: name, TokenizerDir: srcDir, Threads: threads})
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range m.Tensors {
+			data := t.Data
+			t.Data = weights.SourceFunc(func() ([]byte, error) {
+				release()
+				return data.Bytes()
+			})
+		}
+		if err := gguf.WriteFile(filepath.Join(dir, ggufFile), m.Metadata, m.Tensors); err != nil {
+			return nil, err
+		}
+		return []string{ggufFile}, nil
+	}
 }

@@ -35,41 +35,65 @@ func passFlags() []cli.Flag {
 
 // buildOptions reads the shared flags; kind sets the default thresholds.
 func buildOptions(c *cli.Context, kind forward.Kind) (artifact.Options, error) {
+	opts, thresholds, err := buildSettings(c)
+	if err != nil {
+		return opts, err
+	}
+	th, err := thresholds(kind)
+	if err != nil {
+		return opts, err
+	}
+	opts.Validate.Kind, opts.Validate.Thresholds = kind, &th
+	return opts, nil
+}
+
+// buildSettings reads the shared flags into artifact options without a
+// kind, and returns the thresholds for any kind with the flags' overrides.
+func buildSettings(c *cli.Context) (artifact.Options, func(forward.Kind) (forward.Thresholds, error), error) {
 	var opts artifact.Options
 	size, err := safetensors.ParseSize(c.String("shard-size"))
 	if err != nil {
-		return opts, usageErrorf("--shard-size: %v", err)
+		return opts, nil, usageErrorf("--shard-size: %v", err)
 	}
 	lengths, err := parseIntList(c.String("lengths"), "--lengths")
 	if err != nil {
-		return opts, err
+		return opts, nil, err
 	}
 	if c.Int("sequences") < 1 {
-		return opts, usageErrorf("--sequences must be at least 1")
+		return opts, nil, usageErrorf("--sequences must be at least 1")
 	}
-	th, err := forward.DefaultThresholds(kind)
-	if err != nil {
-		return opts, err
-	}
-	for name, p := range map[string]*float64{"min-cosine": &th.MinCosine, "min-top1": &th.MinTop1, "max-kl": &th.MaxKL, "max-abs": &th.MaxAbsError} {
+	overrides := map[string]float64{}
+	for _, name := range []string{"min-cosine", "min-top1", "max-kl", "max-abs"} {
 		if c.IsSet(name) {
 			if c.Float64(name) < 0 {
-				return opts, usageErrorf("--%s is negative", name)
+				return opts, nil, usageErrorf("--%s is negative", name)
 			}
-			*p = c.Float64(name)
+			overrides[name] = c.Float64(name)
 		}
+	}
+	thresholds := func(kind forward.Kind) (forward.Thresholds, error) {
+		th, err := forward.DefaultThresholds(kind)
+		if err != nil {
+			return th, err
+		}
+		for name, p := range map[string]*float64{"min-cosine": &th.MinCosine, "min-top1": &th.MinTop1, "max-kl": &th.MaxKL, "max-abs": &th.MaxAbsError} {
+			if v, ok := overrides[name]; ok {
+				*p = v
+			}
+		}
+		return th, nil
 	}
 	opts = artifact.Options{
 		ShardSize: size,
 		Force:     c.Bool("force"),
 		Threads:   c.Int("threads"),
-		Validate:  forward.ValidateOptions{Seed: c.Uint64("seed"), Sequences: c.Int("sequences"), Lengths: lengths, Kind: kind, Thresholds: &th},
+		Validate:  forward.ValidateOptions{Seed: c.Uint64("seed"), Sequences: c.Int("sequences"), Lengths: lengths},
 	}
 	if !c.Bool("json") && isTerminal(os.Stderr) {
 		w := c.App.ErrWriter
 		opts.Progress = func(stage string) { fmt.Fprintf(w, "%s...\n", stage) }
 	}
-	return opts, nil
+	return opts, thresholds, nil
 }
 
 // isTerminal reports whether f is a terminal.
@@ -105,8 +129,12 @@ func printBuild(w io.Writer, res *artifact.Result) {
 		printValidation(w, validateOptions{Reference: d.Source, Candidate: res.Dir}, d.Validation)
 	} else if d.Error != "" {
 		fmt.Fprintf(w, "validation could not run: %s\n", d.Error)
+	} else if d.Unvalidated != "" {
+		fmt.Fprintf(w, "not validated by the forward pass: %s\n", d.Unvalidated)
 	}
 	switch {
+	case res.Published && d.Unvalidated != "":
+		fmt.Fprintf(w, "published %s (not validated by the forward pass; %s says why)\n", res.Dir, artifact.ReportFile)
 	case res.Published && d.Passed:
 		fmt.Fprintf(w, "published %s (validation passed; report in %s)\n", res.Dir, artifact.ReportFile)
 	case res.Published:

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/hubmirror/hubmirror/forward"
+	"github.com/hubmirror/hubmirror/hubclient"
+	"github.com/hubmirror/hubmirror/pipeline"
+	"github.com/hubmirror/hubmirror/quantize"
+	"github.com/hubmirror/hubmirror/storage"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:      "mirror",
+		Usage:     "pull a repository, build validated variants, push everything into a mirror: the pipeline step",
+		ArgsUsage: "REPO[@REVISION]|DIR",
+		Description: `Pulls REPO from the Hub into the Hugging Face cache (verified, resumable) or takes a
+model directory DIR received on disk, pushes it into the mirror at --to (s3://bucket/prefix,
+file:///path or a directory), then builds each requested variant (--quantize int8,fp16,bf16;
+--convert safetensors), validates it against the original with the native forward pass, and
+pushes the ones that pass beside their source as revisions named after them ("int8"), each
+with its validation.json. Clients read them with HF_ENDPOINT pointed at "hubmirror serve".
+
+A rerun with nothing new downloads nothing, uploads nothing and rebuilds no variant the
+mirror holds for the same source commit. Exit codes: 0 success, 1 error, 2 usage error,
+3 a variant failed validation; the error names the failed step.
+
+Environment: HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE;
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for s3:// URLs.`,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "to", Usage: "the mirror: s3://bucket/prefix, file:///path or a directory (required)"},
+			&cli.StringFlag{Name: "revision", Usage: "branch, tag or commit of REPO (default main; or REPO@REVISION)"},
+			&cli.StringSliceFlag{Name: "quantize", Usage: "variants to build: int8, fp16, bf16 (comma-separated or repeated)"},
+			&cli.IntFlag{Name: "group-size", Usage: "int8: inputs per scale (0: per output channel)"},
+			&cli.StringSliceFlag{Name: "convert", Usage: "conversion variants: safetensors (from pickled weights)"},
+			&cli.StringSliceFlag{Name: "include", Usage: "only pull files matching this glob (repeatable)"},
+			&cli.StringSliceFlag{Name: "exclude", Usage: "do not pull files matching this glob (repeatable)"},
+			&cli.StringFlag{Name: "repo-id", Usage: "repo id of a local DIR in the mirror (default local/<dir name>)"},
+			&cli.StringFlag{Name: "cache-dir", Usage: "Hugging Face cache (default $HF_HUB_CACHE or $HF_HOME/hub)"},
+			&cli.StringFlag{Name: "endpoint", Usage: "Hub URL (default $HF_ENDPOINT or https://huggingface.co)"},
+			&cli.StringFlag{Name: "token", Usage: "Hub token (default $HF_TOKEN or $HF_HOME/token)"},
+			&cli.BoolFlag{Name: "offline", Usage: "take REPO from the cache alone (also HF_HUB_OFFLINE=1)"},
+		}, passFlags()...),
+		Action: func(c *cli.Context) error {
+			args := c.Args().Slice()
+			if len(args) != 1 {
+				return usageErrorf("mirror takes one REPO[@REVISION] or DIR, got %d arguments", len(args))
+			}
+			if c.String("to") == "" {
+				return usageErrorf("mirror needs --to URL (s3://bucket/prefix, file:///path or a directory)")
+			}
+			opts := pipeline.Options{Source: args[0], Revision: c.String("revision"), RepoID: c.String("repo-id")}
+			for _, s := range splitList(c.StringSlice("quantize")) {
+				scheme, err := quantize.ParseScheme(s)
+				if err != nil {
+					return usageErrorf("--quantize: %v", err)
+				}
+				gs := 0
+				if scheme == quantize.Int8 {
+					gs = c.Int("group-size")
+				}
+				v, err := pipeline.QuantizeVariant(quantize.Options{Scheme: scheme, GroupSize: gs})
+				if err != nil {
+					return usageErrorf("--quantize: %v", err)
+				}
+				opts.Variants = append(opts.Variants, v)
+			}
+			for _, s := range splitList(c.StringSlice("convert")) {
+				v, err := pipeline.ConvertVariant(s)
+				if err != nil {
+					return usageErrorf("%v", err)
+				}
+				opts.Variants = append(opts.Variants, v)
+			}
+			build, thresholds, err := buildSettings(c)
+			if err != nil {
+				return err
+			}
+			build.Progress = nil
+			opts.Build, opts.Thresholds = build, thresholds
+			opts.Download.CacheDir = c.String("cache-dir")
+			if opts.Download.CacheDir == "" {
+				opts.Download.CacheDir = hubclient.CacheDirFromEnv()
+			}
+			opts.Download.Include, opts.Download.Exclude = c.StringSlice("include"), c.StringSlice("exclude")
+			opts.Download.Offline = c.Bool("offline") || hubclient.OfflineFromEnv()
+			hub := hubclient.Options{Endpoint: c.String("endpoint"), Token: c.String("token")}
+			if hub.Endpoint == "" {
+				hub.Endpoint = hubclient.EndpointFromEnv()
+			}
+			if hub.Token == "" {
+				hub.Token = hubclient.TokenFromEnv()
+			}
+			if opts.Hub, err = hubclient.New(hub); err != nil {
+				return usageErrorf("%v", err)
+			}
+			if !c.Bool("json") && isTerminal(os.Stderr) {
+				w := c.App.ErrWriter
+				opts.Progress = func(step, detail string) { fmt.Fprintf(w, "%s: %s\n", step, detail) }
+			}
+			return runMirror(c.Context, c.String("to"), opts, c.Bool("json"), c.App.Writer)
+		},
+	})
+}
+
+// splitList splits comma-separated flag values: --quantize int8,fp16.
+func splitList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+func runMirror(ctx context.Context, to string, opts pipeline.Options, asJSON bool, w io.Writer) error {
+	store, err := storage.Open(ctx, to, storage.OpenOptions{Create: true})
+	if err != nil {
+		return fmt.Errorf("step open %s: %w", to, err)
+	}
+	rep, err := pipeline.Run(ctx, store, opts)
+	if rep != nil {
+		if asJSON {
+			if jerr := writeJSON(w, rep); jerr != nil {
+				return jerr
+			}
+		} else {
+			printMirror(w, to, rep)
+		}
+	}
+	if errors.Is(err, forward.ErrValidationFailed) {
+		return fmt.Errorf("%w: %w", errValidationFailed, err)
+	}
+	return err
+}
+
+func printMirror(w io.Writer, to string, r *pipeline.Report) {
+	s := r.Source
+	fmt.Fprintf(w, "source:   %s@%s (commit %s)\n", s.Repo, s.Revision, s.Commit)
+	fmt.Fprintf(w, "files:    %d, %s; downloaded %s, uploaded %d files, %s\n", s.Files, humanBytes(s.Bytes),
+		humanBytes(s.Downloaded), s.Uploaded, humanBytes(s.UploadedBytes))
+	for _, v := range r.Variants {
+		if v.Validation != nil {
+			fmt.Fprintf(w, "\nvariant %s:\n", v.Name)
+			printValidation(w, validateOptions{Reference: s.Repo + "@" + s.Revision, Candidate: s.Repo + "@" + v.Name}, v.Validation)
+		}
+	}
+	if len(r.Variants) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "variant\tstatus\tvalidation\tuploaded\tnote")
+		for _, v := range r.Variants {
+			verdict := "-"
+			switch {
+			case v.Validation != nil && v.Validation.Passed:
+				verdict = "passed (" + string(v.Validation.Kind) + ")"
+			case v.Validation != nil:
+				verdict = "FAILED"
+			case v.Status == "present":
+				verdict = "passed earlier"
+			}
+			note := v.Reason
+			if v.Error != "" {
+				note = v.Error
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, v.Status, verdict, humanBytes(v.UploadedBytes), note)
+		}
+		tw.Flush()
+	}
+	fmt.Fprintf(w, "time:     %.1fs\n", r.Seconds)
+	if r.Passed {
+		fmt.Fprintf(w, "mirrored %s@%s into %s\n", s.Repo, s.Revision, to)
+	} else {
+		fmt.Fprintf(w, "FAILED at step %s\n", r.FailedStep)
+	}
+}
+
+// humanBytes prints a byte count with a binary unit.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

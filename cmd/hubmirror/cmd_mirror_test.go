@@ -1,0 +1,74 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The quick start of README.md: a model shipped in testdata, a local mirror.
+func TestMirrorLocalDirectory(t *testing.T) {
+	to := filepath.Join(t.TempDir(), "mirror")
+	out, stderr, code := runCLI(t, "mirror", filepath.Join(fixtureModels, "llama-tiny-st"), "--to", to, "--quantize", "int8,fp16", "--convert", "safetensors")
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
+	}
+	for _, want := range []string{"local/llama-tiny-st@main", "PASSED", "int8 pushed passed (int8)", "fp16 pushed passed (f16)", "the source is already safetensors", "mirrored local/llama-tiny-st@main"} {
+		if !strings.Contains(squeeze(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, ref := range []string{"main", "int8", "fp16"} {
+		if _, err := os.Stat(filepath.Join(to, "repos", "models--local--llama-tiny-st", "refs", ref)); err != nil {
+			t.Errorf("ref %s: %v", ref, err)
+		}
+	}
+	// A pickled model gets a safetensors variant.
+	out, stderr, code = runCLI(t, "mirror", filepath.Join(fixtureModels, "gpt2-lm-bin"), "--to", to, "--convert", "safetensors", "--repo-id", "acme/gpt2")
+	if code != 0 || !strings.Contains(squeeze(out), "safetensors pushed passed (exact)") {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
+	}
+}
+
+// A variant that fails validation: exit 3, the failed step named, the
+// variant not pushed, the source and the other variants mirrored.
+func TestMirrorFailedStep(t *testing.T) {
+	to := filepath.Join(t.TempDir(), "mirror")
+	out, stderr, code := runCLI(t, "mirror", filepath.Join(fixtureModels, "llama-tiny-st"), "--to", to, "--quantize", "int8", "--min-cosine", "0.99999999")
+	if code != exitValidation {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, exitValidation, out, stderr)
+	}
+	if !strings.Contains(stderr, "step quantize int8") || !strings.Contains(out, "FAILED at step quantize int8") {
+		t.Errorf("the failed step is not named:\nstdout:\n%s\nstderr:\n%s", out, stderr)
+	}
+	refs := filepath.Join(to, "repos", "models--local--llama-tiny-st", "refs")
+	if _, err := os.Stat(filepath.Join(refs, "main")); err != nil {
+		t.Errorf("source not mirrored: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(refs, "int8")); !os.IsNotExist(err) {
+		t.Errorf("a failed variant was pushed: %v", err)
+	}
+}
+
+func TestMirrorUsage(t *testing.T) {
+	src := filepath.Join(fixtureModels, "llama-tiny-st")
+	for _, args := range [][]string{
+		{"mirror", src},
+		{"mirror", "--to", t.TempDir()},
+		{"mirror", src, "--to", t.TempDir(), "--quantize", "int4"},
+		{"mirror", src, "--to", t.TempDir(), "--convert", "onnx"},
+	} {
+		if _, stderr, code := runCLI(t, args...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d (%s)", args, code, exitUsage, stderr)
+		}
+	}
+	if _, stderr, code := runCLI(t, "mirror", "not a repo!", "--to", t.TempDir()); code != exitError || !strings.Contains(stderr, "step pull") {
+		t.Errorf("bad source: exit %d: %s", code, stderr)
+	}
+}
+
+// squeeze folds runs of spaces, so tests need not know column widths.
+func squeeze(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' }), " ")
+}
