@@ -57,10 +57,10 @@ type Options struct {
 	// result (a format it does not read back): validation is skipped and
 	// validation.json records the reason.
 	Unvalidated string
-	// ReleaseInterval is how often the mapped pages of the models being
-	// written and validated are handed back to the kernel while they are
-	// read (see releaseEvery); 0 means DefaultReleaseInterval, a negative
-	// value turns it off.
+	// ReleaseInterval is how often the mapped pages of the source are
+	// handed back to the kernel while the result is written (see
+	// releaseEvery); 0 means DefaultReleaseInterval, a negative value turns
+	// it off. Validation releases before each layer instead.
 	ReleaseInterval time.Duration
 }
 
@@ -177,6 +177,7 @@ func Build(ctx context.Context, src, dst, name string, pass Pass, opts Options) 
 	if err != nil {
 		return nil, err
 	}
+	stopReleasing() // validation releases layer by layer
 	files = append(files, side...)
 	doc := &Document{Tool: "hubmirror", Created: time.Now().UTC(), Source: src, Pass: name, Changes: changes, Files: files}
 	var rep *forward.Report
@@ -185,7 +186,7 @@ func Build(ctx context.Context, src, dst, name string, pass Pass, opts Options) 
 		doc.Unvalidated, doc.Passed = opts.Unvalidated, true
 	} else {
 		stage("validate")
-		rep, verr = validate(ctx, g, cfg, staging, opts, interval)
+		rep, verr = validate(ctx, g, cfg, staging, opts)
 		switch {
 		case verr != nil && ctx.Err() != nil:
 			return nil, verr
@@ -219,13 +220,15 @@ func Build(ctx context.Context, src, dst, name string, pass Pass, opts Options) 
 	return res, nil
 }
 
-// validate runs the original graph against the files just written. The
-// pages of the result's files are released every interval while it runs.
-func validate(ctx context.Context, g *weights.Graph, cfg *formats.Config, dir string, opts Options, interval time.Duration) (*forward.Report, error) {
+// validate runs the original graph against the files just written.
+func validate(ctx context.Context, g *weights.Graph, cfg *formats.Config, dir string, opts Options) (*forward.Report, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("artifact: the source has no config.json, so the forward pass cannot run")
 	}
-	ref, err := forward.Load(g, cfg, forward.Options{Threads: opts.Threads})
+	// Each run touches every page of its model's weights: each model hands
+	// its pages back before each layer and after each run, so that about
+	// one layer of one model is resident at a time.
+	ref, err := forward.Load(g, cfg, forward.Options{Threads: opts.Threads, BeforeLayer: g.Release})
 	if err != nil {
 		return nil, fmt.Errorf("reference: %w", err)
 	}
@@ -238,16 +241,10 @@ func validate(ctx context.Context, g *weights.Graph, cfg *formats.Config, dir st
 	if err != nil {
 		return nil, fmt.Errorf("result config: %w", err)
 	}
-	cand, err := forward.Load(cg, ccfg, forward.Options{Threads: opts.Threads})
+	cand, err := forward.Load(cg, ccfg, forward.Options{Threads: opts.Threads, BeforeLayer: cg.Release})
 	if err != nil {
 		return nil, fmt.Errorf("result: %w", err)
 	}
-	// Each run touches every page of its model's weights. The pages are
-	// handed back after each run, so that one model at most is resident,
-	// and every interval during a run (the source's by Build), so that
-	// only what the last interval touched is.
-	stop := releaseEvery(interval, cg.Release)
-	defer stop() // before cg.Close
 	g.Release()
 	return forward.Validate(ctx, releasing{ref, g.Release}, releasing{cand, cg.Release}, opts.Validate)
 }
@@ -264,8 +261,8 @@ func validate(ctx context.Context, g *weights.Graph, cfg *formats.Config, dir st
 // faults them back in), and is safe to call while other goroutines read
 // the mapping. It is a rate, not a hard bound: a busy or descheduled
 // process releases late. The cost is those faults, at most once per page
-// per interval. (A forward pass that released each layer's pages itself
-// would make the bound deterministic.)
+// per interval. Build uses it while it writes (a large tensor is read
+// whole); validation releases deterministically, before each layer.
 func releaseEvery(interval time.Duration, release func()) (stop func()) {
 	if interval <= 0 {
 		return func() {}

@@ -143,7 +143,8 @@ func loadBert(s *tensorSet, cfg *formats.Config) (network, Info, error) {
 	return m, info, nil
 }
 
-func (m *bert) run(ctx context.Context, ids []int, threads int) ([]Output, error) {
+func (m *bert) run(ctx context.Context, ids []int, rc runConfig) ([]Output, error) {
+	threads := rc.threads
 	n, H := len(ids), m.hidden
 	x := make([]float32, n*H)
 	tmp := make([]float32, n*H)
@@ -166,7 +167,7 @@ func (m *bert) run(ctx context.Context, ids []int, threads int) ([]Output, error
 	up := make([]float32, n*m.inter)
 	dh := H / m.heads
 	for _, l := range m.layers {
-		if err := ctx.Err(); err != nil {
+		if err := rc.layer(ctx); err != nil {
 			return nil, err
 		}
 		A := l.heads * dh

@@ -104,7 +104,8 @@ func loadGPT2(s *tensorSet, cfg *formats.Config) (network, Info, error) {
 	return m, info, nil
 }
 
-func (m *gpt2) run(ctx context.Context, ids []int, threads int) ([]Output, error) {
+func (m *gpt2) run(ctx context.Context, ids []int, rc runConfig) ([]Output, error) {
+	threads := rc.threads
 	n, E := len(ids), m.embd
 	x := make([]float32, n*E)
 	a := make([]float32, n*E)
@@ -119,7 +120,7 @@ func (m *gpt2) run(ctx context.Context, ids []int, threads int) ([]Output, error
 	h := make([]float32, n*m.inner)
 	dh := E / m.heads
 	for i, l := range m.layers {
-		if err := ctx.Err(); err != nil {
+		if err := rc.layer(ctx); err != nil {
 			return nil, err
 		}
 		scale := 1.0

@@ -271,7 +271,8 @@ func slidingWindows(cfg *formats.Config) ([]int, error) {
 	return out, nil
 }
 
-func (m *llama) run(ctx context.Context, ids []int, threads int) ([]Output, error) {
+func (m *llama) run(ctx context.Context, ids []int, rc runConfig) ([]Output, error) {
+	threads := rc.threads
 	n, H, dh := len(ids), m.hidden, m.headDim
 	qw, kvw := m.heads*dh, m.kvHeads*dh
 	x := make([]float32, n*H)
@@ -286,7 +287,7 @@ func (m *llama) run(ctx context.Context, ids []int, threads int) ([]Output, erro
 	att := attention{heads: m.heads, kvHeads: m.kvHeads, headDim: dh, scale: float32(1 / math.Sqrt(float64(dh))), causal: true}
 	rope := kernels.NewRoPETable(m.invFreq, n)
 	for _, l := range m.layers {
-		if err := ctx.Err(); err != nil {
+		if err := rc.layer(ctx); err != nil {
 			return nil, err
 		}
 		l.inNorm.rmsNorm(a, x, n)

@@ -48,6 +48,12 @@ type Options struct {
 	// Threads is the number of goroutines the kernels use; 0 means
 	// runtime.NumCPU().
 	Threads int
+	// BeforeLayer, when set, is called before each layer of a run, from
+	// the goroutine that called Run. Validation of large models passes
+	// weights.Graph.Release, so that the pages of the layers already run
+	// leave the resident set: memory then stays near one layer's weights
+	// instead of the model's size.
+	BeforeLayer func()
 }
 
 // Info describes a loaded model.
@@ -109,16 +115,35 @@ func (o *Outputs) Get(name string) (*Output, bool) {
 
 // network is one architecture's implementation.
 type network interface {
-	run(ctx context.Context, ids []int, threads int) ([]Output, error)
+	run(ctx context.Context, ids []int, rc runConfig) ([]Output, error)
+}
+
+// runConfig is how a network runs: its goroutines, and what it calls
+// before each layer.
+type runConfig struct {
+	threads     int
+	beforeLayer func()
+}
+
+// layer is called before each layer: it checks ctx, then calls the hook.
+func (rc runConfig) layer(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if rc.beforeLayer != nil {
+		rc.beforeLayer()
+	}
+	return nil
 }
 
 // Model is a loaded model ready to run. It holds views into the Graph's
 // tensor data: the Graph must stay open while the Model is used. Run may be
 // called from several goroutines at once.
 type Model struct {
-	info    Info
-	threads int
-	net     network
+	info        Info
+	threads     int
+	beforeLayer func()
+	net         network
 }
 
 // Load builds the model that cfg describes from the tensors of g. cfg may be
@@ -140,7 +165,7 @@ func Load(g *weights.Graph, cfg *formats.Config, opts Options) (*Model, error) {
 		threads = runtime.NumCPU()
 	}
 	s := newTensorSet(g)
-	m := &Model{threads: threads}
+	m := &Model{threads: threads, beforeLayer: opts.BeforeLayer}
 	var err error
 	switch {
 	case cfg.Bert != nil:
@@ -192,7 +217,7 @@ func (m *Model) Run(ctx context.Context, ids []int) (*Outputs, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out, err := m.net.run(ctx, ids, m.threads)
+	out, err := m.net.run(ctx, ids, runConfig{threads: m.threads, beforeLayer: m.beforeLayer})
 	if err != nil {
 		return nil, err
 	}
