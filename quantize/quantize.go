@@ -188,7 +188,10 @@ func Quantize(g *weights.Graph, cfg *formats.Config, opts Options) (*weights.Gra
 				}
 				if t.DType.IsFloat() && !formats.IsBuffer(t.Name) {
 					rep.Kept = append(rep.Kept, Kept{Name: t.Name, Role: formats.RoleOf(cfg, t)})
-					if len(t.Shape) == 2 && strings.HasSuffix(t.Name, ".weight") {
+					// Linear modules left in float (heads, --keep); embedding
+					// tables are not Linear modules and need no entry.
+					role := formats.RoleOf(cfg, t)
+					if len(t.Shape) == 2 && strings.HasSuffix(t.Name, ".weight") && role != formats.RoleEmbedding {
 						rep.Ignored = append(rep.Ignored, strings.TrimSuffix(t.Name, ".weight"))
 					}
 				}
