@@ -185,6 +185,9 @@ func (m *bert) run(ctx context.Context, ids []int, rc runConfig) ([]Output, erro
 		add(tmp, x)
 		l.outNorm.layerNorm(x, tmp, n)
 	}
+	if err := rc.layer(ctx); err != nil { // the head is a layer of its own
+		return nil, err
+	}
 	out := []Output{{Name: OutputLastHiddenState, Shape: []int{1, n, H}, Data: x}}
 	if m.pooler == nil {
 		return out, nil

@@ -143,6 +143,9 @@ func (m *gpt2) run(ctx context.Context, ids []int, rc runConfig) ([]Output, erro
 		l.out.apply(a, h, n, threads)
 		add(x, a)
 	}
+	if err := rc.layer(ctx); err != nil { // the head is a layer of its own
+		return nil, err
+	}
 	m.lnF.layerNorm(x, x, n)
 	out := []Output{{Name: OutputLastHiddenState, Shape: []int{1, n, E}, Data: x}}
 	if m.lmHead != nil {

@@ -315,6 +315,9 @@ func (m *llama) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 		l.down.apply(a, gate, n, threads)
 		add(x, a)
 	}
+	if err := rc.layer(ctx); err != nil { // the head is a layer of its own
+		return nil, err
+	}
 	m.norm.rmsNorm(x, x, n)
 	out := []Output{{Name: OutputLastHiddenState, Shape: []int{1, n, H}, Data: x}}
 	if m.lmHead != nil {

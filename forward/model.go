@@ -48,8 +48,8 @@ type Options struct {
 	// Threads is the number of goroutines the kernels use; 0 means
 	// runtime.NumCPU().
 	Threads int
-	// BeforeLayer, when set, is called before each layer of a run, from
-	// the goroutine that called Run. Validation of large models passes
+	// BeforeLayer, when set, is called before each layer of a run and
+	// before the pooler or head, from the goroutine that called Run. Validation of large models passes
 	// weights.Graph.Release, so that the pages of the layers already run
 	// leave the resident set: memory then stays near one layer's weights
 	// instead of the model's size.
