@@ -24,6 +24,7 @@ import (
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/formats/safetensors"
 	"github.com/hubmirror/hubmirror/forward"
+	"github.com/hubmirror/hubmirror/internal/atomicfile"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -348,7 +349,7 @@ func writeSafetensors(dir string, g *weights.Graph, shardSize int64, release fun
 func writeSideFiles(dir string, g *weights.Graph, srcDir string) ([]string, error) {
 	var files []string
 	if g.Config != nil {
-		if err := writeFileAtomic(filepath.Join(dir, "config.json"), g.Config); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, "config.json"), g.Config); err != nil {
 			return nil, err
 		}
 		files = append(files, "config.json")
@@ -395,20 +396,12 @@ func copyFile(dst, src string) error {
 	return out.Close()
 }
 
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(b, '\n'))
+	return atomicfile.WriteFile(path, append(b, '\n'))
 }
 
 // checkDestination refuses a destination that holds anything but an

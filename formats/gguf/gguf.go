@@ -27,9 +27,9 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"unicode/utf8"
 
+	"github.com/hubmirror/hubmirror/internal/atomicfile"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -430,45 +430,13 @@ func WriteFile(path string, md []KV, tensors []*Tensor) (err error) {
 	if _, _, _, err := header(md, tensors); err != nil {
 		return fmt.Errorf("%w (writing %s)", err, path)
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
+	return atomicfile.Write(path, func(f *os.File) error {
+		bw := bufio.NewWriterSize(f, 4<<20)
+		if _, err := Write(bw, md, tensors); err != nil {
+			return fmt.Errorf("gguf: writing %s: %w", path, err)
 		}
-	}()
-	bw := bufio.NewWriterSize(f, 4<<20)
-	if _, err = Write(bw, md, tensors); err != nil {
-		return fmt.Errorf("gguf: writing %s: %w", path, err)
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+		return bw.Flush()
+	})
 }
 
 // EncodeQ8_0 encodes x (a multiple of 32 values) as Q8_0 blocks into dst

@@ -9,11 +9,11 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/hubmirror/hubmirror/internal/atomicfile"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -236,45 +236,15 @@ func WriteFile(path string, tensors []*weights.Tensor, metadata map[string]strin
 }
 
 // writeAtomic calls fill with a buffered writer on a temporary file next to
-// path, then syncs it and renames it to path, and syncs the directory. On
-// any error the temporary file is removed.
-func writeAtomic(path string, fill func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
+// path, which becomes path only when complete (internal/atomicfile).
+func writeAtomic(path string, fill func(io.Writer) error) error {
+	return atomicfile.Write(path, func(f *os.File) error {
+		bw := &alignedWriter{w: f, buf: make([]byte, 0, writeChunk)}
+		if err := fill(bw); err != nil {
+			return err
 		}
-	}()
-	bw := &alignedWriter{w: f, buf: make([]byte, 0, writeChunk)}
-	if err = fill(bw); err != nil {
-		return err
-	}
-	if err = bw.flush(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
+		return bw.flush()
+	})
 }
 
 // writeChunk is the size of every write to a file but the last.
@@ -316,15 +286,4 @@ func (a *alignedWriter) flush() error {
 	_, err := a.w.Write(a.buf)
 	a.buf = a.buf[:0]
 	return err
-}
-
-// syncDir makes a rename in dir durable where the platform allows; failure
-// to sync a directory (unsupported on some systems) is not an error.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	_ = d.Sync()
-	d.Close()
 }
