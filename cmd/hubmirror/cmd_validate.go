@@ -27,55 +27,27 @@ The thresholds come from --kind: exact (a conversion that keeps the numbers), f1
 or int8; without --kind it is inferred from the candidate's weights. The threshold flags
 override single limits (0 disables one). Models of different architectures, vocabularies
 or outputs are refused (exit 2), not compared. Exit 3 when a threshold fails.`,
-		Flags: []cli.Flag{
-			&cli.Uint64Flag{Name: "seed", Usage: "seed of the input ids"},
-			&cli.IntFlag{Name: "sequences", Value: forward.DefaultSequences, Usage: "number of input sequences"},
-			&cli.StringFlag{Name: "lengths", Value: joinIntList(forward.DefaultLengths), Usage: "comma-separated sequence lengths, used in turn (cut to the models' positions)"},
+		Flags: append(validationFlags(),
 			&cli.StringFlag{Name: "kind", Usage: "thresholds for a comparison of kind exact, f16, bf16, int8 or pruned (default: inferred)"},
-			&cli.Float64Flag{Name: "max-abs", Usage: "override: largest allowed absolute error"},
-			&cli.Float64Flag{Name: "mean-abs", Usage: "override: largest allowed mean absolute error"},
-			&cli.Float64Flag{Name: "min-cosine", Usage: "override: smallest allowed cosine similarity of a position's vector"},
-			&cli.Float64Flag{Name: "min-top1", Usage: "override: smallest allowed fraction of positions whose top-1 logit agrees"},
-			&cli.Float64Flag{Name: "max-kl", Usage: "override: largest allowed mean KL divergence of the logits' softmax"},
 			forwardThreadsFlag,
 			jsonFlag,
-		},
+		),
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
 			if len(args) != 2 {
 				return usageErrorf("validate takes REFERENCE and CANDIDATE, got %d arguments", len(args))
 			}
-			lengths, err := parseIntList(c.String("lengths"), "--lengths")
+			vo, thresholds, err := validationSettings(c)
 			if err != nil {
 				return err
 			}
-			for _, n := range lengths {
-				if n == 0 {
-					return usageErrorf("--lengths: a sequence length must be positive")
-				}
-			}
-			if c.Int("sequences") < 1 {
-				return usageErrorf("--sequences must be at least 1, got %d", c.Int("sequences"))
-			}
-			opts := validateOptions{
-				Reference: args[0], Candidate: args[1], Threads: c.Int("threads"), JSON: c.Bool("json"),
-				Validate:  forward.ValidateOptions{Seed: c.Uint64("seed"), Sequences: c.Int("sequences"), Lengths: lengths},
-				Overrides: map[string]float64{},
-			}
+			opts := validateOptions{Reference: args[0], Candidate: args[1], Threads: c.Int("threads"), JSON: c.Bool("json"),
+				Validate: vo, Thresholds: thresholds}
 			if k := c.String("kind"); k != "" {
 				if _, err := forward.DefaultThresholds(forward.Kind(k)); err != nil {
 					return usageErrorf("--kind %q: want exact, f16, bf16, int8 or pruned", k)
 				}
 				opts.Validate.Kind = forward.Kind(k)
-			}
-			for _, name := range []string{"max-abs", "mean-abs", "min-cosine", "min-top1", "max-kl"} {
-				if c.IsSet(name) {
-					v := c.Float64(name)
-					if v < 0 {
-						return usageErrorf("--%s %v is negative", name, v)
-					}
-					opts.Overrides[name] = v
-				}
 			}
 			return runValidate(c.Context, opts, c.App.Writer)
 		},
@@ -87,8 +59,8 @@ type validateOptions struct {
 	Threads              int
 	JSON                 bool
 	Validate             forward.ValidateOptions
-	// Overrides maps threshold flag names to the values given.
-	Overrides map[string]float64
+	// Thresholds gives the limits of a kind, with the flags' overrides.
+	Thresholds thresholdsFunc
 }
 
 func joinIntList(v []int) string {
@@ -115,23 +87,9 @@ func runValidate(ctx context.Context, opts validateOptions, stdout io.Writer) er
 	if vo.Kind == "" {
 		vo.Kind = forward.InferKind(ref.Info(), cand.Info())
 	}
-	th, err := forward.DefaultThresholds(vo.Kind)
+	th, err := opts.Thresholds(vo.Kind)
 	if err != nil {
 		return usageErrorf("%v", err)
-	}
-	for name, v := range opts.Overrides {
-		switch name {
-		case "max-abs":
-			th.MaxAbsError = v
-		case "mean-abs":
-			th.MeanAbsError = v
-		case "min-cosine":
-			th.MinCosine = v
-		case "min-top1":
-			th.MinTop1 = v
-		case "max-kl":
-			th.MaxKL = v
-		}
 	}
 	vo.Thresholds = &th
 

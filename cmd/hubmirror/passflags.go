@@ -15,22 +15,74 @@ import (
 	"github.com/hubmirror/hubmirror/forward"
 )
 
-// The flags that convert, quantize and prune share: how the artifact is
-// written and how it is validated.
-func passFlags() []cli.Flag {
+// validationFlags are the flags of every command that validates: the
+// inputs of the comparison and overrides of single thresholds.
+func validationFlags() []cli.Flag {
 	return []cli.Flag{
+		&cli.Uint64Flag{Name: "seed", Usage: "seed of the validation input ids"},
+		&cli.IntFlag{Name: "sequences", Value: forward.DefaultSequences, Usage: "number of validation sequences"},
+		&cli.StringFlag{Name: "lengths", Value: joinIntList(forward.DefaultLengths), Usage: "comma-separated sequence lengths, used in turn (cut to the models' positions)"},
+		&cli.Float64Flag{Name: "max-abs", Usage: "override: largest allowed absolute error (0 disables the check)"},
+		&cli.Float64Flag{Name: "mean-abs", Usage: "override: largest allowed mean absolute error"},
+		&cli.Float64Flag{Name: "min-cosine", Usage: "override: smallest allowed cosine similarity of a position's vector"},
+		&cli.Float64Flag{Name: "min-top1", Usage: "override: smallest allowed fraction of positions whose top-1 logit agrees"},
+		&cli.Float64Flag{Name: "max-kl", Usage: "override: largest allowed mean KL divergence of the logits' softmax"},
+	}
+}
+
+// thresholdsFunc returns the limits of a kind of validation.
+type thresholdsFunc func(forward.Kind) (forward.Thresholds, error)
+
+// validationSettings reads validationFlags: the inputs, and the thresholds
+// of any kind with the flags' overrides applied.
+func validationSettings(c *cli.Context) (forward.ValidateOptions, thresholdsFunc, error) {
+	var vo forward.ValidateOptions
+	lengths, err := parseIntList(c.String("lengths"), "--lengths")
+	if err != nil {
+		return vo, nil, err
+	}
+	for _, n := range lengths {
+		if n == 0 {
+			return vo, nil, usageErrorf("--lengths: a sequence length must be positive")
+		}
+	}
+	if c.Int("sequences") < 1 {
+		return vo, nil, usageErrorf("--sequences must be at least 1, got %d", c.Int("sequences"))
+	}
+	overrides := map[string]float64{}
+	for _, name := range []string{"max-abs", "mean-abs", "min-cosine", "min-top1", "max-kl"} {
+		if c.IsSet(name) {
+			if v := c.Float64(name); v < 0 {
+				return vo, nil, usageErrorf("--%s %v is negative", name, v)
+			}
+			overrides[name] = c.Float64(name)
+		}
+	}
+	thresholds := func(kind forward.Kind) (forward.Thresholds, error) {
+		th, err := forward.DefaultThresholds(kind)
+		if err != nil {
+			return th, err
+		}
+		for name, p := range map[string]*float64{"max-abs": &th.MaxAbsError, "mean-abs": &th.MeanAbsError,
+			"min-cosine": &th.MinCosine, "min-top1": &th.MinTop1, "max-kl": &th.MaxKL} {
+			if v, ok := overrides[name]; ok {
+				*p = v
+			}
+		}
+		return th, nil
+	}
+	vo = forward.ValidateOptions{Seed: c.Uint64("seed"), Sequences: c.Int("sequences"), Lengths: lengths}
+	return vo, thresholds, nil
+}
+
+// passFlags are the flags that convert, quantize, prune and mirror share:
+// how the artifact is written and how it is validated.
+func passFlags() []cli.Flag {
+	flags := []cli.Flag{
 		&cli.StringFlag{Name: "shard-size", Value: "5GB", Usage: "largest safetensors shard (5GB = 5*10^9 bytes; also MB, GiB, ...); 0 for one file"},
 		&cli.BoolFlag{Name: "force", Usage: "publish even when validation fails, with validation.json marked failed (exit code stays 3)"},
-		&cli.Uint64Flag{Name: "seed", Usage: "seed of the validation inputs"},
-		&cli.IntFlag{Name: "sequences", Value: forward.DefaultSequences, Usage: "number of validation sequences"},
-		&cli.StringFlag{Name: "lengths", Value: joinIntList(forward.DefaultLengths), Usage: "comma-separated validation sequence lengths"},
-		&cli.Float64Flag{Name: "min-cosine", Usage: "override: smallest allowed cosine similarity"},
-		&cli.Float64Flag{Name: "min-top1", Usage: "override: smallest allowed top-1 agreement of the logits"},
-		&cli.Float64Flag{Name: "max-kl", Usage: "override: largest allowed KL divergence of the logits"},
-		&cli.Float64Flag{Name: "max-abs", Usage: "override: largest allowed absolute error"},
-		forwardThreadsFlag,
-		jsonFlag,
 	}
+	return append(append(flags, validationFlags()...), forwardThreadsFlag, jsonFlag)
 }
 
 // buildOptions reads the shared flags; kind sets the default thresholds.
@@ -47,48 +99,19 @@ func buildOptions(c *cli.Context, kind forward.Kind) (artifact.Options, error) {
 	return opts, nil
 }
 
-// buildSettings reads the shared flags into artifact options without a
-// kind, and returns the thresholds for any kind with the flags' overrides.
-func buildSettings(c *cli.Context) (artifact.Options, func(forward.Kind) (forward.Thresholds, error), error) {
+// buildSettings reads passFlags into artifact options without a kind, and
+// the thresholds for any kind.
+func buildSettings(c *cli.Context) (artifact.Options, thresholdsFunc, error) {
 	var opts artifact.Options
 	size, err := safetensors.ParseSize(c.String("shard-size"))
 	if err != nil {
 		return opts, nil, usageErrorf("--shard-size: %v", err)
 	}
-	lengths, err := parseIntList(c.String("lengths"), "--lengths")
+	vo, thresholds, err := validationSettings(c)
 	if err != nil {
 		return opts, nil, err
 	}
-	if c.Int("sequences") < 1 {
-		return opts, nil, usageErrorf("--sequences must be at least 1")
-	}
-	overrides := map[string]float64{}
-	for _, name := range []string{"min-cosine", "min-top1", "max-kl", "max-abs"} {
-		if c.IsSet(name) {
-			if c.Float64(name) < 0 {
-				return opts, nil, usageErrorf("--%s is negative", name)
-			}
-			overrides[name] = c.Float64(name)
-		}
-	}
-	thresholds := func(kind forward.Kind) (forward.Thresholds, error) {
-		th, err := forward.DefaultThresholds(kind)
-		if err != nil {
-			return th, err
-		}
-		for name, p := range map[string]*float64{"min-cosine": &th.MinCosine, "min-top1": &th.MinTop1, "max-kl": &th.MaxKL, "max-abs": &th.MaxAbsError} {
-			if v, ok := overrides[name]; ok {
-				*p = v
-			}
-		}
-		return th, nil
-	}
-	opts = artifact.Options{
-		ShardSize: size,
-		Force:     c.Bool("force"),
-		Threads:   c.Int("threads"),
-		Validate:  forward.ValidateOptions{Seed: c.Uint64("seed"), Sequences: c.Int("sequences"), Lengths: lengths},
-	}
+	opts = artifact.Options{ShardSize: size, Force: c.Bool("force"), Threads: c.Int("threads"), Validate: vo}
 	if !c.Bool("json") && isTerminal(os.Stderr) {
 		w := c.App.ErrWriter
 		opts.Progress = func(stage string) { fmt.Fprintf(w, "%s...\n", stage) }
