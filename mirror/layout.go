@@ -41,6 +41,15 @@
 // when its manifest does. An interrupted push leaves at most some complete
 // blobs and no manifest; running it again uploads only what is missing.
 //
+// # Sources
+//
+// DirFiles lists a model directory for Push; CacheSnapshot.Files a snapshot
+// of the Hugging Face cache (FindCacheSnapshot, CacheSnapshotAt), with the
+// Hub's commit and the cache's knowledge of LFS files and their sha256;
+// ManifestFiles a revision of another mirror. Pull streams a revision from
+// a Hub (hubclient) straight into storage, without a local copy, keeping
+// the Hub's commit id; like Push it is idempotent and resumable.
+//
 // # Reading
 //
 // Resolve turns a revision (a ref name, a full commit id, "refs/heads/X",
@@ -48,7 +57,11 @@
 // streams a whole file through a storage.VerifyReader, which fails before it
 // hands out the last bytes of a blob whose hash does not match the manifest,
 // and Server verifies a blob in full before it serves a range of it (see
-// Server for how verification results are cached).
+// Server for how verification results are cached). Materialize writes a
+// revision into a local directory, verified. A revision of a mirror is
+// named by a ModelURL ("s3://bucket/prefix#org/name@rev"); ResolveModel
+// turns any MODEL argument of the command line (a local path, a repo id in
+// the Hugging Face cache, a ModelURL) into a local model directory.
 package mirror
 
 import (

@@ -52,6 +52,10 @@ type Source struct {
 	Location string `json:"location,omitempty"`
 	// Revision is the revision name it was pushed as.
 	Revision string `json:"revision,omitempty"`
+	// Include and Exclude are the file filters of a pull that mirrored
+	// only some files of a Hub commit (hubclient.Filter semantics).
+	Include []string `json:"include,omitempty"`
+	Exclude []string `json:"exclude,omitempty"`
 }
 
 // Variant describes a commit derived from another one.
@@ -207,7 +211,7 @@ func (m *Manifest) Validate() error {
 	if len(m.Files) > MaxManifestFiles {
 		return fmt.Errorf("%d files, over the %d limit", len(m.Files), MaxManifestFiles)
 	}
-	if !utf8.ValidString(m.Source.Kind + m.Source.Location + m.Source.Revision) {
+	if !utf8.ValidString(m.Source.Kind + m.Source.Location + m.Source.Revision + strings.Join(m.Source.Include, "") + strings.Join(m.Source.Exclude, "")) {
 		return fmt.Errorf("source is not valid UTF-8")
 	}
 	dirs := map[string]bool{}

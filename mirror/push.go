@@ -77,6 +77,9 @@ type PushOptions struct {
 	// Revision is the ref to point at the commit; "" means "main", or the
 	// variant's name for a variant.
 	Revision string
+	// NoRef writes no ref: the commit is reachable by its id alone (a
+	// commit pulled by its hash). Not for variants.
+	NoRef bool
 	// Commit is the commit id to record (a Hub commit when mirroring one);
 	// "" derives one from the content with CommitID.
 	Commit string
@@ -156,11 +159,17 @@ func Push(ctx context.Context, s storage.Store, repo string, files []PushFile, o
 			})
 		}
 	}
-	if rev == "" {
-		rev = "main"
-	}
-	if err := ValidateRevision(rev); err != nil {
-		return nil, err
+	if opts.NoRef {
+		if variant != nil || rev != "" {
+			return nil, fmt.Errorf("mirror: a push without a ref takes no revision or variant: %w", ErrInvalid)
+		}
+	} else {
+		if rev == "" {
+			rev = "main"
+		}
+		if err := ValidateRevision(rev); err != nil {
+			return nil, err
+		}
 	}
 	if opts.Commit != "" && !IsCommitID(opts.Commit) {
 		return nil, fmt.Errorf("mirror: commit %q is not 40 hex digits: %w", opts.Commit, ErrInvalid)
@@ -232,8 +241,10 @@ func Push(ctx context.Context, s storage.Store, repo string, files []PushFile, o
 	if err := p.writeManifest(ctx, m); err != nil {
 		return nil, err
 	}
-	if err := p.writeRef(ctx, m, rev); err != nil {
-		return nil, err
+	if !opts.NoRef {
+		if err := p.writeRef(ctx, m, rev); err != nil {
+			return nil, err
+		}
 	}
 	return p.res, nil
 }

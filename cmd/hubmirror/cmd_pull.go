@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hubmirror/hubmirror/hubclient"
+	"github.com/hubmirror/hubmirror/mirror"
+	"github.com/hubmirror/hubmirror/storage"
 	"github.com/urfave/cli/v2"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
@@ -24,7 +26,7 @@ func init() { register(pullCommand()) }
 func pullCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "pull",
-		Usage:     "download a model repository into the Hugging Face cache (or a plain directory)",
+		Usage:     "download a model repository into the Hugging Face cache (or a plain directory), or stream it into a mirror (--to)",
 		ArgsUsage: "REPO[@REVISION]",
 		Description: `Downloads the files of a model repository, verifies every byte (sha256 for LFS
 files, git blob sha1 for the rest), and lays them out exactly as huggingface_hub
@@ -32,6 +34,21 @@ does, so Python tools find them. Large files download over several connections
 in parallel byte ranges; an interrupted pull resumes where it stopped. A second
 pull of the same revision downloads nothing. The snapshot path is the last line
 of the output.
+
+--to URL (s3://bucket/prefix, file:///path or a directory) streams the revision
+from the Hub into that mirror instead, without a local copy: each file goes from
+one connection (resumed when it breaks) through verification (by the Hub client,
+then by storage before the blob becomes visible) into storage; only regular
+(non-LFS) files not yet known to the mirror are held in memory while they are
+hashed. The mirror records the Hub's commit id and sets the ref of the revision
+asked for (none for a commit hash). Blobs already in the mirror are not
+downloaded: a second pull --to of the same revision downloads and uploads
+nothing; an interrupted one leaves no manifest, and running it again completes it.
+The last line of the output is then the mirrored model, STORE#ORG/NAME@COMMIT, a
+MODEL argument for inspect, forward and validate (see hubmirror serve to serve it).
+--workers files stream at once (default 4 with --to: on S3 each large file holds
+up to 4 parts of 16 MiB in memory); --include/--exclude mirror only some files (the
+commit then holds only those, for good).
 
 Environment: HF_ENDPOINT, HF_TOKEN (or $HF_HOME/token), HF_HOME, HF_HUB_CACHE,
 HF_HUB_OFFLINE, HF_HUB_DISABLE_PROGRESS_BARS.`,
@@ -49,12 +66,16 @@ HF_HUB_OFFLINE, HF_HUB_DISABLE_PROGRESS_BARS.`,
 			&cli.BoolFlag{Name: "offline", Usage: "resolve from the cache alone, without network (also HF_HUB_OFFLINE=1)"},
 			&cli.BoolFlag{Name: "verify", Usage: "re-hash files already in the cache instead of trusting their size"},
 			&cli.BoolFlag{Name: "fsync", Usage: "sync every file to disk before it appears in the snapshot (slower; survives a machine crash)"},
+			&cli.StringFlag{Name: "to", Usage: "stream the revision into the mirror at `URL` (s3://bucket/prefix, file:///path) instead of the cache"},
 			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
 			opts, err := pullOptionsFrom(c)
 			if err != nil {
 				return err
+			}
+			if opts.to != "" {
+				return runPullTo(c.Context, opts, c.App.Writer, c.App.ErrWriter)
 			}
 			return runPull(c.Context, opts, c.App.Writer, c.App.ErrWriter)
 		},
@@ -68,6 +89,9 @@ type pullOptions struct {
 	download         hubclient.DownloadOptions
 	json             bool
 	bars             bool
+	// to is the mirror of pull --to; toJobs the files streamed at once.
+	to     string
+	toJobs int
 }
 
 func pullOptionsFrom(c *cli.Context) (*pullOptions, error) {
@@ -95,7 +119,21 @@ func pullOptionsFrom(c *cli.Context) (*pullOptions, error) {
 	if c.Int("workers") < 1 || c.Int("connections") < 1 {
 		return nil, usageErrorf("--workers and --connections must be at least 1")
 	}
-	o := &pullOptions{repoID: repoID, revision: revision, json: c.Bool("json")}
+	o := &pullOptions{repoID: repoID, revision: revision, json: c.Bool("json"), to: c.String("to")}
+	if o.to != "" {
+		for _, f := range []string{"local-dir", "cache-dir", "offline", "verify", "fsync"} {
+			if c.IsSet(f) {
+				return nil, usageErrorf("--%s does not go with --to: pull --to streams from the Hub into storage without a local copy", f)
+			}
+		}
+		o.toJobs = 4 // each large file holds up to 4 parts of 16 MiB in memory on S3
+		if c.IsSet("workers") {
+			o.toJobs = c.Int("workers")
+		}
+		if hubclient.OfflineFromEnv() {
+			return nil, usageErrorf("pull --to needs the Hub, and HF_HUB_OFFLINE is set; to mirror the cached snapshot, run hubmirror push %s %s", args[0], o.to)
+		}
+	}
 	o.client = hubclient.Options{Endpoint: c.String("endpoint"), Token: c.String("token")}
 	if o.client.Endpoint == "" {
 		o.client.Endpoint = hubclient.EndpointFromEnv()
@@ -358,4 +396,107 @@ func (b *pullBars) finish(ok bool) {
 	}
 	b.mu.Unlock()
 	b.p.Wait()
+}
+
+// pullToJSON is the --json output of pull --to.
+type pullToJSON struct {
+	*mirror.PullResult
+	// URL is the mirror's storage location.
+	URL string `json:"url"`
+	// Model names the mirrored commit as a MODEL argument.
+	Model   string  `json:"model"`
+	Seconds float64 `json:"seconds"`
+}
+
+// runPullTo streams a revision from the Hub into the mirror at o.to.
+func runPullTo(ctx context.Context, o *pullOptions, stdout, stderr io.Writer) error {
+	client, err := hubclient.New(o.client)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	workers := o.toJobs
+	dst, err := storage.Open(ctx, o.to, storage.OpenOptions{Create: true, MaxConcurrent: 2*workers + 4})
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	popts := mirror.PullOptions{Include: o.download.Include, Exclude: o.download.Exclude, Jobs: workers}
+	var bars *pushBars
+	if o.bars {
+		// The bar is made once the listing says how much there is to do.
+		fwd := &lateProgress{}
+		popts.Progress = fwd
+		popts.Listed = func(_ string, files int, bytes int64) {
+			bars = newPushBars(ctx, stdout, files, bytes)
+			fwd.set(bars)
+		}
+	}
+	start := time.Now()
+	res, err := mirror.Pull(ctx, client, dst, o.repoID, o.revision, popts)
+	if bars != nil {
+		bars.finish(err == nil)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("pull interrupted; run the same command again to complete it: %w", err)
+		}
+		return err
+	}
+	elapsed := time.Since(start)
+	model := mirror.ModelURL{Store: dst.Location(), Repo: res.Repo, Revision: res.Commit}.String()
+	if o.json {
+		return writeJSON(stdout, pullToJSON{PullResult: res, URL: dst.Location(), Model: model, Seconds: elapsed.Seconds()})
+	}
+	ref := res.Revision
+	if ref == "" {
+		ref = res.Requested + " (no ref set)"
+	}
+	fmt.Fprintf(stdout, "%s@%s: commit %s, %d files (%s) from %s into %s\n", res.Repo, ref, res.Commit, res.Files,
+		pullHumanBytes(res.Bytes), res.Endpoint, dst.Location())
+	if res.DownloadedFiles == 0 && res.Uploaded == 0 {
+		fmt.Fprintln(stdout, "the mirror already had every file, nothing downloaded")
+	} else {
+		rate := float64(res.Downloaded) / max(elapsed.Seconds(), 1e-9)
+		fmt.Fprintf(stdout, "downloaded %d files (%s) in %s, %s/s; uploaded %d blobs (%s), %d already in the mirror (%s)\n",
+			res.DownloadedFiles, pullHumanBytes(res.Downloaded), elapsed.Round(10*time.Millisecond), pullHumanBytes(int64(rate)),
+			res.Uploaded, pullHumanBytes(res.UploadedBytes), res.Present, pullHumanBytes(res.PresentBytes))
+	}
+	fmt.Fprintln(stdout, model)
+	return nil
+}
+
+// lateProgress forwards push progress to bars made after the push started.
+type lateProgress struct {
+	mu sync.Mutex
+	p  mirror.PushProgress
+}
+
+func (l *lateProgress) set(p mirror.PushProgress) {
+	l.mu.Lock()
+	l.p = p
+	l.mu.Unlock()
+}
+
+func (l *lateProgress) get() mirror.PushProgress {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.p
+}
+
+func (l *lateProgress) Hashed(path string, n int64) {
+	if p := l.get(); p != nil {
+		p.Hashed(path, n)
+	}
+}
+
+func (l *lateProgress) Uploaded(path string, n int64) {
+	if p := l.get(); p != nil {
+		p.Uploaded(path, n)
+	}
+}
+
+func (l *lateProgress) FileDone(path string, size int64, uploaded bool) {
+	if p := l.get(); p != nil {
+		p.FileDone(path, size, uploaded)
+	}
 }

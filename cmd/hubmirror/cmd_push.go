@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 
+	"github.com/hubmirror/hubmirror/hubclient"
 	"github.com/hubmirror/hubmirror/mirror"
 	"github.com/hubmirror/hubmirror/storage"
 )
@@ -22,7 +24,7 @@ import (
 func init() {
 	register(&cli.Command{
 		Name:      "push",
-		Usage:     "copy a model directory (or a repo of another mirror) into a mirror in storage",
+		Usage:     "copy a model directory, a Hugging Face cache snapshot or a revision of another mirror into a mirror in storage",
 		ArgsUsage: "SRC URL",
 		Description: `Copies SRC into the mirror at URL (a directory, file:///path or s3://bucket/prefix)
 as one commit of a repo: blobs by sha256 (only those not already there), then the
@@ -30,16 +32,28 @@ manifest, then the ref (--revision, default main). Every blob is verified while 
 uploads. A second push of the same content uploads nothing; an interrupted push
 leaves no manifest, and running it again completes it.
 
-SRC is a model directory, or the URL of another mirror with --repo naming the repo
-to copy (and --revision the revision, default main), which is copied as the same
-commit. --variant NAME --of REV --report FILE pushes SRC as a variant (a converted
-or quantized model) of revision REV, with its validation report, as revision NAME.
+SRC is one of:
+  - a model directory (repo id: --repo, default the directory's name; commit id
+    derived from the content);
+  - a repo id ORG/NAME[@REV] in the Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub or
+    --cache-dir; read offline), or a snapshot directory of that cache
+    (.../models--ORG--NAME/snapshots/COMMIT): pushed as the Hub's commit, with the
+    cache's knowledge of which files are LFS files, under the revision REV (else
+    --revision, else the cache's ref naming the commit);
+  - a revision of another mirror, STORE#ORG/NAME[@REV] or STORE/ORG/NAME[@REV]
+    (e.g. file:///srv/mirror#org/model@int8), or STORE with --repo and --revision:
+    copied as the same commit.
+--variant NAME --of REV --report FILE pushes SRC as a variant (a converted or
+quantized model) of revision REV, with its validation report, as revision NAME.
+
+To mirror a repo straight from the Hub without a local copy: hubmirror pull REPO --to URL.
 
 Environment for s3:// URLs: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, AWS_REGION,
 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, or the credential
 chain (~/.aws/credentials, IAM).`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "repo", Usage: "repo id `ORG/NAME` (default: the directory's name)"},
+			&cli.StringFlag{Name: "repo", Usage: "repo id `ORG/NAME` in the mirror (default: the directory's name, or the source's repo)"},
+			&cli.StringFlag{Name: "cache-dir", Usage: "Hugging Face cache for a repo id SRC (default $HF_HUB_CACHE or $HF_HOME/hub)"},
 			&cli.StringFlag{Name: "revision", Usage: "revision name to set (default main); with a mirror URL as SRC, also the revision copied"},
 			&cli.StringFlag{Name: "commit", Usage: "commit id to record (40 hex; default: derived from the content)"},
 			&cli.StringFlag{Name: "variant", Usage: "push as the variant `NAME` (e.g. int8) of --of"},
@@ -66,6 +80,7 @@ chain (~/.aws/credentials, IAM).`,
 				Src: args[0], URL: args[1], Repo: c.String("repo"), Revision: c.String("revision"),
 				Commit: c.String("commit"), Variant: c.String("variant"), Of: c.String("of"), Report: c.String("report"),
 				Jobs: c.Int("jobs"), PartSize: uint64(partSize), Threads: uint(c.Int("threads")), JSON: c.Bool("json"),
+				CacheDir: c.String("cache-dir"),
 			}
 			if opts.Variant == "" && (opts.Of != "" || opts.Report != "") {
 				return usageErrorf("--of and --report go with --variant")
@@ -80,6 +95,7 @@ chain (~/.aws/credentials, IAM).`,
 
 type pushOptions struct {
 	Src, URL, Repo, Revision, Commit string
+	CacheDir                         string
 	Variant, Of, Report              string
 	Jobs                             int
 	PartSize                         uint64
@@ -93,55 +109,20 @@ type pushReport struct {
 }
 
 func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error {
-	var files []mirror.PushFile
-	var popts mirror.PushOptions
-	repo := o.Repo
-	if storage.IsURL(o.Src) {
-		if repo == "" {
-			return usageErrorf("pushing from the mirror %s needs --repo", o.Src)
-		}
-		src, err := storage.Open(ctx, o.Src, storage.OpenOptions{})
-		if err != nil {
-			return err
-		}
-		defer src.Close()
-		m, err := mirror.Resolve(ctx, src, repo, o.Revision)
-		if err != nil {
-			return err
-		}
-		files = mirror.ManifestFiles(src, m)
-		popts.Commit = m.Commit
-		popts.Source = mirror.Source{Kind: "mirror", Location: src.Location(), Revision: o.Revision}
-		if m.Variant != nil && o.Variant == "" {
-			popts.Variant = &mirror.VariantSpec{Name: m.Variant.Name, SourceRevision: m.Variant.SourceCommit}
-			popts.Commit = ""
-		}
-	} else {
-		if pushIsRepoSpec(o.Src) {
-			return fmt.Errorf("%s is not a directory; pushing a repo id from the Hugging Face cache is not supported yet: pull it with --local-dir DIR and push DIR", o.Src)
-		}
-		abs, err := filepath.Abs(o.Src)
-		if err != nil {
-			return err
-		}
-		if repo == "" {
-			repo = filepath.Base(abs)
-			if mirror.ValidateRepoID(repo) != nil {
-				return usageErrorf("the directory name %q is not a repo id; name one with --repo ORG/NAME", repo)
-			}
-		}
-		if files, err = mirror.DirFiles(abs, nil); err != nil {
-			return err
-		}
-		popts.Source = mirror.Source{Kind: "dir", Location: abs}
+	src, err := pushSource(ctx, &o)
+	if err != nil {
+		return err
 	}
+	if src.close != nil {
+		defer src.close()
+	}
+	files, popts, repo := src.files, src.opts, src.repo
 	if err := mirror.ValidateRepoID(repo); err != nil {
 		return usageErrorf("%v", err)
 	}
 	if o.Commit != "" {
 		popts.Commit = o.Commit
 	}
-	popts.Revision = o.Revision
 	if o.Variant != "" {
 		of := o.Of
 		if of == "" {
@@ -156,7 +137,7 @@ func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error
 			spec.Report = report
 		}
 		popts.Variant = spec
-		popts.Revision = ""
+		popts.Revision, popts.NoRef = "", false
 		if o.Revision != "" && o.Revision != o.Variant && !storage.IsURL(o.Src) {
 			return usageErrorf("a variant is its own revision: drop --revision or make it %q", o.Variant)
 		}
@@ -194,7 +175,11 @@ func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error
 	if o.JSON {
 		return writeJSON(stdout, pushReport{PushResult: res, URL: dst.Location()})
 	}
-	fmt.Fprintf(stdout, "pushed %s@%s (commit %s) to %s\n", res.Repo, res.Revision, res.Commit, dst.Location())
+	if res.Revision == "" {
+		fmt.Fprintf(stdout, "pushed %s commit %s (no ref) to %s\n", res.Repo, res.Commit, dst.Location())
+	} else {
+		fmt.Fprintf(stdout, "pushed %s@%s (commit %s) to %s\n", res.Repo, res.Revision, res.Commit, dst.Location())
+	}
 	fmt.Fprintf(stdout, "  %d files, %s; uploaded %d (%s), already present %d (%s)\n", res.Files, pullHumanBytes(res.Bytes),
 		res.Uploaded, pullHumanBytes(res.UploadedBytes), res.Present, pullHumanBytes(res.PresentBytes))
 	if !res.ManifestWritten && !res.RefUpdated {
@@ -252,10 +237,171 @@ func (b *pushBars) finish(ok bool) {
 	b.p.Wait()
 }
 
-// pushIsRepoSpec reports whether SRC reads as a repo id rather than a path
-// (for the error message until pushing repo ids from the cache lands).
-func pushIsRepoSpec(s string) bool {
-	repo, _ := mirror.TrimRepoRevision(s)
-	_, err := os.Stat(s)
-	return err != nil && strings.Count(repo, "/") == 1 && mirror.ValidateRepoID(repo) == nil
+// pushSrc is what a push copies: the files, the repo and how to record them.
+type pushSrc struct {
+	repo  string
+	files []mirror.PushFile
+	opts  mirror.PushOptions
+	close func()
+}
+
+// pushSource resolves SRC: the revision of another mirror a storage URL
+// names, a Hugging Face cache snapshot (its directory, or a repo id
+// org/name[@rev] looked up in the cache offline), or a model directory.
+func pushSource(ctx context.Context, o *pushOptions) (*pushSrc, error) {
+	if storage.IsURL(o.Src) {
+		return pushFromMirror(ctx, o)
+	}
+	st, statErr := os.Stat(o.Src)
+	if statErr == nil && st.IsDir() {
+		snap, ok, err := mirror.CacheSnapshotAt(o.Src)
+		if ok {
+			if err != nil {
+				return nil, err
+			}
+			return pushFromCache(o, snap, "")
+		}
+		return pushFromDir(o)
+	}
+	if statErr == nil {
+		return nil, usageErrorf("%s is a file; push takes a model directory, a cached snapshot, a repo id or a mirror URL", o.Src)
+	}
+	repo, rev := mirror.TrimRepoRevision(o.Src)
+	if !errors.Is(statErr, os.ErrNotExist) || mirror.ValidateRepoID(repo) != nil || strings.HasPrefix(o.Src, ".") || filepath.IsAbs(o.Src) {
+		return nil, statErr
+	}
+	cacheDir := o.CacheDir
+	if cacheDir == "" {
+		cacheDir = hubclient.CacheDirFromEnv()
+	}
+	snap, err := mirror.FindCacheSnapshot(cacheDir, repo, rev)
+	if err != nil {
+		if errors.Is(err, hubclient.ErrNotCached) {
+			return nil, fmt.Errorf("%s is not a directory, and the Hugging Face cache (%s) does not hold it; pull it first (hubmirror pull %s), or pull it straight into the mirror (hubmirror pull %s --to %s): %w",
+				o.Src, cacheDir, o.Src, o.Src, o.URL, err)
+		}
+		return nil, err
+	}
+	if rev == "" {
+		rev = "main"
+	}
+	return pushFromCache(o, snap, rev)
+}
+
+// pushFromDir pushes a model directory under --repo or the directory's name.
+func pushFromDir(o *pushOptions) (*pushSrc, error) {
+	abs, err := filepath.Abs(o.Src)
+	if err != nil {
+		return nil, err
+	}
+	repo := o.Repo
+	if repo == "" {
+		repo = filepath.Base(abs)
+		if mirror.ValidateRepoID(repo) != nil {
+			return nil, usageErrorf("the directory name %q is not a repo id; name one with --repo ORG/NAME", repo)
+		}
+	}
+	if err := mirror.ValidateRepoID(repo); err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	files, err := mirror.DirFiles(abs, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &pushSrc{repo: repo, files: files, opts: mirror.PushOptions{
+		Revision: o.Revision, Commit: o.Commit, Source: mirror.Source{Kind: "dir", Location: abs},
+	}}, nil
+}
+
+// pushFromCache pushes a cache snapshot under the Hub's commit id. The ref
+// set is --revision, else the revision asked for (rev), else the cache's
+// ref naming the commit.
+func pushFromCache(o *pushOptions, snap *mirror.CacheSnapshot, rev string) (*pushSrc, error) {
+	repo := o.Repo
+	if repo == "" {
+		repo = snap.Repo
+	}
+	if err := mirror.ValidateRepoID(repo); err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	ref := o.Revision
+	if ref == "" && rev != "" && !mirror.IsCommitID(rev) {
+		ref = rev
+	}
+	if ref == "" && len(snap.Refs) > 0 {
+		ref = snap.Refs[0]
+	}
+	if ref == "" && o.Variant == "" {
+		return nil, usageErrorf("no ref of the cache names commit %s of %s; name the revision to set with --revision", snap.Commit, snap.Repo)
+	}
+	files, err := snap.Files()
+	if err != nil {
+		return nil, err
+	}
+	commit := snap.Commit
+	if o.Commit != "" || o.Variant != "" {
+		commit = o.Commit // a variant's commit is derived from its content
+	}
+	return &pushSrc{repo: repo, files: files, opts: mirror.PushOptions{
+		Revision: ref, Commit: commit, Source: mirror.Source{Kind: "cache", Location: snap.Dir, Revision: ref},
+	}}, nil
+}
+
+// pushFromMirror copies a revision of another mirror, named as a model URL
+// (STORE#org/name[@rev], STORE/org/name[@rev]) or as the mirror's root with
+// --repo and --revision.
+func pushFromMirror(ctx context.Context, o *pushOptions) (*pushSrc, error) {
+	var u mirror.ModelURL
+	if parsed, ok, err := mirror.ParseModelURL(o.Src); err != nil {
+		return nil, usageErrorf("%v", err)
+	} else if ok {
+		u = parsed
+	} else if o.Repo != "" {
+		u = mirror.ModelURL{Store: o.Src, Repo: o.Repo, Revision: o.Revision}
+	} else {
+		found, err := mirror.FindModelURL(ctx, o.Src, nil)
+		if err != nil {
+			if errors.Is(err, mirror.ErrRepoNotFound) || errors.Is(err, mirror.ErrInvalid) {
+				return nil, usageErrorf("pushing from the mirror %s needs the repo: %s#org/name[@rev], or --repo (%v)", o.Src, o.Src, err)
+			}
+			return nil, err
+		}
+		u = found
+	}
+	repo := o.Repo
+	if repo == "" {
+		repo = u.Repo
+	}
+	if err := mirror.ValidateRepoID(repo); err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	s, err := storage.Open(ctx, u.Store, storage.OpenOptions{})
+	if err != nil {
+		return nil, err
+	}
+	m, err := mirror.Resolve(ctx, s, u.Repo, u.Revision)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	popts := mirror.PushOptions{Commit: m.Commit, Source: mirror.Source{Kind: "mirror", Location: u.String(), Revision: u.Revision}}
+	switch {
+	case o.Revision != "":
+		popts.Revision = o.Revision
+	case u.Revision != "" && !mirror.IsCommitID(u.Revision):
+		popts.Revision = u.Revision
+	case u.Revision != "":
+		popts.NoRef = true // a commit id names no ref
+	}
+	if m.Variant != nil && o.Variant == "" {
+		popts.Variant = &mirror.VariantSpec{Name: m.Variant.Name, SourceRevision: m.Variant.SourceCommit}
+		popts.Commit, popts.NoRef = "", false
+		if popts.Revision != m.Variant.Name {
+			popts.Revision = ""
+		}
+	}
+	if o.Commit != "" {
+		popts.Commit = o.Commit
+	}
+	return &pushSrc{repo: repo, files: mirror.ManifestFiles(s, m), opts: popts, close: func() { s.Close() }}, nil
 }
