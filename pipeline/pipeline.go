@@ -6,10 +6,14 @@
 // `hubmirror mirror` runs, as a CI job, a Kubernetes Job or a cron on the
 // mirror host.
 //
+// Without variants, a repo streams from the Hub straight into the mirror
+// (mirror.Pull), with no local copy; variants need the files on disk, so
+// then the repo is pulled into the Hugging Face cache first.
+//
 // Run is idempotent: a rerun with nothing new downloads nothing (the
-// Hugging Face cache has the files), uploads nothing (the mirror has the
-// blobs and the manifest) and rebuilds no variant that the mirror already
-// holds for the same source commit.
+// mirror, or the Hugging Face cache, has the files), uploads nothing (the
+// mirror has the blobs and the manifest) and rebuilds no variant that the
+// mirror already holds for the same source commit.
 package pipeline
 
 import (
@@ -183,8 +187,20 @@ func Run(ctx context.Context, s storage.Store, opts Options) (*Report, error) {
 		return rep, &StepError{Step: step, Err: err}
 	}
 
-	// 1. The source: a local directory as it is, or a pull into the cache.
+	// 1. The source: a repo streamed from the Hub straight into the mirror
+	// when no variant needs it on disk; else a local directory as it is, or
+	// a pull into the Hugging Face cache.
 	progress("pull", opts.Source)
+	if len(opts.Variants) == 0 {
+		if src, ok, err := stream(ctx, s, opts); ok {
+			if err != nil {
+				return fail("pull", err)
+			}
+			rep.Source = *src
+			rep.Seconds, rep.Passed = time.Since(start).Seconds(), true
+			return rep, nil
+		}
+	}
 	src, files, err := source(ctx, opts)
 	if err != nil {
 		return fail("pull", err)
@@ -231,6 +247,45 @@ func Run(ctx context.Context, s storage.Store, opts Options) (*Report, error) {
 	return rep, firstErr
 }
 
+// stream mirrors a repo id from the Hub without a local copy (mirror.Pull).
+// ok is false when the source is a local directory.
+func stream(ctx context.Context, s storage.Store, opts Options) (*SourceReport, bool, error) {
+	if st, err := os.Stat(opts.Source); err == nil && st.IsDir() {
+		return nil, false, nil
+	}
+	repo, rev, hub, err := hubSource(opts)
+	if err != nil {
+		return nil, true, err
+	}
+	pr, err := mirror.Pull(ctx, hub, s, repo, rev, mirror.PullOptions{Include: opts.Download.Include, Exclude: opts.Download.Exclude, Jobs: opts.Jobs})
+	if err != nil {
+		return nil, true, err
+	}
+	return &SourceReport{Repo: repo, Revision: rev, Commit: pr.Commit, Files: pr.Files, Bytes: pr.Bytes,
+		Downloaded: pr.Downloaded, Uploaded: pr.Uploaded, UploadedBytes: pr.UploadedBytes}, true, nil
+}
+
+// hubSource parses a repo id source and returns the client to fetch it.
+func hubSource(opts Options) (repo, rev string, hub *hubclient.Client, err error) {
+	repo, rev, err = hubclient.ParseRepoRef(opts.Source)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("%s is neither a model directory nor a repo id: %w", opts.Source, err)
+	}
+	if opts.Revision != "" {
+		rev = opts.Revision
+	}
+	if rev == "" {
+		rev = hubclient.DefaultRevision
+	}
+	hub = opts.Hub
+	if hub == nil {
+		if hub, err = hubclient.New(hubclient.Options{Endpoint: hubclient.EndpointFromEnv(), Token: hubclient.TokenFromEnv()}); err != nil {
+			return "", "", nil, err
+		}
+	}
+	return repo, rev, hub, nil
+}
+
 // source resolves the source into a local directory and the files to push.
 func source(ctx context.Context, opts Options) (*SourceReport, []mirror.PushFile, error) {
 	if st, err := os.Stat(opts.Source); err == nil && st.IsDir() {
@@ -254,21 +309,9 @@ func source(ctx context.Context, opts Options) (*SourceReport, []mirror.PushFile
 		}
 		return r, files, nil
 	}
-	repo, rev, err := hubclient.ParseRepoRef(opts.Source)
+	repo, rev, hub, err := hubSource(opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s is neither a model directory nor a repo id: %w", opts.Source, err)
-	}
-	if opts.Revision != "" {
-		rev = opts.Revision
-	}
-	if rev == "" {
-		rev = hubclient.DefaultRevision
-	}
-	hub := opts.Hub
-	if hub == nil {
-		if hub, err = hubclient.New(hubclient.Options{Endpoint: hubclient.EndpointFromEnv(), Token: hubclient.TokenFromEnv()}); err != nil {
-			return nil, nil, err
-		}
+		return nil, nil, err
 	}
 	snap, err := hub.Download(ctx, repo, rev, opts.Download)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hubmirror/hubmirror/hubclient/hubtest"
 )
 
 // The quick start of README.md: a model shipped in testdata, a local mirror.
@@ -71,4 +73,43 @@ func TestMirrorUsage(t *testing.T) {
 // squeeze folds runs of spaces, so tests need not know column widths.
 func squeeze(s string) string {
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' }), " ")
+}
+
+// Without variants, a repo streams from the Hub into the mirror with no
+// copy in the Hugging Face cache; a rerun downloads nothing.
+func TestMirrorStreamsWithoutVariants(t *testing.T) {
+	hub := hubtest.New(t)
+	repo := hub.AddRepo("acme/tiny")
+	for _, f := range []string{"config.json", "model.safetensors"} {
+		b, err := os.ReadFile(filepath.Join(fixtureModels, "llama-tiny-st", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		repo.AddFile(f, b)
+	}
+	home := t.TempDir()
+	t.Setenv("HF_ENDPOINT", hub.URL())
+	t.Setenv("HF_HOME", home)
+	t.Setenv("HF_HUB_CACHE", "")
+	to := filepath.Join(t.TempDir(), "mirror")
+	out, stderr, code := runCLI(t, "mirror", "acme/tiny", "--to", to, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
+	}
+	if !strings.Contains(out, repo.Commit()) {
+		t.Errorf("the Hub's commit is not the mirrored one:\n%s", out)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(home, "hub")); len(entries) != 0 {
+		t.Errorf("files landed in the Hugging Face cache: %v", entries)
+	}
+	hub.ResetRequests()
+	out, _, code = runCLI(t, "mirror", "acme/tiny", "--to", to, "--json")
+	if code != 0 || !strings.Contains(out, `"downloaded_bytes": 0`) || !strings.Contains(out, `"uploaded_bytes": 0`) {
+		t.Fatalf("rerun: exit %d\n%s", code, out)
+	}
+	for _, r := range hub.Requests() {
+		if r.Kind == "blob" || (r.Kind == "resolve" && r.Method == "GET") {
+			t.Errorf("rerun downloaded %s", r.Path)
+		}
+	}
 }
