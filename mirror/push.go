@@ -254,6 +254,24 @@ type pusher struct {
 	opts  PushOptions
 	mu    sync.Mutex
 	res   *PushResult
+	// blobs serializes the stat-then-upload of one blob, so that files
+	// with the same content upload it once.
+	blobs map[string]*sync.Mutex
+}
+
+// blobLock returns the lock of the blob under key.
+func (p *pusher) blobLock(key string) *sync.Mutex {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.blobs == nil {
+		p.blobs = map[string]*sync.Mutex{}
+	}
+	l, ok := p.blobs[key]
+	if !ok {
+		l = &sync.Mutex{}
+		p.blobs[key] = l
+	}
+	return l
 }
 
 // source is the content of a file ready to upload.
@@ -304,6 +322,9 @@ func (p *pusher) pushFile(ctx context.Context, f PushFile) (Entry, error) {
 	}
 
 	key := BlobKey(e.SHA256)
+	l := p.blobLock(key)
+	l.Lock()
+	defer l.Unlock()
 	info, err := p.store.Stat(ctx, key)
 	switch {
 	case err == nil && info.Size == e.Size:

@@ -237,7 +237,10 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, sum s
 		if verr := vr.Err(); verr != nil {
 			err = verr // the transport may have wrapped or replaced the reader's error
 		}
-		if multipart && ctx.Err() != nil {
+		if multipart {
+			// minio-go aborts a failed upload itself, but not when ctx was
+			// cancelled, and its abort can race with parts still in flight:
+			// make sure no incomplete upload of key stays.
 			s.abortUploads(ctx, key)
 		}
 		return s.mapErr("put", key, err)
@@ -253,7 +256,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, sum s
 }
 
 // abortUploads removes the incomplete multipart uploads of key after a
-// cancelled Put, whose own abort ran with the dead context.
+// failed Put (also when its context was cancelled).
 func (s *S3) abortUploads(ctx context.Context, key string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
