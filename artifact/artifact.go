@@ -58,6 +58,9 @@ type Options struct {
 	// result (a format it does not read back): validation is skipped and
 	// validation.json records the reason.
 	Unvalidated string
+	// SourceLabel names the source in the report (a repo id or mirror URL
+	// the caller resolved to the local path it passes); "" means the path.
+	SourceLabel string
 	// ReleaseInterval is how often the mapped pages of the source are
 	// handed back to the kernel while the result is written (see
 	// releaseEvery); 0 means DefaultReleaseInterval, a negative value turns
@@ -180,7 +183,11 @@ func Build(ctx context.Context, src, dst, name string, pass Pass, opts Options) 
 	}
 	stopReleasing() // validation releases layer by layer
 	files = append(files, side...)
-	doc := &Document{Tool: "hubmirror", Created: time.Now().UTC(), Source: src, Pass: name, Changes: changes, Files: files}
+	label := src
+	if opts.SourceLabel != "" {
+		label = opts.SourceLabel
+	}
+	doc := &Document{Tool: "hubmirror", Created: time.Now().UTC(), Source: label, Pass: name, Changes: changes, Files: files}
 	var rep *forward.Report
 	var verr error
 	if opts.Unvalidated != "" {

@@ -3,7 +3,6 @@ package main
 import (
 	"github.com/urfave/cli/v2"
 
-	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/convert"
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/forward"
@@ -65,7 +64,7 @@ Exit 3 when validation fails (nothing is written at DST unless --force).`,
 				}
 				return cast, map[string]any{"shared": shared, "cast": rep}, nil
 			}
-			res, err := artifact.Build(c.Context, args[0], args[1], "convert", pass, opts)
+			res, err := buildArtifact(c.Context, args[0], args[1], "convert", pass, opts)
 			return reportBuild(c.App.Writer, c.Bool("json"), res, err)
 		},
 	})

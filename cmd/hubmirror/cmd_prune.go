@@ -93,7 +93,7 @@ limits your use needs with --min-cosine, --min-top1, --max-kl.`,
 			if err != nil {
 				return err
 			}
-			res, err := artifact.Build(c.Context, args[0], args[1], fmt.Sprintf("prune %s", strings.TrimPrefix(methods[0], "--")), pass, opts)
+			res, err := buildArtifact(c.Context, args[0], args[1], fmt.Sprintf("prune %s", strings.TrimPrefix(methods[0], "--")), pass, opts)
 			return reportBuild(c.App.Writer, c.Bool("json"), res, err)
 		},
 	})

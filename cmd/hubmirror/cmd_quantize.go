@@ -88,7 +88,7 @@ test suite, which reads the files back and compares them with the source.`,
 			default:
 				return usageErrorf("--format %q: want safetensors or gguf", c.String("format"))
 			}
-			res, err := artifact.Build(c.Context, args[0], args[1], fmt.Sprintf("quantize %s", scheme), pass, opts)
+			res, err := buildArtifact(c.Context, args[0], args[1], fmt.Sprintf("quantize %s", scheme), pass, opts)
 			return reportBuild(c.App.Writer, c.Bool("json"), res, err)
 		},
 	})

@@ -93,3 +93,21 @@ func TestConvertCommand(t *testing.T) {
 		t.Errorf("torch_dtype %q", cfg.TorchDType)
 	}
 }
+
+// SRC may be any MODEL form: here a revision in a mirror.
+func TestQuantizeFromMirror(t *testing.T) {
+	to := filepath.Join(t.TempDir(), "mirror")
+	if _, stderr, code := runCLI(t, "mirror", filepath.Join(fixtureModels, "llama-tiny-st"), "--to", to, "--repo-id", "acme/tiny"); code != 0 {
+		t.Fatalf("mirror: exit %d: %s", code, stderr)
+	}
+	src := "file://" + to + "#acme/tiny@main"
+	dst := filepath.Join(t.TempDir(), "int8")
+	out, stderr, code := runCLI(t, "quantize", src, dst, "--scheme", "int8", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
+	}
+	var doc struct{ Source string }
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Source != src {
+		t.Errorf("the report names %q as the source (%v)", doc.Source, err)
+	}
+}

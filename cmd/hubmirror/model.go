@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/hubclient"
 	"github.com/hubmirror/hubmirror/mirror"
@@ -46,4 +47,17 @@ func openModel(ctx context.Context, spec string) (*weights.Graph, *formats.Confi
 		return nil, nil, fmt.Errorf("%s: %w", spec, err)
 	}
 	return g, cfg, nil
+}
+
+// buildArtifact resolves SRC like every MODEL argument (a directory, a repo
+// id in the Hugging Face cache, a mirror revision) and builds the artifact
+// at dst from it.
+func buildArtifact(ctx context.Context, src, dst, name string, pass artifact.Pass, opts artifact.Options) (*artifact.Result, error) {
+	lm, err := mirror.ResolveModel(ctx, src, resolveModelOptions())
+	if err != nil {
+		return nil, err
+	}
+	defer lm.Close()
+	opts.SourceLabel = src
+	return artifact.Build(ctx, lm.Path, dst, name, pass, opts)
 }
