@@ -49,10 +49,46 @@ func BenchmarkLinear(b *testing.B) {
 	}
 }
 
+// BenchmarkLinearInt8 compares int8 weights (per channel, and groups of
+// 128) with f32 on the layers of TinyLlama (hidden 2048, intermediate 5632:
+// q/o 2048→2048, gate/up 2048→5632, down 5632→2048) at the sequence
+// lengths of quantize's BenchmarkForwardInt8VsF32: 1 (the dot-product
+// path), 16 and 64 (the blocked product).
+//
+//	go test ./forward/internal/kernels -run '^$' -bench 'LinearInt8'
+func BenchmarkLinearInt8(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 3))
+	for _, s := range []struct {
+		name    string
+		out, in int
+	}{{"q", 2048, 2048}, {"up", 5632, 2048}, {"down", 2048, 5632}} {
+		for _, m := range []int{1, 16, 64} {
+			for _, v := range []struct {
+				name  string
+				d     weights.DType
+				group int
+			}{{"F32", weights.F32, 0}, {"I8", weights.I8, 0}, {"I8-g128", weights.I8, 128}} {
+				w := makeWeight(rng, s.out, s.in, v.d, false, v.group)
+				x := randF32(rng, m*s.in)
+				y := make([]float32, m*s.out)
+				for _, threads := range []int{1, 2} {
+					b.Run(fmt.Sprintf("%s/m=%d,out=%d,in=%d/%s/threads=%d", s.name, m, s.out, s.in, v.name, threads), func(b *testing.B) {
+						b.SetBytes(int64(len(w.Data)))
+						for b.Loop() {
+							Linear(y, x, m, w, nil, threads)
+						}
+						b.ReportMetric(2*float64(m*s.out*s.in)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					})
+				}
+			}
+		}
+	}
+}
+
 // BenchmarkLinearInMajor covers GPT-2's Conv1D layout ([In][Out]).
 func BenchmarkLinearInMajor(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, d := range []weights.DType{weights.F32, weights.F16} {
+	for _, d := range []weights.DType{weights.F32, weights.F16, weights.I8} {
 		b.Run(fmt.Sprintf("gpt2_up/m=128,out=3072,in=768/%v", d), func(b *testing.B) {
 			w := makeWeight(rng, 3072, 768, d, true, 0)
 			x := randF32(rng, 128*768)
@@ -116,5 +152,41 @@ func BenchmarkOps(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(op.n), "ns/value")
 		})
+	}
+}
+
+// BenchmarkPackB times packing a whole weight the way gemmPanels does
+// (blocks of ncPanels panels of 48 columns by kcBlock rows of B), in ns per
+// weight value: "cold" streams a weight from memory (8192×4096: 32 MiB in
+// int8), "warm" packs one block of 384×256 over and over (in L2).
+func BenchmarkPackB(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 4))
+	const nr = 48
+	for _, shape := range []struct {
+		name    string
+		out, in int
+	}{{"cold", 8192, 4096}, {"warm", ncPanels * nr, kcBlock}} {
+		for _, v := range []struct {
+			name  string
+			d     weights.DType
+			group int
+		}{{"F32", weights.F32, 0}, {"BF16", weights.BF16, 0}, {"I8", weights.I8, 0}, {"I8-g128", weights.I8, 128}} {
+			b.Run(shape.name+"/"+v.name, func(b *testing.B) {
+				out, in := shape.out, shape.in
+				w := makeWeight(rng, out, in, v.d, false, v.group)
+				src := newBSource(w)
+				bp := make([]float32, kcBlock*ncPanels*nr)
+				b.SetBytes(int64(len(w.Data)))
+				for b.Loop() {
+					for jc := 0; jc < out/nr; jc += ncPanels {
+						je := min(jc+ncPanels, out/nr)
+						for pc := 0; pc < in; pc += kcBlock {
+							src.pack(bp, pc, min(kcBlock, in-pc), jc*nr, je*nr, nr)
+						}
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(out*in), "ns/value")
+			})
+		}
 	}
 }

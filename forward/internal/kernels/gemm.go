@@ -162,9 +162,12 @@ func gemmPanels(mk *microKernel, y, ap []float32, m int, w *Weight, src bSource,
 			clear(row)
 		}
 	}
-	bp := bBufs.get(kcBlock * ncPanels * nr)
+	// The packed block, then the scratch tile of the edge tiles: from the
+	// pool rather than on the stack, where a tile would grow the stacks of
+	// the goroutines gemmWith starts on every call.
+	bp := bBufs.get(kcBlock*ncPanels*nr + mr*nr)
 	defer bBufs.put(bp)
-	var tile [maxTile]float32
+	tile := (*bp)[kcBlock*ncPanels*nr:]
 	for jc := p0; jc < p1; jc += ncPanels {
 		je := min(jc+ncPanels, p1)
 		for pc := 0; pc < k; pc += kcBlock {
@@ -197,9 +200,6 @@ func gemmPanels(mk *microKernel, y, ap []float32, m int, w *Weight, src bSource,
 		}
 	}
 }
-
-// maxTile bounds mr*nr of every micro-kernel.
-const maxTile = 16 * 64
 
 // bSource packs blocks of B = Wᵀ from a Weight.
 type bSource struct {
@@ -350,8 +350,16 @@ func (s bSource) widenInMajor(dst []float32, p, o0 int) {
 			widenI8Scales(dst, q, w.Scales[o0:o0+len(dst)])
 			return
 		}
-		for j := range dst {
-			dst[j] = float32(int8(q[j])) * w.scale(o0+j, p)
+		// The scales of input p are strided (one per output, In/GroupSize
+		// apart): gather them a chunk at a time, then widen as per channel.
+		var sc [64]float32
+		groups, gi := w.In/w.GroupSize, p/w.GroupSize
+		for j0 := 0; j0 < len(dst); j0 += len(sc) {
+			n := min(len(sc), len(dst)-j0)
+			for j := 0; j < n; j++ {
+				sc[j] = w.Scales[(o0+j0+j)*groups+gi]
+			}
+			widenI8Scales(dst[j0:j0+n], q[j0:j0+n], sc[:n])
 		}
 	}
 }

@@ -3,8 +3,6 @@
 package kernels
 
 import (
-	"unsafe"
-
 	"github.com/hubmirror/hubmirror/weights"
 	"golang.org/x/sys/cpu"
 )
@@ -128,12 +126,7 @@ func (s bSource) transpose16(dst []float32, ldd, o0, pc, kc int) int {
 	case weights.BF16:
 		transpose16BF16(&dst[0], ldd, src, w.In, blocks)
 	case weights.I8:
-		var rows [16 * kcBlock]float32
-		n := 16 * blocks
-		for r := 0; r < 16; r++ {
-			s.widenRow(rows[r*kcBlock:r*kcBlock+n], o0+r, pc)
-		}
-		transpose16F32(&dst[0], ldd, (*byte)(unsafe.Pointer(&rows[0])), kcBlock, blocks)
+		s.transpose16I8(dst, ldd, o0, pc, blocks)
 	default:
 		return 0
 	}
@@ -206,6 +199,8 @@ func (s bSource) stripsInMajor(dst []float32, ldd, pc, kc, o0, no int) int {
 		stripsInMajorF16(&dst[0], ldd, src, w.Out, kc, vecs)
 	case weights.BF16:
 		stripsInMajorBF16(&dst[0], ldd, src, w.Out, kc, vecs)
+	case weights.I8:
+		s.stripsInMajorI8(dst, ldd, pc, kc, o0, vecs)
 	default:
 		return 0
 	}
@@ -256,6 +251,8 @@ func (s bSource) blockInMajor(bp []float32, pc, kc, c0, c1, nr int) int {
 		blockInMajor48F16(&bp[0], kc*nr, src, w.Out, kc, panels)
 	case weights.BF16:
 		blockInMajor48BF16(&bp[0], kc*nr, src, w.Out, kc, panels)
+	case weights.I8:
+		s.blockInMajorI8(bp, pc, kc, c0, panels)
 	default:
 		return 0
 	}
@@ -275,6 +272,17 @@ func setAssembly(on bool) (was bool) {
 		hasF16C = cpu.X86.HasF16C && cpu.X86.HasAVX
 		activeKernel = selectKernel()
 	}
+	return was
+}
+
+// setAVX512 turns the AVX-512 paths off (false) or back on when the CPU
+// has them (true), leaving AVX2 as it is, so that tests can run the AVX2
+// code on an AVX-512 machine. It returns whether AVX-512 was on. Not safe
+// while kernels run.
+func setAVX512(on bool) (was bool) {
+	was = hasAVX512
+	hasAVX512 = on && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+	activeKernel = selectKernel()
 	return was
 }
 

@@ -35,5 +35,17 @@ func (s bSource) blockInMajor(bp []float32, pc, kc, c0, c1, nr int) int { return
 // setAssembly does nothing without assembly; it returns false.
 func setAssembly(on bool) (was bool) { return false }
 
+// setAVX512 does nothing without assembly; it returns false.
+func setAVX512(on bool) (was bool) { return false }
+
 // packA16 would pack two slivers of A with assembly; there is none.
 func packA16(dst, x []float32, k, kc int) int { return 0 }
+
+// hasRowI8 reports false: there is no fused int8 dot kernel without
+// assembly, and gemv widens int8 rows like the other dtypes.
+func (s bSource) hasRowI8() bool { return false }
+
+// rowI8 is never called without assembly (hasRowI8 is false).
+func (s bSource) rowI8(y, x []float32, m, o int, bias []float32) {
+	panic("kernels: rowI8 without assembly")
+}

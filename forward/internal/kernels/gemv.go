@@ -61,6 +61,12 @@ func gemvRange(y, x []float32, m int, src bSource, bias []float32, o0, o1 int) {
 		}
 		return
 	}
+	if src.hasRowI8() {
+		for o := o0; o < o1; o++ {
+			src.rowI8(y, x, m, o, bias)
+		}
+		return
+	}
 	var buf *[]float32
 	if src.f32 == nil {
 		buf = rowBufs.get(k)

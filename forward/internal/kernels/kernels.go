@@ -15,9 +15,12 @@
 // 6×16 with AVX2+FMA, chosen at run time with golang.org/x/sys/cpu; a 4×4
 // Go loop elsewhere and with the purego build tag. The weight is packed (and
 // widened) one cache-sized block at a time, by AVX-512 transposers where the
-// CPU has them, never into a full f32 copy. Row counts up to 4 take dot
-// products instead (gemv.go). GELU, GELUTanh, SiLU and Softmax's exp have
-// AVX-512 versions too (ops_amd64.s); elsewhere their references run.
+// CPU has them, never into a full f32 copy; for int8 the packers widen the
+// codes and apply the scales themselves (int8_amd64.s), so an int8 weight
+// reads a quarter of the bytes of an f32 one for the same packing work. Row
+// counts up to 4 take dot products instead (gemv.go), for int8 with a fused
+// widen-and-dot kernel. GELU, GELUTanh, SiLU and Softmax's exp have AVX-512
+// versions too (ops_amd64.s); elsewhere their references run.
 //
 // Arguments whose lengths do not match the stated shapes are programmer
 // errors and panic with a message starting "kernels:".

@@ -384,6 +384,8 @@ func TestPortablePaths(t *testing.T) {
 		t.Fatal("assembly still selected")
 	}
 	t.Run("Linear", TestLinearAgainstReference)
+	t.Run("LinearInt8", TestLinearInt8)
+	t.Run("PackExact", TestPackExact)
 	t.Run("MatMul", TestMatMulAgainstReference)
 	t.Run("F16", TestF16Widening)
 	t.Run("GELU", TestGELU)
