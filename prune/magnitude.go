@@ -200,20 +200,29 @@ func lazyMasked(t *weights.Tensor, th threshold) *weights.Tensor {
 // their share of the ties. Pass one histograms the high 16 bits of every
 // magnitude, pass two the low 16 bits within the bucket that holds the cut.
 func globalThresholds(g *weights.Graph, tg map[string]bool, sparsity float64) (map[string]threshold, error) {
+	// each calls fn with the values of every target tensor, one at a time.
+	each := func(fn func(t *weights.Tensor, vals []float32)) error {
+		for _, t := range g.Tensors() {
+			if !tg[t.Name] {
+				continue
+			}
+			vals, err := values(t)
+			if err != nil {
+				return err
+			}
+			fn(t, vals)
+		}
+		return nil
+	}
 	var total int64
 	hi := make([]int64, 1<<16)
-	for _, t := range g.Tensors() {
-		if !tg[t.Name] {
-			continue
-		}
-		vals, err := values(t)
-		if err != nil {
-			return nil, err
-		}
+	if err := each(func(_ *weights.Tensor, vals []float32) {
 		for _, v := range vals {
 			hi[magnitudeBits(v)>>16]++
 		}
 		total += int64(len(vals))
+	}); err != nil {
+		return nil, err
 	}
 	k := int64(math.Floor(sparsity * float64(total)))
 	out := map[string]threshold{}
@@ -233,19 +242,14 @@ func globalThresholds(g *weights.Graph, tg map[string]bool, sparsity float64) (m
 		below += hi[b]
 	}
 	lo := make([]int64, 1<<16)
-	for _, t := range g.Tensors() {
-		if !tg[t.Name] {
-			continue
-		}
-		vals, err := values(t)
-		if err != nil {
-			return nil, err
-		}
+	if err := each(func(_ *weights.Tensor, vals []float32) {
 		for _, v := range vals {
 			if m := magnitudeBits(v); int(m>>16) == b {
 				lo[m&0xffff]++
 			}
 		}
+	}); err != nil {
+		return nil, err
 	}
 	l := 0
 	for ; l < len(lo); l++ {
@@ -256,14 +260,7 @@ func globalThresholds(g *weights.Graph, tg map[string]bool, sparsity float64) (m
 	}
 	cut := uint32(b)<<16 | uint32(l)
 	ties := k - below // elements equal to cut that are pruned, in tensor order
-	for _, t := range g.Tensors() {
-		if !tg[t.Name] {
-			continue
-		}
-		vals, err := values(t)
-		if err != nil {
-			return nil, err
-		}
+	err := each(func(t *weights.Tensor, vals []float32) {
 		var eq int64
 		for _, v := range vals {
 			if magnitudeBits(v) == cut {
@@ -273,8 +270,8 @@ func globalThresholds(g *weights.Graph, tg map[string]bool, sparsity float64) (m
 		use := min(eq, ties)
 		ties -= use
 		out[t.Name] = threshold{bits: cut, ties: use}
-	}
-	return out, nil
+	})
+	return out, err
 }
 
 // NM keeps the n largest magnitudes of every m consecutive inputs of each

@@ -20,17 +20,7 @@ import (
 // sentinels. Like any mapping, the views fault if the file is truncated by
 // someone else while mapped.
 func Open(path string) (*weights.Graph, error) {
-	m, err := mmap.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
-	}
-	g, err := Parse(m.Bytes(), path)
-	if err != nil {
-		m.Close()
-		return nil, err
-	}
-	g.AddCloser(m)
-	return g, nil
+	return mmap.OpenGraph(path, "safetensors", Parse)
 }
 
 // Parse validates a whole safetensors file held in data and returns its

@@ -48,17 +48,7 @@ import (
 // Open reads the PyTorch checkpoint at path. The file is memory-mapped;
 // tensor data stays valid until the graph is closed.
 func Open(path string) (*weights.Graph, error) {
-	m, err := mmap.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("torch: %w", err)
-	}
-	g, err := Parse(m.Bytes(), path)
-	if err != nil {
-		m.Close()
-		return nil, err
-	}
-	g.AddCloser(m)
-	return g, nil
+	return mmap.OpenGraph(path, "torch", Parse)
 }
 
 // Parse reads a PyTorch checkpoint held in data; name is used for

@@ -6,6 +6,8 @@ package mmap
 import (
 	"fmt"
 	"os"
+
+	"github.com/hubmirror/hubmirror/weights"
 )
 
 // File is a read-only mapping of a whole file.
@@ -70,4 +72,22 @@ func (m *File) Release() {
 	if m.data != nil && m.unmap != nil {
 		release(m.data)
 	}
+}
+
+// OpenGraph maps the file at path and builds a graph from its bytes with
+// parse (name is path); the mapping is registered with the graph, which
+// unmaps it when closed, and unmapped at once when parse fails. prefix
+// names the format in errors of the mapping itself.
+func OpenGraph(path, prefix string, parse func(data []byte, name string) (*weights.Graph, error)) (*weights.Graph, error) {
+	m, err := Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", prefix, err)
+	}
+	g, err := parse(m.Bytes(), path)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	g.AddCloser(m)
+	return g, nil
 }
