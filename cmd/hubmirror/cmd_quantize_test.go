@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hubmirror/hubmirror/mirror"
+	"github.com/hubmirror/hubmirror/storage"
 )
 
 const fixtureModels = "../../testdata/models"
@@ -110,4 +114,46 @@ func TestQuantizeFromMirror(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Source != src {
 		t.Errorf("the report names %q as the source (%v)", doc.Source, err)
 	}
+}
+
+// DST may be a revision in a mirror: a variant of SRC when SRC is a
+// revision of the same repo there, else a revision of its own.
+func TestQuantizeIntoMirror(t *testing.T) {
+	to := filepath.Join(t.TempDir(), "mirror")
+	if _, stderr, code := runCLI(t, "mirror", filepath.Join(fixtureModels, "llama-tiny-st"), "--to", to, "--repo-id", "acme/tiny"); code != 0 {
+		t.Fatalf("mirror: exit %d: %s", code, stderr)
+	}
+	store := "file://" + to
+	if _, stderr, code := runCLI(t, "quantize", store+"#acme/tiny@main", store+"#acme/tiny@int8", "--scheme", "int8"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	m, err := mirror.Resolve(context.Background(), mustStore(t, to), "acme/tiny", "int8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Variant == nil || m.Variant.Name != "int8" {
+		t.Errorf("int8 is not a variant of main: %+v", m.Variant)
+	}
+	if _, ok := m.File("validation.json"); !ok {
+		t.Error("the variant has no validation.json")
+	}
+	// From a local directory: a revision of its own.
+	if _, stderr, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), store+"#acme/other@fp16", "--scheme", "fp16"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if m, err := mirror.Resolve(context.Background(), mustStore(t, to), "acme/other", "fp16"); err != nil || m.Variant != nil {
+		t.Errorf("acme/other@fp16: %v %+v", err, m)
+	}
+	if _, _, code := runCLI(t, "quantize", store+"#acme/tiny@main", store+"#acme/tiny", "--scheme", "int8"); code != exitUsage {
+		t.Errorf("DST without a revision: exit %d, want %d", code, exitUsage)
+	}
+}
+
+func mustStore(t *testing.T, dir string) storage.Store {
+	t.Helper()
+	s, err := storage.Open(context.Background(), dir, storage.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/hubclient"
 	"github.com/hubmirror/hubmirror/mirror"
+	"github.com/hubmirror/hubmirror/storage"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -51,13 +53,61 @@ func openModel(ctx context.Context, spec string) (*weights.Graph, *formats.Confi
 
 // buildArtifact resolves SRC like every MODEL argument (a directory, a repo
 // id in the Hugging Face cache, a mirror revision) and builds the artifact
-// at dst from it.
+// at dst from it. A dst in storage, STORE#org/name@revision, is built in a
+// temporary directory and pushed into that mirror once it passed: as a
+// variant of SRC when SRC is a revision of the same repo in the same
+// mirror, else as a revision of its own.
 func buildArtifact(ctx context.Context, src, dst, name string, pass artifact.Pass, opts artifact.Options) (*artifact.Result, error) {
+	var target mirror.ModelURL
+	if storage.IsURL(dst) {
+		u, ok, err := mirror.ParseModelURL(dst)
+		if err != nil {
+			return nil, usageErrorf("DST %s: %v", dst, err)
+		}
+		if !ok || u.Revision == "" {
+			return nil, usageErrorf("DST %s: a DST in storage names the repo and the revision to create: STORE#org/name@revision", dst)
+		}
+		target = u
+	}
 	lm, err := mirror.ResolveModel(ctx, src, resolveModelOptions())
 	if err != nil {
 		return nil, err
 	}
 	defer lm.Close()
 	opts.SourceLabel = src
-	return artifact.Build(ctx, lm.Path, dst, name, pass, opts)
+	if target.Store == "" {
+		return artifact.Build(ctx, lm.Path, dst, name, pass, opts)
+	}
+	tmp, err := os.MkdirTemp("", "hubmirror-artifact-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	out := filepath.Join(tmp, "out")
+	res, err := artifact.Build(ctx, lm.Path, out, name, pass, opts)
+	if res != nil {
+		res.Dir = dst
+	}
+	if res == nil || !res.Published {
+		return res, err
+	}
+	store, serr := storage.Open(ctx, target.Store, storage.OpenOptions{Create: true})
+	if serr != nil {
+		return res, serr
+	}
+	defer store.Close()
+	files, serr := mirror.DirFiles(out, nil)
+	if serr != nil {
+		return res, serr
+	}
+	po := mirror.PushOptions{Revision: target.Revision, Source: mirror.Source{Kind: "dir", Location: src}}
+	if lm.Kind == "mirror" && lm.Store == target.Store && lm.Repo == target.Repo {
+		po.Revision = ""
+		po.Variant = &mirror.VariantSpec{Name: target.Revision, SourceRevision: lm.Commit}
+	}
+	if _, serr := mirror.Push(ctx, store, target.Repo, files, po); serr != nil {
+		res.Published = false
+		return res, fmt.Errorf("pushing to %s: %w", dst, serr)
+	}
+	return res, err
 }
