@@ -21,7 +21,7 @@ contiguous, shards of at most --shard-size with model.safetensors.index.json; co
 tokenizer and other files are copied. --dtype casts float tensors (values out of the
 target's range are reported per tensor). Then the native forward pass runs SRC and DST on
 the same inputs; DST is published only when they agree (validation.json beside the files).
-Exit 3 when validation fails (nothing is written at DST unless --force).`,
+Exit 3 when validation fails (nothing is written at DST unless --force).` + modelHelp + dstHelp,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "dtype", Usage: "cast float tensors to f32, f16 or bf16 (default: keep)"},
 		}, passFlags()...),

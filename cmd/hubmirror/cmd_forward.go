@@ -31,7 +31,7 @@ func init() {
 attention mask and token type 0, and prints each output's shape, range and, for logits,
 the top-1 id per position. --out writes a safetensors file with input_ids (I64 [1, n])
 and the outputs (F32): last_hidden_state, pooler_output (BERT with a pooler) and logits
-(when the model has an LM or classification head).`,
+(when the model has an LM or classification head).` + modelHelp,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "ids", Usage: "comma-separated token ids, e.g. 1,2,3 (required)"},
 			&cli.StringFlag{Name: "out", Usage: "write input_ids and the outputs to this safetensors `FILE`"},

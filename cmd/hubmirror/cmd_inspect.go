@@ -19,7 +19,7 @@ func init() {
 		ArgsUsage: "MODEL",
 		Description: `MODEL is a model directory (config.json plus weights), a single weight file
 (safetensors, pytorch_model.bin, or a sharding index), or a repo id in the cache.
-Nothing in a pickle is executed: globals outside the allowlist are refused and named.`,
+Nothing in a pickle is executed: globals outside the allowlist are refused and named.` + modelHelp,
 		Flags: []cli.Flag{jsonFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {

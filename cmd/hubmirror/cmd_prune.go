@@ -30,7 +30,7 @@ func init() {
                    and intermediate_size)
 The report lists the sparsity reached per tensor. Pruning changes outputs, so validation
 uses the "pruned" thresholds, which only catch a broken result (cosine >= 0.8); set the
-limits your use needs with --min-cosine, --min-top1, --max-kl.`,
+limits your use needs with --min-cosine, --min-top1, --max-kl.` + modelHelp + dstHelp,
 		Flags: append([]cli.Flag{
 			&cli.Float64Flag{Name: "sparsity", Usage: "fraction of weights to zero by magnitude"},
 			&cli.BoolFlag{Name: "global", Usage: "with --sparsity: one threshold across all Linear weights"},

@@ -33,7 +33,7 @@ instead: Q8_0 matrices (blocks of 32 with an f16 scale), F32 norms, llama.cpp's 
 names and q/k order, no vocabulary (tokenizer.ggml.model no_vocab; tokenizer.json is
 embedded as tokenizer.huggingface.json). The forward pass cannot read GGUF, so this
 output is not validated by it (validation.json says so); the writer is checked by the
-test suite, which reads the files back and compares them with the source.`,
+test suite, which reads the files back and compares them with the source.` + modelHelp + dstHelp,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "scheme", Usage: "int8, fp16 or bf16 (required)"},
 			&cli.IntFlag{Name: "group-size", Usage: "int8: inputs per scale (0: one scale per output channel)"},

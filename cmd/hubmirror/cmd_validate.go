@@ -26,7 +26,7 @@ similarity, and for logits the top-1 agreement and the KL divergence of the soft
 The thresholds come from --kind: exact (a conversion that keeps the numbers), f16, bf16
 or int8; without --kind it is inferred from the candidate's weights. The threshold flags
 override single limits (0 disables one). Models of different architectures, vocabularies
-or outputs are refused (exit 2), not compared. Exit 3 when a threshold fails.`,
+or outputs are refused (exit 2), not compared. Exit 3 when a threshold fails.` + modelHelp,
 		Flags: append(validationFlags(),
 			&cli.StringFlag{Name: "kind", Usage: "thresholds for a comparison of kind exact, f16, bf16, int8 or pruned (default: inferred)"},
 			forwardThreadsFlag,

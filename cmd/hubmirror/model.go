@@ -111,3 +111,18 @@ func buildArtifact(ctx context.Context, src, dst, name string, pass artifact.Pas
 	}
 	return res, err
 }
+
+// modelHelp ends the help of every command that takes MODEL or SRC.
+const modelHelp = `
+
+MODEL/SRC: a model directory, a weight file, org/name[@rev] from the Hugging Face cache
+(offline; $HF_HUB_CACHE, else $HF_HOME/hub), or a mirror revision STORE#org/name[@rev]
+(file:///path or s3://bucket/prefix; S3 from AWS_ENDPOINT_URL, AWS_REGION,
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), copied verified to a temporary directory
+(or kept under $HUBMIRROR_MODEL_CACHE).`
+
+// dstHelp ends the help of the commands that write an artifact.
+const dstHelp = `
+DST: a directory, or a revision to create in a mirror, STORE#org/name@revision: built and
+validated in a temporary directory, pushed only when it passed (a variant of SRC when SRC
+is a revision of the same repo in the same mirror).`
