@@ -105,6 +105,7 @@ type blobDownload struct {
 	// Every byte before handPos has been handed over or will be read back.
 	handPos atomic.Int64
 	inorder chan hashPiece
+	bufs    *pieceBuffers
 	kick    chan struct{} // the written prefix may have grown
 	done    chan struct{} // closed when no more data will come
 	hashed  chan struct{} // closed when the hasher has returned
@@ -162,11 +163,11 @@ func (d *blobDownload) refreshLocation(ctx context.Context, used string, err err
 	return nil
 }
 
-// hashPiece is a buffer whose first n bytes were written at off.
+// hashPiece is a buffer whose first n bytes belong at off.
 type hashPiece struct {
 	off int64
 	n   int
-	buf *[]byte
+	buf *pieceBuf
 }
 
 // claim reserves the parts of [off, end) that nobody has written or is
@@ -225,21 +226,16 @@ func (d *blobDownload) flush(incomplete string) error {
 // hashes, and places the verified file at t.final.
 func (c *Client) fetchVerified(ctx context.Context, path string, meta *FileMeta, t blobTarget, p fetchParams,
 	reresolve func(context.Context) (string, error)) (fetchResult, error) {
-	file, err := os.OpenFile(t.incomplete, os.O_RDWR|os.O_CREATE, 0o666)
+	file, have, err := openIncomplete(t.incomplete, meta.ETag, meta.Size)
 	if err != nil {
 		return fetchResult{}, err
 	}
-	have := loadRecord(t.incomplete, meta.ETag, meta.Size)
-	if have == nil {
-		if err := file.Truncate(0); err != nil {
-			file.Close()
-			return fetchResult{}, err
-		}
-		os.Remove(recordPath(t.incomplete))
-	}
+	bufs := newPieceBuffers(meta.Size, max(1, p.connections)+hashQueue)
 	d := &blobDownload{c: c, path: path, meta: meta, file: file, progress: p.progress, p: p,
 		have: have, claimed: append(rangeSet(nil), have...),
-		inorder: make(chan hashPiece, 16), kick: make(chan struct{}, 1), done: make(chan struct{}), hashed: make(chan struct{}),
+		// Room for every buffer: handing a piece over never waits.
+		inorder: make(chan hashPiece, bufs.max), bufs: bufs,
+		kick: make(chan struct{}, 1), done: make(chan struct{}), hashed: make(chan struct{}),
 		location: meta.Location, reresolve: reresolve}
 	res := fetchResult{resumed: have.total()}
 	p.progress.FileStart(path, meta.Size, res.resumed)
@@ -322,6 +318,41 @@ func (c *Client) fetchVerified(ctx context.Context, path string, meta *FileMeta,
 	return res, nil
 }
 
+// openIncomplete opens the partial file of a download and returns the
+// ranges its record vouches for. Data without a usable record is dropped by
+// replacing the file with an empty one, never by truncating it: ext4 takes
+// a file truncated to zero and written again for a rewrite in place and
+// pushes all of it to disk when it is closed (auto_da_alloc), which would
+// add the write-back of the whole file to the download's time.
+func openIncomplete(path, etag string, size int64) (*os.File, rangeSet, error) {
+	file, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return nil, nil, err
+	}
+	have := loadRecord(path, etag, size)
+	if have != nil {
+		return file, have, nil
+	}
+	os.Remove(recordPath(path))
+	st, err := file.Stat()
+	if err != nil {
+		file.Close()
+		return nil, nil, err
+	}
+	if st.Size() == 0 {
+		return file, nil, nil
+	}
+	file.Close()
+	if err := os.Remove(path); err != nil {
+		return nil, nil, err
+	}
+	file, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return nil, nil, err
+	}
+	return file, nil, nil
+}
+
 // hashInOrder hashes the file from offset 0 as the contiguous written
 // prefix grows, and returns the hex sha256 and git blob sha1 once the whole
 // file is hashed.
@@ -339,10 +370,10 @@ func (d *blobDownload) hashInOrder() (sha256Hex, gitSHA1Hex string, err error) {
 	var pos int64
 	consume := func(p hashPiece) {
 		if p.off == pos {
-			w.Write((*p.buf)[:p.n])
+			w.Write(p.buf.b[:p.n])
 			pos += int64(p.n)
 		}
-		bufPool.Put(p.buf)
+		d.bufs.release(p.buf)
 	}
 	stopped := false
 	for pos < size {
@@ -437,7 +468,10 @@ const rampWindow = 200 * time.Millisecond
 // then all of p.connections when two were at least 1.5 times faster than
 // one (a per-connection limit, as on most CDNs and long links), or back to
 // one when the second gained less than 15% (a link, CPU or disk that one
-// connection already saturates, as on loopback).
+// connection already saturates). It stops at the current size as soon as
+// the connections spend a quarter of a window waiting for the hasher: then
+// hashing limits the download, and more connections would only take CPU
+// time from it (as on loopback, or any link faster than sha256).
 func (d *blobDownload) runChunks(ctx context.Context, chunks []byteRange) error {
 	queue := make(chan byteRange, len(chunks))
 	for _, ch := range chunks {
@@ -485,9 +519,10 @@ func (d *blobDownload) runChunks(ctx context.Context, chunks []byteRange) error 
 	spawn(1)
 	g.Go(func() error {
 		// measure returns the bytes per second received over one window,
-		// or false when the queue ran dry or the download stopped.
+		// and false when the queue ran dry, the download stopped or the
+		// hasher was the bottleneck.
 		measure := func() (float64, bool) {
-			start, t0 := d.received.Load(), time.Now()
+			start, waited, t0 := d.received.Load(), d.bufs.waited.Load(), time.Now()
 			tick := time.NewTicker(rampWindow / 6)
 			defer tick.Stop()
 			for time.Since(t0) < rampWindow {
@@ -500,7 +535,11 @@ func (d *blobDownload) runChunks(ctx context.Context, chunks []byteRange) error 
 					return 0, false
 				}
 			}
-			return float64(d.received.Load()-start) / time.Since(t0).Seconds(), true
+			elapsed := time.Since(t0)
+			if time.Duration(d.bufs.waited.Load()-waited) > elapsed/4 {
+				return 0, false
+			}
+			return float64(d.received.Load()-start) / elapsed.Seconds(), true
 		}
 		one, ok := measure()
 		if !ok {
@@ -605,42 +644,146 @@ func (d *blobDownload) fetchOnce(ctx context.Context, location string, start, en
 	}
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 512<<10); return &b }}
+// pieceSize is the size of the buffers a download reads into and writes
+// from. Large pieces mean few system calls and hand-offs to the hasher;
+// pieces aligned to pieceSize keep page-cache writes on their fast path.
+const pieceSize = 1 << 20
+
+// hashQueue is how many pieces (beyond one per connection) a download may
+// have in memory: pieces waiting for the hasher. When the hasher falls this
+// far behind, the connections wait for it.
+const hashQueue = 8
+
+// maxPieceWait bounds how long a piece fills before it is written, so that
+// slow connections still write (and record) their bytes often.
+const maxPieceWait = 100 * time.Millisecond
+
+// pieceBuffers is the bounded set of read buffers of one download,
+// allocated as needed and reused: at most max buffers of size bytes.
+type pieceBuffers struct {
+	size      int
+	max       int
+	allocated atomic.Int32
+	free      chan *pieceBuf
+	// waited sums the nanoseconds connections spent waiting for a buffer:
+	// for the hasher to catch up.
+	waited atomic.Int64
+}
+
+// pieceBuf is a read buffer. While a piece is written and hashed at the
+// same time, both hold a reference; the last release returns it.
+type pieceBuf struct {
+	b    []byte
+	refs atomic.Int32
+}
+
+func newPieceBuffers(fileSize int64, maxBuffers int) *pieceBuffers {
+	size := int(max(1, min(fileSize, pieceSize)))
+	return &pieceBuffers{size: size, max: maxBuffers, free: make(chan *pieceBuf, maxBuffers)}
+}
+
+func (b *pieceBuffers) alloc() *pieceBuf {
+	pb := &pieceBuf{b: make([]byte, b.size)}
+	pb.refs.Store(1)
+	return pb
+}
+
+// get returns a free buffer holding one reference, allocating one while
+// fewer than max exist, else waiting until one is released. Once gone is
+// closed (the hasher has returned: buffers it held are not coming back),
+// it allocates instead of waiting.
+func (b *pieceBuffers) get(gone <-chan struct{}) *pieceBuf {
+	select {
+	case pb := <-b.free:
+		pb.refs.Store(1)
+		return pb
+	default:
+	}
+	if b.allocated.Add(1) <= int32(b.max) {
+		return b.alloc()
+	}
+	b.allocated.Add(-1)
+	t0 := time.Now()
+	defer func() { b.waited.Add(int64(time.Since(t0))) }()
+	select {
+	case pb := <-b.free:
+		pb.refs.Store(1)
+		return pb
+	case <-gone:
+		return b.alloc()
+	}
+}
+
+// release drops one reference; the last one returns the buffer for reuse.
+func (b *pieceBuffers) release(pb *pieceBuf) {
+	if pb.refs.Add(-1) != 0 {
+		return
+	}
+	select {
+	case b.free <- pb:
+	default: // one allocated after the hasher returned
+	}
+}
+
+// readPiece reads into buf until it is full, the body ends or fails, or
+// maxPieceWait has passed since the first read returned.
+func readPiece(body io.Reader, buf []byte) (int, error) {
+	n, err := body.Read(buf)
+	var began time.Time
+	for n < len(buf) && err == nil {
+		if began.IsZero() {
+			began = time.Now()
+		} else if time.Since(began) >= maxPieceWait {
+			break
+		}
+		var k int
+		k, err = body.Read(buf[n:])
+		n += k
+	}
+	return n, err
+}
 
 // copyBody writes body at [off, end) of the file, recording each write.
 // Bytes that another writer already wrote (or is writing) are skipped.
+// A piece at the hasher's position is handed to it before it is written,
+// so that it is hashed while it is written; the hasher cannot count it
+// as on disk before markWritten, which follows the write.
 func (d *blobDownload) copyBody(body io.Reader, off, end int64) error {
-	bp := bufPool.Get().(*[]byte)
-	defer func() { bufPool.Put(bp) }()
+	pb := d.bufs.get(d.hashed)
+	defer func() { d.bufs.release(pb) }()
 	for off < end {
-		buf := *bp
-		want := min(int64(len(buf)), end-off)
-		n, err := io.ReadAtLeast(body, buf[:want], 1)
+		// The first piece ends at a multiple of pieceSize, the next ones
+		// are whole pieces.
+		want := min(int64(len(pb.b)), end-off, pieceSize-off%pieceSize)
+		buf := pb.b[:want]
+		n, err := readPiece(body, buf)
 		if n > 0 {
 			d.received.Add(int64(n))
 			parts := d.claim(off, off+int64(n))
-			for _, p := range parts {
-				if _, werr := d.file.WriteAt(buf[p.Start-off:p.End-off], p.Start); werr != nil {
-					return backoff.Permanent(fmt.Errorf("writing %s: %w", d.file.Name(), werr))
-				}
-			}
-			// In order: hand the bytes to the hasher instead of having it read
-			// them back, before recording them as written.
 			handed := false
 			if len(parts) == 1 && parts[0] == (byteRange{off, off + int64(n)}) && d.handPos.Load() == off {
 				select {
-				case d.inorder <- hashPiece{off: off, n: n, buf: bp}:
+				case <-d.hashed:
+				case <-d.done:
+				default:
+					// Never blocks: the channel has room for every buffer.
+					pb.refs.Add(1)
+					d.inorder <- hashPiece{off: off, n: n, buf: pb}
 					d.handPos.Store(off + int64(n))
 					handed = true
-				case <-d.done:
-				case <-d.hashed:
+				}
+			}
+			for _, p := range parts {
+				if _, werr := d.file.WriteAt(buf[p.Start-off:p.End-off], p.Start); werr != nil {
+					return backoff.Permanent(fmt.Errorf("writing %s: %w", d.file.Name(), werr))
 				}
 			}
 			for _, p := range parts {
 				d.markWritten(p.Start, p.End-p.Start)
 			}
 			if handed {
-				bp = bufPool.Get().(*[]byte)
+				d.bufs.release(pb)
+				pb = d.bufs.get(d.hashed)
 			}
 			off += int64(n)
 		}
