@@ -2,6 +2,7 @@ package hubclient_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"testing"
@@ -44,5 +45,23 @@ func BenchmarkDownload(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkSHA256 is the ceiling of any verified download of one LFS file:
+// its sha256 is one sequential stream, hashed on one core, so no number of
+// connections lets a pull outrun it. bench/pull_RESULTS.md compares it with
+// the loopback limit.
+//
+//	go test -run '^$' -bench SHA256 -count 3 ./hubclient/
+func BenchmarkSHA256(b *testing.B) {
+	buf := make([]byte, 1<<20) // the download's piece size
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	h := sha256.New()
+	b.SetBytes(int64(len(buf)))
+	for i := 0; i < b.N; i++ {
+		h.Write(buf)
 	}
 }

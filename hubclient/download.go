@@ -40,7 +40,8 @@ type DownloadOptions struct {
 	Connections int
 	// FixedConnections opens all Connections at once instead of ramping up
 	// (one, then two, then all when two were at least 1.5 times faster
-	// than one; back to one when the second gained less than 15%).
+	// than one; back to one when the second gained less than 15%; no
+	// further when hashing the file already kept one core half busy).
 	FixedConnections bool
 	// ChunkSize is the size of the byte ranges a large file is split into
 	// (default 16 MiB). Files up to ChunkSize use one request. Smaller

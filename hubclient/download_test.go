@@ -837,3 +837,33 @@ func TestPermanentFaultGivesUp(t *testing.T) {
 		t.Errorf("snapshot has %v", matches)
 	}
 }
+
+// TestStalePartialWithoutRecord: partial data that no range record vouches
+// for (another tool's leftovers, or a record lost in a crash) is never
+// trusted: the file downloads in full and verifies.
+func TestStalePartialWithoutRecord(t *testing.T) {
+	hub := hubtest.New(t)
+	_, files := testRepo(hub, "org/model")
+	big := "model.safetensors"
+	c := newClient(t, hub, "")
+	opts := smallChunks()
+	opts.CacheDir = t.TempDir()
+	blobs := filepath.Join(opts.CacheDir, "models--org--model", "blobs")
+	if err := os.MkdirAll(blobs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale := bytes.Repeat([]byte{0xAA}, len(files[big])/2)
+	if err := os.WriteFile(filepath.Join(blobs, sha(files[big])+".incomplete"), stale, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := c.Download(context.Background(), "org/model", "", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSnapshot(t, snap, files)
+	for _, f := range snap.Files {
+		if f.Path == big && (f.Resumed != 0 || f.Received != int64(len(files[big]))) {
+			t.Errorf("%s: resumed %d, received %d; want 0 and %d", big, f.Resumed, f.Received, len(files[big]))
+		}
+	}
+}

@@ -111,6 +111,7 @@ type blobDownload struct {
 	hashed  chan struct{} // closed when the hasher has returned
 
 	received    atomic.Int64
+	hashBusy    atomic.Int64 // nanoseconds the hasher spent hashing
 	fullStreams atomic.Int32 // active answers that ignored our Range
 
 	// The download URL: a signed CDN URL can expire during a long download,
@@ -370,7 +371,9 @@ func (d *blobDownload) hashInOrder() (sha256Hex, gitSHA1Hex string, err error) {
 	var pos int64
 	consume := func(p hashPiece) {
 		if p.off == pos {
+			t0 := time.Now()
 			w.Write(p.buf.b[:p.n])
+			d.hashBusy.Add(int64(time.Since(t0)))
 			pos += int64(p.n)
 		}
 		d.bufs.release(p.buf)
@@ -395,7 +398,9 @@ func (d *blobDownload) hashInOrder() (sha256Hex, gitSHA1Hex string, err error) {
 				if _, err := d.file.ReadAt(readBuf[:n], pos); err != nil {
 					return "", "", fmt.Errorf("reading back %s: %w", d.path, err)
 				}
+				t0 := time.Now()
 				w.Write(readBuf[:n])
+				d.hashBusy.Add(int64(time.Since(t0)))
 				pos += int64(n)
 			}
 			for {
@@ -468,10 +473,10 @@ const rampWindow = 200 * time.Millisecond
 // then all of p.connections when two were at least 1.5 times faster than
 // one (a per-connection limit, as on most CDNs and long links), or back to
 // one when the second gained less than 15% (a link, CPU or disk that one
-// connection already saturates). It stops at the current size as soon as
-// the connections spend a quarter of a window waiting for the hasher: then
-// hashing limits the download, and more connections would only take CPU
-// time from it (as on loopback, or any link faster than sha256).
+// connection already saturates). It stops at the current size when the
+// hasher was busy for half of a window or more: then hashing (sha256 runs
+// at 1-2 GB/s on one core) is about to limit the download, and more
+// connections would only take CPU time from it (as on loopback).
 func (d *blobDownload) runChunks(ctx context.Context, chunks []byteRange) error {
 	queue := make(chan byteRange, len(chunks))
 	for _, ch := range chunks {
@@ -520,9 +525,9 @@ func (d *blobDownload) runChunks(ctx context.Context, chunks []byteRange) error 
 	g.Go(func() error {
 		// measure returns the bytes per second received over one window,
 		// and false when the queue ran dry, the download stopped or the
-		// hasher was the bottleneck.
+		// hasher was busy for half of the window.
 		measure := func() (float64, bool) {
-			start, waited, t0 := d.received.Load(), d.bufs.waited.Load(), time.Now()
+			start, busy, t0 := d.received.Load(), d.hashBusy.Load(), time.Now()
 			tick := time.NewTicker(rampWindow / 6)
 			defer tick.Stop()
 			for time.Since(t0) < rampWindow {
@@ -536,7 +541,7 @@ func (d *blobDownload) runChunks(ctx context.Context, chunks []byteRange) error 
 				}
 			}
 			elapsed := time.Since(t0)
-			if time.Duration(d.bufs.waited.Load()-waited) > elapsed/4 {
+			if time.Duration(d.hashBusy.Load()-busy) >= elapsed/2 {
 				return 0, false
 			}
 			return float64(d.received.Load()-start) / elapsed.Seconds(), true
@@ -652,7 +657,7 @@ const pieceSize = 1 << 20
 // hashQueue is how many pieces (beyond one per connection) a download may
 // have in memory: pieces waiting for the hasher. When the hasher falls this
 // far behind, the connections wait for it.
-const hashQueue = 8
+const hashQueue = 4
 
 // maxPieceWait bounds how long a piece fills before it is written, so that
 // slow connections still write (and record) their bytes often.
@@ -665,9 +670,6 @@ type pieceBuffers struct {
 	max       int
 	allocated atomic.Int32
 	free      chan *pieceBuf
-	// waited sums the nanoseconds connections spent waiting for a buffer:
-	// for the hasher to catch up.
-	waited atomic.Int64
 }
 
 // pieceBuf is a read buffer. While a piece is written and hashed at the
@@ -703,8 +705,6 @@ func (b *pieceBuffers) get(gone <-chan struct{}) *pieceBuf {
 		return b.alloc()
 	}
 	b.allocated.Add(-1)
-	t0 := time.Now()
-	defer func() { b.waited.Add(int64(time.Since(t0))) }()
 	select {
 	case pb := <-b.free:
 		pb.refs.Store(1)
@@ -746,8 +746,10 @@ func readPiece(body io.Reader, buf []byte) (int, error) {
 // copyBody writes body at [off, end) of the file, recording each write.
 // Bytes that another writer already wrote (or is writing) are skipped.
 // A piece at the hasher's position is handed to it before it is written,
-// so that it is hashed while it is written; the hasher cannot count it
-// as on disk before markWritten, which follows the write.
+// so that hashing and writing run at once on the same bytes; the piece
+// counts as written (markWritten, which the hasher's read-back of the
+// file goes by) only once the write has succeeded, and a failed write
+// fails the download.
 func (d *blobDownload) copyBody(body io.Reader, off, end int64) error {
 	pb := d.bufs.get(d.hashed)
 	defer func() { d.bufs.release(pb) }()
