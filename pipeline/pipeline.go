@@ -18,6 +18,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -191,7 +192,7 @@ func Run(ctx context.Context, s storage.Store, opts Options) (*Report, error) {
 	// when no variant needs it on disk; else a local directory as it is, or
 	// a pull into the Hugging Face cache.
 	progress("pull", opts.Source)
-	if len(opts.Variants) == 0 {
+	if len(opts.Variants) == 0 && !opts.Download.Offline {
 		if src, ok, err := stream(ctx, s, opts); ok {
 			if err != nil {
 				return fail("pull", err)
@@ -201,7 +202,7 @@ func Run(ctx context.Context, s storage.Store, opts Options) (*Report, error) {
 			return rep, nil
 		}
 	}
-	src, files, err := source(ctx, opts)
+	src, files, pushOpts, err := source(ctx, opts)
 	if err != nil {
 		return fail("pull", err)
 	}
@@ -209,11 +210,7 @@ func Run(ctx context.Context, s storage.Store, opts Options) (*Report, error) {
 
 	// 2. Push the source.
 	progress("push", src.Repo+"@"+src.Revision)
-	pushOpts := mirror.PushOptions{Revision: src.Revision, Commit: src.Commit, Jobs: opts.Jobs,
-		Source: mirror.Source{Kind: "hub", Location: src.Repo, Revision: src.Revision}}
-	if src.Commit == "" {
-		pushOpts.Source = mirror.Source{Kind: "dir", Location: src.Dir, Revision: src.Revision}
-	}
+	pushOpts.Jobs = opts.Jobs
 	pr, err := mirror.Push(ctx, s, src.Repo, files, pushOpts)
 	if err != nil {
 		return fail("push", err)
@@ -247,7 +244,8 @@ func Run(ctx context.Context, s storage.Store, opts Options) (*Report, error) {
 	return rep, firstErr
 }
 
-// stream mirrors a repo id from the Hub without a local copy (mirror.Pull).
+// stream mirrors a repo id from the Hub without a local copy (mirror.Pull);
+// offline, Run takes the repo from the Hugging Face cache instead.
 // ok is false when the source is a local directory.
 func stream(ctx context.Context, s storage.Store, opts Options) (*SourceReport, bool, error) {
 	if st, err := os.Stat(opts.Source); err == nil && st.IsDir() {
@@ -286,19 +284,22 @@ func hubSource(opts Options) (repo, rev string, hub *hubclient.Client, err error
 	return repo, rev, hub, nil
 }
 
-// source resolves the source into a local directory and the files to push.
-func source(ctx context.Context, opts Options) (*SourceReport, []mirror.PushFile, error) {
+// source resolves the source into a local directory, the files to push and
+// how to push them. A Hub commit is recorded the way mirror.Pull records it:
+// under the Hub's commit id, with the endpoint and the file filters, and
+// under no ref when the revision asked for is a commit id.
+func source(ctx context.Context, opts Options) (*SourceReport, []mirror.PushFile, mirror.PushOptions, error) {
 	if st, err := os.Stat(opts.Source); err == nil && st.IsDir() {
 		repo := opts.RepoID
 		if repo == "" {
 			repo = "local/" + sanitize(filepath.Base(filepath.Clean(opts.Source)))
 		}
 		if err := mirror.ValidateRepoID(repo); err != nil {
-			return nil, nil, fmt.Errorf("%w (name it with --repo-id)", err)
+			return nil, nil, mirror.PushOptions{}, fmt.Errorf("%w (name it with --repo-id)", err)
 		}
 		files, err := mirror.DirFiles(opts.Source, nil)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, mirror.PushOptions{}, err
 		}
 		r := &SourceReport{Repo: repo, Revision: "main", Dir: opts.Source, Files: len(files)}
 		if opts.Revision != "" {
@@ -307,15 +308,29 @@ func source(ctx context.Context, opts Options) (*SourceReport, []mirror.PushFile
 		for _, f := range files {
 			r.Bytes += f.Size
 		}
-		return r, files, nil
+		return r, files, mirror.PushOptions{Revision: r.Revision,
+			Source: mirror.Source{Kind: "dir", Location: r.Dir, Revision: r.Revision}}, nil
 	}
 	repo, rev, hub, err := hubSource(opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, mirror.PushOptions{}, err
 	}
 	snap, err := hub.Download(ctx, repo, rev, opts.Download)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, mirror.PushOptions{}, err
+	}
+	po := mirror.PushOptions{Commit: snap.Commit, Source: mirror.Source{Kind: "hub", Location: hub.Endpoint() + "/" + repo,
+		Revision: rev, Include: opts.Download.Include, Exclude: opts.Download.Exclude}}
+	if hubclient.IsCommitHash(rev) {
+		po.NoRef = true
+	} else {
+		po.Revision = rev
+		for _, p := range []string{"refs/heads/", "refs/tags/"} {
+			if short, ok := strings.CutPrefix(rev, p); ok {
+				po.Revision = short
+				break
+			}
+		}
 	}
 	r := &SourceReport{Repo: repo, Revision: rev, Commit: snap.Commit, Dir: snap.Dir, Files: len(snap.Files)}
 	files := make([]mirror.PushFile, 0, len(snap.Files))
@@ -330,25 +345,80 @@ func source(ctx context.Context, opts Options) (*SourceReport, []mirror.PushFile
 		}
 		files = append(files, pf)
 	}
-	return r, files, nil
+	return r, files, po, nil
 }
 
-// sanitize makes a directory name usable as the name part of a repo id.
+// maxNameLength bounds the name part of a local directory's repo id:
+// "local/" and the name fit mirror.MaxRepoIDLength.
+const maxNameLength = mirror.MaxRepoIDLength - len("local/")
+
+// sanitize makes a directory name usable as the name part of a repo id
+// (mirror.ValidateRepoID): other characters become '-', runs of '-' or '.'
+// collapse to one, and none starts or ends it.
 func sanitize(name string) string {
 	var b strings.Builder
+	var last byte
 	for _, r := range name {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('-')
+		c := byte('-')
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' {
+			c = byte(r)
 		}
+		if (c == '-' || c == '.') && c == last {
+			continue
+		}
+		b.WriteByte(c)
+		last = c
 	}
-	s := strings.Trim(strings.ReplaceAll(b.String(), "--", "-"), "-.")
+	s := strings.Trim(b.String(), "-.")
+	if len(s) > maxNameLength {
+		s = strings.Trim(s[:maxNameLength], "-.")
+	}
 	if s == "" {
 		s = "model"
 	}
 	return s
+}
+
+// maxReportSize bounds the validation report of a variant read back from
+// the mirror.
+const maxReportSize = 16 << 20
+
+// storedReport is what buildVariant reads of a variant's validation report
+// (an artifact.Document). A report pushed by other means may lack these
+// fields: Passed is then nil, and nothing says the variant failed.
+type storedReport struct {
+	Passed     *bool           `json:"passed"`
+	Validation *forward.Report `json:"validation"`
+	Error      string          `json:"error"`
+}
+
+// variantReport reads the validation report of a variant in the mirror.
+func variantReport(ctx context.Context, s storage.Store, m *mirror.Manifest) (*storedReport, error) {
+	path := m.Variant.Report
+	if path == "" {
+		path = mirror.ReportPath
+	}
+	e, ok := m.File(path)
+	if !ok {
+		return nil, fmt.Errorf("variant %s (commit %s) has no %s: %w", m.Variant.Name, m.Commit, path, mirror.ErrCorrupt)
+	}
+	if e.Size > maxReportSize {
+		return nil, fmt.Errorf("variant %s (commit %s): %s is %d bytes, more than %d: %w", m.Variant.Name, m.Commit, path, e.Size, maxReportSize, mirror.ErrCorrupt)
+	}
+	rc, err := mirror.OpenFile(ctx, s, e, 0, -1)
+	if err != nil {
+		return nil, fmt.Errorf("variant %s (commit %s): %s: %w", m.Variant.Name, m.Commit, path, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("variant %s (commit %s): %s: %w", m.Variant.Name, m.Commit, path, err)
+	}
+	var doc storedReport
+	if json.Unmarshal(data, &doc) != nil {
+		return &storedReport{}, nil // not a report of ours
+	}
+	return &doc, nil
 }
 
 // buildVariant builds, validates and pushes one variant, unless the mirror
@@ -363,8 +433,24 @@ func buildVariant(ctx context.Context, s storage.Store, opts Options, v Variant,
 		}
 	}
 	if m, err := mirror.Resolve(ctx, s, src.Repo, v.Name); err == nil && m.Variant != nil && m.Variant.SourceCommit == src.Commit {
-		vr.Status, vr.Commit, vr.Passed = "present", m.Commit, true
+		vr.Status, vr.Commit = "present", m.Commit
 		vr.Reason = "the mirror holds this variant of commit " + src.Commit
+		// It may have been published with Build.Force despite a failed
+		// validation: its report says so again.
+		doc, err := variantReport(ctx, s, m)
+		if err != nil {
+			vr.Error = err.Error()
+			return vr, err
+		}
+		vr.Validation, vr.Passed = doc.Validation, doc.Passed == nil || *doc.Passed
+		if !vr.Passed {
+			err := fmt.Errorf("the mirror holds %s@%s, published despite a failed validation: %s", src.Repo, v.Name, doc.Error)
+			if doc.Validation != nil && !doc.Validation.Passed {
+				err = fmt.Errorf("the mirror holds %s@%s, published despite a failed validation: %w", src.Repo, v.Name, doc.Validation.Err())
+			}
+			vr.Error = err.Error()
+			return vr, err
+		}
 		return vr, nil
 	} else if err != nil && !errors.Is(err, mirror.ErrRevisionNotFound) && !errors.Is(err, mirror.ErrRepoNotFound) {
 		vr.Status, vr.Error = "failed", err.Error()

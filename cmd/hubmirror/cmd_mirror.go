@@ -153,7 +153,11 @@ func printMirror(w io.Writer, to string, r *pipeline.Report) {
 		humanBytes(s.Downloaded), s.Uploaded, humanBytes(s.UploadedBytes))
 	for _, v := range r.Variants {
 		if v.Validation != nil {
-			fmt.Fprintf(w, "\nvariant %s:\n", v.Name)
+			if v.Status == "present" {
+				fmt.Fprintf(w, "\nvariant %s (already in the mirror; its report from when it was built):\n", v.Name)
+			} else {
+				fmt.Fprintf(w, "\nvariant %s:\n", v.Name)
+			}
 			printValidation(w, validateOptions{Reference: s.Repo + "@" + s.Revision, Candidate: s.Repo + "@" + v.Name}, v.Validation)
 		}
 	}
