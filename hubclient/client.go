@@ -41,7 +41,9 @@ type Options struct {
 	UserAgent string
 	// MaxRetries bounds the retries of one request after a network error,
 	// 408, 429 or 5xx (default 5; negative: none). For a download, the count
-	// starts again whenever a retry delivered new bytes.
+	// starts again with every MiB the attempts deliver, so a flaky link that
+	// keeps delivering completes, and a server that cuts every connection
+	// after a few bytes is given up on.
 	MaxRetries int
 	// RetryBaseDelay is the first backoff delay (default 1s); it grows
 	// ×2 per retry up to RetryMaxDelay (default 16s), with ±50% jitter.
@@ -233,13 +235,22 @@ type retryable struct{ err error }
 func (e *retryable) Error() string { return e.err.Error() }
 func (e *retryable) Unwrap() error { return e.err }
 
-// retryPolicy is a backoff.BackOff with a retry budget that a caller can
-// refill when an attempt made progress.
+// retryPolicy is a backoff.BackOff with a retry budget that a caller
+// refills as attempts make progress: once every progressQuantum bytes.
 type retryPolicy struct {
 	exp  *backoff.ExponentialBackOff
 	max  int
 	used int
+	// gained counts the bytes delivered since the budget was last refilled.
+	gained int64
 }
+
+// progressQuantum is how many bytes attempts must deliver to refill the
+// retry budget. A connection that breaks after every few bytes (a broken
+// proxy, a hostile server) so still exhausts the budget instead of retrying
+// once per byte of the file, while a flaky link that breaks every few
+// megabytes retries as long as it keeps delivering.
+const progressQuantum = 1 << 20
 
 func (c *Client) newRetryPolicy() *retryPolicy {
 	return &retryPolicy{
@@ -266,8 +277,14 @@ func (p *retryPolicy) NextBackOff() time.Duration {
 // run out of retries.
 func (p *retryPolicy) Reset() { p.exp.Reset() }
 
-// progressed refills the budget after an attempt that delivered data.
-func (p *retryPolicy) progressed() { p.used = 0; p.exp.Reset() }
+// progressed records n bytes delivered by an attempt, and refills the
+// budget (and restarts the delays) once progressQuantum bytes have come in.
+func (p *retryPolicy) progressed(n int64) {
+	if p.gained += n; p.gained >= progressQuantum {
+		p.used, p.gained = 0, 0
+		p.exp.Reset()
+	}
+}
 
 // RetryFunc is told about every retry: the attempt that failed (1-based),
 // the error and the wait before the next attempt.

@@ -867,3 +867,61 @@ func TestStalePartialWithoutRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestTricklingServerGivesUp: a server that cuts every connection after a
+// few bytes still delivers something each time, but far less than the
+// progress that refills the retry budget (1 MiB), so a download gives up
+// after a bounded number of attempts instead of retrying once per few
+// bytes of the file (for a large file, practically forever). A link that
+// breaks every 400 KB keeps delivering enough, and completes.
+func TestTricklingServerGivesUp(t *testing.T) {
+	content := pseudo(9, 4<<20)
+	for _, tc := range []struct {
+		after    int64
+		complete bool
+	}{{10000, false}, {400000, true}} {
+		hub := hubtest.New(t)
+		hub.AddRepo("org/m").AddFile("big.bin", content)
+		hub.Inject(hubtest.Fault{Kind: hubtest.DropConnection, After: tc.after, Times: -1})
+		c := newClient(t, hub, "")
+		ctx := context.Background()
+
+		// Download: one range for the whole file, one connection.
+		cache := t.TempDir()
+		_, err := c.Download(ctx, "org/m", "", hubclient.DownloadOptions{CacheDir: cache, ChunkSize: 8 << 20, Connections: 1})
+		attempts := len(hub.Downloads("big.bin"))
+		if tc.complete {
+			if err != nil {
+				t.Errorf("Download, drop after %d bytes: %v", tc.after, err)
+			}
+		} else {
+			if !errors.Is(err, hubclient.ErrServer) || !strings.Contains(err.Error(), "big.bin") {
+				t.Errorf("Download, drop after %d bytes: err = %v, want ErrServer naming big.bin", tc.after, err)
+			}
+			// 1 + MaxRetries attempts, none of which refilled the budget.
+			if attempts > 6 {
+				t.Errorf("Download, drop after %d bytes: %d attempts, want at most 6", tc.after, attempts)
+			}
+			if matches, _ := filepath.Glob(filepath.Join(cache, "models--org--m", "snapshots", "*", "big.bin")); len(matches) != 0 {
+				t.Errorf("snapshot has %v", matches)
+			}
+		}
+
+		// OpenFile, which streams (mirror.Pull).
+		hub.ResetRequests()
+		rc, _, err := c.OpenFile(ctx, "org/m", "main", "big.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		attempts = len(hub.Downloads("big.bin"))
+		if tc.complete {
+			if err != nil || !bytes.Equal(got, content) {
+				t.Errorf("OpenFile, drop after %d bytes: %d bytes, %v", tc.after, len(got), err)
+			}
+		} else if err == nil || attempts > 6 {
+			t.Errorf("OpenFile, drop after %d bytes: err = %v after %d attempts, want an error within 6", tc.after, err, attempts)
+		}
+	}
+}

@@ -580,12 +580,11 @@ func (d *blobDownload) fetchRange(ctx context.Context, r byteRange) error {
 			return struct{}{}, nil
 		}
 		start := miss[0].Start
-		before := d.received.Load()
 		loc := d.currentLocation()
 		err := d.fetchOnce(ctx, loc, start, r.End)
-		if d.received.Load() > before {
-			policy.progressed()
-		}
+		// Progress on this range, whoever wrote it (other connections
+		// only write it after a 200 answer to a Range request).
+		policy.progressed(rangeSet(miss).total() - rangeSet(d.snapshot().missing(r.Start, r.End)).total())
 		if err != nil && d.refreshLocation(ctx, loc, err) == nil {
 			var perm *backoff.PermanentError
 			if errors.As(err, &perm) {

@@ -112,7 +112,7 @@ func (r *verifiedReader) Read(p []byte) (int, error) {
 				r.git.Write(p[:n])
 			}
 			r.pos += int64(n)
-			r.policy.progressed()
+			r.policy.progressed(int64(n))
 			if r.pos > r.meta.Size {
 				r.err = &IntegrityError{Path: r.path, Algorithm: "size", Expected: strconv.FormatInt(r.meta.Size, 10), Actual: "more"}
 				return 0, r.err
