@@ -235,7 +235,9 @@ func validate(ctx context.Context, g *weights.Graph, cfg *formats.Config, dir st
 	}
 	// Each run touches every page of its model's weights: each model hands
 	// its pages back before each layer and after each run, so that about
-	// one layer of one model is resident at a time.
+	// one layer of one model is resident at a time. Validate runs all its
+	// inputs through a model in lockstep (forward.Model.RunBatch), so each
+	// model's weights are read once.
 	ref, err := forward.Load(g, cfg, forward.Options{Threads: opts.Threads, BeforeLayer: g.Release})
 	if err != nil {
 		return nil, fmt.Errorf("reference: %w", err)
@@ -298,17 +300,24 @@ func releaseEvery(interval time.Duration, release func()) (stop func()) {
 	}
 }
 
-// releasing is a forward.Runner that hands back the mapped pages of its
-// model's files after every run (see weights.Graph.Release).
+// releasing is a forward.BatchRunner that hands back the mapped pages of
+// its model's files after every run (see weights.Graph.Release).
 type releasing struct {
-	forward.Runner
+	*forward.Model
 	release func()
 }
 
 // Run runs the model, then releases its pages.
 func (r releasing) Run(ctx context.Context, ids []int) (*forward.Outputs, error) {
 	defer r.release()
-	return r.Runner.Run(ctx, ids)
+	return r.Model.Run(ctx, ids)
+}
+
+// RunBatch runs the model on all inputs in lockstep (each layer's weights
+// are read once for all of them), then releases its pages.
+func (r releasing) RunBatch(ctx context.Context, inputs [][]int) ([]*forward.Outputs, error) {
+	defer r.release()
+	return r.Model.RunBatch(ctx, inputs)
 }
 
 // weightFile reports whether a file of a model directory holds weights

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/weights"
@@ -49,7 +50,8 @@ type Options struct {
 	// runtime.NumCPU().
 	Threads int
 	// BeforeLayer, when set, is called before each layer of a run and
-	// before the pooler or head, from the goroutine that called Run. Validation of large models passes
+	// before the pooler or head (for RunBatch: once per layer of the whole
+	// batch, from one of its goroutines). Validation of large models passes
 	// weights.Graph.Release, so that the pages of the layers already run
 	// leave the resident set: memory then stays near one layer's weights
 	// instead of the model's size.
@@ -203,23 +205,120 @@ func (m *Model) Threads() int { return m.threads }
 // Run computes the outputs for one sequence of token ids (batch 1, full
 // attention mask, token type 0). It checks ctx between layers.
 func (m *Model) Run(ctx context.Context, ids []int) (*Outputs, error) {
+	if err := m.checkIDs(ids); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return m.run(ctx, ids, runConfig{threads: m.threads, beforeLayer: m.beforeLayer})
+}
+
+func (m *Model) run(ctx context.Context, ids []int, rc runConfig) (*Outputs, error) {
+	out, err := m.net.run(ctx, ids, rc)
+	if err != nil {
+		return nil, err
+	}
+	return &Outputs{InputIDs: append([]int(nil), ids...), Tensors: out}, nil
+}
+
+// checkIDs refuses an input Run cannot take.
+func (m *Model) checkIDs(ids []int) error {
 	if len(ids) == 0 {
-		return nil, fmt.Errorf("%w: no input ids", ErrInput)
+		return fmt.Errorf("%w: no input ids", ErrInput)
 	}
 	if m.info.MaxPositions > 0 && len(ids) > m.info.MaxPositions {
-		return nil, fmt.Errorf("%w: %d ids, the model takes at most %d", ErrInput, len(ids), m.info.MaxPositions)
+		return fmt.Errorf("%w: %d ids, the model takes at most %d", ErrInput, len(ids), m.info.MaxPositions)
 	}
 	for i, id := range ids {
 		if id < 0 || id >= m.info.VocabSize {
-			return nil, fmt.Errorf("%w: id %d at position %d is outside the vocabulary [0, %d)", ErrInput, id, i, m.info.VocabSize)
+			return fmt.Errorf("%w: id %d at position %d is outside the vocabulary [0, %d)", ErrInput, id, i, m.info.VocabSize)
+		}
+	}
+	return nil
+}
+
+// RunBatch computes the outputs of several sequences, each exactly as Run
+// would, but in lockstep: one goroutine per sequence, all through layer i
+// before any starts layer i+1, so that each layer's weights are read from
+// the model's files once for the whole batch, and BeforeLayer is called
+// once per layer. With BeforeLayer releasing the mapped pages (as
+// validation does), Run over n sequences faults every weight in n times;
+// RunBatch, once. The activations of all sequences are in memory at once.
+func (m *Model) RunBatch(ctx context.Context, inputs [][]int) ([]*Outputs, error) {
+	for i, ids := range inputs {
+		if err := m.checkIDs(ids); err != nil {
+			return nil, fmt.Errorf("sequence %d: %w", i, err)
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out, err := m.net.run(ctx, ids, runConfig{threads: m.threads, beforeLayer: m.beforeLayer})
-	if err != nil {
-		return nil, err
+	step := newLockstep(len(inputs), m.beforeLayer)
+	outs := make([]*Outputs, len(inputs))
+	errs := make([]error, len(inputs))
+	var wg sync.WaitGroup
+	for i, ids := range inputs {
+		wg.Go(func() {
+			defer step.leave()
+			outs[i], errs[i] = m.run(ctx, ids, runConfig{threads: m.threads, beforeLayer: step.wait})
+		})
 	}
-	return &Outputs{InputIDs: append([]int(nil), ids...), Tensors: out}, nil
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("sequence %d: %w", i, err)
+		}
+	}
+	return outs, nil
+}
+
+// lockstep is a reusable barrier for the goroutines of a RunBatch: wait
+// returns once every goroutine still running has arrived, after the last
+// to arrive has called hook. A goroutine that ends (done, or failed) leaves,
+// so that the others never wait for it.
+type lockstep struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	active  int // goroutines that have not left
+	arrived int // of those, waiting at the barrier
+	round   int
+	hook    func()
+}
+
+func newLockstep(n int, hook func()) *lockstep {
+	l := &lockstep{active: n, hook: hook}
+	l.cond.L = &l.mu
+	return l
+}
+
+func (l *lockstep) wait() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.arrived++
+	if l.arrived == l.active {
+		l.openLocked()
+		return
+	}
+	for r := l.round; r == l.round; {
+		l.cond.Wait()
+	}
+}
+
+func (l *lockstep) leave() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.active--
+	if l.arrived > 0 && l.arrived == l.active {
+		l.openLocked()
+	}
+}
+
+func (l *lockstep) openLocked() {
+	if l.hook != nil {
+		l.hook()
+	}
+	l.arrived = 0
+	l.round++
+	l.cond.Broadcast()
 }

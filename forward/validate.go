@@ -184,6 +184,14 @@ type Runner interface {
 	Run(ctx context.Context, ids []int) (*Outputs, error)
 }
 
+// BatchRunner is a Runner that can also run all the inputs of a
+// validation at once (Model.RunBatch); Validate then uses RunBatch, which
+// reads each model's weights once instead of once per input.
+type BatchRunner interface {
+	Runner
+	RunBatch(ctx context.Context, inputs [][]int) ([]*Outputs, error)
+}
+
 // inputStream is the second PCG seed word of ValidationInputs.
 const inputStream = 0x68756d6972726f72 // "humirror"
 
@@ -255,22 +263,47 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 		run[i] = n
 	}
 	cmp := make([]comparison, len(ri.Outputs))
-	for _, ids := range ValidationInputs(opts.Seed, run, ri.VocabSize) {
-		ro, err := ref.Run(ctx, ids)
-		if err != nil {
-			return nil, fmt.Errorf("reference: %w", err)
-		}
-		co, err := cand.Run(ctx, ids)
-		if err != nil {
-			return nil, fmt.Errorf("candidate: %w", err)
-		}
+	inputs := ValidationInputs(opts.Seed, run, ri.VocabSize)
+	compare := func(ro, co *Outputs) error {
 		for i, name := range ri.Outputs {
 			a, ok1 := ro.Get(name)
 			b, ok2 := co.Get(name)
 			if !ok1 || !ok2 {
-				return nil, fmt.Errorf("forward: output %q missing from a run", name)
+				return fmt.Errorf("forward: output %q missing from a run", name)
 			}
 			if err := cmp[i].add(a, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	rb, ok1 := ref.(BatchRunner)
+	cb, ok2 := cand.(BatchRunner)
+	if ok1 && ok2 {
+		ros, err := rb.RunBatch(ctx, inputs)
+		if err != nil {
+			return nil, fmt.Errorf("reference: %w", err)
+		}
+		cos, err := cb.RunBatch(ctx, inputs)
+		if err != nil {
+			return nil, fmt.Errorf("candidate: %w", err)
+		}
+		for j := range inputs {
+			if err := compare(ros[j], cos[j]); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		for _, ids := range inputs {
+			ro, err := ref.Run(ctx, ids)
+			if err != nil {
+				return nil, fmt.Errorf("reference: %w", err)
+			}
+			co, err := cand.Run(ctx, ids)
+			if err != nil {
+				return nil, fmt.Errorf("candidate: %w", err)
+			}
+			if err := compare(ro, co); err != nil {
 				return nil, err
 			}
 		}
