@@ -59,8 +59,9 @@ type PullResult struct {
 // s without a local copy: it lists the revision's files (c.Files), streams
 // each file the mirror lacks from the Hub (c.OpenFile, which resumes broken
 // connections and verifies sha256 or git blob id) into storage (Push, which
-// verifies again before a blob becomes visible), then writes the manifest
-// under the Hub's commit id and the ref.
+// verifies again before a blob becomes visible, and writes the chunk
+// sidecar of a blob larger than a chunk, hashed on the way), then writes
+// the manifest under the Hub's commit id and the ref.
 //
 // Pull is idempotent: blobs already in the mirror are not downloaded. The
 // sha256 of an LFS file is in the Hub's listing; that of a regular file is

@@ -6,6 +6,7 @@
 // # Layout
 //
 //	blobs/sha256/<sha256>                          file content, by its SHA-256 (64 hex)
+//	blobs/chunks/<sha256>                          chunk hashes of that blob (optional)
 //	repos/models--<org>--<name>/manifests/<commit>.json   one per commit (40 hex)
 //	repos/models--<org>--<name>/refs/<revision>    the commit a branch, tag or variant names
 //
@@ -16,6 +17,16 @@
 // "refs/pr/1" becomes "refs%2Fpr%2F1"), so names that nest ("a" and "a/b")
 // never collide as files and directories. A ref object holds the 40-hex
 // commit and nothing else, like refs/<name> in the Hugging Face cache.
+//
+// A blob larger than one chunk (ChunkSize, 8 MiB) has a chunk-hash sidecar
+// beside it, in blobs/chunks/ rather than blobs/sha256/ so that the blob
+// directory holds content only: a small binary object (magic "HMCHUNKS",
+// a version, the chunk size, the blob's size and sha256, the sha256 of each
+// chunk, and a sha256 of all that) with which Server verifies a byte range
+// by reading only the chunks that cover it. A sidecar is an optimisation:
+// it is read strictly and bounded by the blob's size, and a blob without
+// one, or with a malformed one, is verified whole as before. Sidecars are
+// not listed in manifests and do not feed commit ids.
 //
 // A manifest (see Manifest) lists every file of the commit: path, size,
 // sha256, git oid (the blob id the Hub reports: the content's git blob SHA-1
@@ -36,7 +47,8 @@
 // # Write order
 //
 // Push uploads blobs first (each verified against its sha256 before it
-// becomes visible, see storage.Store.Put), then the manifest, then the refs.
+// becomes visible, see storage.Store.Put; a blob's chunk sidecar, hashed
+// while the blob streams, right after it), then the manifest, then the refs.
 // A manifest therefore exists only when all its blobs do, and a ref only
 // when its manifest does. An interrupted push leaves at most some complete
 // blobs and no manifest; running it again uploads only what is missing.
@@ -56,8 +68,9 @@
 // "refs/convert/X") into a Manifest. Blob reads are verified: OpenFile
 // streams a whole file through a storage.VerifyReader, which fails before it
 // hands out the last bytes of a blob whose hash does not match the manifest,
-// and Server verifies a blob in full before it serves a range of it (see
-// Server for how verification results are cached). Materialize writes a
+// and Server verifies a range of a blob chunk by chunk against its sidecar,
+// or the whole blob before it serves a range of one without a sidecar (see
+// Server for the rules and how verification results are cached). Materialize writes a
 // revision into a local directory, verified. A revision of a mirror is
 // named by a ModelURL ("s3://bucket/prefix#org/name@rev"); ResolveModel
 // turns any MODEL argument of the command line (a local path, a repo id in
@@ -91,13 +104,18 @@ var (
 
 // Key prefixes of the layout.
 const (
-	blobPrefix = "blobs/sha256/"
-	repoPrefix = "repos/"
-	repoKind   = "models--"
+	blobPrefix   = "blobs/sha256/"
+	chunksPrefix = "blobs/chunks/"
+	repoPrefix   = "repos/"
+	repoKind     = "models--"
 )
 
 // BlobKey returns the key of the blob with the given sha256.
 func BlobKey(sha256 string) string { return blobPrefix + sha256 }
+
+// ChunksKey returns the key of the chunk-hash sidecar of the blob with the
+// given sha256 (see the package doc's Layout).
+func ChunksKey(sha256 string) string { return chunksPrefix + sha256 }
 
 // repoDir returns "repos/models--org--name".
 func repoDir(repo string) string {

@@ -119,11 +119,14 @@ type PushResult struct {
 }
 
 // Push copies files into the mirror as one commit of repo: every blob not
-// already present (by sha256 and size) is uploaded and verified, then the
-// manifest is written, then the ref. Push is idempotent: pushing the same
-// files again uploads nothing and writes nothing. When it fails or ctx is
-// cancelled, no manifest or ref is written, blobs already uploaded are
-// complete and verified, and a second Push completes the work.
+// already present (by sha256 and size) is uploaded and verified, and one
+// larger than a chunk gets its chunk sidecar (ChunksKey), hashed as it
+// streams; then the manifest is written, then the ref. Push is idempotent:
+// pushing the same files again uploads nothing and writes nothing (except a
+// missing or wrong chunk sidecar of a present blob whose content Push had to
+// read to hash it anyway). When it fails or ctx is cancelled, no manifest or
+// ref is written, blobs already uploaded are complete and verified, and a
+// second Push completes the work.
 func Push(ctx context.Context, s storage.Store, repo string, files []PushFile, opts PushOptions) (*PushResult, error) {
 	if err := ValidateRepoID(repo); err != nil {
 		return nil, err
@@ -295,10 +298,14 @@ func (p *pusher) pushFile(ctx context.Context, f PushFile) (Entry, error) {
 			src.close()
 		}
 	}()
+	// A blob larger than a chunk gets a chunk sidecar, hashed in the same
+	// pass as the rest: the hash pass when there is one, else the upload.
+	chunkSize := sidecarChunkSize(f.Size)
+	var sums [][32]byte
 	if e.SHA256 == "" || (!e.LFS && e.GitOID == "") {
 		var sha, oid string
 		var err error
-		src, sha, oid, err = p.hash(ctx, f)
+		src, sha, oid, sums, err = p.hash(ctx, f, chunkSize)
 		if err != nil {
 			return Entry{}, err
 		}
@@ -328,6 +335,15 @@ func (p *pusher) pushFile(ctx context.Context, f PushFile) (Entry, error) {
 	info, err := p.store.Stat(ctx, key)
 	switch {
 	case err == nil && info.Size == e.Size:
+		// Present. Its sidecar is written when this push hashed the
+		// content anyway (a mirror from before sidecars gains them);
+		// otherwise a missing one stays missing, which only means that
+		// Server verifies the whole blob.
+		if sums != nil {
+			if err := writeChunks(ctx, p.store, e, chunkSize, sums); err != nil {
+				return Entry{}, err
+			}
+		}
 		p.done(e, false)
 		return e, nil
 	case err == nil:
@@ -343,11 +359,25 @@ func (p *pusher) pushFile(ctx context.Context, f PushFile) (Entry, error) {
 		src = &source{r: rc, closers: []func() error{rc.Close}}
 	}
 	r := src.r
+	var chunks *chunkHasher
+	if chunkSize > 0 && sums == nil {
+		chunks = newChunkHasher(chunkSize)
+		r = teeChunks(r, chunks)
+	}
 	if p.opts.Progress != nil {
 		r = &progressReader{r: r, fn: func(n int64) { p.opts.Progress.Uploaded(e.Path, n) }}
 	}
 	if err := p.store.Put(ctx, key, r, e.Size, e.SHA256); err != nil {
 		return Entry{}, err
+	}
+	if chunks != nil {
+		// Put verified the bytes that went through the tee.
+		sums, _ = chunks.result(e.Size)
+	}
+	if sums != nil {
+		if err := writeChunks(ctx, p.store, e, chunkSize, sums); err != nil {
+			return Entry{}, err
+		}
 	}
 	p.done(e, true)
 	return e, nil
@@ -369,12 +399,13 @@ func (p *pusher) done(e Entry, uploaded bool) {
 	}
 }
 
-// hash reads f once, returning its sha256 and git blob id and a source to
-// upload it from: the same reader rewound when it can seek, else a spool.
-func (p *pusher) hash(ctx context.Context, f PushFile) (*source, string, string, error) {
+// hash reads f once, returning its sha256 and git blob id, its chunk
+// hashes when chunkSize > 0, and a source to upload it from: the same
+// reader rewound when it can seek, else a spool.
+func (p *pusher) hash(ctx context.Context, f PushFile, chunkSize int64) (*source, string, string, [][32]byte, error) {
 	rc, err := f.Open(ctx)
 	if err != nil {
-		return nil, "", "", err
+		return nil, "", "", nil, err
 	}
 	src := &source{closers: []func() error{rc.Close}}
 	ok := false
@@ -389,10 +420,16 @@ func (p *pusher) hash(ctx context.Context, f PushFile) (*source, string, string,
 		ho = sha1.New()
 		ho.Write(GitBlobHeader(f.Size))
 	}
-	w := io.Writer(hs)
+	ws := []io.Writer{hs}
 	if ho != nil {
-		w = io.MultiWriter(hs, ho)
+		ws = append(ws, ho)
 	}
+	var chunks *chunkHasher
+	if chunkSize > 0 {
+		chunks = newChunkHasher(chunkSize)
+		ws = append(ws, chunks)
+	}
+	w := io.MultiWriter(ws...)
 	seeker, canSeek := rc.(io.Seeker)
 	var spool io.Writer
 	var reopen func() (io.Reader, error)
@@ -411,7 +448,7 @@ func (p *pusher) hash(ctx context.Context, f PushFile) (*source, string, string,
 	default:
 		tmp, err := os.CreateTemp(p.opts.TempDir, "hubmirror-spool-*")
 		if err != nil {
-			return nil, "", "", err
+			return nil, "", "", nil, err
 		}
 		src.closers = append(src.closers, tmp.Close, func() error { return os.Remove(tmp.Name()) })
 		spool = tmp
@@ -431,14 +468,14 @@ func (p *pusher) hash(ctx context.Context, f PushFile) (*source, string, string,
 	}
 	n, err := io.Copy(w, io.LimitReader(in, f.Size+1))
 	if err != nil {
-		return nil, "", "", err
+		return nil, "", "", nil, err
 	}
 	if n != f.Size {
-		return nil, "", "", fmt.Errorf("read %d bytes, expected %d (did the file change?): %w", n, f.Size, storage.ErrShortRead)
+		return nil, "", "", nil, fmt.Errorf("read %d bytes, expected %d (did the file change?): %w", n, f.Size, storage.ErrShortRead)
 	}
 	r, err := reopen()
 	if err != nil {
-		return nil, "", "", err
+		return nil, "", "", nil, err
 	}
 	src.r = r
 	ok = true
@@ -446,7 +483,11 @@ func (p *pusher) hash(ctx context.Context, f PushFile) (*source, string, string,
 	if ho != nil {
 		oid = hex.EncodeToString(ho.Sum(nil))
 	}
-	return src, hex.EncodeToString(hs.Sum(nil)), oid, nil
+	var sums [][32]byte
+	if chunks != nil {
+		sums, _ = chunks.result(f.Size)
+	}
+	return src, hex.EncodeToString(hs.Sum(nil)), oid, sums, nil
 }
 
 // writeManifest writes m unless a manifest for its commit already exists; an

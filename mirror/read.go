@@ -206,7 +206,8 @@ func ListRefs(ctx context.Context, s storage.Store, repo string) ([]Ref, error) 
 // fails with an error wrapping ErrCorrupt, before it delivers the last bytes,
 // when the blob does not hash to e.SHA256. A partial read cannot be verified
 // without reading the whole blob; callers that need that call VerifyBlob
-// first (Server does, and remembers the result).
+// first, or verify the chunks that cover the range against the blob's
+// chunk sidecar (Server does either, and remembers a whole verification).
 func OpenFile(ctx context.Context, s storage.Store, e Entry, offset, length int64) (io.ReadCloser, error) {
 	if length < 0 && offset >= 0 && offset <= e.Size {
 		length = e.Size - offset

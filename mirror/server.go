@@ -3,11 +3,14 @@ package mirror
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"mime"
@@ -68,16 +71,31 @@ type ServerOptions struct {
 // No byte of a blob that fails verification completes a response:
 //   - Files up to SmallFile bytes are read whole and verified before the
 //     response starts; a mismatch is a 500 response.
-//   - A full GET of a larger file streams through a storage.VerifyReader,
-//     which withholds the last bytes and fails when the hash is wrong; the
-//     server then aborts the connection, so the client sees a truncated body
-//     (and huggingface_hub, which checks the size, fails).
-//   - A range of a larger file is served only after the whole blob was
-//     verified. The result is remembered per blob, with the blob's storage
-//     version (S3 ETag; inode, size and mtime of a file), for VerifyTTL; a
-//     blob replaced or modified in storage has a new version and is verified
-//     again. Concurrent requests for an unverified blob share one
-//     verification. A successful full GET counts as a verification.
+//   - A larger blob verified earlier is served as it is. The result of a
+//     whole-blob verification is remembered per blob, with the blob's
+//     storage version (S3 ETag; inode, size and mtime of a file), for
+//     VerifyTTL; a blob replaced or modified in storage has a new version
+//     and is verified again.
+//   - A larger blob not verified yet that has a chunk sidecar (see
+//     ChunksKey; Push writes one for every blob larger than a chunk) is
+//     served chunk by chunk: only the chunks that cover the request are
+//     read, each is hashed and compared with the sidecar before any of its
+//     bytes is sent, and one chunk per request is in memory. A range
+//     therefore starts after one chunk (8 MiB), not the whole blob. A full
+//     GET also hashes the whole blob and withholds its last chunk unless
+//     the blob matches the manifest; it then counts as a verification. A
+//     chunk that does not match ends the response: with a 500 when it is
+//     the first (after the whole blob is verified to tell a wrong blob from
+//     a wrong sidecar: the blob is served if it is right), else by
+//     aborting the connection, so the client sees a truncated body and no
+//     byte of that chunk.
+//   - Without a usable sidecar (a mirror written before sidecars, or a
+//     malformed one, which is logged), a range is served only after the
+//     whole blob was verified (concurrent requests share one
+//     verification), and a full GET streams through a
+//     storage.VerifyReader, which withholds the last bytes and fails when
+//     the hash is wrong; the server then aborts the connection (and
+//     huggingface_hub, which checks the size, fails).
 type Server struct {
 	store storage.Store
 	opts  ServerOptions
@@ -87,6 +105,9 @@ type Server struct {
 	manifests map[string]*cachedManifest
 	verified  map[string]verifiedBlob
 	flights   map[string]*flight
+	// chunks caches parsed sidecars, chunkBytes their size.
+	chunks     map[string]*chunkIndex
+	chunkBytes int64
 }
 
 type cachedManifest struct {
@@ -126,6 +147,7 @@ func NewServer(store storage.Store, opts ServerOptions) *Server {
 		manifests: map[string]*cachedManifest{},
 		verified:  map[string]verifiedBlob{},
 		flights:   map[string]*flight{},
+		chunks:    map[string]*chunkIndex{},
 	}
 }
 
@@ -699,13 +721,30 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, rev, file
 		w.Write(data[offset : offset+length])
 		return
 	}
-	if !full && !s.isVerified(ctx, e) {
-		if err := s.verify(ctx, e); err != nil {
-			s.fail(w, r, err)
+	verifiedAlready := s.isVerified(ctx, e)
+	if !verifiedAlready {
+		handled, err := s.serveChunked(w, r, e, offset, length, status)
+		if handled {
 			return
 		}
+		// No usable sidecar (a range waits for the whole blob to be
+		// verified; a full GET streams through a VerifyReader), or the
+		// first chunk did not match it and nothing was sent: the blob or
+		// the sidecar is wrong, and the whole blob decides which.
+		if err != nil {
+			s.dropChunks(e)
+			if s.opts.Log != nil {
+				s.opts.Log.Warn("verifying the whole blob", slog.String("path", r.URL.Path), slog.Any("error", err))
+			}
+		}
+		if err != nil || !full {
+			if err := s.verify(ctx, e); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			verifiedAlready = s.isVerified(ctx, e)
+		}
 	}
-	verifiedAlready := s.isVerified(ctx, e)
 	var rc io.ReadCloser
 	var info storage.Info
 	if full && !verifiedAlready {
@@ -740,6 +779,201 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, rev, file
 	if full && !verifiedAlready {
 		s.markVerified(e, info.Version)
 	}
+}
+
+// errFirstChunk: the first chunk a request needs does not match the blob's
+// sidecar, and nothing was sent.
+var errFirstChunk = errors.New("the first chunk does not match its sidecar")
+
+// chunkBuffers recycles the chunk buffers of serveChunked.
+var chunkBuffers sync.Pool
+
+// serveChunked serves offset and length of e's blob, not verified yet,
+// verifying each chunk that covers the range against the blob's sidecar
+// before any of its bytes is sent, one chunk in memory at a time. A full
+// read also hashes the whole blob and withholds the last chunk unless it
+// matches e.SHA256; it then counts as a verification.
+//
+// handled is false when there is no usable sidecar, or when the first
+// chunk did not match (err wraps errFirstChunk): nothing was written, and
+// the caller serves the request another way. Otherwise the response is
+// complete, failed (written by s.fail), or aborted after a mismatch or an
+// error mid-body.
+func (s *Server) serveChunked(w http.ResponseWriter, r *http.Request, e Entry, offset, length int64, status int) (handled bool, err error) {
+	ctx := r.Context()
+	idx := s.chunkIndexOf(ctx, r, e)
+	if idx == nil {
+		return false, nil
+	}
+	full := offset == 0 && length == e.Size
+	failCorrupt := func(err error) (bool, error) {
+		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidRange) || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("mirror: %s: blob %s is missing or short: %v: %w", e.Path, e.SHA256, err, ErrCorrupt)
+		}
+		s.fail(w, r, err)
+		return true, nil
+	}
+	var info storage.Info
+	if full {
+		info, err = s.store.Stat(ctx, BlobKey(e.SHA256))
+		if err != nil {
+			return failCorrupt(err)
+		}
+		if info.Size != e.Size {
+			return failCorrupt(fmt.Errorf("mirror: %s: blob %s has %d bytes, the manifest says %d: %w", e.Path, e.SHA256, info.Size, e.Size, ErrCorrupt))
+		}
+	}
+	first, last := offset/idx.chunkSize, (offset+length-1)/idx.chunkSize
+	spanStart, _ := idx.span(first)
+	lastStart, lastLen := idx.span(last)
+	rc, err := s.store.Get(ctx, BlobKey(e.SHA256), spanStart, lastStart+lastLen-spanStart)
+	if err != nil {
+		return failCorrupt(err)
+	}
+	defer rc.Close()
+
+	bufSize := min(idx.chunkSize, lastStart+lastLen-spanStart)
+	bp, _ := chunkBuffers.Get().(*[]byte)
+	if bp == nil || int64(cap(*bp)) < bufSize {
+		b := make([]byte, bufSize)
+		bp = &b
+	}
+	defer chunkBuffers.Put(bp)
+	buf := (*bp)[:bufSize]
+
+	// A full read hashes the whole blob too, on another goroutine while
+	// this one hashes the chunk (two passes over the same buffer, at the
+	// speed of one when a core is free).
+	var whole hash.Hash
+	var toWhole chan []byte
+	var wholeDone chan struct{}
+	if full {
+		whole = sha256.New()
+		toWhole, wholeDone = make(chan []byte), make(chan struct{})
+		go func() {
+			for c := range toWhole {
+				whole.Write(c)
+				wholeDone <- struct{}{}
+			}
+		}()
+		defer close(toWhole)
+	}
+	sent := false
+	// refuse aborts a response under way: the client must not take a
+	// short body for a complete file.
+	refuse := func(err error) (bool, error) {
+		if ctx.Err() == nil && s.opts.Log != nil {
+			s.opts.Log.Error("refused to complete a response", slog.String("path", r.URL.Path), slog.Any("error", err))
+		}
+		if errors.Is(err, ErrCorrupt) {
+			s.dropChunks(e)
+			s.forget(e)
+		}
+		panic(http.ErrAbortHandler)
+	}
+	for i := first; i <= last; i++ {
+		start, n := idx.span(i)
+		chunk := buf[:n]
+		if _, err := io.ReadFull(rc, chunk); err != nil {
+			err = fmt.Errorf("mirror: %s: reading chunk %d of blob %s: %w", e.Path, i, e.SHA256, err)
+			if !sent {
+				return failCorrupt(err)
+			}
+			return refuse(err)
+		}
+		if full {
+			toWhole <- chunk
+		}
+		chunkSum := sha256.Sum256(chunk)
+		if full {
+			<-wholeDone
+		}
+		if chunkSum != idx.sums[i] {
+			err := fmt.Errorf("mirror: %s: chunk %d (bytes %d-%d) of blob %s does not match its sidecar: %w", e.Path, i, start, start+n-1, e.SHA256, ErrCorrupt)
+			if !sent {
+				return false, fmt.Errorf("%w: %w", errFirstChunk, err)
+			}
+			return refuse(err)
+		}
+		if full {
+			if i == last {
+				if got := hex.EncodeToString(whole.Sum(nil)); got != e.SHA256 {
+					err := fmt.Errorf("mirror: %s: blob %s has sha256 %s though its chunks match the sidecar: %w", e.Path, e.SHA256, got, ErrCorrupt)
+					if !sent {
+						return false, fmt.Errorf("%w: %w", errFirstChunk, err)
+					}
+					return refuse(err)
+				}
+			}
+		}
+		lo, hi := max(offset, start)-start, min(offset+length, start+n)-start
+		if !sent {
+			w.WriteHeader(status)
+			sent = true
+		}
+		if _, err := w.Write(chunk[lo:hi]); err != nil {
+			panic(http.ErrAbortHandler) // the client went away
+		}
+	}
+	if full {
+		s.markVerified(e, info.Version)
+	}
+	return true, nil
+}
+
+// maxCachedChunkBytes bounds the memory of the sidecar cache.
+const maxCachedChunkBytes = 32 << 20
+
+// chunkIndexOf returns the parsed sidecar of e's blob, cached, or nil when
+// it is missing or unusable (logged).
+func (s *Server) chunkIndexOf(ctx context.Context, r *http.Request, e Entry) *chunkIndex {
+	s.mu.Lock()
+	idx := s.chunks[e.SHA256]
+	s.mu.Unlock()
+	if idx != nil {
+		return idx
+	}
+	idx, err := readChunks(ctx, s.store, e)
+	if err != nil {
+		if s.opts.Log != nil && ctx.Err() == nil {
+			level := slog.LevelWarn
+			if errors.Is(err, storage.ErrNotFound) {
+				level = slog.LevelDebug
+			}
+			s.opts.Log.LogAttrs(ctx, level, "no usable chunk sidecar, the whole blob is verified",
+				slog.String("path", r.URL.Path), slog.String("blob", e.SHA256), slog.Any("error", err))
+		}
+		return nil
+	}
+	size := idx.memSize()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old := s.chunks[e.SHA256]; old != nil {
+		return old
+	}
+	for k, old := range s.chunks { // evict any until it fits
+		if s.chunkBytes+size <= maxCachedChunkBytes {
+			break
+		}
+		delete(s.chunks, k)
+		s.chunkBytes -= old.memSize()
+	}
+	if s.chunkBytes+size <= maxCachedChunkBytes {
+		s.chunks[e.SHA256] = idx
+		s.chunkBytes += size
+	}
+	return idx
+}
+
+// dropChunks forgets the cached sidecar of e's blob, so that the next
+// request reads it again.
+func (s *Server) dropChunks(e Entry) {
+	s.mu.Lock()
+	if old := s.chunks[e.SHA256]; old != nil {
+		delete(s.chunks, e.SHA256)
+		s.chunkBytes -= old.memSize()
+	}
+	s.mu.Unlock()
 }
 
 // readSmall reads and verifies a whole small file.

@@ -26,8 +26,9 @@ s3://bucket/prefix) as the Hub does, so that Hugging Face clients download from 
 HF_ENDPOINT=http://ADDR: model info (/api/models/REPO[/revision/REV]), tree listings
 (/api/models/REPO/tree/REV), refs, and files (HEAD/GET /REPO/resolve/REV/PATH, with
 ranges). Variants are revisions of their own (e.g. REV int8). Every byte served is
-verified against the manifest's sha256; a blob that does not match is never delivered
-whole.
+checked first: against the manifest's sha256 (small files, and blobs verified whole),
+or chunk by chunk against the blob's chunk-hash sidecar, so that a range of a large
+blob reads only the chunks it covers; a response whose bytes do not match is cut.
 
 The first line on stdout is the URL it listens on. One access-log line per request
 goes to stderr. SIGINT or SIGTERM stops it gracefully: it stops accepting, lets
