@@ -428,3 +428,28 @@ func TestHuggingfaceHubAgainstServer(t *testing.T) {
 	revs := append(append([][2]string{}, m.revs...), [2]string{"org/alpha", "int8"}, [2]string{"local/dirmodel", ""})
 	runHFServeCheck(t, python, script, srv.URL, m.store, revs)
 }
+
+// TestHuggingfaceHubAgainstChunkedServer is the same check with chunks of
+// 1 KiB and small files of 2 KiB, so that every shard is served through its
+// chunk-hash sidecar (serveChunked) to the real client.
+func TestHuggingfaceHubAgainstChunkedServer(t *testing.T) {
+	python := hfPython()
+	if python == "" {
+		t.Skip("huggingface_hub is not importable by python3 (set PYTHONPATH to its src/ to run this check)")
+	}
+	defer func(old int64) { ChunkSize = old }(ChunkSize)
+	ChunkSize = MinChunkSize
+	m := newE2EMirror(t)
+	sidecars := 0
+	if err := m.store.List(context.Background(), "blobs/chunks/", func(storage.Info) error { sidecars++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if sidecars == 0 {
+		t.Fatal("the mirror has no chunk sidecars")
+	}
+	srv := httptest.NewServer(NewServer(m.store, ServerOptions{TreePageSize: 3, SmallFile: 2 << 10}))
+	defer srv.Close()
+	script, _ := filepath.Abs("testdata/hf_serve_check.py")
+	revs := append(append([][2]string{}, m.revs...), [2]string{"org/alpha", "int8"}, [2]string{"local/dirmodel", ""})
+	runHFServeCheck(t, python, script, srv.URL, m.store, revs)
+}
