@@ -34,6 +34,8 @@ var (
 	ErrNotCached = errors.New("not in the local cache")
 	// ErrInvalidRepoID: a repo id or revision that the Hub would never accept.
 	ErrInvalidRepoID = errors.New("invalid repo id")
+	// ErrNoSpace: the disk cannot hold a file about to be downloaded.
+	ErrNoSpace = errors.New("not enough disk space")
 )
 
 // HTTPError is the error for a Hub response with a failing status. It wraps

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"sync"
@@ -223,6 +224,10 @@ func (d *blobDownload) flush(incomplete string) error {
 	return saveRecord(incomplete, d.meta.ETag, d.meta.Size, have)
 }
 
+// reserve reserves the disk space of a download (reserveSpace; tests
+// replace it).
+var reserve = reserveSpace
+
 // fetchVerified downloads into t.incomplete (resuming from its record),
 // hashes, and places the verified file at t.final.
 func (c *Client) fetchVerified(ctx context.Context, path string, meta *FileMeta, t blobTarget, p fetchParams,
@@ -230,6 +235,13 @@ func (c *Client) fetchVerified(ctx context.Context, path string, meta *FileMeta,
 	file, have, err := openIncomplete(t.incomplete, meta.ETag, meta.Size)
 	if err != nil {
 		return fetchResult{}, err
+	}
+	if err := reserve(file, meta.Size); err != nil {
+		file.Close()
+		if have == nil {
+			os.Remove(t.incomplete) // nothing of it was ours to keep
+		}
+		return fetchResult{}, fmt.Errorf("%w for %s: %d bytes in %s: %v", ErrNoSpace, path, meta.Size, filepath.Dir(t.incomplete), err)
 	}
 	bufs := newPieceBuffers(meta.Size, max(1, p.connections)+hashQueue)
 	d := &blobDownload{c: c, path: path, meta: meta, file: file, progress: p.progress, p: p,
