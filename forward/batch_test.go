@@ -7,8 +7,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
+
+	"github.com/hubmirror/hubmirror/forward/internal/kernels"
+	"github.com/hubmirror/hubmirror/weights"
 )
 
 // TestRunBatchMatchesRun: each sequence of a batch gets exactly the outputs
@@ -98,5 +103,62 @@ func TestRunBatchErrors(t *testing.T) {
 			t.Errorf("cancelled after %d layers: %v", after, err)
 		}
 		cancel()
+	}
+}
+
+// TestLockstepStacksProducts: goroutines that reach the same Linear product
+// get it computed once over their stacked rows, each receiving exactly what
+// it would have computed alone; products of different weights (networks
+// that diverged) are each computed on their own.
+func TestLockstepStacksProducts(t *testing.T) {
+	const in, out = 37, 53
+	weight := func(seed int) *kernels.Weight {
+		data := make([]float32, out*in)
+		for i := range data {
+			data[i] = float32((i*seed)%97-48) / 50
+		}
+		w := kernels.Weight{Out: out, In: in, DType: weights.F32, Data: unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data))}
+		return &w
+	}
+	w1, w2 := weight(7), weight(11)
+	bias := make([]float32, out)
+	for i := range bias {
+		bias[i] = float32(i) / 10
+	}
+	rowsOf := []int{5, 9, 6}
+	run := func(ws []*kernels.Weight) (got, want [][]float32, stacks int) {
+		l := newLockstep(len(rowsOf), nil, 2)
+		got = make([][]float32, len(rowsOf))
+		want = make([][]float32, len(rowsOf))
+		var wg sync.WaitGroup
+		for i, m := range rowsOf {
+			x := make([]float32, m*in)
+			for j := range x {
+				x[j] = float32((j*(i+3))%89-44) / 40
+			}
+			want[i] = make([]float32, m*out)
+			kernels.Linear(want[i], x, m, ws[i], bias, 2)
+			got[i] = make([]float32, m*out)
+			wg.Go(func() {
+				defer l.leave()
+				l.linear(got[i], x, m, ws[i], bias)
+			})
+		}
+		wg.Wait()
+		return got, want, l.stacks
+	}
+	for _, tc := range []struct {
+		ws     []*kernels.Weight
+		stacks int
+	}{{[]*kernels.Weight{w1, w1, w1}, 1}, {[]*kernels.Weight{w1, w2, w1}, 0}} {
+		got, want, stacks := run(tc.ws)
+		if stacks != tc.stacks {
+			t.Errorf("%d stacked products, want %d", stacks, tc.stacks)
+		}
+		for i := range got {
+			if !slices.Equal(got[i], want[i]) {
+				t.Errorf("call %d (stacked %v): result differs from its own product", i, tc.stacks > 0)
+			}
+		}
 	}
 }

@@ -172,16 +172,16 @@ func (m *bert) run(ctx context.Context, ids []int, rc runConfig) ([]Output, erro
 		}
 		A := l.heads * dh
 		att := attention{heads: l.heads, kvHeads: l.heads, headDim: dh, scale: float32(1 / math.Sqrt(float64(dh)))}
-		l.q.apply(q, x, n, threads)
-		l.k.apply(k, x, n, threads)
-		l.v.apply(v, x, n, threads)
+		l.q.apply(q, x, n, rc)
+		l.k.apply(k, x, n, rc)
+		l.v.apply(v, x, n, rc)
 		att.run(ctxBuf, rowMajor(q, A), rowMajor(k, A), rowMajor(v, A), n, 0, threads)
-		l.o.apply(tmp, ctxBuf, n, threads)
+		l.o.apply(tmp, ctxBuf, n, rc)
 		add(tmp, x)
 		l.attnNorm.layerNorm(x, tmp, n)
-		l.up.apply(up, x, n, threads)
+		l.up.apply(up, x, n, rc)
 		m.act(up)
-		l.down.apply(tmp, up, n, threads)
+		l.down.apply(tmp, up, n, rc)
 		add(tmp, x)
 		l.outNorm.layerNorm(x, tmp, n)
 	}
@@ -193,12 +193,12 @@ func (m *bert) run(ctx context.Context, ids []int, rc runConfig) ([]Output, erro
 		return out, nil
 	}
 	pooled := make([]float32, H)
-	m.pooler.apply(pooled, x[:H], 1, threads)
+	m.pooler.apply(pooled, x[:H], 1, rc)
 	tanh(pooled)
 	out = append(out, Output{Name: OutputPooler, Shape: []int{1, H}, Data: pooled})
 	if m.classifier != nil {
 		logits := make([]float32, m.classifier.w.Out)
-		m.classifier.apply(logits, pooled, 1, threads)
+		m.classifier.apply(logits, pooled, 1, rc)
 		out = append(out, Output{Name: OutputLogits, Shape: []int{1, len(logits)}, Data: logits})
 	}
 	return out, nil

@@ -133,14 +133,14 @@ func (m *gpt2) run(ctx context.Context, ids []int, rc runConfig) ([]Output, erro
 		A := l.heads * dh
 		att := attention{heads: l.heads, kvHeads: l.heads, headDim: dh, scale: float32(scale), causal: true}
 		l.ln1.layerNorm(a, x, n)
-		l.attn.apply(qkv, a, n, threads)
+		l.attn.apply(qkv, a, n, rc)
 		att.run(ctxBuf, span{qkv, 3 * A, 0}, span{qkv, 3 * A, A}, span{qkv, 3 * A, 2 * A}, n, 0, threads)
-		l.proj.apply(a, ctxBuf, n, threads)
+		l.proj.apply(a, ctxBuf, n, rc)
 		add(x, a)
 		l.ln2.layerNorm(a, x, n)
-		l.fc.apply(h, a, n, threads)
+		l.fc.apply(h, a, n, rc)
 		m.act(h)
-		l.out.apply(a, h, n, threads)
+		l.out.apply(a, h, n, rc)
 		add(x, a)
 	}
 	if err := rc.layer(ctx); err != nil { // the head is a layer of its own
@@ -150,7 +150,7 @@ func (m *gpt2) run(ctx context.Context, ids []int, rc runConfig) ([]Output, erro
 	out := []Output{{Name: OutputLastHiddenState, Shape: []int{1, n, E}, Data: x}}
 	if m.lmHead != nil {
 		logits := make([]float32, n*m.lmHead.Out)
-		kernels.Linear(logits, x, n, m.lmHead, nil, threads)
+		rc.linear(logits, x, n, m.lmHead, nil)
 		out = append(out, Output{Name: OutputLogits, Shape: []int{1, n, m.lmHead.Out}, Data: logits})
 	}
 	return out, nil

@@ -17,8 +17,8 @@ type linear struct {
 }
 
 // apply computes y[m×Out] = x[m×In]·Wᵀ + b.
-func (l *linear) apply(y, x []float32, m, threads int) {
-	kernels.Linear(y[:m*l.w.Out], x[:m*l.w.In], m, l.w, l.b, threads)
+func (l *linear) apply(y, x []float32, m int, rc runConfig) {
+	rc.linear(y[:m*l.w.Out], x[:m*l.w.In], m, l.w, l.b)
 }
 
 // loadLinear reads "<name>.weight" (out×in) and, when present or required,

@@ -291,9 +291,9 @@ func (m *llama) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 			return nil, err
 		}
 		l.inNorm.rmsNorm(a, x, n)
-		l.q.apply(q, a, n, threads)
-		l.k.apply(k, a, n, threads)
-		l.v.apply(v, a, n, threads)
+		l.q.apply(q, a, n, rc)
+		l.k.apply(k, a, n, rc)
+		l.v.apply(v, a, n, rc)
 		for t := 0; t < n; t++ {
 			for h := 0; h < m.heads; h++ {
 				rope.Apply(q[t*qw+h*dh:t*qw+(h+1)*dh], t)
@@ -303,16 +303,16 @@ func (m *llama) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 			}
 		}
 		att.run(ctxBuf, rowMajor(q, qw), rowMajor(k, kvw), rowMajor(v, kvw), n, l.window, threads)
-		l.o.apply(a, ctxBuf, n, threads)
+		l.o.apply(a, ctxBuf, n, rc)
 		add(x, a)
 		l.postNorm.rmsNorm(a, x, n)
-		l.gate.apply(gate, a, n, threads)
-		l.up.apply(up, a, n, threads)
+		l.gate.apply(gate, a, n, rc)
+		l.up.apply(up, a, n, rc)
 		m.act(gate)
 		for i := range gate {
 			gate[i] *= up[i]
 		}
-		l.down.apply(a, gate, n, threads)
+		l.down.apply(a, gate, n, rc)
 		add(x, a)
 	}
 	if err := rc.layer(ctx); err != nil { // the head is a layer of its own
@@ -322,7 +322,7 @@ func (m *llama) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 	out := []Output{{Name: OutputLastHiddenState, Shape: []int{1, n, H}, Data: x}}
 	if m.lmHead != nil {
 		logits := make([]float32, n*m.lmHead.Out)
-		kernels.Linear(logits, x, n, m.lmHead, nil, threads)
+		rc.linear(logits, x, n, m.lmHead, nil)
 		out = append(out, Output{Name: OutputLogits, Shape: []int{1, n, m.lmHead.Out}, Data: logits})
 	}
 	return out, nil

@@ -18,9 +18,11 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/forward/internal/kernels"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -120,11 +122,22 @@ type network interface {
 	run(ctx context.Context, ids []int, rc runConfig) ([]Output, error)
 }
 
-// runConfig is how a network runs: its goroutines, and what it calls
-// before each layer.
+// runConfig is how a network runs: its goroutines, what it calls before
+// each layer, and, in a RunBatch, the lockstep its Linear products join.
 type runConfig struct {
 	threads     int
 	beforeLayer func()
+	batch       *lockstep
+}
+
+// linear computes y[m×Out] = x[m×In]·Wᵀ + b: alone, or in a RunBatch as
+// one product over the rows of every sequence of the batch.
+func (rc runConfig) linear(y, x []float32, m int, w *kernels.Weight, b []float32) {
+	if rc.batch == nil {
+		kernels.Linear(y, x, m, w, b, rc.threads)
+		return
+	}
+	rc.batch.linear(y, x, m, w, b)
 }
 
 // layer is called before each layer: it checks ctx, then calls the hook.
@@ -238,13 +251,16 @@ func (m *Model) checkIDs(ids []int) error {
 	return nil
 }
 
-// RunBatch computes the outputs of several sequences, each exactly as Run
-// would, but in lockstep: one goroutine per sequence, all through layer i
-// before any starts layer i+1, so that each layer's weights are read from
-// the model's files once for the whole batch, and BeforeLayer is called
-// once per layer. With BeforeLayer releasing the mapped pages (as
-// validation does), Run over n sequences faults every weight in n times;
-// RunBatch, once. The activations of all sequences are in memory at once.
+// RunBatch computes the outputs of several sequences, each as Run would
+// (equal to rounding; bit for bit when every sequence has more than 4
+// tokens), in lockstep: one goroutine per sequence, all through layer i
+// before any starts layer i+1, and each Linear product of a layer computed
+// once over the rows of all the sequences. So each layer's weights are read
+// from the model's files, and packed for the product, once for the whole
+// batch, and BeforeLayer is called once per layer. With BeforeLayer
+// releasing the mapped pages (as validation does), Run over n sequences
+// faults every weight in n times; RunBatch, once. The activations of all
+// sequences are in memory at once.
 func (m *Model) RunBatch(ctx context.Context, inputs [][]int) ([]*Outputs, error) {
 	for i, ids := range inputs {
 		if err := m.checkIDs(ids); err != nil {
@@ -254,14 +270,14 @@ func (m *Model) RunBatch(ctx context.Context, inputs [][]int) ([]*Outputs, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	step := newLockstep(len(inputs), m.beforeLayer)
+	step := newLockstep(len(inputs), m.beforeLayer, m.threads)
 	outs := make([]*Outputs, len(inputs))
 	errs := make([]error, len(inputs))
 	var wg sync.WaitGroup
 	for i, ids := range inputs {
 		wg.Go(func() {
 			defer step.leave()
-			outs[i], errs[i] = m.run(ctx, ids, runConfig{threads: m.threads, beforeLayer: step.wait})
+			outs[i], errs[i] = m.run(ctx, ids, runConfig{threads: m.threads, beforeLayer: step.wait, batch: step})
 		})
 	}
 	wg.Wait()
@@ -273,29 +289,56 @@ func (m *Model) RunBatch(ctx context.Context, inputs [][]int) ([]*Outputs, error
 	return outs, nil
 }
 
-// lockstep is a reusable barrier for the goroutines of a RunBatch: wait
-// returns once every goroutine still running has arrived, after the last
-// to arrive has called hook. A goroutine that ends (done, or failed) leaves,
-// so that the others never wait for it.
+// lockstep synchronizes the goroutines of a RunBatch. Each sync point (the
+// start of a layer, a Linear product) returns once every goroutine still
+// running has arrived at it: at a layer, after the last to arrive has
+// called hook; at a product, after the last to arrive has computed the
+// products of all of them as one. A goroutine that ends (done, or failed)
+// leaves, so that the others never wait for it. The networks run the same
+// sequence of sync points for every input, so all goroutines meet at the
+// same one.
 type lockstep struct {
 	mu      sync.Mutex
 	cond    sync.Cond
 	active  int // goroutines that have not left
-	arrived int // of those, waiting at the barrier
+	arrived int // of those, waiting at the sync point
 	round   int
 	hook    func()
+	threads int
+	calls   []linearCall // the products of the goroutines arrived
+	x, y    []float32    // the stacked rows of a product
+	stacks  int          // products computed over stacked rows
 }
 
-func newLockstep(n int, hook func()) *lockstep {
-	l := &lockstep{active: n, hook: hook}
+// linearCall is one goroutine's Linear product at a sync point.
+type linearCall struct {
+	y, x []float32
+	m    int
+	w    *kernels.Weight
+	b    []float32
+}
+
+func newLockstep(n int, hook func(), threads int) *lockstep {
+	l := &lockstep{active: n, hook: hook, threads: threads}
 	l.cond.L = &l.mu
 	return l
 }
 
-func (l *lockstep) wait() {
+// wait is the sync point before a layer.
+func (l *lockstep) wait() { l.arrive(nil) }
+
+// linear is the sync point of a Linear product.
+func (l *lockstep) linear(y, x []float32, m int, w *kernels.Weight, b []float32) {
+	l.arrive(&linearCall{y: y, x: x, m: m, w: w, b: b})
+}
+
+func (l *lockstep) arrive(c *linearCall) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.arrived++
+	if c != nil {
+		l.calls = append(l.calls, *c)
+	}
 	if l.arrived == l.active {
 		l.openLocked()
 		return
@@ -314,11 +357,64 @@ func (l *lockstep) leave() {
 	}
 }
 
+// openLocked does the work of the sync point every goroutine has reached,
+// then lets them all go on.
 func (l *lockstep) openLocked() {
-	if l.hook != nil {
-		l.hook()
+	switch {
+	case len(l.calls) == 0:
+		if l.hook != nil {
+			l.hook()
+		}
+	case len(l.calls) == l.arrived && l.sameProduct():
+		l.stacked()
+	default: // not one product (the networks diverged): each on its own
+		for _, c := range l.calls {
+			kernels.Linear(c.y, c.x, c.m, c.w, c.b, l.threads)
+		}
 	}
+	clear(l.calls)
+	l.calls = l.calls[:0]
 	l.arrived = 0
 	l.round++
 	l.cond.Broadcast()
+}
+
+// sameProduct reports whether every call is a product with the same
+// weight and bias.
+func (l *lockstep) sameProduct() bool {
+	c0 := l.calls[0]
+	for _, c := range l.calls[1:] {
+		if c.w != c0.w || len(c.b) != len(c0.b) || (len(c.b) > 0 && &c.b[0] != &c0.b[0]) {
+			return false
+		}
+	}
+	return true
+}
+
+// stacked computes the calls' products as one over their stacked rows.
+func (l *lockstep) stacked() {
+	if len(l.calls) == 1 {
+		c := l.calls[0]
+		kernels.Linear(c.y, c.x, c.m, c.w, c.b, l.threads)
+		return
+	}
+	w, b := l.calls[0].w, l.calls[0].b
+	rows := 0
+	for _, c := range l.calls {
+		rows += c.m
+	}
+	l.x = slices.Grow(l.x[:0], rows*w.In)[:rows*w.In]
+	l.y = slices.Grow(l.y[:0], rows*w.Out)[:rows*w.Out]
+	r := 0
+	for _, c := range l.calls {
+		copy(l.x[r*w.In:], c.x[:c.m*w.In])
+		r += c.m
+	}
+	kernels.Linear(l.y, l.x, rows, w, b, l.threads)
+	l.stacks++
+	r = 0
+	for _, c := range l.calls {
+		copy(c.y[:c.m*w.Out], l.y[r*w.Out:])
+		r += c.m
+	}
 }
