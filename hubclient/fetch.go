@@ -116,7 +116,15 @@ type blobDownload struct {
 	fullStreams atomic.Int32 // active answers that ignored our Range
 
 	// The download URL: a signed CDN URL can expire during a long download,
-	// and is then resolved again (at most maxReresolves times).
+	// and is then resolved again.
+	signedURL
+}
+
+// signedURL is the download URL of a file, shared by the connections that
+// fetch it: a signed CDN URL can expire during a long download, and is then
+// resolved again (at most maxReresolves times).
+type signedURL struct {
+	c          *Client
 	locMu      sync.Mutex
 	location   string
 	reresolves int
@@ -125,7 +133,7 @@ type blobDownload struct {
 
 const maxReresolves = 3
 
-func (d *blobDownload) currentLocation() string {
+func (d *signedURL) currentLocation() string {
 	d.locMu.Lock()
 	defer d.locMu.Unlock()
 	return d.location
@@ -134,7 +142,7 @@ func (d *blobDownload) currentLocation() string {
 // refreshLocation handles a refusal (401, 403, 410) from a host other than
 // the endpoint: the signed URL expired, so resolve the file again. It
 // returns nil when the request should be retried with the new location.
-func (d *blobDownload) refreshLocation(ctx context.Context, used string, err error) error {
+func (d *signedURL) refreshLocation(ctx context.Context, used string, err error) error {
 	var herr *HTTPError
 	if !errors.As(err, &herr) || d.reresolve == nil {
 		return err
@@ -249,7 +257,7 @@ func (c *Client) fetchVerified(ctx context.Context, path string, meta *FileMeta,
 		// Room for every buffer: handing a piece over never waits.
 		inorder: make(chan hashPiece, bufs.max), bufs: bufs,
 		kick: make(chan struct{}, 1), done: make(chan struct{}), hashed: make(chan struct{}),
-		location: meta.Location, reresolve: reresolve}
+		signedURL: signedURL{c: c, location: meta.Location, reresolve: reresolve}}
 	res := fetchResult{resumed: have.total()}
 	p.progress.FileStart(path, meta.Size, res.resumed)
 

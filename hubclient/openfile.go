@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -32,12 +33,61 @@ func (c *Client) OpenFile(ctx context.Context, repoID, revision, path string) (i
 	if err != nil {
 		return nil, nil, err
 	}
-	r := &verifiedReader{ctx: ctx, c: c, path: path, meta: meta, s256: sha256.New(), policy: c.newRetryPolicy()}
+	return c.newVerifiedReader(ctx, repoID, path, meta), meta, nil
+}
+
+// newVerifiedReader returns a reader of the file meta describes, from its
+// first byte, over one connection.
+func (c *Client) newVerifiedReader(ctx context.Context, repoID, path string, meta *FileMeta) *verifiedReader {
+	s256, git := fileHashes(meta)
+	return &verifiedReader{ctx: ctx, c: c, path: path, meta: meta, s256: s256, git: git, policy: c.newRetryPolicy(),
+		loc: c.fileURL(repoID, path, meta)}
+}
+
+// fileHashes returns the hashes a file's content is verified with: sha256
+// always, and the git blob sha1 (its header already written) when the ETag
+// is not a sha256 (a regular file).
+func fileHashes(meta *FileMeta) (s256, git hash.Hash) {
+	s256 = sha256.New()
 	if !sha256Re.MatchString(meta.ETag) {
-		r.git = sha1.New()
-		fmt.Fprintf(r.git, "blob %d\x00", meta.Size)
+		git = sha1.New()
+		fmt.Fprintf(git, "blob %d\x00", meta.Size)
 	}
-	return r, meta, nil
+	return s256, git
+}
+
+// fileURL is the download URL of a resolved file, resolved again (at the
+// same commit) when a signed CDN URL expires; the file must not change.
+func (c *Client) fileURL(repoID, path string, meta *FileMeta) *signedURL {
+	rev := meta.Commit
+	return &signedURL{c: c, location: meta.Location, reresolve: func(ctx context.Context) (string, error) {
+		if rev == "" {
+			return "", fmt.Errorf("%w: the download URL of %s expired and the server named no commit to resolve it again", ErrServer, path)
+		}
+		m, err := c.Resolve(ctx, repoID, rev, path)
+		if err != nil {
+			return "", err
+		}
+		if m.ETag != meta.ETag || m.Size != meta.Size {
+			return "", fmt.Errorf("%w: %s changed on the server while downloading", ErrServer, path)
+		}
+		return m.Location, nil
+	}}
+}
+
+// verifyContent checks the hashes of a whole file against its ETag. It
+// returns io.EOF when they match, else an *IntegrityError.
+func verifyContent(path string, meta *FileMeta, s256, git hash.Hash) error {
+	if git != nil {
+		if got := hex.EncodeToString(git.Sum(nil)); got != meta.ETag {
+			return &IntegrityError{Path: path, Algorithm: "git-sha1", Expected: meta.ETag, Actual: got}
+		}
+		return io.EOF
+	}
+	if got := hex.EncodeToString(s256.Sum(nil)); got != meta.ETag {
+		return &IntegrityError{Path: path, Algorithm: "sha256", Expected: meta.ETag, Actual: got}
+	}
+	return io.EOF
 }
 
 type verifiedReader struct {
@@ -50,16 +100,32 @@ type verifiedReader struct {
 	s256   hash.Hash
 	git    hash.Hash
 	policy *retryPolicy
+	loc    *signedURL
 	err    error
 }
 
-// open (re)starts the body at r.pos.
+// open (re)starts the body at r.pos, resolving the file again when its
+// signed URL has expired.
 func (r *verifiedReader) open() error {
+	loc := r.loc.currentLocation()
+	err := r.openAt(loc)
+	if err != nil && r.loc.refreshLocation(r.ctx, loc, err) == nil {
+		var perm *backoff.PermanentError
+		if errors.As(err, &perm) {
+			err = perm.Unwrap()
+		}
+		return &retryable{err}
+	}
+	return err
+}
+
+// openAt (re)starts the body at r.pos from location.
+func (r *verifiedReader) openAt(location string) error {
 	h := http.Header{"Accept-Encoding": {"identity"}}
 	if r.pos > 0 {
 		h.Set("Range", "bytes="+strconv.FormatInt(r.pos, 10)+"-")
 	}
-	req := &request{method: http.MethodGet, url: r.meta.Location, header: h, followAbsolute: true, path: r.path}
+	req := &request{method: http.MethodGet, url: location, header: h, followAbsolute: true, path: r.path}
 	resp, err := r.c.attempt(r.ctx, req)
 	if err != nil {
 		return err
@@ -96,7 +162,7 @@ func (r *verifiedReader) Read(p []byte) (int, error) {
 	}
 	for {
 		if r.body == nil {
-			what := "GET " + redactURLString(r.meta.Location)
+			what := "GET " + redactURLString(r.loc.currentLocation())
 			if _, err := retry(r.ctx, r.policy, what, func(int) (struct{}, error) { return struct{}{}, r.open() }, nil); err != nil {
 				r.err = fmt.Errorf("%s: %w", r.path, err)
 				return 0, r.err
@@ -153,18 +219,7 @@ func (r *verifiedReader) Read(p []byte) (int, error) {
 	}
 }
 
-func (r *verifiedReader) verify() error {
-	if r.git != nil {
-		if got := hex.EncodeToString(r.git.Sum(nil)); got != r.meta.ETag {
-			return &IntegrityError{Path: r.path, Algorithm: "git-sha1", Expected: r.meta.ETag, Actual: got}
-		}
-		return io.EOF
-	}
-	if got := hex.EncodeToString(r.s256.Sum(nil)); got != r.meta.ETag {
-		return &IntegrityError{Path: r.path, Algorithm: "sha256", Expected: r.meta.ETag, Actual: got}
-	}
-	return io.EOF
-}
+func (r *verifiedReader) verify() error { return verifyContent(r.path, r.meta, r.s256, r.git) }
 
 // SHA256 returns the hex sha256 of everything read so far; after io.EOF,
 // that of the whole verified file.
