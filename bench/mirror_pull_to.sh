@@ -1,26 +1,30 @@
 #!/usr/bin/env bash
 # Benchmarks `hubmirror pull REPO --to s3://...`: one SIZE-byte LFS file
 # (default 1 GiB of pseudo-random bytes) streamed from the test hub
-# (bench/pull_hub, no bandwidth cap) into a local versitygw, against the
-# two-step way (pull into the Hugging Face cache, then push the snapshot).
+# (bench/pull_hub; CAP bytes per second per connection, default none, as a
+# CDN limits each connection) into a local versitygw, against the two-step
+# way (pull into the Hugging Face cache, then push the snapshot).
 #
 # Timed wall clock, whole commands, RUNS (default 3) rounds, medians:
 #   curl       curl -o /dev/null of the file's CDN URL (the loopback limit of
 #              the hub, one connection, no hashing, no storage)
-#   pull --to  hubmirror pull bench/model --to s3://pt-i/mirror: one connection
-#              from the hub, verified by the hub client and by storage, 16 MiB
-#              parts, 4 in flight; nothing on local disk
+#   pull --to  hubmirror pull bench/model --to s3://pt-i/mirror: 8 MiB byte
+#              ranges over 8 connections from the hub, handed out in order,
+#              verified by the hub client and by storage, 16 MiB parts, 4 in
+#              flight; nothing on local disk
+#   pull --to --connections 1   the same over one connection from the hub
 #   two-step   hubmirror pull bench/model (into an empty cache, parallel
 #              ranges) + hubmirror push bench/model s3://ts-i/mirror (from the
 #              cache: the sha256 is known, so no hashing pass)
 # and the time of a second pull --to (downloads and uploads nothing).
 #
-# Usage: bench/mirror_pull_to.sh   (env: SIZE, RUNS, CACHE_ROOT)
+# Usage: bench/mirror_pull_to.sh   (env: SIZE, RUNS, CAP, CACHE_ROOT)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SIZE=${SIZE:-1073741824}
 RUNS=${RUNS:-3}
+CAP=${CAP:-0}
 work=$(mktemp -d)
 CACHE_ROOT=${CACHE_ROOT:-$work}
 hubpid="" vgwpid=""
@@ -35,7 +39,7 @@ go build -o "$work/pull_hub" ./bench/pull_hub
 vgw="$(go env GOPATH)/bin/versitygw"
 [ -x "$vgw" ] || go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 
-"$work/pull_hub" -size "$SIZE" >"$work/hub.out" &
+"$work/pull_hub" -size "$SIZE" -cap "$CAP" >"$work/hub.out" &
 hubpid=$!
 for _ in $(seq 1 600); do [ "$(wc -l <"$work/hub.out")" -ge 3 ] && break; sleep 0.1; done
 hub_url=$(sed -n 1p "$work/hub.out"); blob_url=$(sed -n 2p "$work/hub.out")
@@ -54,12 +58,15 @@ unset AWS_ENDPOINT_URL_S3 AWS_SESSION_TOKEN HF_HUB_OFFLINE
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mibs() { echo "$1" | awk -v s="$SIZE" '{printf "%.1f", s/$1/1048576}'; }
-curl_t=() to_t=() two_t=()
+curl_t=() to_t=() one_t=() two_t=()
 for i in $(seq 1 "$RUNS"); do
   t0=$(now); curl -sSf -o /dev/null "$blob_url"; t1=$(now)
   curl_t+=("$(echo "$t1 - $t0" | bc)")
   t0=$(now); "$work/hubmirror" pull bench/model --to "s3://pt-$i/mirror" >/dev/null; t1=$(now)
   to_t+=("$(echo "$t1 - $t0" | bc)")
+  t0=$(now); "$work/hubmirror" pull bench/model --to "s3://p1-$i/mirror" --connections 1 >/dev/null; t1=$(now)
+  one_t+=("$(echo "$t1 - $t0" | bc)")
+  rm -rf "$work/s3/p1-$i"
   cache="$CACHE_ROOT/pull-to-bench-cache/$i"
   t0=$(now)
   "$work/hubmirror" pull bench/model --cache-dir "$cache" >/dev/null
@@ -76,8 +83,11 @@ again=$(echo "$t1 - $t0" | bc)
 c=$(printf '%s\n' "${curl_t[@]}" | median)
 p=$(printf '%s\n' "${to_t[@]}" | median)
 w=$(printf '%s\n' "${two_t[@]}" | median)
-echo "file: $SIZE bytes; test hub (bench/pull_hub, no cap); versitygw v1.8.0 on 127.0.0.1:$port; $RUNS runs, median; load $(cut -d' ' -f1-3 /proc/loadavg)"
+o=$(printf '%s\n' "${one_t[@]}" | median)
+capped="no cap"; [ "$CAP" != 0 ] && capped="$CAP B/s per connection"
+echo "file: $SIZE bytes; test hub (bench/pull_hub, $capped); versitygw v1.8.0 on 127.0.0.1:$port; $RUNS runs, median; load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "curl of the CDN URL to /dev/null:   ${c}s  $(mibs "$c") MiB/s   runs: ${curl_t[*]}"
 echo "hubmirror pull --to s3:           ${p}s  $(mibs "$p") MiB/s   runs: ${to_t[*]}"
+echo "pull --to s3 --connections 1:     ${o}s  $(mibs "$o") MiB/s   runs: ${one_t[*]}"
 echo "hubmirror pull + push (two-step): ${w}s  $(mibs "$w") MiB/s   runs: ${two_t[*]}"
 echo "second pull --to (nothing to do): ${again}s  $(grep -o '"downloaded_bytes": [0-9]*' "$work/again.json")"

@@ -504,44 +504,28 @@ func (d *blobDownload) runChunks(ctx context.Context, chunks []byteRange) error 
 	}
 	close(queue)
 	conns := max(1, min(d.p.connections, len(chunks)))
-	var want, active atomic.Int32
+	var pool connPool
 	g, gctx := errgroup.WithContext(ctx)
-	var worker func() error
-	worker = func() error {
-		for {
-			// Leave when the pool is larger than wanted.
-			for {
-				n := active.Load()
-				if n <= want.Load() {
-					break
-				}
-				if active.CompareAndSwap(n, n-1) {
-					return nil
-				}
-			}
+	worker := func() error {
+		for !pool.leave() {
 			ch, ok := <-queue
 			if !ok {
-				active.Add(-1)
+				pool.done()
 				return nil
 			}
 			if err := d.fetchRange(gctx, ch); err != nil {
-				active.Add(-1)
+				pool.done()
 				return err
 			}
 		}
+		return nil
 	}
-	spawn := func(n int) {
-		want.Store(int32(n))
-		for active.Load() < int32(n) {
-			active.Add(1)
-			g.Go(worker)
-		}
-	}
+	resize := func(n int) { pool.resize(n, func() { g.Go(worker) }) }
 	if d.p.fixedConnections || conns <= 2 {
-		spawn(conns)
+		resize(conns)
 		return g.Wait()
 	}
-	spawn(1)
+	resize(1)
 	g.Go(func() error {
 		// measure returns the bytes per second received over one window,
 		// and false when the queue ran dry, the download stopped or the
@@ -566,21 +550,7 @@ func (d *blobDownload) runChunks(ctx context.Context, chunks []byteRange) error 
 			}
 			return float64(d.received.Load()-start) / elapsed.Seconds(), true
 		}
-		one, ok := measure()
-		if !ok {
-			return nil
-		}
-		spawn(2)
-		two, ok := measure()
-		if !ok {
-			return nil
-		}
-		switch {
-		case two >= 1.5*one:
-			spawn(conns)
-		case two < 1.15*one:
-			want.Store(1)
-		}
+		rampUp(conns, measure, resize)
 		return nil
 	})
 	return g.Wait()

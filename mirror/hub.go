@@ -26,6 +26,16 @@ type PullOptions struct {
 	Revision string
 	// Jobs is the number of files streamed at once; 0 means 4.
 	Jobs int
+	// Connections is how many byte ranges of one file are fetched from the
+	// Hub at once (0: hubclient.DefaultStreamConnections, 8; 1: one
+	// connection per file), and ChunkSize the size of those ranges (0:
+	// hubclient.DefaultStreamChunkSize, 8 MiB). A file of at most one range
+	// is read over one connection. Each file streaming holds at most
+	// (Connections+1) × ChunkSize bytes in memory, so Pull holds at most
+	// Jobs × that (288 MiB with the defaults), besides what storage
+	// buffers.
+	Connections int
+	ChunkSize   int64
 	// SpoolMemory and TempDir bound what a regular (non-LFS) file whose
 	// sha256 the mirror does not know yet costs while it is hashed: it is
 	// kept in memory up to SpoolMemory (0: 32 MiB, more than the Hub lets
@@ -57,11 +67,13 @@ type PullResult struct {
 
 // Pull mirrors one revision of a repository from a Hub into the mirror in
 // s without a local copy: it lists the revision's files (c.Files), streams
-// each file the mirror lacks from the Hub (c.OpenFile, which resumes broken
-// connections and verifies sha256 or git blob id) into storage (Push, which
-// verifies again before a blob becomes visible, and writes the chunk
-// sidecar of a blob larger than a chunk, hashed on the way), then writes
-// the manifest under the Hub's commit id and the ref.
+// each file the mirror lacks from the Hub (c.OpenFileParallel: byte ranges
+// over opts.Connections connections, each resumed when its connection
+// breaks, handed out in order and verified against the sha256 or git blob
+// id) into storage (Push, which verifies again before a blob becomes
+// visible, and writes the chunk sidecar of a blob larger than a chunk,
+// hashed on the way), then writes the manifest under the Hub's commit id
+// and the ref.
 //
 // Pull is idempotent: blobs already in the mirror are not downloaded. The
 // sha256 of an LFS file is in the Hub's listing; that of a regular file is
@@ -116,6 +128,7 @@ func Pull(ctx context.Context, c *hubclient.Client, s storage.Store, repo, revis
 	}
 	known := knownSHA256(ctx, s, repo, existing)
 
+	stream := hubclient.ParallelOptions{Connections: opts.Connections, ChunkSize: opts.ChunkSize}
 	var downloads atomic.Int64
 	var downloadedFiles atomic.Int64
 	files := make([]PushFile, 0, len(listed))
@@ -128,7 +141,7 @@ func Pull(ctx context.Context, c *hubclient.Client, s storage.Store, repo, revis
 		}
 		path, etag, size := f.Path, f.ETag(), f.Size
 		pf.Open = func(ctx context.Context) (io.ReadCloser, error) {
-			rc, meta, err := c.OpenFile(ctx, repo, commit, path)
+			rc, meta, err := c.OpenFileParallel(ctx, repo, commit, path, stream)
 			if err != nil {
 				return nil, err
 			}

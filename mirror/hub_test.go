@@ -1,8 +1,10 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -205,6 +207,61 @@ func TestPullFaults(t *testing.T) {
 	}
 	m, _ := Resolve(ctx, s, "org/model", "main")
 	checkAgainstHub(t, s, m, c, "org/model")
+}
+
+// TestPullParallelRanges: behind a per-connection cap, Pull with
+// Connections 4 streams a multi-range LFS file over several connections at
+// once (at least 2, after the ramp-up) into the store, byte for byte; with
+// Connections 1, over one.
+func TestPullParallelRanges(t *testing.T) {
+	ctx := context.Background()
+	hub := hubtest.New(t)
+	content := hubtest.PseudoRandom(11, 3<<20+17)
+	hub.AddRepo("org/big").AddContent("model.safetensors", content, true)
+	hub.SetBandwidth(2 << 20)
+	c := hubClient(t, hub)
+	want := make([]byte, content.Size())
+	if _, err := content.ReadAt(want, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ conns, peak int }{{4, 2}, {1, 1}} {
+		s := newStore(t)
+		hub.ResetRequests()
+		res, err := Pull(ctx, c, s, "org/big", "main", PullOptions{Connections: tc.conns, ChunkSize: 256 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Downloaded != content.Size() || !res.ManifestWritten {
+			t.Errorf("connections %d: %+v", tc.conns, res)
+		}
+		if peak := hub.PeakDownloads(); peak < tc.peak || (tc.conns == 1 && peak != 1) {
+			t.Errorf("connections %d: %d downloads at once, want %d", tc.conns, peak, tc.peak)
+		}
+		ranged := 0
+		for _, d := range hub.Downloads("model.safetensors") {
+			if d.Range != "" {
+				ranged++
+			}
+		}
+		if tc.conns > 1 && ranged != 13 {
+			t.Errorf("connections %d: %d ranged GETs, want 13", tc.conns, ranged)
+		}
+		m, err := Resolve(ctx, s, "org/big", "main")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, _ := m.File("model.safetensors")
+		rc, err := OpenFile(ctx, s, e, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("connections %d: the mirror holds %d bytes, %v; want the file", tc.conns, len(got), err)
+		}
+		checkAgainstHub(t, s, m, c, "org/big")
+	}
 }
 
 // cancelAfter cancels a context once n bytes were uploaded.

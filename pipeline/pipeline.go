@@ -255,7 +255,8 @@ func stream(ctx context.Context, s storage.Store, opts Options) (*SourceReport, 
 	if err != nil {
 		return nil, true, err
 	}
-	pr, err := mirror.Pull(ctx, hub, s, repo, rev, mirror.PullOptions{Include: opts.Download.Include, Exclude: opts.Download.Exclude, Jobs: opts.Jobs})
+	pr, err := mirror.Pull(ctx, hub, s, repo, rev, mirror.PullOptions{Include: opts.Download.Include, Exclude: opts.Download.Exclude, Jobs: opts.Jobs,
+		Connections: opts.Download.Connections})
 	if err != nil {
 		return nil, true, err
 	}

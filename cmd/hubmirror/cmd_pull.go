@@ -37,7 +37,9 @@ of the output.
 
 --to URL (s3://bucket/prefix, file:///path or a directory) streams the revision
 from the Hub into that mirror instead, without a local copy: each file goes from
-one connection (resumed when it breaks) through verification (by the Hub client,
+the Hub (a large one in byte ranges of 8 MiB, or --chunk-size, over up to
+--connections connections, each resumed when it breaks, handed out in order;
+up to connections+1 ranges in memory) through verification (by the Hub client,
 then by storage before the blob becomes visible) into storage; only regular
 (non-LFS) files not yet known to the mirror are held in memory while they are
 hashed. The mirror records the Hub's commit id and sets the ref of the revision
@@ -89,9 +91,11 @@ type pullOptions struct {
 	download         hubclient.DownloadOptions
 	json             bool
 	bars             bool
-	// to is the mirror of pull --to; toJobs the files streamed at once.
-	to     string
-	toJobs int
+	// to is the mirror of pull --to; toJobs the files streamed at once;
+	// toChunk the byte ranges they are fetched in (0: mirror.Pull's).
+	to      string
+	toJobs  int
+	toChunk int64
 }
 
 func pullOptionsFrom(c *cli.Context) (*pullOptions, error) {
@@ -129,6 +133,9 @@ func pullOptionsFrom(c *cli.Context) (*pullOptions, error) {
 		o.toJobs = 4 // each large file holds up to 4 parts of 16 MiB in memory on S3
 		if c.IsSet("workers") {
 			o.toJobs = c.Int("workers")
+		}
+		if c.IsSet("chunk-size") {
+			o.toChunk = chunk
 		}
 		if hubclient.OfflineFromEnv() {
 			return nil, usageErrorf("pull --to needs the Hub, and HF_HUB_OFFLINE is set; to mirror the cached snapshot, run hubmirror push %s %s", args[0], o.to)
@@ -420,7 +427,8 @@ func runPullTo(ctx context.Context, o *pullOptions, stdout, stderr io.Writer) er
 		return err
 	}
 	defer dst.Close()
-	popts := mirror.PullOptions{Include: o.download.Include, Exclude: o.download.Exclude, Jobs: workers}
+	popts := mirror.PullOptions{Include: o.download.Include, Exclude: o.download.Exclude, Jobs: workers,
+		Connections: o.download.Connections, ChunkSize: o.toChunk}
 	var bars *pushBars
 	if o.bars {
 		// The bar is made once the listing says how much there is to do.
