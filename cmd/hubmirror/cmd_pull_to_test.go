@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -165,28 +163,7 @@ func TestPullToKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	visible := map[string]bool{}
-	if err := s.List(context.Background(), "", func(i storage.Info) error { visible[i.Key] = true; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	for k := range visible {
-		if sum, ok := strings.CutPrefix(k, "blobs/chunks/"); ok {
-			// A chunk sidecar is written after its blob.
-			if !visible[mirror.BlobKey(sum)] {
-				t.Errorf("killed pull left the sidecar %s without its blob", k)
-			}
-			continue
-		}
-		sum, ok := strings.CutPrefix(k, "blobs/sha256/")
-		if !ok {
-			t.Errorf("killed pull left %s visible", k)
-			continue
-		}
-		data, _ := storage.ReadAll(context.Background(), s, k, 1<<30)
-		if h := sha256.Sum256(data); hex.EncodeToString(h[:]) != sum {
-			t.Errorf("partial blob visible: %s", k)
-		}
-	}
+	onlyCompleteBlobs(t, s, "killed pull")
 	if _, err := s.Stat(context.Background(), mirror.BlobKey(repo.File("model.safetensors").SHA256)); err == nil {
 		t.Error("the blob being streamed when the pull was killed is visible")
 	}

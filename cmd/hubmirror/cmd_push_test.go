@@ -187,27 +187,7 @@ func TestPushKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	visible := map[string]bool{}
-	s.List(context.Background(), "", func(i storage.Info) error { visible[i.Key] = true; return nil })
-	for k := range visible {
-		if sum, ok := strings.CutPrefix(k, "blobs/chunks/"); ok {
-			// A chunk sidecar is written after its blob.
-			if !visible[mirror.BlobKey(sum)] {
-				t.Errorf("killed push left the sidecar %s without its blob", k)
-			}
-			continue
-		}
-		sum, ok := strings.CutPrefix(k, "blobs/sha256/")
-		if !ok {
-			t.Errorf("killed push left %s visible", k)
-			continue
-		}
-		data, _ := storage.ReadAll(context.Background(), s, k, 1<<30)
-		h := sha256.Sum256(data)
-		if hex.EncodeToString(h[:]) != sum {
-			t.Errorf("partial blob visible: %s", k)
-		}
-	}
+	visible := onlyCompleteBlobs(t, s, "killed push")
 	if visible[mirror.BlobKey(storage.SHA256Hex(files["model.safetensors"]))] {
 		t.Error("the blob being uploaded when the push was killed is visible")
 	}
@@ -229,4 +209,33 @@ func TestPushKilled(t *testing.T) {
 	if n != 3+1+2 { // three blobs, the big one's chunk sidecar, a manifest, a ref
 		t.Errorf("%d objects after the rerun, want 6", n)
 	}
+}
+
+// onlyCompleteBlobs checks what an interrupted push or pull left visible in
+// s: complete blobs that match their sha256, and chunk sidecars only of
+// those (a sidecar is written after its blob). It returns the visible keys.
+func onlyCompleteBlobs(t *testing.T, s storage.Store, what string) map[string]bool {
+	t.Helper()
+	visible := map[string]bool{}
+	if err := s.List(context.Background(), "", func(i storage.Info) error { visible[i.Key] = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for k := range visible {
+		if sum, ok := strings.CutPrefix(k, "blobs/chunks/"); ok {
+			if !visible[mirror.BlobKey(sum)] {
+				t.Errorf("%s left the sidecar %s without its blob", what, k)
+			}
+			continue
+		}
+		sum, ok := strings.CutPrefix(k, "blobs/sha256/")
+		if !ok {
+			t.Errorf("%s left %s visible", what, k)
+			continue
+		}
+		data, _ := storage.ReadAll(context.Background(), s, k, 1<<30)
+		if h := sha256.Sum256(data); hex.EncodeToString(h[:]) != sum {
+			t.Errorf("%s left a partial blob visible: %s", what, k)
+		}
+	}
+	return visible
 }
