@@ -592,6 +592,28 @@ func (d *blobDownload) fetchRange(ctx context.Context, r byteRange) error {
 
 var contentRangeRe = regexp.MustCompile(`^bytes (\d+)-(\d+)/(\d+|\*)$`)
 
+// checkContentRange checks the Content-Range of a 206 answer to a request
+// for [start, end) of a file of size bytes, and returns the first and last
+// byte it holds, which start at start and may end before end. Its errors
+// are classified for retry.
+func checkContentRange(contentRange string, start, end, size int64) (first, last int64, err error) {
+	m := contentRangeRe.FindStringSubmatch(contentRange)
+	if m == nil {
+		return 0, 0, &retryable{fmt.Errorf("%w: 206 answer without a valid Content-Range", ErrServer)}
+	}
+	first, _ = strconv.ParseInt(m[1], 10, 64)
+	last, _ = strconv.ParseInt(m[2], 10, 64)
+	if m[3] != "*" {
+		if total, _ := strconv.ParseInt(m[3], 10, 64); total != size {
+			return 0, 0, backoff.Permanent(fmt.Errorf("%w: Content-Range says the file has %s bytes, expected %d", ErrServer, m[3], size))
+		}
+	}
+	if first != start || last < first || last >= end {
+		return 0, 0, &retryable{fmt.Errorf("%w: asked for bytes %d-%d, got %d-%d", ErrServer, start, end-1, first, last)}
+	}
+	return first, last, nil
+}
+
 // fetchOnce sends one GET for [start, end) and writes what arrives. Its
 // errors are classified for retry.
 func (d *blobDownload) fetchOnce(ctx context.Context, location string, start, end int64) error {
@@ -609,19 +631,9 @@ func (d *blobDownload) fetchOnce(ctx context.Context, location string, start, en
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
-		m := contentRangeRe.FindStringSubmatch(resp.Header.Get("Content-Range"))
-		if m == nil {
-			return &retryable{fmt.Errorf("%w: 206 answer without a valid Content-Range", ErrServer)}
-		}
-		cs, _ := strconv.ParseInt(m[1], 10, 64)
-		ce, _ := strconv.ParseInt(m[2], 10, 64)
-		if m[3] != "*" {
-			if total, _ := strconv.ParseInt(m[3], 10, 64); total != size {
-				return backoff.Permanent(fmt.Errorf("%w: Content-Range says the file has %s bytes, expected %d", ErrServer, m[3], size))
-			}
-		}
-		if cs != start || ce < cs || ce >= end {
-			return &retryable{fmt.Errorf("%w: asked for bytes %d-%d, got %d-%d", ErrServer, start, end-1, cs, ce)}
+		cs, ce, err := checkContentRange(resp.Header.Get("Content-Range"), start, end, size)
+		if err != nil {
+			return err
 		}
 		return d.copyBody(resp.Body, cs, ce+1)
 	case http.StatusOK:

@@ -329,19 +329,9 @@ func (r *parallelReader) fetchOnce(location string, start, end int64, buf []byte
 	default:
 		return 0, backoff.Permanent(fmt.Errorf("%w: unexpected status %d for a download", ErrServer, resp.StatusCode))
 	}
-	m := contentRangeRe.FindStringSubmatch(resp.Header.Get("Content-Range"))
-	if m == nil {
-		return 0, &retryable{fmt.Errorf("%w: 206 answer without a valid Content-Range", ErrServer)}
-	}
-	cs, _ := strconv.ParseInt(m[1], 10, 64)
-	ce, _ := strconv.ParseInt(m[2], 10, 64)
-	if m[3] != "*" {
-		if total, _ := strconv.ParseInt(m[3], 10, 64); total != r.meta.Size {
-			return 0, backoff.Permanent(fmt.Errorf("%w: Content-Range says the file has %s bytes, expected %d", ErrServer, m[3], r.meta.Size))
-		}
-	}
-	if cs != start || ce < cs || ce >= end {
-		return 0, &retryable{fmt.Errorf("%w: asked for bytes %d-%d, got %d-%d", ErrServer, start, end-1, cs, ce)}
+	cs, ce, err := checkContentRange(resp.Header.Get("Content-Range"), start, end, r.meta.Size)
+	if err != nil {
+		return 0, err
 	}
 	n, err := io.ReadFull(&countingBody{r: resp.Body, n: &r.received}, buf[:ce+1-cs])
 	if err != nil {
