@@ -696,3 +696,29 @@ func BenchmarkPushChunkHashing(b *testing.B) {
 		})
 	}
 }
+
+// FuzzParseChunks: a sidecar read from storage is untrusted; whatever its
+// bytes, parseChunks returns an index consistent with the entry or
+// ErrBadChunks, and never panics or allocates for chunks it cannot hold.
+//
+//	go test -run '^$' -fuzz '^FuzzParseChunks$' -fuzztime 2m ./mirror/
+func FuzzParseChunks(f *testing.F) {
+	data := randomBytes(11, 3*MinChunkSize+5)
+	e := Entry{Path: "x", Size: int64(len(data)), SHA256: storage.SHA256Hex(data)}
+	f.Add(encodeChunks(e.SHA256, e.Size, MinChunkSize, chunkSums(data, MinChunkSize)), e.Size)
+	f.Add([]byte("HMCHUNKS"), int64(5000))
+	f.Fuzz(func(t *testing.T, b []byte, size int64) {
+		entry := Entry{Path: "x", Size: size, SHA256: e.SHA256}
+		idx, err := parseChunks(b, entry)
+		if err != nil {
+			if !errors.Is(err, ErrBadChunks) {
+				t.Fatalf("error %v does not wrap ErrBadChunks", err)
+			}
+			return
+		}
+		if idx.size != size || idx.chunkSize < MinChunkSize || idx.chunkSize > MaxChunkSize ||
+			int64(len(idx.sums)) != chunkCount(size, idx.chunkSize) || size <= idx.chunkSize {
+			t.Fatalf("inconsistent index %d chunks of %d for %d bytes", len(idx.sums), idx.chunkSize, size)
+		}
+	})
+}
