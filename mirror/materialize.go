@@ -123,7 +123,7 @@ func materializeFile(ctx context.Context, s storage.Store, root *os.Root, e Entr
 		return false, err
 	}
 	defer rc.Close()
-	if _, err := io.Copy(f, &ctxReader{ctx: ctx, r: rc}); err != nil {
+	if _, err := io.Copy(f, storage.ContextReader(ctx, rc)); err != nil {
 		return false, err
 	}
 	if opts.Fsync {

@@ -462,7 +462,7 @@ func (p *pusher) hash(ctx context.Context, f PushFile, chunkSize int64) (*source
 	if spool != nil {
 		w = io.MultiWriter(w, spool)
 	}
-	var in io.Reader = &ctxReader{ctx: ctx, r: rc}
+	in := storage.ContextReader(ctx, rc)
 	if p.opts.Progress != nil {
 		in = &progressReader{r: in, fn: func(n int64) { p.opts.Progress.Hashed(f.Path, n) }}
 	}
@@ -560,18 +560,6 @@ func (p *progressReader) Read(b []byte) (int, error) {
 		p.fn(int64(n))
 	}
 	return n, err
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // TrimRepoRevision splits "org/name@rev" into repo and revision ("" when

@@ -170,6 +170,11 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64, su
 	return nil
 }
 
+// ContextReader returns a reader of r that fails with ctx's error once ctx
+// is cancelled, so that a copy from a reader that does not watch ctx (a
+// file, a spool) stops between reads.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return &ctxReader{ctx: ctx, r: r} }
+
 // ctxReader stops a copy when its context is cancelled.
 type ctxReader struct {
 	ctx context.Context
