@@ -297,13 +297,7 @@ func FindSnapshot(cacheDir, repoID, revision string) (string, error) {
 }
 
 func findSnapshot(cacheDir, repoID, revision string, filter *Filter) (dir, commit string, err error) {
-	if err := ValidateRepoID(repoID); err != nil {
-		return "", "", err
-	}
-	if revision == "" {
-		revision = DefaultRevision
-	}
-	if err := ValidateRevision(revision); err != nil {
+	if revision, err = checkRef(repoID, revision); err != nil {
 		return "", "", err
 	}
 	r := newCacheRepo(cacheDir, repoID)

@@ -135,13 +135,8 @@ type FileResult struct {
 // downloads of an interrupted run are resumed.
 func (c *Client) Download(ctx context.Context, repoID, revision string, opts DownloadOptions) (*Snapshot, error) {
 	opts.setDefaults()
-	if revision == "" {
-		revision = DefaultRevision
-	}
-	if err := ValidateRepoID(repoID); err != nil {
-		return nil, err
-	}
-	if err := ValidateRevision(revision); err != nil {
+	revision, err := checkRef(repoID, revision)
+	if err != nil {
 		return nil, err
 	}
 	filter, err := NewFilter(opts.Include, opts.Exclude)
@@ -548,13 +543,8 @@ func (c *Client) offlineSnapshot(repo cacheRepo, revision string, filter *Filter
 // ignored.
 func (c *Client) DownloadFile(ctx context.Context, repoID, revision, path string, opts DownloadOptions) (*FileResult, error) {
 	opts.setDefaults()
-	if revision == "" {
-		revision = DefaultRevision
-	}
-	if err := ValidateRepoID(repoID); err != nil {
-		return nil, err
-	}
-	if err := ValidateRevision(revision); err != nil {
+	revision, err := checkRef(repoID, revision)
+	if err != nil {
 		return nil, err
 	}
 	if err := ValidateRepoPath(path); err != nil {
@@ -637,4 +627,19 @@ func (c *Client) DownloadFile(ctx context.Context, repoID, revision, path string
 		return nil, err
 	}
 	return &files[0], nil
+}
+
+// checkRef validates a repo id and a revision ("" means DefaultRevision),
+// and returns the revision.
+func checkRef(repoID, revision string) (string, error) {
+	if revision == "" {
+		revision = DefaultRevision
+	}
+	if err := ValidateRepoID(repoID); err != nil {
+		return "", err
+	}
+	if err := ValidateRevision(revision); err != nil {
+		return "", err
+	}
+	return revision, nil
 }
