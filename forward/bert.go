@@ -149,14 +149,9 @@ func (m *bert) run(ctx context.Context, ids []int, rc runConfig) ([]Output, erro
 	x := make([]float32, n*H)
 	tmp := make([]float32, n*H)
 	embed(x, m.word, ids)
-	row := make([]float32, H)
-	for t := 0; t < n; t++ {
-		kernels.Embedding(row, m.pos, t)
-		add(x[t*H:(t+1)*H], row)
-		if m.typ != nil {
-			kernels.Embedding(row, m.typ, 0)
-			add(x[t*H:(t+1)*H], row)
-		}
+	addRows(x, m.pos, n, -1)
+	if m.typ != nil {
+		addRows(x, m.typ, n, 0)
 	}
 	m.embNorm.layerNorm(x, x, n)
 

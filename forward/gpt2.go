@@ -110,11 +110,7 @@ func (m *gpt2) run(ctx context.Context, ids []int, rc runConfig) ([]Output, erro
 	x := make([]float32, n*E)
 	a := make([]float32, n*E)
 	embed(x, m.wte, ids)
-	row := make([]float32, E)
-	for t := 0; t < n; t++ {
-		kernels.Embedding(row, m.wpe, t)
-		add(x[t*E:(t+1)*E], row)
-	}
+	addRows(x, m.wpe, n, -1)
 	qkv := make([]float32, n*3*E)
 	ctxBuf := make([]float32, n*E)
 	h := make([]float32, n*m.inner)

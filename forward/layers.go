@@ -149,6 +149,21 @@ func embed(dst []float32, table *kernels.Weight, ids []int) {
 	}
 }
 
+// addRows adds to each row t < n of x row t of table (absolute position
+// embeddings) or, when row >= 0, row row of table (a token type).
+func addRows(x []float32, table *kernels.Weight, n, row int) {
+	d := table.In
+	buf := make([]float32, d)
+	for t := 0; t < n; t++ {
+		r := row
+		if r < 0 {
+			r = t
+		}
+		kernels.Embedding(buf, table, r)
+		add(x[t*d:(t+1)*d], buf)
+	}
+}
+
 // attention is multi-head scaled dot-product attention at batch 1, with
 // grouped key/value heads (GQA; kvHeads == heads for MHA), an optional
 // causal mask and an optional sliding window.
