@@ -142,23 +142,7 @@ func TestPullToKilled(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	staging := filepath.Join(dst, storage.TempDir)
-	deadline := time.Now().Add(60 * time.Second)
-	killed := false
-	for time.Now().Before(deadline) && !killed {
-		ents, _ := os.ReadDir(staging)
-		for _, e := range ents {
-			if info, err := e.Info(); err == nil && info.Size() > 4<<20 {
-				cmd.Process.Kill()
-				killed = true
-			}
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	cmd.Wait()
-	if !killed {
-		t.Fatal("the pull finished or never started streaming the big file before the deadline")
-	}
+	killWhenStaged(t, cmd, dst, 4<<20, "the pull finished or never started streaming the big file before the deadline")
 	s, err := storage.NewLocal(dst, false)
 	if err != nil {
 		t.Fatal(err)

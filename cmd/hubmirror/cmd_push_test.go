@@ -164,25 +164,7 @@ func TestPushKilled(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Kill it once the big file's upload has started: a temporary file
-	// under the store's staging directory has grown.
-	staging := filepath.Join(dst, storage.TempDir)
-	deadline := time.Now().Add(60 * time.Second)
-	killed := false
-	for time.Now().Before(deadline) && !killed {
-		ents, _ := os.ReadDir(staging)
-		for _, e := range ents {
-			if info, err := e.Info(); err == nil && info.Size() > 10<<20 {
-				cmd.Process.Kill()
-				killed = true
-			}
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	cmd.Wait()
-	if !killed {
-		t.Fatal("the push finished or never started uploading the big file before the deadline")
-	}
+	killWhenStaged(t, cmd, dst, 10<<20, "the push finished or never started uploading the big file before the deadline")
 	s, err := storage.NewLocal(dst, false)
 	if err != nil {
 		t.Fatal(err)
@@ -238,4 +220,29 @@ func onlyCompleteBlobs(t *testing.T, s storage.Store, what string) map[string]bo
 		}
 	}
 	return visible
+}
+
+// killWhenStaged kills cmd once its upload into the local mirror at dst has
+// started: a temporary file under the store's staging directory has grown
+// past size. It fails the test with msg when that does not happen within a
+// minute.
+func killWhenStaged(t *testing.T, cmd *exec.Cmd, dst string, size int64, msg string) {
+	t.Helper()
+	staging := filepath.Join(dst, storage.TempDir)
+	deadline := time.Now().Add(60 * time.Second)
+	killed := false
+	for time.Now().Before(deadline) && !killed {
+		ents, _ := os.ReadDir(staging)
+		for _, e := range ents {
+			if info, err := e.Info(); err == nil && info.Size() > size {
+				cmd.Process.Kill()
+				killed = true
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	cmd.Wait()
+	if !killed {
+		t.Fatal(msg)
+	}
 }
