@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hubmirror/hubmirror/hubclient"
-	"github.com/hubmirror/hubmirror/hubclient/hubtest"
 	"github.com/hubmirror/hubmirror/storage"
 )
 
@@ -173,81 +171,5 @@ func TestFindModelURL(t *testing.T) {
 	}
 	if got, err := FindModelURL(ctx, base+"#gpt2", nil); err != nil || got.Store != base {
 		t.Errorf("explicit form: %+v %v", got, err)
-	}
-}
-
-func TestResolveModel(t *testing.T) {
-	ctx := context.Background()
-	src, files := modelDir(t)
-
-	// A local path is used as it is.
-	lm, err := ResolveModel(ctx, src, ResolveOptions{})
-	if err != nil || lm.Path != src || lm.Kind != "path" {
-		t.Errorf("directory: %+v %v", lm, err)
-	}
-
-	// A repo id in the Hugging Face cache.
-	hub := hubtest.New(t)
-	repo := hubRepo(hub, "org/model", 1)
-	cache := t.TempDir()
-	snap, err := hubClient(t, hub).Download(ctx, "org/model", "v1", hubclient.DownloadOptions{CacheDir: cache})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lm, err = ResolveModel(ctx, "org/model@v1", ResolveOptions{CacheDir: cache})
-	if err != nil || lm.Path != snap.Dir || lm.Kind != "cache" || lm.Commit != snap.Commit || lm.Commit == repo.Commit() {
-		t.Errorf("cached repo: %+v %v", lm, err)
-	}
-	if _, err := ResolveModel(ctx, "org/model", ResolveOptions{CacheDir: cache}); !errors.Is(err, hubclient.ErrNotCached) {
-		t.Errorf("uncached revision: %v", err)
-	}
-	if _, err := ResolveModel(ctx, "./nope/nothing", ResolveOptions{CacheDir: cache}); err == nil {
-		t.Error("a missing relative path resolved")
-	}
-
-	// A mirror revision, into a temporary directory that Close removes.
-	s, err := storage.NewLocal(filepath.Join(t.TempDir(), "mirror"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := pushDir(t, s, "org/model", src, PushOptions{})
-	spec := s.Location() + "#org/model"
-	lm, err = ResolveModel(ctx, spec, ResolveOptions{TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lm.Kind != "mirror" || lm.Commit != res.Commit || lm.Revision != "main" {
-		t.Errorf("mirror model: %+v", lm)
-	}
-	checkDir(t, lm.Path, files)
-	if err := lm.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(lm.Path); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("Close left %s: %v", lm.Path, err)
-	}
-
-	// With a model cache, the copy stays and is reused.
-	mc := t.TempDir()
-	lm, err = ResolveModel(ctx, s.Location()+"/org/model@"+res.Commit, ResolveOptions{ModelCache: mc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lm.Close()
-	checkDir(t, lm.Path, files)
-	if !strings.HasPrefix(lm.Path, mc) || filepath.Base(lm.Path) != res.Commit {
-		t.Errorf("cached copy at %s", lm.Path)
-	}
-	stamp := filepath.Join(lm.Path, "config.json")
-	before, _ := os.Stat(stamp)
-	lm2, err := ResolveModel(ctx, spec, ResolveOptions{ModelCache: mc})
-	if err != nil || lm2.Path != lm.Path {
-		t.Fatalf("second resolve: %+v %v", lm2, err)
-	}
-	if after, _ := os.Stat(stamp); !after.ModTime().Equal(before.ModTime()) {
-		t.Error("the second resolve rewrote the cached copy")
-	}
-	if _, err := ResolveModel(ctx, s.Location()+"#org/model@nope", ResolveOptions{}); !errors.Is(err, ErrRevisionNotFound) {
-		t.Errorf("missing revision: %v", err)
 	}
 }

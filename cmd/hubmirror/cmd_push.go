@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -16,8 +15,8 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 
-	"github.com/hubmirror/hubmirror/hubclient"
 	"github.com/hubmirror/hubmirror/mirror"
+	"github.com/hubmirror/hubmirror/source"
 	"github.com/hubmirror/hubmirror/storage"
 )
 
@@ -33,15 +32,15 @@ uploads. A second push of the same content uploads nothing; an interrupted push
 leaves no manifest, and running it again completes it.
 
 SRC is one of:
-  - a model directory (repo id: --repo, default the directory's name; commit id
-    derived from the content);
+  - a model directory (repo id: --repo-id, default local/<directory name>; commit id
+    derived from the content; weight files must parse unless --allow-unparsed);
   - a repo id ORG/NAME[@REV] in the Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub or
     --cache-dir; read offline), or a snapshot directory of that cache
     (.../models--ORG--NAME/snapshots/COMMIT): pushed as the Hub's commit, with the
-    cache's knowledge of which files are LFS files, under the revision REV (else
-    --revision, else the cache's ref naming the commit);
+    cache's knowledge of which files are LFS files, under --revision, else the
+    revision REV (none for a commit id), else the cache's ref naming the commit;
   - a revision of another mirror, STORE#ORG/NAME[@REV] or STORE/ORG/NAME[@REV]
-    (e.g. file:///srv/mirror#org/model@int8), or STORE with --repo and --revision:
+    (e.g. file:///srv/mirror#org/model@int8), or STORE with --repo-id and --revision:
     copied as the same commit.
 --variant NAME --of REV --report FILE pushes SRC as a variant (a converted or
 quantized model) of revision REV, with its validation report, as revision NAME.
@@ -52,14 +51,17 @@ Environment for s3:// URLs: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, AWS_REGION,
 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, or the credential
 chain (~/.aws/credentials, IAM).`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "repo", Usage: "repo id `ORG/NAME` in the mirror (default: the directory's name, or the source's repo)"},
+			&cli.StringFlag{Name: "repo-id", Usage: "repo id `ORG/NAME` in the mirror (default: local/<directory name>, or the source's repo)"},
+			&cli.StringFlag{Name: "repo", Hidden: true, Usage: "the former name of --repo-id"},
 			&cli.StringFlag{Name: "cache-dir", Usage: "Hugging Face cache for a repo id SRC (default $HF_HUB_CACHE or $HF_HOME/hub)"},
 			&cli.StringFlag{Name: "revision", Usage: "revision name to set (default main); with a mirror URL as SRC, also the revision copied"},
 			&cli.StringFlag{Name: "commit", Usage: "commit id to record (40 hex; default: derived from the content)"},
 			&cli.StringFlag{Name: "variant", Usage: "push as the variant `NAME` (e.g. int8) of --of"},
 			&cli.StringFlag{Name: "of", Usage: "the revision a variant was derived from (default main)"},
 			&cli.StringFlag{Name: "report", Usage: "the variant's validation report `FILE` (JSON; stored as validation.json)"},
-			&cli.IntFlag{Name: "jobs", Value: 4, Usage: "files hashed and uploaded at once"},
+			&cli.IntFlag{Name: "workers", Value: 4, Usage: "files hashed and uploaded at once"},
+			&cli.IntFlag{Name: "jobs", Hidden: true, Usage: "the former name of --workers"},
+			&cli.BoolFlag{Name: "allow-unparsed", Usage: "push weight files that do not parse (truncated, or a format hubmirror does not read) as opaque files"},
 			&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "S3 multipart part size"},
 			&cli.IntFlag{Name: "threads", Value: 4, Usage: "S3 parts uploaded in parallel per file"},
 			jsonFlag,
@@ -73,14 +75,22 @@ chain (~/.aws/credentials, IAM).`,
 			if err != nil || partSize < 5<<20 {
 				return usageErrorf("--part-size %q: want a size of at least 5MiB", c.String("part-size"))
 			}
-			if c.Int("jobs") < 1 || c.Int("threads") < 1 {
-				return usageErrorf("--jobs and --threads must be at least 1")
+			repo, err := aliasedString(c, "repo-id", "repo")
+			if err != nil {
+				return err
+			}
+			workers, err := aliasedInt(c, "workers", "jobs")
+			if err != nil {
+				return err
+			}
+			if workers < 1 || c.Int("threads") < 1 {
+				return usageErrorf("--workers and --threads must be at least 1")
 			}
 			opts := pushOptions{
-				Src: args[0], URL: args[1], Repo: c.String("repo"), Revision: c.String("revision"),
+				Src: args[0], URL: args[1], Repo: repo, Revision: c.String("revision"),
 				Commit: c.String("commit"), Variant: c.String("variant"), Of: c.String("of"), Report: c.String("report"),
-				Jobs: c.Int("jobs"), PartSize: uint64(partSize), Threads: uint(c.Int("threads")), JSON: c.Bool("json"),
-				CacheDir: c.String("cache-dir"),
+				Jobs: workers, PartSize: uint64(partSize), Threads: uint(c.Int("threads")), JSON: c.Bool("json"),
+				CacheDir: c.String("cache-dir"), AllowUnparsed: c.Bool("allow-unparsed"),
 			}
 			if opts.Variant == "" && (opts.Of != "" || opts.Report != "") {
 				return usageErrorf("--of and --report go with --variant")
@@ -101,6 +111,7 @@ type pushOptions struct {
 	PartSize                         uint64
 	Threads                          uint
 	JSON                             bool
+	AllowUnparsed                    bool
 }
 
 type pushReport struct {
@@ -109,40 +120,45 @@ type pushReport struct {
 }
 
 func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error {
-	src, err := pushSource(ctx, &o)
+	so := sourceOptions()
+	if o.CacheDir != "" {
+		so.CacheDir = o.CacheDir
+	}
+	so.RepoID = o.Repo
+	if storage.IsURL(o.Src) && !strings.Contains(o.Src, "#") && o.Repo != "" {
+		so.Revision = o.Revision // STORE --repo-id R --revision V names R@V of STORE
+	}
+	src, err := source.Resolve(ctx, o.Src, so)
 	if err != nil {
-		return err
+		if errors.Is(err, mirror.ErrRepoNotFound) && storage.IsURL(o.Src) && !strings.Contains(o.Src, "#") {
+			return usageErrorf("pushing from the mirror %s needs the repo: %s#org/name[@rev], or --repo-id (%v)", o.Src, o.Src, err)
+		}
+		return sourceError(err)
 	}
-	if src.close != nil {
-		defer src.close()
-	}
-	files, popts, repo := src.files, src.opts, src.repo
-	if err := mirror.ValidateRepoID(repo); err != nil {
-		return usageErrorf("%v", err)
-	}
-	if o.Commit != "" {
-		popts.Commit = o.Commit
-	}
+	defer src.Close()
+	popts := source.PushOptions{Revision: o.Revision, Commit: o.Commit, Jobs: o.Jobs, AllowUnparsed: o.AllowUnparsed}
 	if o.Variant != "" {
 		of := o.Of
 		if of == "" {
 			of = "main"
 		}
-		spec := &mirror.VariantSpec{Name: o.Variant, SourceRevision: of}
+		popts.Variant = &mirror.VariantSpec{Name: o.Variant, SourceRevision: of}
 		if o.Report != "" {
 			report, err := os.ReadFile(o.Report)
 			if err != nil {
 				return err
 			}
-			spec.Report = report
-		}
-		popts.Variant = spec
-		popts.Revision, popts.NoRef = "", false
-		if o.Revision != "" && o.Revision != o.Variant && !storage.IsURL(o.Src) {
-			return usageErrorf("a variant is its own revision: drop --revision or make it %q", o.Variant)
+			popts.Variant.Report = report
 		}
 	}
-	popts.Jobs = o.Jobs
+	// Before the mirror is opened, which creates its directory.
+	if err := source.CheckDestination(src, o.URL); err != nil {
+		return sourceError(err)
+	}
+	files, err := src.Files()
+	if err != nil {
+		return sourceError(err)
+	}
 
 	dst, err := storage.Open(ctx, o.URL, storage.OpenOptions{Create: true, MaxConcurrent: 2 * o.Jobs,
 		S3: storage.S3Config{PartSize: o.PartSize, Threads: o.Threads}})
@@ -162,7 +178,7 @@ func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error
 			popts.Progress = bars
 		}
 	}
-	res, err := mirror.Push(ctx, dst, repo, files, popts)
+	res, err := source.Push(ctx, dst, src, popts)
 	if bars != nil {
 		bars.finish(err == nil)
 	}
@@ -170,7 +186,7 @@ func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error
 		if ctx.Err() != nil {
 			return fmt.Errorf("push interrupted; run the same command again to complete it: %w", err)
 		}
-		return err
+		return sourceError(err)
 	}
 	if o.JSON {
 		return writeJSON(stdout, pushReport{PushResult: res, URL: dst.Location()})
@@ -235,173 +251,4 @@ func (b *pushBars) finish(ok bool) {
 		b.bar.Abort(false)
 	}
 	b.p.Wait()
-}
-
-// pushSrc is what a push copies: the files, the repo and how to record them.
-type pushSrc struct {
-	repo  string
-	files []mirror.PushFile
-	opts  mirror.PushOptions
-	close func()
-}
-
-// pushSource resolves SRC: the revision of another mirror a storage URL
-// names, a Hugging Face cache snapshot (its directory, or a repo id
-// org/name[@rev] looked up in the cache offline), or a model directory.
-func pushSource(ctx context.Context, o *pushOptions) (*pushSrc, error) {
-	if storage.IsURL(o.Src) {
-		return pushFromMirror(ctx, o)
-	}
-	st, statErr := os.Stat(o.Src)
-	if statErr == nil && st.IsDir() {
-		snap, ok, err := mirror.CacheSnapshotAt(o.Src)
-		if ok {
-			if err != nil {
-				return nil, err
-			}
-			return pushFromCache(o, snap, "")
-		}
-		return pushFromDir(o)
-	}
-	if statErr == nil {
-		return nil, usageErrorf("%s is a file; push takes a model directory, a cached snapshot, a repo id or a mirror URL", o.Src)
-	}
-	repo, rev := mirror.TrimRepoRevision(o.Src)
-	if !errors.Is(statErr, os.ErrNotExist) || mirror.ValidateRepoID(repo) != nil || strings.HasPrefix(o.Src, ".") || filepath.IsAbs(o.Src) {
-		return nil, statErr
-	}
-	cacheDir := o.CacheDir
-	if cacheDir == "" {
-		cacheDir = hubclient.CacheDirFromEnv()
-	}
-	snap, err := mirror.FindCacheSnapshot(cacheDir, repo, rev)
-	if err != nil {
-		if errors.Is(err, hubclient.ErrNotCached) {
-			return nil, fmt.Errorf("%s is not a directory, and the Hugging Face cache (%s) does not hold it; pull it first (hubmirror pull %s), or pull it straight into the mirror (hubmirror pull %s --to %s): %w",
-				o.Src, cacheDir, o.Src, o.Src, o.URL, err)
-		}
-		return nil, err
-	}
-	if rev == "" {
-		rev = "main"
-	}
-	return pushFromCache(o, snap, rev)
-}
-
-// pushFromDir pushes a model directory under --repo or the directory's name.
-func pushFromDir(o *pushOptions) (*pushSrc, error) {
-	abs, err := filepath.Abs(o.Src)
-	if err != nil {
-		return nil, err
-	}
-	repo := o.Repo
-	if repo == "" {
-		repo = filepath.Base(abs)
-		if mirror.ValidateRepoID(repo) != nil {
-			return nil, usageErrorf("the directory name %q is not a repo id; name one with --repo ORG/NAME", repo)
-		}
-	}
-	if err := mirror.ValidateRepoID(repo); err != nil {
-		return nil, usageErrorf("%v", err)
-	}
-	files, err := mirror.DirFiles(abs, nil)
-	if err != nil {
-		return nil, err
-	}
-	return &pushSrc{repo: repo, files: files, opts: mirror.PushOptions{
-		Revision: o.Revision, Commit: o.Commit, Source: mirror.Source{Kind: "dir", Location: abs},
-	}}, nil
-}
-
-// pushFromCache pushes a cache snapshot under the Hub's commit id. The ref
-// set is --revision, else the revision asked for (rev), else the cache's
-// ref naming the commit.
-func pushFromCache(o *pushOptions, snap *mirror.CacheSnapshot, rev string) (*pushSrc, error) {
-	repo := o.Repo
-	if repo == "" {
-		repo = snap.Repo
-	}
-	if err := mirror.ValidateRepoID(repo); err != nil {
-		return nil, usageErrorf("%v", err)
-	}
-	ref := o.Revision
-	if ref == "" && rev != "" && !mirror.IsCommitID(rev) {
-		ref = rev
-	}
-	if ref == "" && len(snap.Refs) > 0 {
-		ref = snap.Refs[0]
-	}
-	if ref == "" && o.Variant == "" {
-		return nil, usageErrorf("no ref of the cache names commit %s of %s; name the revision to set with --revision", snap.Commit, snap.Repo)
-	}
-	files, err := snap.Files()
-	if err != nil {
-		return nil, err
-	}
-	commit := snap.Commit
-	if o.Commit != "" || o.Variant != "" {
-		commit = o.Commit // a variant's commit is derived from its content
-	}
-	return &pushSrc{repo: repo, files: files, opts: mirror.PushOptions{
-		Revision: ref, Commit: commit, Source: mirror.Source{Kind: "cache", Location: snap.Dir, Revision: ref},
-	}}, nil
-}
-
-// pushFromMirror copies a revision of another mirror, named as a model URL
-// (STORE#org/name[@rev], STORE/org/name[@rev]) or as the mirror's root with
-// --repo and --revision.
-func pushFromMirror(ctx context.Context, o *pushOptions) (*pushSrc, error) {
-	var u mirror.ModelURL
-	if parsed, ok, err := mirror.ParseModelURL(o.Src); err != nil {
-		return nil, usageErrorf("%v", err)
-	} else if ok {
-		u = parsed
-	} else if o.Repo != "" {
-		u = mirror.ModelURL{Store: o.Src, Repo: o.Repo, Revision: o.Revision}
-	} else {
-		found, err := mirror.FindModelURL(ctx, o.Src, nil)
-		if err != nil {
-			if errors.Is(err, mirror.ErrRepoNotFound) || errors.Is(err, mirror.ErrInvalid) {
-				return nil, usageErrorf("pushing from the mirror %s needs the repo: %s#org/name[@rev], or --repo (%v)", o.Src, o.Src, err)
-			}
-			return nil, err
-		}
-		u = found
-	}
-	repo := o.Repo
-	if repo == "" {
-		repo = u.Repo
-	}
-	if err := mirror.ValidateRepoID(repo); err != nil {
-		return nil, usageErrorf("%v", err)
-	}
-	s, err := storage.Open(ctx, u.Store, storage.OpenOptions{})
-	if err != nil {
-		return nil, err
-	}
-	m, err := mirror.Resolve(ctx, s, u.Repo, u.Revision)
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
-	popts := mirror.PushOptions{Commit: m.Commit, Source: mirror.Source{Kind: "mirror", Location: u.String(), Revision: u.Revision}}
-	switch {
-	case o.Revision != "":
-		popts.Revision = o.Revision
-	case u.Revision != "" && !mirror.IsCommitID(u.Revision):
-		popts.Revision = u.Revision
-	case u.Revision != "":
-		popts.NoRef = true // a commit id names no ref
-	}
-	if m.Variant != nil && o.Variant == "" {
-		popts.Variant = &mirror.VariantSpec{Name: m.Variant.Name, SourceRevision: m.Variant.SourceCommit}
-		popts.Commit, popts.NoRef = "", false
-		if popts.Revision != m.Variant.Name {
-			popts.Revision = ""
-		}
-	}
-	if o.Commit != "" {
-		popts.Commit = o.Commit
-	}
-	return &pushSrc{repo: repo, files: mirror.ManifestFiles(s, m), opts: popts, close: func() { s.Close() }}, nil
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -31,13 +33,24 @@ func pushRandom(seed uint64, n int) []byte {
 	return b
 }
 
+// safetensorsOf returns a safetensors file that holds data as one U8
+// tensor "w".
+func safetensorsOf(data []byte) []byte {
+	header := fmt.Sprintf(`{"w":{"dtype":"U8","shape":[%d],"data_offsets":[0,%d]}}`, len(data), len(data))
+	for len(header)%8 != 0 {
+		header += " "
+	}
+	out := binary.LittleEndian.AppendUint64(nil, uint64(len(header)))
+	return append(append(out, header...), data...)
+}
+
 // pushModelDir writes a model directory named name with a big weight file.
 func pushModelDir(t *testing.T, name string, weightSize int) (string, map[string][]byte) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
 	files := map[string][]byte{
 		"config.json":         []byte(`{"model_type": "gpt2"}`),
-		"model.safetensors":   pushRandom(1, weightSize),
+		"model.safetensors":   safetensorsOf(pushRandom(1, weightSize)),
 		"tokenizer/vocab.txt": []byte("a\nb\nc\n"),
 	}
 	for p, data := range files {
@@ -66,7 +79,7 @@ func pushJSON(t *testing.T, args ...string) (pushReport, string, int) {
 func TestPushCommand(t *testing.T) {
 	dir, files := pushModelDir(t, "tiny", 1<<20)
 	dst := filepath.Join(t.TempDir(), "mirror")
-	rep, stderr, code := pushJSON(t, dir, "file://"+dst, "--repo", "org/tiny")
+	rep, stderr, code := pushJSON(t, dir, "file://"+dst, "--repo-id", "org/tiny")
 	if code != 0 {
 		t.Fatalf("push: exit %d: %s", code, stderr)
 	}
@@ -77,8 +90,8 @@ func TestPushCommand(t *testing.T) {
 	if code != 0 || rep2.Uploaded != 0 || rep2.ManifestWritten || rep2.RefUpdated || rep2.Commit != rep.Commit {
 		t.Errorf("second push: exit %d %+v", code, rep2.PushResult)
 	}
-	// The directory's name is the default repo id.
-	if rep3, stderr, code := pushJSON(t, dir, dst); code != 0 || rep3.Repo != "tiny" {
+	// local/<the directory's name> is the default repo id, as for mirror.
+	if rep3, stderr, code := pushJSON(t, dir, dst); code != 0 || rep3.Repo != "local/tiny" {
 		t.Errorf("push without --repo: exit %d %+v %s", code, rep3.PushResult, stderr)
 	}
 	// A variant with its report, then a copy of both into another mirror.

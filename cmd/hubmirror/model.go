@@ -2,127 +2,85 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"os"
-	"path/filepath"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/hubclient"
 	"github.com/hubmirror/hubmirror/mirror"
-	"github.com/hubmirror/hubmirror/storage"
+	"github.com/hubmirror/hubmirror/source"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
-// resolveModelOptions are the options every command resolves MODEL with.
-func resolveModelOptions() mirror.ResolveOptions {
-	return mirror.ResolveOptions{
+// sourceOptions are the options every command resolves MODEL/SRC with.
+func sourceOptions() source.Options {
+	return source.Options{
 		CacheDir:   hubclient.CacheDirFromEnv(),
 		ModelCache: os.Getenv("HUBMIRROR_MODEL_CACHE"),
 	}
 }
 
-// openModel resolves a MODEL argument of the command-line contract (a
-// model directory, a weight file, org/name[@rev] in the Hugging Face cache,
-// or a mirror revision s3://bucket/prefix#org/name[@rev]; see
-// mirror.ResolveModel) and reads it. A model in storage is copied, verified,
-// into a temporary directory, or under $HUBMIRROR_MODEL_CACHE for reuse. The caller closes
-// the Graph, which also removes a temporary copy of a model read from
-// storage. cfg is nil when the model has no config.json.
-func openModel(ctx context.Context, spec string) (*weights.Graph, *formats.Config, error) {
-	lm, err := mirror.ResolveModel(ctx, spec, resolveModelOptions())
-	if err != nil {
-		return nil, nil, err
+// sourceError makes a refused or malformed source or destination a usage
+// error (exit code 2).
+func sourceError(err error) error {
+	if err != nil && (errors.Is(err, source.ErrRefused) || errors.Is(err, mirror.ErrInvalid)) {
+		return usageErrorf("%v", err)
 	}
-	g, err := formats.Open(lm.Path)
-	if err != nil {
-		lm.Close()
-		return nil, nil, err
-	}
-	g.AddCloser(lm)
-	if g.Config == nil {
-		return g, nil, nil
-	}
-	cfg, err := formats.ParseConfig(g.Config)
-	if err != nil {
-		g.Close()
-		return nil, nil, fmt.Errorf("%s: %w", spec, err)
-	}
-	return g, cfg, nil
+	return err
 }
 
-// buildArtifact resolves SRC like every MODEL argument (a directory, a repo
-// id in the Hugging Face cache, a mirror revision) and builds the artifact
-// at dst from it. A dst in storage, STORE#org/name@revision, is built in a
-// temporary directory and pushed into that mirror once it passed: as a
-// variant of SRC when SRC is a revision of the same repo in the same
-// mirror, else as a revision of its own.
+// openModel resolves and reads a MODEL argument (source.OpenGraph). The
+// caller closes the Graph.
+func openModel(ctx context.Context, spec string) (*weights.Graph, *formats.Config, error) {
+	g, cfg, err := source.OpenGraph(ctx, spec, sourceOptions())
+	return g, cfg, sourceError(err)
+}
+
+// buildArtifact builds the artifact of SRC at DST (source.Build).
 func buildArtifact(ctx context.Context, src, dst, name string, pass artifact.Pass, opts artifact.Options) (*artifact.Result, error) {
-	var target mirror.ModelURL
-	if storage.IsURL(dst) {
-		u, ok, err := mirror.ParseModelURL(dst)
-		if err != nil {
-			return nil, usageErrorf("DST %s: %v", dst, err)
-		}
-		if !ok || u.Revision == "" {
-			return nil, usageErrorf("DST %s: a DST in storage names the repo and the revision to create: STORE#org/name@revision", dst)
-		}
-		target = u
-	}
-	lm, err := mirror.ResolveModel(ctx, src, resolveModelOptions())
-	if err != nil {
-		return nil, err
-	}
-	defer lm.Close()
-	opts.SourceLabel = src
-	if target.Store == "" {
-		return artifact.Build(ctx, lm.Path, dst, name, pass, opts)
-	}
-	tmp, err := os.MkdirTemp("", "hubmirror-artifact-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	out := filepath.Join(tmp, "out")
-	res, err := artifact.Build(ctx, lm.Path, out, name, pass, opts)
-	if res != nil {
-		res.Dir = dst
-	}
-	if res == nil || !res.Published {
-		return res, err
-	}
-	store, serr := storage.Open(ctx, target.Store, storage.OpenOptions{Create: true})
-	if serr != nil {
-		return res, serr
-	}
-	defer store.Close()
-	files, serr := mirror.DirFiles(out, nil)
-	if serr != nil {
-		return res, serr
-	}
-	po := mirror.PushOptions{Revision: target.Revision, Source: mirror.Source{Kind: "dir", Location: src}}
-	if lm.Kind == "mirror" && lm.Store == target.Store && lm.Repo == target.Repo {
-		po.Revision = ""
-		po.Variant = &mirror.VariantSpec{Name: target.Revision, SourceRevision: lm.Commit}
-	}
-	if _, serr := mirror.Push(ctx, store, target.Repo, files, po); serr != nil {
-		res.Published = false
-		return res, fmt.Errorf("pushing to %s: %w", dst, serr)
-	}
-	return res, err
+	res, err := source.Build(ctx, src, dst, name, pass, opts, sourceOptions())
+	return res, sourceError(err)
 }
 
 // modelHelp ends the help of every command that takes MODEL or SRC.
 const modelHelp = `
 
 MODEL/SRC: a model directory, a weight file, org/name[@rev] from the Hugging Face cache
-(offline; $HF_HUB_CACHE, else $HF_HOME/hub), or a mirror revision STORE#org/name[@rev]
-(file:///path or s3://bucket/prefix; S3 from AWS_ENDPOINT_URL, AWS_REGION,
-AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), copied verified to a temporary directory
-(or kept under $HUBMIRROR_MODEL_CACHE).`
+(offline; $HF_HUB_CACHE, else $HF_HOME/hub), a snapshot directory of that cache, or a
+mirror revision STORE#org/name[@rev] (file:///path or s3://bucket/prefix; S3 from
+AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), copied verified
+to a temporary directory (or kept under $HUBMIRROR_MODEL_CACHE).`
 
 // dstHelp ends the help of the commands that write an artifact.
 const dstHelp = `
 DST: a directory, or a revision to create in a mirror, STORE#org/name@revision: built and
 validated in a temporary directory, pushed only when it passed (a variant of SRC when SRC
-is a revision of the same repo in the same mirror).`
+is a revision of the same repo in the same mirror). A DST revision the push could not
+take (a branch or tag for a variant, a variant for a revision of its own) is refused
+before anything is built.`
+
+// aliasedString reads the string flag name, or its hidden former name old;
+// setting both is a usage error.
+func aliasedString(c *cli.Context, name, old string) (string, error) {
+	if c.IsSet(old) {
+		if c.IsSet(name) {
+			return "", usageErrorf("--%s and --%s are the same flag; give one", name, old)
+		}
+		return c.String(old), nil
+	}
+	return c.String(name), nil
+}
+
+// aliasedInt reads the int flag name, or its hidden former name old.
+func aliasedInt(c *cli.Context, name, old string) (int, error) {
+	if c.IsSet(old) {
+		if c.IsSet(name) {
+			return 0, usageErrorf("--%s and --%s are the same flag; give one", name, old)
+		}
+		return c.Int(old), nil
+	}
+	return c.Int(name), nil
+}
