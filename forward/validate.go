@@ -178,6 +178,22 @@ func (r *Report) Err() error {
 	return fmt.Errorf("%w: %s", ErrValidationFailed, strings.Join(r.Failures, "; "))
 }
 
+// Judge applies the limits t again to the metrics the report holds (a
+// report read back from a mirror, judged by the thresholds in force now):
+// it sets Thresholds, each output's verdict, Failures and Passed.
+func (r *Report) Judge(t Thresholds) {
+	r.Thresholds, r.Failures = t, nil
+	for i := range r.Outputs {
+		o := &r.Outputs[i]
+		o.Failures = t.Check(o.Metrics)
+		o.Passed = len(o.Failures) == 0
+		for _, f := range o.Failures {
+			r.Failures = append(r.Failures, o.Name+": "+f)
+		}
+	}
+	r.Passed = len(r.Failures) == 0
+}
+
 // Runner is what Validate needs of a model; *Model is one.
 type Runner interface {
 	Info() Info

@@ -735,38 +735,6 @@ func TestRunRepoIDFromDirectoryName(t *testing.T) {
 	}
 }
 
-func TestSanitize(t *testing.T) {
-	for in, want := range map[string]string{
-		"llama-tiny":                   "llama-tiny",
-		"My Model (v2)":                "My-Model-v2",
-		"a--b":                         "a-b",
-		"a----b":                       "a-b",
-		"a---b":                        "a-b",
-		".hidden":                      "hidden",
-		"x.":                           "x",
-		"a..b":                         "a.b",
-		"a...b":                        "a.b",
-		"My Model - v2":                "My-Model-v2",
-		"v1.-.x":                       "v1.-.x",
-		"---":                          "model",
-		"":                             "model",
-		"модель":                       "model",
-		"Qwen2.5-0.5B":                 "Qwen2.5-0.5B",
-		"a. .b":                        "a.-.b",
-		"snake_case_dir":               "snake_case_dir",
-		strings.Repeat("ab", 60):       strings.Repeat("ab", 45),
-		strings.Repeat("a", 89) + "-b": strings.Repeat("a", 89),
-	} {
-		got := sanitize(in)
-		if got != want {
-			t.Errorf("sanitize(%q) = %q, want %q", in, got, want)
-		}
-		if err := mirror.ValidateRepoID("local/" + got); err != nil {
-			t.Errorf("sanitize(%q) = %q: %v", in, got, err)
-		}
-	}
-}
-
 func TestVariantConstructors(t *testing.T) {
 	for _, c := range []struct {
 		opts quantize.Options

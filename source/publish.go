@@ -2,8 +2,10 @@ package source
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/hubmirror/hubmirror/formats/safetensors"
 	"github.com/hubmirror/hubmirror/formats/torch"
+	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/hubclient"
 	"github.com/hubmirror/hubmirror/mirror"
 	"github.com/hubmirror/hubmirror/storage"
@@ -279,4 +282,46 @@ func checkWeight(path, name string) error {
 		return g.Close()
 	}
 	return nil
+}
+
+// maxReportSize bounds the validation report of a variant read back from
+// a mirror.
+const maxReportSize = 16 << 20
+
+// Report is what StoredReport reads of a variant's validation report (an
+// artifact.Document). A report pushed by other means may lack these
+// fields: Passed is then nil, and nothing says the variant failed.
+type Report struct {
+	Passed     *bool           `json:"passed"`
+	Validation *forward.Report `json:"validation"`
+	Error      string          `json:"error"`
+}
+
+// StoredReport reads the validation report of the variant m in s.
+func StoredReport(ctx context.Context, s storage.Store, m *mirror.Manifest) (*Report, error) {
+	path := m.Variant.Report
+	if path == "" {
+		path = mirror.ReportPath
+	}
+	e, ok := m.File(path)
+	if !ok {
+		return nil, fmt.Errorf("variant %s (commit %s) has no %s: %w", m.Variant.Name, m.Commit, path, mirror.ErrCorrupt)
+	}
+	if e.Size > maxReportSize {
+		return nil, fmt.Errorf("variant %s (commit %s): %s is %d bytes, more than %d: %w", m.Variant.Name, m.Commit, path, e.Size, maxReportSize, mirror.ErrCorrupt)
+	}
+	rc, err := mirror.OpenFile(ctx, s, e, 0, -1)
+	if err != nil {
+		return nil, fmt.Errorf("variant %s (commit %s): %s: %w", m.Variant.Name, m.Commit, path, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("variant %s (commit %s): %s: %w", m.Variant.Name, m.Commit, path, err)
+	}
+	var doc Report
+	if json.Unmarshal(data, &doc) != nil {
+		return &Report{}, nil // not a report of ours
+	}
+	return &doc, nil
 }

@@ -430,3 +430,20 @@ func Sanitize(name string) string {
 	}
 	return s
 }
+
+// RepoSpec reports whether spec names a repo id, org/name[@rev], rather than
+// a mirror URL or a path that exists; it does not check that the repo
+// exists anywhere.
+func RepoSpec(spec string) (repo, rev string, ok bool) {
+	if spec == "" || storage.IsURL(spec) || looksLikePath(spec) {
+		return "", "", false
+	}
+	if _, err := os.Stat(spec); err == nil {
+		return "", "", false
+	}
+	repo, rev, err := hubclient.ParseRepoRef(spec)
+	if err != nil {
+		return "", "", false
+	}
+	return repo, rev, true
+}

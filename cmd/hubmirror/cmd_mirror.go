@@ -13,8 +13,10 @@ import (
 
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/hubclient"
+	"github.com/hubmirror/hubmirror/mirror"
 	"github.com/hubmirror/hubmirror/pipeline"
 	"github.com/hubmirror/hubmirror/quantize"
+	"github.com/hubmirror/hubmirror/source"
 	"github.com/hubmirror/hubmirror/storage"
 )
 
@@ -22,16 +24,18 @@ func init() {
 	register(&cli.Command{
 		Name:      "mirror",
 		Usage:     "pull a repository, build validated variants, push everything into a mirror: the pipeline step",
-		ArgsUsage: "REPO[@REVISION]|DIR",
-		Description: `Pulls REPO from the Hub into the Hugging Face cache (verified, resumable) or takes a
-model directory DIR received on disk, pushes it into the mirror at --to (s3://bucket/prefix,
+		ArgsUsage: "REPO[@REVISION]|SRC",
+		Description: `Pulls REPO from the Hub into the Hugging Face cache (verified, resumable) or takes any
+other SRC (a model directory received on disk, a snapshot directory of the Hugging Face
+cache, a revision of another mirror STORE#org/name[@rev]), pushes it into the mirror at --to (s3://bucket/prefix,
 file:///path or a directory), then builds each requested variant (--quantize int8,fp16,bf16;
 --convert safetensors), validates it against the original with the native forward pass, and
 pushes the ones that pass beside their source as revisions named after them ("int8"), each
 with its validation.json. Clients read them with HF_ENDPOINT pointed at "hubmirror serve".
 
 A rerun with nothing new downloads nothing, uploads nothing and rebuilds no variant the
-mirror holds for the same source commit. Exit codes: 0 success, 1 error, 2 usage error,
+mirror holds for the same source commit (--rebuild builds them again); a variant the
+mirror holds is judged again by the thresholds in force. Exit codes: 0 success, 1 error, 2 usage error,
 3 a variant failed validation; the error names the failed step.
 
 Environment: HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE;
@@ -40,11 +44,14 @@ AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for s3://
 			&cli.StringFlag{Name: "to", Usage: "the mirror: s3://bucket/prefix, file:///path or a directory (required)"},
 			&cli.StringFlag{Name: "revision", Usage: "branch, tag or commit of REPO (default main; or REPO@REVISION)"},
 			&cli.StringSliceFlag{Name: "quantize", Usage: "variants to build: int8, fp16, bf16 (comma-separated or repeated)"},
-			&cli.IntFlag{Name: "group-size", Usage: "int8: inputs per scale (0: per output channel)"},
+			&cli.IntFlag{Name: "group-size", Usage: "int8: inputs per scale (0: per output channel); needs --quantize int8"},
 			&cli.StringSliceFlag{Name: "convert", Usage: "conversion variants: safetensors (from pickled weights)"},
 			&cli.StringSliceFlag{Name: "include", Usage: "only pull files matching this glob (repeatable)"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "do not pull files matching this glob (repeatable)"},
-			&cli.StringFlag{Name: "repo-id", Usage: "repo id of a local DIR in the mirror (default local/<dir name>)"},
+			&cli.StringFlag{Name: "repo-id", Usage: "repo id `ORG/NAME` in the mirror of a SRC that is not a Hub repo (default local/<dir name> for a directory, else the source's)"},
+			&cli.BoolFlag{Name: "rebuild", Usage: "build, validate and push every variant again, even one the mirror holds for the source commit"},
+			&cli.BoolFlag{Name: "allow-unparsed", Usage: "push a directory whose weight files do not parse (as opaque files)"},
+			&cli.IntFlag{Name: "workers", Value: 4, Usage: "files pushed at once"},
 			&cli.StringFlag{Name: "cache-dir", Usage: "Hugging Face cache (default $HF_HUB_CACHE or $HF_HOME/hub)"},
 			&cli.StringFlag{Name: "endpoint", Usage: "Hub URL (default $HF_ENDPOINT or https://huggingface.co)"},
 			&cli.StringFlag{Name: "token", Usage: "Hub token (default $HF_TOKEN or $HF_HOME/token)"},
@@ -58,12 +65,29 @@ AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for s3://
 			if c.String("to") == "" {
 				return usageErrorf("mirror needs --to URL (s3://bucket/prefix, file:///path or a directory)")
 			}
-			opts := pipeline.Options{Source: args[0], Revision: c.String("revision"), RepoID: c.String("repo-id")}
+			// Every flag is checked before anything is pulled or pushed.
+			if id := c.String("repo-id"); id != "" {
+				if err := mirror.ValidateRepoID(id); err != nil {
+					return usageErrorf("--repo-id: %v", err)
+				}
+			}
+			if c.Int("workers") < 1 {
+				return usageErrorf("--workers %d: want at least 1", c.Int("workers"))
+			}
+			opts := pipeline.Options{Source: args[0], Revision: c.String("revision"), RepoID: c.String("repo-id"),
+				Rebuild: c.Bool("rebuild"), AllowUnparsed: c.Bool("allow-unparsed"), Workers: c.Int("workers")}
+			var schemes []quantize.Scheme
 			for _, s := range splitList(c.StringSlice("quantize")) {
 				scheme, err := quantize.ParseScheme(s)
 				if err != nil {
 					return usageErrorf("--quantize: %v", err)
 				}
+				schemes = append(schemes, scheme)
+			}
+			if err := checkGroupSize(c.Int("group-size"), schemes...); err != nil {
+				return err
+			}
+			for _, scheme := range schemes {
 				gs := 0
 				if scheme == quantize.Int8 {
 					gs = c.Int("group-size")
@@ -126,6 +150,15 @@ func splitList(values []string) []string {
 }
 
 func runMirror(ctx context.Context, to string, opts pipeline.Options, asJSON bool, w io.Writer) error {
+	// A mirror inside its own source directory is refused before it is
+	// created.
+	if src, err := source.Resolve(ctx, opts.Source, source.Options{Download: hubclient.DownloadOptions{Offline: true}, CacheDir: opts.Download.CacheDir}); err == nil {
+		err = source.CheckDestination(src, to)
+		src.Close()
+		if err != nil {
+			return sourceError(err)
+		}
+	}
 	store, err := storage.Open(ctx, to, storage.OpenOptions{Create: true})
 	if err != nil {
 		return fmt.Errorf("step open %s: %w", to, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
@@ -54,8 +55,8 @@ test suite, which reads the files back and compares them with the source.` + mod
 			if err != nil {
 				return usageErrorf("--scheme: %v", err)
 			}
-			if c.Int("group-size") < 0 || (c.Int("group-size") > 0 && scheme != quantize.Int8) {
-				return usageErrorf("--group-size %d: a positive size, with --scheme int8", c.Int("group-size"))
+			if err := checkGroupSize(c.Int("group-size"), scheme); err != nil {
+				return err
 			}
 			kind := map[quantize.Scheme]forward.Kind{quantize.Int8: forward.KindInt8, quantize.FP16: forward.KindF16, quantize.BF16: forward.KindBF16}[scheme]
 			opts, err := buildOptions(c, kind)
@@ -92,6 +93,18 @@ test suite, which reads the files back and compares them with the source.` + mod
 			return reportBuild(c.App.Writer, c.Bool("json"), res, err)
 		},
 	})
+}
+
+// checkGroupSize is the rule of --group-size for quantize and mirror: not
+// negative, and only with the int8 scheme, which it configures.
+func checkGroupSize(size int, schemes ...quantize.Scheme) error {
+	if size < 0 {
+		return usageErrorf("--group-size %d: a positive size (0: one scale per output channel)", size)
+	}
+	if size > 0 && !slices.Contains(schemes, quantize.Int8) {
+		return usageErrorf("--group-size %d: a group size is for the int8 scheme only", size)
+	}
+	return nil
 }
 
 // ggufFile is the name of the file --format gguf writes.
