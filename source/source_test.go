@@ -38,4 +38,3 @@ func TestSanitize(t *testing.T) {
 		}
 	}
 }
-

@@ -2,8 +2,8 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"path/filepath"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
