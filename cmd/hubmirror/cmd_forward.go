@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/hubmirror/hubmirror/formats/safetensors"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/weights"
 )
@@ -147,7 +145,7 @@ func runForward(ctx context.Context, opts forwardOptions, stdout io.Writer) erro
 		rep.Outputs = append(rep.Outputs, summarizeOutput(&out.Tensors[i]))
 	}
 	if opts.Out != "" {
-		if err := writeOutputs(opts.Out, out, m.Info()); err != nil {
+		if err := forward.WriteOutputs(opts.Out, out, m.Info()); err != nil {
 			return err
 		}
 		rep.Out = opts.Out
@@ -184,33 +182,6 @@ func summarizeOutput(o *forward.Output) outputSummary {
 		}
 	}
 	return s
-}
-
-// writeOutputs writes input_ids (I64 [1, n]) and the outputs (F32) to path
-// as safetensors, atomically.
-func writeOutputs(path string, out *forward.Outputs, info forward.Info) error {
-	ids := make([]byte, 8*len(out.InputIDs))
-	for i, id := range out.InputIDs {
-		binary.LittleEndian.PutUint64(ids[8*i:], uint64(id))
-	}
-	t, err := weights.NewTensor("input_ids", weights.I64, []int64{1, int64(len(out.InputIDs))}, ids)
-	if err != nil {
-		return err
-	}
-	tensors := []*weights.Tensor{t}
-	for _, o := range out.Tensors {
-		shape := make([]int64, len(o.Shape))
-		for i, d := range o.Shape {
-			shape[i] = int64(d)
-		}
-		t, err := weights.FromFloat32(o.Name, weights.F32, shape, o.Data)
-		if err != nil {
-			return err
-		}
-		tensors = append(tensors, t)
-	}
-	meta := map[string]string{"format": "pt", "producer": "hubmirror forward", "architecture": info.Architecture}
-	return safetensors.WriteFile(path, tensors, meta)
 }
 
 func printForward(w io.Writer, r *forwardReport) {

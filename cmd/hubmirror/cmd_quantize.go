@@ -2,14 +2,12 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"slices"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/formats"
-	"github.com/hubmirror/hubmirror/formats/gguf"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/quantize"
 	"github.com/hubmirror/hubmirror/weights"
@@ -83,7 +81,7 @@ test suite, which reads the files back and compares them with the source.` + mod
 					}
 					return g, m.Report, nil
 				}
-				opts.Write = writeGGUF(qo.Threads)
+				opts.Write = artifact.GGUFWriter(qo.Threads)
 				opts.Unvalidated = "GGUF output: the forward pass has no GGUF reader; the writer is checked by the test suite " +
 					"(files read back, dequantized and compared with the source within Q8_0 error)"
 			default:
@@ -105,33 +103,4 @@ func checkGroupSize(size int, schemes ...quantize.Scheme) error {
 		return usageErrorf("--group-size %d: a group size is for the int8 scheme only", size)
 	}
 	return nil
-}
-
-// ggufFile is the name of the file --format gguf writes.
-const ggufFile = "model-Q8_0.gguf"
-
-// writeGGUF is the artifact writer of --format gguf: the Llama model as one
-// Q8_0 GGUF file, tensors encoded one at a time.
-func writeGGUF(threads int) artifact.Writer {
-	return func(dir, srcDir string, g *weights.Graph, cfg *formats.Config, release func()) ([]string, error) {
-		name := ""
-		if srcDir != "" {
-			name = filepath.Base(filepath.Clean(srcDir))
-		}
-		m, err := quantize.LlamaGGUF(g, cfg, quantize.GGUFOptions{Name: name, TokenizerDir: srcDir, Threads: threads})
-		if err != nil {
-			return nil, err
-		}
-		for _, t := range m.Tensors {
-			data := t.Data
-			t.Data = weights.SourceFunc(func() ([]byte, error) {
-				release()
-				return data.Bytes()
-			})
-		}
-		if err := gguf.WriteFile(filepath.Join(dir, ggufFile), m.Metadata, m.Tensors); err != nil {
-			return nil, err
-		}
-		return []string{ggufFile}, nil
-	}
 }

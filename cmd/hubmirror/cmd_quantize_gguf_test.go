@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hubmirror/hubmirror/artifact"
 )
 
 func TestQuantizeGGUF(t *testing.T) {
@@ -34,12 +36,12 @@ func TestQuantizeGGUF(t *testing.T) {
 	if !doc.Published || doc.Unvalidated == "" || doc.Changes.Format != "gguf" || len(doc.Changes.Tensors) != 3+9*2 {
 		t.Fatalf("%s", out)
 	}
-	raw, err := os.ReadFile(filepath.Join(dst, ggufFile))
+	raw, err := os.ReadFile(filepath.Join(dst, artifact.GGUFFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.HasPrefix(raw, []byte("GGUF\x03\x00\x00\x00")) || !bytes.Contains(raw, []byte("blk.1.ffn_down.weight")) {
-		t.Errorf("%s does not look like the GGUF v3 of the model", ggufFile)
+		t.Errorf("%s does not look like the GGUF v3 of the model", artifact.GGUFFile)
 	}
 	if _, err := os.Stat(filepath.Join(dst, "model.safetensors")); err == nil {
 		t.Error("safetensors written too")
