@@ -43,11 +43,27 @@ func loadModel(t testing.TB, dir string, threads int) *Model {
 	return m
 }
 
-// expected reads a case's expected.safetensors: the input ids and the
-// outputs by name.
+// expectedFile is where a case's expected outputs are: the project's
+// fixtures keep them out of the model directories, in
+// testdata/expected/<case>.safetensors; the outside reference checkpoints
+// have an expected.safetensors in the directory.
+func expectedFile(dir string) string {
+	if p := filepath.Join(dir, "expected.safetensors"); fileExists(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(filepath.Dir(filepath.Clean(dir))), "expected", filepath.Base(dir)+".safetensors")
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// expected reads a case's expected outputs (expectedFile): the input ids
+// and the outputs by name.
 func expected(t testing.TB, dir string) ([]int, map[string]*weights.Tensor) {
 	t.Helper()
-	g := openGraph(t, filepath.Join(dir, "expected.safetensors"))
+	g := openGraph(t, expectedFile(dir))
 	out := map[string]*weights.Tensor{}
 	var ids []int
 	for _, tn := range g.Tensors() {
@@ -69,7 +85,7 @@ func expected(t testing.TB, dir string) ([]int, map[string]*weights.Tensor) {
 	return ids, out
 }
 
-// caseDirs lists the subdirectories of root that hold an expected.safetensors.
+// caseDirs lists the subdirectories of root that have expected outputs.
 func caseDirs(t testing.TB, root string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(root)
@@ -78,7 +94,7 @@ func caseDirs(t testing.TB, root string) []string {
 	}
 	var dirs []string
 	for _, e := range entries {
-		if _, err := os.Stat(filepath.Join(root, e.Name(), "expected.safetensors")); err == nil {
+		if fileExists(expectedFile(filepath.Join(root, e.Name()))) {
 			dirs = append(dirs, filepath.Join(root, e.Name()))
 		}
 	}

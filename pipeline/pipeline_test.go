@@ -23,8 +23,7 @@ import (
 
 const fixtureModels = "../testdata/models"
 
-// modelFiles are the files of a fixture model that make the model (the
-// fixtures also hold the expected outputs, which a mirrored repo lacks).
+// modelFiles are the files of a fixture model.
 var modelFiles = map[string][]string{
 	"llama-tiny-st": {"config.json", "model.safetensors"},
 	"gpt2-lm-bin":   {"config.json", "pytorch_model.bin"},

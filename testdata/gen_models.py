@@ -2,8 +2,9 @@
 """Generates the forward-pass fixtures in testdata/models.
 
 Each fixture is a tiny model directory in Hugging Face layout (config.json plus
-weights) and an expected.safetensors with the input_ids and the outputs that
-the Hugging Face definitions compute from exactly the stored weights:
+weights) and, beside OUTDIR in expected/<case>.safetensors (out of the model
+directory, which is shipped as an example model), the input_ids and the outputs
+that the Hugging Face definitions compute from exactly the stored weights:
 
     /usr/bin/python3 testdata/gen_models.py [OUTDIR]   # default: testdata/models
 
@@ -682,7 +683,11 @@ def main():
         expected = {"input_ids": ids.unsqueeze(0).to(torch.int64)}
         for k, v in out.items():
             expected[k] = v.detach().float().contiguous()
-        write_safetensors(os.path.join(d, "expected.safetensors"), expected,
+        # The expected outputs stay out of the model directory, which is
+        # shipped as an example model (the README's quick start pushes it).
+        expdir = os.path.join(os.path.dirname(outdir.rstrip(os.sep)), "expected")
+        os.makedirs(expdir, exist_ok=True)
+        write_safetensors(os.path.join(expdir, name + ".safetensors"), expected,
                           {"case": name, "generator": "testdata/gen_models.py"})
         doc = " ".join(fn.__doc__.split())
         rows.append(f"| {name} | {cfg['architectures'][0]} | {fmt} | {len(ids)} | {', '.join(out)} | {doc} |")
@@ -690,7 +695,7 @@ def main():
     with open(os.path.join(outdir, "README.md"), "w") as f:
         f.write("# Forward-pass fixtures\n\n"
                 "Made by `/usr/bin/python3 testdata/gen_models.py` (PyTorch 1.13, no transformers): tiny random\n"
-                "models in Hugging Face layout and, in each expected.safetensors, the input_ids (int64 [1, n]) and\n"
+                "models in Hugging Face layout and, in testdata/expected/<case>.safetensors, the input_ids (int64 [1, n]) and\n"
                 "the float32 outputs of plain-torch implementations of the Hugging Face definitions, computed from\n"
                 "exactly the stored weights. f16/bf16 cases: outputs computed in float32 from the rounded weights\n"
                 "(as transformers computes after upcasting them). A correct forward pass matches within 1e-4.\n\n"

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hubmirror/hubmirror/hubclient/hubtest"
+	"github.com/hubmirror/hubmirror/mirror"
 )
 
 // The quick start of README.md: a model shipped in testdata, a local mirror.
@@ -25,6 +27,19 @@ func TestMirrorLocalDirectory(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(to, "repos", "models--local--llama-tiny-st", "refs", ref)); err != nil {
 			t.Errorf("ref %s: %v", ref, err)
 		}
+	}
+	// The shipped example model is the model alone: no test fixture (the
+	// expected outputs live in testdata/expected).
+	m, err := mirror.Resolve(context.Background(), openMirror(t, to), "local/llama-tiny-st", "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range m.Files {
+		names = append(names, e.Path)
+	}
+	if strings.Join(names, ",") != "config.json,model.safetensors" {
+		t.Errorf("the quick start mirrored %v, want the model's config.json and model.safetensors", names)
 	}
 	// A pickled model gets a safetensors variant.
 	out, stderr, code = runCLI(t, "mirror", filepath.Join(fixtureModels, "gpt2-lm-bin"), "--to", to, "--convert", "safetensors", "--repo-id", "acme/gpt2")
