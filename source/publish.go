@@ -242,7 +242,7 @@ func CheckWeights(dir string, files []mirror.PushFile) error {
 	for _, f := range files {
 		p := filepath.Join(dir, filepath.FromSlash(f.Path))
 		if err := checkWeight(p, f.Path); err != nil {
-			return fmt.Errorf("source: %s does not parse (push it as an opaque file with --allow-unparsed): %w: %w", f.Path, ErrRefused, err)
+			return fmt.Errorf("source: %w: %s does not parse (to push it as an opaque file: --allow-unparsed): %w", ErrRefused, f.Path, err)
 		}
 	}
 	return nil
