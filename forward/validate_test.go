@@ -300,3 +300,19 @@ func TestValidateLengthsAndJSON(t *testing.T) {
 		t.Errorf("length 0: %v", err)
 	}
 }
+
+// Judge applies other limits to a report's metrics.
+func TestReportJudge(t *testing.T) {
+	r := &Report{Passed: false, Failures: []string{"logits: old"}, Outputs: []OutputReport{
+		{Name: "last_hidden_state", Metrics: Metrics{Cosine: 0.995}},
+		{Name: "logits", Metrics: Metrics{Cosine: 0.995, Logits: true, Top1Agreement: 0.9, KLDivergence: 0.01}},
+	}}
+	r.Judge(Thresholds{MinCosine: 0.99, MinTop1: 0.8, MaxKL: 0.05})
+	if !r.Passed || len(r.Failures) != 0 || !r.Outputs[0].Passed || !r.Outputs[1].Passed || r.Thresholds.MinCosine != 0.99 {
+		t.Errorf("lenient: %+v", r)
+	}
+	r.Judge(Thresholds{MinCosine: 0.999})
+	if r.Passed || len(r.Failures) != 2 || r.Outputs[1].Passed || !strings.HasPrefix(r.Failures[1], "logits: cosine") {
+		t.Errorf("strict: %+v", r)
+	}
+}
