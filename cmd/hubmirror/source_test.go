@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hubmirror/hubmirror/hubclient/hubtest"
 	"github.com/hubmirror/hubmirror/mirror"
 	"github.com/hubmirror/hubmirror/storage"
 )
@@ -225,5 +226,50 @@ func TestMirrorModelErrorsNameTheModel(t *testing.T) {
 	_, stderr, code := runCLI(t, "inspect", spec)
 	if code == 0 || !strings.Contains(stderr, spec) || strings.Contains(stderr, "hubmirror-model-") || strings.Contains(stderr, os.TempDir()+string(filepath.Separator)+"hubmirror") {
 		t.Errorf("inspect: exit %d: %s", code, stderr)
+	}
+}
+
+// mirror takes the sources push takes: a revision of another mirror and a
+// snapshot directory of the Hugging Face cache.
+func TestMirrorFromOtherSources(t *testing.T) {
+	first := filepath.Join(t.TempDir(), "first")
+	if _, stderr, code := runCLI(t, "mirror", filepath.Join(fixtureModels, "llama-tiny-st"), "--to", first, "--repo-id", "acme/tiny"); code != 0 {
+		t.Fatalf("mirror: exit %d: %s", code, stderr)
+	}
+	main, err := mirror.Resolve(context.Background(), openMirror(t, first), "acme/tiny", "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := filepath.Join(t.TempDir(), "second")
+	out, stderr, code := runCLI(t, "mirror", "file://"+first+"#acme/tiny", "--to", second, "--quantize", "int8")
+	if code != 0 || !strings.Contains(squeeze(out), "int8 pushed passed (int8)") {
+		t.Fatalf("mirror of a mirror revision: exit %d: %s\n%s", code, stderr, out)
+	}
+	copied, err := mirror.Resolve(context.Background(), openMirror(t, second), "acme/tiny", "main")
+	if err != nil || copied.Commit != main.Commit || copied.Source.Kind != "mirror" {
+		t.Errorf("copied main: %+v %v", copied, err)
+	}
+	if v, err := mirror.Resolve(context.Background(), openMirror(t, second), "acme/tiny", "int8"); err != nil || v.Variant == nil || v.Variant.SourceCommit != main.Commit {
+		t.Errorf("int8 of the copy: %+v %v", v, err)
+	}
+
+	// A snapshot directory of the cache: the Hub's repo id and commit.
+	hub := hubtest.New(t)
+	repo := hub.AddRepo("org/model")
+	for _, f := range []string{"config.json", "model.safetensors"} {
+		data, _ := os.ReadFile(filepath.Join(fixtureModels, "llama-tiny-st", f))
+		repo.AddFile(f, data)
+	}
+	home := pullEnv(t, hub)
+	if code, _, errOut := runPullCLI("pull", "org/model"); code != 0 {
+		t.Fatal(errOut)
+	}
+	snap := filepath.Join(home, "hub", "models--org--model", "snapshots", repo.Commit())
+	third := filepath.Join(t.TempDir(), "third")
+	if _, stderr, code := runCLI(t, "mirror", snap, "--to", third); code != 0 {
+		t.Fatalf("mirror of a snapshot directory: exit %d: %s", code, stderr)
+	}
+	if m, err := mirror.Resolve(context.Background(), openMirror(t, third), "org/model", "main"); err != nil || m.Commit != repo.Commit() {
+		t.Errorf("snapshot mirrored as %+v %v", m, err)
 	}
 }
