@@ -55,10 +55,11 @@
 //
 // # Sources
 //
-// DirFiles lists a model directory for Push; CacheSnapshot.Files a snapshot
-// of the Hugging Face cache (FindCacheSnapshot, CacheSnapshotAt), with the
-// Hub's commit and the cache's knowledge of LFS files and their sha256;
-// ManifestFiles a revision of another mirror. Pull streams a revision from
+// DirFiles lists a model directory for Push; ManifestFiles a revision of
+// another mirror. Package source resolves every kind of source (a
+// directory, a snapshot of the Hugging Face cache with the Hub's commit and
+// the cache's knowledge of LFS files, a mirror revision) into these files
+// and pushes them with one ref policy. Pull streams a revision from
 // a Hub (hubclient) straight into storage, without a local copy, keeping
 // the Hub's commit id; like Push it is idempotent and resumable.
 //

@@ -156,7 +156,7 @@ func Resolve(ctx context.Context, spec string, opts Options) (*Source, error) {
 }
 
 func resolveDir(spec string, opts Options) (*Source, error) {
-	snap, ok, err := mirror.CacheSnapshotAt(spec)
+	snap, ok, err := CacheSnapshotAt(spec)
 	if ok {
 		if err != nil {
 			return nil, fmt.Errorf("source: %s: %w", spec, err)
@@ -174,7 +174,7 @@ func resolveDir(spec string, opts Options) (*Source, error) {
 	return &Source{Spec: spec, Kind: KindDir, Repo: repo, Revision: opts.Revision, Path: abs, opts: opts}, nil
 }
 
-func fromSnapshot(spec string, snap *mirror.CacheSnapshot, rev string, opts Options) *Source {
+func fromSnapshot(spec string, snap *CacheSnapshot, rev string, opts Options) *Source {
 	repo := opts.RepoID
 	if repo == "" {
 		repo = snap.Repo
@@ -203,7 +203,7 @@ func resolveRepo(ctx context.Context, spec string, opts Options) (*Source, error
 	if rev == "" {
 		rev = opts.Revision
 	}
-	snap, err := mirror.FindCacheSnapshot(opts.CacheDir, repo, rev)
+	snap, err := FindCacheSnapshot(opts.CacheDir, repo, rev)
 	if err != nil {
 		if errors.Is(err, hubclient.ErrNotCached) {
 			return nil, fmt.Errorf("source: %s is neither a file nor a directory, and the Hugging Face cache (%s) does not hold it; run `hubmirror pull %s` first: %w",
@@ -304,8 +304,8 @@ func (s *Source) Files() ([]mirror.PushFile, error) {
 	case KindMirror:
 		s.files = mirror.ManifestFiles(s.store, s.manifest)
 	case KindCache:
-		var snap *mirror.CacheSnapshot
-		snap, _, err = mirror.CacheSnapshotAt(s.Path)
+		var snap *CacheSnapshot
+		snap, _, err = CacheSnapshotAt(s.Path)
 		if err == nil && snap == nil {
 			err = fmt.Errorf("source: %s is no longer a cache snapshot: %w", s.Path, mirror.ErrInvalid)
 		}

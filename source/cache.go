@@ -1,4 +1,4 @@
-package mirror
+package source
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/hubmirror/hubmirror/hubclient"
+	"github.com/hubmirror/hubmirror/mirror"
 )
 
 // CacheSnapshot is one commit of a repo in a Hugging Face cache
@@ -47,8 +48,8 @@ func CacheSnapshotAt(dir string) (snap *CacheSnapshot, ok bool, err error) {
 	commit := filepath.Base(abs)
 	snapshots := filepath.Dir(abs)
 	repoDir := filepath.Dir(snapshots)
-	repo, isRepo := repoFromDir(filepath.Base(repoDir))
-	if !IsCommitID(commit) || filepath.Base(snapshots) != "snapshots" || !isRepo {
+	repo, isRepo := repoFromCacheDir(filepath.Base(repoDir))
+	if !mirror.IsCommitID(commit) || filepath.Base(snapshots) != "snapshots" || !isRepo {
 		return nil, false, nil
 	}
 	cacheDir := filepath.Dir(repoDir)
@@ -62,8 +63,8 @@ func CacheSnapshotAt(dir string) (snap *CacheSnapshot, ok bool, err error) {
 
 func cacheSnapshot(cacheDir, repo, dir string) (*CacheSnapshot, error) {
 	snap := &CacheSnapshot{Dir: dir, Repo: repo, Commit: filepath.Base(dir)}
-	if !IsCommitID(snap.Commit) {
-		return nil, fmt.Errorf("mirror: %s: not a snapshot directory (its name is not a commit id): %w", dir, ErrInvalid)
+	if !mirror.IsCommitID(snap.Commit) {
+		return nil, fmt.Errorf("source: %s: not a snapshot directory (its name is not a commit id): %w", dir, mirror.ErrInvalid)
 	}
 	refsDir := filepath.Join(cacheDir, hubclient.RepoFolderName(repo), "refs")
 	_ = filepath.WalkDir(refsDir, func(p string, d fs.DirEntry, err error) error {
@@ -74,7 +75,7 @@ func cacheSnapshot(cacheDir, repo, dir string) (*CacheSnapshot, error) {
 		if err != nil || strings.TrimSpace(string(data)) != snap.Commit {
 			return nil
 		}
-		if rel, err := filepath.Rel(refsDir, p); err == nil && ValidateRevision(filepath.ToSlash(rel)) == nil {
+		if rel, err := filepath.Rel(refsDir, p); err == nil && mirror.ValidateRevision(filepath.ToSlash(rel)) == nil {
 			snap.Refs = append(snap.Refs, filepath.ToSlash(rel))
 		}
 		return nil
@@ -89,14 +90,14 @@ func cacheSnapshot(cacheDir, repo, dir string) (*CacheSnapshot, error) {
 	return snap, nil
 }
 
-// Files lists the snapshot's files for Push with what the cache knows about
+// Files lists the snapshot's files for mirror.Push with what the cache knows about
 // them: a file whose blob is named by a sha256 is an LFS file with that
 // sha256 (Push then needs no hashing pass, and storage verifies it while it
 // uploads), one whose blob is named by a git blob id is a regular file with
 // that id (checked against the content). Files that are not links into
-// blobs/ get the rules of DirFiles.
-func (c *CacheSnapshot) Files() ([]PushFile, error) {
-	files, err := DirFiles(c.Dir, nil)
+// blobs/ get the rules of mirror.DirFiles.
+func (c *CacheSnapshot) Files() ([]mirror.PushFile, error) {
+	files, err := mirror.DirFiles(c.Dir, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -114,4 +115,32 @@ func (c *CacheSnapshot) Files() ([]PushFile, error) {
 		}
 	}
 	return files, nil
+}
+
+// repoFromCacheDir parses a repo folder name of the Hugging Face cache
+// (hubclient.RepoFolderName: models--org--name) back into a repo id.
+func repoFromCacheDir(dir string) (string, bool) {
+	name, ok := strings.CutPrefix(dir, "models--")
+	if !ok {
+		return "", false
+	}
+	id := strings.Replace(name, "--", "/", 1)
+	if strings.Contains(id, "--") || mirror.ValidateRepoID(id) != nil || hubclient.RepoFolderName(id) != dir {
+		return "", false
+	}
+	return id, true
+}
+
+// isHex reports whether s is n lowercase hex digits.
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

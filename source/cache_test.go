@@ -1,4 +1,4 @@
-package mirror
+package source
 
 import (
 	"context"
@@ -11,7 +11,23 @@ import (
 
 	"github.com/hubmirror/hubmirror/hubclient"
 	"github.com/hubmirror/hubmirror/hubclient/hubtest"
+	"github.com/hubmirror/hubmirror/mirror"
 )
+
+// cacheHubRepo adds a repo with regular and LFS files in nested
+// directories, at two commits: the tag v1 (the first) and main.
+func cacheHubRepo(hub *hubtest.Hub, id string) *hubtest.Repo {
+	r := hub.AddRepo(id)
+	r.AddContent("config.json", hubtest.Bytes([]byte(`{"model_type": "gpt2", "n_embd": 8}`)), false)
+	r.AddContent("tokenizer.json", hubtest.PseudoRandom(1, 40<<10), false) // a regular file larger than the LFS threshold
+	r.AddContent("model.safetensors", hubtest.PseudoRandom(2, 3<<20+5), true)
+	r.AddContent("onnx/model.onnx", hubtest.PseudoRandom(3, 600<<10), true)
+	r.AddContent("onnx/README.md", hubtest.Bytes([]byte("# onnx\n")), false)
+	r.AddContent("empty.txt", hubtest.Bytes(nil), false)
+	r.Tag("v1")
+	r.AddContent("config.json", hubtest.Bytes([]byte(`{"model_type": "gpt2", "n_embd": 16}`)), false)
+	return r
+}
 
 // TestPushCacheSnapshot: a snapshot of the Hugging Face cache pushes as the
 // Hub's commit with the Hub's LFS flags, and gives the very manifest a pull
@@ -19,8 +35,11 @@ import (
 func TestPushCacheSnapshot(t *testing.T) {
 	ctx := context.Background()
 	hub := hubtest.New(t)
-	repo := hubRepo(hub, "org/model", 1)
-	c := hubClient(t, hub)
+	repo := cacheHubRepo(hub, "org/model")
+	c, err := hubclient.New(hubclient.Options{Endpoint: hub.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cache := t.TempDir()
 	snapMain, err := c.Download(ctx, "org/model", "main", hubclient.DownloadOptions{CacheDir: cache})
 	if err != nil {
@@ -56,16 +75,16 @@ func TestPushCacheSnapshot(t *testing.T) {
 	}
 
 	fromCache := newStore(t)
-	res, err := Push(ctx, fromCache, snap.Repo, files, PushOptions{Commit: snap.Commit, Revision: snap.Refs[0]})
+	res, err := mirror.Push(ctx, fromCache, snap.Repo, files, mirror.PushOptions{Commit: snap.Commit, Revision: snap.Refs[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fromHub := newStore(t)
-	if _, err := Pull(ctx, c, fromHub, "org/model", "main", PullOptions{}); err != nil {
+	if _, err := mirror.Pull(ctx, c, fromHub, "org/model", "main", mirror.PullOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	a, _ := Resolve(ctx, fromCache, "org/model", "main")
-	b, _ := Resolve(ctx, fromHub, "org/model", "main")
+	a, _ := mirror.Resolve(ctx, fromCache, "org/model", "main")
+	b, _ := mirror.Resolve(ctx, fromHub, "org/model", "main")
 	if res.Commit != repo.Commit() || !slices.Equal(a.Files, b.Files) {
 		t.Errorf("cache push and hub pull differ:\n%+v\n%+v", a.Files, b.Files)
 	}
@@ -79,7 +98,7 @@ func TestPushCacheSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	files, _ = snap.Files()
-	if _, err := Push(ctx, newStore(t), snap.Repo, files, PushOptions{Commit: snap.Commit}); err == nil || !strings.Contains(err.Error(), "model.safetensors") {
+	if _, err := mirror.Push(ctx, newStore(t), snap.Repo, files, mirror.PushOptions{Commit: snap.Commit}); err == nil || !strings.Contains(err.Error(), "model.safetensors") {
 		t.Errorf("push of a corrupt cache blob: %v", err)
 	}
 
