@@ -69,29 +69,41 @@ func Push(ctx context.Context, s storage.Store, src *Source, o PushOptions) (*mi
 	if err := mirror.ValidateRepoID(repo); err != nil {
 		return nil, err
 	}
-	if err := CheckDestination(src, s.Location()); err != nil {
-		return nil, err
-	}
 	popts, err := src.pushOptions(o)
 	if err != nil {
+		return nil, err
+	}
+	if err := Check(src, s.Location(), o); err != nil {
 		return nil, err
 	}
 	files, err := src.Files()
 	if err != nil {
 		return nil, err
 	}
+	popts.Jobs, popts.Progress = o.Jobs, o.Progress
+	return mirror.Push(ctx, s, repo, files, popts)
+}
+
+// Check runs the checks of Push for a push of src into the mirror dst (a
+// URL or a plain path) without writing anything: call it before opening
+// dst, which creates a local mirror's directory.
+func Check(src *Source, dst string, o PushOptions) error {
+	if err := CheckDestination(src, dst); err != nil {
+		return err
+	}
+	files, err := src.Files()
+	if err != nil {
+		return err
+	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("source: %s has no files; an empty revision is not pushed: %w", src.Spec, ErrRefused)
+		return fmt.Errorf("source: %w: %s has no files; an empty revision is not pushed", ErrRefused, src.Spec)
 	}
 	// Files of the cache, the Hub or a mirror were verified against the
 	// hashes their origin published; a directory's are checked here.
 	if !o.AllowUnparsed && src.Kind == KindDir {
-		if err := CheckWeights(src.Path, files); err != nil {
-			return nil, err
-		}
+		return CheckWeights(src.Path, files)
 	}
-	popts.Jobs, popts.Progress = o.Jobs, o.Progress
-	return mirror.Push(ctx, s, repo, files, popts)
+	return nil
 }
 
 // pushOptions applies the ref policy to a push of s.

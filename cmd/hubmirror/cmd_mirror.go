@@ -150,10 +150,11 @@ func splitList(values []string) []string {
 }
 
 func runMirror(ctx context.Context, to string, opts pipeline.Options, asJSON bool, w io.Writer) error {
-	// A mirror inside its own source directory is refused before it is
+	// What Push would refuse in a source on disk (a mirror inside it, no
+	// files, weights that do not parse) is refused before the mirror is
 	// created.
-	if src, err := source.Resolve(ctx, opts.Source, source.Options{Download: hubclient.DownloadOptions{Offline: true}, CacheDir: opts.Download.CacheDir}); err == nil {
-		err = source.CheckDestination(src, to)
+	if src, err := source.Resolve(ctx, opts.Source, source.Options{CacheDir: opts.Download.CacheDir}); err == nil {
+		err = source.Check(src, to, source.PushOptions{AllowUnparsed: opts.AllowUnparsed})
 		src.Close()
 		if err != nil {
 			return sourceError(err)

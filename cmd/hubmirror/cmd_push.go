@@ -152,7 +152,7 @@ func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error
 		}
 	}
 	// Before the mirror is opened, which creates its directory.
-	if err := source.CheckDestination(src, o.URL); err != nil {
+	if err := source.Check(src, o.URL, popts); err != nil {
 		return sourceError(err)
 	}
 	files, err := src.Files()

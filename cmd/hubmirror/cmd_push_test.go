@@ -141,6 +141,10 @@ func TestPushCommand(t *testing.T) {
 		{dir},
 		{dir, dst, "extra"},
 		{dir, dst, "--repo", "a/b/c"},
+		{dir, dst, "--repo-id", "a/b/c"},
+		{dir, dst, "--repo", "a/b", "--repo-id", "a/b"}, // the hidden alias and the flag
+		{dir, dst, "--workers", "0"},
+		{dir, dst, "--jobs", "2", "--workers", "2"},
 		{dir, dst, "--of", "main"},
 		{dir, dst, "--part-size", "1MiB"},
 		{"file://" + dst, other},

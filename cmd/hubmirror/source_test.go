@@ -87,8 +87,11 @@ func TestPushRefusesEmptyAndBrokenSources(t *testing.T) {
 	if _, stderr, code := pushJSON(t, empty, dst); code != exitUsage || !strings.Contains(stderr, "no files") {
 		t.Errorf("empty directory: exit %d: %s", code, stderr)
 	}
-	if _, stderr, code := runCLI(t, "mirror", empty, "--to", dst); code == 0 || !strings.Contains(stderr, "no files") {
+	if _, stderr, code := runCLI(t, "mirror", empty, "--to", dst); code != exitUsage || !strings.Contains(stderr, "no files") {
 		t.Errorf("mirror of an empty directory: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Errorf("a refused source created the mirror: %v", err)
 	}
 
 	broken := copyFixture(t, "llama-tiny-st")
@@ -100,7 +103,7 @@ func TestPushRefusesEmptyAndBrokenSources(t *testing.T) {
 	if _, stderr, code := pushJSON(t, broken, dst); code != exitUsage || !strings.Contains(stderr, "model.safetensors does not parse") {
 		t.Errorf("truncated weights: exit %d: %s", code, stderr)
 	}
-	if _, stderr, code := runCLI(t, "mirror", broken, "--to", dst); code == 0 || !strings.Contains(stderr, "does not parse") {
+	if _, stderr, code := runCLI(t, "mirror", broken, "--to", dst); code != exitUsage || !strings.Contains(stderr, "does not parse") {
 		t.Errorf("mirror of truncated weights: exit %d: %s", code, stderr)
 	}
 	// A broken sharding index too.
