@@ -17,6 +17,7 @@ import (
 	"github.com/hubmirror/hubmirror/hubclient/hubtest"
 	"github.com/hubmirror/hubmirror/mirror"
 	"github.com/hubmirror/hubmirror/quantize"
+	"github.com/hubmirror/hubmirror/source"
 	"github.com/hubmirror/hubmirror/storage"
 	"github.com/hubmirror/hubmirror/weights"
 )
@@ -385,6 +386,21 @@ func TestRunForcedVariant(t *testing.T) {
 	}
 	if b := rep.Variants[0]; b.Status != "present" || b.Passed || b.Validation == nil || b.Validation.Passed {
 		t.Errorf("rerun of a forced failure: %+v", b)
+	}
+	// Judged by thresholds the stored metrics meet, it passes as it is.
+	var builds atomic.Int32
+	lenient := opts
+	lenient.Variants = []Variant{counted(opts.Variants[0], &builds)}
+	lenient.Thresholds = func(forward.Kind) (forward.Thresholds, error) { return forward.Thresholds{MinCosine: 0.1}, nil }
+	rep, err = Run(context.Background(), s, lenient)
+	if b := rep.Variants[0]; err != nil || b.Status != "present" || !b.Passed || !b.Validation.Passed || builds.Load() != 0 {
+		t.Errorf("rerun with lenient thresholds: %v %+v, %d builds", err, b, builds.Load())
+	}
+	// Rebuild builds it again.
+	lenient.Rebuild = true
+	rep, err = Run(context.Background(), s, lenient)
+	if b := rep.Variants[0]; err != nil || b.Status != "pushed" || !b.Passed || builds.Load() != 1 {
+		t.Errorf("rebuild: %v %+v, %d builds", err, b, builds.Load())
 	}
 }
 
@@ -786,5 +802,20 @@ func TestRunPresentForeignReport(t *testing.T) {
 	}
 	if v := rep.Variants[0]; v.Status != "present" || !v.Passed || v.Validation != nil || builds.Load() != 0 {
 		t.Errorf("int8 %+v, %d builds", v, builds.Load())
+	}
+}
+
+// A variant whose name is a branch of the repo is refused before it is
+// built: the push could not take it.
+func TestRunVariantNameTaken(t *testing.T) {
+	dir := modelDir(t, "llama-tiny-st", "llama-tiny")
+	s := newStore(t)
+	var builds atomic.Int32
+	rep, err := Run(context.Background(), s, Options{Source: dir, Revision: "int8", Variants: []Variant{counted(int8Variant(t), &builds)}})
+	if !errors.Is(err, source.ErrRefused) || builds.Load() != 0 || rep.Variants[0].Status != "failed" {
+		t.Errorf("%v, %d builds, %+v", err, builds.Load(), rep.Variants)
+	}
+	if m, err := mirror.Resolve(context.Background(), s, rep.Source.Repo, "int8"); err != nil || m.Variant != nil {
+		t.Errorf("the branch int8 changed: %+v %v", m, err)
 	}
 }
