@@ -61,11 +61,16 @@ func (s *Source) named(err error) error {
 	if err == nil || s.Kind != KindMirror || s.Path == "" {
 		return err
 	}
+	return nameCopy(err, s.Path, s.Spec)
+}
+
+// nameCopy rewrites the path of a local copy in err's message as spec.
+func nameCopy(err error, path, spec string) error {
 	msg := err.Error()
-	if !strings.Contains(msg, s.Path) {
-		return fmt.Errorf("%s: %w", s.Spec, err)
+	if !strings.Contains(msg, path) {
+		return err
 	}
-	return &namedError{msg: strings.ReplaceAll(msg, s.Path, s.Spec), err: err}
+	return &namedError{msg: strings.ReplaceAll(msg, path, spec), err: err}
 }
 
 // Target is where a build goes: a directory, or a revision to create in a

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hubmirror/hubmirror/formats/safetensors"
 	"github.com/hubmirror/hubmirror/hubclient"
 	"github.com/hubmirror/hubmirror/hubclient/hubtest"
 	"github.com/hubmirror/hubmirror/mirror"
@@ -346,5 +347,28 @@ func TestCheckRef(t *testing.T) {
 		if errors.Is(err, ErrRefused) != c.refused || (err != nil && !c.refused) {
 			t.Errorf("%+v: %v", c, err)
 		}
+	}
+}
+
+// Errors about a model copied from a mirror name the model, and still
+// wrap the reader's error.
+func TestOpenGraphNamesTheModel(t *testing.T) {
+	ctx := context.Background()
+	dir := modelDir(t, "m")
+	os.Truncate(filepath.Join(dir, "model.safetensors"), 1000)
+	src, _ := Resolve(ctx, dir, Options{RepoID: "org/broken"})
+	s := newStore(t)
+	if _, err := Push(ctx, s, src, PushOptions{AllowUnparsed: true}); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	spec := s.Location() + "#org/broken"
+	_, _, err := OpenGraph(ctx, spec, Options{TempDir: tmp})
+	var se *safetensors.Error
+	if err == nil || !strings.Contains(err.Error(), spec+"/model.safetensors") || strings.Contains(err.Error(), tmp) || !errors.As(err, &se) {
+		t.Errorf("OpenGraph: %v", err)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("the copy is left behind: %v", left)
 	}
 }

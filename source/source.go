@@ -347,7 +347,10 @@ func (s *Source) Local(ctx context.Context) (string, error) {
 	// By commit: the revision could move between Resolve and the read.
 	if _, err := mirror.Materialize(ctx, s.store, s.manifest.Repo, s.Commit, dir, s.opts.Materialize); err != nil {
 		s.dropCopy()
-		return "", fmt.Errorf("%s: %w", s.Spec, err)
+		if err = nameCopy(err, dir, s.Spec); !strings.Contains(err.Error(), s.Spec) {
+			err = fmt.Errorf("%s: %w", s.Spec, err)
+		}
+		return "", err
 	}
 	s.Path = dir
 	return dir, nil
