@@ -38,7 +38,8 @@ SRC is one of:
     --cache-dir; read offline), or a snapshot directory of that cache
     (.../models--ORG--NAME/snapshots/COMMIT): pushed as the Hub's commit, with the
     cache's knowledge of which files are LFS files, under --revision, else the
-    revision REV (none for a commit id), else the cache's ref naming the commit;
+    revision REV (none for a commit id), else the cache's ref naming the commit (else
+    none: the commit is reachable by its id);
   - a revision of another mirror, STORE#ORG/NAME[@REV] or STORE/ORG/NAME[@REV]
     (e.g. file:///srv/mirror#org/model@int8), or STORE with --repo-id and --revision:
     copied as the same commit.
