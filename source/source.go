@@ -104,6 +104,7 @@ type Source struct {
 	Downloaded int64
 
 	opts     Options
+	snap     *CacheSnapshot
 	files    []mirror.PushFile
 	store    storage.Store
 	manifest *mirror.Manifest
@@ -180,7 +181,7 @@ func fromSnapshot(spec string, snap *CacheSnapshot, rev string, opts Options) *S
 		repo = snap.Repo
 	}
 	return &Source{Spec: spec, Kind: KindCache, Repo: repo, Revision: rev, Commit: snap.Commit, Refs: snap.Refs,
-		Path: snap.Dir, opts: opts}
+		Path: snap.Dir, opts: opts, snap: snap}
 }
 
 // looksLikePath reports a spec written as a path, which is never a repo id.
@@ -231,7 +232,8 @@ func resolveHub(ctx context.Context, spec, repo, rev string, opts Options) (*Sou
 		return nil, err
 	}
 	s := &Source{Spec: spec, Kind: KindHub, Repo: repo, Revision: rev, Commit: snap.Commit, Path: snap.Dir,
-		Endpoint: opts.Hub.Endpoint(), Include: do.Include, Exclude: do.Exclude, opts: opts}
+		Endpoint: opts.Hub.Endpoint(), Include: do.Include, Exclude: do.Exclude, opts: opts,
+		files: make([]mirror.PushFile, 0, len(snap.Files))}
 	if opts.RepoID != "" {
 		s.Repo = opts.RepoID
 	}
@@ -304,14 +306,7 @@ func (s *Source) Files() ([]mirror.PushFile, error) {
 	case KindMirror:
 		s.files = mirror.ManifestFiles(s.store, s.manifest)
 	case KindCache:
-		var snap *CacheSnapshot
-		snap, _, err = CacheSnapshotAt(s.Path)
-		if err == nil && snap == nil {
-			err = fmt.Errorf("source: %s is no longer a cache snapshot: %w", s.Path, mirror.ErrInvalid)
-		}
-		if err == nil {
-			s.files, err = snap.Files()
-		}
+		s.files, err = s.snap.Files()
 	case KindDir:
 		s.files, err = mirror.DirFiles(s.Path, nil)
 	case KindFile:
