@@ -98,6 +98,10 @@ func TestResolveKinds(t *testing.T) {
 	} else if _, err := src.Files(); !errors.Is(err, ErrRefused) {
 		t.Errorf("a file's files: %v", err)
 	}
+	// A mirror path without file:// gets the URL to write.
+	if _, err := Resolve(ctx, "some/dir#org/name", Options{}); !errors.Is(err, mirror.ErrInvalid) || !strings.Contains(err.Error(), "file://") {
+		t.Errorf("dir#org/name: %v", err)
+	}
 	for _, bad := range []string{"", "./nope/nothing", filepath.Join(t.TempDir(), "missing"), "not a repo!"} {
 		if _, err := Resolve(ctx, bad, Options{CacheDir: t.TempDir()}); err == nil {
 			t.Errorf("%q resolved", bad)

@@ -191,6 +191,14 @@ func looksLikePath(spec string) bool {
 }
 
 func resolveRepo(ctx context.Context, spec string, opts Options) (*Source, error) {
+	if dir, frag, ok := strings.Cut(spec, "#"); ok {
+		hint := dir
+		if abs, err := filepath.Abs(dir); err == nil {
+			hint = abs
+		}
+		return nil, fmt.Errorf("source: %s: no such file or directory; a revision of a mirror is written as a URL: file://%s#%s: %w",
+			spec, filepath.ToSlash(hint), frag, mirror.ErrInvalid)
+	}
 	repo, rev, err := hubclient.ParseRepoRef(spec)
 	if err != nil || looksLikePath(spec) {
 		if err == nil {
