@@ -1,10 +1,12 @@
 // Package pipeline is the mirroring job in one call: pull a repository
-// from the Hub (or take a model directory received on disk), push it into a
-// mirror, build the requested variants (quantized, converted), validate each
-// against the original with the native forward pass, and push the ones that
-// pass beside their source, each with its validation report. It is what
-// `hubmirror mirror` runs, as a CI job, a Kubernetes Job or a cron on the
-// mirror host.
+// from the Hub (or take any other source: a model directory received on
+// disk, a Hugging Face cache snapshot, a revision of another mirror), push
+// it into a mirror, build the requested variants (quantized, converted),
+// validate each against the original with the native forward pass, and push
+// the ones that pass beside their source, each with its validation report.
+// It is what `hubmirror mirror` runs, as a CI job, a Kubernetes Job or a
+// cron on the mirror host. It only orchestrates: package source resolves,
+// records and publishes, package artifact builds and validates.
 //
 // Without variants, a repo streams from the Hub straight into the mirror
 // (mirror.Pull), with no local copy; variants need the files on disk, so
@@ -13,7 +15,8 @@
 // Run is idempotent: a rerun with nothing new downloads nothing (the
 // mirror, or the Hugging Face cache, has the files), uploads nothing (the
 // mirror has the blobs and the manifest) and rebuilds no variant that the
-// mirror already holds for the same source commit.
+// mirror already holds for the same source commit (unless Rebuild); such a
+// variant's stored report is judged again by the thresholds of the run.
 package pipeline
 
 import (
