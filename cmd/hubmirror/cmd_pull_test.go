@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,7 @@ func TestPullCommand(t *testing.T) {
 	repo := hub.AddRepo("org/model").AddFile("config.json", []byte(`{"a":1}`)).AddFile("model.safetensors", model)
 	home := pullEnv(t, hub)
 
-	code, out, errOut := runPullCLI("pull", "org/model", "--chunk-size", "4KiB")
+	code, out, errOut := runPullCLI("pull", "org/model", "--chunk-size", "1MiB")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -187,16 +188,23 @@ func TestPullUsageErrors(t *testing.T) {
 	}
 }
 
-func TestPullParseSize(t *testing.T) {
-	for in, want := range map[string]int64{"32MiB": 32 << 20, "64MB": 64e6, "1G": 1 << 30, "4096": 4096, "16 KiB": 16 << 10} {
-		if got, err := pullParseSize(in); err != nil || got != want {
+// One size parser for every size flag: bytes, decimal and binary units,
+// fractions; bounds and malformed values named with the flag.
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"32MiB": 32 << 20, "64MB": 64e6, "16M": 16e6, "1G": 1e9, "1Gi": 1 << 30,
+		"4096": 4096, " 16 KiB ": 16 << 10, "1.5GB": 1_500_000_000, "0.5KiB": 512, "5gb": 5e9, "0": 0} {
+		if got, err := parseSize("x", in, 0, 1<<40); err != nil || got != want {
 			t.Errorf("%q: %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "-1MiB", "0", "x", "1TB0"} {
-		if _, err := pullParseSize(in); err == nil {
-			t.Errorf("%q accepted", in)
+	for _, in := range []string{"", "-1MiB", "x", "1TB0", "1e3", "1,000", "5XB", "1.2.3MB", "0x10", "MB", "2TiB"} {
+		if got, err := parseSize("chunk-size", in, 0, 1<<40); err == nil || !strings.Contains(err.Error(), "--chunk-size") ||
+			!strings.Contains(err.Error(), fmt.Sprintf("%q", in)) || exitCode(err) != exitUsage {
+			t.Errorf("%q: %d, %v; want a usage error naming the flag and the value", in, got, err)
 		}
+	}
+	if _, err := parseSize("part-size", "1MiB", 5<<20, 1<<30); err == nil || !strings.Contains(err.Error(), "at least 5MiB") {
+		t.Errorf("below the least: %v", err)
 	}
 }
 

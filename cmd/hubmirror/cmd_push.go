@@ -14,7 +14,6 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
-	"golang.org/x/term"
 
 	"github.com/hubmirror/hubmirror/hubclient"
 	"github.com/hubmirror/hubmirror/mirror"
@@ -69,9 +68,9 @@ chain (~/.aws/credentials, IAM).`,
 			if len(args) != 2 {
 				return usageErrorf("push takes SRC and URL, got %d arguments", len(args))
 			}
-			partSize, err := pullParseSize(c.String("part-size"))
-			if err != nil || partSize < 5<<20 {
-				return usageErrorf("--part-size %q: want a size of at least 5MiB", c.String("part-size"))
+			partSize, err := parseSize("part-size", c.String("part-size"), 5<<20, 5<<30) // S3's bounds
+			if err != nil {
+				return err
 			}
 			if c.Int("jobs") < 1 || c.Int("threads") < 1 {
 				return usageErrorf("--jobs and --threads must be at least 1")
@@ -80,7 +79,7 @@ chain (~/.aws/credentials, IAM).`,
 				Src: args[0], URL: args[1], Repo: c.String("repo"), Revision: c.String("revision"),
 				Commit: c.String("commit"), Variant: c.String("variant"), Of: c.String("of"), Report: c.String("report"),
 				Jobs: c.Int("jobs"), PartSize: uint64(partSize), Threads: uint(c.Int("threads")), JSON: c.Bool("json"),
-				CacheDir: c.String("cache-dir"),
+				CacheDir: hubSettingsFrom(c).CacheDir, Bars: showProgress(c),
 			}
 			if opts.Variant == "" && (opts.Of != "" || opts.Report != "") {
 				return usageErrorf("--of and --report go with --variant")
@@ -101,6 +100,8 @@ type pushOptions struct {
 	PartSize                         uint64
 	Threads                          uint
 	JSON                             bool
+	// Bars: show a progress bar on stderr.
+	Bars bool
 }
 
 type pushReport struct {
@@ -152,15 +153,13 @@ func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error
 	defer dst.Close()
 
 	var bars *pushBars
-	if !o.JSON && os.Getenv("HF_HUB_DISABLE_PROGRESS_BARS") == "" {
-		if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			var total int64
-			for _, f := range files {
-				total += f.Size
-			}
-			bars = newPushBars(ctx, stderr, len(files), total)
-			popts.Progress = bars
+	if o.Bars {
+		var total int64
+		for _, f := range files {
+			total += f.Size
 		}
+		bars = newPushBars(ctx, stderr, len(files), total)
+		popts.Progress = bars
 	}
 	res, err := mirror.Push(ctx, dst, repo, files, popts)
 	if bars != nil {
@@ -180,8 +179,8 @@ func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error
 	} else {
 		fmt.Fprintf(stdout, "pushed %s@%s (commit %s) to %s\n", res.Repo, res.Revision, res.Commit, dst.Location())
 	}
-	fmt.Fprintf(stdout, "  %d files, %s; uploaded %d (%s), already present %d (%s)\n", res.Files, pullHumanBytes(res.Bytes),
-		res.Uploaded, pullHumanBytes(res.UploadedBytes), res.Present, pullHumanBytes(res.PresentBytes))
+	fmt.Fprintf(stdout, "  %d files, %s; uploaded %d (%s), already present %d (%s)\n", res.Files, formatBytes(res.Bytes),
+		res.Uploaded, formatBytes(res.UploadedBytes), res.Present, formatBytes(res.PresentBytes))
 	if !res.ManifestWritten && !res.RefUpdated {
 		fmt.Fprintln(stdout, "  the mirror already had this commit; nothing written")
 	}
@@ -271,9 +270,6 @@ func pushSource(ctx context.Context, o *pushOptions) (*pushSrc, error) {
 		return nil, statErr
 	}
 	cacheDir := o.CacheDir
-	if cacheDir == "" {
-		cacheDir = hubclient.CacheDirFromEnv()
-	}
 	snap, err := mirror.FindCacheSnapshot(cacheDir, repo, rev)
 	if err != nil {
 		if errors.Is(err, hubclient.ErrNotCached) {
