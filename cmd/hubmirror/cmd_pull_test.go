@@ -188,6 +188,61 @@ func TestPullUsageErrors(t *testing.T) {
 	}
 }
 
+// --chunk-size below 1 MiB would make a request per few bytes: refused, by
+// name, before any request (defect 10).
+func TestPullChunkSizeBounds(t *testing.T) {
+	hub := hubtest.New(t)
+	hub.AddRepo("org/model").AddFile("config.json", []byte(`{}`))
+	pullEnv(t, hub)
+	for _, args := range [][]string{
+		{"pull", "org/model", "--chunk-size", "1"},
+		{"pull", "org/model", "--chunk-size", "1000KiB"},
+		{"pull", "org/model", "--chunk-size", "2GiB"},
+		{"pull", "org/model", "--to", t.TempDir(), "--chunk-size", "4KiB"},
+	} {
+		code, _, errOut := runPullCLI(args...)
+		if code != exitUsage || !strings.Contains(errOut, "--chunk-size") {
+			t.Errorf("%v: exit %d, %q; want %d naming --chunk-size", args, code, errOut, exitUsage)
+		}
+	}
+	if n := len(hub.Requests()); n != 0 {
+		t.Errorf("%d requests sent", n)
+	}
+	if code, _, errOut := runPullCLI("pull", "org/model", "--chunk-size", "1MiB"); code != 0 {
+		t.Errorf("--chunk-size 1MiB: exit %d, %s", code, errOut)
+	}
+}
+
+// Filters that match no file say so, not "all files already present" (15).
+func TestPullNothingMatches(t *testing.T) {
+	hub := hubtest.New(t)
+	hub.AddRepo("org/model").AddFile("config.json", []byte(`{}`)).AddFile("model.safetensors", []byte("weights"))
+	pullEnv(t, hub)
+	code, out, errOut := runPullCLI("pull", "org/model", "--include", "*.gguf")
+	if code != 0 || !strings.Contains(out, "no file of the revision matches --include/--exclude") || strings.Contains(out, "already present") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	code, out, errOut = runPullCLI("pull", "org/model", "--to", t.TempDir(), "--exclude", "*")
+	if code != 0 || !strings.Contains(out, "no file of the revision matches --include/--exclude") || strings.Contains(out, "already had") {
+		t.Errorf("--to: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// A failed pull --json prints the error as one JSON document (13).
+func TestPullJSONFailure(t *testing.T) {
+	hub := hubtest.New(t)
+	pullEnv(t, hub)
+	for _, args := range [][]string{{"pull", "org/missing", "--json"}, {"pull", "org/missing", "--to", t.TempDir(), "--json"}} {
+		code, out, errOut := runPullCLI(args...)
+		if code != exitError {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		if doc := jsonFailure(t, out, code); !strings.Contains(doc["error"].(string), "not found") {
+			t.Errorf("%v: %v", args, doc)
+		}
+	}
+}
+
 // One size parser for every size flag: bytes, decimal and binary units,
 // fractions; bounds and malformed values named with the flag.
 func TestParseSize(t *testing.T) {

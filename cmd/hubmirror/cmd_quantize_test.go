@@ -157,3 +157,30 @@ func mustStore(t *testing.T, dir string) storage.Store {
 	}
 	return s
 }
+
+// A quantization that changes nothing is refused (exit 2), and nothing is
+// written (defect 12): an int8 model again, or every tensor kept.
+func TestQuantizeNothing(t *testing.T) {
+	src := filepath.Join(fixtureModels, "llama-tiny-st")
+	int8 := filepath.Join(t.TempDir(), "int8")
+	if _, stderr, code := runCLI(t, "quantize", src, int8, "--scheme", "int8"); code != 0 {
+		t.Fatalf("first int8: exit %d: %s", code, stderr)
+	}
+	for _, args := range [][]string{
+		{"quantize", int8, "", "--scheme", "int8"},
+		{"quantize", src, "", "--scheme", "int8", "--keep", "*"},
+		{"quantize", filepath.Join(fixtureModels, "llama-tiny-f16-st"), "", "--scheme", "fp16"},
+	} {
+		dst := filepath.Join(t.TempDir(), "again")
+		args[2] = dst
+		stdout, stderr, code := runCLI(t, append(args, "--json")...)
+		if code != exitUsage || !strings.Contains(stderr, "nothing to quantize") {
+			t.Errorf("%v: exit %d, %q; want %d, nothing to quantize", args, code, stderr, exitUsage)
+			continue
+		}
+		jsonFailure(t, stdout, exitUsage)
+		if _, err := os.Stat(dst); !os.IsNotExist(err) {
+			t.Errorf("%v: DST written: %v", args, err)
+		}
+	}
+}

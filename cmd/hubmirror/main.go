@@ -257,7 +257,7 @@ func hoistFlags(args []string, cmds []*cli.Command) []string {
 // wantsJSON reports whether the command line asks for --json, before the
 // command's flags are parsed (a usage error is then reported as JSON too).
 func wantsJSON(args []string) bool {
-	for _, a := range args[min(len(args), 2):] {
+	for _, a := range args[min(len(args), 1):] {
 		switch a {
 		case "--":
 			return false

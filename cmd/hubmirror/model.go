@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/formats"
@@ -32,7 +34,7 @@ func resolveModelOptions() mirror.ResolveOptions {
 func openModel(ctx context.Context, spec string) (*weights.Graph, *formats.Config, error) {
 	lm, err := mirror.ResolveModel(ctx, spec, resolveModelOptions())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, withModelHint(spec, err)
 	}
 	g, err := formats.Open(lm.Path)
 	if err != nil {
@@ -71,7 +73,7 @@ func buildArtifact(ctx context.Context, src, dst, name string, pass artifact.Pas
 	}
 	lm, err := mirror.ResolveModel(ctx, src, resolveModelOptions())
 	if err != nil {
-		return nil, err
+		return nil, withModelHint(src, err)
 	}
 	defer lm.Close()
 	opts.SourceLabel = src
@@ -126,3 +128,22 @@ const dstHelp = `
 DST: a directory, or a revision to create in a mirror, STORE#org/name@revision: built and
 validated in a temporary directory, pushed only when it passed (a variant of SRC when SRC
 is a revision of the same repo in the same mirror).`
+
+// withModelHint adds to the error about a MODEL that is not found how a
+// revision in a mirror directory is written, when the MODEL looks like one
+// without its scheme ("dir#org/name" for "file:///abs/dir#org/name").
+func withModelHint(spec string, err error) error {
+	store, repo, ok := strings.Cut(spec, "#")
+	if !ok || storage.IsURL(spec) || repo == "" {
+		return err
+	}
+	if _, serr := os.Stat(spec); serr == nil {
+		return err
+	}
+	abs, aerr := filepath.Abs(store)
+	if aerr != nil {
+		return err
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), Fragment: repo}
+	return fmt.Errorf("%w (a revision in a mirror directory is written with file://, e.g. %s)", err, u.String())
+}
