@@ -113,6 +113,15 @@ func TestJSONFailures(t *testing.T) {
 	if doc := jsonFailure(t, stdout, exitValidation); doc["passed"] != false || doc["outputs"] == nil {
 		t.Errorf("validate: the report is not in the document: %v", doc)
 	}
+	// The same for a build whose validation failed.
+	stdout, _, code = runCLI(t, "quantize", llama, filepath.Join(t.TempDir(), "q"), "--scheme", "int8", "--min-cosine", "0.9999999", "--json")
+	if code != exitValidation {
+		t.Fatalf("quantize: exit %d", code)
+	}
+	if doc := jsonFailure(t, stdout, exitValidation); doc["published"] != false || doc["validation"] == nil ||
+		!strings.Contains(doc["error"].(string), "cosine similarity 0.9") || !strings.Contains(doc["error"].(string), " < ") {
+		t.Errorf("quantize: %v", doc)
+	}
 	// Success: the command's document alone.
 	stdout, _, code = runCLI(t, "inspect", llama, "--json")
 	var doc map[string]any
@@ -207,5 +216,23 @@ func TestThreadsMessage(t *testing.T) {
 	_, stderr, code := runCLI(t, "validate", llama, llama, "--threads", "-1")
 	if code != exitUsage || !strings.HasPrefix(stderr, "hubmirror: --threads -1") {
 		t.Errorf("exit %d, stderr %q; want %d starting with the flag", code, stderr, exitUsage)
+	}
+}
+
+// withError puts the error and the code first, in place of the document's
+// own, and keeps the rest in order; anything but one object is refused.
+func TestWithError(t *testing.T) {
+	got, ok := withError([]byte(`{"b": 1, "error": "inner", "a": [1, 2]}`+"\n"), errors.New("x < y"), 3)
+	want := "{\n  \"error\": \"x < y\",\n  \"code\": 3,\n  \"b\": 1,\n  \"a\": [\n    1,\n    2\n  ]\n}\n"
+	if !ok || string(got) != want {
+		t.Errorf("got %v %q, want %q", ok, got, want)
+	}
+	if got, ok := withError(nil, errors.New("e"), 1); !ok || string(got) != "{\n  \"error\": \"e\",\n  \"code\": 1\n}\n" {
+		t.Errorf("empty document: %v %q", ok, got)
+	}
+	for _, doc := range []string{"NAME:\n   hubmirror", "[1]", `{"a": 1} {"b": 2}`, `{"a": `} {
+		if _, ok := withError([]byte(doc), errors.New("e"), 1); ok {
+			t.Errorf("%q taken as one JSON object", doc)
+		}
 	}
 }

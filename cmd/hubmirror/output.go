@@ -81,7 +81,7 @@ func (o *output) finish(cmdErr error, code int) error {
 		return o.flushLocked()
 	}
 	if o.streaming {
-		b, err := json.Marshal(errorDocument(cmdErr, code))
+		b, err := marshal(errorDocument(cmdErr, code))
 		if err != nil {
 			return err
 		}
@@ -109,11 +109,23 @@ func errorDocument(err error, code int) any {
 	}{err.Error(), code}
 }
 
+// marshal is json.Marshal without escaping <, > and & (error messages say
+// "cosine 0.99 < 0.999").
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
 // withError returns the JSON object doc with "error" and "code" first (in
 // place of any it had), indented; an empty doc gives the two alone. ok is
 // false when doc is not one JSON object.
 func withError(doc []byte, cmdErr error, code int) ([]byte, bool) {
-	head, err := json.Marshal(errorDocument(cmdErr, code))
+	head, err := marshal(errorDocument(cmdErr, code))
 	if err != nil {
 		return nil, false
 	}
