@@ -184,3 +184,20 @@ func TestQuantizeNothing(t *testing.T) {
 		}
 	}
 }
+
+// A DST that holds something other than an artifact is not overwritten:
+// a usage error, and the file stays.
+func TestConvertIntoForeignDirectory(t *testing.T) {
+	dst := t.TempDir()
+	keep := filepath.Join(dst, "notes.txt")
+	if err := os.WriteFile(keep, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runCLI(t, "convert", filepath.Join(fixtureModels, "gpt2-model-st"), dst)
+	if code != exitUsage || !strings.Contains(stderr, "not a hubmirror artifact") {
+		t.Errorf("exit %d, %q; want %d", code, stderr, exitUsage)
+	}
+	if b, err := os.ReadFile(keep); err != nil || string(b) != "mine" {
+		t.Errorf("the file in DST: %q, %v", b, err)
+	}
+}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/hubclient"
 	"github.com/hubmirror/hubmirror/prune"
@@ -69,6 +70,7 @@ var usageErrors = []error{
 	forward.ErrIncompatible,       // models that cannot be compared
 	hubclient.ErrInvalidRepoID,    // a repo id or revision the Hub would never accept
 	storage.ErrInvalidArgument,    // a malformed storage URL or S3 setting
+	artifact.ErrExists,            // a DST that holds something else: not overwritten
 	quantize.ErrNothingToQuantize, // a quantization that would change nothing
 	prune.ErrSpec,                 // a pruning the model cannot take
 }
@@ -102,7 +104,13 @@ type session struct {
 }
 
 func newApp(s *session, stderr io.Writer) *cli.App {
-	cmds := append([]*cli.Command(nil), commands...)
+	// Copies of the registered commands, so that wrapping their actions
+	// here leaves the registered ones as they are for the next run.
+	cmds := make([]*cli.Command, len(commands))
+	for i, c := range commands {
+		cc := *c
+		cmds[i] = &cc
+	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
 	for _, c := range cmds {
 		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {

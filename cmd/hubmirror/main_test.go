@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/hubclient"
 	"github.com/hubmirror/hubmirror/prune"
@@ -47,6 +48,7 @@ func TestExitCode(t *testing.T) {
 		{fmt.Errorf("open: %w", storage.ErrInvalidArgument), exitUsage},
 		{fmt.Errorf("pass: %w", quantize.ErrNothingToQuantize), exitUsage},
 		{fmt.Errorf("pass: %w", prune.ErrSpec), exitUsage},
+		{fmt.Errorf("%w: /x", artifact.ErrExists), exitUsage},
 		{fmt.Errorf("%w", hubclient.ErrRepoNotFound), exitError},
 		{fmt.Errorf("%w", forward.ErrUnsupported), exitError},
 	} {
