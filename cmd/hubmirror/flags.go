@@ -120,13 +120,18 @@ type hubSettings struct {
 // the Hub or reads its cache: each of the flags --endpoint, --token,
 // --cache-dir and --offline the command has, else the environment as
 // huggingface_hub reads it (HF_ENDPOINT, HF_TOKEN or $HF_HOME/token,
-// HF_HUB_CACHE or $HF_HOME/hub, HF_HUB_OFFLINE).
+// HF_HUB_CACHE or $HF_HOME/hub, HF_HUB_OFFLINE). A nil c reads the
+// environment alone.
 func hubSettingsFrom(c *cli.Context) hubSettings {
-	s := hubSettings{
-		Client:   hubclient.Options{Endpoint: c.String("endpoint"), Token: c.String("token")},
-		CacheDir: c.String("cache-dir"),
-		Offline:  c.Bool("offline") || hubclient.OfflineFromEnv(),
+	var s hubSettings
+	if c != nil {
+		s = hubSettings{
+			Client:   hubclient.Options{Endpoint: c.String("endpoint"), Token: c.String("token")},
+			CacheDir: c.String("cache-dir"),
+			Offline:  c.Bool("offline"),
+		}
 	}
+	s.Offline = s.Offline || hubclient.OfflineFromEnv()
 	if s.Client.Endpoint == "" {
 		s.Client.Endpoint = hubclient.EndpointFromEnv()
 	}

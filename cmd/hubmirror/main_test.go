@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/hubclient"
@@ -236,5 +238,46 @@ func TestWithError(t *testing.T) {
 		if _, ok := withError([]byte(doc), errors.New("e"), 1); ok {
 			t.Errorf("%q taken as one JSON object", doc)
 		}
+	}
+}
+
+// One builder reads the Hub's settings: the command's flags first, then
+// the environment as huggingface_hub reads it.
+func TestHubSettings(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HF_HOME", home)
+	t.Setenv("HF_HUB_CACHE", "")
+	t.Setenv("HF_ENDPOINT", "http://env.example/")
+	t.Setenv("HF_TOKEN", "env-token")
+	t.Setenv("HF_HUB_OFFLINE", "")
+	var got hubSettings
+	register(&cli.Command{
+		Name: "test-hub-settings",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "endpoint"}, &cli.StringFlag{Name: "token"},
+			&cli.StringFlag{Name: "cache-dir"}, &cli.BoolFlag{Name: "offline"}},
+		Action: func(c *cli.Context) error { got = hubSettingsFrom(c); return nil },
+	})
+	defer func() { commands = commands[:len(commands)-1] }()
+	if _, stderr, code := runCLI(t, "test-hub-settings"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := hubSettings{Client: hubclient.Options{Endpoint: "http://env.example", Token: "env-token"}, CacheDir: filepath.Join(home, "hub")}
+	if got != want {
+		t.Errorf("from the environment: %+v, want %+v", got, want)
+	}
+	if env := hubSettingsFrom(nil); env != want {
+		t.Errorf("hubSettingsFrom(nil) = %+v, want %+v", env, want)
+	}
+	if _, stderr, code := runCLI(t, "test-hub-settings", "--endpoint", "https://flag.example", "--token", "t",
+		"--cache-dir", "/c", "--offline"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want = hubSettings{Client: hubclient.Options{Endpoint: "https://flag.example", Token: "t"}, CacheDir: "/c", Offline: true}
+	if got != want {
+		t.Errorf("from flags: %+v, want %+v", got, want)
+	}
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	if !hubSettingsFrom(nil).Offline {
+		t.Error("HF_HUB_OFFLINE=1 not read")
 	}
 }

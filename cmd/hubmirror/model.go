@@ -10,7 +10,6 @@ import (
 
 	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/formats"
-	"github.com/hubmirror/hubmirror/hubclient"
 	"github.com/hubmirror/hubmirror/mirror"
 	"github.com/hubmirror/hubmirror/storage"
 	"github.com/hubmirror/hubmirror/weights"
@@ -19,7 +18,7 @@ import (
 // resolveModelOptions are the options every command resolves MODEL with.
 func resolveModelOptions() mirror.ResolveOptions {
 	return mirror.ResolveOptions{
-		CacheDir:   hubclient.CacheDirFromEnv(),
+		CacheDir:   hubSettingsFrom(nil).CacheDir,
 		ModelCache: os.Getenv("HUBMIRROR_MODEL_CACHE"),
 	}
 }
