@@ -253,6 +253,8 @@ func hoistFlags(args []string, cmds []*cli.Command) []string {
 				return args
 			}
 		}
+		set.Bool("help", false, "") // every command takes -h, --help
+		set.Bool("h", false, "")
 		if set.Parse(args[1:i]) != nil || set.NArg() != 0 {
 			continue
 		}

@@ -147,6 +147,9 @@ func TestFlagsBeforeCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &doc); code != 0 || err != nil || doc["threads"] != float64(2) {
 		t.Errorf("--threads 2 --json forward: exit %d %s, %v\n%s", code, stderr, err, stdout)
 	}
+	if stdout, _, code := runCLI(t, "--json", "--help", "inspect"); code != 0 || !strings.Contains(stdout, "MODEL") {
+		t.Errorf("--json --help inspect: exit %d\n%s", code, stdout)
+	}
 	// A flag the command does not take is still refused.
 	if _, _, code := runCLI(t, "--chunk-size", "1MiB", "inspect", llama); code != exitUsage {
 		t.Errorf("--chunk-size inspect: exit %d, want %d", code, exitUsage)
