@@ -100,10 +100,7 @@ func runValidate(ctx context.Context, opts validateOptions, stdout io.Writer) er
 	} else {
 		printValidation(stdout, opts, rep)
 	}
-	if !rep.Passed {
-		return fmt.Errorf("%w: %s", errValidationFailed, strings.Join(rep.Failures, "; "))
-	}
-	return nil
+	return rep.Err()
 }
 
 func printValidation(w io.Writer, opts validateOptions, r *forward.Report) {

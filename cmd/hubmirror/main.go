@@ -58,9 +58,6 @@ func usageErrorf(format string, args ...any) error {
 	return &usageError{fmt.Sprintf(format, args...)}
 }
 
-// errValidationFailed marks a failed validation (exit code 3).
-var errValidationFailed = errors.New("validation failed")
-
 // usageErrors are the errors of the library packages that say the caller
 // asked for something impossible (exit code 2). Everything else a library
 // returns is an error (exit code 1), except a failed validation (3).
@@ -82,7 +79,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, errValidationFailed), errors.Is(err, forward.ErrValidationFailed):
+	case errors.Is(err, forward.ErrValidationFailed):
 		return exitValidation
 	}
 	for _, target := range usageErrors {

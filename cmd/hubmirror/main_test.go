@@ -43,7 +43,6 @@ func TestExitCode(t *testing.T) {
 		{errors.New("disk on fire"), exitError},
 		{usageErrorf("--x"), exitUsage},
 		{fmt.Errorf("step quantize int8: %w", forward.ErrValidationFailed), exitValidation},
-		{fmt.Errorf("%w: 2 of 3", errValidationFailed), exitValidation},
 		{fmt.Errorf("model: %w", forward.ErrInput), exitUsage},
 		{fmt.Errorf("%w", forward.ErrIncompatible), exitUsage},
 		{fmt.Errorf("step pull: %w", hubclient.ErrInvalidRepoID), exitUsage},
