@@ -659,8 +659,9 @@ func TestRunBadSource(t *testing.T) {
 			if !errors.As(err, &se) || se.Step != "pull" || !strings.Contains(err.Error(), "step pull") || !strings.Contains(err.Error(), source) {
 				t.Errorf("%q, %d variants: %v", source, len(variants), err)
 			}
-			if !errors.Is(err, hubclient.ErrInvalidRepoID) {
-				t.Errorf("%q, %d variants: %v does not wrap hubclient.ErrInvalidRepoID", source, len(variants), err)
+			// A path that is not there is not found; anything else that is no repo id is malformed.
+			if want := map[bool]error{true: os.ErrNotExist, false: hubclient.ErrInvalidRepoID}[source == missing]; !errors.Is(err, want) {
+				t.Errorf("%q, %d variants: %v does not wrap %v", source, len(variants), err, want)
 			}
 			if rep == nil || rep.Passed || rep.FailedStep != "pull" {
 				t.Errorf("%q: report %+v", source, rep)

@@ -13,6 +13,7 @@
 package prune
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -20,6 +21,24 @@ import (
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/weights"
 )
+
+// ErrSpec matches every error about a pruning request that is malformed or
+// that the model cannot take: a sparsity or pattern out of range, a layer
+// or head the model does not have, all heads of a layer. errors.Is(err,
+// ErrSpec) tells such a request from a model the pass cannot read.
+var ErrSpec = errors.New("prune: invalid pruning request")
+
+// specError is an error about the request: its text is the message alone,
+// and it matches ErrSpec.
+type specError struct{ msg string }
+
+func (e *specError) Error() string        { return e.msg }
+func (e *specError) Is(target error) bool { return target == ErrSpec }
+
+// specErrorf returns an error that matches ErrSpec.
+func specErrorf(format string, args ...any) error {
+	return &specError{fmt.Sprintf(format, args...)}
+}
 
 // TensorReport is the sparsity of one tensor after pruning.
 type TensorReport struct {
@@ -142,7 +161,7 @@ func kthThreshold(vals []float32, k int64) threshold {
 // of 16-bit histograms, without holding more than one tensor).
 func Magnitude(g *weights.Graph, cfg *formats.Config, sparsity float64, global bool) (*weights.Graph, *Report, error) {
 	if !(sparsity >= 0 && sparsity < 1) {
-		return nil, nil, fmt.Errorf("prune: sparsity %g is not in [0, 1)", sparsity)
+		return nil, nil, specErrorf("prune: sparsity %g is not in [0, 1)", sparsity)
 	}
 	tg := targets(g, cfg)
 	method := fmt.Sprintf("magnitude %.4g per tensor", sparsity)
@@ -280,7 +299,7 @@ func globalThresholds(g *weights.Graph, tg map[string]bool, sparsity float64) (m
 // nn.Linear weights and down the columns of GPT-2's Conv1D ones.
 func NM(g *weights.Graph, cfg *formats.Config, n, m int) (*weights.Graph, *Report, error) {
 	if n <= 0 || m <= 0 || n >= m {
-		return nil, nil, fmt.Errorf("prune: pattern %d:%d must keep N of M with 0 < N < M", n, m)
+		return nil, nil, specErrorf("prune: pattern %d:%d must keep N of M with 0 < N < M", n, m)
 	}
 	tg := targets(g, cfg)
 	rep := &Report{Method: fmt.Sprintf("%d:%d", n, m)}
@@ -294,7 +313,7 @@ func NM(g *weights.Graph, cfg *formats.Config, n, m int) (*weights.Graph, *Repor
 		}
 		outDim, inDim := formats.LinearDims(cfg, t)
 		if inDim%int64(m) != 0 {
-			return nil, nil, fmt.Errorf("prune: %s: input size %d is not a multiple of %d", t.Name, inDim, m)
+			return nil, nil, specErrorf("prune: %s: input size %d is not a multiple of %d", t.Name, inDim, m)
 		}
 		conv := formats.IsConv1D(cfg, t.Name)
 		apply := func(vals []float32) int64 {

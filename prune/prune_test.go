@@ -2,6 +2,7 @@ package prune
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -300,11 +301,15 @@ func TestHeadsGPT2Fused(t *testing.T) {
 	if fmt.Sprint(c.Pruned) != "map[0:[1 3]]" {
 		t.Errorf("pruned_heads %v", c.Pruned)
 	}
-	if _, _, err := Heads(g, cfg, map[int][]int{0: {1}}, 0); err == nil {
-		t.Error("pruning an already pruned head accepted")
+	// Requests the model cannot take are ErrSpec: a head already gone, all
+	// heads, a layer or head beyond the model's.
+	for _, bad := range []map[int][]int{{0: {1}}, {0: {0, 2, 3}}, {9: {0}}, {0: {0}, 1: {0}}, {0: {4}}, {}} {
+		if _, _, err := Heads(g, cfg, bad, 0); !errors.Is(err, ErrSpec) {
+			t.Errorf("Heads %v: %v, want ErrSpec", bad, err)
+		}
 	}
-	if _, _, err := Heads(g, cfg, map[int][]int{0: {0, 2, 3}}, 0); err == nil {
-		t.Error("removing every head accepted")
+	if _, _, err := Heads(g, cfg, nil, 3); !errors.Is(err, ErrSpec) {
+		t.Errorf("removing 3 of 3 heads per layer: %v, want ErrSpec", err)
 	}
 }
 

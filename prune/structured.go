@@ -266,7 +266,7 @@ func ParseHeads(spec string) (explicit map[int][]int, perLayer int, err error) {
 	spec = strings.TrimSpace(spec)
 	if k, err := strconv.Atoi(spec); err == nil {
 		if k <= 0 {
-			return nil, 0, fmt.Errorf("prune: --heads %d: must be positive", k)
+			return nil, 0, specErrorf("prune: --heads %d: must be positive", k)
 		}
 		return nil, k, nil
 	}
@@ -274,16 +274,16 @@ func ParseHeads(spec string) (explicit map[int][]int, perLayer int, err error) {
 	for _, part := range strings.Split(spec, ";") {
 		layer, heads, ok := strings.Cut(strings.TrimSpace(part), ":")
 		if !ok {
-			return nil, 0, fmt.Errorf("prune: --heads %q: want LAYER:H,H;LAYER:H or a number", spec)
+			return nil, 0, specErrorf("prune: --heads %q: want LAYER:H,H;LAYER:H or a number", spec)
 		}
 		l, err := strconv.Atoi(strings.TrimSpace(layer))
 		if err != nil || l < 0 {
-			return nil, 0, fmt.Errorf("prune: --heads %q: bad layer %q", spec, layer)
+			return nil, 0, specErrorf("prune: --heads %q: bad layer %q", spec, layer)
 		}
 		for _, h := range strings.Split(heads, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(h))
 			if err != nil || n < 0 {
-				return nil, 0, fmt.Errorf("prune: --heads %q: bad head %q", spec, h)
+				return nil, 0, specErrorf("prune: --heads %q: bad head %q", spec, h)
 			}
 			explicit[l] = append(explicit[l], n)
 		}
@@ -311,6 +311,17 @@ func Heads(g *weights.Graph, cfg *formats.Config, explicit map[int][]int, perLay
 		if already, err = cfg.PrunedHeads(); err != nil {
 			return nil, nil, err
 		}
+	}
+	for l, heads := range explicit {
+		if l >= f.layers {
+			return nil, nil, specErrorf("prune: the model has %d layers (0 to %d); there is no layer %d", f.layers, f.layers-1, l)
+		}
+		if len(heads) == 0 {
+			return nil, nil, specErrorf("prune: layer %d: no head to remove given", l)
+		}
+	}
+	if perLayer > 0 && explicit != nil || perLayer == 0 && len(explicit) == 0 {
+		return nil, nil, specErrorf("prune: give either the heads to remove per layer or a count per layer")
 	}
 	rep := &Report{Method: "heads"}
 	cuts := map[string]*cut{}
@@ -341,13 +352,13 @@ func Heads(g *weights.Graph, cfg *formats.Config, explicit map[int][]int, perLay
 		} else {
 			for _, h := range explicit[l] {
 				if h >= f.heads || gone[h] {
-					return nil, nil, fmt.Errorf("prune: layer %d has no head %d (heads %v remain)", l, h, present)
+					return nil, nil, specErrorf("prune: layer %d has no head %d (heads %v remain)", l, h, present)
 				}
 				remove[h] = true
 			}
 		}
 		if len(remove) >= len(present) {
-			return nil, nil, fmt.Errorf("prune: layer %d would lose all %d heads", l, len(present))
+			return nil, nil, specErrorf("prune: layer %d would lose all %d heads", l, len(present))
 		}
 		// Positions (in stored order) that stay.
 		var keepPos, keepKV []int
@@ -358,7 +369,7 @@ func Heads(g *weights.Graph, cfg *formats.Config, explicit map[int][]int, perLay
 		}
 		if llama {
 			if removedPerLayer >= 0 && removedPerLayer != len(remove) {
-				return nil, nil, fmt.Errorf("prune: %s layers share one head count: every layer must lose the same number of heads", cfg.Architecture())
+				return nil, nil, specErrorf("prune: %s layers share one head count: every layer must lose the same number of heads", cfg.Architecture())
 			}
 			removedPerLayer = len(remove)
 			for kv := 0; kv < len(present)/group; kv++ {
@@ -369,7 +380,7 @@ func Heads(g *weights.Graph, cfg *formats.Config, explicit map[int][]int, perLay
 					}
 				}
 				if n != 0 && n != group {
-					return nil, nil, fmt.Errorf("prune: layer %d: query heads %d-%d share key/value head %d and must be removed together", l, kv*group, kv*group+group-1, kv)
+					return nil, nil, specErrorf("prune: layer %d: query heads %d-%d share key/value head %d and must be removed together", l, kv*group, kv*group+group-1, kv)
 				}
 				if n == 0 {
 					keepKV = append(keepKV, kv)
@@ -487,7 +498,7 @@ func leastImportant(imp []float64, k, group int) []int {
 // output weights.
 func FFN(g *weights.Graph, cfg *formats.Config, keep float64) (*weights.Graph, *Report, error) {
 	if !(keep > 0 && keep <= 1) {
-		return nil, nil, fmt.Errorf("prune: --ffn-keep %g is not in (0, 1]", keep)
+		return nil, nil, specErrorf("prune: --ffn-keep %g is not in (0, 1]", keep)
 	}
 	f, err := familyOf(g, cfg)
 	if err != nil {

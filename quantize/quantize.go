@@ -14,6 +14,7 @@
 package quantize
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -33,6 +34,12 @@ const (
 	FP16 Scheme = "fp16"
 	BF16 Scheme = "bf16"
 )
+
+// ErrNothingToQuantize is returned by Quantize when the scheme would change
+// no tensor: the model is already in the target form (an int8 model, an f16
+// model cast to fp16), or Keep keeps every tensor the rule would change. Its
+// result would only be the source under a new name.
+var ErrNothingToQuantize = errors.New("quantize: nothing to quantize")
 
 // ParseScheme checks a scheme name.
 func ParseScheme(s string) (Scheme, error) {
@@ -215,6 +222,10 @@ func Quantize(g *weights.Graph, cfg *formats.Config, opts Options) (*weights.Gra
 				return nil, nil, err
 			}
 		}
+	}
+	if len(rep.Changed) == 0 {
+		return nil, nil, fmt.Errorf("%w: scheme %s would change no tensor of the model (it is already quantized, "+
+			"or keep patterns keep every tensor the scheme converts)", ErrNothingToQuantize, opts.Scheme)
 	}
 	rep.OutputBytes = out.NumBytes()
 	return out, rep, nil

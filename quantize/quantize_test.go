@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -215,6 +216,39 @@ func TestInt8Rule(t *testing.T) {
 	}
 	if _, _, err := Quantize(g, cfg, Options{Scheme: "int4"}); err == nil {
 		t.Error("unknown scheme accepted")
+	}
+}
+
+// A quantization that would change nothing is refused with
+// ErrNothingToQuantize: an int8 model quantized again, everything kept, an
+// f16 model cast to fp16.
+func TestNothingToQuantize(t *testing.T) {
+	cfg := mustConfig(t, llamaConfig)
+	g := graphOf(t,
+		randTensor(t, "model.embed_tokens.weight", weights.F32, 10, 8),
+		randTensor(t, "model.layers.0.self_attn.q_proj.weight", weights.F32, 8, 8),
+		randTensor(t, "lm_head.weight", weights.F32, 10, 8),
+	)
+	g.Config = []byte(llamaConfig)
+	once, _, err := Quantize(g, cfg, Options{Scheme: Int8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Quantize(once, cfg, Options{Scheme: Int8}); !errors.Is(err, ErrNothingToQuantize) {
+		t.Errorf("int8 of an int8 model: %v, want ErrNothingToQuantize", err)
+	}
+	if _, _, err := Quantize(g, cfg, Options{Scheme: Int8, Keep: []string{"*"}}); !errors.Is(err, ErrNothingToQuantize) {
+		t.Errorf("int8 keeping everything: %v, want ErrNothingToQuantize", err)
+	}
+	half, _, err := Quantize(g, cfg, Options{Scheme: FP16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Quantize(half, cfg, Options{Scheme: FP16}); !errors.Is(err, ErrNothingToQuantize) {
+		t.Errorf("fp16 of an f16 model: %v, want ErrNothingToQuantize", err)
+	}
+	if _, _, err := Quantize(half, cfg, Options{Scheme: BF16}); err != nil {
+		t.Errorf("bf16 of an f16 model: %v", err)
 	}
 }
 

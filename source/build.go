@@ -85,19 +85,19 @@ type Target struct {
 func ParseTarget(dst string) (Target, error) {
 	if !storage.IsURL(dst) {
 		if dst == "" {
-			return Target{}, fmt.Errorf("source: empty destination: %w", mirror.ErrInvalid)
+			return Target{}, fmt.Errorf("source: empty destination: %w", ErrSpec)
 		}
 		return Target{Dir: dst}, nil
 	}
 	u, ok, err := mirror.ParseModelURL(dst)
 	if err != nil {
-		return Target{}, fmt.Errorf("DST %s: %w", dst, err)
+		return Target{}, fmt.Errorf("DST %s: %w: %w", dst, ErrSpec, err)
 	}
 	if !ok || u.Revision == "" {
-		return Target{}, fmt.Errorf("DST %s: a DST in storage names the repo and the revision to create: STORE#org/name@revision: %w", dst, mirror.ErrInvalid)
+		return Target{}, fmt.Errorf("DST %s: a DST in storage names the repo and the revision to create: STORE#org/name@revision: %w", dst, ErrSpec)
 	}
 	if mirror.IsCommitID(u.Revision) {
-		return Target{}, fmt.Errorf("DST %s: a commit id cannot be created; name a revision: %w", dst, mirror.ErrInvalid)
+		return Target{}, fmt.Errorf("DST %s: a commit id cannot be created; name a revision: %w", dst, ErrSpec)
 	}
 	return Target{URL: u}, nil
 }

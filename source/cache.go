@@ -64,7 +64,7 @@ func CacheSnapshotAt(dir string) (snap *CacheSnapshot, ok bool, err error) {
 func cacheSnapshot(cacheDir, repo, dir string) (*CacheSnapshot, error) {
 	snap := &CacheSnapshot{Dir: dir, Repo: repo, Commit: filepath.Base(dir)}
 	if !mirror.IsCommitID(snap.Commit) {
-		return nil, fmt.Errorf("source: %s: not a snapshot directory (its name is not a commit id): %w", dir, mirror.ErrInvalid)
+		return nil, fmt.Errorf("source: %s: not a snapshot directory (its name is not a commit id): %w", dir, ErrSpec)
 	}
 	refsDir := filepath.Join(cacheDir, hubclient.RepoFolderName(repo), "refs")
 	_ = filepath.WalkDir(refsDir, func(p string, d fs.DirEntry, err error) error {

@@ -67,7 +67,7 @@ func Push(ctx context.Context, s storage.Store, src *Source, o PushOptions) (*mi
 		repo = src.Repo
 	}
 	if err := mirror.ValidateRepoID(repo); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrSpec, err)
 	}
 	popts, err := src.pushOptions(o)
 	if err != nil {
@@ -128,7 +128,7 @@ func (s *Source) pushOptions(o PushOptions) (mirror.PushOptions, error) {
 	switch {
 	case o.Variant != nil:
 		if o.Revision != "" && o.Revision != o.Variant.Name && s.Kind != KindMirror {
-			return po, fmt.Errorf("source: a variant is its own revision: drop the revision or make it %q: %w", o.Variant.Name, mirror.ErrInvalid)
+			return po, fmt.Errorf("source: a variant is its own revision: drop the revision or make it %q: %w", o.Variant.Name, ErrSpec)
 		}
 		po.Variant = o.Variant
 		po.Commit = o.Commit // a variant's commit is derived from its content

@@ -99,7 +99,7 @@ func TestResolveKinds(t *testing.T) {
 		t.Errorf("a file's files: %v", err)
 	}
 	// A mirror path without file:// gets the URL to write.
-	if _, err := Resolve(ctx, "some/dir#org/name", Options{}); !errors.Is(err, mirror.ErrInvalid) || !strings.Contains(err.Error(), "file://") {
+	if _, err := Resolve(ctx, "some/dir#org/name", Options{}); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "file://") {
 		t.Errorf("dir#org/name: %v", err)
 	}
 	for _, bad := range []string{"", "./nope/nothing", filepath.Join(t.TempDir(), "missing"), "not a repo!"} {
@@ -268,7 +268,7 @@ func TestPushRefPolicy(t *testing.T) {
 		t.Errorf("copied v1: %+v", m)
 	}
 	// A variant is its own revision.
-	if _, err := Push(ctx, s, qs, PushOptions{Repo: "org/model", Revision: "other", Variant: &mirror.VariantSpec{Name: "int8", SourceRevision: "main"}}); !errors.Is(err, mirror.ErrInvalid) {
+	if _, err := Push(ctx, s, qs, PushOptions{Repo: "org/model", Revision: "other", Variant: &mirror.VariantSpec{Name: "int8", SourceRevision: "main"}}); !errors.Is(err, ErrSpec) {
 		t.Errorf("variant under another revision: %v", err)
 	}
 }

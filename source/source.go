@@ -46,6 +46,11 @@ const (
 // revision that exists and is no variant); nothing was written.
 var ErrRefused = errors.New("refused")
 
+// ErrSpec reports a SRC, MODEL or DST argument, or a repo id given for one,
+// that is malformed: the caller's mistake (the command line's usage error),
+// never something read from storage or the Hub.
+var ErrSpec = errors.New("invalid model argument")
+
 // Options configure Resolve.
 type Options struct {
 	// CacheDir is the Hugging Face cache; "" means hubclient.CacheDirFromEnv().
@@ -124,7 +129,7 @@ type Source struct {
 // The caller closes the Source.
 func Resolve(ctx context.Context, spec string, opts Options) (*Source, error) {
 	if spec == "" {
-		return nil, fmt.Errorf("source: empty model argument: %w", mirror.ErrInvalid)
+		return nil, fmt.Errorf("source: empty model argument: %w", ErrSpec)
 	}
 	if opts.CacheDir == "" {
 		opts.CacheDir = opts.Download.CacheDir
@@ -134,7 +139,7 @@ func Resolve(ctx context.Context, spec string, opts Options) (*Source, error) {
 	}
 	if opts.RepoID != "" {
 		if err := mirror.ValidateRepoID(opts.RepoID); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", ErrSpec, err)
 		}
 	}
 	if storage.IsURL(spec) {
@@ -197,14 +202,14 @@ func resolveRepo(ctx context.Context, spec string, opts Options) (*Source, error
 			hint = abs
 		}
 		return nil, fmt.Errorf("source: %s: no such file or directory; a revision of a mirror is written as a URL: file://%s#%s: %w",
-			spec, filepath.ToSlash(hint), frag, mirror.ErrInvalid)
+			spec, filepath.ToSlash(hint), frag, os.ErrNotExist)
 	}
 	repo, rev, err := hubclient.ParseRepoRef(spec)
 	if err != nil || looksLikePath(spec) {
-		if err == nil {
-			err = hubclient.ErrInvalidRepoID
+		if err != nil && !looksLikePath(spec) { // neither a path nor a repo id: the caller's mistake
+			return nil, fmt.Errorf("source: %s: no such file or directory, and not a repo id org/name[@rev]: %w: %w", spec, ErrSpec, err)
 		}
-		return nil, fmt.Errorf("source: %s: no such file or directory, and not a repo id org/name[@rev]: %w", spec, err)
+		return nil, fmt.Errorf("source: %s: %w (and, written as a path, not a repo id org/name[@rev])", spec, os.ErrNotExist)
 	}
 	if opts.Hub != nil {
 		return resolveHub(ctx, spec, repo, rev, opts)
@@ -268,7 +273,7 @@ func resolveMirror(ctx context.Context, spec string, opts Options) (*Source, err
 	u, ok, err := mirror.ParseModelURL(spec)
 	switch {
 	case err != nil:
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrSpec, err)
 	case !ok && opts.RepoID != "":
 		u = mirror.ModelURL{Store: spec, Repo: opts.RepoID}
 	case !ok:

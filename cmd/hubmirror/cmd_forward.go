@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -44,12 +41,15 @@ and the outputs (F32): last_hidden_state, pooler_output (BERT with a pooler) and
 			if !c.IsSet("ids") {
 				return usageErrorf("forward needs --ids, e.g. --ids 1,2,3")
 			}
-			ids, err := parseIntList(c.String("ids"), "--ids")
+			ids, err := parseIntList("ids", c.String("ids"))
 			if err != nil {
 				return err
 			}
-			opts := forwardOptions{Model: args[0], IDs: ids, Out: c.String("out"),
-				Threads: c.Int("threads"), JSON: c.Bool("json")}
+			threads, err := threadsFlag(c)
+			if err != nil {
+				return err
+			}
+			opts := forwardOptions{Model: args[0], IDs: ids, Out: c.String("out"), Threads: threads, JSON: c.Bool("json")}
 			return runForward(c.Context, opts, c.App.Writer)
 		},
 	})
@@ -63,33 +63,9 @@ type forwardOptions struct {
 	JSON    bool
 }
 
-// parseIntList parses the comma-separated list of non-negative integers
-// given to the flag named flagName.
-func parseIntList(s, flagName string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		v, err := strconv.Atoi(f)
-		if err != nil || v < 0 {
-			return nil, usageErrorf("%s: %q is not a non-negative integer", flagName, f)
-		}
-		out = append(out, v)
-	}
-	if len(out) == 0 {
-		return nil, usageErrorf("%s is empty", flagName)
-	}
-	return out, nil
-}
-
 // loadForwardModel opens MODEL (see openModel) and builds its forward pass.
 // The caller closes the returned Graph after the last use of the Model.
 func loadForwardModel(ctx context.Context, spec string, threads int) (*forward.Model, *weights.Graph, error) {
-	if threads < 0 {
-		return nil, nil, usageErrorf("--threads %d is negative", threads)
-	}
 	g, cfg, err := openModel(ctx, spec)
 	if err != nil {
 		return nil, nil, err
@@ -132,9 +108,6 @@ func runForward(ctx context.Context, opts forwardOptions, stdout io.Writer) erro
 	defer g.Close()
 	start := time.Now()
 	out, err := m.Run(ctx, opts.IDs)
-	if errors.Is(err, forward.ErrInput) {
-		return usageErrorf("%v", err)
-	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", opts.Model, err)
 	}

@@ -190,7 +190,7 @@ func TestForwardErrors(t *testing.T) {
 		{[]string{"forward", dir, "--ids", "1,-2"}, 2, `"-2"`},
 		{[]string{"forward", dir, "--ids", ","}, 2, "empty"},
 		{[]string{"forward", dir, "--ids", "1,200", "--out", out}, 2, "outside the vocabulary"},
-		{[]string{"forward", dir, "--ids", strings.Repeat("1,", 21)}, 2, "at most 20"},
+		{[]string{"forward", dir, "--ids", strings.Repeat("1,", 20) + "1"}, 2, "at most 20"},
 		{[]string{"forward", dir, "--ids", "1", "--bogus"}, 2, "bogus"},
 		{[]string{"forward", dir, "--ids", "1", "--threads", "-1"}, 2, "threads"},
 		{[]string{"forward", filepath.Join(dir, "missing"), "--ids", "1"}, 1, "missing"},

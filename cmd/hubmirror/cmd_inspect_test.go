@@ -214,3 +214,12 @@ func TestInterspersedFlags(t *testing.T) {
 		t.Errorf("unknown flag after an argument: exit %d", code)
 	}
 }
+
+// A mirror directory written without file:// gets a hint (defect 15).
+func TestInspectMirrorHint(t *testing.T) {
+	dir := t.TempDir()
+	_, stderr, code := runCLI(t, "inspect", dir+"#org/name@main")
+	if code != exitError || !strings.Contains(stderr, "file://"+filepath.ToSlash(dir)+"#org/name@main") {
+		t.Errorf("exit %d, %q; want a hint at file://", code, stderr)
+	}
+}

@@ -2,17 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/hubmirror/hubmirror/forward"
-	"github.com/hubmirror/hubmirror/hubclient"
 	"github.com/hubmirror/hubmirror/mirror"
 	"github.com/hubmirror/hubmirror/pipeline"
 	"github.com/hubmirror/hubmirror/quantize"
@@ -111,23 +107,14 @@ AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for s3://
 			}
 			build.Progress = nil
 			opts.Build, opts.Thresholds = build, thresholds
-			opts.Download.CacheDir = c.String("cache-dir")
-			if opts.Download.CacheDir == "" {
-				opts.Download.CacheDir = hubclient.CacheDirFromEnv()
-			}
+			hub := hubSettingsFrom(c)
+			opts.Download.CacheDir = hub.CacheDir
 			opts.Download.Include, opts.Download.Exclude = c.StringSlice("include"), c.StringSlice("exclude")
-			opts.Download.Offline = c.Bool("offline") || hubclient.OfflineFromEnv()
-			hub := hubclient.Options{Endpoint: c.String("endpoint"), Token: c.String("token")}
-			if hub.Endpoint == "" {
-				hub.Endpoint = hubclient.EndpointFromEnv()
+			opts.Download.Offline = hub.Offline
+			if opts.Hub, err = hub.newHubClient(); err != nil {
+				return err
 			}
-			if hub.Token == "" {
-				hub.Token = hubclient.TokenFromEnv()
-			}
-			if opts.Hub, err = hubclient.New(hub); err != nil {
-				return usageErrorf("%v", err)
-			}
-			if !c.Bool("json") && isTerminal(os.Stderr) {
+			if showProgress(c) {
 				w := c.App.ErrWriter
 				opts.Progress = func(step, detail string) { fmt.Fprintf(w, "%s: %s\n", step, detail) }
 			}
@@ -157,7 +144,7 @@ func runMirror(ctx context.Context, to string, opts pipeline.Options, asJSON boo
 		err = source.Check(src, to, source.PushOptions{AllowUnparsed: opts.AllowUnparsed})
 		src.Close()
 		if err != nil {
-			return sourceError(err)
+			return err
 		}
 	}
 	store, err := storage.Open(ctx, to, storage.OpenOptions{Create: true})
@@ -174,17 +161,14 @@ func runMirror(ctx context.Context, to string, opts pipeline.Options, asJSON boo
 			printMirror(w, to, rep)
 		}
 	}
-	if errors.Is(err, forward.ErrValidationFailed) {
-		return fmt.Errorf("%w: %w", errValidationFailed, err)
-	}
 	return err
 }
 
 func printMirror(w io.Writer, to string, r *pipeline.Report) {
 	s := r.Source
 	fmt.Fprintf(w, "source:   %s@%s (commit %s)\n", s.Repo, s.Revision, s.Commit)
-	fmt.Fprintf(w, "files:    %d, %s; downloaded %s, uploaded %d files, %s\n", s.Files, humanBytes(s.Bytes),
-		humanBytes(s.Downloaded), s.Uploaded, humanBytes(s.UploadedBytes))
+	fmt.Fprintf(w, "files:    %d, %s; downloaded %s, uploaded %d files, %s\n", s.Files, formatBytes(s.Bytes),
+		formatBytes(s.Downloaded), s.Uploaded, formatBytes(s.UploadedBytes))
 	for _, v := range r.Variants {
 		if v.Validation != nil {
 			if v.Status == "present" {
@@ -213,7 +197,7 @@ func printMirror(w io.Writer, to string, r *pipeline.Report) {
 			if v.Error != "" {
 				note = v.Error
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, v.Status, verdict, humanBytes(v.UploadedBytes), note)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, v.Status, verdict, formatBytes(v.UploadedBytes), note)
 		}
 		tw.Flush()
 	}
@@ -223,18 +207,4 @@ func printMirror(w io.Writer, to string, r *pipeline.Report) {
 	} else {
 		fmt.Fprintf(w, "FAILED at step %s\n", r.FailedStep)
 	}
-}
-
-// humanBytes prints a byte count with a binary unit.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -80,7 +80,8 @@ func TestMirrorUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d (%s)", args, code, exitUsage, stderr)
 		}
 	}
-	if _, stderr, code := runCLI(t, "mirror", "not a repo!", "--to", t.TempDir()); code != exitError || !strings.Contains(stderr, "step pull") {
+	// An invalid repo id is a usage error (hubclient.ErrInvalidRepoID).
+	if _, stderr, code := runCLI(t, "mirror", "not a repo!", "--to", t.TempDir()); code != exitUsage || !strings.Contains(stderr, "step pull") {
 		t.Errorf("bad source: exit %d: %s", code, stderr)
 	}
 }

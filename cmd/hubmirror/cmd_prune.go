@@ -75,7 +75,7 @@ limits your use needs with --min-cosine, --min-top1, --max-kl.` + modelHelp + ds
 			case "--heads":
 				explicit, k, err := prune.ParseHeads(c.String("heads"))
 				if err != nil {
-					return usageErrorf("%v", err)
+					return err
 				}
 				pass = func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
 					return prune.Heads(g, cfg, explicit, k)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -51,6 +52,23 @@ func TestPruneUsage(t *testing.T) {
 	} {
 		if _, stderr, code := runCLI(t, args...); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d (%s)", args, code, exitUsage, stderr)
+		}
+	}
+}
+
+// Heads or layers the model does not have are a usage error, and nothing
+// is written (defect 2): "9:0" on a 2-layer model once published the model
+// unchanged as head-pruned.
+func TestPruneHeadsOutOfRange(t *testing.T) {
+	src := filepath.Join(fixtureModels, "bert-bin") // 2 layers of 4 heads
+	for _, heads := range []string{"9:0", "2:1", "0:4", "0:0,1,2,3", "4"} {
+		dst := filepath.Join(t.TempDir(), "pruned")
+		_, stderr, code := runCLI(t, "prune", src, dst, "--heads", heads)
+		if code != exitUsage || !strings.Contains(stderr, "prune: ") {
+			t.Errorf("--heads %s: exit %d, %q; want %d", heads, code, stderr, exitUsage)
+		}
+		if _, err := os.Stat(dst); !os.IsNotExist(err) {
+			t.Errorf("--heads %s: DST written: %v", heads, err)
 		}
 	}
 }

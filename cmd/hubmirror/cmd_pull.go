@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,7 +15,6 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
-	"golang.org/x/term"
 )
 
 func init() { register(pullCommand()) }
@@ -62,7 +58,7 @@ HF_HUB_OFFLINE, HF_HUB_DISABLE_PROGRESS_BARS.`,
 			&cli.StringFlag{Name: "local-dir", Usage: "write the files to this plain directory instead of cache snapshots"},
 			&cli.IntFlag{Name: "workers", Value: 8, Usage: "files downloaded at once"},
 			&cli.IntFlag{Name: "connections", Value: 8, Usage: "most connections (parallel byte ranges) per large file; starts with one, adds more while that speeds it up"},
-			&cli.StringFlag{Name: "chunk-size", Value: "16MiB", Usage: "byte range size for large files (e.g. 16MiB, 64MB)"},
+			&cli.StringFlag{Name: "chunk-size", Value: "16MiB", Usage: "byte range size for large files, 1MiB to 1GiB (e.g. 16MiB, 64MB; KB, MB, GB are powers of 10)"},
 			&cli.StringFlag{Name: "token", Usage: "Hub token (default $HF_TOKEN or $HF_HOME/token); sent to the endpoint host only"},
 			&cli.StringFlag{Name: "endpoint", Usage: "Hub URL (default $HF_ENDPOINT or https://huggingface.co)"},
 			&cli.BoolFlag{Name: "offline", Usage: "resolve from the cache alone, without network (also HF_HUB_OFFLINE=1)"},
@@ -91,6 +87,8 @@ type pullOptions struct {
 	download         hubclient.DownloadOptions
 	json             bool
 	bars             bool
+	// filtered: --include or --exclude was given.
+	filtered bool
 	// to is the mirror of pull --to; toJobs the files streamed at once;
 	// toChunk the byte ranges they are fetched in (0: mirror.Pull's).
 	to      string
@@ -105,25 +103,27 @@ func pullOptionsFrom(c *cli.Context) (*pullOptions, error) {
 	}
 	repoID, revision, err := hubclient.ParseRepoRef(args[0])
 	if err != nil {
-		return nil, usageErrorf("%v", err)
+		return nil, err
 	}
 	if r := c.String("revision"); r != "" {
 		if strings.Contains(args[0], "@") && r != revision {
 			return nil, usageErrorf("revision given twice: @%s and --revision %s", revision, r)
 		}
 		if err := hubclient.ValidateRevision(r); err != nil {
-			return nil, usageErrorf("%v", err)
+			return nil, fmt.Errorf("--revision: %w", err)
 		}
 		revision = r
 	}
-	chunk, err := pullParseSize(c.String("chunk-size"))
+	chunk, err := parseSize("chunk-size", c.String("chunk-size"), minChunkSize, maxChunkSize)
 	if err != nil {
-		return nil, usageErrorf("--chunk-size: %v", err)
+		return nil, err
 	}
 	if c.Int("workers") < 1 || c.Int("connections") < 1 {
 		return nil, usageErrorf("--workers and --connections must be at least 1")
 	}
-	o := &pullOptions{repoID: repoID, revision: revision, json: c.Bool("json"), to: c.String("to")}
+	hub := hubSettingsFrom(c)
+	o := &pullOptions{repoID: repoID, revision: revision, json: c.Bool("json"), to: c.String("to"), bars: showProgress(c),
+		client: hub.Client, filtered: c.IsSet("include") || c.IsSet("exclude")}
 	if o.to != "" {
 		for _, f := range []string{"local-dir", "cache-dir", "offline", "verify", "fsync"} {
 			if c.IsSet(f) {
@@ -137,63 +137,31 @@ func pullOptionsFrom(c *cli.Context) (*pullOptions, error) {
 		if c.IsSet("chunk-size") {
 			o.toChunk = chunk
 		}
-		if hubclient.OfflineFromEnv() {
+		if hub.Offline {
 			return nil, usageErrorf("pull --to needs the Hub, and HF_HUB_OFFLINE is set; to mirror the cached snapshot, run hubmirror push %s %s", args[0], o.to)
 		}
 	}
-	o.client = hubclient.Options{Endpoint: c.String("endpoint"), Token: c.String("token")}
-	if o.client.Endpoint == "" {
-		o.client.Endpoint = hubclient.EndpointFromEnv()
-	}
-	if o.client.Token == "" {
-		o.client.Token = hubclient.TokenFromEnv()
-	}
 	o.download = hubclient.DownloadOptions{
-		CacheDir:       c.String("cache-dir"),
+		CacheDir:       hub.CacheDir,
 		LocalDir:       c.String("local-dir"),
 		Include:        c.StringSlice("include"),
 		Exclude:        c.StringSlice("exclude"),
 		Workers:        c.Int("workers"),
 		Connections:    c.Int("connections"),
 		ChunkSize:      chunk,
-		Offline:        c.Bool("offline") || hubclient.OfflineFromEnv(),
+		Offline:        hub.Offline,
 		VerifyExisting: c.Bool("verify"),
 		Fsync:          c.Bool("fsync"),
-	}
-	if o.download.CacheDir == "" {
-		o.download.CacheDir = hubclient.CacheDirFromEnv()
-	}
-	if f, ok := c.App.Writer.(*os.File); ok && !o.json && term.IsTerminal(int(f.Fd())) &&
-		!hubclient.EnvTrue(os.Getenv("HF_HUB_DISABLE_PROGRESS_BARS")) {
-		o.bars = true
 	}
 	return o, nil
 }
 
-// pullParseSize parses "33554432", "32MiB", "64MB", "1G" and the like.
-func pullParseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		mult   int64
-	}{
-		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
-		{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
-		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1},
-	}
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(strings.ToUpper(s), strings.ToUpper(u.suffix)) {
-			s, mult = strings.TrimSpace(s[:len(s)-len(u.suffix)]), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 || n > (1<<40)/mult {
-		return 0, fmt.Errorf("%q is not a size like 32MiB", s)
-	}
-	return n * mult, nil
-}
+// The bounds of --chunk-size: below 1 MiB a large file costs a request per
+// few bytes; above 1 GiB the ranges held in memory grow too large.
+const (
+	minChunkSize = 1 << 20
+	maxChunkSize = 1 << 30
+)
 
 // pullFileJSON is one file in the --json output.
 type pullFileJSON struct {
@@ -217,13 +185,13 @@ type pullJSON struct {
 }
 
 func runPull(ctx context.Context, o *pullOptions, stdout, stderr io.Writer) error {
-	client, err := hubclient.New(o.client)
+	client, err := hubSettings{Client: o.client}.newHubClient()
 	if err != nil {
-		return usageErrorf("%v", err)
+		return err
 	}
 	var bars *pullBars
 	if o.bars {
-		bars = newPullBars(ctx, stdout)
+		bars = newPullBars(ctx, stderr)
 		o.download.Progress = bars
 	} else {
 		o.download.Progress = pullRetryLog{w: stderr}
@@ -259,33 +227,20 @@ func runPull(ctx context.Context, o *pullOptions, stdout, stderr io.Writer) erro
 			out.Files = append(out.Files, pullFileJSON{Path: f.Path, Size: f.Size, SHA256: f.SHA256,
 				Downloaded: f.Received, Resumed: f.Resumed, Cached: f.Cached, Seconds: f.Duration.Seconds()})
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return writeJSON(stdout, out)
 	}
 	fmt.Fprintf(stdout, "%s@%s: commit %s, %d files\n", snap.RepoID, snap.Revision, snap.Commit, len(snap.Files))
-	if nFetched == 0 {
+	if len(snap.Files) == 0 && o.filtered {
+		fmt.Fprintf(stdout, "no file of the revision matches --include/--exclude; nothing downloaded\n")
+	} else if nFetched == 0 {
 		fmt.Fprintf(stdout, "all files already present, nothing downloaded\n")
 	} else {
 		rate := float64(received) / max(elapsed.Seconds(), 1e-9)
 		fmt.Fprintf(stdout, "fetched %d files (%s, %s received) in %s, %s/s\n", nFetched,
-			pullHumanBytes(fetched), pullHumanBytes(received), elapsed.Round(10*time.Millisecond), pullHumanBytes(int64(rate)))
+			formatBytes(fetched), formatBytes(received), elapsed.Round(10*time.Millisecond), formatBytes(int64(rate)))
 	}
 	fmt.Fprintln(stdout, snap.Dir)
 	return nil
-}
-
-func pullHumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n), -1
-	for v >= unit && i < 4 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
 }
 
 // pullBars shows a bar per file in flight and one for the whole pull.
@@ -417,9 +372,9 @@ type pullToJSON struct {
 
 // runPullTo streams a revision from the Hub into the mirror at o.to.
 func runPullTo(ctx context.Context, o *pullOptions, stdout, stderr io.Writer) error {
-	client, err := hubclient.New(o.client)
+	client, err := hubSettings{Client: o.client}.newHubClient()
 	if err != nil {
-		return usageErrorf("%v", err)
+		return err
 	}
 	workers := o.toJobs
 	dst, err := storage.Open(ctx, o.to, storage.OpenOptions{Create: true, MaxConcurrent: 2*workers + 4})
@@ -435,7 +390,7 @@ func runPullTo(ctx context.Context, o *pullOptions, stdout, stderr io.Writer) er
 		fwd := &lateProgress{}
 		popts.Progress = fwd
 		popts.Listed = func(_ string, files int, bytes int64) {
-			bars = newPushBars(ctx, stdout, files, bytes)
+			bars = newPushBars(ctx, stderr, files, bytes)
 			fwd.set(bars)
 		}
 	}
@@ -460,14 +415,16 @@ func runPullTo(ctx context.Context, o *pullOptions, stdout, stderr io.Writer) er
 		ref = res.Requested + " (no ref set)"
 	}
 	fmt.Fprintf(stdout, "%s@%s: commit %s, %d files (%s) from %s into %s\n", res.Repo, ref, res.Commit, res.Files,
-		pullHumanBytes(res.Bytes), res.Endpoint, dst.Location())
-	if res.DownloadedFiles == 0 && res.Uploaded == 0 {
+		formatBytes(res.Bytes), res.Endpoint, dst.Location())
+	if res.Files == 0 && o.filtered {
+		fmt.Fprintln(stdout, "no file of the revision matches --include/--exclude; nothing downloaded")
+	} else if res.DownloadedFiles == 0 && res.Uploaded == 0 {
 		fmt.Fprintln(stdout, "the mirror already had every file, nothing downloaded")
 	} else {
 		rate := float64(res.Downloaded) / max(elapsed.Seconds(), 1e-9)
 		fmt.Fprintf(stdout, "downloaded %d files (%s) in %s, %s/s; uploaded %d blobs (%s), %d already in the mirror (%s)\n",
-			res.DownloadedFiles, pullHumanBytes(res.Downloaded), elapsed.Round(10*time.Millisecond), pullHumanBytes(int64(rate)),
-			res.Uploaded, pullHumanBytes(res.UploadedBytes), res.Present, pullHumanBytes(res.PresentBytes))
+			res.DownloadedFiles, formatBytes(res.Downloaded), elapsed.Round(10*time.Millisecond), formatBytes(int64(rate)),
+			res.Uploaded, formatBytes(res.UploadedBytes), res.Present, formatBytes(res.PresentBytes))
 	}
 	fmt.Fprintln(stdout, model)
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,7 @@ func TestPullCommand(t *testing.T) {
 	repo := hub.AddRepo("org/model").AddFile("config.json", []byte(`{"a":1}`)).AddFile("model.safetensors", model)
 	home := pullEnv(t, hub)
 
-	code, out, errOut := runPullCLI("pull", "org/model", "--chunk-size", "4KiB")
+	code, out, errOut := runPullCLI("pull", "org/model", "--chunk-size", "1MiB")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -187,16 +188,78 @@ func TestPullUsageErrors(t *testing.T) {
 	}
 }
 
-func TestPullParseSize(t *testing.T) {
-	for in, want := range map[string]int64{"32MiB": 32 << 20, "64MB": 64e6, "1G": 1 << 30, "4096": 4096, "16 KiB": 16 << 10} {
-		if got, err := pullParseSize(in); err != nil || got != want {
+// --chunk-size below 1 MiB would make a request per few bytes: refused, by
+// name, before any request (defect 10).
+func TestPullChunkSizeBounds(t *testing.T) {
+	hub := hubtest.New(t)
+	hub.AddRepo("org/model").AddFile("config.json", []byte(`{}`))
+	pullEnv(t, hub)
+	for _, args := range [][]string{
+		{"pull", "org/model", "--chunk-size", "1"},
+		{"pull", "org/model", "--chunk-size", "1000KiB"},
+		{"pull", "org/model", "--chunk-size", "2GiB"},
+		{"pull", "org/model", "--to", t.TempDir(), "--chunk-size", "4KiB"},
+	} {
+		code, _, errOut := runPullCLI(args...)
+		if code != exitUsage || !strings.Contains(errOut, "--chunk-size") {
+			t.Errorf("%v: exit %d, %q; want %d naming --chunk-size", args, code, errOut, exitUsage)
+		}
+	}
+	if n := len(hub.Requests()); n != 0 {
+		t.Errorf("%d requests sent", n)
+	}
+	if code, _, errOut := runPullCLI("pull", "org/model", "--chunk-size", "1MiB"); code != 0 {
+		t.Errorf("--chunk-size 1MiB: exit %d, %s", code, errOut)
+	}
+}
+
+// Filters that match no file say so, not "all files already present" (15).
+func TestPullNothingMatches(t *testing.T) {
+	hub := hubtest.New(t)
+	hub.AddRepo("org/model").AddFile("config.json", []byte(`{}`)).AddFile("model.safetensors", []byte("weights"))
+	pullEnv(t, hub)
+	code, out, errOut := runPullCLI("pull", "org/model", "--include", "*.gguf")
+	if code != 0 || !strings.Contains(out, "no file of the revision matches --include/--exclude") || strings.Contains(out, "already present") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	code, out, errOut = runPullCLI("pull", "org/model", "--to", t.TempDir(), "--exclude", "*")
+	if code != 0 || !strings.Contains(out, "no file of the revision matches --include/--exclude") || strings.Contains(out, "already had") {
+		t.Errorf("--to: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// A failed pull --json prints the error as one JSON document (13).
+func TestPullJSONFailure(t *testing.T) {
+	hub := hubtest.New(t)
+	pullEnv(t, hub)
+	for _, args := range [][]string{{"pull", "org/missing", "--json"}, {"pull", "org/missing", "--to", t.TempDir(), "--json"}} {
+		code, out, errOut := runPullCLI(args...)
+		if code != exitError {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		if doc := jsonFailure(t, out, code); !strings.Contains(doc["error"].(string), "not found") {
+			t.Errorf("%v: %v", args, doc)
+		}
+	}
+}
+
+// One size parser for every size flag: bytes, decimal and binary units,
+// fractions; bounds and malformed values named with the flag.
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"32MiB": 32 << 20, "64MB": 64e6, "16M": 16e6, "1G": 1e9, "1Gi": 1 << 30,
+		"4096": 4096, " 16 KiB ": 16 << 10, "1.5GB": 1_500_000_000, "0.5KiB": 512, "5gb": 5e9, "0": 0} {
+		if got, err := parseSize("x", in, 0, 1<<40); err != nil || got != want {
 			t.Errorf("%q: %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "-1MiB", "0", "x", "1TB0"} {
-		if _, err := pullParseSize(in); err == nil {
-			t.Errorf("%q accepted", in)
+	for _, in := range []string{"", "-1MiB", "x", "1TB0", "1e3", "1,000", "5XB", "1.2.3MB", "0x10", "MB", "2TiB"} {
+		if got, err := parseSize("chunk-size", in, 0, 1<<40); err == nil || !strings.Contains(err.Error(), "--chunk-size") ||
+			!strings.Contains(err.Error(), fmt.Sprintf("%q", in)) || exitCode(err) != exitUsage {
+			t.Errorf("%q: %d, %v; want a usage error naming the flag and the value", in, got, err)
 		}
+	}
+	if _, err := parseSize("part-size", "1MiB", 5<<20, 1<<30); err == nil || !strings.Contains(err.Error(), "at least 5MiB") {
+		t.Errorf("below the least: %v", err)
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
-	"golang.org/x/term"
 
 	"github.com/hubmirror/hubmirror/mirror"
 	"github.com/hubmirror/hubmirror/source"
@@ -63,7 +62,7 @@ chain (~/.aws/credentials, IAM).`,
 			&cli.IntFlag{Name: "workers", Value: 4, Usage: "files hashed and uploaded at once"},
 			&cli.IntFlag{Name: "jobs", Hidden: true, Usage: "the former name of --workers"},
 			&cli.BoolFlag{Name: "allow-unparsed", Usage: "push weight files that do not parse (truncated, or a format hubmirror does not read) as opaque files"},
-			&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "S3 multipart part size"},
+			&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "S3 multipart part size, 5MiB to 5GiB"},
 			&cli.IntFlag{Name: "threads", Value: 4, Usage: "S3 parts uploaded in parallel per file"},
 			jsonFlag,
 		},
@@ -72,9 +71,9 @@ chain (~/.aws/credentials, IAM).`,
 			if len(args) != 2 {
 				return usageErrorf("push takes SRC and URL, got %d arguments", len(args))
 			}
-			partSize, err := pullParseSize(c.String("part-size"))
-			if err != nil || partSize < 5<<20 {
-				return usageErrorf("--part-size %q: want a size of at least 5MiB", c.String("part-size"))
+			partSize, err := parseSize("part-size", c.String("part-size"), 5<<20, 5<<30) // S3's bounds
+			if err != nil {
+				return err
 			}
 			repo, err := aliasedString(c, "repo-id", "repo")
 			if err != nil {
@@ -91,7 +90,7 @@ chain (~/.aws/credentials, IAM).`,
 				Src: args[0], URL: args[1], Repo: repo, Revision: c.String("revision"),
 				Commit: c.String("commit"), Variant: c.String("variant"), Of: c.String("of"), Report: c.String("report"),
 				Jobs: workers, PartSize: uint64(partSize), Threads: uint(c.Int("threads")), JSON: c.Bool("json"),
-				CacheDir: c.String("cache-dir"), AllowUnparsed: c.Bool("allow-unparsed"),
+				CacheDir: hubSettingsFrom(c).CacheDir, AllowUnparsed: c.Bool("allow-unparsed"), Bars: showProgress(c),
 			}
 			if opts.Variant == "" && (opts.Of != "" || opts.Report != "") {
 				return usageErrorf("--of and --report go with --variant")
@@ -113,6 +112,8 @@ type pushOptions struct {
 	Threads                          uint
 	JSON                             bool
 	AllowUnparsed                    bool
+	// Bars: show a progress bar on stderr.
+	Bars bool
 }
 
 type pushReport struct {
@@ -134,7 +135,7 @@ func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error
 		if errors.Is(err, mirror.ErrRepoNotFound) && storage.IsURL(o.Src) && !strings.Contains(o.Src, "#") {
 			return usageErrorf("pushing from the mirror %s needs the repo: %s#org/name[@rev], or --repo-id (%v)", o.Src, o.Src, err)
 		}
-		return sourceError(err)
+		return err
 	}
 	defer src.Close()
 	popts := source.PushOptions{Revision: o.Revision, Commit: o.Commit, Jobs: o.Jobs, AllowUnparsed: o.AllowUnparsed}
@@ -154,11 +155,11 @@ func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error
 	}
 	// Before the mirror is opened, which creates its directory.
 	if err := source.Check(src, o.URL, popts); err != nil {
-		return sourceError(err)
+		return err
 	}
 	files, err := src.Files()
 	if err != nil {
-		return sourceError(err)
+		return err
 	}
 
 	dst, err := storage.Open(ctx, o.URL, storage.OpenOptions{Create: true, MaxConcurrent: 2 * o.Jobs,
@@ -169,15 +170,13 @@ func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error
 	defer dst.Close()
 
 	var bars *pushBars
-	if !o.JSON && os.Getenv("HF_HUB_DISABLE_PROGRESS_BARS") == "" {
-		if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			var total int64
-			for _, f := range files {
-				total += f.Size
-			}
-			bars = newPushBars(ctx, stderr, len(files), total)
-			popts.Progress = bars
+	if o.Bars {
+		var total int64
+		for _, f := range files {
+			total += f.Size
 		}
+		bars = newPushBars(ctx, stderr, len(files), total)
+		popts.Progress = bars
 	}
 	res, err := source.Push(ctx, dst, src, popts)
 	if bars != nil {
@@ -187,7 +186,7 @@ func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error
 		if ctx.Err() != nil {
 			return fmt.Errorf("push interrupted; run the same command again to complete it: %w", err)
 		}
-		return sourceError(err)
+		return err
 	}
 	if o.JSON {
 		return writeJSON(stdout, pushReport{PushResult: res, URL: dst.Location()})
@@ -197,8 +196,8 @@ func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error
 	} else {
 		fmt.Fprintf(stdout, "pushed %s@%s (commit %s) to %s\n", res.Repo, res.Revision, res.Commit, dst.Location())
 	}
-	fmt.Fprintf(stdout, "  %d files, %s; uploaded %d (%s), already present %d (%s)\n", res.Files, pullHumanBytes(res.Bytes),
-		res.Uploaded, pullHumanBytes(res.UploadedBytes), res.Present, pullHumanBytes(res.PresentBytes))
+	fmt.Fprintf(stdout, "  %d files, %s; uploaded %d (%s), already present %d (%s)\n", res.Files, formatBytes(res.Bytes),
+		res.Uploaded, formatBytes(res.UploadedBytes), res.Present, formatBytes(res.PresentBytes))
 	if !res.ManifestWritten && !res.RefUpdated {
 		fmt.Fprintln(stdout, "  the mirror already had this commit; nothing written")
 	}

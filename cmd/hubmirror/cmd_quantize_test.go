@@ -157,3 +157,47 @@ func mustStore(t *testing.T, dir string) storage.Store {
 	}
 	return s
 }
+
+// A quantization that changes nothing is refused (exit 2), and nothing is
+// written (defect 12): an int8 model again, or every tensor kept.
+func TestQuantizeNothing(t *testing.T) {
+	src := filepath.Join(fixtureModels, "llama-tiny-st")
+	int8 := filepath.Join(t.TempDir(), "int8")
+	if _, stderr, code := runCLI(t, "quantize", src, int8, "--scheme", "int8"); code != 0 {
+		t.Fatalf("first int8: exit %d: %s", code, stderr)
+	}
+	for _, args := range [][]string{
+		{"quantize", int8, "", "--scheme", "int8"},
+		{"quantize", src, "", "--scheme", "int8", "--keep", "*"},
+		{"quantize", filepath.Join(fixtureModels, "llama-tiny-f16-st"), "", "--scheme", "fp16"},
+	} {
+		dst := filepath.Join(t.TempDir(), "again")
+		args[2] = dst
+		stdout, stderr, code := runCLI(t, append(args, "--json")...)
+		if code != exitUsage || !strings.Contains(stderr, "nothing to quantize") {
+			t.Errorf("%v: exit %d, %q; want %d, nothing to quantize", args, code, stderr, exitUsage)
+			continue
+		}
+		jsonFailure(t, stdout, exitUsage)
+		if _, err := os.Stat(dst); !os.IsNotExist(err) {
+			t.Errorf("%v: DST written: %v", args, err)
+		}
+	}
+}
+
+// A DST that holds something other than an artifact is not overwritten:
+// a usage error, and the file stays.
+func TestConvertIntoForeignDirectory(t *testing.T) {
+	dst := t.TempDir()
+	keep := filepath.Join(dst, "notes.txt")
+	if err := os.WriteFile(keep, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runCLI(t, "convert", filepath.Join(fixtureModels, "gpt2-model-st"), dst)
+	if code != exitUsage || !strings.Contains(stderr, "not a hubmirror artifact") {
+		t.Errorf("exit %d, %q; want %d", code, stderr, exitUsage)
+	}
+	if b, err := os.ReadFile(keep); err != nil || string(b) != "mine" {
+		t.Errorf("the file in DST: %q, %v", b, err)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +31,8 @@ checked first: against the manifest's sha256 (small files, and blobs verified wh
 or chunk by chunk against the blob's chunk-hash sidecar, so that a range of a large
 blob reads only the chunks it covers; a response whose bytes do not match is cut.
 
-The first line on stdout is the URL it listens on. One access-log line per request
+The first line on stdout is the URL it listens on; with --json, the second is a
+JSON document (url, from, repos) on one line. One access-log line per request
 goes to stderr. SIGINT or SIGTERM stops it gracefully: it stops accepting, lets
 requests in flight finish (up to --grace), then exits.`,
 		Flags: []cli.Flag{
@@ -52,6 +54,9 @@ requests in flight finish (up to --grace), then exits.`,
 			}
 			if c.Int("max-concurrent") < 1 {
 				return usageErrorf("--max-concurrent must be at least 1")
+			}
+			if _, _, err := net.SplitHostPort(c.String("addr")); err != nil {
+				return usageErrorf("--addr %q: want HOST:PORT, e.g. 127.0.0.1:8080 (%v)", c.String("addr"), err)
 			}
 			token := c.String("token")
 			if token == "" {
@@ -94,16 +99,26 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
-		return usageErrorf("--addr %s: %v", o.Addr, err)
+		return fmt.Errorf("listening on %s: %w", o.Addr, err)
 	}
+	// The first line is the URL, with --json too; serve prints while it
+	// runs, so a later failure adds its JSON document as a line of its own.
 	url := "http://" + ln.Addr().String()
+	if err := streamOutput(stdout); err != nil {
+		ln.Close()
+		return err
+	}
+	fmt.Fprintln(stdout, url)
 	if o.JSON {
-		if err := writeJSON(stdout, map[string]any{"url": url, "from": store.Location(), "repos": repos}); err != nil {
+		doc, err := json.Marshal(map[string]any{"url": url, "from": store.Location(), "repos": repos})
+		if err == nil {
+			_, err = fmt.Fprintf(stdout, "%s\n", doc)
+		}
+		if err != nil {
 			ln.Close()
 			return err
 		}
 	} else {
-		fmt.Fprintln(stdout, url)
 		fmt.Fprintf(stderr, "serving %d repos from %s at %s (HF_ENDPOINT=%s)\n", len(repos), store.Location(), url, url)
 	}
 

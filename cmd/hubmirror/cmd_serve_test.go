@@ -286,3 +286,59 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// serve --json prints the URL as its first line as well, then one JSON
+// line; an address in use is an error (1), not a usage error (13, 15).
+func TestServeJSONAndAddressInUse(t *testing.T) {
+	dir, _ := pushModelDir(t, "tiny", 1<<10)
+	dst := filepath.Join(t.TempDir(), "mirror")
+	if _, stderr, code := pushJSON(t, dir, dst, "--repo", "org/tiny"); code != 0 {
+		t.Fatalf("push: %s", stderr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"hubmirror", "--json", "serve", "--from", dst, "--addr", "127.0.0.1:0", "--quiet"}, pw, &stderr)
+		pw.Close()
+	}()
+	r := bufio.NewReader(pr)
+	first, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("no first line: %v; stderr: %s", err, stderr.String())
+	}
+	url := strings.TrimSpace(first)
+	if !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Errorf("first line %q is not the URL", first)
+	}
+	second, err := r.ReadString('\n')
+	var doc struct {
+		URL   string
+		Repos []string
+	}
+	if err != nil || json.Unmarshal([]byte(second), &doc) != nil || doc.URL != url || len(doc.Repos) != 1 {
+		t.Errorf("second line %q (%v): want a JSON document with the URL and the repos", second, err)
+	}
+	go io.Copy(io.Discard, r)
+
+	// The same address again: in use.
+	out, errOut, code := runCLI(t, "serve", "--from", dst, "--addr", strings.TrimPrefix(url, "http://"), "--json")
+	if code != exitError || !strings.Contains(errOut, "listening on") {
+		t.Errorf("address in use: exit %d, %q; want %d", code, errOut, exitError)
+	}
+	jsonFailure(t, out, exitError)
+	if _, errOut, code := runCLI(t, "serve", "--from", dst, "--addr", "nonsense"); code != exitUsage || !strings.Contains(errOut, "--addr") {
+		t.Errorf("--addr nonsense: exit %d, %q; want %d", code, errOut, exitUsage)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("serve exited %d: %s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}

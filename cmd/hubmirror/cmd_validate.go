@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -41,7 +40,11 @@ or outputs are refused (exit 2), not compared. Exit 3 when a threshold fails.` +
 			if err != nil {
 				return err
 			}
-			opts := validateOptions{Reference: args[0], Candidate: args[1], Threads: c.Int("threads"), JSON: c.Bool("json"),
+			threads, err := threadsFlag(c)
+			if err != nil {
+				return err
+			}
+			opts := validateOptions{Reference: args[0], Candidate: args[1], Threads: threads, JSON: c.Bool("json"),
 				Validate: vo, Thresholds: thresholds}
 			if k := c.String("kind"); k != "" {
 				if _, err := forward.DefaultThresholds(forward.Kind(k)); err != nil {
@@ -63,14 +66,6 @@ type validateOptions struct {
 	Thresholds thresholdsFunc
 }
 
-func joinIntList(v []int) string {
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = fmt.Sprint(x)
-	}
-	return strings.Join(s, ",")
-}
-
 func runValidate(ctx context.Context, opts validateOptions, stdout io.Writer) error {
 	ref, rg, err := loadForwardModel(ctx, opts.Reference, opts.Threads)
 	if err != nil {
@@ -89,15 +84,12 @@ func runValidate(ctx context.Context, opts validateOptions, stdout io.Writer) er
 	}
 	th, err := opts.Thresholds(vo.Kind)
 	if err != nil {
-		return usageErrorf("%v", err)
+		return err
 	}
 	vo.Thresholds = &th
 
 	rep, err := forward.Validate(ctx, ref, cand, vo)
-	switch {
-	case errors.Is(err, forward.ErrIncompatible), errors.Is(err, forward.ErrInput):
-		return usageErrorf("%v", err)
-	case err != nil:
+	if err != nil {
 		return err
 	}
 	rep.ReferenceName, rep.CandidateName = opts.Reference, opts.Candidate
@@ -108,10 +100,7 @@ func runValidate(ctx context.Context, opts validateOptions, stdout io.Writer) er
 	} else {
 		printValidation(stdout, opts, rep)
 	}
-	if !rep.Passed {
-		return fmt.Errorf("%w: %s", errValidationFailed, strings.Join(rep.Failures, "; "))
-	}
-	return nil
+	return rep.Err()
 }
 
 func printValidation(w io.Writer, opts validateOptions, r *forward.Report) {

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"os"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/formats"
-	"github.com/hubmirror/hubmirror/hubclient"
-	"github.com/hubmirror/hubmirror/mirror"
 	"github.com/hubmirror/hubmirror/source"
 	"github.com/hubmirror/hubmirror/weights"
 )
@@ -18,31 +15,22 @@ import (
 // sourceOptions are the options every command resolves MODEL/SRC with.
 func sourceOptions() source.Options {
 	return source.Options{
-		CacheDir:   hubclient.CacheDirFromEnv(),
+		CacheDir:   hubSettingsFrom(nil).CacheDir,
 		ModelCache: os.Getenv("HUBMIRROR_MODEL_CACHE"),
 	}
-}
-
-// sourceError makes a refused or malformed source or destination a usage
-// error (exit code 2).
-func sourceError(err error) error {
-	if err != nil && (errors.Is(err, source.ErrRefused) || errors.Is(err, mirror.ErrInvalid)) {
-		return usageErrorf("%v", err)
-	}
-	return err
 }
 
 // openModel resolves and reads a MODEL argument (source.OpenGraph). The
 // caller closes the Graph.
 func openModel(ctx context.Context, spec string) (*weights.Graph, *formats.Config, error) {
 	g, cfg, err := source.OpenGraph(ctx, spec, sourceOptions())
-	return g, cfg, sourceError(err)
+	return g, cfg, err
 }
 
 // buildArtifact builds the artifact of SRC at DST (source.Build).
 func buildArtifact(ctx context.Context, src, dst, name string, pass artifact.Pass, opts artifact.Options) (*artifact.Result, error) {
 	res, err := source.Build(ctx, src, dst, name, pass, opts, sourceOptions())
-	return res, sourceError(err)
+	return res, err
 }
 
 // modelHelp ends the help of every command that takes MODEL or SRC.

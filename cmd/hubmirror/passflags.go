@@ -1,17 +1,14 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
+	"math"
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/hubmirror/hubmirror/artifact"
-	"github.com/hubmirror/hubmirror/formats/safetensors"
 	"github.com/hubmirror/hubmirror/forward"
 )
 
@@ -37,7 +34,7 @@ type thresholdsFunc func(forward.Kind) (forward.Thresholds, error)
 // of any kind with the flags' overrides applied.
 func validationSettings(c *cli.Context) (forward.ValidateOptions, thresholdsFunc, error) {
 	var vo forward.ValidateOptions
-	lengths, err := parseIntList(c.String("lengths"), "--lengths")
+	lengths, err := parseIntList("lengths", c.String("lengths"))
 	if err != nil {
 		return vo, nil, err
 	}
@@ -49,14 +46,9 @@ func validationSettings(c *cli.Context) (forward.ValidateOptions, thresholdsFunc
 	if c.Int("sequences") < 1 {
 		return vo, nil, usageErrorf("--sequences must be at least 1, got %d", c.Int("sequences"))
 	}
-	overrides := map[string]float64{}
-	for _, name := range []string{"max-abs", "mean-abs", "min-cosine", "min-top1", "max-kl"} {
-		if c.IsSet(name) {
-			if v := c.Float64(name); v < 0 {
-				return vo, nil, usageErrorf("--%s %v is negative", name, v)
-			}
-			overrides[name] = c.Float64(name)
-		}
+	overrides, err := thresholdOverrides(c)
+	if err != nil {
+		return vo, nil, err
 	}
 	thresholds := func(kind forward.Kind) (forward.Thresholds, error) {
 		th, err := forward.DefaultThresholds(kind)
@@ -73,6 +65,30 @@ func validationSettings(c *cli.Context) (forward.ValidateOptions, thresholdsFunc
 	}
 	vo = forward.ValidateOptions{Seed: c.Uint64("seed"), Sequences: c.Int("sequences"), Lengths: lengths}
 	return vo, thresholds, nil
+}
+
+// thresholdOverrides reads the threshold flags that are set. Every one is
+// a finite number of at least 0 (0 disables its check); a cosine or a
+// top-1 agreement is at most 1. NaN is refused: it would fail no
+// comparison, and so switch the check off.
+func thresholdOverrides(c *cli.Context) (map[string]float64, error) {
+	overrides := map[string]float64{}
+	for _, name := range []string{"max-abs", "mean-abs", "min-cosine", "min-top1", "max-kl"} {
+		if !c.IsSet(name) {
+			continue
+		}
+		v := c.Float64(name)
+		switch {
+		case math.IsNaN(v) || math.IsInf(v, 0):
+			return nil, usageErrorf("--%s %v: want a finite number", name, v)
+		case v < 0:
+			return nil, usageErrorf("--%s %v is negative", name, v)
+		case (name == "min-cosine" || name == "min-top1") && v > 1:
+			return nil, usageErrorf("--%s %v: want at most 1 (a cosine or agreement above 1 fails every model)", name, v)
+		}
+		overrides[name] = v
+	}
+	return overrides, nil
 }
 
 // passFlags are the flags that convert, quantize, prune and mirror share:
@@ -103,27 +119,27 @@ func buildOptions(c *cli.Context, kind forward.Kind) (artifact.Options, error) {
 // the thresholds for any kind.
 func buildSettings(c *cli.Context) (artifact.Options, thresholdsFunc, error) {
 	var opts artifact.Options
-	size, err := safetensors.ParseSize(c.String("shard-size"))
+	size, err := parseSize("shard-size", c.String("shard-size"), 0, math.MaxInt64)
 	if err != nil {
-		return opts, nil, usageErrorf("--shard-size: %v", err)
+		return opts, nil, err
+	}
+	threads, err := threadsFlag(c)
+	if err != nil {
+		return opts, nil, err
 	}
 	vo, thresholds, err := validationSettings(c)
 	if err != nil {
 		return opts, nil, err
 	}
-	opts = artifact.Options{ShardSize: size, Force: c.Bool("force"), Threads: c.Int("threads"), Validate: vo}
-	if !c.Bool("json") && isTerminal(os.Stderr) {
+	opts = artifact.Options{ShardSize: size, Force: c.Bool("force"), Threads: threads, Validate: vo}
+	if showProgress(c) {
 		w := c.App.ErrWriter
 		opts.Progress = func(stage string) { fmt.Fprintf(w, "%s...\n", stage) }
 	}
 	return opts, thresholds, nil
 }
 
-// isTerminal reports whether f is a terminal.
-func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
-
-// reportBuild prints what an artifact build did and maps a failed
-// validation to exit code 3.
+// reportBuild prints what an artifact build did.
 func reportBuild(w io.Writer, asJSON bool, res *artifact.Result, err error) error {
 	if res != nil {
 		if asJSON {
@@ -137,9 +153,6 @@ func reportBuild(w io.Writer, asJSON bool, res *artifact.Result, err error) erro
 		} else {
 			printBuild(w, res)
 		}
-	}
-	if errors.Is(err, forward.ErrValidationFailed) {
-		return fmt.Errorf("%w: %w", errValidationFailed, err)
 	}
 	return err
 }

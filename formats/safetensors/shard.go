@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/big"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/hubmirror/hubmirror/weights"
 )
@@ -141,56 +139,4 @@ func WriteSharded(dir string, tensors []*weights.Tensor, metadata map[string]str
 	written = append(written, indexPath)
 	ok = true
 	return written, nil
-}
-
-// ErrSize reports a size string that ParseSize cannot read.
-var ErrSize = errors.New("safetensors: invalid size")
-
-var sizeUnits = map[string]int64{
-	"":    1,
-	"B":   1,
-	"KB":  1e3,
-	"MB":  1e6,
-	"GB":  1e9,
-	"TB":  1e12,
-	"KIB": 1 << 10,
-	"MIB": 1 << 20,
-	"GIB": 1 << 30,
-	"TIB": 1 << 40,
-}
-
-// ParseSize reads a size such as "5GB" for --shard-size, with the units of
-// transformers' convert_file_size_to_int: KB, MB, GB, TB are powers of 10
-// (5GB = 5*10^9) and KiB, MiB, GiB, TiB powers of 2; a bare number or B is
-// bytes. Units are case-insensitive and the number may have a fraction
-// ("1.5GB"); the result is rounded down to a whole byte. Unlike transformers,
-// a lowercase trailing b ("5Gb") means bytes, not bits.
-func ParseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := 0
-	dots := 0
-	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
-		if t[i] == '.' {
-			dots++
-		}
-		i++
-	}
-	num, unit := t[:i], strings.ToUpper(strings.TrimSpace(t[i:]))
-	mult, ok := sizeUnits[unit]
-	if !ok {
-		return 0, fmt.Errorf("%w %q: unknown unit %q (use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)", ErrSize, s, t[i:])
-	}
-	if num == "" || num == "." || dots > 1 {
-		return 0, fmt.Errorf("%w %q: no number", ErrSize, s)
-	}
-	r, ok := new(big.Rat).SetString(num)
-	if !ok {
-		return 0, fmt.Errorf("%w %q: bad number", ErrSize, s)
-	}
-	r.Mul(r, new(big.Rat).SetInt64(mult))
-	q := new(big.Int).Quo(r.Num(), r.Denom())
-	if !q.IsInt64() {
-		return 0, fmt.Errorf("%w %q: too large", ErrSize, s)
-	}
-	return q.Int64(), nil
 }

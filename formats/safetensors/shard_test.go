@@ -315,26 +315,6 @@ func TestWriteSharded(t *testing.T) {
 	})
 }
 
-func TestParseSize(t *testing.T) {
-	good := map[string]int64{
-		"5GB": 5_000_000_000, "5gb": 5_000_000_000, " 10 MB ": 10_000_000, "1KB": 1000, "2TB": 2e12,
-		"1GiB": 1 << 30, "3MiB": 3 << 20, "4kib": 4096, "1TiB": 1 << 40,
-		"1.5GB": 1_500_000_000, "0.5KiB": 512, "123": 123, "123B": 123, "0": 0, "2.": 2, ".5KB": 500,
-		"1.0000000001KB": 1000, "9223372036854775807": 9223372036854775807,
-	}
-	for s, want := range good {
-		got, err := ParseSize(s)
-		if err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", s, got, err, want)
-		}
-	}
-	for _, s := range []string{"", "GB", "5XB", "-5GB", "5 G B", "1e3", "1.2.3MB", "9223372036854775808", "10000000TB", ".", "5 GBs", "0x10"} {
-		if got, err := ParseSize(s); !errors.Is(err, ErrSize) {
-			t.Errorf("ParseSize(%q) = %d, %v; want ErrSize", s, got, err)
-		}
-	}
-}
-
 // recordingWriter records the size of each write.
 type recordingWriter struct {
 	sizes []int
