@@ -37,11 +37,13 @@ type PushFile struct {
 	// pointer of SHA256 and Size.
 	GitOID string
 	LFS    bool
-	// Open returns the content from its first byte; it may be called more
-	// than once (to hash, then to upload) unless the reader it returns is an
-	// io.Seeker, which Push rewinds instead. A reader that is not a Seeker is
-	// read once: Push keeps its bytes in memory (up to SpoolMemory) or in a
-	// temporary file while it hashes them.
+	// Open returns the content from its first byte. When Push must hash
+	// the file first, it calls Open once and uploads from the same reader
+	// rewound when it is an io.Seeker, else from a copy it keeps in memory
+	// (up to SpoolMemory) or in a temporary file. Otherwise Push calls Open
+	// once per upload attempt: a failed upload is retried (storage.Retry)
+	// by opening the file again, which for a stream means streaming it
+	// again.
 	Open func(ctx context.Context) (io.ReadCloser, error)
 }
 
@@ -279,7 +281,9 @@ func (p *pusher) blobLock(key string) *sync.Mutex {
 
 // source is the content of a file ready to upload.
 type source struct {
-	r       io.Reader
+	// open returns the content from its first byte; it is called once per
+	// upload attempt (storage.Source).
+	open    func(ctx context.Context) (io.ReadCloser, error)
 	closers []func() error
 }
 
@@ -352,22 +356,33 @@ func (p *pusher) pushFile(ctx context.Context, f PushFile) (Entry, error) {
 		return Entry{}, err
 	}
 	if src == nil {
-		rc, err := f.Open(ctx)
-		if err != nil {
-			return Entry{}, err
-		}
-		src = &source{r: rc, closers: []func() error{rc.Close}}
+		// Not read yet: each upload attempt opens the file anew (for a
+		// file streamed from the Hub, a new download).
+		src = &source{open: f.Open}
 	}
-	r := src.r
 	var chunks *chunkHasher
 	if chunkSize > 0 && sums == nil {
 		chunks = newChunkHasher(chunkSize)
-		r = teeChunks(r, chunks)
 	}
-	if p.opts.Progress != nil {
-		r = &progressReader{r: r, fn: func(n int64) { p.opts.Progress.Uploaded(e.Path, n) }}
+	upload := func(ctx context.Context) (io.ReadCloser, error) {
+		rc, err := src.open(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var r io.Reader = rc
+		if chunks != nil {
+			chunks.reset() // an attempt starts at the first byte
+			r = &chunkTee{r: r, h: chunks}
+		}
+		if p.opts.Progress != nil {
+			r = &progressReader{r: r, fn: func(n int64) { p.opts.Progress.Uploaded(e.Path, n) }}
+		}
+		return struct {
+			io.Reader
+			io.Closer
+		}{r, rc}, nil
 	}
-	if err := p.store.Put(ctx, key, r, e.Size, e.SHA256); err != nil {
+	if err := p.store.Put(ctx, key, upload, e.Size, e.SHA256); err != nil {
 		return Entry{}, err
 	}
 	if chunks != nil {
@@ -473,11 +488,13 @@ func (p *pusher) hash(ctx context.Context, f PushFile, chunkSize int64) (*source
 	if n != f.Size {
 		return nil, "", "", nil, fmt.Errorf("read %d bytes, expected %d (did the file change?): %w", n, f.Size, storage.ErrShortRead)
 	}
-	r, err := reopen()
-	if err != nil {
-		return nil, "", "", nil, err
+	src.open = func(context.Context) (io.ReadCloser, error) {
+		r, err := reopen()
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(r), nil // src.close releases it
 	}
-	src.r = r
 	ok = true
 	oid := ""
 	if ho != nil {
