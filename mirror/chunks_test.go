@@ -601,6 +601,69 @@ func TestPullWritesChunkSidecars(t *testing.T) {
 	}
 }
 
+// TestPullRepairsChunkSidecars: a pull of files the mirror has, whose
+// chunk sidecars are missing or malformed, writes them again (from the
+// stored blob: nothing is downloaded), and a stored blob that does not
+// match is replaced.
+func TestPullRepairsChunkSidecars(t *testing.T) {
+	setChunkSize(t, 64<<10)
+	ctx := context.Background()
+	hub := hubtest.New(t)
+	hubRepo(hub, "org/model", 5)
+	c := hubClient(t, hub)
+	s := newStore(t)
+	res, err := Pull(ctx, c, s, "org/model", "main", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Resolve(ctx, s, "org/model", res.Commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, _ := m.File("model.safetensors")
+	onnx, _ := m.File("onnx/model.onnx")
+	bigData, _ := storage.ReadAll(ctx, s, BlobKey(big.SHA256), big.Size)
+	onnxData, _ := storage.ReadAll(ctx, s, BlobKey(onnx.SHA256), onnx.Size)
+	if err := s.Delete(ctx, ChunksKey(big.SHA256)); err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.PutBytes(ctx, s, ChunksKey(onnx.SHA256), []byte("HMCHUNKS garbage")); err != nil {
+		t.Fatal(err)
+	}
+	hub.ResetRequests()
+	res2, err := Pull(ctx, c, s, "org/model", "main", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSidecar(t, s, big, bigData, 64<<10)
+	checkSidecar(t, s, onnx, onnxData, 64<<10)
+	if n := hub.BytesSent(""); n != 0 || res2.Uploaded != 0 {
+		t.Errorf("repairing sidecars downloaded %d bytes and uploaded %d blobs, want none", n, res2.Uploaded)
+	}
+
+	// A stored blob that does not match its hash is replaced, and its
+	// sidecar rebuilt.
+	if err := s.Delete(ctx, ChunksKey(big.SHA256)); err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(bigData)
+	bad[100] ^= 1
+	if err := s.Put(ctx, BlobKey(big.SHA256), storage.BytesSource(bad), int64(len(bad)), storage.SHA256Hex(bad)); err != nil {
+		t.Fatal(err)
+	}
+	res3, err := Pull(ctx, c, s, "org/model", "main", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res3.Uploaded != 1 {
+		t.Errorf("%d blobs uploaded, want the corrupt one replaced", res3.Uploaded)
+	}
+	if got, _ := storage.ReadAll(ctx, s, BlobKey(big.SHA256), big.Size); !bytes.Equal(got, bigData) {
+		t.Error("the corrupt blob was not replaced")
+	}
+	checkSidecar(t, s, big, bigData, 64<<10)
+}
+
 // chachaReader returns n pseudo-random bytes of seed.
 func chachaReader(seed byte, n int64) io.Reader {
 	return io.LimitReader(rand.NewChaCha8([32]byte{seed}), n)

@@ -124,11 +124,12 @@ type PushResult struct {
 // already present (by sha256 and size) is uploaded and verified, and one
 // larger than a chunk gets its chunk sidecar (ChunksKey), hashed as it
 // streams; then the manifest is written, then the ref. Push is idempotent:
-// pushing the same files again uploads nothing and writes nothing (except a
-// missing or wrong chunk sidecar of a present blob whose content Push had to
-// read to hash it anyway). When it fails or ctx is cancelled, no manifest or
-// ref is written, blobs already uploaded are complete and verified, and a
-// second Push completes the work.
+// pushing the same files again uploads nothing and writes nothing, except
+// the chunk sidecar of a present blob when it is missing or malformed
+// (rebuilt from the content when Push reads it anyway, else from the stored
+// blob) or wrong (when Push reads the content). When it fails or ctx is
+// cancelled, no manifest or ref is written, blobs already uploaded are
+// complete and verified, and a second Push completes the work.
 func Push(ctx context.Context, s storage.Store, repo string, files []PushFile, opts PushOptions) (*PushResult, error) {
 	if err := ValidateRepoID(repo); err != nil {
 		return nil, err
@@ -337,12 +338,21 @@ func (p *pusher) pushFile(ctx context.Context, f PushFile) (Entry, error) {
 	l.Lock()
 	defer l.Unlock()
 	info, err := p.store.Stat(ctx, key)
+	if err == nil && info.Size == e.Size && sums == nil && chunkSize > 0 {
+		// Present, and this push did not read the content: a missing
+		// or malformed sidecar is rebuilt from the stored blob, which is
+		// verified on the way (a blob that does not match is replaced).
+		sums, err = p.storedChunks(ctx, e, chunkSize)
+		if errors.Is(err, ErrCorrupt) {
+			info.Size = -1
+			err = nil
+		}
+	}
 	switch {
 	case err == nil && info.Size == e.Size:
 		// Present. Its sidecar is written when this push hashed the
-		// content anyway (a mirror from before sidecars gains them);
-		// otherwise a missing one stays missing, which only means that
-		// Server verifies the whole blob.
+		// content (a mirror from before sidecars gains them, a wrong one
+		// is replaced) or rebuilt a missing one.
 		if sums != nil {
 			if err := writeChunks(ctx, p.store, e, chunkSize, sums); err != nil {
 				return Entry{}, err
@@ -396,6 +406,39 @@ func (p *pusher) pushFile(ctx context.Context, f PushFile) (Entry, error) {
 	}
 	p.done(e, true)
 	return e, nil
+}
+
+// storedChunks checks the sidecar of e's blob, present in the store: it
+// returns nil when the sidecar is there and well-formed, else the chunk
+// hashes of the stored blob, read and hashed whole. A stored blob that does
+// not hash to e.SHA256 is an error wrapping ErrCorrupt.
+func (p *pusher) storedChunks(ctx context.Context, e Entry, chunkSize int64) ([][32]byte, error) {
+	_, err := readChunks(ctx, p.store, e)
+	switch {
+	case err == nil:
+		return nil, nil
+	case !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, ErrBadChunks):
+		return nil, err
+	}
+	rc, err := p.store.Get(ctx, BlobKey(e.SHA256), 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	hs := sha256.New()
+	chunks := newChunkHasher(chunkSize)
+	n, err := io.Copy(io.MultiWriter(hs, chunks), storage.ContextReader(ctx, rc))
+	if err != nil {
+		return nil, fmt.Errorf("reading the stored blob to rebuild its chunk sidecar: %w", err)
+	}
+	if got := hex.EncodeToString(hs.Sum(nil)); n != e.Size || got != e.SHA256 {
+		return nil, fmt.Errorf("the stored blob %s has %d bytes with sha256 %s: %w", e.SHA256, n, got, ErrCorrupt)
+	}
+	sums, ok := chunks.result(e.Size)
+	if !ok {
+		return nil, fmt.Errorf("the stored blob %s: chunk hashes of %d bytes: %w", e.SHA256, n, ErrCorrupt)
+	}
+	return sums, nil
 }
 
 func (p *pusher) done(e Entry, uploaded bool) {
