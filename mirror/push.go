@@ -100,7 +100,16 @@ type PushOptions struct {
 	// Now returns the creation time recorded in a new manifest; nil means
 	// time.Now.
 	Now func() time.Time
+	// StaleUploadAge is the age from which an incomplete upload of a blob
+	// (an S3 multipart upload a crashed or killed push left behind) is
+	// aborted when Push starts; 0 means DefaultStaleUploadAge, a negative
+	// value leaves them. It must exceed the time the longest upload takes,
+	// or Push aborts the upload of a push running elsewhere.
+	StaleUploadAge time.Duration
 }
+
+// DefaultStaleUploadAge is the default of PushOptions.StaleUploadAge.
+const DefaultStaleUploadAge = 24 * time.Hour
 
 // PushResult says what a push did.
 type PushResult struct {
@@ -118,6 +127,12 @@ type PushResult struct {
 	ManifestWritten bool `json:"manifest_written"`
 	// RefUpdated is false when the ref already named the commit.
 	RefUpdated bool `json:"ref_updated"`
+	// AbortedUploads are the stale incomplete uploads of blobs Push
+	// aborted (see PushOptions.StaleUploadAge).
+	AbortedUploads []storage.IncompleteUpload `json:"aborted_uploads,omitempty"`
+	// AbortError says why looking for stale uploads failed; that does not
+	// fail the push.
+	AbortError string `json:"abort_error,omitempty"`
 }
 
 // Push copies files into the mirror as one commit of repo: every blob not
@@ -209,6 +224,19 @@ func Push(ctx context.Context, s storage.Store, repo string, files []PushFile, o
 	}
 	if p.opts.SpoolMemory <= 0 {
 		p.opts.SpoolMemory = 32 << 20
+	}
+	if age := opts.StaleUploadAge; age >= 0 {
+		if age == 0 {
+			age = DefaultStaleUploadAge
+		}
+		aborted, err := storage.AbortIncompleteUploads(ctx, s, blobPrefix, age)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		p.res.AbortedUploads = aborted
+		if err != nil {
+			p.res.AbortError = err.Error()
+		}
 	}
 	entries := make([]Entry, len(files))
 	g, gctx := errgroup.WithContext(ctx)
