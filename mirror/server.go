@@ -45,7 +45,15 @@ type ServerOptions struct {
 	SmallFile int64
 	// TreePageSize is the number of tree entries per page; 0 means 1000.
 	TreePageSize int
+	// StorageTimeout bounds how long a request waits for each call to the
+	// store (storage.Timeout): a store that does not answer in time gets
+	// the request a 503 answer naming the store. 0 means
+	// DefaultStorageTimeout; negative, no bound.
+	StorageTimeout time.Duration
 }
+
+// DefaultStorageTimeout is the default of ServerOptions.StorageTimeout.
+const DefaultStorageTimeout = 5 * time.Second
 
 // Server serves a mirror over HTTP with the Hugging Face Hub's download
 // protocol, read-only, so that HF_ENDPOINT=http://host:port works for
@@ -140,6 +148,12 @@ func NewServer(store storage.Store, opts ServerOptions) *Server {
 	if opts.TreePageSize <= 0 {
 		opts.TreePageSize = 1000
 	}
+	if opts.StorageTimeout == 0 {
+		opts.StorageTimeout = DefaultStorageTimeout
+	}
+	if opts.StorageTimeout > 0 {
+		store = storage.Timeout(store, opts.StorageTimeout)
+	}
 	return &Server{
 		store:     store,
 		opts:      opts,
@@ -156,12 +170,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	lw := &logWriter{ResponseWriter: w, status: http.StatusOK}
 	defer func() {
-		if s.opts.Log != nil {
-			s.opts.Log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("remote", r.RemoteAddr), slog.String("method", r.Method),
-				slog.String("path", r.URL.RequestURI()), slog.Int("status", lw.status),
-				slog.Int64("bytes", lw.bytes), slog.Duration("duration", time.Since(start)))
+		if s.opts.Log == nil {
+			return
 		}
+		// One record per request; a failure is logged here, with it.
+		attrs := []slog.Attr{slog.String("remote", r.RemoteAddr), slog.String("method", r.Method),
+			slog.String("path", r.URL.RequestURI()), slog.Int("status", lw.status),
+			slog.Int64("bytes", lw.bytes), slog.Duration("duration", time.Since(start))}
+		level := slog.LevelInfo
+		if lw.err != nil {
+			attrs = append(attrs, slog.Any("error", lw.err))
+			level = slog.LevelError
+			if lw.status < 500 && !errors.Is(lw.err, ErrCorrupt) {
+				level = slog.LevelWarn
+			}
+		}
+		s.opts.Log.LogAttrs(r.Context(), level, "request", attrs...)
 	}()
 	if s.opts.Token != "" && !s.authorized(r) {
 		lw.Header().Set("WWW-Authenticate", `Bearer realm="hubmirror"`)
@@ -242,8 +266,15 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := cands[0]
-	if len(cands) == 2 && !s.repoExists(r.Context(), c.repo) && s.repoExists(r.Context(), cands[1].repo) {
-		c = cands[1]
+	if len(cands) == 2 {
+		second, err := s.preferSecond(r.Context(), c.repo, cands[1].repo)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if second {
+			c = cands[1]
+		}
 	}
 	rev, rest := takeRevision(c.rest)
 	if len(rest) == 0 {
@@ -265,9 +296,14 @@ func takeRevision(segs []string) (string, []string) {
 	return segs[0], segs[1:]
 }
 
-func (s *Server) repoExists(ctx context.Context, repo string) bool {
-	ok, err := RepoExists(ctx, s.store, repo)
-	return err == nil && ok
+// preferSecond reports whether a path that reads as repo first or as repo
+// second names second: only when first does not exist and second does.
+func (s *Server) preferSecond(ctx context.Context, first, second string) (bool, error) {
+	ok, err := RepoExists(ctx, s.store, first)
+	if err != nil || ok {
+		return false, err
+	}
+	return RepoExists(ctx, s.store, second)
 }
 
 // modelAPI serves /api/models/{repo}[/...]; rest holds the segments after
@@ -290,8 +326,15 @@ func (s *Server) modelAPI(w http.ResponseWriter, r *http.Request, rest []string)
 		return
 	}
 	chosen := cands[0]
-	if len(cands) == 2 && !s.repoExists(r.Context(), cands[0].repo) && s.repoExists(r.Context(), cands[1].repo) {
-		chosen = cands[1]
+	if len(cands) == 2 {
+		second, err := s.preferSecond(r.Context(), cands[0].repo, cands[1].repo)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if second {
+			chosen = cands[1]
+		}
 	}
 	repo, tail := chosen.repo, chosen.tail
 	switch {
@@ -375,14 +418,16 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, context.Canceled):
 		// The client went away; nothing to tell it.
 	case errors.Is(err, ErrCorrupt):
-		if s.opts.Log != nil {
-			s.opts.Log.Error("mirror corrupt", slog.String("path", r.URL.Path), slog.Any("error", err))
-		}
+		logError(w, err)
 		writeError(w, r, http.StatusInternalServerError, "", "the mirror's copy does not match its manifest: "+err.Error())
+	case errors.Is(err, storage.ErrUnavailable) || storage.IsTransient(err):
+		// The store is down or overloaded: the client may try again.
+		err = fmt.Errorf("the mirror's storage (%s) is unavailable: %w", s.store.Location(), err)
+		logError(w, err)
+		w.Header().Set("Retry-After", "10")
+		writeError(w, r, http.StatusServiceUnavailable, "", err.Error())
 	default:
-		if s.opts.Log != nil {
-			s.opts.Log.Error("serving", slog.String("path", r.URL.Path), slog.Any("error", err))
-		}
+		logError(w, err)
 		writeError(w, r, http.StatusInternalServerError, "", "internal error")
 	}
 }
@@ -766,10 +811,8 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, rev, file
 	w.WriteHeader(status)
 	n, err := io.Copy(w, rc)
 	if err != nil || n != length {
-		if errors.Is(err, ErrCorrupt) && s.opts.Log != nil {
-			s.opts.Log.Error("refused to complete a response", slog.String("path", r.URL.Path), slog.Any("error", err))
-		}
 		if errors.Is(err, ErrCorrupt) {
+			logError(w, fmt.Errorf("refused to complete the response: %w", err))
 			s.forget(e)
 		}
 		// Abort the connection: the client must not take a short body for
@@ -862,8 +905,8 @@ func (s *Server) serveChunked(w http.ResponseWriter, r *http.Request, e Entry, o
 	// refuse aborts a response under way: the client must not take a
 	// short body for a complete file.
 	refuse := func(err error) (bool, error) {
-		if ctx.Err() == nil && s.opts.Log != nil {
-			s.opts.Log.Error("refused to complete a response", slog.String("path", r.URL.Path), slog.Any("error", err))
+		if ctx.Err() == nil {
+			logError(w, fmt.Errorf("refused to complete the response: %w", err))
 		}
 		if errors.Is(err, ErrCorrupt) {
 			s.dropChunks(e)
@@ -1112,12 +1155,21 @@ func etagListMatches(list, etag string) bool {
 	return false
 }
 
-// logWriter records the status and size of a response.
+// logWriter records the status and size of a response, and the error that
+// failed it.
 type logWriter struct {
 	http.ResponseWriter
 	status      int
 	bytes       int64
 	wroteHeader bool
+	err         error
+}
+
+// logError records err for the request's access-log record.
+func logError(w http.ResponseWriter, err error) {
+	if lw, ok := w.(*logWriter); ok {
+		lw.err = err
+	}
 }
 
 func (l *logWriter) WriteHeader(code int) {

@@ -167,3 +167,67 @@ func TestLimit(t *testing.T) {
 		t.Errorf("Stat after Close: %v", err)
 	}
 }
+
+// hanging is a store whose calls wait for their context (a store that is
+// down and whose connections hang), except Gets of "ok".
+type hanging struct{ storage.Store }
+
+func (h hanging) Stat(ctx context.Context, key string) (storage.Info, error) {
+	<-ctx.Done()
+	return storage.Info{}, ctx.Err()
+}
+
+func (h hanging) List(ctx context.Context, prefix string, fn func(storage.Info) error) error {
+	if err := fn(storage.Info{Key: "first"}); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (h hanging) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if key == "ok" {
+		return h.Store.Get(ctx, key, offset, length)
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestTimeout(t *testing.T) {
+	inner := newLocal(t)
+	storage.PutBytes(context.Background(), inner, "ok", []byte("content"))
+	s := storage.Timeout(hanging{inner}, 20*time.Millisecond)
+	ctx := context.Background()
+	if _, err := s.Stat(ctx, "x"); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Stat of a hanging store = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Get(ctx, "x", 0, -1); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Get of a hanging store = %v, want ErrUnavailable", err)
+	}
+	var seen []string
+	err := s.List(ctx, "", func(i storage.Info) error { seen = append(seen, i.Key); return nil })
+	if !errors.Is(err, storage.ErrUnavailable) || len(seen) != 1 {
+		t.Errorf("List of a store that hangs after one object = %v after %v, want ErrUnavailable after one", err, seen)
+	}
+	stop := errors.New("stop")
+	if err := s.List(ctx, "", func(storage.Info) error { return stop }); !errors.Is(err, stop) || errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("List whose fn fails = %v, want fn's error", err)
+	}
+	// A Get that answers in time gives a reader that outlives the timer.
+	rc, err := s.Get(ctx, "ok", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(40 * time.Millisecond)
+	data, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(data) != "content" {
+		t.Errorf("reading a Get after the timeout: %q, %v", data, err)
+	}
+	// The caller's own cancellation is not unavailability.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Stat(cctx, "x"); !errors.Is(err, context.Canceled) || errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Stat with a cancelled context = %v, want context.Canceled", err)
+	}
+}
