@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hubmirror/hubmirror/hubproto"
 	"github.com/hubmirror/hubmirror/storage"
 )
 
@@ -189,7 +190,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	if s.opts.Token != "" && !s.authorized(r) {
 		lw.Header().Set("WWW-Authenticate", `Bearer realm="hubmirror"`)
-		writeError(lw, r, http.StatusUnauthorized, "", "Invalid credentials in Authorization header")
+		writeError(lw, r, http.StatusUnauthorized, "", hubproto.InvalidCredentials)
 		return
 	}
 	select {
@@ -278,7 +279,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	}
 	rev, rest := takeRevision(c.rest)
 	if len(rest) == 0 {
-		writeError(w, r, http.StatusNotFound, "EntryNotFound", "no file path")
+		writeError(w, r, http.StatusNotFound, hubproto.ErrorEntryNotFound, "no file path")
 		return
 	}
 	s.resolve(w, r, c.repo, rev, strings.Join(rest, "/"))
@@ -322,7 +323,7 @@ func (s *Server) modelAPI(w http.ResponseWriter, r *http.Request, rest []string)
 		cands = append(cands, parse{rest[0], rest[1:]})
 	}
 	if len(cands) == 0 {
-		writeError(w, r, http.StatusNotFound, "RepoNotFound", "repository not found")
+		writeError(w, r, http.StatusNotFound, hubproto.ErrorRepoNotFound, "repository not found")
 		return
 	}
 	chosen := cands[0]
@@ -408,11 +409,11 @@ func (cm *cachedManifest) treeOIDs() map[string]string {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ErrRepoNotFound):
-		writeError(w, r, http.StatusNotFound, "RepoNotFound", "Repository not found")
+		writeError(w, r, http.StatusNotFound, hubproto.ErrorRepoNotFound, "Repository not found")
 	case errors.Is(err, ErrRevisionNotFound):
-		writeError(w, r, http.StatusNotFound, "RevisionNotFound", "Invalid rev id")
+		writeError(w, r, http.StatusNotFound, hubproto.ErrorRevisionNotFound, "Invalid rev id")
 	case errors.Is(err, ErrEntryNotFound):
-		writeError(w, r, http.StatusNotFound, "EntryNotFound", "Entry not found")
+		writeError(w, r, http.StatusNotFound, hubproto.ErrorEntryNotFound, "Entry not found")
 	case errors.Is(err, ErrInvalid):
 		writeError(w, r, http.StatusBadRequest, "", err.Error())
 	case errors.Is(err, context.Canceled):
@@ -435,9 +436,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
 	h := w.Header()
 	if code != "" {
-		h.Set("X-Error-Code", code)
+		h.Set(hubproto.HeaderErrorCode, code)
 	}
-	h.Set("X-Error-Message", headerSafe(msg))
+	h.Set(hubproto.HeaderErrorMessage, headerSafe(msg))
 	h.Set("Content-Type", "application/json")
 	h.Del("Content-Length")
 	if status != http.StatusRequestedRangeNotSatisfiable {
@@ -445,7 +446,7 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg st
 	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		json.NewEncoder(w).Encode(map[string]string{"error": msg})
+		json.NewEncoder(w).Encode(hubproto.ErrorBody{Error: msg})
 	}
 }
 
@@ -498,19 +499,6 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, out)
 }
 
-type lfsInfoSibling struct {
-	SHA256      string `json:"sha256"`
-	Size        int64  `json:"size"`
-	PointerSize int    `json:"pointerSize"`
-}
-
-type sibling struct {
-	RFilename string          `json:"rfilename"`
-	Size      int64           `json:"size"`
-	BlobID    string          `json:"blobId"`
-	LFS       *lfsInfoSibling `json:"lfs,omitempty"`
-}
-
 func (s *Server) modelInfo(w http.ResponseWriter, r *http.Request, repo, rev string) {
 	cm, err := s.manifest(r.Context(), repo, rev)
 	if err != nil {
@@ -518,51 +506,25 @@ func (s *Server) modelInfo(w http.ResponseWriter, r *http.Request, repo, rev str
 		return
 	}
 	m := cm.m
-	sibs := make([]sibling, len(m.Files))
+	sibs := make([]hubproto.Sibling, len(m.Files))
 	for i, f := range m.Files {
-		sibs[i] = sibling{RFilename: f.Path, Size: f.Size, BlobID: f.GitOID}
+		sibs[i] = hubproto.Sibling{RFilename: f.Path, Size: &f.Size, BlobID: f.GitOID}
 		if f.LFS {
-			sibs[i].LFS = &lfsInfoSibling{SHA256: f.SHA256, Size: f.Size, PointerSize: f.PointerSize()}
+			sibs[i].LFS = &hubproto.LFS{SHA256: f.SHA256, Size: f.Size, PointerSize: int64(f.PointerSize())}
 		}
 	}
 	author := ""
 	if org, _, ok := strings.Cut(repo, "/"); ok {
 		author = org
 	}
-	info := map[string]any{
-		"id":           repo,
-		"modelId":      repo,
-		"sha":          m.Commit,
-		"lastModified": m.Created.UTC().Format("2006-01-02T15:04:05.000Z"),
-		"createdAt":    m.Created.UTC().Format("2006-01-02T15:04:05.000Z"),
-		"private":      false,
-		"disabled":     false,
-		"gated":        false,
-		"downloads":    0,
-		"likes":        0,
-		"tags":         []string{},
-		"siblings":     sibs,
-		"usedStorage":  m.TotalSize(),
+	created := m.Created.UTC().Format("2006-01-02T15:04:05.000Z")
+	info := hubproto.ModelInfo{
+		ID: repo, ModelID: repo, Author: author, SHA: m.Commit,
+		LastModified: created, CreatedAt: created,
+		Gated: false, Tags: []string{}, Siblings: sibs, UsedStorage: m.TotalSize(),
 	}
-	if author != "" {
-		info["author"] = author
-	}
-	w.Header().Set("X-Repo-Commit", m.Commit)
+	w.Header().Set(hubproto.HeaderRepoCommit, m.Commit)
 	writeJSON(w, r, info)
-}
-
-type treeLFS struct {
-	OID         string `json:"oid"`
-	Size        int64  `json:"size"`
-	PointerSize int    `json:"pointerSize"`
-}
-
-type treeEntry struct {
-	Type string   `json:"type"`
-	OID  string   `json:"oid"`
-	Size int64    `json:"size"`
-	Path string   `json:"path"`
-	LFS  *treeLFS `json:"lfs,omitempty"`
 }
 
 func (s *Server) tree(w http.ResponseWriter, r *http.Request, repo, rev, dir string) {
@@ -589,7 +551,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request, repo, rev, dir str
 	dir = strings.Trim(dir, "/")
 	trees := cm.treeOIDs()
 	if _, isDir := trees[dir]; !isDir {
-		w.Header().Set("X-Repo-Commit", cm.m.Commit)
+		w.Header().Set(hubproto.HeaderRepoCommit, cm.m.Commit)
 		s.fail(w, r, fmt.Errorf("mirror: %s@%s: no directory %q: %w", repo, rev, dir, ErrEntryNotFound))
 		return
 	}
@@ -613,19 +575,19 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request, repo, rev, dir str
 		}
 		w.Header().Set("Link", fmt.Sprintf("<%s%s?%s>; rel=\"next\"", baseURL(r), p, next.Encode()))
 	}
-	w.Header().Set("X-Repo-Commit", cm.m.Commit)
+	w.Header().Set(hubproto.HeaderRepoCommit, cm.m.Commit)
 	writeJSON(w, r, page)
 }
 
 // treeListing returns the entries under dir ("" for the root): its direct
 // children, or with recursive everything below it, files and directories,
 // sorted by path.
-func treeListing(m *Manifest, trees map[string]string, dir string, recursive bool) []treeEntry {
+func treeListing(m *Manifest, trees map[string]string, dir string, recursive bool) []hubproto.TreeEntry {
 	prefix := ""
 	if dir != "" {
 		prefix = dir + "/"
 	}
-	var out []treeEntry
+	var out []hubproto.TreeEntry
 	seenDirs := map[string]bool{}
 	for _, f := range m.Files {
 		rest, ok := strings.CutPrefix(f.Path, prefix)
@@ -642,13 +604,13 @@ func treeListing(m *Manifest, trees map[string]string, dir string, recursive boo
 			d := prefix + strings.Join(parts[:i], "/")
 			if !seenDirs[d] {
 				seenDirs[d] = true
-				out = append(out, treeEntry{Type: "directory", OID: trees[d], Path: d})
+				out = append(out, hubproto.TreeEntry{Type: hubproto.TypeDirectory, OID: trees[d], Path: d})
 			}
 		}
 		if len(parts) == 1 || recursive {
-			e := treeEntry{Type: "file", OID: f.GitOID, Size: f.Size, Path: f.Path}
+			e := hubproto.TreeEntry{Type: hubproto.TypeFile, OID: f.GitOID, Size: f.Size, Path: f.Path}
 			if f.LFS {
-				e.LFS = &treeLFS{OID: f.SHA256, Size: f.Size, PointerSize: f.PointerSize()}
+				e.LFS = &hubproto.LFS{OID: f.SHA256, Size: f.Size, PointerSize: int64(f.PointerSize())}
 			}
 			out = append(out, e)
 		}
@@ -674,12 +636,6 @@ func baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-type gitRef struct {
-	Name         string `json:"name"`
-	Ref          string `json:"ref"`
-	TargetCommit string `json:"targetCommit"`
-}
-
 func (s *Server) refs(w http.ResponseWriter, r *http.Request, repo string) {
 	refs, err := ListRefs(r.Context(), s.store, repo)
 	if err == nil && len(refs) == 0 {
@@ -689,15 +645,15 @@ func (s *Server) refs(w http.ResponseWriter, r *http.Request, repo string) {
 		s.fail(w, r, err)
 		return
 	}
-	out := map[string][]gitRef{"branches": {}, "tags": {}, "converts": {}, "pullRequests": {}}
+	out := hubproto.GitRefs{Branches: []hubproto.GitRef{}, Tags: []hubproto.GitRef{}, Converts: []hubproto.GitRef{}, PullRequests: []hubproto.GitRef{}}
 	for _, ref := range refs {
 		switch {
 		case ref.Variant:
-			out["converts"] = append(out["converts"], gitRef{ref.Name, "refs/convert/" + ref.Name, ref.Commit})
+			out.Converts = append(out.Converts, hubproto.GitRef{Name: ref.Name, Ref: "refs/convert/" + ref.Name, TargetCommit: ref.Commit})
 		case strings.HasPrefix(ref.Name, "refs/pr/"):
-			out["pullRequests"] = append(out["pullRequests"], gitRef{ref.Name, ref.Name, ref.Commit})
+			out.PullRequests = append(out.PullRequests, hubproto.GitRef{Name: ref.Name, Ref: ref.Name, TargetCommit: ref.Commit})
 		default:
-			out["branches"] = append(out["branches"], gitRef{ref.Name, "refs/heads/" + ref.Name, ref.Commit})
+			out.Branches = append(out.Branches, hubproto.GitRef{Name: ref.Name, Ref: "refs/heads/" + ref.Name, TargetCommit: ref.Commit})
 		}
 	}
 	writeJSON(w, r, out)
@@ -712,7 +668,7 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, rev, file
 	}
 	m := cm.m
 	h := w.Header()
-	h.Set("X-Repo-Commit", m.Commit)
+	h.Set(hubproto.HeaderRepoCommit, m.Commit)
 	e, ok := m.File(file)
 	if !ok {
 		s.fail(w, r, fmt.Errorf("mirror: %s@%s: no file %q: %w", repo, rev, file, ErrEntryNotFound))
@@ -721,8 +677,8 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, rev, file
 	etag := `"` + e.ETag() + `"`
 	h.Set("ETag", etag)
 	if e.LFS {
-		h.Set("X-Linked-Etag", `"`+e.SHA256+`"`)
-		h.Set("X-Linked-Size", strconv.FormatInt(e.Size, 10))
+		h.Set(hubproto.HeaderLinkedETag, `"`+e.SHA256+`"`)
+		h.Set(hubproto.HeaderLinkedSize, strconv.FormatInt(e.Size, 10))
 	}
 	h.Set("Accept-Ranges", "bytes")
 	ct := mime.TypeByExtension(path.Ext(e.Path))
@@ -737,7 +693,7 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, rev, file
 
 	offset, length, status := int64(0), e.Size, http.StatusOK
 	if rh := r.Header.Get("Range"); rh != "" && ifRangeAllows(r.Header.Get("If-Range"), etag) {
-		off, n, ok, satisfiable := parseRange(rh, e.Size)
+		off, n, ok, satisfiable := hubproto.ParseRange(rh, e.Size)
 		switch {
 		case ok && !satisfiable:
 			h.Set("Content-Range", fmt.Sprintf("bytes */%d", e.Size))
@@ -1089,52 +1045,6 @@ func (s *Server) verify(ctx context.Context, e Entry) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// parseRange parses a Range header for a single byte range of a resource of
-// size bytes. ok is false when the header is not a single byte range this
-// server honours (it then serves the whole resource); satisfiable is false
-// when the range lies outside the resource.
-func parseRange(h string, size int64) (offset, length int64, ok, satisfiable bool) {
-	spec, found := strings.CutPrefix(h, "bytes=")
-	if !found || strings.Contains(spec, ",") {
-		return 0, 0, false, false
-	}
-	first, last, found := strings.Cut(strings.TrimSpace(spec), "-")
-	if !found {
-		return 0, 0, false, false
-	}
-	if first == "" {
-		n, err := strconv.ParseInt(last, 10, 64)
-		if err != nil || n < 0 {
-			return 0, 0, false, false
-		}
-		if n == 0 || size == 0 {
-			return 0, 0, true, false
-		}
-		if n > size {
-			n = size
-		}
-		return size - n, n, true, true
-	}
-	start, err := strconv.ParseInt(first, 10, 64)
-	if err != nil || start < 0 {
-		return 0, 0, false, false
-	}
-	end := size - 1
-	if last != "" {
-		e, err := strconv.ParseInt(last, 10, 64)
-		if err != nil || e < start {
-			return 0, 0, false, false
-		}
-		if e < end {
-			end = e
-		}
-	}
-	if start >= size {
-		return 0, 0, true, false
-	}
-	return start, end - start + 1, true, true
 }
 
 // ifRangeAllows reports whether a Range may be honoured given If-Range: only
