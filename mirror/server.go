@@ -423,7 +423,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, r, http.StatusInternalServerError, "", "the mirror's copy does not match its manifest: "+err.Error())
 	case errors.Is(err, storage.ErrUnavailable) || storage.IsTransient(err):
 		// The store is down or overloaded: the client may try again.
-		err = fmt.Errorf("the mirror's storage (%s) is unavailable: %w", s.store.Location(), err)
+		if !strings.Contains(err.Error(), s.store.Location()) {
+			err = fmt.Errorf("the mirror's storage %s is unavailable: %w", s.store.Location(), err)
+		}
 		logError(w, err)
 		w.Header().Set("Retry-After", "10")
 		writeError(w, r, http.StatusServiceUnavailable, "", err.Error())

@@ -41,7 +41,11 @@ func (t *timed) unavailable(ctx, callCtx context.Context, op, key string, err er
 	if err == nil || ctx.Err() != nil || !errors.Is(context.Cause(callCtx), errTimedOut) {
 		return err
 	}
-	return fmt.Errorf("storage: %s %s: %s did not answer within %v: %w (%v)", op, key, t.Location(), t.d, ErrUnavailable, err)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// Cut short by the timer: the error says nothing more.
+		return fmt.Errorf("storage: %s did not answer within %v (%s %s): %w", t.Location(), t.d, op, key, ErrUnavailable)
+	}
+	return fmt.Errorf("storage: %s did not answer within %v (%s %s): %w; last error: %v", t.Location(), t.d, op, key, ErrUnavailable, err)
 }
 
 func (t *timed) Stat(ctx context.Context, key string) (Info, error) {
