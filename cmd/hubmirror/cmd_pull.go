@@ -469,6 +469,7 @@ func runPullTo(ctx context.Context, o *pullOptions, stdout, stderr io.Writer) er
 			res.DownloadedFiles, pullHumanBytes(res.Downloaded), elapsed.Round(10*time.Millisecond), pullHumanBytes(int64(rate)),
 			res.Uploaded, pullHumanBytes(res.UploadedBytes), res.Present, pullHumanBytes(res.PresentBytes))
 	}
+	printAbortedUploads(stdout, &res.PushResult)
 	fmt.Fprintln(stdout, model)
 	return nil
 }
