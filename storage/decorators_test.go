@@ -231,3 +231,15 @@ func TestTimeout(t *testing.T) {
 		t.Errorf("Stat with a cancelled context = %v, want context.Canceled", err)
 	}
 }
+
+// TestAbortIncompleteUploadsLocal: a local store has no incomplete uploads
+// to abort, also behind decorators; an invalid prefix is refused.
+func TestAbortIncompleteUploadsLocal(t *testing.T) {
+	s := storage.Limit(storage.Retry(storage.Timeout(newLocal(t), time.Second), 2), 1)
+	if got, err := storage.AbortIncompleteUploads(context.Background(), s, "blobs/", 0); err != nil || len(got) != 0 {
+		t.Errorf("AbortIncompleteUploads of a local store = %v, %v; want none", got, err)
+	}
+	if _, err := storage.AbortIncompleteUploads(context.Background(), s, "../x", 0); !errors.Is(err, storage.ErrInvalidKey) {
+		t.Errorf("AbortIncompleteUploads with prefix ../x = %v, want ErrInvalidKey", err)
+	}
+}
