@@ -35,7 +35,9 @@ type ServerOptions struct {
 	// MaxConcurrent bounds the requests served at once; more wait for a
 	// slot. 0 means 32.
 	MaxConcurrent int
-	// Log receives one access-log record per request; nil logs nothing.
+	// Log receives one access-log record per request, with the error of a
+	// request that failed (level ERROR for a 5xx answer or a response cut
+	// short, WARN otherwise); nil logs nothing.
 	Log *slog.Logger
 	// VerifyTTL is how long a blob verification is trusted while the blob's
 	// storage version is unchanged; 0 means 10 minutes.
@@ -73,7 +75,11 @@ const DefaultStorageTimeout = 5 * time.Second
 // with 206, an unsatisfiable one with 416, several ranges are ignored (the
 // whole file is sent, as RFC 9110 allows). Errors are JSON {"error": ...} with
 // X-Error-Code RepoNotFound, RevisionNotFound or EntryNotFound (404) as the
-// Hub sends them, and X-Error-Message.
+// Hub sends them, and X-Error-Message. A store that fails with a transient
+// error or does not answer within StorageTimeout gets a 503 answer (with
+// Retry-After) naming the store. The wire types and header names are those
+// of package hubproto, and the server passes its conformance suite
+// (hubproto/prototest), as the test hub does.
 //
 // # Verification
 //
