@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/hubmirror/hubmirror/hubproto"
 )
 
 // Limits on what the client accepts from the server.
@@ -76,44 +78,12 @@ type RepoInfo struct {
 	Files []RepoFile // the siblings
 }
 
-type wireLFS struct {
-	SHA256      string `json:"sha256"`
-	Oid         string `json:"oid"`
-	Size        int64  `json:"size"`
-	PointerSize int64  `json:"pointerSize"`
-}
-
-func (w *wireLFS) info() *LFSInfo {
+// lfsInfo converts the lfs object of a sibling or tree entry.
+func lfsInfo(w *hubproto.LFS) *LFSInfo {
 	if w == nil {
 		return nil
 	}
-	sha := w.SHA256
-	if sha == "" {
-		sha = w.Oid
-	}
-	return &LFSInfo{SHA256: sha, Size: w.Size, PointerSize: w.PointerSize}
-}
-
-type wireRepoInfo struct {
-	ID       string          `json:"id"`
-	SHA      string          `json:"sha"`
-	Private  bool            `json:"private"`
-	Gated    json.RawMessage `json:"gated"`
-	Siblings []struct {
-		RFilename string   `json:"rfilename"`
-		Size      *int64   `json:"size"`
-		BlobID    string   `json:"blobId"`
-		LFS       *wireLFS `json:"lfs"`
-	} `json:"siblings"`
-}
-
-type wireTreeEntry struct {
-	Type    string   `json:"type"`
-	Oid     string   `json:"oid"`
-	Size    int64    `json:"size"`
-	Path    string   `json:"path"`
-	LFS     *wireLFS `json:"lfs"`
-	XetHash string   `json:"xetHash"`
+	return &LFSInfo{SHA256: w.ContentSHA256(), Size: w.Size, PointerSize: w.PointerSize}
 }
 
 func (c *Client) apiURL(repoID, kind, rev string) string {
@@ -154,7 +124,7 @@ func (c *Client) RepoInfo(ctx context.Context, repoID, revision string) (*RepoIn
 	if revision == "" {
 		revision = DefaultRevision
 	}
-	var w wireRepoInfo
+	var w hubproto.ModelInfo
 	r := &request{url: c.apiURL(repoID, "revision", revision) + "?blobs=true", repoID: repoID, revision: revision}
 	if _, err := c.getJSON(ctx, r, &w); err != nil {
 		return nil, err
@@ -163,14 +133,11 @@ func (c *Client) RepoInfo(ctx context.Context, repoID, revision string) (*RepoIn
 		return nil, fmt.Errorf("%w: %s@%s: repo info has no valid commit sha (%q)", ErrServer, repoID, revision, w.SHA)
 	}
 	info := &RepoInfo{ID: w.ID, SHA: w.SHA, Private: w.Private}
-	var g any
-	if len(w.Gated) > 0 && json.Unmarshal(w.Gated, &g) == nil {
-		if s, ok := g.(string); ok {
-			info.Gated = s
-		}
+	if s, ok := w.Gated.(string); ok {
+		info.Gated = s
 	}
 	for _, s := range w.Siblings {
-		f := RepoFile{Path: s.RFilename, BlobID: s.BlobID, LFS: s.LFS.info()}
+		f := RepoFile{Path: s.RFilename, BlobID: s.BlobID, LFS: lfsInfo(s.LFS)}
 		if s.Size != nil {
 			f.Size = *s.Size
 		}
@@ -212,17 +179,17 @@ func (c *Client) ListTree(ctx context.Context, repoID, revision string) ([]RepoF
 			return nil, fmt.Errorf("%w: %s@%s: tree pagination does not end", ErrServer, repoID, revision)
 		}
 		seen[next] = true
-		var entries []wireTreeEntry
+		var entries []hubproto.TreeEntry
 		r := &request{url: next, repoID: repoID, revision: revision}
 		h, err := c.getJSON(ctx, r, &entries)
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range entries {
-			if e.Type != "file" {
+			if e.Type != hubproto.TypeFile {
 				continue
 			}
-			f := RepoFile{Path: e.Path, Size: e.Size, BlobID: e.Oid, LFS: e.LFS.info(), XetHash: e.XetHash}
+			f := RepoFile{Path: e.Path, Size: e.Size, BlobID: e.OID, LFS: lfsInfo(e.LFS), XetHash: e.XetHash}
 			if f.LFS != nil {
 				f.Size = f.LFS.Size
 			}
@@ -288,19 +255,19 @@ func (c *Client) Resolve(ctx context.Context, repoID, revision, path string) (*F
 	drain(resp.Body)
 	h := resp.Header
 	what := fmt.Sprintf("%s@%s: %s", repoID, revision, path)
-	meta := &FileMeta{Commit: h.Get("X-Repo-Commit")}
+	meta := &FileMeta{Commit: h.Get(hubproto.HeaderRepoCommit)}
 	if !commitRe.MatchString(meta.Commit) {
 		return nil, fmt.Errorf("%w: %s: the answer has no valid X-Repo-Commit header (is %s a Hugging Face Hub?)",
 			ErrServer, what, c.endpoint)
 	}
-	meta.ETag = normalizeETag(h.Get("X-Linked-Etag"))
+	meta.ETag = normalizeETag(h.Get(hubproto.HeaderLinkedETag))
 	if meta.ETag == "" {
 		meta.ETag = normalizeETag(h.Get("ETag"))
 	}
 	if !commitRe.MatchString(meta.ETag) && !sha256Re.MatchString(meta.ETag) {
 		return nil, fmt.Errorf("%w: %s: ETag %q is neither a git sha1 nor a sha256", ErrServer, what, meta.ETag)
 	}
-	size := h.Get("X-Linked-Size")
+	size := h.Get(hubproto.HeaderLinkedSize)
 	redirect := resp.StatusCode >= 300 && resp.StatusCode <= 399
 	if size == "" && !redirect {
 		size = h.Get("Content-Length")

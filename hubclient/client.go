@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/hubmirror/hubmirror/hubproto"
 )
 
 // DefaultEndpoint is the Hugging Face Hub.
@@ -411,8 +413,8 @@ func jitter(d time.Duration) time.Duration {
 
 // httpError builds the typed error of a failing response.
 func (c *Client) httpError(resp *http.Response, r *request) *HTTPError {
-	code := resp.Header.Get("X-Error-Code")
-	msg := resp.Header.Get("X-Error-Message")
+	code := resp.Header.Get(hubproto.HeaderErrorCode)
+	msg := resp.Header.Get(hubproto.HeaderErrorMessage)
 	kind := kindForResponse(resp.StatusCode, code, msg)
 	if resp.StatusCode == http.StatusNotFound && code == "" && r.path != "" {
 		kind = ErrEntryNotFound
@@ -442,8 +444,8 @@ func (c *Client) httpError(resp *http.Response, r *request) *HTTPError {
 		Revision:      r.revision,
 		Path:          r.path,
 		URL:           redactURLString(resp.Request.URL.String()),
-		RequestID:     resp.Header.Get("X-Request-Id"),
-		Commit:        resp.Header.Get("X-Repo-Commit"),
+		RequestID:     resp.Header.Get(hubproto.HeaderRequestID),
+		Commit:        resp.Header.Get(hubproto.HeaderRepoCommit),
 		kind:          kind,
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/hubmirror/hubmirror/hubproto"
 )
 
 // Sentinel errors. Every error the client returns for one of these conditions
@@ -146,13 +148,13 @@ func (e *IntegrityError) Unwrap() error { return ErrIntegrity }
 // kindForResponse maps a failing status and X-Error-Code to a sentinel.
 func kindForResponse(status int, code, serverMessage string) error {
 	switch code {
-	case "RepoNotFound":
+	case hubproto.ErrorRepoNotFound:
 		return ErrRepoNotFound
-	case "RevisionNotFound":
+	case hubproto.ErrorRevisionNotFound:
 		return ErrRevisionNotFound
-	case "EntryNotFound":
+	case hubproto.ErrorEntryNotFound:
 		return ErrEntryNotFound
-	case "GatedRepo":
+	case hubproto.ErrorGatedRepo:
 		return ErrGatedRepo
 	}
 	switch status {
@@ -160,7 +162,7 @@ func kindForResponse(status int, code, serverMessage string) error {
 		// The Hub answers 401 for private and missing repos alike when no
 		// valid token is sent; an explicit credentials complaint means the
 		// token itself is bad.
-		if serverMessage == "Invalid credentials in Authorization header" {
+		if serverMessage == hubproto.InvalidCredentials {
 			return ErrUnauthorized
 		}
 		return ErrRepoNotFound

@@ -176,7 +176,6 @@ type chunkHasher struct {
 	n         int64 // bytes of the current chunk
 	total     int64
 	sums      [][32]byte
-	broken    bool // the stream was rewound somewhere else than its start
 }
 
 func newChunkHasher(chunkSize int64) *chunkHasher {
@@ -208,7 +207,7 @@ func (c *chunkHasher) reset() {
 // result returns the chunk hashes of exactly size bytes, or false when the
 // stream was not exactly those bytes in order.
 func (c *chunkHasher) result(size int64) ([][32]byte, bool) {
-	if c.broken || c.total != size {
+	if c.total != size {
 		return nil, false
 	}
 	sums := c.sums
@@ -233,41 +232,6 @@ func (t *chunkTee) Read(p []byte) (int, error) {
 		t.h.Write(p[:n])
 	}
 	return n, err
-}
-
-// seekingChunkTee is a chunkTee of an io.Seeker, so that a retrying store
-// can still rewind it: a rewind to where the stream started restarts the
-// hashes, any other seek spoils them.
-type seekingChunkTee struct {
-	chunkTee
-	s     io.Seeker
-	start int64
-}
-
-func (t *seekingChunkTee) Seek(offset int64, whence int) (int64, error) {
-	pos, err := t.s.Seek(offset, whence)
-	switch {
-	case err != nil:
-		t.h.broken = true
-	case offset == 0 && whence == io.SeekCurrent:
-		// Asking where it is moves nothing.
-	case pos == t.start:
-		t.h.reset()
-	default:
-		t.h.broken = true
-	}
-	return pos, err
-}
-
-// teeChunks returns a reader of r that feeds h, an io.Seeker when r is one.
-func teeChunks(r io.Reader, h *chunkHasher) io.Reader {
-	t := chunkTee{r: r, h: h}
-	if s, ok := r.(io.Seeker); ok {
-		if start, err := s.Seek(0, io.SeekCurrent); err == nil {
-			return &seekingChunkTee{chunkTee: t, s: s, start: start}
-		}
-	}
-	return &t
 }
 
 // writeChunks stores the sidecar of e's blob unless an identical one is

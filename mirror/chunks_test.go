@@ -439,16 +439,21 @@ type failOnceStore struct {
 	failed bool
 }
 
-func (f *failOnceStore) Put(ctx context.Context, key string, r io.Reader, size int64, sum string) error {
+func (f *failOnceStore) Put(ctx context.Context, key string, src storage.Source, size int64, sum string) error {
 	f.mu.Lock()
 	fail := !f.failed && key != "" && bytes.HasPrefix([]byte(key), []byte(blobPrefix))
 	f.failed = f.failed || fail
 	f.mu.Unlock()
 	if fail {
+		r, err := src(ctx)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
 		io.CopyN(io.Discard, r, size/2)
 		return storage.MarkTransient(errors.New("connection reset"))
 	}
-	return f.Store.Put(ctx, key, r, size, sum)
+	return f.Store.Put(ctx, key, src, size, sum)
 }
 
 // TestPushWritesChunkSidecars: Push writes a sidecar for each blob larger
@@ -511,7 +516,7 @@ func TestPushWritesChunkSidecars(t *testing.T) {
 	checkSidecar(t, s, e2, big, 4096)
 
 	// A seekable source whose first upload fails half-way: the retrying
-	// store rewinds it, the chunk hashes start over.
+	// store opens it again, the chunk hashes start over.
 	seekable := randomBytes(32, 30000)
 	retrying := storage.Retry(&failOnceStore{Store: s}, 3)
 	f := PushFile{Path: "s.bin", Size: int64(len(seekable)), SHA256: storage.SHA256Hex(seekable), LFS: true,
@@ -528,6 +533,27 @@ func TestPushWritesChunkSidecars(t *testing.T) {
 	m3, _ := Resolve(ctx, s, "org/seek", res3.Commit)
 	e3, _ := m3.File("s.bin")
 	checkSidecar(t, s, e3, seekable, 4096)
+
+	// A stream (as from the Hub) whose first upload fails half-way: the
+	// retrying store opens it again, which streams it again.
+	streamed := randomBytes(33, 30000)
+	opens := 0
+	sf := streamFile("t.bin", streamed, storage.SHA256Hex(streamed), "", true)
+	open := sf.Open
+	sf.Open = func(ctx context.Context) (io.ReadCloser, error) { opens++; return open(ctx) }
+	res4, err := Push(ctx, storage.Retry(&failOnceStore{Store: s}, 3), "org/streamed", []PushFile{sf}, PushOptions{})
+	if err != nil {
+		t.Fatalf("a streamed upload that failed once was not retried: %v", err)
+	}
+	if opens != 2 {
+		t.Errorf("the stream was opened %d times, want 2", opens)
+	}
+	m4, _ := Resolve(ctx, s, "org/streamed", res4.Commit)
+	e4, _ := m4.File("t.bin")
+	if got, err := storage.ReadAll(ctx, s, BlobKey(e4.SHA256), e4.Size); err != nil || !bytes.Equal(got, streamed) {
+		t.Errorf("stored blob: %d bytes, %v", len(got), err)
+	}
+	checkSidecar(t, s, e4, streamed, 4096)
 }
 
 // TestPullWritesChunkSidecars: a pull streams LFS files into storage and
@@ -573,6 +599,69 @@ func TestPullWritesChunkSidecars(t *testing.T) {
 			t.Errorf("a second pull rewrote %s", k)
 		}
 	}
+}
+
+// TestPullRepairsChunkSidecars: a pull of files the mirror has, whose
+// chunk sidecars are missing or malformed, writes them again (from the
+// stored blob: nothing is downloaded), and a stored blob that does not
+// match is replaced.
+func TestPullRepairsChunkSidecars(t *testing.T) {
+	setChunkSize(t, 64<<10)
+	ctx := context.Background()
+	hub := hubtest.New(t)
+	hubRepo(hub, "org/model", 5)
+	c := hubClient(t, hub)
+	s := newStore(t)
+	res, err := Pull(ctx, c, s, "org/model", "main", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Resolve(ctx, s, "org/model", res.Commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, _ := m.File("model.safetensors")
+	onnx, _ := m.File("onnx/model.onnx")
+	bigData, _ := storage.ReadAll(ctx, s, BlobKey(big.SHA256), big.Size)
+	onnxData, _ := storage.ReadAll(ctx, s, BlobKey(onnx.SHA256), onnx.Size)
+	if err := s.Delete(ctx, ChunksKey(big.SHA256)); err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.PutBytes(ctx, s, ChunksKey(onnx.SHA256), []byte("HMCHUNKS garbage")); err != nil {
+		t.Fatal(err)
+	}
+	hub.ResetRequests()
+	res2, err := Pull(ctx, c, s, "org/model", "main", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSidecar(t, s, big, bigData, 64<<10)
+	checkSidecar(t, s, onnx, onnxData, 64<<10)
+	if n := hub.BytesSent(""); n != 0 || res2.Uploaded != 0 {
+		t.Errorf("repairing sidecars downloaded %d bytes and uploaded %d blobs, want none", n, res2.Uploaded)
+	}
+
+	// A stored blob that does not match its hash is replaced, and its
+	// sidecar rebuilt.
+	if err := s.Delete(ctx, ChunksKey(big.SHA256)); err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(bigData)
+	bad[100] ^= 1
+	if err := s.Put(ctx, BlobKey(big.SHA256), storage.BytesSource(bad), int64(len(bad)), storage.SHA256Hex(bad)); err != nil {
+		t.Fatal(err)
+	}
+	res3, err := Pull(ctx, c, s, "org/model", "main", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res3.Uploaded != 1 {
+		t.Errorf("%d blobs uploaded, want the corrupt one replaced", res3.Uploaded)
+	}
+	if got, _ := storage.ReadAll(ctx, s, BlobKey(big.SHA256), big.Size); !bytes.Equal(got, bigData) {
+		t.Error("the corrupt blob was not replaced")
+	}
+	checkSidecar(t, s, big, bigData, 64<<10)
 }
 
 // chachaReader returns n pseudo-random bytes of seed.

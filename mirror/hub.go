@@ -50,6 +50,8 @@ type PullOptions struct {
 	Progress PushProgress
 	// Now is passed to Push.
 	Now func() time.Time
+	// StaleUploadAge is passed to Push (PushOptions.StaleUploadAge).
+	StaleUploadAge time.Duration
 }
 
 // PullResult says what a pull did.
@@ -176,6 +178,7 @@ func Pull(ctx context.Context, c *hubclient.Client, s storage.Store, repo, revis
 	pushed, err := Push(ctx, s, repo, files, PushOptions{
 		Revision: refName, NoRef: noRef, Commit: commit, Source: src,
 		Jobs: opts.Jobs, SpoolMemory: opts.SpoolMemory, TempDir: opts.TempDir, Progress: opts.Progress, Now: opts.Now,
+		StaleUploadAge: opts.StaleUploadAge,
 	})
 	if err != nil {
 		return nil, err

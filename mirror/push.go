@@ -37,11 +37,13 @@ type PushFile struct {
 	// pointer of SHA256 and Size.
 	GitOID string
 	LFS    bool
-	// Open returns the content from its first byte; it may be called more
-	// than once (to hash, then to upload) unless the reader it returns is an
-	// io.Seeker, which Push rewinds instead. A reader that is not a Seeker is
-	// read once: Push keeps its bytes in memory (up to SpoolMemory) or in a
-	// temporary file while it hashes them.
+	// Open returns the content from its first byte. When Push must hash
+	// the file first, it calls Open once and uploads from the same reader
+	// rewound when it is an io.Seeker, else from a copy it keeps in memory
+	// (up to SpoolMemory) or in a temporary file. Otherwise Push calls Open
+	// once per upload attempt: a failed upload is retried (storage.Retry)
+	// by opening the file again, which for a stream means streaming it
+	// again.
 	Open func(ctx context.Context) (io.ReadCloser, error)
 }
 
@@ -98,7 +100,16 @@ type PushOptions struct {
 	// Now returns the creation time recorded in a new manifest; nil means
 	// time.Now.
 	Now func() time.Time
+	// StaleUploadAge is the age from which an incomplete upload of a blob
+	// (an S3 multipart upload a crashed or killed push left behind) is
+	// aborted when Push starts; 0 means DefaultStaleUploadAge, a negative
+	// value leaves them. It must exceed the time the longest upload takes,
+	// or Push aborts the upload of a push running elsewhere.
+	StaleUploadAge time.Duration
 }
+
+// DefaultStaleUploadAge is the default of PushOptions.StaleUploadAge.
+const DefaultStaleUploadAge = 24 * time.Hour
 
 // PushResult says what a push did.
 type PushResult struct {
@@ -116,17 +127,24 @@ type PushResult struct {
 	ManifestWritten bool `json:"manifest_written"`
 	// RefUpdated is false when the ref already named the commit.
 	RefUpdated bool `json:"ref_updated"`
+	// AbortedUploads are the stale incomplete uploads of blobs Push
+	// aborted (see PushOptions.StaleUploadAge).
+	AbortedUploads []storage.IncompleteUpload `json:"aborted_uploads,omitempty"`
+	// AbortError says why looking for stale uploads failed; that does not
+	// fail the push.
+	AbortError string `json:"abort_error,omitempty"`
 }
 
 // Push copies files into the mirror as one commit of repo: every blob not
 // already present (by sha256 and size) is uploaded and verified, and one
 // larger than a chunk gets its chunk sidecar (ChunksKey), hashed as it
 // streams; then the manifest is written, then the ref. Push is idempotent:
-// pushing the same files again uploads nothing and writes nothing (except a
-// missing or wrong chunk sidecar of a present blob whose content Push had to
-// read to hash it anyway). When it fails or ctx is cancelled, no manifest or
-// ref is written, blobs already uploaded are complete and verified, and a
-// second Push completes the work.
+// pushing the same files again uploads nothing and writes nothing, except
+// the chunk sidecar of a present blob when it is missing or malformed
+// (rebuilt from the content when Push reads it anyway, else from the stored
+// blob) or wrong (when Push reads the content). When it fails or ctx is
+// cancelled, no manifest or ref is written, blobs already uploaded are
+// complete and verified, and a second Push completes the work.
 func Push(ctx context.Context, s storage.Store, repo string, files []PushFile, opts PushOptions) (*PushResult, error) {
 	if err := ValidateRepoID(repo); err != nil {
 		return nil, err
@@ -207,6 +225,19 @@ func Push(ctx context.Context, s storage.Store, repo string, files []PushFile, o
 	if p.opts.SpoolMemory <= 0 {
 		p.opts.SpoolMemory = 32 << 20
 	}
+	if age := opts.StaleUploadAge; age >= 0 {
+		if age == 0 {
+			age = DefaultStaleUploadAge
+		}
+		aborted, err := storage.AbortIncompleteUploads(ctx, s, blobPrefix, age)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		p.res.AbortedUploads = aborted
+		if err != nil {
+			p.res.AbortError = err.Error()
+		}
+	}
 	entries := make([]Entry, len(files))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.opts.Jobs)
@@ -279,7 +310,9 @@ func (p *pusher) blobLock(key string) *sync.Mutex {
 
 // source is the content of a file ready to upload.
 type source struct {
-	r       io.Reader
+	// open returns the content from its first byte; it is called once per
+	// upload attempt (storage.Source).
+	open    func(ctx context.Context) (io.ReadCloser, error)
 	closers []func() error
 }
 
@@ -333,12 +366,21 @@ func (p *pusher) pushFile(ctx context.Context, f PushFile) (Entry, error) {
 	l.Lock()
 	defer l.Unlock()
 	info, err := p.store.Stat(ctx, key)
+	if err == nil && info.Size == e.Size && sums == nil && chunkSize > 0 {
+		// Present, and this push did not read the content: a missing
+		// or malformed sidecar is rebuilt from the stored blob, which is
+		// verified on the way (a blob that does not match is replaced).
+		sums, err = p.storedChunks(ctx, e, chunkSize)
+		if errors.Is(err, ErrCorrupt) {
+			info.Size = -1
+			err = nil
+		}
+	}
 	switch {
 	case err == nil && info.Size == e.Size:
 		// Present. Its sidecar is written when this push hashed the
-		// content anyway (a mirror from before sidecars gains them);
-		// otherwise a missing one stays missing, which only means that
-		// Server verifies the whole blob.
+		// content (a mirror from before sidecars gains them, a wrong one
+		// is replaced) or rebuilt a missing one.
 		if sums != nil {
 			if err := writeChunks(ctx, p.store, e, chunkSize, sums); err != nil {
 				return Entry{}, err
@@ -352,22 +394,33 @@ func (p *pusher) pushFile(ctx context.Context, f PushFile) (Entry, error) {
 		return Entry{}, err
 	}
 	if src == nil {
-		rc, err := f.Open(ctx)
-		if err != nil {
-			return Entry{}, err
-		}
-		src = &source{r: rc, closers: []func() error{rc.Close}}
+		// Not read yet: each upload attempt opens the file anew (for a
+		// file streamed from the Hub, a new download).
+		src = &source{open: f.Open}
 	}
-	r := src.r
 	var chunks *chunkHasher
 	if chunkSize > 0 && sums == nil {
 		chunks = newChunkHasher(chunkSize)
-		r = teeChunks(r, chunks)
 	}
-	if p.opts.Progress != nil {
-		r = &progressReader{r: r, fn: func(n int64) { p.opts.Progress.Uploaded(e.Path, n) }}
+	upload := func(ctx context.Context) (io.ReadCloser, error) {
+		rc, err := src.open(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var r io.Reader = rc
+		if chunks != nil {
+			chunks.reset() // an attempt starts at the first byte
+			r = &chunkTee{r: r, h: chunks}
+		}
+		if p.opts.Progress != nil {
+			r = &progressReader{r: r, fn: func(n int64) { p.opts.Progress.Uploaded(e.Path, n) }}
+		}
+		return struct {
+			io.Reader
+			io.Closer
+		}{r, rc}, nil
 	}
-	if err := p.store.Put(ctx, key, r, e.Size, e.SHA256); err != nil {
+	if err := p.store.Put(ctx, key, upload, e.Size, e.SHA256); err != nil {
 		return Entry{}, err
 	}
 	if chunks != nil {
@@ -381,6 +434,39 @@ func (p *pusher) pushFile(ctx context.Context, f PushFile) (Entry, error) {
 	}
 	p.done(e, true)
 	return e, nil
+}
+
+// storedChunks checks the sidecar of e's blob, present in the store: it
+// returns nil when the sidecar is there and well-formed, else the chunk
+// hashes of the stored blob, read and hashed whole. A stored blob that does
+// not hash to e.SHA256 is an error wrapping ErrCorrupt.
+func (p *pusher) storedChunks(ctx context.Context, e Entry, chunkSize int64) ([][32]byte, error) {
+	_, err := readChunks(ctx, p.store, e)
+	switch {
+	case err == nil:
+		return nil, nil
+	case !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, ErrBadChunks):
+		return nil, err
+	}
+	rc, err := p.store.Get(ctx, BlobKey(e.SHA256), 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	hs := sha256.New()
+	chunks := newChunkHasher(chunkSize)
+	n, err := io.Copy(io.MultiWriter(hs, chunks), storage.ContextReader(ctx, rc))
+	if err != nil {
+		return nil, fmt.Errorf("reading the stored blob to rebuild its chunk sidecar: %w", err)
+	}
+	if got := hex.EncodeToString(hs.Sum(nil)); n != e.Size || got != e.SHA256 {
+		return nil, fmt.Errorf("the stored blob %s has %d bytes with sha256 %s: %w", e.SHA256, n, got, ErrCorrupt)
+	}
+	sums, ok := chunks.result(e.Size)
+	if !ok {
+		return nil, fmt.Errorf("the stored blob %s: chunk hashes of %d bytes: %w", e.SHA256, n, ErrCorrupt)
+	}
+	return sums, nil
 }
 
 func (p *pusher) done(e Entry, uploaded bool) {
@@ -473,11 +559,13 @@ func (p *pusher) hash(ctx context.Context, f PushFile, chunkSize int64) (*source
 	if n != f.Size {
 		return nil, "", "", nil, fmt.Errorf("read %d bytes, expected %d (did the file change?): %w", n, f.Size, storage.ErrShortRead)
 	}
-	r, err := reopen()
-	if err != nil {
-		return nil, "", "", nil, err
+	src.open = func(context.Context) (io.ReadCloser, error) {
+		r, err := reopen()
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(r), nil // src.close releases it
 	}
-	src.r = r
 	ok = true
 	oid := ""
 	if ho != nil {

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hubmirror/hubmirror/hubproto"
 	"github.com/hubmirror/hubmirror/storage"
 )
 
@@ -34,7 +35,9 @@ type ServerOptions struct {
 	// MaxConcurrent bounds the requests served at once; more wait for a
 	// slot. 0 means 32.
 	MaxConcurrent int
-	// Log receives one access-log record per request; nil logs nothing.
+	// Log receives one access-log record per request, with the error of a
+	// request that failed (level ERROR for a 5xx answer or a response cut
+	// short, WARN otherwise); nil logs nothing.
 	Log *slog.Logger
 	// VerifyTTL is how long a blob verification is trusted while the blob's
 	// storage version is unchanged; 0 means 10 minutes.
@@ -45,7 +48,15 @@ type ServerOptions struct {
 	SmallFile int64
 	// TreePageSize is the number of tree entries per page; 0 means 1000.
 	TreePageSize int
+	// StorageTimeout bounds how long a request waits for each call to the
+	// store (storage.Timeout): a store that does not answer in time gets
+	// the request a 503 answer naming the store. 0 means
+	// DefaultStorageTimeout; negative, no bound.
+	StorageTimeout time.Duration
 }
+
+// DefaultStorageTimeout is the default of ServerOptions.StorageTimeout.
+const DefaultStorageTimeout = 5 * time.Second
 
 // Server serves a mirror over HTTP with the Hugging Face Hub's download
 // protocol, read-only, so that HF_ENDPOINT=http://host:port works for
@@ -64,7 +75,11 @@ type ServerOptions struct {
 // with 206, an unsatisfiable one with 416, several ranges are ignored (the
 // whole file is sent, as RFC 9110 allows). Errors are JSON {"error": ...} with
 // X-Error-Code RepoNotFound, RevisionNotFound or EntryNotFound (404) as the
-// Hub sends them, and X-Error-Message.
+// Hub sends them, and X-Error-Message. A store that fails with a transient
+// error or does not answer within StorageTimeout gets a 503 answer (with
+// Retry-After) naming the store. The wire types and header names are those
+// of package hubproto, and the server passes its conformance suite
+// (hubproto/prototest), as the test hub does.
 //
 // # Verification
 //
@@ -140,6 +155,12 @@ func NewServer(store storage.Store, opts ServerOptions) *Server {
 	if opts.TreePageSize <= 0 {
 		opts.TreePageSize = 1000
 	}
+	if opts.StorageTimeout == 0 {
+		opts.StorageTimeout = DefaultStorageTimeout
+	}
+	if opts.StorageTimeout > 0 {
+		store = storage.Timeout(store, opts.StorageTimeout)
+	}
 	return &Server{
 		store:     store,
 		opts:      opts,
@@ -156,16 +177,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	lw := &logWriter{ResponseWriter: w, status: http.StatusOK}
 	defer func() {
-		if s.opts.Log != nil {
-			s.opts.Log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("remote", r.RemoteAddr), slog.String("method", r.Method),
-				slog.String("path", r.URL.RequestURI()), slog.Int("status", lw.status),
-				slog.Int64("bytes", lw.bytes), slog.Duration("duration", time.Since(start)))
+		if s.opts.Log == nil {
+			return
 		}
+		// One record per request; a failure is logged here, with it.
+		attrs := []slog.Attr{slog.String("remote", r.RemoteAddr), slog.String("method", r.Method),
+			slog.String("path", r.URL.RequestURI()), slog.Int("status", lw.status),
+			slog.Int64("bytes", lw.bytes), slog.Duration("duration", time.Since(start))}
+		level := slog.LevelInfo
+		if lw.err != nil {
+			attrs = append(attrs, slog.Any("error", lw.err))
+			level = slog.LevelError
+			if lw.status < 500 && !errors.Is(lw.err, ErrCorrupt) {
+				level = slog.LevelWarn
+			}
+		}
+		s.opts.Log.LogAttrs(r.Context(), level, "request", attrs...)
 	}()
 	if s.opts.Token != "" && !s.authorized(r) {
 		lw.Header().Set("WWW-Authenticate", `Bearer realm="hubmirror"`)
-		writeError(lw, r, http.StatusUnauthorized, "", "Invalid credentials in Authorization header")
+		writeError(lw, r, http.StatusUnauthorized, "", hubproto.InvalidCredentials)
 		return
 	}
 	select {
@@ -242,12 +273,19 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := cands[0]
-	if len(cands) == 2 && !s.repoExists(r.Context(), c.repo) && s.repoExists(r.Context(), cands[1].repo) {
-		c = cands[1]
+	if len(cands) == 2 {
+		second, err := s.preferSecond(r.Context(), c.repo, cands[1].repo)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if second {
+			c = cands[1]
+		}
 	}
 	rev, rest := takeRevision(c.rest)
 	if len(rest) == 0 {
-		writeError(w, r, http.StatusNotFound, "EntryNotFound", "no file path")
+		writeError(w, r, http.StatusNotFound, hubproto.ErrorEntryNotFound, "no file path")
 		return
 	}
 	s.resolve(w, r, c.repo, rev, strings.Join(rest, "/"))
@@ -265,9 +303,14 @@ func takeRevision(segs []string) (string, []string) {
 	return segs[0], segs[1:]
 }
 
-func (s *Server) repoExists(ctx context.Context, repo string) bool {
-	ok, err := RepoExists(ctx, s.store, repo)
-	return err == nil && ok
+// preferSecond reports whether a path that reads as repo first or as repo
+// second names second: only when first does not exist and second does.
+func (s *Server) preferSecond(ctx context.Context, first, second string) (bool, error) {
+	ok, err := RepoExists(ctx, s.store, first)
+	if err != nil || ok {
+		return false, err
+	}
+	return RepoExists(ctx, s.store, second)
 }
 
 // modelAPI serves /api/models/{repo}[/...]; rest holds the segments after
@@ -286,12 +329,19 @@ func (s *Server) modelAPI(w http.ResponseWriter, r *http.Request, rest []string)
 		cands = append(cands, parse{rest[0], rest[1:]})
 	}
 	if len(cands) == 0 {
-		writeError(w, r, http.StatusNotFound, "RepoNotFound", "repository not found")
+		writeError(w, r, http.StatusNotFound, hubproto.ErrorRepoNotFound, "repository not found")
 		return
 	}
 	chosen := cands[0]
-	if len(cands) == 2 && !s.repoExists(r.Context(), cands[0].repo) && s.repoExists(r.Context(), cands[1].repo) {
-		chosen = cands[1]
+	if len(cands) == 2 {
+		second, err := s.preferSecond(r.Context(), cands[0].repo, cands[1].repo)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if second {
+			chosen = cands[1]
+		}
 	}
 	repo, tail := chosen.repo, chosen.tail
 	switch {
@@ -365,24 +415,28 @@ func (cm *cachedManifest) treeOIDs() map[string]string {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ErrRepoNotFound):
-		writeError(w, r, http.StatusNotFound, "RepoNotFound", "Repository not found")
+		writeError(w, r, http.StatusNotFound, hubproto.ErrorRepoNotFound, "Repository not found")
 	case errors.Is(err, ErrRevisionNotFound):
-		writeError(w, r, http.StatusNotFound, "RevisionNotFound", "Invalid rev id")
+		writeError(w, r, http.StatusNotFound, hubproto.ErrorRevisionNotFound, "Invalid rev id")
 	case errors.Is(err, ErrEntryNotFound):
-		writeError(w, r, http.StatusNotFound, "EntryNotFound", "Entry not found")
+		writeError(w, r, http.StatusNotFound, hubproto.ErrorEntryNotFound, "Entry not found")
 	case errors.Is(err, ErrInvalid):
 		writeError(w, r, http.StatusBadRequest, "", err.Error())
 	case errors.Is(err, context.Canceled):
 		// The client went away; nothing to tell it.
 	case errors.Is(err, ErrCorrupt):
-		if s.opts.Log != nil {
-			s.opts.Log.Error("mirror corrupt", slog.String("path", r.URL.Path), slog.Any("error", err))
-		}
+		logError(w, err)
 		writeError(w, r, http.StatusInternalServerError, "", "the mirror's copy does not match its manifest: "+err.Error())
-	default:
-		if s.opts.Log != nil {
-			s.opts.Log.Error("serving", slog.String("path", r.URL.Path), slog.Any("error", err))
+	case errors.Is(err, storage.ErrUnavailable) || storage.IsTransient(err):
+		// The store is down or overloaded: the client may try again.
+		if !strings.Contains(err.Error(), s.store.Location()) {
+			err = fmt.Errorf("the mirror's storage %s is unavailable: %w", s.store.Location(), err)
 		}
+		logError(w, err)
+		w.Header().Set("Retry-After", "10")
+		writeError(w, r, http.StatusServiceUnavailable, "", err.Error())
+	default:
+		logError(w, err)
 		writeError(w, r, http.StatusInternalServerError, "", "internal error")
 	}
 }
@@ -390,9 +444,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
 	h := w.Header()
 	if code != "" {
-		h.Set("X-Error-Code", code)
+		h.Set(hubproto.HeaderErrorCode, code)
 	}
-	h.Set("X-Error-Message", headerSafe(msg))
+	h.Set(hubproto.HeaderErrorMessage, headerSafe(msg))
 	h.Set("Content-Type", "application/json")
 	h.Del("Content-Length")
 	if status != http.StatusRequestedRangeNotSatisfiable {
@@ -400,7 +454,7 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg st
 	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		json.NewEncoder(w).Encode(map[string]string{"error": msg})
+		json.NewEncoder(w).Encode(hubproto.ErrorBody{Error: msg})
 	}
 }
 
@@ -453,19 +507,6 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, out)
 }
 
-type lfsInfoSibling struct {
-	SHA256      string `json:"sha256"`
-	Size        int64  `json:"size"`
-	PointerSize int    `json:"pointerSize"`
-}
-
-type sibling struct {
-	RFilename string          `json:"rfilename"`
-	Size      int64           `json:"size"`
-	BlobID    string          `json:"blobId"`
-	LFS       *lfsInfoSibling `json:"lfs,omitempty"`
-}
-
 func (s *Server) modelInfo(w http.ResponseWriter, r *http.Request, repo, rev string) {
 	cm, err := s.manifest(r.Context(), repo, rev)
 	if err != nil {
@@ -473,51 +514,25 @@ func (s *Server) modelInfo(w http.ResponseWriter, r *http.Request, repo, rev str
 		return
 	}
 	m := cm.m
-	sibs := make([]sibling, len(m.Files))
+	sibs := make([]hubproto.Sibling, len(m.Files))
 	for i, f := range m.Files {
-		sibs[i] = sibling{RFilename: f.Path, Size: f.Size, BlobID: f.GitOID}
+		sibs[i] = hubproto.Sibling{RFilename: f.Path, Size: &f.Size, BlobID: f.GitOID}
 		if f.LFS {
-			sibs[i].LFS = &lfsInfoSibling{SHA256: f.SHA256, Size: f.Size, PointerSize: f.PointerSize()}
+			sibs[i].LFS = &hubproto.LFS{SHA256: f.SHA256, Size: f.Size, PointerSize: int64(f.PointerSize())}
 		}
 	}
 	author := ""
 	if org, _, ok := strings.Cut(repo, "/"); ok {
 		author = org
 	}
-	info := map[string]any{
-		"id":           repo,
-		"modelId":      repo,
-		"sha":          m.Commit,
-		"lastModified": m.Created.UTC().Format("2006-01-02T15:04:05.000Z"),
-		"createdAt":    m.Created.UTC().Format("2006-01-02T15:04:05.000Z"),
-		"private":      false,
-		"disabled":     false,
-		"gated":        false,
-		"downloads":    0,
-		"likes":        0,
-		"tags":         []string{},
-		"siblings":     sibs,
-		"usedStorage":  m.TotalSize(),
+	created := m.Created.UTC().Format("2006-01-02T15:04:05.000Z")
+	info := hubproto.ModelInfo{
+		ID: repo, ModelID: repo, Author: author, SHA: m.Commit,
+		LastModified: created, CreatedAt: created,
+		Gated: false, Tags: []string{}, Siblings: sibs, UsedStorage: m.TotalSize(),
 	}
-	if author != "" {
-		info["author"] = author
-	}
-	w.Header().Set("X-Repo-Commit", m.Commit)
+	w.Header().Set(hubproto.HeaderRepoCommit, m.Commit)
 	writeJSON(w, r, info)
-}
-
-type treeLFS struct {
-	OID         string `json:"oid"`
-	Size        int64  `json:"size"`
-	PointerSize int    `json:"pointerSize"`
-}
-
-type treeEntry struct {
-	Type string   `json:"type"`
-	OID  string   `json:"oid"`
-	Size int64    `json:"size"`
-	Path string   `json:"path"`
-	LFS  *treeLFS `json:"lfs,omitempty"`
 }
 
 func (s *Server) tree(w http.ResponseWriter, r *http.Request, repo, rev, dir string) {
@@ -544,7 +559,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request, repo, rev, dir str
 	dir = strings.Trim(dir, "/")
 	trees := cm.treeOIDs()
 	if _, isDir := trees[dir]; !isDir {
-		w.Header().Set("X-Repo-Commit", cm.m.Commit)
+		w.Header().Set(hubproto.HeaderRepoCommit, cm.m.Commit)
 		s.fail(w, r, fmt.Errorf("mirror: %s@%s: no directory %q: %w", repo, rev, dir, ErrEntryNotFound))
 		return
 	}
@@ -568,19 +583,19 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request, repo, rev, dir str
 		}
 		w.Header().Set("Link", fmt.Sprintf("<%s%s?%s>; rel=\"next\"", baseURL(r), p, next.Encode()))
 	}
-	w.Header().Set("X-Repo-Commit", cm.m.Commit)
+	w.Header().Set(hubproto.HeaderRepoCommit, cm.m.Commit)
 	writeJSON(w, r, page)
 }
 
 // treeListing returns the entries under dir ("" for the root): its direct
 // children, or with recursive everything below it, files and directories,
 // sorted by path.
-func treeListing(m *Manifest, trees map[string]string, dir string, recursive bool) []treeEntry {
+func treeListing(m *Manifest, trees map[string]string, dir string, recursive bool) []hubproto.TreeEntry {
 	prefix := ""
 	if dir != "" {
 		prefix = dir + "/"
 	}
-	var out []treeEntry
+	var out []hubproto.TreeEntry
 	seenDirs := map[string]bool{}
 	for _, f := range m.Files {
 		rest, ok := strings.CutPrefix(f.Path, prefix)
@@ -597,13 +612,13 @@ func treeListing(m *Manifest, trees map[string]string, dir string, recursive boo
 			d := prefix + strings.Join(parts[:i], "/")
 			if !seenDirs[d] {
 				seenDirs[d] = true
-				out = append(out, treeEntry{Type: "directory", OID: trees[d], Path: d})
+				out = append(out, hubproto.TreeEntry{Type: hubproto.TypeDirectory, OID: trees[d], Path: d})
 			}
 		}
 		if len(parts) == 1 || recursive {
-			e := treeEntry{Type: "file", OID: f.GitOID, Size: f.Size, Path: f.Path}
+			e := hubproto.TreeEntry{Type: hubproto.TypeFile, OID: f.GitOID, Size: f.Size, Path: f.Path}
 			if f.LFS {
-				e.LFS = &treeLFS{OID: f.SHA256, Size: f.Size, PointerSize: f.PointerSize()}
+				e.LFS = &hubproto.LFS{OID: f.SHA256, Size: f.Size, PointerSize: int64(f.PointerSize())}
 			}
 			out = append(out, e)
 		}
@@ -629,12 +644,6 @@ func baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-type gitRef struct {
-	Name         string `json:"name"`
-	Ref          string `json:"ref"`
-	TargetCommit string `json:"targetCommit"`
-}
-
 func (s *Server) refs(w http.ResponseWriter, r *http.Request, repo string) {
 	refs, err := ListRefs(r.Context(), s.store, repo)
 	if err == nil && len(refs) == 0 {
@@ -644,15 +653,15 @@ func (s *Server) refs(w http.ResponseWriter, r *http.Request, repo string) {
 		s.fail(w, r, err)
 		return
 	}
-	out := map[string][]gitRef{"branches": {}, "tags": {}, "converts": {}, "pullRequests": {}}
+	out := hubproto.GitRefs{Branches: []hubproto.GitRef{}, Tags: []hubproto.GitRef{}, Converts: []hubproto.GitRef{}, PullRequests: []hubproto.GitRef{}}
 	for _, ref := range refs {
 		switch {
 		case ref.Variant:
-			out["converts"] = append(out["converts"], gitRef{ref.Name, "refs/convert/" + ref.Name, ref.Commit})
+			out.Converts = append(out.Converts, hubproto.GitRef{Name: ref.Name, Ref: "refs/convert/" + ref.Name, TargetCommit: ref.Commit})
 		case strings.HasPrefix(ref.Name, "refs/pr/"):
-			out["pullRequests"] = append(out["pullRequests"], gitRef{ref.Name, ref.Name, ref.Commit})
+			out.PullRequests = append(out.PullRequests, hubproto.GitRef{Name: ref.Name, Ref: ref.Name, TargetCommit: ref.Commit})
 		default:
-			out["branches"] = append(out["branches"], gitRef{ref.Name, "refs/heads/" + ref.Name, ref.Commit})
+			out.Branches = append(out.Branches, hubproto.GitRef{Name: ref.Name, Ref: "refs/heads/" + ref.Name, TargetCommit: ref.Commit})
 		}
 	}
 	writeJSON(w, r, out)
@@ -667,7 +676,7 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, rev, file
 	}
 	m := cm.m
 	h := w.Header()
-	h.Set("X-Repo-Commit", m.Commit)
+	h.Set(hubproto.HeaderRepoCommit, m.Commit)
 	e, ok := m.File(file)
 	if !ok {
 		s.fail(w, r, fmt.Errorf("mirror: %s@%s: no file %q: %w", repo, rev, file, ErrEntryNotFound))
@@ -676,8 +685,8 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, rev, file
 	etag := `"` + e.ETag() + `"`
 	h.Set("ETag", etag)
 	if e.LFS {
-		h.Set("X-Linked-Etag", `"`+e.SHA256+`"`)
-		h.Set("X-Linked-Size", strconv.FormatInt(e.Size, 10))
+		h.Set(hubproto.HeaderLinkedETag, `"`+e.SHA256+`"`)
+		h.Set(hubproto.HeaderLinkedSize, strconv.FormatInt(e.Size, 10))
 	}
 	h.Set("Accept-Ranges", "bytes")
 	ct := mime.TypeByExtension(path.Ext(e.Path))
@@ -692,7 +701,7 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, rev, file
 
 	offset, length, status := int64(0), e.Size, http.StatusOK
 	if rh := r.Header.Get("Range"); rh != "" && ifRangeAllows(r.Header.Get("If-Range"), etag) {
-		off, n, ok, satisfiable := parseRange(rh, e.Size)
+		off, n, ok, satisfiable := hubproto.ParseRange(rh, e.Size)
 		switch {
 		case ok && !satisfiable:
 			h.Set("Content-Range", fmt.Sprintf("bytes */%d", e.Size))
@@ -766,10 +775,8 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, rev, file
 	w.WriteHeader(status)
 	n, err := io.Copy(w, rc)
 	if err != nil || n != length {
-		if errors.Is(err, ErrCorrupt) && s.opts.Log != nil {
-			s.opts.Log.Error("refused to complete a response", slog.String("path", r.URL.Path), slog.Any("error", err))
-		}
 		if errors.Is(err, ErrCorrupt) {
+			logError(w, fmt.Errorf("refused to complete the response: %w", err))
 			s.forget(e)
 		}
 		// Abort the connection: the client must not take a short body for
@@ -862,8 +869,8 @@ func (s *Server) serveChunked(w http.ResponseWriter, r *http.Request, e Entry, o
 	// refuse aborts a response under way: the client must not take a
 	// short body for a complete file.
 	refuse := func(err error) (bool, error) {
-		if ctx.Err() == nil && s.opts.Log != nil {
-			s.opts.Log.Error("refused to complete a response", slog.String("path", r.URL.Path), slog.Any("error", err))
+		if ctx.Err() == nil {
+			logError(w, fmt.Errorf("refused to complete the response: %w", err))
 		}
 		if errors.Is(err, ErrCorrupt) {
 			s.dropChunks(e)
@@ -1048,52 +1055,6 @@ func (s *Server) verify(ctx context.Context, e Entry) error {
 	}
 }
 
-// parseRange parses a Range header for a single byte range of a resource of
-// size bytes. ok is false when the header is not a single byte range this
-// server honours (it then serves the whole resource); satisfiable is false
-// when the range lies outside the resource.
-func parseRange(h string, size int64) (offset, length int64, ok, satisfiable bool) {
-	spec, found := strings.CutPrefix(h, "bytes=")
-	if !found || strings.Contains(spec, ",") {
-		return 0, 0, false, false
-	}
-	first, last, found := strings.Cut(strings.TrimSpace(spec), "-")
-	if !found {
-		return 0, 0, false, false
-	}
-	if first == "" {
-		n, err := strconv.ParseInt(last, 10, 64)
-		if err != nil || n < 0 {
-			return 0, 0, false, false
-		}
-		if n == 0 || size == 0 {
-			return 0, 0, true, false
-		}
-		if n > size {
-			n = size
-		}
-		return size - n, n, true, true
-	}
-	start, err := strconv.ParseInt(first, 10, 64)
-	if err != nil || start < 0 {
-		return 0, 0, false, false
-	}
-	end := size - 1
-	if last != "" {
-		e, err := strconv.ParseInt(last, 10, 64)
-		if err != nil || e < start {
-			return 0, 0, false, false
-		}
-		if e < end {
-			end = e
-		}
-	}
-	if start >= size {
-		return 0, 0, true, false
-	}
-	return start, end - start + 1, true, true
-}
-
 // ifRangeAllows reports whether a Range may be honoured given If-Range: only
 // when it is absent or names the current strong ETag.
 func ifRangeAllows(ifRange, etag string) bool {
@@ -1112,12 +1073,21 @@ func etagListMatches(list, etag string) bool {
 	return false
 }
 
-// logWriter records the status and size of a response.
+// logWriter records the status and size of a response, and the error that
+// failed it.
 type logWriter struct {
 	http.ResponseWriter
 	status      int
 	bytes       int64
 	wroteHeader bool
+	err         error
+}
+
+// logError records err for the request's access-log record.
+func logError(w http.ResponseWriter, err error) {
+	if lw, ok := w.(*logWriter); ok {
+		lw.err = err
+	}
 }
 
 func (l *logWriter) WriteHeader(code int) {

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,11 +56,11 @@ type countingStore struct {
 	puts []string
 }
 
-func (c *countingStore) Put(ctx context.Context, key string, r io.Reader, size int64, sha256 string) error {
+func (c *countingStore) Put(ctx context.Context, key string, src storage.Source, size int64, sha256 string) error {
 	c.mu.Lock()
 	c.puts = append(c.puts, key)
 	c.mu.Unlock()
-	return c.Store.Put(ctx, key, r, size, sha256)
+	return c.Store.Put(ctx, key, src, size, sha256)
 }
 
 func (c *countingStore) takePuts() []string {

@@ -43,7 +43,7 @@ func BenchmarkS3Put(b *testing.B) {
 		b.Run(fmt.Sprintf("verified/%dMiB", size>>20), func(b *testing.B) {
 			b.SetBytes(int64(size))
 			for b.Loop() {
-				if err := s.Put(context.Background(), "bench", bytes.NewReader(data), int64(size), sum); err != nil {
+				if err := s.Put(context.Background(), "bench", storage.BytesSource(data), int64(size), sum); err != nil {
 					b.Fatal(err)
 				}
 			}

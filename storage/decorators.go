@@ -49,12 +49,12 @@ func (l *limited) acquire(ctx context.Context) error {
 
 func (l *limited) release() { <-l.sem }
 
-func (l *limited) Put(ctx context.Context, key string, r io.Reader, size int64, sum string) error {
+func (l *limited) Put(ctx context.Context, key string, src Source, size int64, sum string) error {
 	if err := l.acquire(ctx); err != nil {
 		return err
 	}
 	defer l.release()
-	return l.Store.Put(ctx, key, r, size, sum)
+	return l.Store.Put(ctx, key, src, size, sum)
 }
 
 func (l *limited) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
@@ -115,8 +115,9 @@ func (l *limited) Delete(ctx context.Context, key string) error {
 
 // Retry returns a Store that retries operations of s that fail with a
 // transient error (IsTransient), up to attempts tries in all, with
-// exponential backoff. A Put is retried only when its reader is an io.Seeker,
-// which is rewound to where it was at the call; a Get is retried when opening
+// exponential backoff. A Put opens its Source again for each retry (a
+// source that cannot be read again ends the retries with the error of the
+// first attempt); a Get is retried when opening
 // the object fails, not in the middle of reading it. A List is retried only
 // when it failed before fn was called, so fn never sees an object twice.
 func Retry(s Store, attempts int) Store {
@@ -144,24 +145,17 @@ func retryOp[T any](ctx context.Context, r *retrying, op func() (T, error)) (T, 
 	}, backoff.WithBackOff(b), backoff.WithMaxTries(r.attempts), backoff.WithMaxElapsedTime(0))
 }
 
-func (r *retrying) Put(ctx context.Context, key string, rd io.Reader, size int64, sum string) error {
-	seeker, ok := rd.(io.Seeker)
-	if !ok {
-		return r.Store.Put(ctx, key, rd, size, sum)
-	}
-	start, err := seeker.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return r.Store.Put(ctx, key, rd, size, sum)
-	}
-	first := true
-	_, err = retryOp(ctx, r, func() (struct{}, error) {
-		if !first {
-			if _, err := seeker.Seek(start, io.SeekStart); err != nil {
-				return struct{}{}, backoff.Permanent(fmt.Errorf("storage: put %s: rewinding the source: %w", key, err))
-			}
+func (r *retrying) Put(ctx context.Context, key string, src Source, size int64, sum string) error {
+	var last error
+	_, err := retryOp(ctx, r, func() (struct{}, error) {
+		err := r.Store.Put(ctx, key, src, size, sum)
+		if last != nil && errors.Is(err, ErrNotRewindable) {
+			// The source cannot be read again: the failure that made
+			// this retry necessary is the one to report.
+			return struct{}{}, backoff.Permanent(last)
 		}
-		first = false
-		return struct{}{}, r.Store.Put(ctx, key, rd, size, sum)
+		last = err
+		return struct{}{}, err
 	})
 	return err
 }

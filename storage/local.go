@@ -100,7 +100,7 @@ func (l *Local) openRoot(forWrite bool) (*os.Root, error) {
 }
 
 // Put implements Store.
-func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64, sum string) (err error) {
+func (l *Local) Put(ctx context.Context, key string, src Source, size int64, sum string) (err error) {
 	if err := checkPut(key, size, sum); err != nil {
 		return err
 	}
@@ -130,6 +130,11 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64, su
 		}
 	}()
 
+	r, err := src(ctx)
+	if err != nil {
+		return fmt.Errorf("storage: put %s: %w", key, err)
+	}
+	defer r.Close()
 	vr := NewVerifyReader(&ctxReader{ctx: ctx, r: r}, size, sum)
 	if _, err := io.Copy(f, vr); err != nil {
 		if vr.Err() != nil {

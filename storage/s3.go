@@ -213,10 +213,15 @@ func (s *S3) Close() error { return nil }
 func (s *S3) object(key string) string { return s.prefix + key }
 
 // Put implements Store; see S3 for how it keeps a failed upload invisible.
-func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, sum string) error {
+func (s *S3) Put(ctx context.Context, key string, src Source, size int64, sum string) error {
 	if err := checkPut(key, size, sum); err != nil {
 		return err
 	}
+	r, err := src(ctx)
+	if err != nil {
+		return fmt.Errorf("storage: put %s: %w", key, err)
+	}
+	defer r.Close()
 	vr := NewVerifyReader(r, size, sum)
 	opts := minio.PutObjectOptions{
 		ContentType:          "application/octet-stream",
@@ -232,7 +237,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, sum s
 		d := decodeSHA256(sum)
 		opts.UserMetadata = map[string]string{"x-amz-checksum-sha256": base64.StdEncoding.EncodeToString(d[:])}
 	}
-	_, err := s.client.PutObject(ctx, s.bucket, s.object(key), vr, size, opts)
+	_, err = s.client.PutObject(ctx, s.bucket, s.object(key), vr, size, opts)
 	if err != nil {
 		if verr := vr.Err(); verr != nil {
 			err = verr // the transport may have wrapped or replaced the reader's error

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -35,26 +36,27 @@ import (
 // returns an error that wraps ctx.Err() (or ErrNotFound, etc. if it finished
 // first).
 type Store interface {
-	// Put stores exactly size bytes read from r under key, replacing any
-	// object already there. sha256 is the lowercase hex SHA-256 the bytes
-	// must have.
+	// Put stores exactly size bytes of src under key, replacing any object
+	// already there. sha256 is the lowercase hex SHA-256 the bytes must
+	// have. Put opens src (once per attempt: a decorator such as Retry
+	// opens it again to retry a failed Put) and closes what it opened.
 	//
 	// Put hashes the bytes while it streams them and makes the object
 	// visible under key only when the hash matches. If it does not, Put
-	// returns an error wrapping ErrHashMismatch; if r ends before size bytes,
-	// an error wrapping ErrShortRead; if r fails, r's error. In every failure
-	// (including a cancelled ctx) Put leaves nothing visible: a later Stat,
-	// Get or List shows the old object under key if there was one, or none,
-	// never a partial or unverified object. Readers see either the old or
-	// the new object, never a mix. (One failure can leave the new object: a
-	// response lost after the complete, verified object was committed. The
-	// object is then correct, and a retry is idempotent.)
+	// returns an error wrapping ErrHashMismatch; if the source ends before
+	// size bytes, an error wrapping ErrShortRead; if it fails, its error.
+	// In every failure (including a cancelled ctx) Put leaves nothing
+	// visible: a later Stat, Get or List shows the old object under key if
+	// there was one, or none, never a partial or unverified object. Readers
+	// see either the old or the new object, never a mix. (One failure can
+	// leave the new object: a response lost after the complete, verified
+	// object was committed. The object is then correct, and a retry is
+	// idempotent.)
 	//
-	// Put reads no more than size bytes from r. Put is idempotent: putting
-	// the same bytes under the same key again succeeds and leaves one object.
-	// When r is an io.Seeker, a decorator may seek back to r's position at
-	// the call and retry.
-	Put(ctx context.Context, key string, r io.Reader, size int64, sha256 string) error
+	// Put reads no more than size bytes from src. Put is idempotent:
+	// putting the same bytes under the same key again succeeds and leaves
+	// one object.
+	Put(ctx context.Context, key string, src Source, size int64, sha256 string) error
 
 	// Get returns a reader of length bytes of the object under key starting
 	// at offset; length < 0 means up to the end. It returns ErrNotFound when
@@ -89,6 +91,51 @@ type Store interface {
 	Close() error
 }
 
+// Source is the content of a Put: a function that returns a reader of the
+// bytes from the first one. Put calls it once per attempt and closes the
+// reader; every call must give the same bytes, so that a failed Put can be
+// retried, also when the bytes are streamed from elsewhere (a source that
+// downloads them opens a new download). A source that cannot give its bytes
+// again fails with an error wrapping ErrNotRewindable (see StreamSource).
+type Source func(ctx context.Context) (io.ReadCloser, error)
+
+// BytesSource is a Source of data.
+func BytesSource(data []byte) Source {
+	return func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+}
+
+// StreamSource is a Source of a reader the caller owns (Put does not close
+// it). When r is an io.Seeker, each call after the first seeks it back to
+// where it was at the first call; otherwise only the first call succeeds and
+// later ones fail with ErrNotRewindable, so a Put of it is not retried.
+func StreamSource(r io.Reader) Source {
+	var mu sync.Mutex
+	opened := false
+	var start int64
+	return func(context.Context) (io.ReadCloser, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		seeker, canSeek := r.(io.Seeker)
+		switch {
+		case !opened && canSeek:
+			pos, err := seeker.Seek(0, io.SeekCurrent)
+			if err != nil {
+				return nil, fmt.Errorf("storage: source: %w", err)
+			}
+			start = pos
+		case !opened:
+		case canSeek:
+			if _, err := seeker.Seek(start, io.SeekStart); err != nil {
+				return nil, fmt.Errorf("storage: rewinding the source: %w", err)
+			}
+		default:
+			return nil, fmt.Errorf("storage: the source is a stream already read: %w", ErrNotRewindable)
+		}
+		opened = true
+		return io.NopCloser(r), nil
+	}
+}
+
 // Info describes a stored object.
 type Info struct {
 	Key     string
@@ -118,6 +165,8 @@ var (
 	// ErrInvalidArgument: a malformed argument other than the key (a
 	// negative size, a sha256 that is not 64 hex digits).
 	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrNotRewindable: a Source cannot give its bytes a second time.
+	ErrNotRewindable = errors.New("the source cannot be read again")
 )
 
 // Limits on keys, chosen so that a key valid in one backend is valid in all:
@@ -235,7 +284,7 @@ func decodeSHA256(s string) [32]byte {
 
 // PutBytes stores data under key, computing its sha256.
 func PutBytes(ctx context.Context, s Store, key string, data []byte) error {
-	return s.Put(ctx, key, bytes.NewReader(data), int64(len(data)), SHA256Hex(data))
+	return s.Put(ctx, key, BytesSource(data), int64(len(data)), SHA256Hex(data))
 }
 
 // ReadAll returns the whole object under key, refusing objects larger than

@@ -426,6 +426,7 @@ func runPullTo(ctx context.Context, o *pullOptions, stdout, stderr io.Writer) er
 			res.DownloadedFiles, formatBytes(res.Downloaded), elapsed.Round(10*time.Millisecond), formatBytes(int64(rate)),
 			res.Uploaded, formatBytes(res.UploadedBytes), res.Present, formatBytes(res.PresentBytes))
 	}
+	printAbortedUploads(stdout, &res.PushResult)
 	fmt.Fprintln(stdout, model)
 	return nil
 }

@@ -201,7 +201,15 @@ func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error
 	if !res.ManifestWritten && !res.RefUpdated {
 		fmt.Fprintln(stdout, "  the mirror already had this commit; nothing written")
 	}
+	printAbortedUploads(stdout, res)
 	return nil
+}
+
+// printAbortedUploads tells of the stale uploads a push aborted.
+func printAbortedUploads(w io.Writer, res *mirror.PushResult) {
+	if n := len(res.AbortedUploads); n > 0 {
+		fmt.Fprintf(w, "  aborted %d incomplete uploads left by an interrupted push\n", n)
+	}
 }
 
 // pushBars shows one bar for the bytes a push handles: uploaded, or found

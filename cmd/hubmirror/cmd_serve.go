@@ -41,6 +41,7 @@ requests in flight finish (up to --grace), then exits.`,
 			&cli.StringFlag{Name: "token", Usage: "require this bearer token (clients set HF_TOKEN to it); default $HUBMIRROR_SERVE_TOKEN"},
 			&cli.IntFlag{Name: "max-concurrent", Value: 32, Usage: "requests served at once; more wait"},
 			&cli.DurationFlag{Name: "grace", Value: 30 * time.Second, Usage: "how long shutdown waits for requests in flight"},
+			&cli.DurationFlag{Name: "storage-timeout", Value: mirror.DefaultStorageTimeout, Usage: "how long a request waits for each call to the mirror's storage before it is answered 503 (0: no bound)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no access log"},
 			jsonFlag,
 		},
@@ -58,12 +59,16 @@ requests in flight finish (up to --grace), then exits.`,
 			if _, _, err := net.SplitHostPort(c.String("addr")); err != nil {
 				return usageErrorf("--addr %q: want HOST:PORT, e.g. 127.0.0.1:8080 (%v)", c.String("addr"), err)
 			}
+			if c.Duration("storage-timeout") < 0 {
+				return usageErrorf("--storage-timeout must not be negative")
+			}
 			token := c.String("token")
 			if token == "" {
 				token = os.Getenv("HUBMIRROR_SERVE_TOKEN")
 			}
 			opts := serveOptions{From: c.String("from"), Addr: c.String("addr"), Token: token,
-				MaxConcurrent: c.Int("max-concurrent"), Grace: c.Duration("grace"), Quiet: c.Bool("quiet"), JSON: c.Bool("json")}
+				MaxConcurrent: c.Int("max-concurrent"), Grace: c.Duration("grace"), Quiet: c.Bool("quiet"), JSON: c.Bool("json"),
+				StorageTimeout: c.Duration("storage-timeout")}
 			return runServe(c.Context, opts, c.App.Writer, c.App.ErrWriter)
 		},
 	})
@@ -74,6 +79,8 @@ type serveOptions struct {
 	MaxConcurrent     int
 	Grace             time.Duration
 	Quiet, JSON       bool
+	// StorageTimeout is ServerOptions.StorageTimeout; 0 means no bound.
+	StorageTimeout time.Duration
 }
 
 func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error {
@@ -95,7 +102,11 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 			logger = slog.New(slog.NewTextHandler(stderr, nil))
 		}
 	}
-	handler := mirror.NewServer(store, mirror.ServerOptions{Token: o.Token, MaxConcurrent: o.MaxConcurrent, Log: logger})
+	storageTimeout := o.StorageTimeout
+	if storageTimeout == 0 {
+		storageTimeout = -1 // ServerOptions: negative is no bound
+	}
+	handler := mirror.NewServer(store, mirror.ServerOptions{Token: o.Token, MaxConcurrent: o.MaxConcurrent, Log: logger, StorageTimeout: storageTimeout})
 
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {

@@ -27,6 +27,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hubmirror/hubmirror/hubproto"
 )
 
 // Hub is a running test hub with its CDN.
@@ -211,13 +213,13 @@ func (h *Hub) accessLocked(r *Repo, req *http.Request) (int, string, string) {
 	auth := req.Header.Get("Authorization")
 	valid := h.token != "" && auth == "Bearer "+h.token
 	if auth != "" && !valid {
-		return http.StatusUnauthorized, "", "Invalid credentials in Authorization header"
+		return http.StatusUnauthorized, "", hubproto.InvalidCredentials
 	}
 	if r.private && !valid {
-		return http.StatusUnauthorized, "RepoNotFound", "Repository not found"
+		return http.StatusUnauthorized, hubproto.ErrorRepoNotFound, "Repository not found"
 	}
 	if r.gated && !valid {
-		return http.StatusUnauthorized, "GatedRepo",
+		return http.StatusUnauthorized, hubproto.ErrorGatedRepo,
 			fmt.Sprintf("Access to model %s is restricted. You must have access to it and be authenticated to access it. Please log in.", r.ID)
 	}
 	return 0, "", ""
@@ -225,14 +227,14 @@ func (h *Hub) accessLocked(r *Repo, req *http.Request) (int, string, string) {
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	if code != "" {
-		w.Header().Set("X-Error-Code", code)
+		w.Header().Set(hubproto.HeaderErrorCode, code)
 	}
 	if msg != "" {
-		w.Header().Set("X-Error-Message", msg)
+		w.Header().Set(hubproto.HeaderErrorMessage, msg)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	_ = json.NewEncoder(w).Encode(hubproto.ErrorBody{Error: msg})
 }
 
 // splitEscaped splits an escaped URL path into unescaped segments.
@@ -249,7 +251,8 @@ func splitEscaped(p string) ([]string, bool) {
 }
 
 // route parses a hub URL into the repo id, the action and the rest.
-// Forms: api/models/{id}/{revision|tree}/{rev}[/...] and {id}/resolve/{rev}/{path...}.
+// Forms: api/models/{id}[/{revision|tree}/{rev}[/...]] and
+// {id}/resolve/{rev}/{path...}.
 func route(segs []string) (id, action, rev string, rest []string, ok bool) {
 	api := len(segs) >= 2 && segs[0] == "api" && segs[1] == "models"
 	if api {
@@ -263,6 +266,10 @@ func route(segs []string) (id, action, rev string, rest []string, ok bool) {
 			}
 			return strings.Join(segs[:n], "/"), a, segs[n+1], segs[n+2:], true
 		}
+	}
+	if api && (len(segs) == 1 || len(segs) == 2) {
+		// Model info at the default branch.
+		return strings.Join(segs, "/"), "revision", "main", nil, true
 	}
 	return "", "", "", nil, false
 }
@@ -281,7 +288,9 @@ func (h *Hub) serveHub(w http.ResponseWriter, req *http.Request) {
 	kind := map[string]string{"revision": "info", "tree": "tree", "resolve": "resolve"}[action]
 	rec := &Request{Host: "hub", Kind: kind, Method: req.Method, Repo: id, Path: strings.Join(rest, "/"),
 		Range: req.Header.Get("Range"), Auth: req.Header.Get("Authorization") != ""}
+	dir := ""
 	if kind != "resolve" {
+		dir = rec.Path
 		rec.Path = ""
 	}
 
@@ -323,7 +332,7 @@ func (h *Hub) serveHub(w http.ResponseWriter, req *http.Request) {
 		h.mu.Unlock()
 		rec.Status = http.StatusUnauthorized
 		h.record(rec)
-		writeError(w, http.StatusUnauthorized, "RepoNotFound", "Repository not found")
+		writeError(w, http.StatusUnauthorized, hubproto.ErrorRepoNotFound, "Repository not found")
 		return
 	}
 	if status, code, msg := h.accessLocked(repo, req); status != 0 {
@@ -344,40 +353,29 @@ func (h *Hub) serveHub(w http.ResponseWriter, req *http.Request) {
 	if tree == nil {
 		rec.Status = http.StatusNotFound
 		h.record(rec)
-		writeError(w, http.StatusNotFound, "RevisionNotFound", "Invalid rev id: "+rev)
+		writeError(w, http.StatusNotFound, hubproto.ErrorRevisionNotFound, "Invalid rev id: "+rev)
 		return
 	}
 	switch kind {
 	case "info":
 		h.serveInfo(w, req, rec, repo, commit, files)
 	case "tree":
-		h.serveTree(w, req, rec, commit, files)
+		h.serveTree(w, req, rec, commit, files, dir)
 	case "resolve":
 		h.serveResolve(w, req, rec, commit, tree)
 	}
 }
 
 func (h *Hub) serveInfo(w http.ResponseWriter, req *http.Request, rec *Request, repo *Repo, commit string, files []*File) {
-	type lfs struct {
-		SHA256      string `json:"sha256"`
-		Size        int64  `json:"size"`
-		PointerSize int64  `json:"pointerSize"`
-	}
-	type sibling struct {
-		RFilename string `json:"rfilename"`
-		Size      *int64 `json:"size,omitempty"`
-		BlobID    string `json:"blobId,omitempty"`
-		LFS       *lfs   `json:"lfs,omitempty"`
-	}
 	blobs := req.URL.Query().Get("blobs") == "true"
-	var sibs []sibling
+	sibs := []hubproto.Sibling{}
 	for _, f := range files {
-		s := sibling{RFilename: f.Path}
+		s := hubproto.Sibling{RFilename: f.Path}
 		if blobs {
 			size := f.Content.Size()
 			s.Size, s.BlobID = &size, f.GitSHA1
 			if f.LFS {
-				s.LFS = &lfs{SHA256: f.SHA256, Size: size, PointerSize: int64(len(lfsPointer(f.SHA256, size)))}
+				s.LFS = &hubproto.LFS{SHA256: f.SHA256, Size: size, PointerSize: int64(len(lfsPointer(f.SHA256, size)))}
 			}
 		}
 		sibs = append(sibs, s)
@@ -389,34 +387,36 @@ func (h *Hub) serveInfo(w http.ResponseWriter, req *http.Request, rec *Request, 
 	rec.Status = http.StatusOK
 	h.record(rec)
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"id": repo.ID, "modelId": repo.ID, "sha": commit, "private": repo.private, "gated": gated, "siblings": sibs,
+	_ = json.NewEncoder(w).Encode(hubproto.ModelInfo{
+		ID: repo.ID, ModelID: repo.ID, SHA: commit, Private: repo.private, Gated: gated, Tags: []string{}, Siblings: sibs,
 	})
 }
 
-func (h *Hub) serveTree(w http.ResponseWriter, req *http.Request, rec *Request, commit string, files []*File) {
-	type lfs struct {
-		Oid         string `json:"oid"`
-		Size        int64  `json:"size"`
-		PointerSize int64  `json:"pointerSize"`
+func (h *Hub) serveTree(w http.ResponseWriter, req *http.Request, rec *Request, commit string, files []*File, dir string) {
+	// The entries under dir (all of them, or with recursive=false its
+	// children only), directories first (as the Hub lists them), then
+	// files.
+	dir = strings.Trim(dir, "/")
+	prefix := ""
+	if dir != "" {
+		prefix = dir + "/"
 	}
-	type entry struct {
-		Type string `json:"type"`
-		Oid  string `json:"oid"`
-		Size int64  `json:"size"`
-		Path string `json:"path"`
-		LFS  *lfs   `json:"lfs,omitempty"`
+	recursive, _ := strconv.ParseBool(req.URL.Query().Get("recursive"))
+	listed := func(p string) bool {
+		rest, ok := strings.CutPrefix(p, prefix)
+		return ok && (recursive || !strings.Contains(rest, "/"))
 	}
-	// Directories first (as the Hub lists them), then files.
-	var entries []entry
+	var entries []hubproto.TreeEntry
 	dirs := map[string]bool{}
+	found := dir == ""
 	for _, f := range files {
+		found = found || strings.HasPrefix(f.Path, prefix)
 		for i := strings.IndexByte(f.Path, '/'); i >= 0; {
 			d := f.Path[:i]
-			if !dirs[d] {
+			if !dirs[d] && listed(d) {
 				dirs[d] = true
 				sum := sha256.Sum256([]byte(commit + d))
-				entries = append(entries, entry{Type: "directory", Oid: hex.EncodeToString(sum[:20]), Path: d})
+				entries = append(entries, hubproto.TreeEntry{Type: hubproto.TypeDirectory, OID: hex.EncodeToString(sum[:20]), Path: d})
 			}
 			j := strings.IndexByte(f.Path[i+1:], '/')
 			if j < 0 {
@@ -425,11 +425,21 @@ func (h *Hub) serveTree(w http.ResponseWriter, req *http.Request, rec *Request, 
 			i += 1 + j
 		}
 	}
+	if !found {
+		rec.Status = http.StatusNotFound
+		h.record(rec)
+		w.Header().Set(hubproto.HeaderRepoCommit, commit)
+		writeError(w, http.StatusNotFound, hubproto.ErrorEntryNotFound, fmt.Sprintf("%s does not exist on %q", dir, commit))
+		return
+	}
 	for _, f := range files {
+		if !listed(f.Path) {
+			continue
+		}
 		size := f.Content.Size()
-		e := entry{Type: "file", Oid: f.GitSHA1, Size: size, Path: f.Path}
+		e := hubproto.TreeEntry{Type: hubproto.TypeFile, OID: f.GitSHA1, Size: size, Path: f.Path}
 		if f.LFS {
-			e.LFS = &lfs{Oid: f.SHA256, Size: size, PointerSize: int64(len(lfsPointer(f.SHA256, size)))}
+			e.LFS = &hubproto.LFS{OID: f.SHA256, Size: size, PointerSize: int64(len(lfsPointer(f.SHA256, size)))}
 		}
 		entries = append(entries, e)
 	}
@@ -453,24 +463,24 @@ func (h *Hub) serveTree(w http.ResponseWriter, req *http.Request, rec *Request, 
 	w.Header().Set("Content-Type", "application/json")
 	out := entries[cursor:end]
 	if out == nil {
-		out = []entry{}
+		out = []hubproto.TreeEntry{}
 	}
 	_ = json.NewEncoder(w).Encode(out)
 }
 
 func (h *Hub) serveResolve(w http.ResponseWriter, req *http.Request, rec *Request, commit string, tree map[string]*File) {
 	f := tree[rec.Path]
-	w.Header().Set("X-Repo-Commit", commit)
+	w.Header().Set(hubproto.HeaderRepoCommit, commit)
 	if f == nil {
 		rec.Status = http.StatusNotFound
 		h.record(rec)
-		writeError(w, http.StatusNotFound, "EntryNotFound", rec.Path+" does not exist on \""+commit+"\"")
+		writeError(w, http.StatusNotFound, hubproto.ErrorEntryNotFound, rec.Path+" does not exist on \""+commit+"\"")
 		return
 	}
 	size := f.Content.Size()
 	if f.LFS {
-		w.Header().Set("X-Linked-Etag", `"`+f.SHA256+`"`)
-		w.Header().Set("X-Linked-Size", strconv.FormatInt(size, 10))
+		w.Header().Set(hubproto.HeaderLinkedETag, `"`+f.SHA256+`"`)
+		w.Header().Set(hubproto.HeaderLinkedSize, strconv.FormatInt(size, 10))
 		w.Header().Set("ETag", `"`+f.GitSHA1+`"`)
 		w.Header().Set("Location", h.BlobURL(f))
 		w.WriteHeader(http.StatusFound)
@@ -527,38 +537,6 @@ func (h *Hub) serveCDN(w http.ResponseWriter, req *http.Request) {
 	h.serveBytes(w, req, rec, f)
 }
 
-// parseRange parses a single "bytes=a-b", "bytes=a-" or "bytes=-n" range.
-func parseRange(s string, size int64) (start, end int64, ok bool) {
-	spec, found := strings.CutPrefix(s, "bytes=")
-	if !found || strings.Contains(spec, ",") {
-		return 0, 0, false
-	}
-	a, b, found := strings.Cut(spec, "-")
-	if !found {
-		return 0, 0, false
-	}
-	if a == "" {
-		n, err := strconv.ParseInt(b, 10, 64)
-		if err != nil || n <= 0 {
-			return 0, 0, false
-		}
-		return max(0, size-n), size, true
-	}
-	start, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || start < 0 || start >= size {
-		return 0, 0, false
-	}
-	end = size
-	if b != "" {
-		e, err := strconv.ParseInt(b, 10, 64)
-		if err != nil || e < start {
-			return 0, 0, false
-		}
-		end = min(e+1, size)
-	}
-	return start, end, true
-}
-
 // serveBytes answers HEAD or GET for a file's content, with Range support,
 // the bandwidth cap and the download faults.
 func (h *Hub) serveBytes(w http.ResponseWriter, req *http.Request, rec *Request, f *File) {
@@ -588,16 +566,20 @@ func (h *Hub) serveBytes(w http.ResponseWriter, req *http.Request, rec *Request,
 	}
 	h.mu.Unlock()
 	if rec.Range != "" && ignoreRange == nil {
-		s, e, ok := parseRange(rec.Range, size)
-		if !ok {
+		// A Range that is not one byte range is ignored (RFC 9110): the
+		// whole file is sent.
+		off, n, ok, satisfiable := hubproto.ParseRange(rec.Range, size)
+		switch {
+		case ok && !satisfiable:
 			w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 			rec.Status = http.StatusRequestedRangeNotSatisfiable
 			h.record(rec)
 			w.WriteHeader(rec.Status)
 			return
+		case ok:
+			start, end, status = off, off+n, http.StatusPartialContent
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, size))
 		}
-		start, end, status = s, e, http.StatusPartialContent
-		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", s, e-1, size))
 	}
 	w.Header().Set("Content-Length", strconv.FormatInt(end-start, 10))
 	rec.Start, rec.End, rec.Status = start, end, status

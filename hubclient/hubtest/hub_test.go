@@ -7,25 +7,6 @@ import (
 	"testing"
 )
 
-func TestParseRange(t *testing.T) {
-	for in, want := range map[string][3]int64{
-		"bytes=0-9":     {0, 10, 1},
-		"bytes=5-":      {5, 100, 1},
-		"bytes=-10":     {90, 100, 1},
-		"bytes=90-200":  {90, 100, 1},
-		"bytes=100-":    {0, 0, 0},
-		"bytes=5-4":     {0, 0, 0},
-		"bytes=0-1,3-4": {0, 0, 0},
-		"items=0-1":     {0, 0, 0},
-	} {
-		s, e, ok := parseRange(in, 100)
-		okWant := want[2] == 1
-		if ok != okWant || (ok && (s != want[0] || e != want[1])) {
-			t.Errorf("%q: %d %d %v, want %v", in, s, e, ok, want)
-		}
-	}
-}
-
 func TestProtocolBasics(t *testing.T) {
 	h := New(t)
 	r := h.AddRepo("solo").AddFile("a.txt", []byte("hello"))

@@ -50,6 +50,7 @@ func Run(t *testing.T, cfg Config) {
 		{"ShortReader", testShortReader},
 		{"FailingReader", testFailingReader},
 		{"ReadsNoMoreThanSize", testReadsNoMoreThanSize},
+		{"SourceOpenedAndClosed", testSourceOpenedAndClosed},
 		{"Overwrite", testOverwrite},
 		{"ConcurrentPuts", testConcurrentPuts},
 		{"Large", testLarge},
@@ -91,7 +92,7 @@ func randomBytes(seed uint64, n int) []byte {
 
 func put(t *testing.T, s storage.Store, key string, data []byte) {
 	t.Helper()
-	if err := s.Put(context.Background(), key, bytes.NewReader(data), int64(len(data)), storage.SHA256Hex(data)); err != nil {
+	if err := s.Put(context.Background(), key, storage.BytesSource(data), int64(len(data)), storage.SHA256Hex(data)); err != nil {
 		t.Fatalf("Put(%q, %d bytes): %v", key, len(data), err)
 	}
 }
@@ -290,7 +291,7 @@ func testDelete(t *testing.T, _ Config, s storage.Store) {
 func testSaveWrongHash(t *testing.T, _ Config, s storage.Store) {
 	data := randomBytes(11, 5000)
 	wrong := storage.SHA256Hex(append(slices.Clone(data), 0))
-	err := s.Put(context.Background(), "wrong/a", bytes.NewReader(data), int64(len(data)), wrong)
+	err := s.Put(context.Background(), "wrong/a", storage.BytesSource(data), int64(len(data)), wrong)
 	if !errors.Is(err, storage.ErrHashMismatch) {
 		t.Fatalf("Put with a wrong hash = %v, want ErrHashMismatch", err)
 	}
@@ -298,19 +299,19 @@ func testSaveWrongHash(t *testing.T, _ Config, s storage.Store) {
 	// A flipped byte in the middle, the last byte, an empty object.
 	corrupt := slices.Clone(data)
 	corrupt[2500] ^= 1
-	err = s.Put(context.Background(), "wrong/b", bytes.NewReader(corrupt), int64(len(corrupt)), storage.SHA256Hex(data))
+	err = s.Put(context.Background(), "wrong/b", storage.BytesSource(corrupt), int64(len(corrupt)), storage.SHA256Hex(data))
 	if !errors.Is(err, storage.ErrHashMismatch) {
 		t.Fatalf("Put with a flipped byte = %v, want ErrHashMismatch", err)
 	}
 	assertAbsent(t, s, "wrong/b")
 	corrupt = slices.Clone(data)
 	corrupt[len(corrupt)-1] ^= 0x80
-	err = s.Put(context.Background(), "wrong/c", bytes.NewReader(corrupt), int64(len(corrupt)), storage.SHA256Hex(data))
+	err = s.Put(context.Background(), "wrong/c", storage.BytesSource(corrupt), int64(len(corrupt)), storage.SHA256Hex(data))
 	if !errors.Is(err, storage.ErrHashMismatch) {
 		t.Fatalf("Put with the last byte flipped = %v, want ErrHashMismatch", err)
 	}
 	assertAbsent(t, s, "wrong/c")
-	err = s.Put(context.Background(), "wrong/empty", bytes.NewReader(nil), 0, storage.SHA256Hex([]byte("x")))
+	err = s.Put(context.Background(), "wrong/empty", storage.BytesSource(nil), 0, storage.SHA256Hex([]byte("x")))
 	if !errors.Is(err, storage.ErrHashMismatch) {
 		t.Fatalf("empty Put with a wrong hash = %v, want ErrHashMismatch", err)
 	}
@@ -324,7 +325,7 @@ func testWrongHashKeepsOld(t *testing.T, _ Config, s storage.Store) {
 	old := randomBytes(12, 3000)
 	put(t, s, "keep/a", old)
 	bad := randomBytes(13, 3000)
-	err := s.Put(context.Background(), "keep/a", bytes.NewReader(bad), int64(len(bad)), storage.SHA256Hex(old))
+	err := s.Put(context.Background(), "keep/a", storage.BytesSource(bad), int64(len(bad)), storage.SHA256Hex(old))
 	if !errors.Is(err, storage.ErrHashMismatch) {
 		t.Fatalf("Put = %v, want ErrHashMismatch", err)
 	}
@@ -335,7 +336,7 @@ func testWrongHashKeepsOld(t *testing.T, _ Config, s storage.Store) {
 
 func testShortReader(t *testing.T, _ Config, s storage.Store) {
 	data := randomBytes(14, 1000)
-	err := s.Put(context.Background(), "short/a", bytes.NewReader(data[:600]), 1000, storage.SHA256Hex(data))
+	err := s.Put(context.Background(), "short/a", storage.BytesSource(data[:600]), 1000, storage.SHA256Hex(data))
 	if !errors.Is(err, storage.ErrShortRead) {
 		t.Fatalf("Put of a short reader = %v, want ErrShortRead", err)
 	}
@@ -361,7 +362,7 @@ var errSource = errors.New("storetest: source failed")
 
 func testFailingReader(t *testing.T, _ Config, s storage.Store) {
 	data := randomBytes(15, 100000)
-	err := s.Put(context.Background(), "fail/a", &failingReader{data: data[:50000], err: errSource}, int64(len(data)), storage.SHA256Hex(data))
+	err := s.Put(context.Background(), "fail/a", storage.StreamSource(&failingReader{data: data[:50000], err: errSource}), int64(len(data)), storage.SHA256Hex(data))
 	if !errors.Is(err, errSource) {
 		t.Fatalf("Put of a failing reader = %v, want the reader's error", err)
 	}
@@ -383,7 +384,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func testReadsNoMoreThanSize(t *testing.T, _ Config, s storage.Store) {
 	data := randomBytes(16, 2000)
 	cr := &countingReader{r: bytes.NewReader(data)}
-	if err := s.Put(context.Background(), "exact/a", cr, 1500, storage.SHA256Hex(data[:1500])); err != nil {
+	if err := s.Put(context.Background(), "exact/a", storage.StreamSource(cr), 1500, storage.SHA256Hex(data[:1500])); err != nil {
 		t.Fatal(err)
 	}
 	if cr.n != 1500 {
@@ -393,6 +394,40 @@ func testReadsNoMoreThanSize(t *testing.T, _ Config, s storage.Store) {
 		t.Errorf("stored %d bytes, want the first 1500", len(got))
 	}
 }
+
+// testSourceOpenedAndClosed: Put opens its source and closes what it
+// opened, whether it succeeds or fails; a source that cannot be opened fails
+// the Put with its error and leaves nothing.
+func testSourceOpenedAndClosed(t *testing.T, _ Config, s storage.Store) {
+	data := randomBytes(19, 3000)
+	var opens, closes int
+	src := func(context.Context) (io.ReadCloser, error) {
+		opens++
+		return &closeCounter{Reader: bytes.NewReader(data), n: &closes}, nil
+	}
+	if err := s.Put(context.Background(), "src/a", src, int64(len(data)), storage.SHA256Hex(data)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(context.Background(), "src/b", src, int64(len(data)), storage.SHA256Hex(data[1:])); !errors.Is(err, storage.ErrHashMismatch) {
+		t.Errorf("Put with a wrong sha256 = %v, want ErrHashMismatch", err)
+	}
+	if opens < 2 || closes != opens {
+		t.Errorf("the source was opened %d times and closed %d times, want as many closes as opens (at least 2)", opens, closes)
+	}
+	failOpen := func(context.Context) (io.ReadCloser, error) { return nil, errSource }
+	if err := s.Put(context.Background(), "src/c", failOpen, 1, storage.SHA256Hex([]byte("x"))); !errors.Is(err, errSource) {
+		t.Errorf("Put of a source that cannot be opened = %v, want its error", err)
+	}
+	assertAbsent(t, s, "src/b")
+	assertAbsent(t, s, "src/c")
+}
+
+type closeCounter struct {
+	io.Reader
+	n *int
+}
+
+func (c *closeCounter) Close() error { *c.n++; return nil }
 
 func testOverwrite(t *testing.T, _ Config, s storage.Store) {
 	a := randomBytes(17, 4000)
@@ -423,12 +458,12 @@ func testConcurrentPuts(t *testing.T, _ Config, s storage.Store) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.Put(context.Background(), "conc/same", bytes.NewReader(same), int64(len(same)), storage.SHA256Hex(same))
+			errs[i] = s.Put(context.Background(), "conc/same", storage.BytesSource(same), int64(len(same)), storage.SHA256Hex(same))
 		}()
 		go func() {
 			defer wg.Done()
 			d := randomBytes(uint64(100+i), 10000+i)
-			errs[n+i] = s.Put(context.Background(), fmt.Sprintf("conc/k%d", i), bytes.NewReader(d), int64(len(d)), storage.SHA256Hex(d))
+			errs[n+i] = s.Put(context.Background(), fmt.Sprintf("conc/k%d", i), storage.BytesSource(d), int64(len(d)), storage.SHA256Hex(d))
 		}()
 	}
 	wg.Wait()
@@ -469,7 +504,7 @@ func testLargeWrongHash(t *testing.T, cfg Config, s storage.Store) {
 	data := randomBytes(21, cfg.LargeSize)
 	want := storage.SHA256Hex(data)
 	data[len(data)-1] ^= 1 // only the very last byte differs
-	err := s.Put(context.Background(), "large/wrong", bytes.NewReader(data), int64(len(data)), want)
+	err := s.Put(context.Background(), "large/wrong", storage.BytesSource(data), int64(len(data)), want)
 	if !errors.Is(err, storage.ErrHashMismatch) {
 		t.Fatalf("large Put with a wrong hash = %v, want ErrHashMismatch", err)
 	}
@@ -479,7 +514,7 @@ func testLargeWrongHash(t *testing.T, cfg Config, s storage.Store) {
 func testLargeFailingReader(t *testing.T, cfg Config, s storage.Store) {
 	data := randomBytes(22, cfg.LargeSize)
 	r := &failingReader{data: data[:cfg.LargeSize*2/3], err: errSource}
-	err := s.Put(context.Background(), "large/fail", r, int64(len(data)), storage.SHA256Hex(data))
+	err := s.Put(context.Background(), "large/fail", storage.StreamSource(r), int64(len(data)), storage.SHA256Hex(data))
 	if !errors.Is(err, errSource) {
 		t.Fatalf("large Put of a failing reader = %v, want the reader's error", err)
 	}
@@ -512,7 +547,7 @@ func testContextCancel(t *testing.T, cfg Config, s storage.Store) {
 		br := &blockingReader{data: data[:size/2], reached: make(chan struct{}), release: make(chan struct{})}
 		done := make(chan error, 1)
 		key := fmt.Sprintf("cancel/%d", size)
-		go func() { done <- s.Put(ctx, key, br, int64(size), storage.SHA256Hex(data)) }()
+		go func() { done <- s.Put(ctx, key, storage.StreamSource(br), int64(size), storage.SHA256Hex(data)) }()
 		select {
 		case <-br.reached:
 		case err := <-done:
@@ -541,7 +576,7 @@ func testContextCancel(t *testing.T, cfg Config, s storage.Store) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	put(t, s, "cancel/exists", []byte("x"))
-	if err := s.Put(ctx, "cancel/x", strings.NewReader("x"), 1, storage.SHA256Hex([]byte("x"))); !errors.Is(err, context.Canceled) {
+	if err := s.Put(ctx, "cancel/x", storage.BytesSource([]byte("x")), 1, storage.SHA256Hex([]byte("x"))); !errors.Is(err, context.Canceled) {
 		t.Errorf("Put with a cancelled context = %v, want context.Canceled", err)
 	}
 	if _, err := s.Stat(ctx, "cancel/exists"); !errors.Is(err, context.Canceled) {
@@ -623,7 +658,7 @@ var InvalidKeys = []string{
 func testInvalidKeys(t *testing.T, _ Config, s storage.Store) {
 	ctx := context.Background()
 	for _, k := range InvalidKeys {
-		if err := s.Put(ctx, k, strings.NewReader("x"), 1, storage.SHA256Hex([]byte("x"))); !errors.Is(err, storage.ErrInvalidKey) {
+		if err := s.Put(ctx, k, storage.BytesSource([]byte("x")), 1, storage.SHA256Hex([]byte("x"))); !errors.Is(err, storage.ErrInvalidKey) {
 			t.Errorf("Put(%q) = %v, want ErrInvalidKey", k, err)
 		}
 		if _, err := s.Get(ctx, k, 0, -1); !errors.Is(err, storage.ErrInvalidKey) {
@@ -650,11 +685,11 @@ func testInvalidArguments(t *testing.T, _ Config, s storage.Store) {
 	ctx := context.Background()
 	sum := storage.SHA256Hex([]byte("x"))
 	for _, bad := range []string{"", "abc", strings.ToUpper(sum), sum[:63] + "g", sum + "0"} {
-		if err := s.Put(ctx, "args/a", strings.NewReader("x"), 1, bad); !errors.Is(err, storage.ErrInvalidArgument) {
+		if err := s.Put(ctx, "args/a", storage.BytesSource([]byte("x")), 1, bad); !errors.Is(err, storage.ErrInvalidArgument) {
 			t.Errorf("Put with sha256 %q = %v, want ErrInvalidArgument", bad, err)
 		}
 	}
-	if err := s.Put(ctx, "args/a", strings.NewReader("x"), -1, sum); !errors.Is(err, storage.ErrInvalidArgument) {
+	if err := s.Put(ctx, "args/a", storage.BytesSource([]byte("x")), -1, sum); !errors.Is(err, storage.ErrInvalidArgument) {
 		t.Errorf("Put with size -1 = %v, want ErrInvalidArgument", err)
 	}
 	assertAbsent(t, s, "args/a")
