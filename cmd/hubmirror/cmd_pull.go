@@ -69,6 +69,8 @@ HF_HUB_OFFLINE, HF_HUB_DISABLE_PROGRESS_BARS.`,
 			&cli.BoolFlag{Name: "verify", Usage: "re-hash files already in the cache instead of trusting their size"},
 			&cli.BoolFlag{Name: "fsync", Usage: "sync every file to disk before it appears in the snapshot (slower; survives a machine crash)"},
 			&cli.StringFlag{Name: "to", Usage: "stream the revision into the mirror at `URL` (s3://bucket/prefix, file:///path) instead of the cache"},
+			&cli.StringFlag{Name: "speed-limit", Value: "1KiB", Usage: "a transfer slower than this many bytes per second for --speed-time fails its attempt (retried); 0: no limit"},
+			&cli.DurationFlag{Name: "speed-time", Value: 30 * time.Second, Usage: "how long a transfer may stay below --speed-limit"},
 			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -142,6 +144,9 @@ func pullOptionsFrom(c *cli.Context) (*pullOptions, error) {
 		}
 	}
 	o.client = hubclient.Options{Endpoint: c.String("endpoint"), Token: c.String("token")}
+	if o.client.SpeedLimit, o.client.SpeedTime, err = pullSpeedLimit(c.String("speed-limit"), c.Duration("speed-time")); err != nil {
+		return nil, err
+	}
 	if o.client.Endpoint == "" {
 		o.client.Endpoint = hubclient.EndpointFromEnv()
 	}
@@ -168,6 +173,22 @@ func pullOptionsFrom(c *cli.Context) (*pullOptions, error) {
 		o.bars = true
 	}
 	return o, nil
+}
+
+// pullSpeedLimit reads --speed-limit and --speed-time into hubclient
+// Options (a negative SpeedLimit switches the limit off).
+func pullSpeedLimit(limit string, dur time.Duration) (int64, time.Duration, error) {
+	if dur <= 0 {
+		return 0, 0, usageErrorf("--speed-time must be positive, got %s", dur)
+	}
+	if strings.TrimSpace(limit) == "0" {
+		return -1, dur, nil
+	}
+	n, err := pullParseSize(limit)
+	if err != nil {
+		return 0, 0, usageErrorf("--speed-limit: %v (bytes per second, or 0 for no limit)", err)
+	}
+	return n, dur, nil
 }
 
 // pullParseSize parses "33554432", "32MiB", "64MB", "1G" and the like.
