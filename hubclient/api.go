@@ -21,9 +21,10 @@ const (
 	maxTreePages = 100000
 	// A listing is decoded entry by entry: one entry (a file or a
 	// directory, a path and a few hashes) may take maxTreeEntryBytes of
-	// JSON, a whole listing maxTreeEntries entries of which maxTreeFiles
-	// files, with maxTreePathBytes of paths in all.
+	// JSON, a whole listing maxTreeBytes of JSON and maxTreeEntries entries
+	// of which maxTreeFiles files, with maxTreePathBytes of paths in all.
 	maxTreeEntryBytes = 64 << 10
+	maxTreeBytes      = 1 << 30
 	maxTreeEntries    = 4000000
 	maxTreeFiles      = 1000000
 	maxTreePathBytes  = 256 << 20
@@ -104,17 +105,11 @@ func (w *wireLFS) info() *LFSInfo {
 	return &LFSInfo{SHA256: sha, Size: w.Size, PointerSize: w.PointerSize}
 }
 
-type wireRepoInfo struct {
-	ID       string          `json:"id"`
-	SHA      string          `json:"sha"`
-	Private  bool            `json:"private"`
-	Gated    json.RawMessage `json:"gated"`
-	Siblings []struct {
-		RFilename string   `json:"rfilename"`
-		Size      *int64   `json:"size"`
-		BlobID    string   `json:"blobId"`
-		LFS       *wireLFS `json:"lfs"`
-	} `json:"siblings"`
+type wireSibling struct {
+	RFilename string   `json:"rfilename"`
+	Size      *int64   `json:"size"`
+	BlobID    string   `json:"blobId"`
+	LFS       *wireLFS `json:"lfs"`
 }
 
 type wireTreeEntry struct {
@@ -210,11 +205,6 @@ func (c *Client) getJSON(ctx context.Context, r *request, decode func(io.Reader)
 	}, nil)
 }
 
-// decodeJSON decodes one JSON value into v.
-func decodeJSON(v any) func(io.Reader) error {
-	return func(r io.Reader) error { return json.NewDecoder(r).Decode(v) }
-}
-
 // RepoInfo fetches the repository's metadata at revision, with file sizes
 // and LFS hashes. The returned SHA is the commit the revision points to.
 func (c *Client) RepoInfo(ctx context.Context, repoID, revision string) (*RepoInfo, error) {
@@ -224,30 +214,87 @@ func (c *Client) RepoInfo(ctx context.Context, repoID, revision string) (*RepoIn
 	if revision == "" {
 		revision = DefaultRevision
 	}
-	var w wireRepoInfo
 	r := &request{url: c.apiURL(repoID, "revision", revision) + "?blobs=true", repoID: repoID, revision: revision}
-	if _, err := c.getJSON(ctx, r, decodeJSON(&w)); err != nil {
+	var info *RepoInfo
+	if _, err := c.getJSON(ctx, r, func(body io.Reader) (err error) {
+		info, err = decodeRepoInfo(body)
+		return err
+	}); err != nil {
 		return nil, err
 	}
-	if !commitRe.MatchString(w.SHA) {
-		return nil, fmt.Errorf("%w: %s@%s: repo info has no valid commit sha (%s)", ErrServer, repoID, revision, quoteServer(w.SHA))
+	if !commitRe.MatchString(info.SHA) {
+		return nil, fmt.Errorf("%w: %s@%s: repo info has no valid commit sha (%s)", ErrServer, repoID, revision, quoteServer(info.SHA))
 	}
-	info := &RepoInfo{ID: w.ID, SHA: w.SHA, Private: w.Private}
-	var g any
-	if len(w.Gated) > 0 && json.Unmarshal(w.Gated, &g) == nil {
-		if s, ok := g.(string); ok {
-			info.Gated = s
-		}
+	return info, nil
+}
+
+// maxInfoValueBytes bounds each value of a repo info answer other than
+// its siblings (the model card's metadata, the config, ...).
+const maxInfoValueBytes = 16 << 20
+
+// decodeRepoInfo decodes a repo info answer as it arrives: the siblings
+// one by one, with the limits of a tree listing, and each other value
+// within maxInfoValueBytes.
+func decodeRepoInfo(r io.Reader) (*RepoInfo, error) {
+	lr := &limitReader{r: r, n: maxInfoValueBytes, err: errEntryTooLarge}
+	dec := json.NewDecoder(lr)
+	if tok, err := dec.Token(); err != nil {
+		return nil, err
+	} else if tok != json.Delim('{') {
+		return nil, fmt.Errorf("%w: the repo info is not a JSON object", ErrServer)
 	}
-	for _, s := range w.Siblings {
-		f := RepoFile{Path: s.RFilename, BlobID: s.BlobID, LFS: s.LFS.info()}
-		if s.Size != nil {
-			f.Size = *s.Size
+	info := &RepoInfo{}
+	var lim treeLimits
+	for {
+		lr.n = maxInfoValueBytes
+		if !dec.More() {
+			break
 		}
-		if f.LFS != nil {
-			f.Size = f.LFS.Size
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
 		}
-		info.Files = append(info.Files, f)
+		switch tok {
+		case "id":
+			err = dec.Decode(&info.ID)
+		case "sha":
+			err = dec.Decode(&info.SHA)
+		case "private":
+			err = dec.Decode(&info.Private)
+		case "gated":
+			var g any
+			if err = dec.Decode(&g); err == nil {
+				info.Gated, _ = g.(string)
+			}
+		case "siblings":
+			err = streamArray(dec, lr, func() error {
+				var s wireSibling
+				if err := dec.Decode(&s); err != nil {
+					return err
+				}
+				if err := lim.add(s.RFilename, true); err != nil {
+					return err
+				}
+				f := RepoFile{Path: s.RFilename, BlobID: s.BlobID, LFS: s.LFS.info()}
+				if s.Size != nil {
+					f.Size = *s.Size
+				}
+				if f.LFS != nil {
+					f.Size = f.LFS.Size
+				}
+				info.Files = append(info.Files, f)
+				return nil
+			})
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if errors.Is(err, errEntryTooLarge) {
+			return nil, fmt.Errorf("%w: the repo info's %s is larger than %d bytes", ErrServer, quoteServer(fmt.Sprint(tok)), maxInfoValueBytes)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	return info, nil
 }
@@ -278,6 +325,8 @@ func (c *Client) ListTree(ctx context.Context, repoID, revision string) ([]RepoF
 	seen := map[string]bool{}
 	var files []RepoFile
 	var lim treeLimits
+	var listed int64 // bytes of JSON, all pages
+	errTooLong := fmt.Errorf("%w: the listing is larger than %d bytes", ErrServer, maxTreeBytes)
 	for page := 0; next != ""; page++ {
 		if page >= maxTreePages || seen[next] {
 			return nil, fmt.Errorf("%w: %s@%s: tree pagination does not end", ErrServer, repoID, revision)
@@ -286,15 +335,19 @@ func (c *Client) ListTree(ctx context.Context, repoID, revision string) ([]RepoF
 		r := &request{url: next, repoID: repoID, revision: revision}
 		var pageFiles []RepoFile
 		pageLim := lim
+		var pageBytes int64
 		h, err := c.getJSON(ctx, r, func(body io.Reader) error {
 			// A retried attempt starts the page over.
 			pageFiles, pageLim = pageFiles[:0], lim
-			return decodeTree(body, &pageLim, func(f RepoFile) { pageFiles = append(pageFiles, f) })
+			lr := &limitReader{r: body, n: maxTreeBytes - listed, err: errTooLong}
+			err := decodeTree(lr, &pageLim, func(f RepoFile) { pageFiles = append(pageFiles, f) })
+			pageBytes = maxTreeBytes - listed - lr.n
+			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%s@%s: listing files: %w", repoID, revision, err)
 		}
-		files, lim = append(files, pageFiles...), pageLim
+		files, lim, listed = append(files, pageFiles...), pageLim, listed+pageBytes
 		next = ""
 		if link := nextLink(h); link != "" {
 			cur, _ := url.Parse(r.url)
@@ -314,60 +367,82 @@ type treeLimits struct {
 	pathBytes      int64
 }
 
-// decodeTree decodes one page of a tree listing (a JSON array of entries)
-// as it arrives, entry by entry, and hands each file to add. It never holds
-// more than one entry's JSON: an entry larger than maxTreeEntryBytes, a path
-// longer than MaxPathBytes or a listing beyond its limits fails it with
-// ErrServer, without reading the rest.
-func decodeTree(r io.Reader, lim *treeLimits, add func(RepoFile)) error {
-	er := &limitReader{r: r, n: maxTreeEntryBytes, err: errEntryTooLarge}
-	dec := json.NewDecoder(er)
+// add counts an entry of a listing, refusing it beyond the limits.
+func (lim *treeLimits) add(path string, file bool) error {
+	if lim.entries++; lim.entries > maxTreeEntries {
+		return fmt.Errorf("%w: the listing has more than %d entries", ErrServer, maxTreeEntries)
+	}
+	if len(path) > MaxPathBytes {
+		return fmt.Errorf("%w: the listing has a path of %d bytes, more than %d: %s", ErrServer, len(path), MaxPathBytes,
+			quoteServer(path))
+	}
+	if !file {
+		return nil
+	}
+	if lim.files++; lim.files > maxTreeFiles {
+		return fmt.Errorf("%w: the listing has more than %d files", ErrServer, maxTreeFiles)
+	}
+	if lim.pathBytes += int64(len(path)); lim.pathBytes > maxTreePathBytes {
+		return fmt.Errorf("%w: the listing's paths take more than %d bytes", ErrServer, maxTreePathBytes)
+	}
+	return nil
+}
+
+// streamArray decodes the JSON array that comes next in dec element by
+// element with decode. Each element may read at most maxTreeEntryBytes
+// (through lr, the reader under dec) beyond what dec already holds: a
+// larger one fails with ErrServer, without reading the rest.
+func streamArray(dec *json.Decoder, lr *limitReader, decode func() error) error {
 	if tok, err := dec.Token(); err != nil {
 		return err
 	} else if tok != json.Delim('[') {
 		return fmt.Errorf("%w: the listing is not a JSON array", ErrServer)
 	}
-	for {
-		// The entry may read up to maxTreeEntryBytes beyond what the
-		// decoder already holds.
-		er.n = maxTreeEntryBytes
+	for i := 1; ; i++ {
+		lr.n = maxTreeEntryBytes
 		if !dec.More() {
 			break
 		}
-		var e wireTreeEntry
-		if err := dec.Decode(&e); err != nil {
+		if err := decode(); err != nil {
 			if errors.Is(err, errEntryTooLarge) {
-				return fmt.Errorf("%w: entry %d of the listing is larger than %d bytes", ErrServer, lim.entries+1, maxTreeEntryBytes)
+				return fmt.Errorf("%w: entry %d of the listing is larger than %d bytes", ErrServer, i, maxTreeEntryBytes)
 			}
 			return err
 		}
-		if lim.entries++; lim.entries > maxTreeEntries {
-			return fmt.Errorf("%w: the listing has more than %d entries", ErrServer, maxTreeEntries)
+	}
+	lr.n = maxTreeEntryBytes
+	if tok, err := dec.Token(); err != nil {
+		return err
+	} else if tok != json.Delim(']') {
+		return fmt.Errorf("%w: the listing is not a JSON array", ErrServer)
+	}
+	return nil
+}
+
+// decodeTree decodes one page of a tree listing (a JSON array of entries)
+// as it arrives, entry by entry (streamArray), and hands each file to add.
+// A path longer than MaxPathBytes, or a listing beyond its limits, fails it
+// with ErrServer.
+func decodeTree(r io.Reader, lim *treeLimits, add func(RepoFile)) error {
+	lr := &limitReader{r: r, n: maxTreeEntryBytes, err: errEntryTooLarge}
+	dec := json.NewDecoder(lr)
+	err := streamArray(dec, lr, func() error {
+		var e wireTreeEntry
+		if err := dec.Decode(&e); err != nil {
+			return err
 		}
-		if len(e.Path) > MaxPathBytes {
-			return fmt.Errorf("%w: the listing has a path of %d bytes, more than %d: %s", ErrServer, len(e.Path), MaxPathBytes,
-				quoteServer(e.Path))
-		}
-		if e.Type != "file" {
-			continue
-		}
-		if lim.files++; lim.files > maxTreeFiles {
-			return fmt.Errorf("%w: the listing has more than %d files", ErrServer, maxTreeFiles)
-		}
-		if lim.pathBytes += int64(len(e.Path)); lim.pathBytes > maxTreePathBytes {
-			return fmt.Errorf("%w: the listing's paths take more than %d bytes", ErrServer, maxTreePathBytes)
+		if err := lim.add(e.Path, e.Type == "file"); err != nil || e.Type != "file" {
+			return err
 		}
 		f := RepoFile{Path: e.Path, Size: e.Size, BlobID: e.Oid, LFS: e.LFS.info(), XetHash: e.XetHash}
 		if f.LFS != nil {
 			f.Size = f.LFS.Size
 		}
 		add(f)
-	}
-	er.n = maxTreeEntryBytes
-	if tok, err := dec.Token(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
-	} else if tok != json.Delim(']') {
-		return fmt.Errorf("%w: the listing is not a JSON array", ErrServer)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return fmt.Errorf("%w: data after the listing", ErrServer)

@@ -78,6 +78,40 @@ func TestTreeListingStreams(t *testing.T) {
 	t.Logf("listing %d bytes, peak heap while decoding %d bytes", len(listing), pr.peak)
 }
 
+// TestRepoInfoStreams: repo info (with blobs, as large as a listing) is
+// decoded as it arrives too, its siblings one by one.
+func TestRepoInfoStreams(t *testing.T) {
+	const n = 3000
+	var b bytes.Buffer
+	pad := strings.Repeat("x", 2000)
+	fmt.Fprintf(&b, `{"_id":"x","id":"org/m","cardData":{"license":"mit","extra":%q},"private":true,"gated":"manual","siblings":[`, pad)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"rfilename":"model-%05d.safetensors","size":%d,"blobId":"%040x","lfs":{"sha256":"%064x","size":%d,"pointerSize":134},"x":%q}`,
+			i, 134, i, i, 1000+i, pad)
+	}
+	fmt.Fprintf(&b, `],"sha":"%040x","spaces":[]}`, 7)
+	info := b.Bytes()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	pr := &peakReader{r: bytes.NewReader(info), sample: 256 << 10, base: ms.HeapAlloc}
+	got, err := decodeRepoInfo(pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := got.Files[len(got.Files)-1]
+	if got.ID != "org/m" || got.SHA != fmt.Sprintf("%040x", 7) || !got.Private || got.Gated != "manual" || len(got.Files) != n ||
+		last.Path != fmt.Sprintf("model-%05d.safetensors", n-1) || last.Size != 1000+n-1 || last.LFS == nil {
+		t.Fatalf("decoded %+v with %d files, last %+v", *got, len(got.Files), last)
+	}
+	if limit := uint64(len(info) / 4); pr.peak > limit {
+		t.Errorf("decoding repo info of %d bytes took up to %d bytes of heap, want at most %d", len(info), pr.peak, limit)
+	}
+}
+
 // TestTreeListingLimits: what a listing may hold is bounded per entry
 // and in all, and a malformed listing is refused.
 func TestTreeListingLimits(t *testing.T) {
