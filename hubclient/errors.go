@@ -118,7 +118,8 @@ type HTTPError struct {
 	// Code is the X-Error-Code header (RepoNotFound, RevisionNotFound,
 	// EntryNotFound, GatedRepo), empty when absent.
 	Code string
-	// ServerMessage is the X-Error-Message header, empty when absent.
+	// ServerMessage is the X-Error-Message header (at most 4 KiB of it),
+	// empty when absent.
 	ServerMessage string
 	// RepoID, Revision and Path name what was asked for, where known.
 	RepoID, Revision, Path string

@@ -306,3 +306,20 @@ func TestKillKeepsRecentProgress(t *testing.T) {
 		t.Errorf("resumed %d bytes after a kill at %d, want at least %d", got, killed, killed-8<<20)
 	}
 }
+
+// TestRepoPathLength: paths up to MaxPathBytes are valid; a longer one is
+// refused with an error that quotes only the start of it.
+func TestRepoPathLength(t *testing.T) {
+	ok := strings.Repeat("abcdefg/", hubclient.MaxPathBytes/8-2) + "model.bin"
+	if len(ok) > hubclient.MaxPathBytes {
+		t.Fatalf("test path of %d bytes", len(ok))
+	}
+	if err := hubclient.ValidateRepoPath(ok); err != nil {
+		t.Errorf("a path of %d bytes: %v", len(ok), err)
+	}
+	long := strings.Repeat("a", 1<<20)
+	err := hubclient.ValidateRepoPath(long)
+	if !errors.Is(err, hubclient.ErrUnsafePath) || len(err.Error()) > 400 {
+		t.Errorf("a path of 1 MiB: error of %d bytes: %.300v", len(err.Error()), err)
+	}
+}

@@ -82,10 +82,11 @@ func ParseRepoRef(ref string) (repoID, revision string, err error) {
 const MaxPathBytes = 1024
 
 // ValidateRepoPath checks a path that came from the server before it is used
-// as a path on disk. It refuses empty paths, paths longer than MaxPathBytes, absolute paths, backslashes, NUL
-// and other control characters, empty, "." and ".." segments, Windows drive
-// segments ("C:") and the .cache/huggingface folder that holds local-dir
-// metadata. Errors wrap ErrUnsafePath.
+// as a path on disk. It refuses empty paths, paths longer than MaxPathBytes,
+// absolute paths, backslashes, NUL and other control characters, empty, "."
+// and ".." segments, Windows drive segments ("C:") and the
+// .cache/huggingface folder that holds local-dir metadata. Errors wrap
+// ErrUnsafePath.
 func ValidateRepoPath(p string) error {
 	bad := func(why string) error { return fmt.Errorf("%w: %s: %s", ErrUnsafePath, quoteServer(p), why) }
 	switch {
