@@ -3,6 +3,7 @@ package hubclient
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,16 +12,25 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/hubmirror/hubmirror/hubproto"
 )
 
 // Limits on what the client accepts from the server.
 const (
-	maxJSONBytes  = 64 << 20 // one API response
-	maxTreePages  = 100000
-	maxTreeFiles  = 10000000
-	maxFileSize   = 1 << 50 // 1 PiB: anything larger is a lie
-	defaultAccept = "application/json"
+	maxJSONBytes = 64 << 20 // one API response (one page of a listing)
+	maxTreePages = 100000
+	// A listing is decoded entry by entry: one entry (a file or a
+	// directory, a path and a few hashes) may take maxTreeEntryBytes of
+	// JSON, a whole listing maxTreeBytes of JSON and maxTreeEntries entries
+	// of which maxTreeFiles files, with maxTreePathBytes of paths in all.
+	maxTreeEntryBytes = 64 << 10
+	maxTreeBytes      = 1 << 30
+	maxTreeEntries    = 4000000
+	maxTreeFiles      = 1000000
+	maxTreePathBytes  = 256 << 20
+	maxFileSize       = 1 << 50 // 1 PiB: anything larger is a lie
+	defaultAccept     = "application/json"
 )
 
 // LFSInfo describes a file stored with Git LFS.
@@ -54,16 +64,16 @@ func (f RepoFile) validate() error {
 		return err
 	}
 	if f.Size < 0 || f.Size > maxFileSize {
-		return fmt.Errorf("%w: %s: implausible size %d", ErrServer, f.Path, f.Size)
+		return fmt.Errorf("%w: %s: implausible size %d", ErrServer, plainServer(f.Path), f.Size)
 	}
 	if f.LFS != nil {
 		if !sha256Re.MatchString(f.LFS.SHA256) {
-			return fmt.Errorf("%w: %s: LFS oid %q is not a sha256", ErrServer, f.Path, f.LFS.SHA256)
+			return fmt.Errorf("%w: %s: LFS oid %s is not a sha256", ErrServer, plainServer(f.Path), quoteServer(f.LFS.SHA256))
 		}
 		return nil
 	}
 	if !commitRe.MatchString(f.BlobID) {
-		return fmt.Errorf("%w: %s: blob id %q is not a git sha1", ErrServer, f.Path, f.BlobID)
+		return fmt.Errorf("%w: %s: blob id %s is not a git sha1", ErrServer, plainServer(f.Path), quoteServer(f.BlobID))
 	}
 	return nil
 }
@@ -90,29 +100,84 @@ func (c *Client) apiURL(repoID, kind, rev string) string {
 	return c.endpoint.String() + "/api/models/" + repoID + "/" + kind + "/" + quote(rev, "")
 }
 
-// getJSON GETs url and decodes the JSON answer into v.
-func (c *Client) getJSON(ctx context.Context, r *request, v any) (http.Header, error) {
+// errTooLarge: an answer exceeds maxJSONBytes; errEntryTooLarge: an entry
+// of a listing exceeds maxTreeEntryBytes.
+var (
+	errTooLarge      = errors.New("answer too large")
+	errEntryTooLarge = errors.New("listing entry too large")
+)
+
+// limitReader reads at most n more bytes from r, then fails with err
+// (io.LimitReader would end the stream quietly).
+type limitReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, l.err
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// readFailed remembers whether reading the body itself failed (the
+// connection, a timeout), as opposed to what it holds.
+type readFailed struct {
+	r   io.Reader
+	err error
+}
+
+func (b *readFailed) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// getJSON GETs r.url and hands the answer's body to decode, retrying with
+// the client's policy: a failure to get or read the answer (a broken
+// connection, a too slow or too late answer) is retried, an answer that
+// decode refuses is not. Each attempt is bounded by APITimeout, its body
+// by maxJSONBytes.
+func (c *Client) getJSON(ctx context.Context, r *request, decode func(io.Reader) error) (http.Header, error) {
 	r.method = http.MethodGet
 	r.header = http.Header{"Accept": {defaultAccept}}
-	resp, err := c.do(ctx, r, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%w: GET %s: unexpected status %d", ErrServer, redactURLString(r.url), resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: reading answer: %w", redactURLString(r.url), err)
-	}
-	if len(body) > maxJSONBytes {
-		return nil, fmt.Errorf("%w: GET %s: answer larger than %d bytes", ErrServer, redactURLString(r.url), maxJSONBytes)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return nil, fmt.Errorf("%w: GET %s: bad JSON: %v", ErrServer, redactURLString(r.url), err)
-	}
-	return resp.Header, nil
+	r.api = true
+	what := "GET " + redactURLString(r.url)
+	return retry(ctx, c.newRetryPolicy(), what, func(int) (http.Header, error) {
+		resp, err := c.attempt(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, backoff.Permanent(fmt.Errorf("%w: %s: unexpected status %d", ErrServer, what, resp.StatusCode))
+		}
+		body := &readFailed{r: resp.Body}
+		err = decode(&limitReader{r: body, n: maxJSONBytes, err: errTooLarge})
+		switch {
+		case err == nil:
+			_, _ = io.CopyN(io.Discard, resp.Body, 4<<10) // the connection can be reused
+			return resp.Header, nil
+		case ctx.Err() != nil:
+			return nil, backoff.Permanent(context.Cause(ctx))
+		case body.err != nil:
+			return nil, &retryable{fmt.Errorf("%s: reading the answer: %w", what, body.err)}
+		case errors.Is(err, errTooLarge):
+			return nil, backoff.Permanent(fmt.Errorf("%w: %s: answer larger than %d bytes", ErrServer, what, maxJSONBytes))
+		case errors.Is(err, ErrServer):
+			return nil, backoff.Permanent(fmt.Errorf("%s: %w", what, err))
+		}
+		return nil, backoff.Permanent(fmt.Errorf("%w: %s: bad JSON: %v", ErrServer, what, err))
+	}, nil)
 }
 
 // RepoInfo fetches the repository's metadata at revision, with file sizes
@@ -124,27 +189,87 @@ func (c *Client) RepoInfo(ctx context.Context, repoID, revision string) (*RepoIn
 	if revision == "" {
 		revision = DefaultRevision
 	}
-	var w hubproto.ModelInfo
 	r := &request{url: c.apiURL(repoID, "revision", revision) + "?blobs=true", repoID: repoID, revision: revision}
-	if _, err := c.getJSON(ctx, r, &w); err != nil {
+	var info *RepoInfo
+	if _, err := c.getJSON(ctx, r, func(body io.Reader) (err error) {
+		info, err = decodeRepoInfo(body)
+		return err
+	}); err != nil {
 		return nil, err
 	}
-	if !commitRe.MatchString(w.SHA) {
-		return nil, fmt.Errorf("%w: %s@%s: repo info has no valid commit sha (%q)", ErrServer, repoID, revision, w.SHA)
+	if !commitRe.MatchString(info.SHA) {
+		return nil, fmt.Errorf("%w: %s@%s: repo info has no valid commit sha (%s)", ErrServer, repoID, revision, quoteServer(info.SHA))
 	}
-	info := &RepoInfo{ID: w.ID, SHA: w.SHA, Private: w.Private}
-	if s, ok := w.Gated.(string); ok {
-		info.Gated = s
+	return info, nil
+}
+
+// maxInfoValueBytes bounds each value of a repo info answer other than
+// its siblings (the model card's metadata, the config, ...).
+const maxInfoValueBytes = 16 << 20
+
+// decodeRepoInfo decodes a repo info answer as it arrives: the siblings
+// one by one, with the limits of a tree listing, and each other value
+// within maxInfoValueBytes.
+func decodeRepoInfo(r io.Reader) (*RepoInfo, error) {
+	lr := &limitReader{r: r, n: maxInfoValueBytes, err: errEntryTooLarge}
+	dec := json.NewDecoder(lr)
+	if tok, err := dec.Token(); err != nil {
+		return nil, err
+	} else if tok != json.Delim('{') {
+		return nil, fmt.Errorf("%w: the repo info is not a JSON object", ErrServer)
 	}
-	for _, s := range w.Siblings {
-		f := RepoFile{Path: s.RFilename, BlobID: s.BlobID, LFS: lfsInfo(s.LFS)}
-		if s.Size != nil {
-			f.Size = *s.Size
+	info := &RepoInfo{}
+	var lim treeLimits
+	for {
+		lr.n = maxInfoValueBytes
+		if !dec.More() {
+			break
 		}
-		if f.LFS != nil {
-			f.Size = f.LFS.Size
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
 		}
-		info.Files = append(info.Files, f)
+		switch tok {
+		case "id":
+			err = dec.Decode(&info.ID)
+		case "sha":
+			err = dec.Decode(&info.SHA)
+		case "private":
+			err = dec.Decode(&info.Private)
+		case "gated":
+			var g any
+			if err = dec.Decode(&g); err == nil {
+				info.Gated, _ = g.(string)
+			}
+		case "siblings":
+			err = streamArray(dec, lr, func() error {
+				var s hubproto.Sibling
+				if err := dec.Decode(&s); err != nil {
+					return err
+				}
+				if err := lim.add(s.RFilename, true); err != nil {
+					return err
+				}
+				f := RepoFile{Path: s.RFilename, BlobID: s.BlobID, LFS: lfsInfo(s.LFS)}
+				if s.Size != nil {
+					f.Size = *s.Size
+				}
+				if f.LFS != nil {
+					f.Size = f.LFS.Size
+				}
+				info.Files = append(info.Files, f)
+				return nil
+			})
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if errors.Is(err, errEntryTooLarge) {
+			return nil, fmt.Errorf("%w: the repo info's %s is larger than %d bytes", ErrServer, quoteServer(fmt.Sprint(tok)), maxInfoValueBytes)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	return info, nil
 }
@@ -174,30 +299,30 @@ func (c *Client) ListTree(ctx context.Context, repoID, revision string) ([]RepoF
 	next := c.apiURL(repoID, "tree", revision) + "?recursive=true"
 	seen := map[string]bool{}
 	var files []RepoFile
+	var lim treeLimits
+	var listed int64 // bytes of JSON, all pages
+	errTooLong := fmt.Errorf("%w: the listing is larger than %d bytes", ErrServer, maxTreeBytes)
 	for page := 0; next != ""; page++ {
 		if page >= maxTreePages || seen[next] {
 			return nil, fmt.Errorf("%w: %s@%s: tree pagination does not end", ErrServer, repoID, revision)
 		}
 		seen[next] = true
-		var entries []hubproto.TreeEntry
 		r := &request{url: next, repoID: repoID, revision: revision}
-		h, err := c.getJSON(ctx, r, &entries)
+		var pageFiles []RepoFile
+		pageLim := lim
+		var pageBytes int64
+		h, err := c.getJSON(ctx, r, func(body io.Reader) error {
+			// A retried attempt starts the page over.
+			pageFiles, pageLim = pageFiles[:0], lim
+			lr := &limitReader{r: body, n: maxTreeBytes - listed, err: errTooLong}
+			err := decodeTree(lr, &pageLim, func(f RepoFile) { pageFiles = append(pageFiles, f) })
+			pageBytes = maxTreeBytes - listed - lr.n
+			return err
+		})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s@%s: listing files: %w", repoID, revision, err)
 		}
-		for _, e := range entries {
-			if e.Type != hubproto.TypeFile {
-				continue
-			}
-			f := RepoFile{Path: e.Path, Size: e.Size, BlobID: e.OID, LFS: lfsInfo(e.LFS), XetHash: e.XetHash}
-			if f.LFS != nil {
-				f.Size = f.LFS.Size
-			}
-			files = append(files, f)
-		}
-		if len(files) > maxTreeFiles {
-			return nil, fmt.Errorf("%w: %s@%s: more than %d files", ErrServer, repoID, revision, maxTreeFiles)
-		}
+		files, lim, listed = append(files, pageFiles...), pageLim, listed+pageBytes
 		next = ""
 		if link := nextLink(h); link != "" {
 			cur, _ := url.Parse(r.url)
@@ -209,6 +334,95 @@ func (c *Client) ListTree(ctx context.Context, repoID, revision string) ([]RepoF
 		}
 	}
 	return files, nil
+}
+
+// treeLimits counts what a listing has delivered, against its limits.
+type treeLimits struct {
+	entries, files int
+	pathBytes      int64
+}
+
+// add counts an entry of a listing, refusing it beyond the limits.
+func (lim *treeLimits) add(path string, file bool) error {
+	if lim.entries++; lim.entries > maxTreeEntries {
+		return fmt.Errorf("%w: the listing has more than %d entries", ErrServer, maxTreeEntries)
+	}
+	if len(path) > MaxPathBytes {
+		return fmt.Errorf("%w: the listing has a path of %d bytes, more than %d: %s", ErrServer, len(path), MaxPathBytes,
+			quoteServer(path))
+	}
+	if !file {
+		return nil
+	}
+	if lim.files++; lim.files > maxTreeFiles {
+		return fmt.Errorf("%w: the listing has more than %d files", ErrServer, maxTreeFiles)
+	}
+	if lim.pathBytes += int64(len(path)); lim.pathBytes > maxTreePathBytes {
+		return fmt.Errorf("%w: the listing's paths take more than %d bytes", ErrServer, maxTreePathBytes)
+	}
+	return nil
+}
+
+// streamArray decodes the JSON array that comes next in dec element by
+// element with decode. Each element may read at most maxTreeEntryBytes
+// (through lr, the reader under dec) beyond what dec already holds: a
+// larger one fails with ErrServer, without reading the rest.
+func streamArray(dec *json.Decoder, lr *limitReader, decode func() error) error {
+	if tok, err := dec.Token(); err != nil {
+		return err
+	} else if tok != json.Delim('[') {
+		return fmt.Errorf("%w: the listing is not a JSON array", ErrServer)
+	}
+	for i := 1; ; i++ {
+		lr.n = maxTreeEntryBytes
+		if !dec.More() {
+			break
+		}
+		if err := decode(); err != nil {
+			if errors.Is(err, errEntryTooLarge) {
+				return fmt.Errorf("%w: entry %d of the listing is larger than %d bytes", ErrServer, i, maxTreeEntryBytes)
+			}
+			return err
+		}
+	}
+	lr.n = maxTreeEntryBytes
+	if tok, err := dec.Token(); err != nil {
+		return err
+	} else if tok != json.Delim(']') {
+		return fmt.Errorf("%w: the listing is not a JSON array", ErrServer)
+	}
+	return nil
+}
+
+// decodeTree decodes one page of a tree listing (a JSON array of entries)
+// as it arrives, entry by entry (streamArray), and hands each file to add.
+// A path longer than MaxPathBytes, or a listing beyond its limits, fails it
+// with ErrServer.
+func decodeTree(r io.Reader, lim *treeLimits, add func(RepoFile)) error {
+	lr := &limitReader{r: r, n: maxTreeEntryBytes, err: errEntryTooLarge}
+	dec := json.NewDecoder(lr)
+	err := streamArray(dec, lr, func() error {
+		var e hubproto.TreeEntry
+		if err := dec.Decode(&e); err != nil {
+			return err
+		}
+		if err := lim.add(e.Path, e.Type == "file"); err != nil || e.Type != "file" {
+			return err
+		}
+		f := RepoFile{Path: e.Path, Size: e.Size, BlobID: e.OID, LFS: lfsInfo(e.LFS), XetHash: e.XetHash}
+		if f.LFS != nil {
+			f.Size = f.LFS.Size
+		}
+		add(f)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data after the listing", ErrServer)
+	}
+	return nil
 }
 
 // FileMeta is what resolving a file tells: where to download it and what
@@ -247,6 +461,7 @@ func (c *Client) Resolve(ctx context.Context, repoID, revision, path string) (*F
 		url:    c.ResolveURL(repoID, revision, path),
 		header: http.Header{"Accept-Encoding": {"identity"}},
 		repoID: repoID, revision: revision, path: path,
+		api: true,
 	}
 	resp, err := c.do(ctx, r, nil)
 	if err != nil {
@@ -265,7 +480,7 @@ func (c *Client) Resolve(ctx context.Context, repoID, revision, path string) (*F
 		meta.ETag = normalizeETag(h.Get("ETag"))
 	}
 	if !commitRe.MatchString(meta.ETag) && !sha256Re.MatchString(meta.ETag) {
-		return nil, fmt.Errorf("%w: %s: ETag %q is neither a git sha1 nor a sha256", ErrServer, what, meta.ETag)
+		return nil, fmt.Errorf("%w: %s: ETag %s is neither a git sha1 nor a sha256", ErrServer, what, quoteServer(meta.ETag))
 	}
 	size := h.Get(hubproto.HeaderLinkedSize)
 	redirect := resp.StatusCode >= 300 && resp.StatusCode <= 399

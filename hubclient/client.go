@@ -60,6 +60,27 @@ type Options struct {
 	// a response body (default 30s). A stalled connection is then dropped
 	// and the request retried.
 	ReadTimeout time.Duration
+	// SpeedLimit and SpeedTime, like curl's --speed-limit and --speed-time:
+	// a response body that arrives slower than SpeedLimit bytes per second
+	// (default 1024; negative: no limit) over SpeedTime (default 30s) of
+	// waiting for the network is dropped, and the attempt counts as failed
+	// (retried within MaxRetries). Time the caller spends between reads is
+	// not counted, so a slow consumer never trips it.
+	SpeedLimit int64
+	SpeedTime  time.Duration
+	// APITimeout bounds one attempt of a metadata call (repo info, a page
+	// of a tree listing, resolving a file), from the request to the last
+	// byte of its answer (default 60s). An attempt that takes longer is
+	// dropped and retried within MaxRetries.
+	APITimeout time.Duration
+	// ConnectRetries is how many times a request is retried when the host
+	// cannot be reached at all (connection refused, DNS failure, connect
+	// timeout), default 2 (negative: none), after ConnectRetryDelay
+	// (default 250ms), doubled for each further retry. Such a failure then
+	// ends with an *UnreachableError (ErrUnreachable) within a second or so
+	// instead of the backoff of a failing server.
+	ConnectRetries    int
+	ConnectRetryDelay time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -89,6 +110,25 @@ func (o *Options) setDefaults() {
 	if o.ReadTimeout <= 0 {
 		o.ReadTimeout = 30 * time.Second
 	}
+	if o.SpeedLimit == 0 {
+		o.SpeedLimit = 1024
+	} else if o.SpeedLimit < 0 {
+		o.SpeedLimit = 0
+	}
+	if o.SpeedTime <= 0 {
+		o.SpeedTime = 30 * time.Second
+	}
+	if o.APITimeout <= 0 {
+		o.APITimeout = 60 * time.Second
+	}
+	if o.ConnectRetries == 0 {
+		o.ConnectRetries = 2
+	} else if o.ConnectRetries < 0 {
+		o.ConnectRetries = 0
+	}
+	if o.ConnectRetryDelay <= 0 {
+		o.ConnectRetryDelay = 250 * time.Millisecond
+	}
 }
 
 // Client talks to a Hugging Face Hub (or anything speaking its protocol).
@@ -97,6 +137,8 @@ type Client struct {
 	opts     Options
 	hc       *http.Client
 	endpoint *url.URL
+	// errAPITimeout is the cause of a metadata call cancelled by APITimeout.
+	errAPITimeout error
 }
 
 // New returns a client for opts.
@@ -116,7 +158,8 @@ func New(opts Options) (*Client, error) {
 		hc.Transport = newTransport(opts.ConnectTimeout)
 	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Client{opts: opts, hc: &hc, endpoint: ep}, nil
+	return &Client{opts: opts, hc: &hc, endpoint: ep,
+		errAPITimeout: fmt.Errorf("no complete answer within %s (the API timeout)", opts.APITimeout)}, nil
 }
 
 func newTransport(connectTimeout time.Duration) *http.Transport {
@@ -155,6 +198,8 @@ type request struct {
 	followAbsolute bool
 	// what is asked for, for error messages.
 	repoID, revision, path string
+	// api: a metadata call, whose attempts are bounded by APITimeout.
+	api bool
 }
 
 const maxRedirects = 10
@@ -169,12 +214,27 @@ func (c *Client) send(ctx context.Context, r *request) (*http.Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hubclient: bad URL %q: %w", r.url, err)
 	}
+	began := time.Now()
 	for hop := 0; ; hop++ {
 		rctx, cancel := context.WithCancelCause(ctx)
 		timer := time.AfterFunc(c.opts.ReadTimeout, func() { cancel(errReadTimeout) })
+		var deadline *time.Timer
+		if r.api {
+			deadline = time.AfterFunc(c.opts.APITimeout-time.Since(began), func() { cancel(c.errAPITimeout) })
+		}
+		stop := func() {
+			timer.Stop()
+			if deadline != nil {
+				deadline.Stop()
+			}
+		}
+		body := func(rc io.ReadCloser) io.ReadCloser {
+			return &idleReader{rc: rc, timer: timer, deadline: deadline, timeout: c.opts.ReadTimeout, cancel: cancel, ctx: rctx,
+				speedLimit: c.opts.SpeedLimit, speedTime: c.opts.SpeedTime}
+		}
 		req, err := http.NewRequestWithContext(rctx, r.method, u.String(), nil)
 		if err != nil {
-			timer.Stop()
+			stop()
 			cancel(nil)
 			return nil, fmt.Errorf("hubclient: %w", err)
 		}
@@ -187,24 +247,27 @@ func (c *Client) send(ctx context.Context, r *request) (*http.Response, error) {
 		}
 		resp, err := c.hc.Do(req)
 		if err != nil {
-			timer.Stop()
+			stop()
 			cause := context.Cause(rctx)
 			cancel(nil)
 			if ctx.Err() != nil {
 				return nil, context.Cause(ctx)
 			}
-			if cause == errReadTimeout {
-				return nil, fmt.Errorf("%s %s: %w", r.method, redactURL(u), errReadTimeout)
+			if cause == errReadTimeout || (cause != nil && cause == c.errAPITimeout) {
+				return nil, fmt.Errorf("%s %s: %w", r.method, redactURL(u), cause)
+			}
+			if unreachable(err) {
+				return nil, &UnreachableError{Host: u.Host, Err: stripURLError(err)}
 			}
 			return nil, fmt.Errorf("%s %s: %w", r.method, redactURL(u), stripURLError(err))
 		}
 		if resp.StatusCode < 300 || resp.StatusCode > 399 || resp.StatusCode == http.StatusNotModified {
-			resp.Body = &idleReader{rc: resp.Body, timer: timer, timeout: c.opts.ReadTimeout, cancel: cancel, ctx: rctx}
+			resp.Body = body(resp.Body)
 			timer.Reset(c.opts.ReadTimeout)
 			return resp, nil
 		}
 		loc := resp.Header.Get("Location")
-		timer.Stop()
+		stop()
 		if loc == "" {
 			drain(resp.Body)
 			cancel(nil)
@@ -219,7 +282,7 @@ func (c *Client) send(ctx context.Context, r *request) (*http.Response, error) {
 		if !r.followAbsolute && !c.sameHost(next) {
 			// Hand the redirect to the caller (e.g. resolve of an LFS file
 			// pointing at the CDN).
-			resp.Body = &idleReader{rc: resp.Body, timer: timer, timeout: c.opts.ReadTimeout, cancel: cancel, ctx: rctx}
+			resp.Body = body(resp.Body)
 			return resp, nil
 		}
 		drain(resp.Body)
@@ -245,6 +308,12 @@ type retryPolicy struct {
 	used int
 	// gained counts the bytes delivered since the budget was last refilled.
 	gained int64
+	// A host that cannot be reached has its own, short budget: dialMax
+	// retries after dialDelay, 2*dialDelay, ... lastUnreachable says the
+	// last attempt failed so (retry sets it).
+	dialMax, dialFails int
+	dialDelay          time.Duration
+	lastUnreachable    bool
 }
 
 // progressQuantum is how many bytes attempts must deliver to refill the
@@ -262,11 +331,20 @@ func (c *Client) newRetryPolicy() *retryPolicy {
 			Multiplier:          2,
 			MaxInterval:         c.opts.RetryMaxDelay,
 		},
-		max: c.opts.MaxRetries,
+		max:       c.opts.MaxRetries,
+		dialMax:   c.opts.ConnectRetries,
+		dialDelay: c.opts.ConnectRetryDelay,
 	}
 }
 
 func (p *retryPolicy) NextBackOff() time.Duration {
+	if p.lastUnreachable {
+		p.dialFails++
+		if p.dialFails > p.dialMax {
+			return backoff.Stop
+		}
+		return p.dialDelay << (p.dialFails - 1)
+	}
 	p.used++
 	if p.used > p.max {
 		return backoff.Stop
@@ -283,7 +361,7 @@ func (p *retryPolicy) Reset() { p.exp.Reset() }
 // budget (and restarts the delays) once progressQuantum bytes have come in.
 func (p *retryPolicy) progressed(n int64) {
 	if p.gained += n; p.gained >= progressQuantum {
-		p.used, p.gained = 0, 0
+		p.used, p.gained, p.dialFails = 0, 0, 0
 		p.exp.Reset()
 	}
 }
@@ -324,7 +402,10 @@ func retry[T any](ctx context.Context, policy *retryPolicy, what string, op func
 	attempt := 0
 	res, err := backoff.Retry(ctx, func() (T, error) {
 		attempt++
-		return op(attempt)
+		res, err := op(attempt)
+		var ue *UnreachableError
+		policy.lastUnreachable = err != nil && errors.As(err, &ue)
+		return res, err
 	},
 		backoff.WithBackOff(policy),
 		backoff.WithMaxElapsedTime(0),
@@ -343,7 +424,14 @@ func retry[T any](ctx context.Context, policy *retryPolicy, what string, op func
 				ErrServer, what, attempt)
 		}
 		var rt *retryable
-		if errors.As(err, &rt) {
+		var ue *UnreachableError
+		if errors.As(err, &rt) && errors.As(rt.err, &ue) {
+			// Not a server error: nothing answered.
+			out := *ue
+			out.Attempts = attempt
+			return res, &out
+		}
+		if rt != nil {
 			err = fmt.Errorf("giving up after %d attempts: %w", attempt, rt.err)
 			if !errors.Is(err, ErrServer) && !isHTTPError(err) {
 				err = fmt.Errorf("%w: %w", ErrServer, err)
@@ -432,42 +520,73 @@ func (c *Client) httpError(resp *http.Response, r *request) *HTTPError {
 			kind = ErrEntryNotFound
 		}
 	}
-	if len(msg) > 500 {
-		msg = msg[:500] + "..."
-	}
 	return &HTTPError{
 		Host:          host,
 		StatusCode:    resp.StatusCode,
 		Code:          code,
-		ServerMessage: msg,
+		ServerMessage: clipServer(msg, maxKeptServerText),
 		RepoID:        r.repoID,
 		Revision:      r.revision,
 		Path:          r.path,
 		URL:           redactURLString(resp.Request.URL.String()),
-		RequestID:     resp.Header.Get(hubproto.HeaderRequestID),
-		Commit:        resp.Header.Get(hubproto.HeaderRepoCommit),
+		RequestID:     clipServer(resp.Header.Get(hubproto.HeaderRequestID), maxKeptServerText),
+		Commit:        clipServer(resp.Header.Get(hubproto.HeaderRepoCommit), maxKeptServerText),
 		kind:          kind,
 	}
 }
 
-// idleReader cancels its request when no Read completes within timeout.
+// idleReader cancels its request when no Read completes within timeout,
+// when the body arrives slower than speedLimit bytes per second over
+// speedTime of waiting for it, or when the deadline timer (metadata calls)
+// fires.
 type idleReader struct {
-	rc      io.ReadCloser
-	timer   *time.Timer
-	timeout time.Duration
-	cancel  context.CancelCauseFunc
-	ctx     context.Context
-	once    sync.Once
+	rc       io.ReadCloser
+	timer    *time.Timer
+	deadline *time.Timer // nil: none
+	timeout  time.Duration
+	cancel   context.CancelCauseFunc
+	ctx      context.Context
+	once     sync.Once
+
+	speedLimit int64 // bytes per second; 0: none
+	speedTime  time.Duration
+	// waited is the time spent in Read since the last check, got the
+	// bytes those Reads returned.
+	waited time.Duration
+	got    int64
 }
 
+// errTooSlow: a response body arrived slower than Options.SpeedLimit.
+var errTooSlow = errors.New("transfer too slow")
+
 func (r *idleReader) Read(p []byte) (int, error) {
+	var t0 time.Time
+	if r.speedLimit > 0 {
+		t0 = time.Now()
+	}
 	n, err := r.rc.Read(p)
 	if n > 0 {
 		r.timer.Reset(r.timeout)
 	}
 	if err != nil && err != io.EOF {
-		if cause := context.Cause(r.ctx); cause == errReadTimeout {
-			err = errReadTimeout
+		if cause := context.Cause(r.ctx); cause != nil && (cause == errReadTimeout || errors.Is(cause, errTooSlow) || r.deadline != nil) {
+			err = cause
+		}
+		return n, err
+	}
+	if r.speedLimit > 0 && err == nil {
+		// Only the time spent waiting for the network counts: a caller
+		// that reads slowly finds the data already there.
+		r.waited += time.Since(t0)
+		r.got += int64(n)
+		if r.waited >= r.speedTime {
+			if float64(r.got) < float64(r.speedLimit)*r.waited.Seconds() {
+				slow := fmt.Errorf("%w: %d bytes in %s, below the minimum of %d bytes/s over %s (speed limit)",
+					errTooSlow, r.got, r.waited.Round(time.Millisecond), r.speedLimit, r.speedTime)
+				r.cancel(slow)
+				return n, slow
+			}
+			r.waited, r.got = 0, 0
 		}
 	}
 	return n, err
@@ -477,6 +596,9 @@ func (r *idleReader) Close() error {
 	err := r.rc.Close()
 	r.once.Do(func() {
 		r.timer.Stop()
+		if r.deadline != nil {
+			r.deadline.Stop()
+		}
 		r.cancel(nil)
 	})
 	return err
@@ -489,14 +611,27 @@ func drain(rc io.ReadCloser) {
 	_ = rc.Close()
 }
 
-// redactURL drops the query (CDN URLs carry signatures there) and any user info.
+// redactURL drops the query (CDN URLs carry signatures there) and any user
+// info, and cuts a long URL (its path comes from the server).
 func redactURL(u *url.URL) string {
 	v := *u
 	v.User = nil
 	if v.RawQuery != "" {
 		v.RawQuery = "…"
 	}
-	return v.String()
+	return clipServer(v.String(), maxQuoted)
+}
+
+// unreachable reports whether err says that the host could not be reached
+// at all: the connection (or the one to the proxy) was refused or timed
+// out, or the name did not resolve.
+func unreachable(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect")
 }
 
 func redactURLString(s string) string {

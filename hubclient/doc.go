@@ -34,12 +34,22 @@
 // retried on network errors, 408, 429 and 5xx, with exponential backoff and
 // jitter (github.com/cenkalti/backoff/v5), honouring Retry-After; a
 // download's retry budget refills whenever an attempt delivered bytes.
-// ReadTimeout bounds the wait for headers and between body reads.
+// A host that cannot be reached at all (connection refused, DNS failure,
+// connect timeout) has its own short budget (ConnectRetries, under a second
+// by default) and ends in an *UnreachableError naming the host.
+// ReadTimeout bounds the wait for headers and between body reads; a body
+// slower than SpeedLimit over SpeedTime (curl's --speed-limit and
+// --speed-time) fails its attempt; APITimeout bounds each attempt of a
+// metadata call. Listings and repo info are decoded as they arrive, entry
+// by entry, with bounds on each entry (64 KiB, paths of MaxPathBytes) and
+// on the whole; errors quote at most a few hundred bytes of any value the
+// server sent.
 //
 // Failures are typed: test with errors.Is against ErrRepoNotFound,
 // ErrRevisionNotFound, ErrEntryNotFound, ErrGatedRepo, ErrUnauthorized,
-// ErrForbidden, ErrServer, ErrIntegrity, ErrUnsafePath, ErrNotCached,
-// ErrInvalidRepoID, or errors.As with *HTTPError and *IntegrityError. The
+// ErrForbidden, ErrServer, ErrUnreachable, ErrIntegrity, ErrUnsafePath,
+// ErrNotCached, ErrInvalidRepoID, ErrNoSpace, or errors.As with *HTTPError,
+// *UnreachableError and *IntegrityError. The
 // messages say what to do (a gated repository names HF_TOKEN).
 //
 // # Downloads
@@ -54,9 +64,11 @@
 // that answers a Range request with 200 is handled (the whole body is used).
 //
 // Partial data lives in blobs/<etag>.incomplete with a record of the byte
-// ranges already written (<etag>.incomplete.ranges, rewritten every few
-// seconds and when the download stops); a later run requests only what is
-// missing. The content is hashed in order as the written prefix grows; a
+// ranges already written (<etag>.incomplete.ranges, rewritten every 2
+// seconds or 8 MiB, whichever comes first, and when the download stops); a
+// later run requests only what is missing. The disk space of a file is
+// reserved before it downloads (where the platform can), and what is
+// reserved but not written is given back when the download fails. The content is hashed in order as the written prefix grows; a
 // blob is renamed to blobs/<etag> only once its hash matches, and only then
 // linked into snapshots/. A file whose bytes do not match is discarded and
 // downloaded again once (IntegrityRetries); if it fails again, the error

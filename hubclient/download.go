@@ -155,7 +155,7 @@ func (c *Client) Download(ctx context.Context, repoID, revision string, opts Dow
 			// The Hub cannot be reached (or keeps failing): like
 			// huggingface_hub, fall back to a complete cached snapshot.
 			// Authorization and not-found answers are never masked.
-			if errors.Is(err, ErrServer) && ctx.Err() == nil {
+			if (errors.Is(err, ErrServer) || errors.Is(err, ErrUnreachable)) && ctx.Err() == nil {
 				if snap, cerr := c.offlineSnapshot(repo, revision, filter, &opts); cerr == nil {
 					snap.FromCache = true
 					return snap, nil
@@ -231,6 +231,7 @@ func (c *Client) Download(ctx context.Context, repoID, revision string, opts Dow
 		integrityRetries: opts.IntegrityRetries,
 		progress:         opts.Progress,
 		flushInterval:    2 * time.Second,
+		flushBytes:       flushBytes,
 		fsync:            opts.Fsync,
 		fixedConnections: opts.FixedConnections,
 	}
@@ -246,7 +247,7 @@ func (c *Client) Download(ctx context.Context, repoID, revision string, opts Dow
 			p.result.Duration = time.Since(start)
 			opts.Progress.FileDone(p.file.Path, err)
 			if err != nil {
-				return fmt.Errorf("%s@%s: %s: %w", repoID, revision, p.file.Path, err)
+				return fmt.Errorf("%s@%s: %s: %w", repoID, revision, plainServer(p.file.Path), err)
 			}
 			return nil
 		})
@@ -287,14 +288,14 @@ func checkListing(files []RepoFile) error {
 	seen := make(map[string]bool, len(files))
 	for _, f := range files {
 		if seen[f.Path] {
-			return fmt.Errorf("%w: the listing names %q twice", ErrServer, f.Path)
+			return fmt.Errorf("%w: the listing names %s twice", ErrServer, quoteServer(f.Path))
 		}
 		seen[f.Path] = true
 	}
 	for _, f := range files {
 		for i := strings.IndexByte(f.Path, '/'); i >= 0; {
 			if seen[f.Path[:i]] {
-				return fmt.Errorf("%w: %q is both a file and a directory in the listing", ErrServer, f.Path[:i])
+				return fmt.Errorf("%w: %s is both a file and a directory in the listing", ErrServer, quoteServer(f.Path[:i]))
 			}
 			j := strings.IndexByte(f.Path[i+1:], '/')
 			if j < 0 {
@@ -613,7 +614,7 @@ func (c *Client) DownloadFile(ctx context.Context, repoID, revision, path string
 		start := time.Now()
 		err := p.fetch(ctx, c, repoID, meta.Commit, fetchParams{
 			connections: opts.Connections, chunkSize: opts.ChunkSize, integrityRetries: opts.IntegrityRetries,
-			progress: opts.Progress, flushInterval: 2 * time.Second, fsync: opts.Fsync,
+			progress: opts.Progress, flushInterval: 2 * time.Second, flushBytes: flushBytes, fsync: opts.Fsync,
 			fixedConnections: opts.FixedConnections,
 		})
 		p.result.Duration = time.Since(start)
@@ -643,3 +644,8 @@ func checkRef(repoID, revision string) (string, error) {
 	}
 	return revision, nil
 }
+
+// flushBytes is how many bytes of a file a download writes before it
+// records them for resuming, besides every 2 s: a killed pull loses at most
+// that much (or 2 s) of each file.
+const flushBytes = 8 << 20

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"unicode/utf8"
 
 	"github.com/hubmirror/hubmirror/hubproto"
 )
@@ -38,7 +40,77 @@ var (
 	ErrInvalidRepoID = errors.New("invalid repo id")
 	// ErrNoSpace: the disk cannot hold a file about to be downloaded.
 	ErrNoSpace = errors.New("not enough disk space")
+	// ErrUnreachable: the host could not be reached at all (connection
+	// refused, DNS failure, connect timeout), after a short retry budget
+	// (Options.ConnectRetries). The error is an *UnreachableError.
+	ErrUnreachable = errors.New("host unreachable")
 )
+
+// UnreachableError reports a host that could not be reached. It wraps
+// ErrUnreachable and the network error.
+type UnreachableError struct {
+	Host     string // host[:port] that was dialled
+	Attempts int    // attempts made, 0 when not known
+	Err      error  // the network error (connection refused, no such host, ...)
+}
+
+func (e *UnreachableError) Error() string {
+	msg := fmt.Sprintf("could not reach %s: %v", e.Host, e.Err)
+	if e.Attempts > 1 {
+		msg += fmt.Sprintf(" (%d attempts)", e.Attempts)
+	}
+	return msg + "; check the network connection, the proxy settings (HTTPS_PROXY) and the endpoint (HF_ENDPOINT, --endpoint)"
+}
+
+// Unwrap returns ErrUnreachable and the network error.
+func (e *UnreachableError) Unwrap() []error { return []error{ErrUnreachable, e.Err} }
+
+// maxQuoted is the most bytes of one server-provided value (a path, a
+// header, a message) that an error message quotes.
+const maxQuoted = 256
+
+// maxKeptServerText is the most bytes of a server's header an HTTPError
+// keeps in its fields.
+const maxKeptServerText = 4096
+
+// clipServer cuts s to at most max bytes (at a character boundary), saying
+// how long it was when cut.
+func clipServer(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…(" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// quoteServer quotes a value that came from the server (or from the user)
+// for an error message: Go-quoted, at most maxQuoted bytes of it, and its
+// length when it was longer. Every error that quotes such a value goes
+// through it, so that a hostile server cannot make an error message huge.
+func quoteServer(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "…(" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// plainServer is s as is when it is short and needs no quoting (a plain
+// repository path), else quoteServer(s).
+func plainServer(s string) string {
+	if len(s) <= maxQuoted {
+		if q := strconv.Quote(s); len(q) == len(s)+2 {
+			return s
+		}
+	}
+	return quoteServer(s)
+}
 
 // HTTPError is the error for a Hub response with a failing status. It wraps
 // one of the sentinels above (see Unwrap), carries the server's error code
@@ -48,7 +120,8 @@ type HTTPError struct {
 	// Code is the X-Error-Code header (RepoNotFound, RevisionNotFound,
 	// EntryNotFound, GatedRepo), empty when absent.
 	Code string
-	// ServerMessage is the X-Error-Message header, empty when absent.
+	// ServerMessage is the X-Error-Message header (at most 4 KiB of it),
+	// empty when absent.
 	ServerMessage string
 	// RepoID, Revision and Path name what was asked for, where known.
 	RepoID, Revision, Path string
@@ -77,7 +150,7 @@ func (e *HTTPError) Error() string {
 		if what != "" {
 			what += ": "
 		}
-		what += e.Path
+		what += plainServer(e.Path)
 	}
 	var msg string
 	switch {
@@ -90,10 +163,10 @@ func (e *HTTPError) Error() string {
 		msg = e.hubMessage(what)
 	}
 	if e.ServerMessage != "" {
-		msg += " (server: " + e.ServerMessage + ")"
+		msg += " (server: " + quoteServer(e.ServerMessage) + ")"
 	}
 	if e.RequestID != "" {
-		msg += " [request id " + e.RequestID + "]"
+		msg += " [request id " + plainServer(e.RequestID) + "]"
 	}
 	return msg
 }
@@ -139,7 +212,7 @@ type IntegrityError struct {
 
 func (e *IntegrityError) Error() string {
 	return fmt.Sprintf("%s: %s mismatch: expected %s, got %s; the download was discarded, nothing was written to the snapshot",
-		e.Path, e.Algorithm, e.Expected, e.Actual)
+		plainServer(e.Path), e.Algorithm, plainServer(e.Expected), plainServer(e.Actual))
 }
 
 // Unwrap returns ErrIntegrity.

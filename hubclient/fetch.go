@@ -42,8 +42,10 @@ type fetchParams struct {
 	chunkSize        int64
 	integrityRetries int
 	progress         Progress
-	// flushInterval is how often the range record is written.
+	// flushInterval is how often the range record is written; flushBytes
+	// how many bytes written make it written at once (0: never).
 	flushInterval time.Duration
+	flushBytes    int64
 	// fsync syncs data before it is recorded or renamed into place.
 	fsync bool
 	// fixedConnections skips the ramp-up and opens every connection at once.
@@ -112,6 +114,9 @@ type blobDownload struct {
 	hashed  chan struct{} // closed when the hasher has returned
 
 	received    atomic.Int64
+	unflushed   atomic.Int64 // bytes written since the record was last written
+	flushMu     sync.Mutex   // one record write at a time, in order
+	incomplete  string       // the partial file, whose record flush writes
 	hashBusy    atomic.Int64 // nanoseconds the hasher spent hashing
 	fullStreams atomic.Int32 // active answers that ignored our Range
 
@@ -201,6 +206,12 @@ func (d *blobDownload) markWritten(off, n int64) {
 	case d.kick <- struct{}{}:
 	default:
 	}
+	// Every flushBytes, record what is written at once (besides every
+	// flushInterval): a kill then loses at most that much of a fast
+	// download.
+	if fb := d.p.flushBytes; fb > 0 && d.unflushed.Add(n) >= fb {
+		_ = d.flush()
+	}
 	d.progress.FileAdvance(d.path, n)
 }
 
@@ -222,14 +233,17 @@ func (d *blobDownload) stop() { close(d.done) }
 // With fsync, the data is synced first; without, a crash of the machine
 // (not of the process) may leave the record ahead of the data on disk, which
 // the hash check at the end of the resumed download catches.
-func (d *blobDownload) flush(incomplete string) error {
+func (d *blobDownload) flush() error {
+	d.flushMu.Lock()
+	defer d.flushMu.Unlock()
+	d.unflushed.Store(0)
 	have := d.snapshot()
 	if d.p.fsync {
 		if err := d.file.Sync(); err != nil {
 			return err
 		}
 	}
-	return saveRecord(incomplete, d.meta.ETag, d.meta.Size, have)
+	return saveRecord(d.incomplete, d.meta.ETag, d.meta.Size, have)
 }
 
 // reserve reserves the disk space of a download (reserveSpace; tests
@@ -245,14 +259,19 @@ func (c *Client) fetchVerified(ctx context.Context, path string, meta *FileMeta,
 		return fetchResult{}, err
 	}
 	if err := reserve(file, meta.Size); err != nil {
-		file.Close()
 		if have == nil {
+			file.Close()
 			os.Remove(t.incomplete) // nothing of it was ours to keep
+		} else {
+			// Kept for a later run: give back what the failed
+			// reservation may have allocated.
+			_ = releaseSpace(file, have, meta.Size)
+			file.Close()
 		}
-		return fetchResult{}, fmt.Errorf("%w for %s: %d bytes in %s: %v", ErrNoSpace, path, meta.Size, filepath.Dir(t.incomplete), err)
+		return fetchResult{}, fmt.Errorf("%w for %s: %d bytes in %s: %v", ErrNoSpace, plainServer(path), meta.Size, filepath.Dir(t.incomplete), err)
 	}
 	bufs := newPieceBuffers(meta.Size, max(1, p.connections)+hashQueue)
-	d := &blobDownload{c: c, path: path, meta: meta, file: file, progress: p.progress, p: p,
+	d := &blobDownload{c: c, path: path, meta: meta, file: file, progress: p.progress, p: p, incomplete: t.incomplete,
 		have: have, claimed: append(rangeSet(nil), have...),
 		// Room for every buffer: handing a piece over never waits.
 		inorder: make(chan hashPiece, bufs.max), bufs: bufs,
@@ -284,7 +303,7 @@ func (c *Client) fetchVerified(ctx context.Context, path string, meta *FileMeta,
 			case <-flushStop:
 				return
 			case <-tick.C:
-				_ = d.flush(t.incomplete)
+				_ = d.flush()
 			}
 		}
 	}()
@@ -296,7 +315,10 @@ func (c *Client) fetchVerified(ctx context.Context, path string, meta *FileMeta,
 	if dlErr != nil {
 		d.stop()
 		<-hashed
-		ferr := d.flush(t.incomplete)
+		ferr := d.flush()
+		// The file stays for a later run to resume; the space reserved
+		// for what it does not hold yet goes back to the file system.
+		_ = releaseSpace(file, d.snapshot(), meta.Size)
 		file.Close()
 		if ferr != nil {
 			return res, errors.Join(dlErr, fmt.Errorf("saving the resume record: %w", ferr))
@@ -306,6 +328,7 @@ func (c *Client) fetchVerified(ctx context.Context, path string, meta *FileMeta,
 	d.stop()
 	h := <-hashed
 	if h.err != nil {
+		_ = releaseSpace(file, d.snapshot(), meta.Size)
 		file.Close()
 		return res, h.err
 	}
@@ -605,7 +628,7 @@ func checkContentRange(contentRange string, start, end, size int64) (first, last
 	last, _ = strconv.ParseInt(m[2], 10, 64)
 	if m[3] != "*" {
 		if total, _ := strconv.ParseInt(m[3], 10, 64); total != size {
-			return 0, 0, backoff.Permanent(fmt.Errorf("%w: Content-Range says the file has %s bytes, expected %d", ErrServer, m[3], size))
+			return 0, 0, backoff.Permanent(fmt.Errorf("%w: Content-Range says the file has %s bytes, expected %d", ErrServer, plainServer(m[3]), size))
 		}
 	}
 	if first != start || last < first || last >= end {

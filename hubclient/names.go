@@ -23,7 +23,7 @@ func IsCommitHash(rev string) bool { return commitRe.MatchString(rev) }
 // Hub does: letters, digits, '_', '-', '.', at most one '/', no "--" or "..",
 // parts neither starting nor ending with '-' or '.', at most 96 characters.
 func ValidateRepoID(id string) error {
-	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrInvalidRepoID, id, why) }
+	bad := func(why string) error { return fmt.Errorf("%w %s: %s", ErrInvalidRepoID, quoteServer(id), why) }
 	if id == "" {
 		return bad("empty")
 	}
@@ -56,7 +56,7 @@ func ValidateRevision(rev string) error {
 		return fmt.Errorf("%w: empty revision", ErrInvalidRepoID)
 	}
 	if err := ValidateRepoPath(rev); err != nil {
-		return fmt.Errorf("%w: revision %q cannot be stored in the cache: %v", ErrInvalidRepoID, rev, err)
+		return fmt.Errorf("%w: revision %s cannot be stored in the cache: %v", ErrInvalidRepoID, quoteServer(rev), err)
 	}
 	return nil
 }
@@ -77,16 +77,23 @@ func ParseRepoRef(ref string) (repoID, revision string, err error) {
 	return repoID, revision, nil
 }
 
+// MaxPathBytes is the longest repository path the client accepts, far
+// beyond what the Hub stores.
+const MaxPathBytes = 1024
+
 // ValidateRepoPath checks a path that came from the server before it is used
-// as a path on disk. It refuses empty paths, absolute paths, backslashes, NUL
-// and other control characters, empty, "." and ".." segments, Windows drive
-// segments ("C:") and the .cache/huggingface folder that holds local-dir
-// metadata. Errors wrap ErrUnsafePath.
+// as a path on disk. It refuses empty paths, paths longer than MaxPathBytes,
+// absolute paths, backslashes, NUL and other control characters, empty, "."
+// and ".." segments, Windows drive segments ("C:") and the
+// .cache/huggingface folder that holds local-dir metadata. Errors wrap
+// ErrUnsafePath.
 func ValidateRepoPath(p string) error {
-	bad := func(why string) error { return fmt.Errorf("%w: %q: %s", ErrUnsafePath, p, why) }
+	bad := func(why string) error { return fmt.Errorf("%w: %s: %s", ErrUnsafePath, quoteServer(p), why) }
 	switch {
 	case p == "":
 		return bad("empty path")
+	case len(p) > MaxPathBytes:
+		return bad(fmt.Sprintf("longer than %d bytes", MaxPathBytes))
 	case strings.HasPrefix(p, "/"):
 		return bad("absolute path")
 	case strings.ContainsRune(p, '\\'):

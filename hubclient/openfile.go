@@ -135,7 +135,7 @@ func (r *verifiedReader) openAt(location string) error {
 		want := "bytes " + strconv.FormatInt(r.pos, 10) + "-"
 		if cr := resp.Header.Get("Content-Range"); len(cr) < len(want) || cr[:len(want)] != want {
 			resp.Body.Close()
-			return &retryable{fmt.Errorf("%w: resumed at the wrong offset (%q)", ErrServer, cr)}
+			return &retryable{fmt.Errorf("%w: resumed at the wrong offset (%s)", ErrServer, quoteServer(cr))}
 		}
 	case resp.StatusCode == http.StatusOK:
 		if r.pos > 0 {

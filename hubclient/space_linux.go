@@ -34,3 +34,30 @@ func reserveSpace(f *os.File, size int64) error {
 	}
 	return nil
 }
+
+// releaseSpace gives back the blocks reserved for the parts of a download
+// of size bytes into f that have not been written: those beyond the end of
+// the file by truncating it to its size (punching a hole there does nothing
+// on ext4), and the ranges below it missing from have by punching holes
+// (FALLOC_FL_PUNCH_HOLE). The written data stays for a later run to resume.
+func releaseSpace(f *os.File, have rangeSet, size int64) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	end := min(st.Size(), size)
+	errs := []error{f.Truncate(st.Size())}
+	for _, m := range have.missing(0, end) {
+		for {
+			err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, m.Start, m.End-m.Start)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
+				errs = append(errs, err)
+			}
+			break
+		}
+	}
+	return errors.Join(errs...)
+}

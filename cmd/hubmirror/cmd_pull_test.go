@@ -166,6 +166,27 @@ func TestPullReportsRetries(t *testing.T) {
 	}
 }
 
+// TestPullSpeedLimit: a download slower than --speed-limit for
+// --speed-time fails its attempt, which is retried (and reported).
+func TestPullSpeedLimit(t *testing.T) {
+	hub := hubtest.New(t)
+	model := bytes.Repeat([]byte("w"), 5000)
+	hub.AddRepo("org/model").AddFile("model.safetensors", model)
+	hub.Inject(hubtest.Fault{Kind: hubtest.Trickle, Rate: 100, Path: "model.safetensors"})
+	home := pullEnv(t, hub)
+	code, out, errOut := runPullCLI("pull", "org/model", "--speed-limit", "1KiB", "--speed-time", "100ms")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "model.safetensors: attempt 1 failed, retrying in") || !strings.Contains(errOut, "too slow") {
+		t.Errorf("stderr %q should report the attempt that was too slow", errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if got, err := os.ReadFile(filepath.Join(lines[len(lines)-1], "model.safetensors")); err != nil || !bytes.Equal(got, model) {
+		t.Errorf("model.safetensors in %s: %v", home, err)
+	}
+}
+
 func TestPullUsageErrors(t *testing.T) {
 	hub := hubtest.New(t)
 	pullEnv(t, hub)
@@ -178,6 +199,8 @@ func TestPullUsageErrors(t *testing.T) {
 		{"pull", "org/m", "--workers", "0"},
 		{"pull", "org/m", "--no-such-flag"},
 		{"pull", "org/m", "--endpoint", "ftp://x"},
+		{"pull", "org/m", "--speed-limit", "fast"},
+		{"pull", "org/m", "--speed-time", "0s"},
 	} {
 		if code, _, errOut := runPullCLI(args...); code != 2 {
 			t.Errorf("%v: exit %d (%s), want 2", args, code, errOut)

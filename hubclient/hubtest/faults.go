@@ -1,6 +1,10 @@
 package hubtest
 
-import "net/http"
+import (
+	"context"
+	"net/http"
+	"time"
+)
 
 // FaultKind is a kind of injected failure.
 type FaultKind int
@@ -20,6 +24,11 @@ const (
 	// ExpiredURL makes the CDN refuse a signed URL with 403, as when its
 	// signature has expired.
 	ExpiredURL
+	// Trickle sends the body of the answer at Rate bytes per second,
+	// flushing every few bytes so that the client sees them arrive
+	// slowly. It hits GETs: downloads, or API answers (tree listings,
+	// repo info) with ScopeAPI.
+	Trickle
 )
 
 func (k FaultKind) String() string {
@@ -36,6 +45,8 @@ func (k FaultKind) String() string {
 		return "ignore-range"
 	case ExpiredURL:
 		return "expired-url"
+	case Trickle:
+		return "trickle"
 	}
 	return "unknown"
 }
@@ -69,6 +80,8 @@ type Fault struct {
 	After int64
 	// RetryAfter is the Retry-After of TooManyRequests, in seconds.
 	RetryAfter int
+	// Rate is the speed of Trickle, in bytes per second (default 1).
+	Rate int64
 }
 
 type faultState struct {
@@ -127,4 +140,54 @@ func (h *Hub) takeFaultLocked(scope Scope, path string, kinds ...FaultKind) *fau
 		return f
 	}
 	return nil
+}
+
+// trickleLocked returns w, slowed down by the first armed Trickle fault
+// that matches a GET of scope and path.
+func (h *Hub) trickleLocked(w http.ResponseWriter, req *http.Request, scope Scope, path string) http.ResponseWriter {
+	if req.Method != http.MethodGet {
+		return w
+	}
+	f := h.takeFaultLocked(scope, path, Trickle)
+	if f == nil {
+		return w
+	}
+	return &trickleWriter{ResponseWriter: w, ctx: req.Context(), rate: max(f.Rate, 1)}
+}
+
+// trickleWriter writes at rate bytes per second, in pieces of a twentieth
+// of a second's worth, each flushed to the connection.
+type trickleWriter struct {
+	http.ResponseWriter
+	ctx  context.Context
+	rate int64
+}
+
+func (t *trickleWriter) Write(p []byte) (int, error) {
+	piece := int(max(t.rate/20, 1))
+	wait := time.Duration(float64(piece) / float64(t.rate) * float64(time.Second))
+	var n int
+	for n < len(p) {
+		k, err := t.ResponseWriter.Write(p[n:min(n+piece, len(p))])
+		n += k
+		if err != nil {
+			return n, err
+		}
+		if fl, ok := t.ResponseWriter.(http.Flusher); ok {
+			fl.Flush()
+		}
+		select {
+		case <-time.After(wait):
+		case <-t.ctx.Done():
+			return n, t.ctx.Err()
+		}
+	}
+	return n, nil
+}
+
+// Flush flushes the underlying writer.
+func (t *trickleWriter) Flush() {
+	if fl, ok := t.ResponseWriter.(http.Flusher); ok {
+		fl.Flush()
+	}
 }

@@ -316,6 +316,7 @@ func (h *Hub) serveHub(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	fault := h.takeFaultLocked(scope, rec.Path, ServiceUnavailable, TooManyRequests)
+	w = h.trickleLocked(w, req, scope, rec.Path)
 	repo := h.repos[id]
 	if fault != nil {
 		h.mu.Unlock()
@@ -516,6 +517,7 @@ func (h *Hub) serveCDN(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	fault := h.takeFaultLocked(ScopeDownload, rec.Path, ServiceUnavailable, TooManyRequests, ExpiredURL)
+	w = h.trickleLocked(w, req, ScopeDownload, rec.Path)
 	h.mu.Unlock()
 	if fault != nil {
 		rec.Fault = fault.Kind.String()
