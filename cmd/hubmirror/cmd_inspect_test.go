@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/formats"
 )
 
@@ -33,25 +34,25 @@ func expectedParams(t *testing.T, dir string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := formats.ParseConfig(raw)
+	c, err := arch.ParseConfig(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lin := func(in, out int) int64 { return int64(in*out + out) }
 	switch {
-	case c.Bert != nil:
-		b := c.Bert
+	case c.Bert() != nil:
+		b := c.Bert()
 		h := b.HiddenSize
 		emb := int64((b.VocabSize+b.MaxPositionEmbeddings+b.TypeVocabSize)*h + 2*h)
 		layer := 4*lin(h, h) + lin(h, b.IntermediateSize) + lin(b.IntermediateSize, h) + int64(4*h)
 		return emb + int64(b.NumHiddenLayers)*layer + lin(h, h)
-	case c.GPT2 != nil:
-		g := c.GPT2
+	case c.GPT2() != nil:
+		g := c.GPT2()
 		h := g.NEmbd
 		layer := lin(h, 3*h) + lin(h, h) + lin(h, g.NInner) + lin(g.NInner, h) + int64(4*h)
 		return int64((g.VocabSize+g.NPositions)*h) + int64(g.NLayer)*layer + int64(2*h)
-	case c.Llama != nil:
-		l := c.Llama
+	case c.Llama() != nil:
+		l := c.Llama()
 		h, kv := l.HiddenSize, l.NumKeyValueHeads*l.HeadDim
 		layer := int64(h*l.NumAttentionHeads*l.HeadDim*2+2*h*kv) + int64(3*h*l.IntermediateSize) + int64(2*h)
 		if l.AttentionBias {
@@ -169,8 +170,8 @@ func TestInspectProjectFixtures(t *testing.T) {
 			}
 		}
 		if strings.Contains(dir, "bert-cls") { // BertForSequenceClassification: classifier.weight and .bias
-			c, _ := formats.ParseConfig(mustRead(t, filepath.Join(dir, "config.json")))
-			want += int64(c.Bert.NumLabels * (c.Bert.HiddenSize + 1))
+			c, _ := arch.ParseConfig(mustRead(t, filepath.Join(dir, "config.json")))
+			want += int64(c.Bert().NumLabels * (c.Bert().HiddenSize + 1))
 		}
 		if s.Parameters != want {
 			t.Errorf("%s: %d parameters, want %d", dir, s.Parameters, want)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/hubclient"
@@ -29,7 +30,7 @@ func resolveModelOptions() mirror.ResolveOptions {
 // into a temporary directory, or under $HUBMIRROR_MODEL_CACHE for reuse. The caller closes
 // the Graph, which also removes a temporary copy of a model read from
 // storage. cfg is nil when the model has no config.json.
-func openModel(ctx context.Context, spec string) (*weights.Graph, *formats.Config, error) {
+func openModel(ctx context.Context, spec string) (*weights.Graph, *arch.Config, error) {
 	lm, err := mirror.ResolveModel(ctx, spec, resolveModelOptions())
 	if err != nil {
 		return nil, nil, err
@@ -43,7 +44,7 @@ func openModel(ctx context.Context, spec string) (*weights.Graph, *formats.Confi
 	if g.Config == nil {
 		return g, nil, nil
 	}
-	cfg, err := formats.ParseConfig(g.Config)
+	cfg, err := arch.ParseConfig(g.Config)
 	if err != nil {
 		g.Close()
 		return nil, nil, fmt.Errorf("%s: %w", spec, err)

@@ -1,10 +1,8 @@
-package formats
+package arch
 
 import (
 	"errors"
 	"testing"
-
-	"github.com/hubmirror/hubmirror/weights"
 )
 
 func TestParseConfigFamilies(t *testing.T) {
@@ -14,23 +12,23 @@ func TestParseConfigFamilies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bert.Family() != "bert" || bert.Bert.NumLabels != 3 || bert.Bert.LayerNormEps != 1e-12 || bert.Bert.HiddenAct != "gelu" ||
+	if bert.Family() != "bert" || bert.Bert().NumLabels != 3 || bert.Bert().LayerNormEps != 1e-12 || bert.Bert().HiddenAct != "gelu" ||
 		bert.Architecture() != "BertForSequenceClassification" {
-		t.Fatalf("bert: %+v", bert.Bert)
+		t.Fatalf("bert: %+v", bert.Bert())
 	}
 	gpt, err := ParseConfig([]byte(`{"model_type":"gpt2","vocab_size":100,"n_embd":32,"n_layer":2,"n_head":4,"n_positions":64}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gpt.GPT2.NInner != 128 || !gpt.GPT2.ScaleAttnWeights || gpt.GPT2.ActivationFunction != "gelu_new" || !gpt.GPT2.TieWordEmbeddings {
-		t.Fatalf("gpt2 defaults: %+v", gpt.GPT2)
+	if gpt.GPT2().NInner != 128 || !gpt.GPT2().ScaleAttnWeights || gpt.GPT2().ActivationFunction != "gelu_new" || !gpt.GPT2().TieWordEmbeddings {
+		t.Fatalf("gpt2 defaults: %+v", gpt.GPT2())
 	}
 	qwen, err := ParseConfig([]byte(`{"architectures":["Qwen2ForCausalLM"],"model_type":"qwen2","vocab_size":100,"hidden_size":32,
 		"intermediate_size":64,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"rope_theta":1000000}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := qwen.Llama
+	l := qwen.Llama()
 	if qwen.Family() != "llama" || !l.AttentionBias || l.HeadDim != 8 || l.RopeTheta != 1e6 || l.TieWordEmbeddings {
 		t.Fatalf("qwen2: %+v", l)
 	}
@@ -39,8 +37,8 @@ func TestParseConfigFamilies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if llama.Llama.NumKeyValueHeads != 4 || llama.Llama.AttentionBias || llama.Llama.RMSNormEps != 1e-6 {
-		t.Fatalf("llama defaults: %+v", llama.Llama)
+	if llama.Llama().NumKeyValueHeads != 4 || llama.Llama().AttentionBias || llama.Llama().RMSNormEps != 1e-6 {
+		t.Fatalf("llama defaults: %+v", llama.Llama())
 	}
 	other, err := ParseConfig([]byte(`{"model_type":"t5","d_model":8}`))
 	if err != nil || other.Family() != "" || other.Architecture() != "t5" || string(other.Raw["d_model"]) != "8" {
@@ -61,49 +59,5 @@ func TestParseConfigErrors(t *testing.T) {
 		if _, err := ParseConfig([]byte(raw)); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: %v", name, err)
 		}
-	}
-}
-
-func TestSummarize(t *testing.T) {
-	g := weights.NewGraph()
-	add := func(name string, d weights.DType, shape []int64, storage string) {
-		n, _ := weights.ByteSize(d, shape)
-		tt, err := weights.NewTensor(name, d, shape, make([]byte, n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		tt.Storage = storage
-		if err := g.Add(tt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	add("transformer.wte.weight", weights.F32, []int64{10, 4}, "s/0")
-	add("transformer.h.0.attn.bias", weights.F32, []int64{1, 1, 4, 4}, "s/1")
-	add("transformer.h.0.mlp.c_fc.weight", weights.F16, []int64{4, 16}, "s/2")
-	add("lm_head.weight", weights.F32, []int64{10, 4}, "s/0")
-	add("embeddings.position_ids", weights.I64, []int64{1, 4}, "s/3")
-	cfg, err := ParseConfig([]byte(`{"architectures":["GPT2LMHeadModel"],"model_type":"gpt2","vocab_size":10,"n_embd":4,"n_layer":1,"n_head":1,"n_positions":4}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := Summarize(g, cfg)
-	if s.Parameters != 40+64 {
-		t.Errorf("parameters %d, want 104 (wte once, no buffers)", s.Parameters)
-	}
-	if s.Elements != 40+16+64+40+4 {
-		t.Errorf("elements %d", s.Elements)
-	}
-	if s.Bytes != 160+64+128+32 {
-		t.Errorf("bytes %d", s.Bytes)
-	}
-	if len(s.Tied) != 1 || len(s.Tied[0]) != 2 || s.Tied[0][1] != "lm_head.weight" {
-		t.Errorf("tied %v", s.Tied)
-	}
-	if s.ConfigTied != nil || s.Family != "gpt2" || len(s.Tensors) != 5 {
-		t.Errorf("summary %+v", s)
-	}
-	g.Remove("lm_head.weight")
-	if s := Summarize(g, cfg); len(s.ConfigTied) != 1 || s.ConfigTied[0] != "lm_head.weight=transformer.wte.weight" {
-		t.Errorf("config tied %v", s.ConfigTied)
 	}
 }

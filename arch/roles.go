@@ -1,4 +1,4 @@
-package formats
+package arch
 
 import (
 	"strings"
@@ -53,18 +53,26 @@ func RoleOf(cfg *Config, t *weights.Tensor) Role {
 	return RoleOther
 }
 
-// IsConv1D reports whether a Linear weight is stored in GPT-2's Conv1D
-// layout, [in, out], rather than nn.Linear's [out, in].
-func IsConv1D(cfg *Config, name string) bool {
-	if cfg == nil || cfg.GPT2 == nil {
-		return false
-	}
-	for _, s := range []string{".c_attn.", ".c_proj.", ".c_fc."} {
-		if strings.Contains(name, s) {
+// bufferSuffixes are tensors that transformers models register as buffers,
+// not parameters.
+var bufferSuffixes = []string{"position_ids", "attn.bias", "attn.masked_bias", "rotary_emb.inv_freq", "token_type_ids"}
+
+// IsBuffer reports whether a tensor name is one of the non-parameter buffers
+// that transformers checkpoints carry (position_ids, GPT-2's causal mask,
+// rotary frequencies).
+func IsBuffer(name string) bool {
+	for _, s := range bufferSuffixes {
+		if name == s || strings.HasSuffix(name, "."+s) {
 			return true
 		}
 	}
 	return false
+}
+
+// IsConv1D reports whether a Linear weight is stored in GPT-2's Conv1D
+// layout, [in, out], rather than nn.Linear's [out, in]. cfg may be nil.
+func IsConv1D(cfg *Config, name string) bool {
+	return cfg != nil && cfg.Params != nil && cfg.Params.Conv1D(name)
 }
 
 // LinearDims returns the output and input sizes of a Linear weight, taking
