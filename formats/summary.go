@@ -1,6 +1,7 @@
 package formats
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/hubmirror/hubmirror/arch"
@@ -62,6 +63,7 @@ func Summarize(g *weights.Graph, cfg *arch.Config) *Summary {
 		bytes   int64
 	}
 	seen := map[region]bool{}
+	tiedHead := configTiedHead(g, cfg)
 	for _, t := range g.Tensors() {
 		s.Tensors = append(s.Tensors, TensorInfo{Name: t.Name, DType: t.DType, Shape: t.Shape})
 		n := t.NumElements()
@@ -72,7 +74,7 @@ func Summarize(g *weights.Graph, cfg *arch.Config) *Summary {
 		}
 		seen[r] = true
 		s.Bytes += t.NumBytes()
-		if isParameter(g, t) {
+		if isParameter(g, t) && t.Name != tiedHead {
 			s.Parameters += n
 		}
 	}
@@ -107,23 +109,53 @@ func hasTensor(g *weights.Graph, name string) bool {
 	return ok
 }
 
-// configTied names the output embedding that a tie_word_embeddings config
-// shares with the input embedding when the file leaves it out.
-func configTied(g *weights.Graph, cfg *arch.Config) []string {
-	if cfg.Params == nil || !cfg.Params.Sizes().TieWordEmbeddings {
-		return nil
+// configTiedHead returns the name of an output head that the file holds
+// as a copy of its own although config.json ties it to the token
+// embedding (a tied pickle written as safetensors without deduplication):
+// transformers ties it on load, so its elements are no parameters of
+// their own. "" when there is none.
+func configTiedHead(g *weights.Graph, cfg *arch.Config) string {
+	head, emb := tiedNames(cfg)
+	if head == "" {
+		return ""
+	}
+	h, ok := g.Tensor(head)
+	if !ok {
+		return ""
+	}
+	for _, p := range cfg.Params.Layout().Prefixes {
+		if e, ok := g.Tensor(p + emb); ok && slices.Equal(e.Shape, h.Shape) {
+			return head
+		}
+	}
+	return ""
+}
+
+// tiedNames returns the output head and the token embedding (relative to
+// the base model) of a causal LM whose config ties them; "" when it does
+// not.
+func tiedNames(cfg *arch.Config) (head, embedding string) {
+	if cfg == nil || cfg.Params == nil || !cfg.Params.Sizes().TieWordEmbeddings {
+		return "", ""
 	}
 	l := cfg.Params.Layout()
 	a := cfg.Architecture()
 	if l.LMHead == "" || !(strings.HasSuffix(a, "LMHeadModel") || strings.HasSuffix(a, "ForCausalLM")) {
+		return "", ""
+	}
+	return l.LMHead, l.Embedding
+}
+
+// configTied names the output embedding that a tie_word_embeddings config
+// shares with the input embedding when the file leaves it out.
+func configTied(g *weights.Graph, cfg *arch.Config) []string {
+	head, emb := tiedNames(cfg)
+	if head == "" || hasTensor(g, head) {
 		return nil
 	}
-	if hasTensor(g, l.LMHead) {
-		return nil
-	}
-	for _, p := range l.Prefixes {
-		if hasTensor(g, p+l.Embedding) {
-			return []string{l.LMHead + "=" + p + l.Embedding}
+	for _, p := range cfg.Params.Layout().Prefixes {
+		if hasTensor(g, p+emb) {
+			return []string{head + "=" + p + emb}
 		}
 	}
 	return nil

@@ -50,3 +50,31 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("config tied %v", s.ConfigTied)
 	}
 }
+
+// TestSummarizeInt8: an int8 weight of the compressed-tensors layout counts
+// as the weight it replaces; its scale and zero point do not count, and an
+// int8 tensor without a scale is not a weight.
+func TestSummarizeInt8(t *testing.T) {
+	g := weights.NewGraph()
+	add := func(name string, d weights.DType, shape ...int64) {
+		n, _ := weights.ByteSize(d, shape)
+		tt, err := weights.NewTensor(name, d, shape, make([]byte, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Add(tt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("model.layers.0.mlp.up_proj.weight", weights.I8, 8, 4)
+	add("model.layers.0.mlp.up_proj.weight_scale", weights.F16, 8, 1)
+	add("model.layers.0.mlp.down_proj.weight", weights.I8, 4, 8)
+	add("model.layers.0.mlp.down_proj.weight_scale", weights.F32, 4, 2)
+	add("model.layers.0.mlp.down_proj.weight_zero_point", weights.F32, 4, 2)
+	add("model.norm.weight", weights.F32, 4)
+	add("counts", weights.I8, 3)
+	add("other.weight_scale", weights.F32, 5) // no int8 weight beside it: a parameter
+	if s := Summarize(g, nil); s.Parameters != 32+32+4+5 {
+		t.Errorf("parameters %d, want %d", s.Parameters, 32+32+4+5)
+	}
+}

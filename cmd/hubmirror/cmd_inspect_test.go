@@ -215,3 +215,33 @@ func TestInterspersedFlags(t *testing.T) {
 		t.Errorf("unknown flag after an argument: exit %d", code)
 	}
 }
+
+// TestInspectQuantizedParams: an int8 model has the parameters of its
+// original: the int8 weights count as the weights they replace, their
+// scales do not count.
+func TestInspectQuantizedParams(t *testing.T) {
+	params := func(dir string) int64 {
+		t.Helper()
+		out, stderr, code := runCLI(t, "inspect", "--json", dir)
+		if code != 0 {
+			t.Fatalf("inspect %s: exit %d: %s", dir, code, stderr)
+		}
+		var s formats.Summary
+		if err := json.Unmarshal([]byte(out), &s); err != nil {
+			t.Fatal(err)
+		}
+		return s.Parameters
+	}
+	for _, c := range []struct{ model, group string }{
+		{"llama-tiny-st", "0"}, {"llama-tiny-st", "16"}, {"gpt2-lm-bin", "0"}, {"bert-cls-st", "8"},
+	} {
+		src := filepath.Join(fixtureModels, c.model)
+		dst := filepath.Join(t.TempDir(), "int8")
+		if _, stderr, code := runCLI(t, "quantize", src, dst, "--scheme", "int8", "--group-size", c.group, "--force"); code != 0 {
+			t.Fatalf("quantize %s: exit %d: %s", c.model, code, stderr)
+		}
+		if got, want := params(dst), params(src); got != want {
+			t.Errorf("%s (group %s): int8 model has %d parameters, the original %d", c.model, c.group, got, want)
+		}
+	}
+}
