@@ -160,6 +160,20 @@ func (c *Config) Family() string {
 	return c.family.Name
 }
 
+// OfFamily reports whether a transformers class name (BertModel,
+// MistralForCausalLM) belongs to the config's family.
+func (c *Config) OfFamily(class string) bool {
+	if c == nil || c.family == nil {
+		return false
+	}
+	for _, p := range c.family.ClassPrefixes {
+		if strings.HasPrefix(class, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // Architecture is the first entry of "architectures", or the model type.
 func (c *Config) Architecture() string {
 	if len(c.Architectures) > 0 {

@@ -142,3 +142,18 @@ func TestFamilyByClass(t *testing.T) {
 		t.Errorf("families %v", names)
 	}
 }
+
+func TestOfFamily(t *testing.T) {
+	c, err := ParseConfig([]byte(`{"model_type":"mistral","vocab_size":10,"hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for class, want := range map[string]bool{"MistralForCausalLM": true, "LlamaModel": true, "Qwen2ForCausalLM": true, "BertModel": false, "": false} {
+		if c.OfFamily(class) != want {
+			t.Errorf("%q: %v", class, !want)
+		}
+	}
+	if (&Config{ModelType: "t5"}).OfFamily("T5Model") {
+		t.Error("a config of no known family claims a class")
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/forward/internal/kernels"
@@ -48,7 +47,7 @@ func loadBert(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 			class = "BertForSequenceClassification"
 		}
 	}
-	if !strings.HasPrefix(class, "Bert") {
+	if !cfg.OfFamily(class) {
 		return nil, Info{}, fmt.Errorf("%w: architecture %s with model_type bert", ErrUnsupported, class)
 	}
 	withHead := class == "BertForSequenceClassification"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/forward/internal/kernels"
@@ -43,7 +42,7 @@ func loadGPT2(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 			class = "GPT2LMHeadModel"
 		}
 	}
-	if !strings.HasPrefix(class, "GPT2") {
+	if !cfg.OfFamily(class) {
 		return nil, Info{}, fmt.Errorf("%w: architecture %s with model_type gpt2", ErrUnsupported, class)
 	}
 	if err := s.detectPrefix(c.Layout()); err != nil {

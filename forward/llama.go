@@ -48,7 +48,7 @@ func loadLlama(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 			class = "LlamaForCausalLM"
 		}
 	}
-	if !strings.HasPrefix(class, "Llama") && !strings.HasPrefix(class, "Mistral") && !strings.HasPrefix(class, "Qwen2") {
+	if !cfg.OfFamily(class) {
 		return nil, Info{}, fmt.Errorf("%w: architecture %s with model_type %s", ErrUnsupported, class, cfg.ModelType)
 	}
 	if err := s.detectPrefix(c.Layout()); err != nil {

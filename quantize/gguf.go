@@ -115,11 +115,11 @@ func ggufName(name string) (gname string, ok bool) {
 // refused (ErrGGUFUnsupported).
 func LlamaGGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, error) {
 	if cfg == nil || cfg.Llama() == nil || (cfg.ModelType != "" && cfg.ModelType != "llama" && cfg.ModelType != "mistral") {
-		arch := "(no config.json)"
+		name := "(no config.json)"
 		if cfg != nil {
-			arch = cfg.Architecture()
+			name = cfg.Architecture()
 		}
-		return nil, fmt.Errorf("%w: GGUF output is for the Llama family (llama, mistral), not %s", ErrGGUFUnsupported, arch)
+		return nil, fmt.Errorf("%w: GGUF output is for the Llama family (llama, mistral), not %s", ErrGGUFUnsupported, name)
 	}
 	c := cfg.Llama()
 	if raw, ok := cfg.Raw["rope_scaling"]; ok && string(raw) != "null" {
