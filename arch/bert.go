@@ -3,10 +3,25 @@ package arch
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 func init() {
-	register(&Family{Name: "bert", ModelTypes: []string{"bert"}, ClassPrefixes: []string{"Bert"}, Parse: parseBert})
+	register(&Family{Name: "bert", ModelTypes: []string{"bert"}, ClassPrefixes: []string{"Bert"}, Role: bertRole, Parse: parseBert})
+}
+
+// bertRole: BertForMaskedLM's and BertForPreTraining's heads live under
+// cls. (cls.predictions.transform.dense.weight is a Linear layer of the
+// head, not of the body); TensorFlow-era checkpoints name LayerNorm
+// parameters gamma and beta.
+func bertRole(name string) (Role, bool) {
+	switch {
+	case hasPart(name, "cls."):
+		return RoleHead, true
+	case strings.HasSuffix(name, ".gamma") || strings.HasSuffix(name, ".beta"):
+		return RoleNorm, true
+	}
+	return "", false
 }
 
 // BertConfig holds the fields of transformers' BertConfig that hubmirror

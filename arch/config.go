@@ -32,6 +32,10 @@ type Family struct {
 	// ClassPrefixes select the family for a config without a model_type
 	// by the names in its "architectures" ("Bert" for BertModel, ...).
 	ClassPrefixes []string
+	// Role, when set, classifies the tensors the family names in its own
+	// way (ok false leaves a name to the rules every family shares; see
+	// RoleOf). It sees float tensors that are not buffers.
+	Role func(name string) (r Role, ok bool)
 	// Parse reads the family's fields of config.json into its Params,
 	// filling transformers' defaults, and refuses impossible values with
 	// an error wrapping ErrConfig that names the field. c holds the

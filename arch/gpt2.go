@@ -7,7 +7,19 @@ import (
 )
 
 func init() {
-	register(&Family{Name: "gpt2", ModelTypes: []string{"gpt2"}, ClassPrefixes: []string{"GPT2"}, Parse: parseGPT2})
+	register(&Family{Name: "gpt2", ModelTypes: []string{"gpt2"}, ClassPrefixes: []string{"GPT2"}, Role: gpt2Role, Parse: parseGPT2})
+}
+
+// gpt2Role: GPT-2's embeddings are wte and wpe, its LayerNorms ln_1, ln_2,
+// ln_f (and ln_cross_attn with cross-attention).
+func gpt2Role(name string) (Role, bool) {
+	switch {
+	case hasPart(name, "ln_"):
+		return RoleNorm, true
+	case hasPart(name, GPT2TokenEmbeddings+".", GPT2PositionEmbeddings+"."):
+		return RoleEmbedding, true
+	}
+	return "", false
 }
 
 // GPT2Config holds the fields of transformers' GPT2Config that hubmirror

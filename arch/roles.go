@@ -22,9 +22,15 @@ const (
 	RoleOther     Role = "other"     // anything else (integer tensors, unknown shapes)
 )
 
-var headPrefixes = []string{"lm_head.", "classifier.", "score.", "cls.", "qa_outputs."}
+// headPrefixes are the output heads transformers' task models of every
+// family put at the top level.
+var headPrefixes = []string{"lm_head.", "classifier.", "score.", "qa_outputs."}
 
-// RoleOf classifies the named tensor. cfg may be nil.
+// RoleOf classifies the named tensor: buffers and integer tensors first,
+// then by the names of the config's family and of the other families (a
+// lone weight file has no config), then by the rules all families share:
+// output heads, norms, embeddings, biases, and the 2-D weights of Linear
+// layers. cfg may be nil.
 func RoleOf(cfg *Config, t *weights.Tensor) Role {
 	name := t.Name
 	switch {
@@ -33,17 +39,26 @@ func RoleOf(cfg *Config, t *weights.Tensor) Role {
 	case !t.DType.IsFloat():
 		return RoleOther
 	}
-	for _, p := range headPrefixes {
-		if strings.HasPrefix(name, p) || strings.Contains(name, "."+p) {
-			return RoleHead
+	fams := families
+	if cfg != nil && cfg.family != nil {
+		fams = append([]*Family{cfg.family}, families...)
+	}
+	for _, f := range fams {
+		if f.Role == nil {
+			continue
 		}
+		if r, ok := f.Role(name); ok {
+			return r
+		}
+	}
+	if hasPart(name, headPrefixes...) {
+		return RoleHead
 	}
 	lower := strings.ToLower(name)
 	switch {
-	case strings.Contains(lower, "norm") || strings.Contains(name, ".ln_") || strings.HasPrefix(name, "ln_") ||
-		strings.HasSuffix(name, ".gamma") || strings.HasSuffix(name, ".beta"):
+	case strings.Contains(lower, "norm"):
 		return RoleNorm
-	case strings.Contains(lower, "embed") || strings.HasSuffix(name, "wte.weight") || strings.HasSuffix(name, "wpe.weight"):
+	case strings.Contains(lower, "embed"):
 		return RoleEmbedding
 	case strings.HasSuffix(name, ".bias"):
 		return RoleBias
@@ -51,6 +66,17 @@ func RoleOf(cfg *Config, t *weights.Tensor) Role {
 		return RoleLinear
 	}
 	return RoleOther
+}
+
+// hasPart reports whether name starts with one of the dotted prefixes, or
+// has it after a dot.
+func hasPart(name string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(name, p) || strings.Contains(name, "."+p) {
+			return true
+		}
+	}
+	return false
 }
 
 // bufferSuffixes are tensors that transformers models register as buffers,
