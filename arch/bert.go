@@ -7,7 +7,8 @@ import (
 )
 
 func init() {
-	register(&Family{Name: "bert", ModelTypes: []string{"bert"}, ClassPrefixes: []string{"Bert"}, Role: bertRole, Parse: parseBert})
+	register(&Family{Name: "bert", ModelTypes: []string{"bert"}, ClassPrefixes: []string{"Bert"},
+		Buffers: []string{"position_ids", "token_type_ids"}, Role: bertRole, Parse: parseBert})
 }
 
 // bertRole: BertForMaskedLM's and BertForPreTraining's heads live under

@@ -32,6 +32,10 @@ type Family struct {
 	// ClassPrefixes select the family for a config without a model_type
 	// by the names in its "architectures" ("Bert" for BertModel, ...).
 	ClassPrefixes []string
+	// Buffers are the name suffixes (after a dot, or the whole name) of the
+	// non-parameter buffers the family's transformers models register and
+	// checkpoints may carry (see IsBuffer).
+	Buffers []string
 	// Role, when set, classifies the tensors the family names in its own
 	// way (ok false leaves a name to the rules every family shares; see
 	// RoleOf). It sees float tensors that are not buffers.

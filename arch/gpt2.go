@@ -7,7 +7,8 @@ import (
 )
 
 func init() {
-	register(&Family{Name: "gpt2", ModelTypes: []string{"gpt2"}, ClassPrefixes: []string{"GPT2"}, Role: gpt2Role, Parse: parseGPT2})
+	register(&Family{Name: "gpt2", ModelTypes: []string{"gpt2"}, ClassPrefixes: []string{"GPT2"},
+		Buffers: []string{"attn.bias", "attn.masked_bias"}, Role: gpt2Role, Parse: parseGPT2})
 }
 
 // gpt2Role: GPT-2's embeddings are wte and wpe, its LayerNorms ln_1, ln_2,

@@ -8,7 +8,8 @@ import (
 
 func init() {
 	register(&Family{Name: "llama", ModelTypes: []string{"llama", "mistral", "qwen2"},
-		ClassPrefixes: []string{"Llama", "Mistral", "Qwen2"}, Parse: parseLlama})
+		ClassPrefixes: []string{"Llama", "Mistral", "Qwen2"},
+		Buffers:       []string{"rotary_emb.inv_freq"}, Parse: parseLlama})
 }
 
 // LlamaConfig holds the fields of transformers' LlamaConfig (and of the

@@ -79,17 +79,15 @@ func hasPart(name string, prefixes ...string) bool {
 	return false
 }
 
-// bufferSuffixes are tensors that transformers models register as buffers,
-// not parameters.
-var bufferSuffixes = []string{"position_ids", "attn.bias", "attn.masked_bias", "rotary_emb.inv_freq", "token_type_ids"}
-
 // IsBuffer reports whether a tensor name is one of the non-parameter buffers
 // that transformers checkpoints carry (position_ids, GPT-2's causal mask,
-// rotary frequencies).
+// rotary frequencies): a Buffers entry of any family.
 func IsBuffer(name string) bool {
-	for _, s := range bufferSuffixes {
-		if name == s || strings.HasSuffix(name, "."+s) {
-			return true
+	for _, f := range families {
+		for _, s := range f.Buffers {
+			if name == s || strings.HasSuffix(name, "."+s) {
+				return true
+			}
 		}
 	}
 	return false
