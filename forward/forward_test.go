@@ -598,3 +598,14 @@ func TestLlamaModelWithoutPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestUnsupportedNamesRunnable: the refusal of an unknown architecture
+// lists the model types of every family the forward pass runs.
+func TestUnsupportedNamesRunnable(t *testing.T) {
+	g := weights.NewGraph()
+	g.Config = []byte(`{"model_type":"falcon"}`)
+	_, err := Load(g, nil, Options{})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "bert, gpt2, llama, mistral, qwen2") {
+		t.Errorf("%v", err)
+	}
+}

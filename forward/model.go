@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/hubmirror/hubmirror/arch"
@@ -125,6 +126,17 @@ func (o *Outputs) Get(name string) (*Output, bool) {
 // pass runs; each family's file registers its loader.
 var loaders = map[string]func(s *tensorSet, cfg *arch.Config) (network, Info, error){}
 
+// runnableTypes lists the model types of the families with a loader.
+func runnableTypes() []string {
+	var out []string
+	for _, f := range arch.Families() {
+		if _, ok := loaders[f.Name]; ok {
+			out = append(out, f.ModelTypes...)
+		}
+	}
+	return out
+}
+
 // network is one architecture's implementation.
 type network interface {
 	run(ctx context.Context, ids []int, rc runConfig) ([]Output, error)
@@ -199,7 +211,7 @@ func Load(g *weights.Graph, cfg *arch.Config, opts Options) (*Model, error) {
 		if cfg.ModelType != "" && cfg.ModelType != name {
 			name += " (model_type " + cfg.ModelType + ")"
 		}
-		return nil, fmt.Errorf("%w: architecture %s; the forward pass runs BERT, GPT-2 and Llama-family (Llama, Mistral, Qwen2) models", ErrUnsupported, name)
+		return nil, fmt.Errorf("%w: architecture %s; the forward pass runs the model types %s", ErrUnsupported, name, strings.Join(runnableTypes(), ", "))
 	}
 	if m.net, m.info, err = load(s, cfg); err != nil {
 		return nil, err
