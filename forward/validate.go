@@ -132,11 +132,12 @@ const (
 	MaxLength    = 4096
 )
 
-// batchElements bounds the output values (tokens × (hidden + vocab)) of the
-// sequences Validate runs through a model at once, so that a validation's
-// memory stays near one batch's activations whatever its number of
-// sequences. The default inputs of a model with a 128k vocabulary fit in
-// one batch.
+// batchElements bounds the values that the sequences Validate runs through
+// a model at once hold: their outputs (tokens × (hidden + vocab)) and the
+// attention scores of a head (tokens² per sequence and goroutine). So a
+// validation's memory stays near one batch's activations whatever its
+// number of sequences. The default inputs of a model with a 128k
+// vocabulary fit in one batch.
 var batchElements = 1 << 25
 
 // ValidateOptions say what Validate runs and how it judges.
@@ -348,13 +349,13 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 }
 
 // batches splits inputs into runs of consecutive sequences whose outputs
-// (width values per token) stay within batchElements, each at least one
-// sequence.
+// (width values per token) and attention scores stay within
+// batchElements, each at least one sequence.
 func batches(inputs [][]int, width int) [][][]int {
 	var out [][][]int
 	start, elems := 0, 0
 	for i, ids := range inputs {
-		n := len(ids) * max(width, 1)
+		n := len(ids)*max(width, 1) + len(ids)*len(ids)
 		if i > start && elems+n > batchElements {
 			out = append(out, inputs[start:i])
 			start, elems = i, 0

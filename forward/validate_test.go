@@ -358,7 +358,7 @@ func TestValidateBatches(t *testing.T) {
 	}
 	width := ref.Info().HiddenSize + ref.Info().VocabSize
 	defer func(n int) { batchElements = n }(batchElements)
-	batchElements = 40 * width // at most 40 tokens of outputs at once
+	batchElements = 40*width + 40*40 // at most 40 tokens at once
 	r, c := &batchCounter{Model: ref}, &batchCounter{Model: cand}
 	parts, err := Validate(ctx, r, c, opts)
 	if err != nil {
