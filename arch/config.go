@@ -4,9 +4,14 @@
 // conversion, quantization and pruning passes.
 //
 // Each family lives in a file of its own (bert.go, gpt2.go, llama.go) that
-// registers a Family: the model types and class names that select it, and a
-// parser that turns config.json into the family's Params. Adding a family
-// means adding such a file here and its forward-pass file in forward.
+// registers a Family (the model types and class names that select it, its
+// buffers, the roles of its own tensor names, a parser that checks its
+// config.json) and defines its Params: sizes, where its checkpoints keep
+// their tensors, its Conv1D layers, the heads and FFN neurons structured
+// pruning cuts, and the tensor names the forward pass looks up. The
+// passes, inspect and validation use only Family and Params, so adding a
+// family means adding such a file here and its forward-pass file in
+// forward, which registers the family's network.
 package arch
 
 import (
@@ -63,18 +68,17 @@ type Params interface {
 
 // Sizes are the dimensions of a model.
 type Sizes struct {
-	VocabSize    int `json:"vocab_size"`
-	HiddenSize   int `json:"hidden_size"`
-	Layers       int `json:"layers"`
-	Heads        int `json:"heads"`
-	KVHeads      int `json:"kv_heads"`
-	HeadDim      int `json:"head_dim"`
-	Intermediate int `json:"intermediate_size"`
+	VocabSize, HiddenSize, Layers int
+	// Heads, KVHeads (grouped-query attention; Heads without it) and
+	// HeadDim describe the attention of every layer before pruning.
+	Heads, KVHeads, HeadDim int
+	// Intermediate is the width of the feed-forward layers.
+	Intermediate int
 	// MaxPositions is the number of positions the model was built for
 	// (max_position_embeddings, n_positions).
-	MaxPositions int `json:"max_positions"`
+	MaxPositions int
 	// TieWordEmbeddings: a causal LM's output head is its token embedding.
-	TieWordEmbeddings bool `json:"tie_word_embeddings"`
+	TieWordEmbeddings bool
 }
 
 // Layout says where a family's checkpoints keep their tensors. Names are
