@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/formats/safetensors"
 	"github.com/hubmirror/hubmirror/forward"
@@ -34,7 +35,7 @@ const ReportFile = "validation.json"
 // Pass maps a source graph to the artifact's graph and returns a report of
 // what it changed, which is embedded in validation.json. The returned graph
 // may compute its tensors lazily from the source's.
-type Pass func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error)
+type Pass func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error)
 
 // Options configure Build.
 type Options struct {
@@ -72,7 +73,7 @@ type Options struct {
 // source's parsed config, srcDir the source's directory or "") into dir and
 // returns their names. It should call release between tensors: it hands
 // back the source's mapped pages.
-type Writer func(dir, srcDir string, g *weights.Graph, cfg *formats.Config, release func()) ([]string, error)
+type Writer func(dir, srcDir string, g *weights.Graph, cfg *arch.Config, release func()) ([]string, error)
 
 // DefaultReleaseInterval is the default of Options.ReleaseInterval. Measured
 // on a 1.93 GB f32 Llama (bench/passes_memory.sh, 2 shared cores):
@@ -131,9 +132,9 @@ func Build(ctx context.Context, src, dst, name string, pass Pass, opts Options) 
 		return nil, err
 	}
 	defer g.Close()
-	var cfg *formats.Config
+	var cfg *arch.Config
 	if g.Config != nil {
-		if cfg, err = formats.ParseConfig(g.Config); err != nil {
+		if cfg, err = arch.ParseConfig(g.Config); err != nil {
 			return nil, fmt.Errorf("%s: %w", src, err)
 		}
 	}
@@ -229,7 +230,7 @@ func Build(ctx context.Context, src, dst, name string, pass Pass, opts Options) 
 }
 
 // validate runs the original graph against the files just written.
-func validate(ctx context.Context, g *weights.Graph, cfg *formats.Config, dir string, opts Options) (*forward.Report, error) {
+func validate(ctx context.Context, g *weights.Graph, cfg *arch.Config, dir string, opts Options) (*forward.Report, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("artifact: the source has no config.json, so the forward pass cannot run")
 	}
@@ -247,7 +248,7 @@ func validate(ctx context.Context, g *weights.Graph, cfg *formats.Config, dir st
 		return nil, fmt.Errorf("reading back the result: %w", err)
 	}
 	defer cg.Close()
-	ccfg, err := formats.ParseConfig(cg.Config)
+	ccfg, err := arch.ParseConfig(cg.Config)
 	if err != nil {
 		return nil, fmt.Errorf("result config: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/convert"
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/forward"
@@ -34,7 +35,7 @@ func readDoc(t *testing.T, dir string) *Document {
 	return &d
 }
 
-func int8Pass(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+func int8Pass(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 	return quantize.Quantize(g, cfg, quantize.Options{Scheme: quantize.Int8})
 }
 
@@ -83,7 +84,7 @@ func TestBuildInt8(t *testing.T) {
 
 func TestBuildConvertPickleExact(t *testing.T) {
 	dst := filepath.Join(t.TempDir(), "gpt2-st")
-	pass := func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+	pass := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 		return convert.DedupeShared(g, cfg)
 	}
 	res, err := Build(context.Background(), filepath.Join(models, "gpt2-lm-bin"), dst, "convert", pass, Options{})
@@ -116,13 +117,13 @@ func TestBuildConvertPickleExact(t *testing.T) {
 // in Meta's rotary order) is caught, and nothing is written at DST.
 func TestBrokenPassIsCaught(t *testing.T) {
 	src := filepath.Join(models, "llama-tiny-st")
-	broken := func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+	broken := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 		out := g.Derive()
 		for _, x := range g.Tensors() {
 			if strings.HasSuffix(x.Name, "q_proj.weight") || strings.HasSuffix(x.Name, "k_proj.weight") {
-				heads := cfg.Llama.NumAttentionHeads
+				heads := cfg.Llama().NumAttentionHeads
 				if strings.HasSuffix(x.Name, "k_proj.weight") {
-					heads = cfg.Llama.NumKeyValueHeads
+					heads = cfg.Llama().NumKeyValueHeads
 				}
 				p, err := convert.RotaryToMeta(x, heads)
 				if err != nil {
@@ -214,14 +215,14 @@ func TestReleaseEvery(t *testing.T) {
 // validation.json says why.
 func TestBuildCustomWriterUnvalidated(t *testing.T) {
 	dst := filepath.Join(t.TempDir(), "out")
-	identity := func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) { return g, nil, nil }
+	identity := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) { return g, nil, nil }
 	var gotSrcDir string
 	released := 0
 	opts := Options{
 		Unvalidated: "no reader for .xyz",
-		Write: func(dir, srcDir string, g *weights.Graph, cfg *formats.Config, release func()) ([]string, error) {
+		Write: func(dir, srcDir string, g *weights.Graph, cfg *arch.Config, release func()) ([]string, error) {
 			gotSrcDir = srcDir
-			if cfg == nil || cfg.Llama == nil {
+			if cfg == nil || cfg.Llama() == nil {
 				t.Error("writer got no parsed config")
 			}
 			release()

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/quantize"
 	"github.com/hubmirror/hubmirror/weights"
@@ -23,7 +23,7 @@ func f32Fixtures(t *testing.T) []string {
 		if err != nil {
 			continue
 		}
-		cfg, err := formats.ParseConfig(raw)
+		cfg, err := arch.ParseConfig(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func TestFixturesQuantized(t *testing.T) {
 		for _, dir := range f32Fixtures(t) {
 			name := fmt.Sprintf("%s/%s", scheme, filepath.Base(dir))
 			t.Run(name, func(t *testing.T) {
-				pass := func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+				pass := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 					return quantize.Quantize(g, cfg, quantize.Options{Scheme: scheme})
 				}
 				dst := filepath.Join(t.TempDir(), "out")

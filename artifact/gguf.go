@@ -3,7 +3,7 @@ package artifact
 import (
 	"path/filepath"
 
-	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/formats/gguf"
 	"github.com/hubmirror/hubmirror/quantize"
 	"github.com/hubmirror/hubmirror/weights"
@@ -16,7 +16,7 @@ const GGUFFile = "model-Q8_0.gguf"
 // GGUF file (quantize.LlamaGGUF), tensors encoded one at a time on threads
 // goroutines.
 func GGUFWriter(threads int) Writer {
-	return func(dir, srcDir string, g *weights.Graph, cfg *formats.Config, release func()) ([]string, error) {
+	return func(dir, srcDir string, g *weights.Graph, cfg *arch.Config, release func()) ([]string, error) {
 		name := ""
 		if srcDir != "" {
 			name = filepath.Base(filepath.Clean(srcDir))

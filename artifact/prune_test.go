@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/prune"
@@ -55,14 +56,14 @@ func span(from, n int) []int {
 	return out
 }
 
-func open(t *testing.T, dir string) (*weights.Graph, *formats.Config) {
+func open(t *testing.T, dir string) (*weights.Graph, *arch.Config) {
 	t.Helper()
 	g, err := formats.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close() })
-	cfg, err := formats.ParseConfig(g.Config)
+	cfg, err := arch.ParseConfig(g.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func open(t *testing.T, dir string) (*weights.Graph, *formats.Config) {
 
 func run(t *testing.T, g *weights.Graph) *forward.Model {
 	t.Helper()
-	cfg, err := formats.ParseConfig(g.Config)
+	cfg, err := arch.ParseConfig(g.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,11 +103,11 @@ func TestPrunedHeadsAreExact(t *testing.T) {
 		t.Run(c.model, func(t *testing.T) {
 			src := filepath.Join(models, c.model)
 			g, cfg := open(t, src)
-			if cfg.Bert == nil && cfg.GPT2 == nil {
+			if cfg.Bert() == nil && cfg.GPT2() == nil {
 				t.Fatal("fixture changed family")
 			}
 			ref := run(t, zeroed(t, g, c.zeroT, c.axis, c.zeroIdx))
-			pass := func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+			pass := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 				return prune.Heads(g, cfg, c.heads, 0)
 			}
 			dst := filepath.Join(t.TempDir(), "pruned")
@@ -130,7 +131,7 @@ func TestPrunedLlamaHeadsAndFFNAreExact(t *testing.T) {
 	// llama-gqa-bin: 8 heads, 2 KV heads (groups of 4), head_dim from the config.
 	src := filepath.Join(models, "llama-gqa-bin")
 	g, cfg := open(t, src)
-	l := cfg.Llama
+	l := cfg.Llama()
 	group, hd := l.NumAttentionHeads/l.NumKeyValueHeads, l.HeadDim
 	var ref *weights.Graph = g
 	for layer := 0; layer < l.NumHiddenLayers; layer++ { // KV group 1 in every layer

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -153,7 +153,7 @@ func TestCastReportsRange(t *testing.T) {
 }
 
 func TestDedupeShared(t *testing.T) {
-	cfg, err := formats.ParseConfig([]byte(`{"architectures":["GPT2LMHeadModel"],"model_type":"gpt2","vocab_size":3,"n_embd":2,"n_layer":1,"n_head":1,"n_positions":4}`))
+	cfg, err := arch.ParseConfig([]byte(`{"architectures":["GPT2LMHeadModel"],"model_type":"gpt2","vocab_size":3,"n_embd":2,"n_layer":1,"n_head":1,"n_positions":4}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 package convert
 
 import (
-	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -23,7 +23,7 @@ type SharedReport struct {
 // "format": "pt", as transformers expects of converted PyTorch weights.
 // Tensors that share only part of a storage are written as separate
 // contiguous copies.
-func DedupeShared(g *weights.Graph, cfg *formats.Config) (*weights.Graph, *SharedReport, error) {
+func DedupeShared(g *weights.Graph, cfg *arch.Config) (*weights.Graph, *SharedReport, error) {
 	type key struct {
 		storage string
 		offset  int64
@@ -50,7 +50,7 @@ func DedupeShared(g *weights.Graph, cfg *formats.Config) (*weights.Graph, *Share
 		}
 		keep := ts[0]
 		for _, t := range ts {
-			if formats.RoleOf(cfg, t) != formats.RoleHead {
+			if arch.RoleOf(cfg, t) != arch.RoleHead {
 				keep = t
 				break
 			}

@@ -1,6 +1,6 @@
 // Package formats detects the layout of a model directory or weight file and
 // reads it into a weights.Graph, through the readers in formats/safetensors
-// and formats/torch, and parses config.json into typed architecture configs.
+// and formats/torch. What a config.json means is package arch's.
 package formats
 
 import (
@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/formats/safetensors"
 	"github.com/hubmirror/hubmirror/formats/torch"
 	"github.com/hubmirror/hubmirror/weights"
@@ -203,7 +204,7 @@ func OpenLayout(l *Layout) (*weights.Graph, error) {
 			g.Close()
 			return nil, err
 		}
-		if _, err := ParseConfig(raw); err != nil {
+		if _, err := arch.ParseConfig(raw); err != nil {
 			g.Close()
 			return nil, fmt.Errorf("%s: %w", l.Config, err)
 		}

@@ -1,8 +1,10 @@
 package formats
 
 import (
+	"slices"
 	"strings"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -21,8 +23,12 @@ type Summary struct {
 	Family string `json:"family,omitempty"`
 	// Parameters counts the elements of the floating-point tensors, each
 	// storage once (tied weights count once), without the buffers that
-	// transformers registers as non-parameters (see IsBuffer): the figure
-	// transformers' num_parameters() gives.
+	// transformers registers as non-parameters (see arch.IsBuffer): the
+	// figure transformers' num_parameters() gives. An int8 weight of the
+	// compressed-tensors layout (what `hubmirror quantize --scheme int8`
+	// writes) counts as the weight it replaces, and its scale and zero
+	// point do not count: a quantized model has the parameters of its
+	// original.
 	Parameters int64 `json:"parameters"`
 	// Elements counts the elements of every tensor, buffers and tied names
 	// included.
@@ -39,24 +45,8 @@ type Summary struct {
 	Files      []string `json:"files"`
 }
 
-// bufferSuffixes are tensors that transformers models register as buffers,
-// not parameters.
-var bufferSuffixes = []string{"position_ids", "attn.bias", "attn.masked_bias", "rotary_emb.inv_freq", "token_type_ids"}
-
-// IsBuffer reports whether a tensor name is one of the non-parameter buffers
-// that transformers checkpoints carry (position_ids, GPT-2's causal mask,
-// rotary frequencies).
-func IsBuffer(name string) bool {
-	for _, s := range bufferSuffixes {
-		if name == s || strings.HasSuffix(name, "."+s) {
-			return true
-		}
-	}
-	return false
-}
-
 // Summarize describes g. cfg may be nil.
-func Summarize(g *weights.Graph, cfg *Config) *Summary {
+func Summarize(g *weights.Graph, cfg *arch.Config) *Summary {
 	s := &Summary{Architecture: "unknown", Tied: g.TiedGroups(), Globals: g.Globals, Files: g.Files}
 	if s.Tied == nil {
 		s.Tied = [][]string{}
@@ -73,6 +63,7 @@ func Summarize(g *weights.Graph, cfg *Config) *Summary {
 		bytes   int64
 	}
 	seen := map[region]bool{}
+	tiedHead := configTiedHead(g, cfg)
 	for _, t := range g.Tensors() {
 		s.Tensors = append(s.Tensors, TensorInfo{Name: t.Name, DType: t.DType, Shape: t.Shape})
 		n := t.NumElements()
@@ -83,7 +74,7 @@ func Summarize(g *weights.Graph, cfg *Config) *Summary {
 		}
 		seen[r] = true
 		s.Bytes += t.NumBytes()
-		if t.DType.IsFloat() && !IsBuffer(t.Name) {
+		if isParameter(g, t) && t.Name != tiedHead {
 			s.Parameters += n
 		}
 	}
@@ -93,26 +84,78 @@ func Summarize(g *weights.Graph, cfg *Config) *Summary {
 	return s
 }
 
+// isParameter reports whether t holds parameters of the model: a float
+// tensor that is not a buffer, or an int8 weight with its scale beside it,
+// but not the scale or zero point of such a weight.
+func isParameter(g *weights.Graph, t *weights.Tensor) bool {
+	if t.DType == weights.I8 {
+		return strings.HasSuffix(t.Name, ".weight") && hasTensor(g, t.Name+"_scale")
+	}
+	if !t.DType.IsFloat() || arch.IsBuffer(t.Name) {
+		return false
+	}
+	for _, aux := range []string{"_scale", "_zero_point"} {
+		if w, ok := strings.CutSuffix(t.Name, aux); ok && strings.HasSuffix(w, ".weight") {
+			if wt, ok := g.Tensor(w); ok && wt.DType == weights.I8 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func hasTensor(g *weights.Graph, name string) bool {
+	_, ok := g.Tensor(name)
+	return ok
+}
+
+// configTiedHead returns the name of an output head that the file holds
+// as a copy of its own although config.json ties it to the token
+// embedding (a tied pickle written as safetensors without deduplication):
+// transformers ties it on load, so its elements are no parameters of
+// their own. "" when there is none.
+func configTiedHead(g *weights.Graph, cfg *arch.Config) string {
+	head, emb := tiedNames(cfg)
+	if head == "" {
+		return ""
+	}
+	h, ok := g.Tensor(head)
+	if !ok {
+		return ""
+	}
+	for _, p := range cfg.Params.Layout().Prefixes {
+		if e, ok := g.Tensor(p + emb); ok && slices.Equal(e.Shape, h.Shape) {
+			return head
+		}
+	}
+	return ""
+}
+
+// tiedNames returns the output head and the token embedding (relative to
+// the base model) of a causal LM whose config ties them; "" when it does
+// not.
+func tiedNames(cfg *arch.Config) (head, embedding string) {
+	if cfg == nil || cfg.Params == nil || !cfg.Params.Sizes().TieWordEmbeddings {
+		return "", ""
+	}
+	l := cfg.Params.Layout()
+	a := cfg.Architecture()
+	if l.LMHead == "" || !(strings.HasSuffix(a, "LMHeadModel") || strings.HasSuffix(a, "ForCausalLM")) {
+		return "", ""
+	}
+	return l.LMHead, l.Embedding
+}
+
 // configTied names the output embedding that a tie_word_embeddings config
 // shares with the input embedding when the file leaves it out.
-func configTied(g *weights.Graph, cfg *Config) []string {
-	tie := false
-	switch {
-	case cfg.Llama != nil:
-		tie = cfg.Llama.TieWordEmbeddings
-	case cfg.GPT2 != nil:
-		tie = cfg.GPT2.TieWordEmbeddings
-	}
-	arch := cfg.Architecture()
-	if !tie || !(strings.HasSuffix(arch, "LMHeadModel") || strings.HasSuffix(arch, "ForCausalLM")) {
+func configTied(g *weights.Graph, cfg *arch.Config) []string {
+	head, emb := tiedNames(cfg)
+	if head == "" || hasTensor(g, head) {
 		return nil
 	}
-	if _, ok := g.Tensor("lm_head.weight"); ok {
-		return nil
-	}
-	for _, emb := range []string{"model.embed_tokens.weight", "transformer.wte.weight", "wte.weight", "embed_tokens.weight"} {
-		if _, ok := g.Tensor(emb); ok {
-			return []string{"lm_head.weight=" + emb}
+	for _, p := range cfg.Params.Layout().Prefixes {
+		if hasTensor(g, p+emb) {
+			return []string{head + "=" + p + emb}
 		}
 	}
 	return nil

@@ -4,9 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strings"
 
-	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/forward/internal/kernels"
 )
 
@@ -30,55 +29,58 @@ type bertLayer struct {
 	heads int
 }
 
+func init() { loaders["bert"] = loadBert }
+
 // BERT checkpoints: BertModel's tensors carry no prefix; the task models
 // (BertForSequenceClassification, BertForMaskedLM, ...) put them under
-// "bert." and their heads (classifier.*, cls.*) at the top level.
-func loadBert(s *tensorSet, cfg *formats.Config) (network, Info, error) {
-	c := cfg.Bert
+// "bert." and their heads (classifier.*, cls.*) at the top level (see
+// arch.BertLayout).
+func loadBert(s *tensorSet, cfg *arch.Config) (network, Info, error) {
+	c := cfg.Bert()
 	if c.PositionEmbeddingType != "" && c.PositionEmbeddingType != "absolute" {
 		return nil, Info{}, fmt.Errorf("%w: bert position_embedding_type %q (only \"absolute\")", ErrUnsupported, c.PositionEmbeddingType)
 	}
-	arch := cfg.Architecture()
+	class := cfg.Architecture()
 	if len(cfg.Architectures) == 0 {
-		arch = "BertModel"
-		if _, ok := s.g.Tensor("classifier.weight"); ok {
-			arch = "BertForSequenceClassification"
+		class = "BertModel"
+		if _, ok := s.g.Tensor(arch.BertClassifier + ".weight"); ok {
+			class = "BertForSequenceClassification"
 		}
 	}
-	if !strings.HasPrefix(arch, "Bert") {
-		return nil, Info{}, fmt.Errorf("%w: architecture %s with model_type bert", ErrUnsupported, arch)
+	if !cfg.OfFamily(class) {
+		return nil, Info{}, fmt.Errorf("%w: architecture %s with model_type bert", ErrUnsupported, class)
 	}
-	withHead := arch == "BertForSequenceClassification"
-	if err := s.detectPrefix("embeddings.word_embeddings.weight", "", "bert."); err != nil {
-		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+	withHead := class == "BertForSequenceClassification"
+	if err := s.detectPrefix(c.Layout()); err != nil {
+		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
 	}
 	act, err := activation(c.HiddenAct)
 	if err != nil {
-		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
 	}
 	H, I := c.HiddenSize, c.IntermediateSize
 	m := &bert{hidden: H, heads: c.NumAttentionHeads, inter: I, act: act}
-	if m.word, err = s.embedding("embeddings.word_embeddings.weight", c.VocabSize, H); err != nil {
+	if m.word, err = s.embedding(arch.BertWordEmbeddings, c.VocabSize, H); err != nil {
 		return nil, Info{}, err
 	}
-	if m.pos, err = s.embedding("embeddings.position_embeddings.weight", c.MaxPositionEmbeddings, H); err != nil {
+	if m.pos, err = s.embedding(arch.BertPositionEmbeddings, c.MaxPositionEmbeddings, H); err != nil {
 		return nil, Info{}, err
 	}
 	if c.TypeVocabSize > 0 {
-		if m.typ, err = s.embedding("embeddings.token_type_embeddings.weight", c.TypeVocabSize, H); err != nil {
+		if m.typ, err = s.embedding(arch.BertTokenTypeEmbeddings, c.TypeVocabSize, H); err != nil {
 			return nil, Info{}, err
 		}
 	}
-	if m.embNorm, err = loadNorm(s, "embeddings.LayerNorm", H, true, c.LayerNormEps); err != nil {
+	if m.embNorm, err = loadNorm(s, arch.BertEmbeddingsNorm, H, true, c.LayerNormEps); err != nil {
 		return nil, Info{}, err
 	}
 	heads, err := layerHeads(cfg, c.NumAttentionHeads, c.NumHiddenLayers)
 	if err != nil {
-		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
 	}
 	dh := H / c.NumAttentionHeads
 	for i := 0; i < c.NumHiddenLayers; i++ {
-		p := fmt.Sprintf("encoder.layer.%d.", i)
+		p := arch.BertLayer(i)
 		l := bertLayer{heads: heads[i]}
 		A := heads[i] * dh
 		for _, x := range []struct {
@@ -86,52 +88,53 @@ func loadBert(s *tensorSet, cfg *formats.Config) (network, Info, error) {
 			name    string
 			out, in int
 		}{
-			{&l.q, "attention.self.query", A, H}, {&l.k, "attention.self.key", A, H},
-			{&l.v, "attention.self.value", A, H}, {&l.o, "attention.output.dense", H, A},
-			{&l.up, "intermediate.dense", I, H}, {&l.down, "output.dense", H, I},
+			{&l.q, arch.BertQuery, A, H}, {&l.k, arch.BertKey, A, H},
+			{&l.v, arch.BertValue, A, H}, {&l.o, arch.BertAttentionOutput, H, A},
+			{&l.up, arch.BertIntermediate, I, H}, {&l.down, arch.BertOutput, H, I},
 		} {
 			if *x.dst, err = loadLinear(s, p+x.name, x.out, x.in, false, true); err != nil {
 				return nil, Info{}, err
 			}
 		}
-		if l.attnNorm, err = loadNorm(s, p+"attention.output.LayerNorm", H, true, c.LayerNormEps); err != nil {
+		if l.attnNorm, err = loadNorm(s, p+arch.BertAttentionNorm, H, true, c.LayerNormEps); err != nil {
 			return nil, Info{}, err
 		}
-		if l.outNorm, err = loadNorm(s, p+"output.LayerNorm", H, true, c.LayerNormEps); err != nil {
+		if l.outNorm, err = loadNorm(s, p+arch.BertOutputNorm, H, true, c.LayerNormEps); err != nil {
 			return nil, Info{}, err
 		}
 		m.layers = append(m.layers, l)
 	}
-	if s.has("pooler.dense.weight", false) || withHead {
-		pl, err := loadLinear(s, "pooler.dense", H, H, false, true)
+	if s.has(arch.BertPooler+".weight", false) || withHead {
+		pl, err := loadLinear(s, arch.BertPooler, H, H, false, true)
 		if err != nil {
 			return nil, Info{}, err
 		}
 		m.pooler = &pl
 	}
-	info := Info{Family: "bert", Architecture: arch, VocabSize: c.VocabSize, HiddenSize: H,
+	info := Info{Family: "bert", Architecture: class, VocabSize: c.VocabSize, HiddenSize: H,
 		Layers: c.NumHiddenLayers, MaxPositions: c.MaxPositionEmbeddings,
 		Outputs: []string{OutputLastHiddenState}}
 	if m.pooler != nil {
 		info.Outputs = append(info.Outputs, OutputPooler)
 	}
 	if withHead {
-		t, ok := s.lookup("classifier.weight", true)
+		cw := arch.BertClassifier + ".weight"
+		t, ok := s.lookup(cw, true)
 		if !ok {
-			return nil, Info{}, fmt.Errorf("%w: %s: missing tensor \"classifier.weight\"", ErrWeights, arch)
+			return nil, Info{}, fmt.Errorf("%w: %s: missing tensor %q", ErrWeights, class, cw)
 		}
 		if len(t.Shape) != 2 || t.Shape[0] <= 0 {
-			return nil, Info{}, fmt.Errorf("%w: tensor \"classifier.weight\" has shape %v, want [num_labels, %d]", ErrWeights, t.Shape, H)
+			return nil, Info{}, fmt.Errorf("%w: tensor %q has shape %v, want [num_labels, %d]", ErrWeights, cw, t.Shape, H)
 		}
 		labels := int(t.Shape[0])
 		if c.NumLabels > 0 && c.NumLabels != labels {
-			return nil, Info{}, fmt.Errorf("%w: tensor \"classifier.weight\" has %d rows, config.json names %d labels", ErrWeights, labels, c.NumLabels)
+			return nil, Info{}, fmt.Errorf("%w: tensor %q has %d rows, config.json names %d labels", ErrWeights, cw, labels, c.NumLabels)
 		}
-		w, err := s.matrix("classifier", labels, H, false, true)
+		w, err := s.matrix(arch.BertClassifier, labels, H, false, true)
 		if err != nil {
 			return nil, Info{}, err
 		}
-		b, err := s.vector("classifier.bias", labels, true)
+		b, err := s.vector(arch.BertClassifier+".bias", labels, true)
 		if err != nil {
 			return nil, Info{}, err
 		}
@@ -139,7 +142,7 @@ func loadBert(s *tensorSet, cfg *formats.Config) (network, Info, error) {
 		info.Outputs = append(info.Outputs, OutputLogits)
 		info.NumLabels = labels
 	}
-	s.markUsed(formats.IsBuffer)
+	s.markUsed(arch.IsBuffer)
 	return m, info, nil
 }
 

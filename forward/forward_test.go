@@ -12,6 +12,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/weights"
 )
@@ -471,8 +472,8 @@ func TestInt8Weights(t *testing.T) {
 }
 
 func TestRopeScaling(t *testing.T) {
-	cfg := func(scaling string) *formats.Config {
-		c, err := formats.ParseConfig([]byte(`{"model_type":"llama","vocab_size":10,"hidden_size":256,"num_hidden_layers":1,
+	cfg := func(scaling string) *arch.Config {
+		c, err := arch.ParseConfig([]byte(`{"model_type":"llama","vocab_size":10,"hidden_size":256,"num_hidden_layers":1,
 			"num_attention_heads":2,"intermediate_size":8,"rope_theta":500000,"rope_scaling":` + scaling + `}`))
 		if err != nil {
 			t.Fatal(err)
@@ -538,7 +539,7 @@ func TestSlidingWindows(t *testing.T) {
 		{`"model_type":"qwen2","sliding_window":32,"use_sliding_window":true,"max_window_layers":1`, []int{0, 32, 32}},
 		{`"model_type":"qwen2","sliding_window":32,"use_sliding_window":true,"layer_types":["sliding_attention","full_attention","sliding_attention"]`, []int{32, 0, 32}},
 	} {
-		cfg, err := formats.ParseConfig([]byte(`{"vocab_size":10,"hidden_size":8,"num_hidden_layers":3,"num_attention_heads":2,"intermediate_size":8,` + c.config + `}`))
+		cfg, err := arch.ParseConfig([]byte(`{"vocab_size":10,"hidden_size":8,"num_hidden_layers":3,"num_attention_heads":2,"intermediate_size":8,` + c.config + `}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -611,5 +612,16 @@ func TestLlamaModelWithoutPrefix(t *testing.T) {
 		if math.Abs(float64(got[i]-wv[i])) > 1e-4 {
 			t.Fatalf("last_hidden_state[%d] = %g, want %g", i, got[i], wv[i])
 		}
+	}
+}
+
+// TestUnsupportedNamesRunnable: the refusal of an unknown architecture
+// lists the model types of every family the forward pass runs.
+func TestUnsupportedNamesRunnable(t *testing.T) {
+	g := weights.NewGraph()
+	g.Config = []byte(`{"model_type":"falcon"}`)
+	_, err := Load(g, nil, Options{})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "bert, gpt2, llama, mistral, qwen2") {
+		t.Errorf("%v", err)
 	}
 }

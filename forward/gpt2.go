@@ -4,9 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strings"
 
-	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/forward/internal/kernels"
 )
 
@@ -29,50 +28,52 @@ type gpt2Layer struct {
 	heads               int // fewer than n_head when pruned_heads removed some
 }
 
+func init() { loaders["gpt2"] = loadGPT2 }
+
 // GPT-2 checkpoints: GPT2Model's tensors carry no prefix, GPT2LMHeadModel
 // puts them under "transformer."; Conv1D weights are stored [in][out]; the
 // attn.bias (causal mask) and attn.masked_bias buffers are ignored.
-func loadGPT2(s *tensorSet, cfg *formats.Config) (network, Info, error) {
-	c := cfg.GPT2
-	arch := cfg.Architecture()
+func loadGPT2(s *tensorSet, cfg *arch.Config) (network, Info, error) {
+	c := cfg.GPT2()
+	class := cfg.Architecture()
 	if len(cfg.Architectures) == 0 {
-		arch = "GPT2Model"
-		if _, ok := s.g.Tensor("lm_head.weight"); ok {
-			arch = "GPT2LMHeadModel"
+		class = "GPT2Model"
+		if _, ok := s.g.Tensor(arch.GPT2LMHead + ".weight"); ok {
+			class = "GPT2LMHeadModel"
 		}
 	}
-	if !strings.HasPrefix(arch, "GPT2") {
-		return nil, Info{}, fmt.Errorf("%w: architecture %s with model_type gpt2", ErrUnsupported, arch)
+	if !cfg.OfFamily(class) {
+		return nil, Info{}, fmt.Errorf("%w: architecture %s with model_type gpt2", ErrUnsupported, class)
 	}
-	if err := s.detectPrefix("wte.weight", "", "transformer."); err != nil {
-		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+	if err := s.detectPrefix(c.Layout()); err != nil {
+		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
 	}
 	act, err := activation(c.ActivationFunction)
 	if err != nil {
-		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
 	}
 	E, inner := c.NEmbd, c.NInner
 	m := &gpt2{embd: E, heads: c.NHead, inner: inner, act: act,
 		scaleAttn: c.ScaleAttnWeights, scaleByLayer: c.ScaleAttnByInverseLayerIdx}
-	if m.wte, err = s.embedding("wte.weight", c.VocabSize, E); err != nil {
+	if m.wte, err = s.embedding(arch.GPT2TokenEmbeddings, c.VocabSize, E); err != nil {
 		return nil, Info{}, err
 	}
-	if m.wpe, err = s.embedding("wpe.weight", c.NPositions, E); err != nil {
+	if m.wpe, err = s.embedding(arch.GPT2PositionEmbeddings, c.NPositions, E); err != nil {
 		return nil, Info{}, err
 	}
 	heads, err := layerHeads(cfg, c.NHead, c.NLayer)
 	if err != nil {
-		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
 	}
 	dh := E / c.NHead
 	for i := 0; i < c.NLayer; i++ {
-		p := fmt.Sprintf("h.%d.", i)
+		p := arch.GPT2Layer(i)
 		l := gpt2Layer{heads: heads[i]}
 		A := heads[i] * dh
-		if l.ln1, err = loadNorm(s, p+"ln_1", E, true, c.LayerNormEpsilon); err != nil {
+		if l.ln1, err = loadNorm(s, p+arch.GPT2Norm1, E, true, c.LayerNormEpsilon); err != nil {
 			return nil, Info{}, err
 		}
-		if l.ln2, err = loadNorm(s, p+"ln_2", E, true, c.LayerNormEpsilon); err != nil {
+		if l.ln2, err = loadNorm(s, p+arch.GPT2Norm2, E, true, c.LayerNormEpsilon); err != nil {
 			return nil, Info{}, err
 		}
 		for _, x := range []struct {
@@ -80,8 +81,8 @@ func loadGPT2(s *tensorSet, cfg *formats.Config) (network, Info, error) {
 			name    string
 			out, in int
 		}{
-			{&l.attn, "attn.c_attn", 3 * A, E}, {&l.proj, "attn.c_proj", E, A},
-			{&l.fc, "mlp.c_fc", inner, E}, {&l.out, "mlp.c_proj", E, inner},
+			{&l.attn, arch.GPT2Attention, 3 * A, E}, {&l.proj, arch.GPT2AttentionOutput, E, A},
+			{&l.fc, arch.GPT2FC, inner, E}, {&l.out, arch.GPT2MLPOutput, E, inner},
 		} {
 			if *x.dst, err = loadLinear(s, p+x.name, x.out, x.in, true, true); err != nil {
 				return nil, Info{}, err
@@ -89,18 +90,18 @@ func loadGPT2(s *tensorSet, cfg *formats.Config) (network, Info, error) {
 		}
 		m.layers = append(m.layers, l)
 	}
-	if m.lnF, err = loadNorm(s, "ln_f", E, true, c.LayerNormEpsilon); err != nil {
+	if m.lnF, err = loadNorm(s, arch.GPT2FinalNorm, E, true, c.LayerNormEpsilon); err != nil {
 		return nil, Info{}, err
 	}
-	info := Info{Family: "gpt2", Architecture: arch, VocabSize: c.VocabSize, HiddenSize: E, Layers: c.NLayer,
+	info := Info{Family: "gpt2", Architecture: class, VocabSize: c.VocabSize, HiddenSize: E, Layers: c.NLayer,
 		MaxPositions: c.NPositions, Outputs: []string{OutputLastHiddenState}}
-	if arch == "GPT2LMHeadModel" {
-		if m.lmHead, err = lmHead(s, c.TieWordEmbeddings, m.wte, c.VocabSize, E, arch); err != nil {
+	if class == "GPT2LMHeadModel" {
+		if m.lmHead, err = lmHead(s, c.Layout().LMHead, c.TieWordEmbeddings, m.wte, c.VocabSize, E, class); err != nil {
 			return nil, Info{}, err
 		}
 		info.Outputs = append(info.Outputs, OutputLogits)
 	}
-	s.markUsed(formats.IsBuffer)
+	s.markUsed(arch.IsBuffer)
 	return m, info, nil
 }
 

@@ -3,9 +3,10 @@ package forward
 import (
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 
-	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/forward/internal/kernels"
 )
 
@@ -40,18 +41,19 @@ func loadLinear(s *tensorSet, name string, out, in int, conv1d, needBias bool) (
 	return linear{w: w, b: b}, nil
 }
 
-// lmHead returns the weight of a causal LM's head. As in transformers, a
-// tied head is the token embedding (an lm_head.weight in the file, usually
-// sharing its storage, is ignored) and an untied one is lm_head.weight.
-func lmHead(s *tensorSet, tied bool, embedding *kernels.Weight, vocab, hidden int, arch string) (*kernels.Weight, error) {
+// lmHead returns the weight of a causal LM's head, whose weight is named
+// name (absolute: "lm_head.weight"). As in transformers, a tied head is the
+// token embedding (the head's weight in the file, usually sharing its
+// storage, is ignored) and an untied one is the head's weight.
+func lmHead(s *tensorSet, name string, tied bool, embedding *kernels.Weight, vocab, hidden int, class string) (*kernels.Weight, error) {
 	if tied {
-		s.markUsed(func(n string) bool { return n == "lm_head.weight" })
+		s.markUsed(func(n string) bool { return n == name })
 		return embedding, nil
 	}
-	if !s.has("lm_head.weight", true) {
-		return nil, fmt.Errorf("%w: %s with tie_word_embeddings false has no \"lm_head.weight\"", ErrWeights, arch)
+	if !s.has(name, true) {
+		return nil, fmt.Errorf("%w: %s with tie_word_embeddings false has no %q", ErrWeights, class, name)
 	}
-	return s.matrix("lm_head", vocab, hidden, false, true)
+	return s.matrix(strings.TrimSuffix(name, ".weight"), vocab, hidden, false, true)
 }
 
 // norm is a LayerNorm (weight and bias) or RMSNorm (weight only).
@@ -259,7 +261,7 @@ func rowMajor(buf []float32, width int) span { return span{buf: buf, ld: width} 
 // layerHeads returns the number of attention heads of each layer: heads,
 // less the ones config.json's pruned_heads removed (BERT and GPT-2, as
 // transformers' prune_heads leaves them).
-func layerHeads(cfg *formats.Config, heads, layers int) ([]int, error) {
+func layerHeads(cfg *arch.Config, heads, layers int) ([]int, error) {
 	pruned, err := cfg.PrunedHeads()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)

@@ -7,7 +7,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/forward/internal/kernels"
 )
 
@@ -33,56 +33,58 @@ type llamaLayer struct {
 	window           int // sliding window, 0 for full attention
 }
 
-func loadLlama(s *tensorSet, cfg *formats.Config) (network, Info, error) {
-	c := cfg.Llama
-	arch := cfg.Architecture()
+func init() { loaders["llama"] = loadLlama }
+
+func loadLlama(s *tensorSet, cfg *arch.Config) (network, Info, error) {
+	c := cfg.Llama()
+	class := cfg.Architecture()
 	if len(cfg.Architectures) == 0 {
 		switch cfg.ModelType {
 		case "mistral":
-			arch = "MistralForCausalLM"
+			class = "MistralForCausalLM"
 		case "qwen2":
-			arch = "Qwen2ForCausalLM"
+			class = "Qwen2ForCausalLM"
 		default:
-			arch = "LlamaForCausalLM"
+			class = "LlamaForCausalLM"
 		}
 	}
-	if !strings.HasPrefix(arch, "Llama") && !strings.HasPrefix(arch, "Mistral") && !strings.HasPrefix(arch, "Qwen2") {
-		return nil, Info{}, fmt.Errorf("%w: architecture %s with model_type %s", ErrUnsupported, arch, cfg.ModelType)
+	if !cfg.OfFamily(class) {
+		return nil, Info{}, fmt.Errorf("%w: architecture %s with model_type %s", ErrUnsupported, class, cfg.ModelType)
 	}
-	if err := s.detectPrefix("embed_tokens.weight", "model.", ""); err != nil {
-		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+	if err := s.detectPrefix(c.Layout()); err != nil {
+		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
 	}
 	act, err := activation(c.HiddenAct)
 	if err != nil {
-		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
 	}
 	if c.HeadDim%2 != 0 {
-		return nil, Info{}, fmt.Errorf("%w: %s: head_dim %d is odd; rotary embeddings need an even one", ErrUnsupported, arch, c.HeadDim)
+		return nil, Info{}, fmt.Errorf("%w: %s: head_dim %d is odd; rotary embeddings need an even one", ErrUnsupported, class, c.HeadDim)
 	}
 	if err := unsupportedRaw(cfg, "partial_rotary_factor", 1.0); err != nil {
-		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
 	}
 	invFreq, maxPositions, err := ropeFrequencies(cfg)
 	if err != nil {
-		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
 	}
 	windows, err := slidingWindows(cfg)
 	if err != nil {
-		return nil, Info{}, fmt.Errorf("%s: %w", arch, err)
+		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
 	}
 	H, I, dh := c.HiddenSize, c.IntermediateSize, c.HeadDim
 	nh, nkv := c.NumAttentionHeads, c.NumKeyValueHeads
 	m := &llama{hidden: H, heads: nh, kvHeads: nkv, headDim: dh, inter: I, act: act, invFreq: invFreq}
-	if m.embed, err = s.embedding("embed_tokens.weight", c.VocabSize, H); err != nil {
+	if m.embed, err = s.embedding(arch.LlamaEmbeddings, c.VocabSize, H); err != nil {
 		return nil, Info{}, err
 	}
 	for i := 0; i < c.NumHiddenLayers; i++ {
-		p := fmt.Sprintf("layers.%d.", i)
+		p := arch.LlamaLayer(i)
 		l := llamaLayer{window: windows[i]}
-		if l.inNorm, err = loadNorm(s, p+"input_layernorm", H, false, c.RMSNormEps); err != nil {
+		if l.inNorm, err = loadNorm(s, p+arch.LlamaInputNorm, H, false, c.RMSNormEps); err != nil {
 			return nil, Info{}, err
 		}
-		if l.postNorm, err = loadNorm(s, p+"post_attention_layernorm", H, false, c.RMSNormEps); err != nil {
+		if l.postNorm, err = loadNorm(s, p+arch.LlamaPostAttentionNorm, H, false, c.RMSNormEps); err != nil {
 			return nil, Info{}, err
 		}
 		for _, x := range []struct {
@@ -90,9 +92,9 @@ func loadLlama(s *tensorSet, cfg *formats.Config) (network, Info, error) {
 			name    string
 			out, in int
 		}{
-			{&l.q, "self_attn.q_proj", nh * dh, H}, {&l.k, "self_attn.k_proj", nkv * dh, H},
-			{&l.v, "self_attn.v_proj", nkv * dh, H}, {&l.o, "self_attn.o_proj", H, nh * dh},
-			{&l.gate, "mlp.gate_proj", I, H}, {&l.up, "mlp.up_proj", I, H}, {&l.down, "mlp.down_proj", H, I},
+			{&l.q, arch.LlamaQuery, nh * dh, H}, {&l.k, arch.LlamaKey, nkv * dh, H},
+			{&l.v, arch.LlamaValue, nkv * dh, H}, {&l.o, arch.LlamaAttentionOutput, H, nh * dh},
+			{&l.gate, arch.LlamaGate, I, H}, {&l.up, arch.LlamaUp, I, H}, {&l.down, arch.LlamaDown, H, I},
 		} {
 			if *x.dst, err = loadLinear(s, p+x.name, x.out, x.in, false, false); err != nil {
 				return nil, Info{}, err
@@ -100,31 +102,31 @@ func loadLlama(s *tensorSet, cfg *formats.Config) (network, Info, error) {
 		}
 		m.layers = append(m.layers, l)
 	}
-	if m.norm, err = loadNorm(s, "norm", H, false, c.RMSNormEps); err != nil {
+	if m.norm, err = loadNorm(s, arch.LlamaFinalNorm, H, false, c.RMSNormEps); err != nil {
 		return nil, Info{}, err
 	}
-	info := Info{Family: "llama", Architecture: arch, VocabSize: c.VocabSize, HiddenSize: H, Layers: c.NumHiddenLayers,
+	info := Info{Family: "llama", Architecture: class, VocabSize: c.VocabSize, HiddenSize: H, Layers: c.NumHiddenLayers,
 		MaxPositions: maxPositions, Outputs: []string{OutputLastHiddenState}}
-	if strings.HasSuffix(arch, "ForCausalLM") {
-		if m.lmHead, err = lmHead(s, c.TieWordEmbeddings, m.embed, c.VocabSize, H, arch); err != nil {
+	if strings.HasSuffix(class, "ForCausalLM") {
+		if m.lmHead, err = lmHead(s, c.Layout().LMHead, c.TieWordEmbeddings, m.embed, c.VocabSize, H, class); err != nil {
 			return nil, Info{}, err
 		}
 		info.Outputs = append(info.Outputs, OutputLogits)
 	}
-	s.markUsed(formats.IsBuffer)
+	s.markUsed(arch.IsBuffer)
 	return m, info, nil
 }
 
 // unsupportedRaw refuses a numeric config field that is present with a value
 // other than neutral.
-func unsupportedRaw(cfg *formats.Config, field string, neutral float64) error {
+func unsupportedRaw(cfg *arch.Config, field string, neutral float64) error {
 	raw, ok := cfg.Raw[field]
 	if !ok || string(raw) == "null" {
 		return nil
 	}
 	var v float64
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return fmt.Errorf("%w: %s: %v", formats.ErrConfig, field, err)
+		return fmt.Errorf("%w: %s: %v", arch.ErrConfig, field, err)
 	}
 	if v != neutral {
 		return fmt.Errorf("%w: %s %v", ErrUnsupported, field, v)
@@ -137,8 +139,8 @@ func unsupportedRaw(cfg *formats.Config, field string, neutral float64) error {
 // "linear" and "llama3" types. "dynamic" (NTK) scaling changes nothing up to
 // max_position_embeddings, which then becomes the longest input accepted
 // (maxPositions; 0 means no limit). Other scaling types are refused.
-func ropeFrequencies(cfg *formats.Config) (invFreq []float32, maxPositions int, err error) {
-	c := cfg.Llama
+func ropeFrequencies(cfg *arch.Config) (invFreq []float32, maxPositions int, err error) {
+	c := cfg.Llama()
 	inv := kernels.RoPEInvFreq(c.HeadDim, c.RopeTheta)
 	raw, ok := cfg.Raw["rope_scaling"]
 	if !ok || string(raw) == "null" {
@@ -153,7 +155,7 @@ func ropeFrequencies(cfg *formats.Config) (invFreq []float32, maxPositions int, 
 		OriginalMaxPositionEmbeddings float64 `json:"original_max_position_embeddings"`
 	}
 	if err := json.Unmarshal(raw, &rs); err != nil {
-		return nil, 0, fmt.Errorf("%w: rope_scaling: %v", formats.ErrConfig, err)
+		return nil, 0, fmt.Errorf("%w: rope_scaling: %v", arch.ErrConfig, err)
 	}
 	kind := rs.RopeType
 	if kind == "" {
@@ -164,12 +166,12 @@ func ropeFrequencies(cfg *formats.Config) (invFreq []float32, maxPositions int, 
 		return inv, 0, nil
 	case "dynamic":
 		if c.MaxPositionEmbeddings <= 0 {
-			return nil, 0, fmt.Errorf("%w: rope_scaling dynamic needs max_position_embeddings", formats.ErrConfig)
+			return nil, 0, fmt.Errorf("%w: rope_scaling dynamic needs max_position_embeddings", arch.ErrConfig)
 		}
 		return inv, c.MaxPositionEmbeddings, nil
 	case "linear":
 		if rs.Factor <= 0 {
-			return nil, 0, fmt.Errorf("%w: rope_scaling linear needs a positive factor, got %v", formats.ErrConfig, rs.Factor)
+			return nil, 0, fmt.Errorf("%w: rope_scaling linear needs a positive factor, got %v", arch.ErrConfig, rs.Factor)
 		}
 		for i := range inv {
 			inv[i] /= float32(rs.Factor)
@@ -177,7 +179,7 @@ func ropeFrequencies(cfg *formats.Config) (invFreq []float32, maxPositions int, 
 		return inv, 0, nil
 	case "llama3":
 		if rs.Factor <= 0 || rs.OriginalMaxPositionEmbeddings <= 0 || rs.HighFreqFactor <= rs.LowFreqFactor || rs.LowFreqFactor <= 0 {
-			return nil, 0, fmt.Errorf("%w: rope_scaling llama3 needs factor, low_freq_factor < high_freq_factor and original_max_position_embeddings", formats.ErrConfig)
+			return nil, 0, fmt.Errorf("%w: rope_scaling llama3 needs factor, low_freq_factor < high_freq_factor and original_max_position_embeddings", arch.ErrConfig)
 		}
 		return llama3Frequencies(inv, rs.Factor, rs.LowFreqFactor, rs.HighFreqFactor, rs.OriginalMaxPositionEmbeddings), 0, nil
 	}
@@ -211,11 +213,11 @@ func llama3Frequencies(inv []float32, factor, low, high, oldCtx float64) []float
 // use_sliding_window is true, and then to layers from max_window_layers on;
 // an explicit layer_types list ("sliding_attention" / "full_attention")
 // overrides both. Llama configs have no window.
-func slidingWindows(cfg *formats.Config) ([]int, error) {
-	c := cfg.Llama
+func slidingWindows(cfg *arch.Config) ([]int, error) {
+	c := cfg.Llama()
 	out := make([]int, c.NumHiddenLayers)
 	if c.SlidingWindow < 0 {
-		return nil, fmt.Errorf("%w: sliding_window %d", formats.ErrConfig, c.SlidingWindow)
+		return nil, fmt.Errorf("%w: sliding_window %d", arch.ErrConfig, c.SlidingWindow)
 	}
 	if c.SlidingWindow == 0 {
 		return out, nil
@@ -223,10 +225,10 @@ func slidingWindows(cfg *formats.Config) ([]int, error) {
 	var layerTypes []string
 	if raw, ok := cfg.Raw["layer_types"]; ok && string(raw) != "null" {
 		if err := json.Unmarshal(raw, &layerTypes); err != nil {
-			return nil, fmt.Errorf("%w: layer_types: %v", formats.ErrConfig, err)
+			return nil, fmt.Errorf("%w: layer_types: %v", arch.ErrConfig, err)
 		}
 		if len(layerTypes) != c.NumHiddenLayers {
-			return nil, fmt.Errorf("%w: layer_types has %d entries for %d layers", formats.ErrConfig, len(layerTypes), c.NumHiddenLayers)
+			return nil, fmt.Errorf("%w: layer_types has %d entries for %d layers", arch.ErrConfig, len(layerTypes), c.NumHiddenLayers)
 		}
 	}
 	switch cfg.ModelType {
@@ -245,7 +247,7 @@ func slidingWindows(cfg *formats.Config) ([]int, error) {
 		from := c.NumHiddenLayers
 		if raw, ok := cfg.Raw["max_window_layers"]; ok {
 			if err := json.Unmarshal(raw, &from); err != nil {
-				return nil, fmt.Errorf("%w: max_window_layers: %v", formats.ErrConfig, err)
+				return nil, fmt.Errorf("%w: max_window_layers: %v", arch.ErrConfig, err)
 			}
 		}
 		for i := range out {

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/forward/internal/kernels"
 	"github.com/hubmirror/hubmirror/weights"
 )
@@ -26,9 +27,11 @@ func newTensorSet(g *weights.Graph) *tensorSet {
 	return &tensorSet{g: g, used: map[string]bool{}, matrixElems: map[weights.DType]int64{}}
 }
 
-// detectPrefix sets the base-model prefix: the first of prefixes under which
-// probe (a tensor every checkpoint of the family has) exists.
-func (s *tensorSet) detectPrefix(probe string, prefixes ...string) error {
+// detectPrefix sets the base-model prefix: the first of the family's
+// prefixes under which its token embedding (a tensor every checkpoint of the
+// family has) exists.
+func (s *tensorSet) detectPrefix(l arch.Layout) error {
+	probe, prefixes := l.Embedding, l.Prefixes
 	for _, p := range prefixes {
 		if _, ok := s.g.Tensor(p + probe); ok {
 			s.prefix = p

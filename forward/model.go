@@ -19,9 +19,10 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
-	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/forward/internal/kernels"
 	"github.com/hubmirror/hubmirror/weights"
 )
@@ -75,6 +76,10 @@ type Info struct {
 	// MaxPositions is the longest sequence the model accepts; 0 when it has
 	// no position table (Llama's rotary positions have no hard limit).
 	MaxPositions int `json:"max_positions,omitempty"`
+	// Positions is the number of positions the model was built for
+	// (max_position_embeddings, n_positions): Validate cuts its inputs to
+	// it, also where Run has no hard limit.
+	Positions int `json:"positions,omitempty"`
 	// Outputs names the outputs Run returns, in order.
 	Outputs []string `json:"outputs"`
 	// WeightDType is the dtype that holds most of the matrix weights.
@@ -115,6 +120,21 @@ func (o *Outputs) Get(name string) (*Output, bool) {
 		}
 	}
 	return nil, false
+}
+
+// loaders build the network of each family (arch.Family.Name) the forward
+// pass runs; each family's file registers its loader.
+var loaders = map[string]func(s *tensorSet, cfg *arch.Config) (network, Info, error){}
+
+// runnableTypes lists the model types of the families with a loader.
+func runnableTypes() []string {
+	var out []string
+	for _, f := range arch.Families() {
+		if _, ok := loaders[f.Name]; ok {
+			out = append(out, f.ModelTypes...)
+		}
+	}
+	return out
 }
 
 // network is one architecture's implementation.
@@ -165,13 +185,13 @@ type Model struct {
 // nil, in which case g.Config is parsed. Architectures outside the BERT,
 // GPT-2 and Llama families are refused with an error wrapping
 // ErrUnsupported that names them.
-func Load(g *weights.Graph, cfg *formats.Config, opts Options) (*Model, error) {
+func Load(g *weights.Graph, cfg *arch.Config, opts Options) (*Model, error) {
 	if cfg == nil {
 		if g.Config == nil {
 			return nil, fmt.Errorf("%w: the model has no config.json", ErrUnsupported)
 		}
 		var err error
-		if cfg, err = formats.ParseConfig(g.Config); err != nil {
+		if cfg, err = arch.ParseConfig(g.Config); err != nil {
 			return nil, err
 		}
 	}
@@ -182,14 +202,8 @@ func Load(g *weights.Graph, cfg *formats.Config, opts Options) (*Model, error) {
 	s := newTensorSet(g)
 	m := &Model{threads: threads, beforeLayer: opts.BeforeLayer}
 	var err error
-	switch {
-	case cfg.Bert != nil:
-		m.net, m.info, err = loadBert(s, cfg)
-	case cfg.GPT2 != nil:
-		m.net, m.info, err = loadGPT2(s, cfg)
-	case cfg.Llama != nil:
-		m.net, m.info, err = loadLlama(s, cfg)
-	default:
+	load, ok := loaders[cfg.Family()]
+	if !ok {
 		name := cfg.Architecture()
 		if name == "" {
 			name = "(config.json names no architecture or model_type)"
@@ -197,12 +211,13 @@ func Load(g *weights.Graph, cfg *formats.Config, opts Options) (*Model, error) {
 		if cfg.ModelType != "" && cfg.ModelType != name {
 			name += " (model_type " + cfg.ModelType + ")"
 		}
-		return nil, fmt.Errorf("%w: architecture %s; the forward pass runs BERT, GPT-2 and Llama-family (Llama, Mistral, Qwen2) models", ErrUnsupported, name)
+		return nil, fmt.Errorf("%w: architecture %s; the forward pass runs the model types %s", ErrUnsupported, name, strings.Join(runnableTypes(), ", "))
 	}
-	if err != nil {
+	if m.net, m.info, err = load(s, cfg); err != nil {
 		return nil, err
 	}
 	m.info.ModelType = cfg.ModelType
+	m.info.Positions = cfg.Params.Sizes().MaxPositions
 	m.info.WeightDType = s.mainDType()
 	m.info.Quantized = s.matrixElems[weights.I8] > 0
 	m.info.Unused = s.unused()

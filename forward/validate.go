@@ -124,14 +124,32 @@ var (
 	DefaultLengths   = []int{7, 16, 33, 64}
 )
 
+// Limits of ValidateOptions: more sequences, or longer ones, tell nothing
+// a validation needs and cost hours (the attention of a sequence of n
+// tokens holds n² scores per thread).
+const (
+	MaxSequences = 1024
+	MaxLength    = 4096
+)
+
+// batchElements bounds the values that the sequences Validate runs through
+// a model at once hold: their outputs (tokens × (hidden + vocab)) and the
+// attention scores of a head (tokens² per sequence and goroutine). So a
+// validation's memory stays near one batch's activations whatever its
+// number of sequences. The default inputs of a model with a 128k
+// vocabulary fit in one batch.
+var batchElements = 1 << 25
+
 // ValidateOptions say what Validate runs and how it judges.
 type ValidateOptions struct {
 	// Seed seeds the input ids.
 	Seed uint64
-	// Sequences is the number of sequences; 0 means DefaultSequences.
+	// Sequences is the number of sequences, at most MaxSequences; 0 means
+	// DefaultSequences.
 	Sequences int
-	// Lengths are the sequence lengths, used in turn; nil means
-	// DefaultLengths. Lengths beyond the models' positions are cut to fit.
+	// Lengths are the sequence lengths, used in turn, each at most
+	// MaxLength; nil means DefaultLengths. Lengths beyond the models'
+	// positions (Info.Positions, Info.MaxPositions) are cut to fit.
 	Lengths []int
 	// Kind selects the default thresholds; "" means InferKind.
 	Kind Kind
@@ -200,9 +218,9 @@ type Runner interface {
 	Run(ctx context.Context, ids []int) (*Outputs, error)
 }
 
-// BatchRunner is a Runner that can also run all the inputs of a
-// validation at once (Model.RunBatch); Validate then uses RunBatch, which
-// reads each model's weights once instead of once per input.
+// BatchRunner is a Runner that can also run several inputs at once
+// (Model.RunBatch); Validate then uses RunBatch, which reads each model's
+// weights once per batch of inputs instead of once per input.
 type BatchRunner interface {
 	Runner
 	RunBatch(ctx context.Context, inputs [][]int) ([]*Outputs, error)
@@ -259,20 +277,27 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 	if seqs <= 0 {
 		seqs = DefaultSequences
 	}
+	if seqs > MaxSequences {
+		return nil, fmt.Errorf("%w: %d sequences, at most %d", ErrInput, seqs, MaxSequences)
+	}
 	lengths := opts.Lengths
 	if len(lengths) == 0 {
 		lengths = DefaultLengths
 	}
-	maxLen := ri.MaxPositions
-	if ci.MaxPositions > 0 && (maxLen == 0 || ci.MaxPositions < maxLen) {
-		maxLen = ci.MaxPositions
+	for _, n := range lengths {
+		if n <= 0 || n > MaxLength {
+			return nil, fmt.Errorf("%w: sequence length %d, want 1 to %d", ErrInput, n, MaxLength)
+		}
+	}
+	maxLen := 0
+	for _, p := range []int{ri.MaxPositions, ci.MaxPositions, ri.Positions, ci.Positions} {
+		if p > 0 && (maxLen == 0 || p < maxLen) {
+			maxLen = p
+		}
 	}
 	run := make([]int, seqs)
 	for i := range run {
 		n := lengths[i%len(lengths)]
-		if n <= 0 {
-			return nil, fmt.Errorf("%w: sequence length %d", ErrInput, n)
-		}
 		if maxLen > 0 && n > maxLen {
 			n = maxLen
 		}
@@ -296,17 +321,19 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 	rb, ok1 := ref.(BatchRunner)
 	cb, ok2 := cand.(BatchRunner)
 	if ok1 && ok2 {
-		ros, err := rb.RunBatch(ctx, inputs)
-		if err != nil {
-			return nil, fmt.Errorf("reference: %w", err)
-		}
-		cos, err := cb.RunBatch(ctx, inputs)
-		if err != nil {
-			return nil, fmt.Errorf("candidate: %w", err)
-		}
-		for j := range inputs {
-			if err := compare(ros[j], cos[j]); err != nil {
-				return nil, err
+		for _, batch := range batches(inputs, ri.HiddenSize+ri.VocabSize) {
+			ros, err := rb.RunBatch(ctx, batch)
+			if err != nil {
+				return nil, fmt.Errorf("reference: %w", err)
+			}
+			cos, err := cb.RunBatch(ctx, batch)
+			if err != nil {
+				return nil, fmt.Errorf("candidate: %w", err)
+			}
+			for j := range batch {
+				if err := compare(ros[j], cos[j]); err != nil {
+					return nil, err
+				}
 			}
 		}
 	} else {
@@ -335,4 +362,24 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 	}
 	rep.Passed = len(rep.Failures) == 0
 	return rep, nil
+}
+
+// batches splits inputs into runs of consecutive sequences whose outputs
+// (width values per token) and attention scores stay within
+// batchElements, each at least one sequence.
+func batches(inputs [][]int, width int) [][][]int {
+	var out [][][]int
+	start, elems := 0, 0
+	for i, ids := range inputs {
+		n := len(ids)*max(width, 1) + len(ids)*len(ids)
+		if i > start && elems+n > batchElements {
+			out = append(out, inputs[start:i])
+			start, elems = i, 0
+		}
+		elems += n
+	}
+	if start < len(inputs) {
+		out = append(out, inputs[start:])
+	}
+	return out
 }

@@ -316,3 +316,90 @@ func TestReportJudge(t *testing.T) {
 		t.Errorf("strict: %+v", r)
 	}
 }
+
+// TestValidateBounds: more sequences than MaxSequences, or a length beyond
+// MaxLength, are refused before anything runs; lengths beyond a Llama
+// model's max_position_embeddings (which Run does not enforce) are cut to
+// it, as for the families with a position table.
+func TestValidateBounds(t *testing.T) {
+	ctx := context.Background()
+	m := loadModel(t, filepath.Join(fixtures, "llama-gqa-bin"), 1) // 48 positions
+	if i := m.Info(); i.MaxPositions != 0 || i.Positions != 48 {
+		t.Fatalf("max positions %d, positions %d", i.MaxPositions, i.Positions)
+	}
+	for _, o := range []ValidateOptions{
+		{Sequences: MaxSequences + 1},
+		{Sequences: 1_000_000},
+		{Lengths: []int{3, MaxLength + 1}},
+	} {
+		if _, err := Validate(ctx, m, m, o); !errors.Is(err, ErrInput) {
+			t.Errorf("%+v: %v, want ErrInput", o, err)
+		}
+	}
+	rep, err := Validate(ctx, m, m, ValidateOptions{Sequences: 3, Lengths: []int{5, 64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep.Lengths, []int{5, 48, 5}) {
+		t.Errorf("lengths %v, want 64 cut to 48 positions", rep.Lengths)
+	}
+}
+
+// batchCounter is a BatchRunner that records the sizes of its batches.
+type batchCounter struct {
+	*Model
+	sizes []int
+}
+
+func (b *batchCounter) RunBatch(ctx context.Context, inputs [][]int) ([]*Outputs, error) {
+	n := 0
+	for _, ids := range inputs {
+		n += len(ids)
+	}
+	b.sizes = append(b.sizes, n)
+	return b.Model.RunBatch(ctx, inputs)
+}
+
+// TestValidateBatches: Validate runs its sequences through a model in
+// batches whose outputs stay within batchElements, and the report is that
+// of one batch.
+func TestValidateBatches(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(fixtures, "gpt2-lm-bin")
+	ref, cand := loadModel(t, dir, 1), loadModel(t, filepath.Join(fixtures, "gpt2-bf16-st"), 1)
+	opts := ValidateOptions{Seed: 4, Sequences: 9, Lengths: []int{7, 16, 31}}
+	whole, err := Validate(ctx, &batchCounter{Model: ref}, &batchCounter{Model: cand}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	width := ref.Info().HiddenSize + ref.Info().VocabSize
+	defer func(n int) { batchElements = n }(batchElements)
+	batchElements = 40*width + 40*40 // at most 40 tokens at once
+	r, c := &batchCounter{Model: ref}, &batchCounter{Model: cand}
+	parts, err := Validate(ctx, r, c, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.sizes) < 3 || !slices.Equal(r.sizes, c.sizes) {
+		t.Fatalf("batches of %v and %v tokens, want several", r.sizes, c.sizes)
+	}
+	total := 0
+	for _, n := range r.sizes {
+		total += n
+		if n > 40 {
+			t.Errorf("a batch of %d tokens, above the budget of 40", n)
+		}
+	}
+	if total != 3*(7+16+31) {
+		t.Errorf("%d tokens run, want %d", total, 3*(7+16+31))
+	}
+	if parts.Passed != whole.Passed || len(parts.Outputs) != len(whole.Outputs) {
+		t.Fatalf("batched report %+v, whole %+v", parts, whole)
+	}
+	for i, o := range parts.Outputs {
+		w := whole.Outputs[i]
+		if o.Elements != w.Elements || math.Abs(o.MaxAbsError-w.MaxAbsError) > 1e-6 || math.Abs(o.Cosine-w.Cosine) > 1e-9 {
+			t.Errorf("%s: batched %+v, whole %+v", o.Name, o.Metrics, w.Metrics)
+		}
+	}
+}

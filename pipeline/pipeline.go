@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/convert"
 	"github.com/hubmirror/hubmirror/formats"
@@ -74,7 +75,7 @@ func QuantizeVariant(opts quantize.Options) (Variant, error) {
 	}
 	kind := map[quantize.Scheme]forward.Kind{quantize.Int8: forward.KindInt8, quantize.FP16: forward.KindF16, quantize.BF16: forward.KindBF16}[opts.Scheme]
 	return Variant{Name: name, Label: "quantize " + name, Kind: kind,
-		Pass: func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+		Pass: func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 			return quantize.Quantize(g, cfg, opts)
 		}}, nil
 }
@@ -86,7 +87,7 @@ func ConvertVariant(target string) (Variant, error) {
 		return Variant{}, fmt.Errorf("pipeline: --convert %q: the conversion target is safetensors", target)
 	}
 	return Variant{Name: "safetensors", Label: "convert safetensors", Kind: forward.KindExact,
-		Pass: func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+		Pass: func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 			return convert.DedupeShared(g, cfg)
 		},
 		Skip: func(l *formats.Layout) string {

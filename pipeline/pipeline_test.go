@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/hubclient"
@@ -102,7 +103,7 @@ func safetensorsVariant(t *testing.T) Variant {
 // counted wraps v's pass to count its calls.
 func counted(v Variant, n *atomic.Int32) Variant {
 	pass := v.Pass
-	v.Pass = func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+	v.Pass = func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 		n.Add(1)
 		return pass(g, cfg)
 	}
@@ -113,7 +114,7 @@ func counted(v Variant, n *atomic.Int32) Variant {
 // that computes something else, which an exact validation must refuse.
 func scaled(name, tensor string, factor float32) Variant {
 	return Variant{Name: name, Label: "scale " + tensor, Kind: forward.KindExact,
-		Pass: func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+		Pass: func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 			out := g.Derive()
 			found := false
 			for _, t := range g.Tensors() {
@@ -332,7 +333,7 @@ func TestRunFailedVariant(t *testing.T) {
 	// A pass that fails: the step is named, and it is no validation failure.
 	boom := errors.New("boom")
 	opts.Variants = []Variant{{Name: "bad", Label: "bad pass", Kind: forward.KindExact,
-		Pass: func(*weights.Graph, *formats.Config) (*weights.Graph, any, error) { return nil, nil, boom }}}
+		Pass: func(*weights.Graph, *arch.Config) (*weights.Graph, any, error) { return nil, nil, boom }}}
 	rep, err = Run(context.Background(), s, opts)
 	if !errors.As(err, &se) || se.Step != "bad pass" || !errors.Is(err, boom) || errors.Is(err, forward.ErrValidationFailed) {
 		t.Errorf("failing pass: %v", err)

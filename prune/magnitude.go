@@ -8,7 +8,7 @@
 // shapes it changed.
 //
 // Unstructured and N:M pruning apply to the 2-D weights of the Linear layers
-// of the model body (formats.RoleLinear); embeddings, norms, biases and
+// of the model body (arch.RoleLinear); embeddings, norms, biases and
 // heads are left alone.
 package prune
 
@@ -18,7 +18,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -77,10 +77,10 @@ func (r *Report) add(tr TensorReport) {
 }
 
 // targets returns the tensors unstructured and N:M pruning apply to.
-func targets(g *weights.Graph, cfg *formats.Config) map[string]bool {
+func targets(g *weights.Graph, cfg *arch.Config) map[string]bool {
 	out := map[string]bool{}
 	for _, t := range g.Tensors() {
-		if formats.RoleOf(cfg, t) == formats.RoleLinear {
+		if arch.RoleOf(cfg, t) == arch.RoleLinear {
 			out[t.Name] = true
 		}
 	}
@@ -159,7 +159,7 @@ func kthThreshold(vals []float32, k int64) threshold {
 // of every Linear weight: in each tensor separately, or, with global, under
 // one threshold across all of them (found exactly, in two streaming passes
 // of 16-bit histograms, without holding more than one tensor).
-func Magnitude(g *weights.Graph, cfg *formats.Config, sparsity float64, global bool) (*weights.Graph, *Report, error) {
+func Magnitude(g *weights.Graph, cfg *arch.Config, sparsity float64, global bool) (*weights.Graph, *Report, error) {
 	if !(sparsity >= 0 && sparsity < 1) {
 		return nil, nil, specErrorf("prune: sparsity %g is not in [0, 1)", sparsity)
 	}
@@ -297,7 +297,7 @@ func globalThresholds(g *weights.Graph, tg map[string]bool, sparsity float64) (m
 // output channel of every Linear weight (2:4 sparsity for n=2, m=4), the
 // pattern sparse tensor cores accelerate. Inputs run along the rows of
 // nn.Linear weights and down the columns of GPT-2's Conv1D ones.
-func NM(g *weights.Graph, cfg *formats.Config, n, m int) (*weights.Graph, *Report, error) {
+func NM(g *weights.Graph, cfg *arch.Config, n, m int) (*weights.Graph, *Report, error) {
 	if n <= 0 || m <= 0 || n >= m {
 		return nil, nil, specErrorf("prune: pattern %d:%d must keep N of M with 0 < N < M", n, m)
 	}
@@ -311,11 +311,11 @@ func NM(g *weights.Graph, cfg *formats.Config, n, m int) (*weights.Graph, *Repor
 			}
 			continue
 		}
-		outDim, inDim := formats.LinearDims(cfg, t)
+		outDim, inDim := arch.LinearDims(cfg, t)
 		if inDim%int64(m) != 0 {
 			return nil, nil, specErrorf("prune: %s: input size %d is not a multiple of %d", t.Name, inDim, m)
 		}
-		conv := formats.IsConv1D(cfg, t.Name)
+		conv := arch.IsConv1D(cfg, t.Name)
 		apply := func(vals []float32) int64 {
 			return nmApply(vals, int(outDim), int(inDim), conv, n, m)
 		}

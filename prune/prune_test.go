@@ -9,13 +9,13 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
-func cfgOf(t *testing.T, raw string) *formats.Config {
+func cfgOf(t *testing.T, raw string) *arch.Config {
 	t.Helper()
-	c, err := formats.ParseConfig([]byte(raw))
+	c, err := arch.ParseConfig([]byte(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestNM(t *testing.T) {
 			t.Errorf("%s: sparsity %g", tr.Name, tr.Sparsity)
 		}
 		x, _ := g.Tensor(tr.Name)
-		outDim, inDim := formats.LinearDims(cfg, x)
+		outDim, inDim := arch.LinearDims(cfg, x)
 		v, orig := floats(t, out, tr.Name), floats(t, g, tr.Name)
 		// Conv1D: inputs run down the rows.
 		for o := 0; o < int(outDim); o++ {

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -86,33 +86,16 @@ func sumSquares(t *weights.Tensor, axis int, acc []float64) error {
 	return nil
 }
 
-// slice is one tensor of a layer cut along one axis. part numbers the
-// blocks of a fused tensor (GPT-2's c_attn holds q, k and v side by side):
-// units of part p start after p blocks of all the units present.
-type slice struct {
-	name string
-	axis int
-	part int
+// family is where a model keeps the tensors that structured pruning cuts:
+// its family's Blocks, found under the model's prefix.
+type family struct {
+	arch.Blocks
+	prefix string
+	layer  func(i int) string
 }
 
-// family describes where a family keeps the tensors that structured
-// pruning cuts.
-type family struct {
-	layerName func(prefix string, layer int, suffix string) string
-	prefix    string
-	layers    int
-	heads     int
-	kvHeads   int
-	headDim   int
-	hidden    int
-	inter     int
-	// query and kv cut heads; out cuts the inputs of the output projection.
-	query, kv, out []slice
-	// up cuts FFN neurons' inputs side (rows or columns), down the output side.
-	up, down []slice
-	// interField is the config field of the FFN width.
-	interField string
-}
+// name is the full name of a tensor of layer l.
+func (f *family) name(l int, s string) string { return f.prefix + f.layer(l) + s }
 
 // findPrefix finds the part of a tensor name before the layer list, by
 // looking for a name that ends with marker.
@@ -125,68 +108,29 @@ func findPrefix(g *weights.Graph, marker string) (string, bool) {
 	return "", false
 }
 
-func familyOf(g *weights.Graph, cfg *formats.Config) (*family, error) {
+func familyOf(g *weights.Graph, cfg *arch.Config) (*family, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("prune: structured pruning needs config.json")
 	}
-	switch {
-	case cfg.Bert != nil:
-		c := cfg.Bert
-		p, ok := findPrefix(g, "encoder.layer.0.attention.self.query.weight")
-		if !ok {
-			return nil, fmt.Errorf("prune: no BERT attention weights (encoder.layer.0.attention.self.query.weight) in the model")
-		}
-		return &family{
-			layerName: func(prefix string, l int, s string) string { return fmt.Sprintf("%sencoder.layer.%d.%s", prefix, l, s) },
-			prefix:    p, layers: c.NumHiddenLayers, heads: c.NumAttentionHeads, kvHeads: c.NumAttentionHeads,
-			headDim: c.HiddenSize / c.NumAttentionHeads, hidden: c.HiddenSize, inter: c.IntermediateSize,
-			query: []slice{{"attention.self.query.weight", 0, 0}, {"attention.self.query.bias", 0, 0}},
-			kv: []slice{{"attention.self.key.weight", 0, 0}, {"attention.self.key.bias", 0, 0},
-				{"attention.self.value.weight", 0, 0}, {"attention.self.value.bias", 0, 0}},
-			out:        []slice{{"attention.output.dense.weight", 1, 0}},
-			up:         []slice{{"intermediate.dense.weight", 0, 0}, {"intermediate.dense.bias", 0, 0}},
-			down:       []slice{{"output.dense.weight", 1, 0}},
-			interField: "intermediate_size",
-		}, nil
-	case cfg.GPT2 != nil:
-		c := cfg.GPT2
-		p, ok := findPrefix(g, "h.0.attn.c_attn.weight")
-		if !ok {
-			return nil, fmt.Errorf("prune: no GPT-2 attention weights (h.0.attn.c_attn.weight) in the model")
-		}
-		h := c.NEmbd
-		// c_attn is Conv1D [hidden, 3*hidden]: q, k, v side by side in the columns.
-		return &family{
-			layerName: func(prefix string, l int, s string) string { return fmt.Sprintf("%sh.%d.%s", prefix, l, s) },
-			prefix:    p, layers: c.NLayer, heads: c.NHead, kvHeads: c.NHead, headDim: h / c.NHead, hidden: h, inter: c.NInner,
-			query: []slice{{"attn.c_attn.weight", 1, 0}, {"attn.c_attn.bias", 0, 0}},
-			kv: []slice{{"attn.c_attn.weight", 1, 1}, {"attn.c_attn.bias", 0, 1},
-				{"attn.c_attn.weight", 1, 2}, {"attn.c_attn.bias", 0, 2}},
-			out:        []slice{{"attn.c_proj.weight", 0, 0}},
-			up:         []slice{{"mlp.c_fc.weight", 1, 0}, {"mlp.c_fc.bias", 0, 0}},
-			down:       []slice{{"mlp.c_proj.weight", 0, 0}},
-			interField: "n_inner",
-		}, nil
-	case cfg.Llama != nil:
-		c := cfg.Llama
-		p, ok := findPrefix(g, "layers.0.self_attn.q_proj.weight")
-		if !ok {
-			return nil, fmt.Errorf("prune: no Llama attention weights (layers.0.self_attn.q_proj.weight) in the model")
-		}
-		return &family{
-			layerName: func(prefix string, l int, s string) string { return fmt.Sprintf("%slayers.%d.%s", prefix, l, s) },
-			prefix:    p, layers: c.NumHiddenLayers, heads: c.NumAttentionHeads, kvHeads: c.NumKeyValueHeads,
-			headDim: c.HeadDim, hidden: c.HiddenSize, inter: c.IntermediateSize,
-			query: []slice{{"self_attn.q_proj.weight", 0, 0}, {"self_attn.q_proj.bias", 0, 0}},
-			kv: []slice{{"self_attn.k_proj.weight", 0, 0}, {"self_attn.k_proj.bias", 0, 0},
-				{"self_attn.v_proj.weight", 0, 0}, {"self_attn.v_proj.bias", 0, 0}},
-			out:        []slice{{"self_attn.o_proj.weight", 1, 0}},
-			up:         []slice{{"mlp.gate_proj.weight", 0, 0}, {"mlp.up_proj.weight", 0, 0}},
-			down:       []slice{{"mlp.down_proj.weight", 1, 0}},
-			interField: "intermediate_size",
-		}, nil
+	if cfg.Params == nil {
+		return nil, fmt.Errorf("prune: structured pruning knows the %s families, not %q", familyNames(), cfg.Architecture())
 	}
-	return nil, fmt.Errorf("prune: structured pruning knows the bert, gpt2 and llama families, not %q", cfg.Architecture())
+	b, l := cfg.Params.Blocks(), cfg.Params.Layout()
+	marker := l.Layer(0) + b.Query[0].Name
+	p, ok := findPrefix(g, marker)
+	if !ok {
+		return nil, fmt.Errorf("prune: no %s attention weights (%s) in the model", cfg.Family(), marker)
+	}
+	return &family{Blocks: b, prefix: p, layer: l.Layer}, nil
+}
+
+// familyNames lists the families structured pruning knows.
+func familyNames() string {
+	var names []string
+	for _, f := range arch.Families() {
+		names = append(names, f.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 // cut records, per tensor name, the indices kept along one axis. A tensor
@@ -199,9 +143,9 @@ type cut struct {
 
 // unitIndices lists the indices along a slice's axis of the given units
 // (heads or neurons) of size elements each, out of present units.
-func unitIndices(s slice, units []int, size, present int) []int {
+func unitIndices(s arch.Slice, units []int, size, present int) []int {
 	var out []int
-	base := s.part * present * size
+	base := s.Part * present * size
 	for _, u := range units {
 		for j := 0; j < size; j++ {
 			out = append(out, base+u*size+j)
@@ -238,21 +182,21 @@ func apply(g *weights.Graph, cuts map[string]*cut, rep *Report) (*weights.Graph,
 }
 
 // addCut registers that tensor name keeps idx along axis.
-func (f *family) addCut(g *weights.Graph, cuts map[string]*cut, layer int, s slice, idx []int) error {
-	name := f.layerName(f.prefix, layer, s.name)
+func (f *family) addCut(g *weights.Graph, cuts map[string]*cut, layer int, s arch.Slice, idx []int) error {
+	name := f.name(layer, s.Name)
 	t, ok := g.Tensor(name)
 	if !ok {
-		if strings.HasSuffix(s.name, ".bias") {
+		if strings.HasSuffix(s.Name, ".bias") {
 			return nil // layers without biases
 		}
 		return fmt.Errorf("prune: missing tensor %s", name)
 	}
-	if s.axis >= len(t.Shape) {
-		return fmt.Errorf("prune: %s: shape %v has no axis %d", name, t.Shape, s.axis)
+	if s.Axis >= len(t.Shape) {
+		return fmt.Errorf("prune: %s: shape %v has no axis %d", name, t.Shape, s.Axis)
 	}
 	c, ok := cuts[name]
 	if !ok {
-		c = &cut{axis: s.axis, full: int(t.Shape[s.axis])}
+		c = &cut{axis: s.Axis, full: int(t.Shape[s.Axis])}
 		cuts[name] = c
 	}
 	c.keep = append(c.keep, idx...)
@@ -300,21 +244,21 @@ func ParseHeads(spec string) (explicit map[int][]int, perLayer int, err error) {
 // The config's num_attention_heads, num_key_value_heads and head_dim are
 // updated. With perLayer > 0, the heads whose output projections have the
 // smallest L2 norm go.
-func Heads(g *weights.Graph, cfg *formats.Config, explicit map[int][]int, perLayer int) (*weights.Graph, *Report, error) {
+func Heads(g *weights.Graph, cfg *arch.Config, explicit map[int][]int, perLayer int) (*weights.Graph, *Report, error) {
 	f, err := familyOf(g, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	llama := cfg.Llama != nil
+	uniform := !f.PerLayerHeads // one head count for every layer
 	already := map[int][]int{}
-	if !llama {
+	if !uniform {
 		if already, err = cfg.PrunedHeads(); err != nil {
 			return nil, nil, err
 		}
 	}
 	for l, heads := range explicit {
-		if l >= f.layers {
-			return nil, nil, specErrorf("prune: the model has %d layers (0 to %d); there is no layer %d", f.layers, f.layers-1, l)
+		if l >= f.Layers {
+			return nil, nil, specErrorf("prune: the model has %d layers (0 to %d); there is no layer %d", f.Layers, f.Layers-1, l)
 		}
 		if len(heads) == 0 {
 			return nil, nil, specErrorf("prune: layer %d: no head to remove given", l)
@@ -326,16 +270,16 @@ func Heads(g *weights.Graph, cfg *formats.Config, explicit map[int][]int, perLay
 	rep := &Report{Method: "heads"}
 	cuts := map[string]*cut{}
 	newPruned := map[string][]int{}
-	group := f.heads / f.kvHeads
+	group := f.Heads / f.KVHeads
 	removedPerLayer := -1
-	for l := 0; l < f.layers; l++ {
+	for l := 0; l < f.Layers; l++ {
 		// The original heads that remain in this layer, in stored order.
 		gone := map[int]bool{}
 		for _, h := range already[l] {
 			gone[h] = true
 		}
 		var present []int
-		for h := 0; h < f.heads; h++ {
+		for h := 0; h < f.Heads; h++ {
 			if !gone[h] {
 				present = append(present, h)
 			}
@@ -351,7 +295,7 @@ func Heads(g *weights.Graph, cfg *formats.Config, explicit map[int][]int, perLay
 			}
 		} else {
 			for _, h := range explicit[l] {
-				if h >= f.heads || gone[h] {
+				if h >= f.Heads || gone[h] {
 					return nil, nil, specErrorf("prune: layer %d has no head %d (heads %v remain)", l, h, present)
 				}
 				remove[h] = true
@@ -367,7 +311,7 @@ func Heads(g *weights.Graph, cfg *formats.Config, explicit map[int][]int, perLay
 				keepPos = append(keepPos, pos)
 			}
 		}
-		if llama {
+		if uniform {
 			if removedPerLayer >= 0 && removedPerLayer != len(remove) {
 				return nil, nil, specErrorf("prune: %s layers share one head count: every layer must lose the same number of heads", cfg.Architecture())
 			}
@@ -403,18 +347,18 @@ func Heads(g *weights.Graph, cfg *formats.Config, explicit map[int][]int, perLay
 		if len(remove) == 0 {
 			continue
 		}
-		for _, s := range f.query {
-			if err := f.addCut(g, cuts, l, s, unitIndices(s, keepPos, f.headDim, len(present))); err != nil {
+		for _, s := range f.Query {
+			if err := f.addCut(g, cuts, l, s, unitIndices(s, keepPos, f.HeadDim, len(present))); err != nil {
 				return nil, nil, err
 			}
 		}
-		for _, s := range f.kv {
-			if err := f.addCut(g, cuts, l, s, unitIndices(s, keepKV, f.headDim, len(present)/group)); err != nil {
+		for _, s := range f.KV {
+			if err := f.addCut(g, cuts, l, s, unitIndices(s, keepKV, f.HeadDim, len(present)/group)); err != nil {
 				return nil, nil, err
 			}
 		}
-		for _, s := range f.out {
-			if err := f.addCut(g, cuts, l, s, unitIndices(s, keepPos, f.headDim, len(present))); err != nil {
+		for _, s := range f.Out {
+			if err := f.addCut(g, cuts, l, s, unitIndices(s, keepPos, f.HeadDim, len(present))); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -424,17 +368,17 @@ func Heads(g *weights.Graph, cfg *formats.Config, explicit map[int][]int, perLay
 		return nil, nil, err
 	}
 	fields := map[string]any{}
-	if llama {
-		heads := f.heads - removedPerLayer
-		fields["num_attention_heads"] = heads
-		fields["num_key_value_heads"] = heads / group
-		fields["head_dim"] = f.headDim
+	if uniform {
+		heads := f.Heads - removedPerLayer
+		fields[f.HeadsField] = heads
+		fields[f.KVHeadsField] = heads / group
+		fields[f.HeadDimField] = f.HeadDim
 	} else if len(newPruned) > 0 {
 		fields["pruned_heads"] = newPruned
 	}
 	rep.Config = fields
 	if out.Config != nil {
-		if out.Config, err = formats.UpdateConfig(out.Config, fields); err != nil {
+		if out.Config, err = arch.UpdateConfig(out.Config, fields); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -444,20 +388,20 @@ func Heads(g *weights.Graph, cfg *formats.Config, explicit map[int][]int, perLay
 // headImportance returns the L2 norm of each present head's slice of the
 // output projection.
 func (f *family) headImportance(g *weights.Graph, layer, present int) ([]float64, error) {
-	s := f.out[0]
-	name := f.layerName(f.prefix, layer, s.name)
+	s := f.Out[0]
+	name := f.name(layer, s.Name)
 	t, ok := g.Tensor(name)
 	if !ok {
 		return nil, fmt.Errorf("prune: missing tensor %s", name)
 	}
-	acc := make([]float64, t.Shape[s.axis])
-	if err := sumSquares(t, s.axis, acc); err != nil {
+	acc := make([]float64, t.Shape[s.Axis])
+	if err := sumSquares(t, s.Axis, acc); err != nil {
 		return nil, err
 	}
 	imp := make([]float64, present)
 	for h := range imp {
-		for j := 0; j < f.headDim && h*f.headDim+j < len(acc); j++ {
-			imp[h] += acc[h*f.headDim+j]
+		for j := 0; j < f.HeadDim && h*f.HeadDim+j < len(acc); j++ {
+			imp[h] += acc[h*f.HeadDim+j]
 		}
 		imp[h] = math.Sqrt(imp[h])
 	}
@@ -496,7 +440,7 @@ func leastImportant(imp []float64, k, group int) []int {
 // number in each, so config.json's intermediate size describes them all),
 // choosing by the product of the L2 norms of each neuron's input and
 // output weights.
-func FFN(g *weights.Graph, cfg *formats.Config, keep float64) (*weights.Graph, *Report, error) {
+func FFN(g *weights.Graph, cfg *arch.Config, keep float64) (*weights.Graph, *Report, error) {
 	if !(keep > 0 && keep <= 1) {
 		return nil, nil, specErrorf("prune: --ffn-keep %g is not in (0, 1]", keep)
 	}
@@ -504,43 +448,43 @@ func FFN(g *weights.Graph, cfg *formats.Config, keep float64) (*weights.Graph, *
 	if err != nil {
 		return nil, nil, err
 	}
-	n := int(math.Round(keep * float64(f.inter)))
+	n := int(math.Round(keep * float64(f.Intermediate)))
 	if n < 1 {
 		n = 1
 	}
 	rep := &Report{Method: fmt.Sprintf("ffn keep %.4g", keep)}
 	cuts := map[string]*cut{}
-	for l := 0; l < f.layers; l++ {
-		in := make([]float64, f.inter)
-		outn := make([]float64, f.inter)
-		for _, s := range f.up {
-			if strings.HasSuffix(s.name, ".bias") {
+	for l := 0; l < f.Layers; l++ {
+		in := make([]float64, f.Intermediate)
+		outn := make([]float64, f.Intermediate)
+		for _, s := range f.Up {
+			if strings.HasSuffix(s.Name, ".bias") {
 				continue
 			}
-			t, ok := g.Tensor(f.layerName(f.prefix, l, s.name))
+			t, ok := g.Tensor(f.name(l, s.Name))
 			if !ok {
-				return nil, nil, fmt.Errorf("prune: missing tensor %s", f.layerName(f.prefix, l, s.name))
+				return nil, nil, fmt.Errorf("prune: missing tensor %s", f.name(l, s.Name))
 			}
-			if t.Shape[s.axis] != int64(f.inter) {
-				return nil, nil, fmt.Errorf("prune: %s: shape %v does not have %d neurons along axis %d", t.Name, t.Shape, f.inter, s.axis)
+			if t.Shape[s.Axis] != int64(f.Intermediate) {
+				return nil, nil, fmt.Errorf("prune: %s: shape %v does not have %d neurons along axis %d", t.Name, t.Shape, f.Intermediate, s.Axis)
 			}
-			if err := sumSquares(t, s.axis, in); err != nil {
+			if err := sumSquares(t, s.Axis, in); err != nil {
 				return nil, nil, err
 			}
 		}
-		for _, s := range f.down {
-			t, ok := g.Tensor(f.layerName(f.prefix, l, s.name))
+		for _, s := range f.Down {
+			t, ok := g.Tensor(f.name(l, s.Name))
 			if !ok {
-				return nil, nil, fmt.Errorf("prune: missing tensor %s", f.layerName(f.prefix, l, s.name))
+				return nil, nil, fmt.Errorf("prune: missing tensor %s", f.name(l, s.Name))
 			}
-			if t.Shape[s.axis] != int64(f.inter) {
-				return nil, nil, fmt.Errorf("prune: %s: shape %v does not have %d neurons along axis %d", t.Name, t.Shape, f.inter, s.axis)
+			if t.Shape[s.Axis] != int64(f.Intermediate) {
+				return nil, nil, fmt.Errorf("prune: %s: shape %v does not have %d neurons along axis %d", t.Name, t.Shape, f.Intermediate, s.Axis)
 			}
-			if err := sumSquares(t, s.axis, outn); err != nil {
+			if err := sumSquares(t, s.Axis, outn); err != nil {
 				return nil, nil, err
 			}
 		}
-		order := make([]int, f.inter)
+		order := make([]int, f.Intermediate)
 		for i := range order {
 			order[i] = i
 		}
@@ -549,8 +493,8 @@ func FFN(g *weights.Graph, cfg *formats.Config, keep float64) (*weights.Graph, *
 		})
 		kept := slices.Clone(order[:n])
 		sort.Ints(kept)
-		for _, s := range append(slices.Clone(f.up), f.down...) {
-			if err := f.addCut(g, cuts, l, s, unitIndices(s, kept, 1, f.inter)); err != nil {
+		for _, s := range append(slices.Clone(f.Up), f.Down...) {
+			if err := f.addCut(g, cuts, l, s, unitIndices(s, kept, 1, f.Intermediate)); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -559,9 +503,9 @@ func FFN(g *weights.Graph, cfg *formats.Config, keep float64) (*weights.Graph, *
 	if err != nil {
 		return nil, nil, err
 	}
-	rep.Config = map[string]any{f.interField: n}
+	rep.Config = map[string]any{f.IntermediateField: n}
 	if out.Config != nil {
-		if out.Config, err = formats.UpdateConfig(out.Config, rep.Config); err != nil {
+		if out.Config, err = arch.UpdateConfig(out.Config, rep.Config); err != nil {
 			return nil, nil, err
 		}
 	}

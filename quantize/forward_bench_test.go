@@ -8,7 +8,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/weights"
 )
@@ -39,7 +39,7 @@ func BenchmarkForwardInt8VsF32(b *testing.B) {
 	config := fmt.Sprintf(`{"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":%d,"intermediate_size":%d,
 		"num_hidden_layers":%d,"num_attention_heads":%d,"num_key_value_heads":%d,"vocab_size":%d,"rms_norm_eps":1e-5,
 		"max_position_embeddings":2048,"tie_word_embeddings":false}`, H, I, L, nh, nkv, V)
-	cfg, err := formats.ParseConfig([]byte(config))
+	cfg, err := arch.ParseConfig([]byte(config))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 
-	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/formats/gguf"
 	"github.com/hubmirror/hubmirror/weights"
 )
@@ -64,15 +64,15 @@ type GGUFModel struct {
 // ggufLayerNames maps the tensor names inside a Llama decoder layer to
 // llama.cpp's (gguf-py's tensor_mapping for the llama architecture).
 var ggufLayerNames = map[string]string{
-	"input_layernorm":          "attn_norm",
-	"self_attn.q_proj":         "attn_q",
-	"self_attn.k_proj":         "attn_k",
-	"self_attn.v_proj":         "attn_v",
-	"self_attn.o_proj":         "attn_output",
-	"post_attention_layernorm": "ffn_norm",
-	"mlp.gate_proj":            "ffn_gate",
-	"mlp.up_proj":              "ffn_up",
-	"mlp.down_proj":            "ffn_down",
+	arch.LlamaInputNorm:         "attn_norm",
+	arch.LlamaQuery:             "attn_q",
+	arch.LlamaKey:               "attn_k",
+	arch.LlamaValue:             "attn_v",
+	arch.LlamaAttentionOutput:   "attn_output",
+	arch.LlamaPostAttentionNorm: "ffn_norm",
+	arch.LlamaGate:              "ffn_gate",
+	arch.LlamaUp:                "ffn_up",
+	arch.LlamaDown:              "ffn_down",
 }
 
 var layerName = regexp.MustCompile(`^(?:model\.)?layers\.(\d+)\.(.+)\.(weight|bias)$`)
@@ -113,15 +113,15 @@ func ggufName(name string) (gname string, ok bool) {
 // tokenizer.huggingface.json for executors that use Hugging Face
 // tokenizers. RoPE scaling, Qwen2 and tensors outside the Llama layout are
 // refused (ErrGGUFUnsupported).
-func LlamaGGUF(g *weights.Graph, cfg *formats.Config, opts GGUFOptions) (*GGUFModel, error) {
-	if cfg == nil || cfg.Llama == nil || (cfg.ModelType != "" && cfg.ModelType != "llama" && cfg.ModelType != "mistral") {
-		arch := "(no config.json)"
+func LlamaGGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, error) {
+	if cfg == nil || cfg.Llama() == nil || (cfg.ModelType != "" && cfg.ModelType != "llama" && cfg.ModelType != "mistral") {
+		name := "(no config.json)"
 		if cfg != nil {
-			arch = cfg.Architecture()
+			name = cfg.Architecture()
 		}
-		return nil, fmt.Errorf("%w: GGUF output is for the Llama family (llama, mistral), not %s", ErrGGUFUnsupported, arch)
+		return nil, fmt.Errorf("%w: GGUF output is for the Llama family (llama, mistral), not %s", ErrGGUFUnsupported, name)
 	}
-	c := cfg.Llama
+	c := cfg.Llama()
 	if raw, ok := cfg.Raw["rope_scaling"]; ok && string(raw) != "null" {
 		return nil, fmt.Errorf("%w: rope_scaling %s", ErrGGUFUnsupported, raw)
 	}
@@ -180,7 +180,7 @@ func LlamaGGUF(g *weights.Graph, cfg *formats.Config, opts GGUFOptions) (*GGUFMo
 	embed, _ := g.Tensor("model.embed_tokens.weight")
 	var tensors []*gguf.Tensor
 	for _, t := range g.Tensors() {
-		if formats.IsBuffer(t.Name) {
+		if arch.IsBuffer(t.Name) {
 			rep.Skipped = append(rep.Skipped, t.Name)
 			continue
 		}
@@ -197,13 +197,7 @@ func LlamaGGUF(g *weights.Graph, cfg *formats.Config, opts GGUFOptions) (*GGUFMo
 		default:
 			return nil, fmt.Errorf("%w: tensor %s is %v", ErrGGUFUnsupported, t.Name, t.DType)
 		}
-		heads := 0
-		switch {
-		case hasSuffix(t.Name, "self_attn.q_proj.weight"), hasSuffix(t.Name, "self_attn.q_proj.bias"):
-			heads = c.NumAttentionHeads
-		case hasSuffix(t.Name, "self_attn.k_proj.weight"), hasSuffix(t.Name, "self_attn.k_proj.bias"):
-			heads = c.NumKeyValueHeads
-		}
+		heads := c.RotaryHeads(t.Name)
 		gt, err := ggufTensor(t, gname, heads, opts.Threads)
 		if err != nil {
 			return nil, err
@@ -212,10 +206,6 @@ func LlamaGGUF(g *weights.Graph, cfg *formats.Config, opts GGUFOptions) (*GGUFMo
 		rep.Tensors = append(rep.Tensors, GGUFTensor{Name: t.Name, GGUF: gname, From: t.DType, To: gt.Type.String(), Shape: t.Shape, Permuted: heads > 0})
 	}
 	return &GGUFModel{Metadata: md, Tensors: tensors, Report: rep}, nil
-}
-
-func hasSuffix(s, suffix string) bool {
-	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
 }
 
 // rotaryToGGML returns the source row of output row r of a q or k

@@ -7,7 +7,7 @@
 // config.json.
 //
 // Which tensors are quantized follows one rule (see Plan): the 2-D weights
-// of the Linear layers of the model body (formats.RoleLinear). Embeddings,
+// of the Linear layers of the model body (arch.RoleLinear). Embeddings,
 // norms, biases, buffers and output heads (lm_head, classifiers) stay in
 // float, because they are small or because errors there reach the output
 // directly. Options.Keep and Options.Include change the rule by name.
@@ -20,8 +20,8 @@ import (
 
 	"github.com/gobwas/glob"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/convert"
-	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -82,8 +82,8 @@ type Change struct {
 
 // Kept records a float tensor the pass left as it was, and why.
 type Kept struct {
-	Name string       `json:"name"`
-	Role formats.Role `json:"role"`
+	Name string    `json:"name"`
+	Role arch.Role `json:"role"`
 }
 
 // Report says what a quantization pass did.
@@ -102,7 +102,7 @@ type Report struct {
 
 // planner decides which tensors the int8 scheme quantizes.
 type planner struct {
-	cfg           *formats.Config
+	cfg           *arch.Config
 	keep, include []glob.Glob
 }
 
@@ -135,14 +135,14 @@ func (p *planner) quantized(t *weights.Tensor) bool {
 	if matchAny(p.include, t.Name) {
 		return true
 	}
-	return formats.RoleOf(p.cfg, t) == formats.RoleLinear
+	return arch.RoleOf(p.cfg, t) == arch.RoleLinear
 }
 
 // Quantize applies the scheme to g. cfg is g's parsed config (nil for a
 // lone weight file). The returned Graph computes its tensors lazily from
 // g's, so g must stay open while it is used; its Config is g's config.json
 // with the changes the scheme implies (torch_dtype, quantization_config).
-func Quantize(g *weights.Graph, cfg *formats.Config, opts Options) (*weights.Graph, *Report, error) {
+func Quantize(g *weights.Graph, cfg *arch.Config, opts Options) (*weights.Graph, *Report, error) {
 	if _, err := ParseScheme(string(opts.Scheme)); err != nil {
 		return nil, nil, err
 	}
@@ -163,7 +163,7 @@ func Quantize(g *weights.Graph, cfg *formats.Config, opts Options) (*weights.Gra
 		if opts.Scheme == BF16 {
 			to = weights.BF16
 		}
-		keepFn := func(t *weights.Tensor) bool { return matchAny(keep, t.Name) || formats.IsBuffer(t.Name) }
+		keepFn := func(t *weights.Tensor) bool { return matchAny(keep, t.Name) || arch.IsBuffer(t.Name) }
 		var crep *convert.CastReport
 		out, crep, err = convert.Cast(g, to, keepFn)
 		if err != nil {
@@ -175,11 +175,11 @@ func Quantize(g *weights.Graph, cfg *formats.Config, opts Options) (*weights.Gra
 		}
 		for _, t := range g.Tensors() {
 			if t.DType.IsFloat() && t.DType != to && keepFn(t) {
-				rep.Kept = append(rep.Kept, Kept{Name: t.Name, Role: formats.RoleOf(cfg, t)})
+				rep.Kept = append(rep.Kept, Kept{Name: t.Name, Role: arch.RoleOf(cfg, t)})
 			}
 		}
 		if out.Config != nil {
-			if out.Config, err = formats.UpdateConfig(out.Config, map[string]any{"torch_dtype": torchDTypeName(to)}); err != nil {
+			if out.Config, err = arch.UpdateConfig(out.Config, map[string]any{"torch_dtype": torchDTypeName(to)}); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -193,12 +193,12 @@ func Quantize(g *weights.Graph, cfg *formats.Config, opts Options) (*weights.Gra
 				if err := out.Add(t); err != nil {
 					return nil, nil, err
 				}
-				if t.DType.IsFloat() && !formats.IsBuffer(t.Name) {
-					rep.Kept = append(rep.Kept, Kept{Name: t.Name, Role: formats.RoleOf(cfg, t)})
+				if t.DType.IsFloat() && !arch.IsBuffer(t.Name) {
+					rep.Kept = append(rep.Kept, Kept{Name: t.Name, Role: arch.RoleOf(cfg, t)})
 					// Linear modules left in float (heads, --keep); embedding
 					// tables are not Linear modules and need no entry.
-					role := formats.RoleOf(cfg, t)
-					if len(t.Shape) == 2 && strings.HasSuffix(t.Name, ".weight") && role != formats.RoleEmbedding {
+					role := arch.RoleOf(cfg, t)
+					if len(t.Shape) == 2 && strings.HasSuffix(t.Name, ".weight") && role != arch.RoleEmbedding {
 						rep.Ignored = append(rep.Ignored, strings.TrimSuffix(t.Name, ".weight"))
 					}
 				}
@@ -218,7 +218,7 @@ func Quantize(g *weights.Graph, cfg *formats.Config, opts Options) (*weights.Gra
 		}
 		if out.Config != nil {
 			qc := CompressedTensorsConfig(opts.GroupSize, rep.Ignored)
-			if out.Config, err = formats.UpdateConfig(out.Config, map[string]any{"quantization_config": qc}); err != nil {
+			if out.Config, err = arch.UpdateConfig(out.Config, map[string]any{"quantization_config": qc}); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -233,13 +233,13 @@ func Quantize(g *weights.Graph, cfg *formats.Config, opts Options) (*weights.Gra
 
 // int8Tensors returns the lazily quantized int8 weight and its scale
 // tensor, which share one int8Job.
-func int8Tensors(t *weights.Tensor, cfg *formats.Config, groupSize, threads int) (q, scale *weights.Tensor, err error) {
+func int8Tensors(t *weights.Tensor, cfg *arch.Config, groupSize, threads int) (q, scale *weights.Tensor, err error) {
 	switch t.DType {
 	case weights.F32, weights.F16, weights.BF16:
 	default:
 		return nil, nil, fmt.Errorf("quantize: %s: cannot quantize %v weights", t.Name, t.DType)
 	}
-	out, in := formats.LinearDims(cfg, t)
+	out, in := arch.LinearDims(cfg, t)
 	if groupSize > 0 && in%int64(groupSize) != 0 {
 		return nil, nil, fmt.Errorf("quantize: %s: input size %d is not a multiple of group size %d", t.Name, in, groupSize)
 	}
@@ -251,7 +251,7 @@ func int8Tensors(t *weights.Tensor, cfg *formats.Config, groupSize, threads int)
 		return nil, nil, fmt.Errorf("quantize: %s: shape %v too large", t.Name, t.Shape)
 	}
 	groups := int64(groupsOf(int(in), groupSize))
-	job := &int8Job{src: t, out: int(out), in: int(in), inMajor: formats.IsConv1D(cfg, t.Name), groupSize: groupSize,
+	job := &int8Job{src: t, out: int(out), in: int(in), inMajor: arch.IsConv1D(cfg, t.Name), groupSize: groupSize,
 		scaleType: t.DType, threads: threads}
 	q = &weights.Tensor{Name: t.Name, DType: weights.I8, Shape: append([]int64(nil), t.Shape...), File: t.File,
 		Data: weights.SourceFunc(func() ([]byte, error) {

@@ -10,13 +10,13 @@ import (
 	"os"
 	"testing"
 
-	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
-func mustConfig(t testing.TB, raw string) *formats.Config {
+func mustConfig(t testing.TB, raw string) *arch.Config {
 	t.Helper()
-	c, err := formats.ParseConfig([]byte(raw))
+	c, err := arch.ParseConfig([]byte(raw))
 	if err != nil {
 		t.Fatal(err)
 	}

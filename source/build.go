@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/mirror"
@@ -19,7 +20,7 @@ import (
 // copied first (Source.Local). Closing the Graph closes the Source, which
 // removes a temporary copy. cfg is nil when the model has no config.json.
 // Errors name the model as spec, never a temporary copy's path.
-func OpenGraph(ctx context.Context, spec string, opts Options) (*weights.Graph, *formats.Config, error) {
+func OpenGraph(ctx context.Context, spec string, opts Options) (*weights.Graph, *arch.Config, error) {
 	src, err := Resolve(ctx, spec, opts)
 	if err != nil {
 		return nil, nil, err
@@ -38,7 +39,7 @@ func OpenGraph(ctx context.Context, spec string, opts Options) (*weights.Graph, 
 	if g.Config == nil {
 		return g, nil, nil
 	}
-	cfg, err := formats.ParseConfig(g.Config)
+	cfg, err := arch.ParseConfig(g.Config)
 	if err != nil {
 		g.Close()
 		return nil, nil, fmt.Errorf("%s: %w", spec, err)

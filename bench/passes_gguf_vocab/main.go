@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/formats/gguf"
 	"github.com/hubmirror/hubmirror/quantize"
@@ -32,7 +33,7 @@ func main() {
 		fail(err)
 	}
 	defer g.Close()
-	cfg, err := formats.ParseConfig(g.Config)
+	cfg, err := arch.ParseConfig(g.Config)
 	if err != nil {
 		fail(err)
 	}
@@ -40,7 +41,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	n := cfg.Llama.VocabSize
+	n := cfg.Llama().VocabSize
 	toks, scores, types := make([]string, n), make([]float32, n), make([]int32, n)
 	for i := range toks {
 		toks[i], types[i] = fmt.Sprintf("t%d", i), 1 // normal

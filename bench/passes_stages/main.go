@@ -21,9 +21,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/convert"
-	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/quantize"
 	"github.com/hubmirror/hubmirror/weights"
@@ -72,12 +72,12 @@ func main() {
 	var pass artifact.Pass
 	switch flag.Arg(0) {
 	case "convert":
-		pass = func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+		pass = func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 			return convert.DedupeShared(g, cfg)
 		}
 	case "int8":
 		kind = forward.KindInt8
-		pass = func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+		pass = func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 			return quantize.Quantize(g, cfg, quantize.Options{Scheme: quantize.Int8})
 		}
 	default:

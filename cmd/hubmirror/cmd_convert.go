@@ -3,8 +3,8 @@ package main
 import (
 	"github.com/urfave/cli/v2"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/convert"
-	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/weights"
 )
@@ -47,18 +47,18 @@ Exit 3 when validation fails (nothing is written at DST unless --force).` + mode
 			if err != nil {
 				return err
 			}
-			pass := func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+			pass := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 				out, shared, err := convert.DedupeShared(g, cfg)
 				if err != nil || to == 0 {
 					return out, shared, err
 				}
-				cast, rep, err := convert.Cast(out, to, func(t *weights.Tensor) bool { return formats.IsBuffer(t.Name) })
+				cast, rep, err := convert.Cast(out, to, func(t *weights.Tensor) bool { return arch.IsBuffer(t.Name) })
 				if err != nil {
 					return nil, nil, err
 				}
 				if cast.Config != nil {
 					name := map[weights.DType]string{weights.F32: "float32", weights.F16: "float16", weights.BF16: "bfloat16"}[to]
-					if cast.Config, err = formats.UpdateConfig(cast.Config, map[string]any{"torch_dtype": name}); err != nil {
+					if cast.Config, err = arch.UpdateConfig(cast.Config, map[string]any{"torch_dtype": name}); err != nil {
 						return nil, nil, err
 					}
 				}

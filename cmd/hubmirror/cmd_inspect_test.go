@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/formats"
 )
 
@@ -33,25 +34,25 @@ func expectedParams(t *testing.T, dir string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := formats.ParseConfig(raw)
+	c, err := arch.ParseConfig(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lin := func(in, out int) int64 { return int64(in*out + out) }
 	switch {
-	case c.Bert != nil:
-		b := c.Bert
+	case c.Bert() != nil:
+		b := c.Bert()
 		h := b.HiddenSize
 		emb := int64((b.VocabSize+b.MaxPositionEmbeddings+b.TypeVocabSize)*h + 2*h)
 		layer := 4*lin(h, h) + lin(h, b.IntermediateSize) + lin(b.IntermediateSize, h) + int64(4*h)
 		return emb + int64(b.NumHiddenLayers)*layer + lin(h, h)
-	case c.GPT2 != nil:
-		g := c.GPT2
+	case c.GPT2() != nil:
+		g := c.GPT2()
 		h := g.NEmbd
 		layer := lin(h, 3*h) + lin(h, h) + lin(h, g.NInner) + lin(g.NInner, h) + int64(4*h)
 		return int64((g.VocabSize+g.NPositions)*h) + int64(g.NLayer)*layer + int64(2*h)
-	case c.Llama != nil:
-		l := c.Llama
+	case c.Llama() != nil:
+		l := c.Llama()
 		h, kv := l.HiddenSize, l.NumKeyValueHeads*l.HeadDim
 		layer := int64(h*l.NumAttentionHeads*l.HeadDim*2+2*h*kv) + int64(3*h*l.IntermediateSize) + int64(2*h)
 		if l.AttentionBias {
@@ -169,8 +170,8 @@ func TestInspectProjectFixtures(t *testing.T) {
 			}
 		}
 		if strings.Contains(dir, "bert-cls") { // BertForSequenceClassification: classifier.weight and .bias
-			c, _ := formats.ParseConfig(mustRead(t, filepath.Join(dir, "config.json")))
-			want += int64(c.Bert.NumLabels * (c.Bert.HiddenSize + 1))
+			c, _ := arch.ParseConfig(mustRead(t, filepath.Join(dir, "config.json")))
+			want += int64(c.Bert().NumLabels * (c.Bert().HiddenSize + 1))
 		}
 		if s.Parameters != want {
 			t.Errorf("%s: %d parameters, want %d", dir, s.Parameters, want)
@@ -221,5 +222,35 @@ func TestInspectMirrorHint(t *testing.T) {
 	_, stderr, code := runCLI(t, "inspect", dir+"#org/name@main")
 	if code != exitError || !strings.Contains(stderr, "file://"+filepath.ToSlash(dir)+"#org/name@main") {
 		t.Errorf("exit %d, %q; want a hint at file://", code, stderr)
+	}
+}
+
+// TestInspectQuantizedParams: an int8 model has the parameters of its
+// original: the int8 weights count as the weights they replace, their
+// scales do not count.
+func TestInspectQuantizedParams(t *testing.T) {
+	params := func(dir string) int64 {
+		t.Helper()
+		out, stderr, code := runCLI(t, "inspect", "--json", dir)
+		if code != 0 {
+			t.Fatalf("inspect %s: exit %d: %s", dir, code, stderr)
+		}
+		var s formats.Summary
+		if err := json.Unmarshal([]byte(out), &s); err != nil {
+			t.Fatal(err)
+		}
+		return s.Parameters
+	}
+	for _, c := range []struct{ model, group string }{
+		{"llama-tiny-st", "0"}, {"llama-tiny-st", "16"}, {"gpt2-lm-bin", "0"}, {"bert-cls-st", "8"},
+	} {
+		src := filepath.Join(fixtureModels, c.model)
+		dst := filepath.Join(t.TempDir(), "int8")
+		if _, stderr, code := runCLI(t, "quantize", src, dst, "--scheme", "int8", "--group-size", c.group, "--force"); code != 0 {
+			t.Fatalf("quantize %s: exit %d: %s", c.model, code, stderr)
+		}
+		if got, want := params(dst), params(src); got != want {
+			t.Errorf("%s (group %s): int8 model has %d parameters, the original %d", c.model, c.group, got, want)
+		}
 	}
 }

@@ -7,8 +7,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/artifact"
-	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/prune"
 	"github.com/hubmirror/hubmirror/weights"
@@ -59,7 +59,7 @@ limits your use needs with --min-cosine, --min-top1, --max-kl.` + modelHelp + ds
 				if !(s >= 0 && s < 1) {
 					return usageErrorf("--sparsity %g: want a fraction in [0, 1)", s)
 				}
-				pass = func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+				pass = func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 					return prune.Magnitude(g, cfg, s, global)
 				}
 			case "--pattern":
@@ -69,7 +69,7 @@ limits your use needs with --min-cosine, --min-top1, --max-kl.` + modelHelp + ds
 				if !ok || err1 != nil || err2 != nil || n <= 0 || n >= m {
 					return usageErrorf("--pattern %q: want N:M with 0 < N < M, e.g. 2:4", c.String("pattern"))
 				}
-				pass = func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+				pass = func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 					return prune.NM(g, cfg, n, m)
 				}
 			case "--heads":
@@ -77,7 +77,7 @@ limits your use needs with --min-cosine, --min-top1, --max-kl.` + modelHelp + ds
 				if err != nil {
 					return err
 				}
-				pass = func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+				pass = func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 					return prune.Heads(g, cfg, explicit, k)
 				}
 			case "--ffn-keep":
@@ -85,7 +85,7 @@ limits your use needs with --min-cosine, --min-top1, --max-kl.` + modelHelp + ds
 				if !(keep > 0 && keep <= 1) {
 					return usageErrorf("--ffn-keep %g: want a fraction in (0, 1]", keep)
 				}
-				pass = func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+				pass = func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 					return prune.FFN(g, cfg, keep)
 				}
 			}

@@ -6,8 +6,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/artifact"
-	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/quantize"
 	"github.com/hubmirror/hubmirror/weights"
@@ -63,7 +63,7 @@ test suite, which reads the files back and compares them with the source.` + mod
 			}
 			qo := quantize.Options{Scheme: scheme, GroupSize: c.Int("group-size"), Keep: c.StringSlice("keep"), Include: c.StringSlice("include"),
 				Threads: c.Int("threads")}
-			pass := func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+			pass := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 				return quantize.Quantize(g, cfg, qo)
 			}
 			switch c.String("format") {
@@ -74,7 +74,7 @@ test suite, which reads the files back and compares them with the source.` + mod
 				}
 				// The pass only plans (and refuses what GGUF cannot hold);
 				// the writer converts.
-				pass = func(g *weights.Graph, cfg *formats.Config) (*weights.Graph, any, error) {
+				pass = func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 					m, err := quantize.LlamaGGUF(g, cfg, quantize.GGUFOptions{})
 					if err != nil {
 						return nil, nil, err

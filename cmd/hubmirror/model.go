@@ -6,8 +6,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/artifact"
-	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/source"
 	"github.com/hubmirror/hubmirror/weights"
 )
@@ -22,7 +22,7 @@ func sourceOptions() source.Options {
 
 // openModel resolves and reads a MODEL argument (source.OpenGraph). The
 // caller closes the Graph.
-func openModel(ctx context.Context, spec string) (*weights.Graph, *formats.Config, error) {
+func openModel(ctx context.Context, spec string) (*weights.Graph, *arch.Config, error) {
 	g, cfg, err := source.OpenGraph(ctx, spec, sourceOptions())
 	return g, cfg, err
 }

@@ -17,8 +17,8 @@ import (
 func validationFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.Uint64Flag{Name: "seed", Usage: "seed of the validation input ids"},
-		&cli.IntFlag{Name: "sequences", Value: forward.DefaultSequences, Usage: "number of validation sequences"},
-		&cli.StringFlag{Name: "lengths", Value: joinIntList(forward.DefaultLengths), Usage: "comma-separated sequence lengths, used in turn (cut to the models' positions)"},
+		&cli.IntFlag{Name: "sequences", Value: forward.DefaultSequences, Usage: fmt.Sprintf("number of validation sequences (at most %d)", forward.MaxSequences)},
+		&cli.StringFlag{Name: "lengths", Value: joinIntList(forward.DefaultLengths), Usage: fmt.Sprintf("comma-separated sequence lengths, used in turn (at most %d; cut to the models' positions)", forward.MaxLength)},
 		&cli.Float64Flag{Name: "max-abs", Usage: "override: largest allowed absolute error (0 disables the check)"},
 		&cli.Float64Flag{Name: "mean-abs", Usage: "override: largest allowed mean absolute error"},
 		&cli.Float64Flag{Name: "min-cosine", Usage: "override: smallest allowed cosine similarity of a position's vector"},
@@ -42,9 +42,12 @@ func validationSettings(c *cli.Context) (forward.ValidateOptions, thresholdsFunc
 		if n == 0 {
 			return vo, nil, usageErrorf("--lengths: a sequence length must be positive")
 		}
+		if n > forward.MaxLength {
+			return vo, nil, usageErrorf("--lengths: %d is longer than %d", n, forward.MaxLength)
+		}
 	}
-	if c.Int("sequences") < 1 {
-		return vo, nil, usageErrorf("--sequences must be at least 1, got %d", c.Int("sequences"))
+	if n := c.Int("sequences"); n < 1 || n > forward.MaxSequences {
+		return vo, nil, usageErrorf("--sequences must be 1 to %d, got %d", forward.MaxSequences, n)
 	}
 	overrides, err := thresholdOverrides(c)
 	if err != nil {

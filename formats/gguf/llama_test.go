@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/convert"
-	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/formats/gguf"
 	"github.com/hubmirror/hubmirror/quantize"
 	"github.com/hubmirror/hubmirror/weights"
@@ -31,13 +31,13 @@ type llamaShape struct {
 	dtype                                        weights.DType
 }
 
-func llamaGraph(t *testing.T, s llamaShape, extra string) (*weights.Graph, *formats.Config) {
+func llamaGraph(t *testing.T, s llamaShape, extra string) (*weights.Graph, *arch.Config) {
 	t.Helper()
 	cfgJSON := fmt.Sprintf(`{"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":%d,"intermediate_size":%d,
 		"num_hidden_layers":%d,"num_attention_heads":%d,"num_key_value_heads":%d,"vocab_size":%d,"rms_norm_eps":1e-5,
 		"rope_theta":500000.0,"max_position_embeddings":4096,"tie_word_embeddings":false,"attention_bias":%v%s}`,
 		s.hidden, s.inter, s.layers, s.heads, s.kvHeads, s.vocab, s.bias, extra)
-	cfg, err := formats.ParseConfig([]byte(cfgJSON))
+	cfg, err := arch.ParseConfig([]byte(cfgJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func llamaGraph(t *testing.T, s llamaShape, extra string) (*weights.Graph, *form
 	return g, cfg
 }
 
-func writeGGUF(t *testing.T, g *weights.Graph, cfg *formats.Config, opts quantize.GGUFOptions) (*gguf.File, *quantize.GGUFModel) {
+func writeGGUF(t *testing.T, g *weights.Graph, cfg *arch.Config, opts quantize.GGUFOptions) (*gguf.File, *quantize.GGUFModel) {
 	t.Helper()
 	m, err := quantize.LlamaGGUF(g, cfg, opts)
 	if err != nil {
@@ -269,7 +269,7 @@ func TestLlamaGGUFPermutationIsLlamaCpps(t *testing.T) {
 func TestLlamaGGUFTiedTokenizerAndRefusals(t *testing.T) {
 	s := llamaShape{hidden: 64, inter: 64, layers: 1, heads: 2, kvHeads: 2, vocab: 8, dtype: weights.F32}
 	g, _ := llamaGraph(t, s, "")
-	tiedCfg, err := formats.ParseConfig([]byte(`{"model_type":"llama","architectures":["LlamaForCausalLM"],"hidden_size":64,"intermediate_size":64,
+	tiedCfg, err := arch.ParseConfig([]byte(`{"model_type":"llama","architectures":["LlamaForCausalLM"],"hidden_size":64,"intermediate_size":64,
 		"num_hidden_layers":1,"num_attention_heads":2,"vocab_size":8,"tie_word_embeddings":true}`))
 	if err != nil {
 		t.Fatal(err)
@@ -305,10 +305,10 @@ func TestLlamaGGUFTiedTokenizerAndRefusals(t *testing.T) {
 			g.Add(x)
 		}},
 	} {
-		var cfg *formats.Config
+		var cfg *arch.Config
 		raw := fmt.Sprintf(`{"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":64,"intermediate_size":64,
 			"num_hidden_layers":1,"num_attention_heads":2,"vocab_size":8%s}`, c.cfg)
-		if cfg, err = formats.ParseConfig([]byte(raw)); err != nil {
+		if cfg, err = arch.ParseConfig([]byte(raw)); err != nil {
 			t.Fatal(err)
 		}
 		g2, _ := llamaGraph(t, s, "")

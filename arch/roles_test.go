@@ -1,4 +1,4 @@
-package formats
+package arch
 
 import (
 	"testing"
@@ -45,5 +45,26 @@ func TestRoles(t *testing.T) {
 	}
 	if IsConv1D(nil, w.Name) {
 		t.Error("Conv1D without a gpt2 config")
+	}
+}
+
+// TestRolesWithoutConfig: a lone weight file (no config) gets the roles
+// every family's names say, and a family's config puts its own names first.
+func TestRolesWithoutConfig(t *testing.T) {
+	for name, want := range map[string]Role{
+		"cls.predictions.transform.dense.weight": RoleHead,
+		"bert.embeddings.LayerNorm.beta":         RoleNorm,
+		"h.0.ln_cross_attn.weight":               RoleNorm,
+		"wpe.weight":                             RoleEmbedding,
+		"model.layers.0.self_attn.q_proj.weight": RoleLinear,
+		"score.weight":                           RoleHead,
+	} {
+		shape := []int64{4, 4}
+		if want == RoleNorm {
+			shape = []int64{4}
+		}
+		if got := RoleOf(nil, &weights.Tensor{Name: name, DType: weights.F32, Shape: shape}); got != want {
+			t.Errorf("%s: %s, want %s", name, got, want)
+		}
 	}
 }

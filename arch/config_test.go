@@ -1,0 +1,159 @@
+package arch
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseConfigFamilies(t *testing.T) {
+	bert, err := ParseConfig([]byte(`{"architectures":["BertForSequenceClassification"],"model_type":"bert",
+		"vocab_size":100,"hidden_size":32,"num_hidden_layers":2,"num_attention_heads":4,"intermediate_size":64,
+		"max_position_embeddings":40,"id2label":{"0":"a","1":"b","2":"c"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bert.Family() != "bert" || bert.Bert().NumLabels != 3 || bert.Bert().LayerNormEps != 1e-12 || bert.Bert().HiddenAct != "gelu" ||
+		bert.Architecture() != "BertForSequenceClassification" {
+		t.Fatalf("bert: %+v", bert.Bert())
+	}
+	gpt, err := ParseConfig([]byte(`{"model_type":"gpt2","vocab_size":100,"n_embd":32,"n_layer":2,"n_head":4,"n_positions":64}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gpt.GPT2().NInner != 128 || !gpt.GPT2().ScaleAttnWeights || gpt.GPT2().ActivationFunction != "gelu_new" || !gpt.GPT2().TieWordEmbeddings {
+		t.Fatalf("gpt2 defaults: %+v", gpt.GPT2())
+	}
+	qwen, err := ParseConfig([]byte(`{"architectures":["Qwen2ForCausalLM"],"model_type":"qwen2","vocab_size":100,"hidden_size":32,
+		"intermediate_size":64,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"rope_theta":1000000}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := qwen.Llama()
+	if qwen.Family() != "llama" || !l.AttentionBias || l.HeadDim != 8 || l.RopeTheta != 1e6 || l.TieWordEmbeddings {
+		t.Fatalf("qwen2: %+v", l)
+	}
+	llama, err := ParseConfig([]byte(`{"model_type":"llama","vocab_size":100,"hidden_size":32,
+		"intermediate_size":64,"num_hidden_layers":2,"num_attention_heads":4}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if llama.Llama().NumKeyValueHeads != 4 || llama.Llama().AttentionBias || llama.Llama().RMSNormEps != 1e-6 {
+		t.Fatalf("llama defaults: %+v", llama.Llama())
+	}
+	other, err := ParseConfig([]byte(`{"model_type":"t5","d_model":8}`))
+	if err != nil || other.Family() != "" || other.Architecture() != "t5" || string(other.Raw["d_model"]) != "8" {
+		t.Fatalf("generic: %+v %v", other, err)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	for name, raw := range map[string]string{
+		"not json":       `{`,
+		"not object":     `[1]`,
+		"wrong type":     `{"model_type":"bert","hidden_size":"big"}`,
+		"zero heads":     `{"model_type":"bert","vocab_size":10,"hidden_size":32,"num_hidden_layers":1,"num_attention_heads":0,"intermediate_size":4,"max_position_embeddings":4}`,
+		"indivisible":    `{"model_type":"gpt2","vocab_size":10,"n_embd":30,"n_layer":1,"n_head":4,"n_positions":4}`,
+		"gqa mismatch":   `{"model_type":"llama","vocab_size":10,"hidden_size":32,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":4,"num_key_value_heads":3}`,
+		"negative vocab": `{"model_type":"llama","vocab_size":-1,"hidden_size":32,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":4}`,
+	} {
+		if _, err := ParseConfig([]byte(raw)); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestParseConfigImpossible: every numeric field a family reads is checked,
+// and the error names the field and the value.
+func TestParseConfigImpossible(t *testing.T) {
+	const (
+		llama = `"model_type":"llama","vocab_size":10,"hidden_size":32,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":4`
+		bert  = `"model_type":"bert","vocab_size":10,"hidden_size":32,"num_hidden_layers":1,"num_attention_heads":4,"intermediate_size":4,"max_position_embeddings":4`
+		gpt2  = `"model_type":"gpt2","vocab_size":10,"n_embd":32,"n_layer":1,"n_head":4,"n_positions":4`
+	)
+	for _, c := range []struct {
+		base, extra  string
+		field, value string
+	}{
+		{llama, `"num_key_value_heads":0`, "num_key_value_heads", "0"},
+		{llama, `"num_key_value_heads":-2`, "num_key_value_heads", "-2"},
+		{llama, `"num_key_value_heads":3`, "num_key_value_heads", "3"},
+		{llama, `"rope_theta":-1`, "rope_theta", "-1"},
+		{llama, `"rope_theta":0`, "rope_theta", "0"},
+		{llama, `"rms_norm_eps":0`, "rms_norm_eps", "0"},
+		{llama, `"rms_norm_eps":-1e-6`, "rms_norm_eps", "-1e-06"},
+		{llama, `"head_dim":0`, "head_dim", "0"},
+		{llama, `"max_position_embeddings":0`, "max_position_embeddings", "0"},
+		{llama, `"sliding_window":-4`, "sliding_window", "-4"},
+		{llama, `"num_hidden_layers":1000000000`, "num_hidden_layers", "1000000000"},
+		{llama, `"intermediate_size":0`, "intermediate_size", "0"},
+		{llama, `"vocab_size":4294967296`, "vocab_size", "4294967296"},
+		{llama, `"hidden_size":30`, "hidden_size", "30"},
+		{bert, `"layer_norm_eps":0`, "layer_norm_eps", "0"},
+		{bert, `"type_vocab_size":-1`, "type_vocab_size", "-1"},
+		{bert, `"max_position_embeddings":0`, "max_position_embeddings", "0"},
+		{bert, `"num_attention_heads":0`, "num_attention_heads", "0"},
+		{bert, `"num_attention_heads":5`, "num_attention_heads", "5"},
+		{bert, `"intermediate_size":-4`, "intermediate_size", "-4"},
+		{gpt2, `"n_inner":-1`, "n_inner", "-1"},
+		{gpt2, `"layer_norm_epsilon":-1`, "layer_norm_epsilon", "-1"},
+		{gpt2, `"n_positions":0`, "n_positions", "0"},
+		{gpt2, `"n_head":0`, "n_head", "0"},
+		{gpt2, `"n_head":5`, "n_head", "5"},
+		{gpt2, `"n_layer":0`, "n_layer", "0"},
+	} {
+		raw := `{` + c.base + `,` + c.extra + `}`
+		_, err := ParseConfig([]byte(raw))
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), c.field) || !strings.Contains(err.Error(), c.value) {
+			t.Errorf("%s: %v; want an ErrConfig naming %s and %s", c.extra, err, c.field, c.value)
+		}
+	}
+	// The neutral and absent values stay accepted.
+	for _, raw := range []string{
+		`{` + llama + `}`,
+		`{` + llama + `,"num_key_value_heads":null,"head_dim":null,"sliding_window":null}`,
+		`{` + llama + `,"num_key_value_heads":2,"head_dim":16,"rope_theta":1e6,"sliding_window":0}`,
+		`{` + bert + `,"type_vocab_size":0}`,
+		`{` + gpt2 + `,"n_inner":null}`,
+	} {
+		if _, err := ParseConfig([]byte(raw)); err != nil {
+			t.Errorf("%s: %v", raw, err)
+		}
+	}
+}
+
+// TestFamilyByClass: without a model_type, the class names select the
+// family.
+func TestFamilyByClass(t *testing.T) {
+	for arch, want := range map[string]string{
+		"MistralForCausalLM": "llama", "Qwen2Model": "llama", "BertForMaskedLM": "bert", "GPT2LMHeadModel": "gpt2", "T5Model": "",
+	} {
+		c, err := ParseConfig([]byte(`{"architectures":["` + arch + `"],"vocab_size":10,"hidden_size":8,"intermediate_size":8,
+			"num_hidden_layers":1,"num_attention_heads":2,"max_position_embeddings":8,"n_embd":8,"n_layer":1,"n_head":2,"n_positions":8}`))
+		if err != nil || c.Family() != want || (want == "") != (c.Params == nil) {
+			t.Errorf("%s: family %q, %v; want %q", arch, c.Family(), err, want)
+		}
+	}
+	var names []string
+	for _, f := range Families() {
+		names = append(names, f.Name)
+	}
+	if strings.Join(names, ",") != "bert,gpt2,llama" {
+		t.Errorf("families %v", names)
+	}
+}
+
+func TestOfFamily(t *testing.T) {
+	c, err := ParseConfig([]byte(`{"model_type":"mistral","vocab_size":10,"hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for class, want := range map[string]bool{"MistralForCausalLM": true, "LlamaModel": true, "Qwen2ForCausalLM": true, "BertModel": false, "": false} {
+		if c.OfFamily(class) != want {
+			t.Errorf("%q: %v", class, !want)
+		}
+	}
+	if (&Config{ModelType: "t5"}).OfFamily("T5Model") {
+		t.Error("a config of no known family claims a class")
+	}
+}
