@@ -52,6 +52,7 @@ AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for s3://
 			&cli.StringFlag{Name: "endpoint", Usage: "Hub URL (default $HF_ENDPOINT or https://huggingface.co)"},
 			&cli.StringFlag{Name: "token", Usage: "Hub token (default $HF_TOKEN or $HF_HOME/token)"},
 			&cli.BoolFlag{Name: "offline", Usage: "take REPO from the cache alone (also HF_HUB_OFFLINE=1)"},
+			speedLimitFlag, speedTimeFlag,
 		}, passFlags()...),
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
@@ -108,6 +109,9 @@ AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for s3://
 			build.Progress = nil
 			opts.Build, opts.Thresholds = build, thresholds
 			hub := hubSettingsFrom(c)
+			if hub.Client.SpeedLimit, hub.Client.SpeedTime, err = speedLimit(c); err != nil {
+				return err
+			}
 			opts.Download.CacheDir = hub.CacheDir
 			opts.Download.Include, opts.Download.Exclude = c.StringSlice("include"), c.StringSlice("exclude")
 			opts.Download.Offline = hub.Offline

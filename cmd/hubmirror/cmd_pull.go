@@ -65,8 +65,7 @@ HF_HUB_OFFLINE, HF_HUB_DISABLE_PROGRESS_BARS.`,
 			&cli.BoolFlag{Name: "verify", Usage: "re-hash files already in the cache instead of trusting their size"},
 			&cli.BoolFlag{Name: "fsync", Usage: "sync every file to disk before it appears in the snapshot (slower; survives a machine crash)"},
 			&cli.StringFlag{Name: "to", Usage: "stream the revision into the mirror at `URL` (s3://bucket/prefix, file:///path) instead of the cache"},
-			&cli.StringFlag{Name: "speed-limit", Value: "1KiB", Usage: "a transfer slower than this many bytes per second for --speed-time fails its attempt (retried); 0: no limit"},
-			&cli.DurationFlag{Name: "speed-time", Value: 30 * time.Second, Usage: "how long a transfer may stay below --speed-limit"},
+			speedLimitFlag, speedTimeFlag,
 			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -124,7 +123,7 @@ func pullOptionsFrom(c *cli.Context) (*pullOptions, error) {
 		return nil, usageErrorf("--workers and --connections must be at least 1")
 	}
 	hub := hubSettingsFrom(c)
-	if hub.Client.SpeedLimit, hub.Client.SpeedTime, err = pullSpeedLimit(c.String("speed-limit"), c.Duration("speed-time")); err != nil {
+	if hub.Client.SpeedLimit, hub.Client.SpeedTime, err = speedLimit(c); err != nil {
 		return nil, err
 	}
 	o := &pullOptions{repoID: repoID, revision: revision, json: c.Bool("json"), to: c.String("to"), bars: showProgress(c),
@@ -168,21 +167,6 @@ const (
 	maxChunkSize = 1 << 30
 )
 
-// pullSpeedLimit reads --speed-limit and --speed-time into hubclient
-// Options (a negative SpeedLimit switches the limit off).
-func pullSpeedLimit(limit string, dur time.Duration) (int64, time.Duration, error) {
-	if dur <= 0 {
-		return 0, 0, usageErrorf("--speed-time must be positive, got %s", dur)
-	}
-	if strings.TrimSpace(limit) == "0" {
-		return -1, dur, nil
-	}
-	n, err := parseSize("speed-limit", limit, 1, 1<<40)
-	if err != nil {
-		return 0, 0, err
-	}
-	return n, dur, nil
-}
 
 // pullFileJSON is one file in the --json output.
 type pullFileJSON struct {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
@@ -166,4 +167,27 @@ func showProgress(c *cli.Context) bool {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// speedLimitFlag and speedTimeFlag bound how slow a transfer from the Hub
+// may be (pull, mirror); speedLimit reads them into hubclient Options (a
+// negative SpeedLimit switches the limit off).
+var (
+	speedLimitFlag = &cli.StringFlag{Name: "speed-limit", Value: "1KiB", Usage: "a transfer slower than this many bytes per second for --speed-time fails its attempt (retried); 0: no limit"}
+	speedTimeFlag  = &cli.DurationFlag{Name: "speed-time", Value: 30 * time.Second, Usage: "how long a transfer may stay below --speed-limit"}
+)
+
+func speedLimit(c *cli.Context) (int64, time.Duration, error) {
+	limit, dur := c.String("speed-limit"), c.Duration("speed-time")
+	if dur <= 0 {
+		return 0, 0, usageErrorf("--speed-time must be positive, got %s", dur)
+	}
+	if strings.TrimSpace(limit) == "0" {
+		return -1, dur, nil
+	}
+	n, err := parseSize("speed-limit", limit, 1, 1<<40)
+	if err != nil {
+		return 0, 0, err
+	}
+	return n, dur, nil
 }

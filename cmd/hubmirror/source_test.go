@@ -161,6 +161,8 @@ func TestMirrorChecksFlagsFirst(t *testing.T) {
 		{"--group-size", "16"},
 		{"--repo-id", "a/b/c"},
 		{"--workers", "0"},
+		{"--speed-time", "0s"},
+		{"--speed-limit", "fast"},
 	} {
 		to := filepath.Join(t.TempDir(), "mirror")
 		_, stderr, code := runCLI(t, append([]string{"mirror", src, "--to", to}, args...)...)
