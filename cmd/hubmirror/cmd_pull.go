@@ -167,7 +167,6 @@ const (
 	maxChunkSize = 1 << 30
 )
 
-
 // pullFileJSON is one file in the --json output.
 type pullFileJSON struct {
 	Path       string  `json:"path"`
