@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/hubmirror/hubmirror/formats"
-	"github.com/hubmirror/hubmirror/forward/internal/kernels"
+	"github.com/hubmirror/hubmirror/internal/kernels"
 )
 
 // bert is transformers' BertModel (embeddings, post-LN encoder, optional

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/hubmirror/hubmirror/formats"
-	"github.com/hubmirror/hubmirror/forward/internal/kernels"
+	"github.com/hubmirror/hubmirror/internal/kernels"
 )
 
 // gpt2 is transformers' GPT2Model (pre-LN decoder with learned positions and

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/hubmirror/hubmirror/formats"
-	"github.com/hubmirror/hubmirror/forward/internal/kernels"
+	"github.com/hubmirror/hubmirror/internal/kernels"
 )
 
 // llama is transformers' LlamaForCausalLM: pre-RMSNorm decoder with rotary

@@ -22,7 +22,7 @@ import (
 	"sync"
 
 	"github.com/hubmirror/hubmirror/formats"
-	"github.com/hubmirror/hubmirror/forward/internal/kernels"
+	"github.com/hubmirror/hubmirror/internal/kernels"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
