@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// The int8 kernels of kernels.go in AVX-512 (n a multiple of 16) and AVX2
+// The int8 kernels of quant.go in AVX-512 (n a multiple of 16) and AVX2
 // (n a multiple of 8); the Go callers handle the remainder. Quotients are
 // x / s (VDIVPS, as torch divides), clamped to [-127, 127] in float, then
 // converted to int32 rounding half to even and narrowed to int8.
@@ -163,43 +163,6 @@ qe512_done:
 	VZEROUPPER
 	RET
 
-// func widenBF16AVX512(dst *float32, src *byte, n int)
-TEXT ·widenBF16AVX512(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $4, CX
-	JZ   wb512_done
-wb512_loop:
-	VPMOVZXWD (SI), Z0
-	VPSLLD $16, Z0, Z0
-	VMOVDQU32 Z0, (DI)
-	ADDQ $32, SI
-	ADDQ $64, DI
-	DECQ CX
-	JNZ  wb512_loop
-wb512_done:
-	VZEROUPPER
-	RET
-
-// func widenF16AVX512(dst *float32, src *byte, n int)
-TEXT ·widenF16AVX512(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $4, CX
-	JZ   wh512_done
-wh512_loop:
-	VCVTPH2PS (SI), Z0
-	VMOVUPS Z0, (DI)
-	ADDQ $32, SI
-	ADDQ $64, DI
-	DECQ CX
-	JNZ  wh512_loop
-wh512_done:
-	VZEROUPPER
-	RET
-
 // func absmaxAVX2(x *float32, n int) uint32
 TEXT ·absmaxAVX2(SB), NOSPLIT, $0-20
 	MOVQ x+0(FP), SI
@@ -333,43 +296,6 @@ qe2_loop:
 	DECQ CX
 	JNZ  qe2_loop
 qe2_done:
-	VZEROUPPER
-	RET
-
-// func widenBF16AVX2(dst *float32, src *byte, n int)
-TEXT ·widenBF16AVX2(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $3, CX
-	JZ   wb2_done
-wb2_loop:
-	VPMOVZXWD (SI), Y0
-	VPSLLD $16, Y0, Y0
-	VMOVDQU Y0, (DI)
-	ADDQ $16, SI
-	ADDQ $32, DI
-	DECQ CX
-	JNZ  wb2_loop
-wb2_done:
-	VZEROUPPER
-	RET
-
-// func widenF16F16C(dst *float32, src *byte, n int)
-TEXT ·widenF16F16C(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $3, CX
-	JZ   wh2_done
-wh2_loop:
-	VCVTPH2PS (SI), Y0
-	VMOVUPS Y0, (DI)
-	ADDQ $16, SI
-	ADDQ $32, DI
-	DECQ CX
-	JNZ  wh2_loop
-wh2_done:
 	VZEROUPPER
 	RET
 
