@@ -256,16 +256,14 @@ func slidingWindows(cfg *formats.Config) ([]int, error) {
 	default:
 		return out, nil
 	}
-	if layerTypes != nil {
-		for i, t := range layerTypes {
-			switch t {
-			case "sliding_attention":
-				out[i] = c.SlidingWindow
-			case "full_attention":
-				out[i] = 0
-			default:
-				return nil, fmt.Errorf("%w: layer type %q", ErrUnsupported, t)
-			}
+	for i, t := range layerTypes {
+		switch t {
+		case "sliding_attention":
+			out[i] = c.SlidingWindow
+		case "full_attention":
+			out[i] = 0
+		default:
+			return nil, fmt.Errorf("%w: layer type %q", ErrUnsupported, t)
 		}
 	}
 	return out, nil

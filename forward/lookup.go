@@ -143,14 +143,6 @@ func (s *tensorSet) matrix(name string, out, in int, conv1d, absolute bool) (*ke
 	return s.toMatrix(t, out, in, conv1d)
 }
 
-// optMatrix is matrix for a layer that may be absent (nil, nil).
-func (s *tensorSet) optMatrix(name string, out, in int, conv1d, absolute bool) (*kernels.Weight, error) {
-	if !s.has(name+".weight", absolute) {
-		return nil, nil
-	}
-	return s.matrix(name, out, in, conv1d, absolute)
-}
-
 func (s *tensorSet) toMatrix(t *weights.Tensor, out, in int, conv1d bool) (*kernels.Weight, error) {
 	want := []int64{int64(out), int64(in)}
 	if conv1d {
