@@ -23,7 +23,7 @@ const FiniteLimit = 0x7f800000
 
 // absmaxRef returns max over i of Float32bits(x[i]) & absMask, 0 for an
 // empty x: the bits of the largest |x[i]|. The bits of non-negative floats
-// order as their values do, with +Inf at finiteLimit and every NaN above
+// order as their values do, with +Inf at FiniteLimit and every NaN above
 // it, so a result >= FiniteLimit means that x holds an infinity or a NaN
 // (which a float comparison would skip).
 func absmaxRef(x []float32) uint32 {

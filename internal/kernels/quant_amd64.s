@@ -316,7 +316,7 @@ qe2_done:
 
 // func absmaxGroupsAVX512(dst *uint32, x *float32, groups, gs int)
 //
-// dst[g] = absmax(x[g*gs : (g+1)*gs]) for g < groups; gs a multiple of 16.
+// dst[g] = AbsMaxBits(x[g*gs : (g+1)*gs]) for g < groups; gs a multiple of 16.
 TEXT ·absmaxGroupsAVX512(SB), NOSPLIT, $0-32
 	MOVQ dst+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -366,7 +366,7 @@ ag512_done:
 
 // func quantizeGroupsAVX512(dst *byte, x, s *float32, groups, gs int)
 //
-// quantizeRun(dst[g*gs:(g+1)*gs], x[g*gs:(g+1)*gs], s[g]) for g < groups;
+// QuantizeRun(dst[g*gs:(g+1)*gs], x[g*gs:(g+1)*gs], s[g]) for g < groups;
 // gs a multiple of 16.
 TEXT ·quantizeGroupsAVX512(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
