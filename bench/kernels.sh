@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks the forward-pass kernels (forward/internal/kernels) and the same
+# Benchmarks the forward-pass kernels (internal/kernels) and the same
 # shapes in PyTorch, so the two can be compared line by line (GFLOP/s).
 #
 #   bench/kernels.sh                 # everything, 1 and 2 threads
@@ -22,8 +22,8 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 
 echo "# $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "## go test -run '^$' -bench '$BENCH' -benchtime $BENCHTIME -count $COUNT ./forward/internal/kernels/"
-go test -run '^$' -bench "$BENCH" -benchtime "$BENCHTIME" -count "$COUNT" ./forward/internal/kernels/
+echo "## go test -run '^$' -bench '$BENCH' -benchtime $BENCHTIME -count $COUNT ./internal/kernels/"
+go test -run '^$' -bench "$BENCH" -benchtime "$BENCHTIME" -count "$COUNT" ./internal/kernels/
 echo "# load between: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ -x "$PYTHON" ] && "$PYTHON" -c 'import torch' 2>/dev/null; then
   echo "## $PYTHON bench/kernels_torch.py --min-time $TORCH_MIN_TIME $TORCH_ARGS"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # int8 against f32: the Linear kernel on TinyLlama's layers
-# (forward/internal/kernels BenchmarkLinearInt8) and the whole forward pass
+# (internal/kernels BenchmarkLinearInt8) and the whole forward pass
 # of a 2-layer TinyLlama-shaped model (quantize BenchmarkForwardInt8VsF32),
 # optionally against a baseline revision, in interleaved rounds; prints
 # every figure and the median per benchmark (ms per op).
@@ -25,21 +25,24 @@ FORWARD_BENCH=${FORWARD_BENCH:-'ForwardInt8VsF32'}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 trees=(work)
-go test -c -o "$dir/kernels.work" ./forward/internal/kernels
+go test -c -o "$dir/kernels.work" ./internal/kernels
 go test -c -o "$dir/quantize.work" ./quantize
 if [ -n "${BASE:-}" ]; then
   mkdir "$dir/base"
   git archive "$BASE" | tar -x -C "$dir/base"
-  if ! grep -q 'func BenchmarkLinearInt8' "$dir/base/forward/internal/kernels/bench_test.go"; then
-    cp forward/internal/kernels/bench_test.go "$dir/base/forward/internal/kernels/"
+  # The kernels were in forward/internal/kernels before issue 11.
+  kbase=internal/kernels
+  [ -d "$dir/base/$kbase" ] || kbase=forward/internal/kernels
+  if ! grep -q 'func BenchmarkLinearInt8' "$dir/base/$kbase/bench_test.go"; then
+    cp internal/kernels/bench_test.go "$dir/base/$kbase/"
   fi
-  (cd "$dir/base" && go test -c -o "$dir/kernels.base" ./forward/internal/kernels &&
+  (cd "$dir/base" && go test -c -o "$dir/kernels.base" "./$kbase" &&
     go test -c -o "$dir/quantize.base" ./quantize)
   trees=(base work)
 fi
 
 echo "# $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "# kernels: go test ./forward/internal/kernels -run '^\$' -bench '$KERNEL_BENCH' -benchtime $KERNEL_BENCHTIME"
+echo "# kernels: go test ./internal/kernels -run '^\$' -bench '$KERNEL_BENCH' -benchtime $KERNEL_BENCHTIME"
 echo "# forward: go test ./quantize -run '^\$' -bench '$FORWARD_BENCH' -benchtime $FORWARD_BENCHTIME"
 for ((r = 1; r <= ROUNDS; r++)); do
   echo "# round $r, load $(cut -d' ' -f1-3 /proc/loadavg)"

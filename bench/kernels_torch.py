@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Times torch.nn.functional.linear (and the attention matmuls) on the shapes
-of BenchmarkLinear and BenchmarkMatMul in forward/internal/kernels, with 1 and
+of BenchmarkLinear and BenchmarkMatMul in internal/kernels, with 1 and
 2 threads, and prints GFLOP/s in a form comparable to `go test -bench`.
 
 Run with /usr/bin/python3 (Debian's python3-torch 1.13). Three ways of

@@ -6,7 +6,7 @@
 #   bash bench/passes_quantize.sh            # COUNT=5 repetitions by default
 #
 #   go test ./quantize -run '^$' -bench 'MemoryCopy|QuantizeInt8' -benchtime 20x -count $COUNT
-#   go test ./quantize -run '^$' -bench 'Int8Kernels' -count $COUNT
+#   go test ./internal/kernels -run '^$' -bench 'Int8Kernels' -count $COUNT
 #   go test ./quantize -run '^$' -bench 'ForwardInt8VsF32' -benchtime 10x -count $COUNT
 #
 # and prints, per benchmark, the median and the best of the repetitions, and
@@ -21,7 +21,7 @@ out=bench/out/passes-quantize
 mkdir -p "$out"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 go test ./quantize -run '^$' -bench 'MemoryCopy|QuantizeInt8' -benchtime 20x -count "$count" | tee "$out/throughput.txt"
-go test ./quantize -run '^$' -bench 'Int8Kernels/(absmax|quantizeRun|quantizeGroups128)/' -count "$count" | tee "$out/kernels.txt"
+go test ./internal/kernels -run '^$' -bench 'Int8Kernels/(absmax|quantizeRun|quantizeGroups128)/' -count "$count" | tee "$out/kernels.txt"
 go test ./quantize -run '^$' -bench 'ForwardInt8VsF32' -benchtime 10x -count "$count" | tee "$out/forward.txt"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 

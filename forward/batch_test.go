@@ -12,7 +12,7 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/hubmirror/hubmirror/forward/internal/kernels"
+	"github.com/hubmirror/hubmirror/internal/kernels"
 	"github.com/hubmirror/hubmirror/weights"
 )
 

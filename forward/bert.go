@@ -6,7 +6,7 @@ import (
 	"math"
 
 	"github.com/hubmirror/hubmirror/arch"
-	"github.com/hubmirror/hubmirror/forward/internal/kernels"
+	"github.com/hubmirror/hubmirror/internal/kernels"
 )
 
 // bert is transformers' BertModel (embeddings, post-LN encoder, optional

@@ -6,7 +6,7 @@ import (
 	"math"
 
 	"github.com/hubmirror/hubmirror/arch"
-	"github.com/hubmirror/hubmirror/forward/internal/kernels"
+	"github.com/hubmirror/hubmirror/internal/kernels"
 )
 
 // gpt2 is transformers' GPT2Model (pre-LN decoder with learned positions and

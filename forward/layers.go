@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	"github.com/hubmirror/hubmirror/arch"
-	"github.com/hubmirror/hubmirror/forward/internal/kernels"
+	"github.com/hubmirror/hubmirror/internal/kernels"
 )
 
 // linear is a Linear (or Conv1D) layer: a weight viewed in place and an

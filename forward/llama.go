@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/hubmirror/hubmirror/arch"
-	"github.com/hubmirror/hubmirror/forward/internal/kernels"
+	"github.com/hubmirror/hubmirror/internal/kernels"
 )
 
 // llama is transformers' LlamaForCausalLM: pre-RMSNorm decoder with rotary
@@ -258,16 +258,14 @@ func slidingWindows(cfg *arch.Config) ([]int, error) {
 	default:
 		return out, nil
 	}
-	if layerTypes != nil {
-		for i, t := range layerTypes {
-			switch t {
-			case "sliding_attention":
-				out[i] = c.SlidingWindow
-			case "full_attention":
-				out[i] = 0
-			default:
-				return nil, fmt.Errorf("%w: layer type %q", ErrUnsupported, t)
-			}
+	for i, t := range layerTypes {
+		switch t {
+		case "sliding_attention":
+			out[i] = c.SlidingWindow
+		case "full_attention":
+			out[i] = 0
+		default:
+			return nil, fmt.Errorf("%w: layer type %q", ErrUnsupported, t)
 		}
 	}
 	return out, nil

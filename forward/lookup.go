@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/hubmirror/hubmirror/arch"
-	"github.com/hubmirror/hubmirror/forward/internal/kernels"
+	"github.com/hubmirror/hubmirror/internal/kernels"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -144,14 +144,6 @@ func (s *tensorSet) matrix(name string, out, in int, conv1d, absolute bool) (*ke
 		return nil, fmt.Errorf("%w: missing tensor %s", ErrWeights, quote(s.fullName(wname, absolute)))
 	}
 	return s.toMatrix(t, out, in, conv1d)
-}
-
-// optMatrix is matrix for a layer that may be absent (nil, nil).
-func (s *tensorSet) optMatrix(name string, out, in int, conv1d, absolute bool) (*kernels.Weight, error) {
-	if !s.has(name+".weight", absolute) {
-		return nil, nil
-	}
-	return s.matrix(name, out, in, conv1d, absolute)
 }
 
 func (s *tensorSet) toMatrix(t *weights.Tensor, out, in int, conv1d bool) (*kernels.Weight, error) {

@@ -23,7 +23,7 @@ import (
 	"sync"
 
 	"github.com/hubmirror/hubmirror/arch"
-	"github.com/hubmirror/hubmirror/forward/internal/kernels"
+	"github.com/hubmirror/hubmirror/internal/kernels"
 	"github.com/hubmirror/hubmirror/weights"
 )
 

@@ -143,8 +143,8 @@ func testPull(t *testing.T, s storage.Store) {
 	// records the filter; a later pull that selects more is refused.
 	other := hubRepo(hub, "org/other", 10)
 	res, err = Pull(ctx, c, s, "org/other", "main", PullOptions{Include: []string{"*.json"}})
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || res.Commit != other.Commit() || !res.ManifestWritten {
+		t.Fatalf("filtered pull: %+v %v", res, err)
 	}
 	om, err := Resolve(ctx, s, "org/other", "main")
 	if err != nil || om.Commit != other.Commit() || len(om.Files) != 2 || strings.Join(om.Source.Include, ",") != "*.json" {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/hubmirror/hubmirror/internal/kernels"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -53,7 +54,7 @@ func (m *matrix) row(buf []float32, r int) ([]float32, error) {
 	src := m.data[r*cols*es : (r+1)*cols*es]
 	switch m.dtype {
 	case weights.F16, weights.BF16:
-		widen(buf[:cols], src, m.dtype)
+		kernels.Widen(buf[:cols], src, m.dtype)
 	default:
 		if err := weights.DecodeFloat32(buf[:cols], src, m.dtype); err != nil {
 			return nil, err
@@ -133,7 +134,7 @@ func int8Scales(m *matrix, groupSize int, scaleType weights.DType, threads int) 
 				if err != nil {
 					return err
 				}
-				absmaxGroups(bits[r*groups:(r+1)*groups], x, gs)
+				kernels.AbsMaxBitsGroups(bits[r*groups:(r+1)*groups], x, gs)
 			}
 			return nil
 		})
@@ -149,7 +150,7 @@ func int8Scales(m *matrix, groupSize int, scaleType weights.DType, threads int) 
 					return err
 				}
 				g := r / gs
-				maxAbsInto(acc[g*m.out:(g+1)*m.out], x)
+				kernels.MaxAbsBitsInto(acc[g*m.out:(g+1)*m.out], x)
 			}
 			return nil
 		})
@@ -166,7 +167,7 @@ func int8Scales(m *matrix, groupSize int, scaleType weights.DType, threads int) 
 	}
 	scales := make([]float32, len(bits))
 	for k, b := range bits {
-		if b >= finiteLimit {
+		if b >= kernels.FiniteLimit {
 			return nil, fmt.Errorf("quantize: non-finite weight in output channel %d", k/groups)
 		}
 		scales[k] = storedScale(math.Float32frombits(b)/127, scaleType)
@@ -221,7 +222,7 @@ func quantizeInt8(m *matrix, scales []float32, groupSize int, threads int) ([]by
 			}
 			dst := out[r*cols : (r+1)*cols]
 			if !m.inMajor {
-				quantizeGroups(dst, x, scales[r*groups:(r+1)*groups], gs)
+				kernels.QuantizeGroups(dst, x, scales[r*groups:(r+1)*groups], gs)
 				continue
 			}
 			if g := r / gs; g != svGroup {
@@ -230,7 +231,7 @@ func quantizeInt8(m *matrix, scales []float32, groupSize int, threads int) ([]by
 				}
 				svGroup = g
 			}
-			quantizeEach(dst, x, sv)
+			kernels.QuantizeEach(dst, x, sv)
 		}
 		return nil
 	})
@@ -260,15 +261,15 @@ func quantizeInt8Fused(m *matrix, groupSize int, scaleType weights.DType, thread
 			if err != nil {
 				return err
 			}
-			absmaxGroups(bits, x, gs)
+			kernels.AbsMaxBitsGroups(bits, x, gs)
 			rs := scales[r*groups : (r+1)*groups]
 			for g, b := range bits {
-				if b >= finiteLimit {
+				if b >= kernels.FiniteLimit {
 					return fmt.Errorf("quantize: non-finite weight in output channel %d", r)
 				}
 				rs[g] = storedScale(math.Float32frombits(b)/127, scaleType)
 			}
-			quantizeGroups(out[r*cols:(r+1)*cols], x, rs, gs)
+			kernels.QuantizeGroups(out[r*cols:(r+1)*cols], x, rs, gs)
 		}
 		return nil
 	})

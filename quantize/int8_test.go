@@ -9,11 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hubmirror/hubmirror/internal/kernels"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
 // referenceInt8 computes the scheme with the plain definitions only: float
-// comparisons for the maxima, quantizeValue for every element.
+// comparisons for the maxima, kernels.QuantizeValue for every element.
 func referenceInt8(t *testing.T, m *matrix, groupSize int, scaleType weights.DType) ([]byte, []float32) {
 	t.Helper()
 	groups := groupsOf(m.in, groupSize)
@@ -46,7 +47,7 @@ func referenceInt8(t *testing.T, m *matrix, groupSize int, scaleType weights.DTy
 			if m.inMajor {
 				k = i*cols + o
 			}
-			q[k] = byte(quantizeValue(at(o, i), scales[o*groups+i/gs]))
+			q[k] = byte(kernels.QuantizeValue(at(o, i), scales[o*groups+i/gs]))
 		}
 	}
 	return q, scales

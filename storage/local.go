@@ -293,11 +293,7 @@ func (l *Local) Stat(ctx context.Context, key string) (Info, error) {
 }
 
 func fileInfo(key string, st fs.FileInfo) Info {
-	var ino uint64
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		ino = uint64(sys.Ino)
-	}
-	h := sha256.Sum256(fmt.Appendf(nil, "%d/%d/%d", ino, st.Size(), st.ModTime().UnixNano()))
+	h := sha256.Sum256(fmt.Appendf(nil, "%d/%d/%d", fileID(st), st.Size(), st.ModTime().UnixNano()))
 	return Info{Key: key, Size: st.Size(), ModTime: st.ModTime(), Version: hex.EncodeToString(h[:8])}
 }
 

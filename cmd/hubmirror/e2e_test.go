@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -23,22 +22,36 @@ import (
 
 var (
 	binOnce sync.Once
+	binDir  string // removed by TestMain when the tests end
 	binPath string
 	binErr  error
 )
+
+// TestMain removes the binary hubmirrorBinary built, if any, once every test
+// has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		if err := os.RemoveAll(binDir); err != nil {
+			fmt.Fprintln(os.Stderr, "removing the test binary:", err)
+			code = max(code, 1)
+		}
+	}
+	os.Exit(code)
+}
 
 // hubmirrorBinary builds the command once per test run, as a user would
 // install it.
 func hubmirrorBinary(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "hubmirror-e2e-bin-")
-		if err != nil {
-			binErr = err
+		binDir, binErr = os.MkdirTemp("", "hubmirror-e2e-bin-")
+		if binErr != nil {
 			return
 		}
-		binPath = filepath.Join(dir, "hubmirror")
-		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", binPath, ".").CombinedOutput()
+		binPath = filepath.Join(binDir, "hubmirror")
+		// go test puts its own go first on PATH.
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

@@ -55,7 +55,7 @@ func BenchmarkLinear(b *testing.B) {
 // lengths of quantize's BenchmarkForwardInt8VsF32: 1 (the dot-product
 // path), 16 and 64 (the blocked product).
 //
-//	go test ./forward/internal/kernels -run '^$' -bench 'LinearInt8'
+//	go test ./internal/kernels -run '^$' -bench 'LinearInt8'
 func BenchmarkLinearInt8(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 3))
 	for _, s := range []struct {

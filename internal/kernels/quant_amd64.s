@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// The int8 kernels of kernels.go in AVX-512 (n a multiple of 16) and AVX2
+// The int8 kernels of quant.go in AVX-512 (n a multiple of 16) and AVX2
 // (n a multiple of 8); the Go callers handle the remainder. Quotients are
 // x / s (VDIVPS, as torch divides), clamped to [-127, 127] in float, then
 // converted to int32 rounding half to even and narrowed to int8.
@@ -163,43 +163,6 @@ qe512_done:
 	VZEROUPPER
 	RET
 
-// func widenBF16AVX512(dst *float32, src *byte, n int)
-TEXT ·widenBF16AVX512(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $4, CX
-	JZ   wb512_done
-wb512_loop:
-	VPMOVZXWD (SI), Z0
-	VPSLLD $16, Z0, Z0
-	VMOVDQU32 Z0, (DI)
-	ADDQ $32, SI
-	ADDQ $64, DI
-	DECQ CX
-	JNZ  wb512_loop
-wb512_done:
-	VZEROUPPER
-	RET
-
-// func widenF16AVX512(dst *float32, src *byte, n int)
-TEXT ·widenF16AVX512(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $4, CX
-	JZ   wh512_done
-wh512_loop:
-	VCVTPH2PS (SI), Z0
-	VMOVUPS Z0, (DI)
-	ADDQ $32, SI
-	ADDQ $64, DI
-	DECQ CX
-	JNZ  wh512_loop
-wh512_done:
-	VZEROUPPER
-	RET
-
 // func absmaxAVX2(x *float32, n int) uint32
 TEXT ·absmaxAVX2(SB), NOSPLIT, $0-20
 	MOVQ x+0(FP), SI
@@ -336,43 +299,6 @@ qe2_done:
 	VZEROUPPER
 	RET
 
-// func widenBF16AVX2(dst *float32, src *byte, n int)
-TEXT ·widenBF16AVX2(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $3, CX
-	JZ   wb2_done
-wb2_loop:
-	VPMOVZXWD (SI), Y0
-	VPSLLD $16, Y0, Y0
-	VMOVDQU Y0, (DI)
-	ADDQ $16, SI
-	ADDQ $32, DI
-	DECQ CX
-	JNZ  wb2_loop
-wb2_done:
-	VZEROUPPER
-	RET
-
-// func widenF16F16C(dst *float32, src *byte, n int)
-TEXT ·widenF16F16C(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $3, CX
-	JZ   wh2_done
-wh2_loop:
-	VCVTPH2PS (SI), Y0
-	VMOVUPS Y0, (DI)
-	ADDQ $16, SI
-	ADDQ $32, DI
-	DECQ CX
-	JNZ  wh2_loop
-wh2_done:
-	VZEROUPPER
-	RET
-
 // AMAX_REDUCE512 leaves in AX the largest unsigned dword of Z0..Z3.
 #define AMAX_REDUCE512 \
 	VPMAXUD Z1, Z0, Z0 \
@@ -390,7 +316,7 @@ wh2_done:
 
 // func absmaxGroupsAVX512(dst *uint32, x *float32, groups, gs int)
 //
-// dst[g] = absmax(x[g*gs : (g+1)*gs]) for g < groups; gs a multiple of 16.
+// dst[g] = AbsMaxBits(x[g*gs : (g+1)*gs]) for g < groups; gs a multiple of 16.
 TEXT ·absmaxGroupsAVX512(SB), NOSPLIT, $0-32
 	MOVQ dst+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -440,7 +366,7 @@ ag512_done:
 
 // func quantizeGroupsAVX512(dst *byte, x, s *float32, groups, gs int)
 //
-// quantizeRun(dst[g*gs:(g+1)*gs], x[g*gs:(g+1)*gs], s[g]) for g < groups;
+// QuantizeRun(dst[g*gs:(g+1)*gs], x[g*gs:(g+1)*gs], s[g]) for g < groups;
 // gs a multiple of 16.
 TEXT ·quantizeGroupsAVX512(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI

@@ -1,4 +1,4 @@
-package quantize
+package kernels
 
 import (
 	"math"
@@ -6,24 +6,25 @@ import (
 	"github.com/hubmirror/hubmirror/weights"
 )
 
-// The int8 kernels. Each is documented as the plain loop it computes, which
-// is kept as the reference (…Ref); the versions the pass runs (absmax,
-// absmaxGroups, maxAbsInto, quantizeRun, quantizeGroups, quantizeEach,
-// widen) are unrolled Go loops, or
-// AVX-512 / AVX2 assembly on amd64 chosen at run time (kernels_amd64.go),
-// and are tested against the references in kernels_test.go.
+// The int8 quantization kernels of the quantize package. Each is documented
+// as the plain loop it computes, which is kept as the reference (…Ref); the
+// versions callers run (AbsMaxBits, AbsMaxBitsGroups, MaxAbsBitsInto,
+// QuantizeRun, QuantizeGroups, QuantizeEach) are unrolled Go loops, or
+// AVX-512 / AVX2 assembly on amd64 chosen at run time (quant_amd64.go), and
+// are tested against the references in quant_test.go. F16 and BF16 rows are
+// widened with Widen, the widening the forward pass packs with.
 
 // absMask clears the sign bit of a float32's bits.
 const absMask = 0x7fffffff
 
-// finiteLimit is the bits of +Inf: absolute-value bits at or above it are
-// an infinity or a NaN.
-const finiteLimit = 0x7f800000
+// FiniteLimit is the bits of +Inf: absolute-value bits (as AbsMaxBits
+// returns) at or above it are an infinity or a NaN.
+const FiniteLimit = 0x7f800000
 
 // absmaxRef returns max over i of Float32bits(x[i]) & absMask, 0 for an
 // empty x: the bits of the largest |x[i]|. The bits of non-negative floats
-// order as their values do, with +Inf at finiteLimit and every NaN above
-// it, so a result >= finiteLimit means that x holds an infinity or a NaN
+// order as their values do, with +Inf at FiniteLimit and every NaN above
+// it, so a result >= FiniteLimit means that x holds an infinity or a NaN
 // (which a float comparison would skip).
 func absmaxRef(x []float32) uint32 {
 	var m uint32
@@ -60,24 +61,25 @@ func quantizeGroupsRef(dst []byte, x, s []float32, gs int) {
 	}
 }
 
-// quantizeRunRef sets dst[i] = quantizeValue(x[i], s).
+// quantizeRunRef sets dst[i] = QuantizeValue(x[i], s).
 func quantizeRunRef(dst []byte, x []float32, s float32) {
 	for i, v := range x {
-		dst[i] = byte(quantizeValue(v, s))
+		dst[i] = byte(QuantizeValue(v, s))
 	}
 }
 
-// quantizeEachRef sets dst[i] = quantizeValue(x[i], s[i]).
+// quantizeEachRef sets dst[i] = QuantizeValue(x[i], s[i]).
 func quantizeEachRef(dst []byte, x, s []float32) {
 	for i, v := range x {
-		dst[i] = byte(quantizeValue(v, s[i]))
+		dst[i] = byte(QuantizeValue(v, s[i]))
 	}
 }
 
-// quantizeValue is the plain definition: round(v / scale) clamped to
-// [-127, 127], dividing (not multiplying by an inverse) so that the result
-// matches PyTorch's torch.round(w / scale) bit for bit.
-func quantizeValue(v, scale float32) int8 {
+// QuantizeValue is the plain definition of the int8 code of v with scale
+// scale: round(v / scale) clamped to [-127, 127], dividing (not multiplying
+// by an inverse) so that the result matches PyTorch's torch.round(w / scale)
+// bit for bit.
+func QuantizeValue(v, scale float32) int8 {
 	q := math.RoundToEven(float64(v / scale))
 	if q > 127 {
 		q = 127
@@ -85,13 +87,6 @@ func quantizeValue(v, scale float32) int8 {
 		q = -127
 	}
 	return int8(q)
-}
-
-// widenRef decodes n = len(dst) F16 or BF16 values from src into dst.
-func widenRef(dst []float32, src []byte, d weights.DType) {
-	if err := weights.DecodeFloat32(dst, src[:len(dst)*2], d); err != nil {
-		panic("quantize: " + err.Error()) // lengths are the caller's
-	}
 }
 
 // absmaxGo is absmaxRef in four independent maxima.
@@ -118,7 +113,7 @@ func maxAbsIntoGo(acc []uint32, x []float32) {
 	}
 }
 
-// roundClamp returns quantizeValue's result for a quotient y that is not
+// roundClamp returns QuantizeValue's result for a quotient y that is not
 // NaN: clamping first does not change the result (±127 are integers), and
 // adding 1.5·2^23 rounds a float32 of magnitude below 2^22 to an integer,
 // half to even, which then sits in the low mantissa bits.
@@ -150,29 +145,31 @@ func quantizeEachGo(dst []byte, x, s []float32) {
 	}
 }
 
-// absmaxGroupsGo is absmaxGroupsRef, with absmax on each group.
+// absmaxGroupsGo is absmaxGroupsRef, with AbsMaxBits on each group.
 func absmaxGroupsGo(dst []uint32, x []float32, gs int) {
 	for g := range dst {
-		dst[g] = absmax(x[g*gs : (g+1)*gs])
+		dst[g] = AbsMaxBits(x[g*gs : (g+1)*gs])
 	}
 }
 
-// quantizeGroupsGo is quantizeGroupsRef, with quantizeRun on each group.
+// quantizeGroupsGo is quantizeGroupsRef, with QuantizeRun on each group.
 func quantizeGroupsGo(dst []byte, x, s []float32, gs int) {
 	for g := range s {
-		quantizeRun(dst[g*gs:(g+1)*gs], x[g*gs:(g+1)*gs], s[g])
+		QuantizeRun(dst[g*gs:(g+1)*gs], x[g*gs:(g+1)*gs], s[g])
 	}
 }
 
-// widenGo is widenRef.
-func widenGo(dst []float32, src []byte, d weights.DType) {
-	src = src[:2*len(dst)]
+// Widen decodes n = len(dst) little-endian F32, F16 or BF16 values from
+// src (at least n elements long) into dst, exactly.
+func Widen(dst []float32, src []byte, d weights.DType) {
 	switch d {
+	case weights.F32:
+		widenF32Bytes(dst, src[:4*len(dst)])
+	case weights.F16:
+		widenF16(dst, src[:2*len(dst)])
 	case weights.BF16:
-		for i := range dst {
-			dst[i] = math.Float32frombits(uint32(src[2*i])<<16 | uint32(src[2*i+1])<<24)
-		}
+		widenBF16(dst, src[:2*len(dst)])
 	default:
-		widenRef(dst, src, d)
+		panic("kernels: Widen of " + d.String())
 	}
 }

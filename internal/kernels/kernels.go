@@ -1,12 +1,17 @@
-// Package kernels holds the compute kernels of the native forward pass: the
+// Package kernels holds the compute kernels of the module, shared by the
+// native forward pass and the quantization passes: the
 // weight-times-activation product (Linear) for weights stored as F32, F16,
 // BF16 or int8 with scales, the f32 matrix product used by attention
-// (MatMul), and the row-wise operations of BERT, GPT-2 and Llama (Softmax,
-// LayerNorm, RMSNorm, GELU, SiLU, RoPE, Embedding).
+// (MatMul), the row-wise operations of BERT, GPT-2 and Llama (Softmax,
+// LayerNorm, RMSNorm, GELU, SiLU, RoPE, Embedding), the widening of stored
+// rows to f32 (Widen), and the int8 quantizer's maxima and rounding
+// (AbsMaxBits, QuantizeRun, QuantizeGroups, ..., in quant.go).
 //
 // Every kernel has a plain-loop reference (linearRef, softmaxRef, ...), kept
-// in ref.go and documented as the loop it computes; the fast versions are
-// tested against it. Numerics follow PyTorch on CPU: half-precision and int8
+// in ref.go (quant.go for the int8 quantizer) and documented as the loop it
+// computes; the fast versions are tested against it, with each instruction
+// set this machine has turned on in turn (TestAVX2Paths, TestPortablePaths)
+// and, under the purego build tag, without assembly at all. Numerics follow PyTorch on CPU: half-precision and int8
 // weights are widened to f32 exactly (an int8 code times its f32 scale is one
 // f32 product) and every accumulation is in f32.
 //
@@ -20,7 +25,8 @@
 // reads a quarter of the bytes of an f32 one for the same packing work. Row
 // counts up to 4 take dot products instead (gemv.go), for int8 with a fused
 // widen-and-dot kernel. GELU, GELUTanh, SiLU and Softmax's exp have AVX-512
-// versions too (ops_amd64.s); elsewhere their references run.
+// versions too (ops_amd64.s); elsewhere their references run. The int8
+// quantizer's kernels are AVX-512 and AVX2 assembly (quant_amd64.s).
 //
 // Arguments whose lengths do not match the stated shapes are programmer
 // errors and panic with a message starting "kernels:".

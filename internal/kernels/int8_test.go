@@ -140,7 +140,7 @@ func TestInt8FastPathsSelected(t *testing.T) {
 	}
 }
 
-// TestAVX2Paths reruns the Linear comparisons with AVX-512 turned off, so
+// TestAVX2Paths reruns the comparisons with AVX-512 turned off, so
 // that the AVX2 code that machines without AVX-512 run is tested here too.
 func TestAVX2Paths(t *testing.T) {
 	if !setAVX512(false) {
@@ -155,4 +155,8 @@ func TestAVX2Paths(t *testing.T) {
 	t.Run("LinearRandom", TestLinearRandomShapes)
 	t.Run("PackExact", TestPackExact)
 	t.Run("MatMul", TestMatMulAgainstReference)
+	t.Run("F16", TestF16Widening)
+	t.Run("Quant", TestQuantKernelsMatchReference)
+	t.Run("QuantGroups", TestQuantGroupKernelsMatchReference)
+	t.Run("AbsmaxNonFinite", TestAbsmaxNonFinite)
 }

@@ -20,6 +20,12 @@ func widenF16F16C(dst *float32, src *byte, n int)
 func widenBF16AVX2(dst *float32, src *byte, n int)
 
 //go:noescape
+func widenF16AVX512(dst *float32, src *byte, n int)
+
+//go:noescape
+func widenBF16AVX512(dst *float32, src *byte, n int)
+
+//go:noescape
 func widenI8AVX2(dst *float32, q *byte, n int, scale float32)
 
 var (
@@ -58,25 +64,39 @@ func availableKernels() []*microKernel {
 	return ks
 }
 
+// widenF16 widens len(dst) halves, 16 at a time with AVX-512, then 8 at a
+// time with F16C, the rest in Go.
 func widenF16(dst []float32, src []byte) {
 	src = src[:2*len(dst)]
 	n := 0
+	if hasAVX512 {
+		if n = len(dst) &^ 15; n > 0 {
+			widenF16AVX512(&dst[0], &src[0], n)
+		}
+	}
 	if hasF16C {
-		n = len(dst) &^ 7
-		if n > 0 {
-			widenF16F16C(&dst[0], &src[0], n)
+		if m := (len(dst) - n) &^ 7; m > 0 {
+			widenF16F16C(&dst[n], &src[2*n], m)
+			n += m
 		}
 	}
 	widenF16Go(dst[n:], src[2*n:])
 }
 
+// widenBF16 widens len(dst) bfloat16s, 16 at a time with AVX-512, then 8 at
+// a time with AVX2, the rest in Go.
 func widenBF16(dst []float32, src []byte) {
 	src = src[:2*len(dst)]
 	n := 0
+	if hasAVX512 {
+		if n = len(dst) &^ 15; n > 0 {
+			widenBF16AVX512(&dst[0], &src[0], n)
+		}
+	}
 	if hasAVX2 {
-		n = len(dst) &^ 7
-		if n > 0 {
-			widenBF16AVX2(&dst[0], &src[0], n)
+		if m := (len(dst) - n) &^ 7; m > 0 {
+			widenBF16AVX2(&dst[n], &src[2*n], m)
+			n += m
 		}
 	}
 	widenBF16Go(dst[n:], src[2*n:])

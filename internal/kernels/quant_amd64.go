@@ -1,20 +1,10 @@
 //go:build amd64 && !purego
 
-package quantize
+package kernels
 
-import (
-	"golang.org/x/sys/cpu"
-
-	"github.com/hubmirror/hubmirror/weights"
-)
-
-// The assembly kernels take a length that is a multiple of their vector
-// width (16 with AVX-512, 8 with AVX2); the Go loops do the rest.
-var (
-	hasAVX512 = cpu.X86.HasAVX512F
-	hasAVX2   = cpu.X86.HasAVX2
-	hasF16C   = cpu.X86.HasF16C && cpu.X86.HasAVX
-)
+// The int8 assembly kernels take a length that is a multiple of their
+// vector width (16 with AVX-512, 8 with AVX2); the Go loops do the rest. The
+// CPU features are those the forward pass selects with (gemm_amd64.go).
 
 //go:noescape
 func absmaxAVX512(x *float32, n int) uint32
@@ -27,12 +17,6 @@ func quantizeRunAVX512(dst *byte, x *float32, n int, s float32)
 
 //go:noescape
 func quantizeEachAVX512(dst *byte, x, s *float32, n int)
-
-//go:noescape
-func widenBF16AVX512(dst *float32, src *byte, n int)
-
-//go:noescape
-func widenF16AVX512(dst *float32, src *byte, n int)
 
 //go:noescape
 func absmaxGroupsAVX512(dst *uint32, x *float32, groups, gs int)
@@ -58,14 +42,8 @@ func quantizeRunAVX2(dst *byte, x *float32, n int, s float32)
 //go:noescape
 func quantizeEachAVX2(dst *byte, x, s *float32, n int)
 
-//go:noescape
-func widenBF16AVX2(dst *float32, src *byte, n int)
-
-//go:noescape
-func widenF16F16C(dst *float32, src *byte, n int)
-
-// vectorLen returns how many leading elements of n the assembly kernels
-// take: a multiple of their width, 0 without AVX2.
+// vectorLen returns how many leading elements of n the int8 assembly
+// kernels take: a multiple of their width, 0 without AVX2.
 func vectorLen(n int) int {
 	switch {
 	case hasAVX512:
@@ -76,8 +54,8 @@ func vectorLen(n int) int {
 	return 0
 }
 
-// absmax is absmaxRef.
-func absmax(x []float32) uint32 {
+// AbsMaxBits is absmaxRef: the bits of the largest |x[i]|.
+func AbsMaxBits(x []float32) uint32 {
 	n := vectorLen(len(x))
 	var m uint32
 	switch {
@@ -90,8 +68,8 @@ func absmax(x []float32) uint32 {
 	return max(m, absmaxGo(x[n:]))
 }
 
-// maxAbsInto is maxAbsIntoRef.
-func maxAbsInto(acc []uint32, x []float32) {
+// MaxAbsBitsInto is maxAbsIntoRef: acc[i] = max(acc[i], bits of |x[i]|).
+func MaxAbsBitsInto(acc []uint32, x []float32) {
 	acc = acc[:len(x)]
 	n := vectorLen(len(x))
 	switch {
@@ -116,8 +94,9 @@ func groupsFit(gs int) bool {
 	return false
 }
 
-// absmaxGroups is absmaxGroupsRef.
-func absmaxGroups(dst []uint32, x []float32, gs int) {
+// AbsMaxBitsGroups is absmaxGroupsRef: AbsMaxBits of every group of gs
+// values of x, len(dst) groups.
+func AbsMaxBitsGroups(dst []uint32, x []float32, gs int) {
 	x = x[:len(dst)*gs]
 	switch {
 	case len(dst) == 0:
@@ -130,8 +109,9 @@ func absmaxGroups(dst []uint32, x []float32, gs int) {
 	}
 }
 
-// quantizeGroups is quantizeGroupsRef for finite x and finite non-zero s.
-func quantizeGroups(dst []byte, x, s []float32, gs int) {
+// QuantizeGroups is quantizeGroupsRef for finite x and finite non-zero s:
+// QuantizeRun of every group of gs values of x with its scale s[g].
+func QuantizeGroups(dst []byte, x, s []float32, gs int) {
 	x = x[:len(s)*gs]
 	dst = dst[:len(x)]
 	switch {
@@ -145,8 +125,9 @@ func quantizeGroups(dst []byte, x, s []float32, gs int) {
 	}
 }
 
-// quantizeRun is quantizeRunRef for finite x and a finite non-zero s.
-func quantizeRun(dst []byte, x []float32, s float32) {
+// QuantizeRun is quantizeRunRef for finite x and a finite non-zero s:
+// dst[i] = QuantizeValue(x[i], s).
+func QuantizeRun(dst []byte, x []float32, s float32) {
 	dst = dst[:len(x)]
 	n := vectorLen(len(x))
 	switch {
@@ -159,8 +140,9 @@ func quantizeRun(dst []byte, x []float32, s float32) {
 	quantizeRunGo(dst[n:], x[n:], s)
 }
 
-// quantizeEach is quantizeEachRef for finite x and finite non-zero s.
-func quantizeEach(dst []byte, x, s []float32) {
+// QuantizeEach is quantizeEachRef for finite x and finite non-zero s:
+// dst[i] = QuantizeValue(x[i], s[i]).
+func QuantizeEach(dst []byte, x, s []float32) {
 	dst, s = dst[:len(x)], s[:len(x)]
 	n := vectorLen(len(x))
 	switch {
@@ -171,24 +153,4 @@ func quantizeEach(dst []byte, x, s []float32) {
 		quantizeEachAVX2(&dst[0], &x[0], &s[0], n)
 	}
 	quantizeEachGo(dst[n:], x[n:], s[n:])
-}
-
-// widen is widenRef for d F16 or BF16.
-func widen(dst []float32, src []byte, d weights.DType) {
-	src = src[:2*len(dst)]
-	n := vectorLen(len(dst))
-	switch {
-	case n == 0:
-	case d == weights.BF16 && hasAVX512:
-		widenBF16AVX512(&dst[0], &src[0], n)
-	case d == weights.BF16:
-		widenBF16AVX2(&dst[0], &src[0], n)
-	case d == weights.F16 && hasAVX512:
-		widenF16AVX512(&dst[0], &src[0], n)
-	case d == weights.F16 && hasF16C:
-		widenF16F16C(&dst[0], &src[0], n)
-	default:
-		n = 0
-	}
-	widenGo(dst[n:], src[2*n:], d)
 }

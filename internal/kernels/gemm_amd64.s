@@ -262,6 +262,47 @@ bf16done:
 	VZEROUPPER
 	RET
 
+// func widenBF16AVX512(dst *float32, src *byte, n int)
+//
+// widenBF16AVX2 for n a multiple of 16 (VPMOVZXWD on zmm is AVX512BW).
+TEXT ·widenBF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+	JZ   wb512_done
+wb512_loop:
+	VPMOVZXWD (SI), Z0
+	VPSLLD $16, Z0, Z0
+	VMOVDQU32 Z0, (DI)
+	ADDQ $32, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  wb512_loop
+wb512_done:
+	VZEROUPPER
+	RET
+
+// func widenF16AVX512(dst *float32, src *byte, n int)
+//
+// widenF16F16C for n a multiple of 16.
+TEXT ·widenF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+	JZ   wh512_done
+wh512_loop:
+	VCVTPH2PS (SI), Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $32, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  wh512_loop
+wh512_done:
+	VZEROUPPER
+	RET
+
 // func widenI8AVX2(dst *float32, q *byte, n int, scale float32)
 //
 // dst[i] = float32(int8(q[i]))*scale for i < n, n a multiple of 8.

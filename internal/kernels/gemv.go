@@ -62,9 +62,7 @@ func gemvRange(y, x []float32, m int, src bSource, bias []float32, o0, o1 int) {
 		return
 	}
 	if src.hasRowI8() {
-		for o := o0; o < o1; o++ {
-			src.rowI8(y, x, m, o, bias)
-		}
+		src.rowsI8(y, x, m, o0, o1, bias)
 		return
 	}
 	var buf *[]float32

@@ -123,6 +123,13 @@ func (s bSource) hasRowI8() bool {
 	return hasAVX512 && w.DType == weights.I8 && !w.InMajor && (g == 0 || g%16 == 0 && g&(g-1) == 0)
 }
 
+// rowsI8 calls rowI8 for every output o0 ≤ o < o1.
+func (s bSource) rowsI8(y, x []float32, m, o0, o1 int, bias []float32) {
+	for o := o0; o < o1; o++ {
+		s.rowI8(y, x, m, o, bias)
+	}
+}
+
 // rowI8 computes output o of every row of y, y[t][o] = Σ_i x[t][i]·W[o][i]
 // (+ bias[o]), for a weight hasRowI8 accepts, with the fused widen-and-dot
 // kernel: each weight is widened once per 4 rows of x.

@@ -45,7 +45,7 @@ func packA16(dst, x []float32, k, kc int) int { return 0 }
 // assembly, and gemv widens int8 rows like the other dtypes.
 func (s bSource) hasRowI8() bool { return false }
 
-// rowI8 is never called without assembly (hasRowI8 is false).
-func (s bSource) rowI8(y, x []float32, m, o int, bias []float32) {
-	panic("kernels: rowI8 without assembly")
+// rowsI8 is never called without assembly (hasRowI8 is false).
+func (s bSource) rowsI8(y, x []float32, m, o0, o1 int, bias []float32) {
+	panic("kernels: rowsI8 without assembly")
 }
