@@ -231,10 +231,7 @@ func resolvePath(repo, rev, file string) string {
 	return "/" + repo + "/resolve/" + rev + "/" + escapePath(file)
 }
 
-var (
-	sha1Re   = regexp.MustCompile(`^[0-9a-f]{40}$`)
-	sha256Re = regexp.MustCompile(`^[0-9a-f]{64}$`)
-)
+var sha1Re = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 func gitBlobID(data []byte) string {
 	h := sha1.New()
