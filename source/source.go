@@ -209,7 +209,7 @@ func resolveRepo(ctx context.Context, spec string, opts Options) (*Source, error
 		if err != nil && !looksLikePath(spec) { // neither a path nor a repo id: the caller's mistake
 			return nil, fmt.Errorf("source: %s: no such file or directory, and not a repo id org/name[@rev]: %w: %w", spec, ErrSpec, err)
 		}
-		return nil, fmt.Errorf("source: %s: %w (and, written as a path, not a repo id org/name[@rev])", spec, os.ErrNotExist)
+		return nil, fmt.Errorf("source: %s: %w; a model is a directory, a weight file, org/name[@rev] or a mirror URL", spec, os.ErrNotExist)
 	}
 	if opts.Hub != nil {
 		return resolveHub(ctx, spec, repo, rev, opts)
