@@ -50,12 +50,23 @@ func (c *Config) Bert() *BertConfig {
 }
 
 func parseBert(c *Config, raw []byte) (Params, error) {
+	b, err := parseBertFields(c, raw, "bert")
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// parseBertFields reads and checks the fields BERT's config shares with the
+// families built on its encoder (RoBERTa, XLM-RoBERTa, CamemBERT), with
+// transformers' defaults; family names the family in errors.
+func parseBertFields(c *Config, raw []byte, family string) (*BertConfig, error) {
 	b := &BertConfig{HiddenAct: "gelu", LayerNormEps: 1e-12, TypeVocabSize: 2, PositionEmbeddingType: "absolute"}
 	if err := json.Unmarshal(raw, b); err != nil {
-		return nil, fmt.Errorf("%w: bert: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, family, err)
 	}
 	b.NumLabels = numLabels(c.Raw)
-	k := checker{family: "bert"}
+	k := checker{family: family}
 	k.size("vocab_size", b.VocabSize)
 	k.size("hidden_size", b.HiddenSize)
 	k.layers("num_hidden_layers", b.NumHiddenLayers)

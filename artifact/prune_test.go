@@ -99,11 +99,13 @@ func TestPrunedHeadsAreExact(t *testing.T) {
 		{"bert-bin", map[int][]int{0: {1}}, "encoder.layer.0.attention.output.dense.weight", 1, span(8, 8)},
 		// gpt2-lm-bin: Conv1D c_proj [in, out]: head 2 of layer 1 is rows 16..23.
 		{"gpt2-lm-bin", map[int][]int{1: {2}}, "transformer.h.1.attn.c_proj.weight", 0, span(16, 8)},
+		// roberta-cls-bin: BERT's layers under roberta., pruned_heads as BERT's.
+		{"roberta-cls-bin", map[int][]int{1: {0, 3}}, "roberta.encoder.layer.1.attention.output.dense.weight", 1, append(span(0, 8), span(24, 8)...)},
 	} {
 		t.Run(c.model, func(t *testing.T) {
 			src := filepath.Join(models, c.model)
 			g, cfg := open(t, src)
-			if cfg.Bert() == nil && cfg.GPT2() == nil {
+			if cfg.Bert() == nil && cfg.GPT2() == nil && cfg.Roberta() == nil {
 				t.Fatal("fixture changed family")
 			}
 			ref := run(t, zeroed(t, g, c.zeroT, c.axis, c.zeroIdx))

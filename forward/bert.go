@@ -3,30 +3,16 @@ package forward
 import (
 	"context"
 	"fmt"
-	"math"
 
 	"github.com/hubmirror/hubmirror/arch"
-	"github.com/hubmirror/hubmirror/internal/kernels"
 )
 
 // bert is transformers' BertModel (embeddings, post-LN encoder, optional
 // pooler) with an optional BertForSequenceClassification head.
 type bert struct {
-	hidden, heads, inter int
-	word, pos, typ       *kernels.Weight // typ nil when type_vocab_size is 0
-	embNorm              norm
-	layers               []bertLayer
-	act                  func([]float32)
-	pooler               *linear // nil without a pooler
-	classifier           *linear // nil without a classification head
-}
-
-type bertLayer struct {
-	q, k, v, o, up, down linear
-	attnNorm, outNorm    norm
-	// heads is the layer's head count: fewer than num_attention_heads when
-	// config.json's pruned_heads removed some.
-	heads int
+	enc        *encoder
+	pooler     *linear // nil without a pooler
+	classifier *linear // nil without a classification head
 }
 
 func init() { loaders["bert"] = loadBert }
@@ -54,56 +40,12 @@ func loadBert(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 	if err := s.detectPrefix(c.Layout()); err != nil {
 		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
 	}
-	act, err := activation(c.HiddenAct)
+	H := c.HiddenSize
+	enc, err := loadEncoder(s, cfg, class, bertSizes(c), bertNames, arch.BertLayer)
 	if err != nil {
-		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
-	}
-	H, I := c.HiddenSize, c.IntermediateSize
-	m := &bert{hidden: H, heads: c.NumAttentionHeads, inter: I, act: act}
-	if m.word, err = s.embedding(arch.BertWordEmbeddings, c.VocabSize, H); err != nil {
 		return nil, Info{}, err
 	}
-	if m.pos, err = s.embedding(arch.BertPositionEmbeddings, c.MaxPositionEmbeddings, H); err != nil {
-		return nil, Info{}, err
-	}
-	if c.TypeVocabSize > 0 {
-		if m.typ, err = s.embedding(arch.BertTokenTypeEmbeddings, c.TypeVocabSize, H); err != nil {
-			return nil, Info{}, err
-		}
-	}
-	if m.embNorm, err = loadNorm(s, arch.BertEmbeddingsNorm, H, true, c.LayerNormEps); err != nil {
-		return nil, Info{}, err
-	}
-	heads, err := layerHeads(cfg, c.NumAttentionHeads, c.NumHiddenLayers)
-	if err != nil {
-		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
-	}
-	dh := H / c.NumAttentionHeads
-	for i := 0; i < c.NumHiddenLayers; i++ {
-		p := arch.BertLayer(i)
-		l := bertLayer{heads: heads[i]}
-		A := heads[i] * dh
-		for _, x := range []struct {
-			dst     *linear
-			name    string
-			out, in int
-		}{
-			{&l.q, arch.BertQuery, A, H}, {&l.k, arch.BertKey, A, H},
-			{&l.v, arch.BertValue, A, H}, {&l.o, arch.BertAttentionOutput, H, A},
-			{&l.up, arch.BertIntermediate, I, H}, {&l.down, arch.BertOutput, H, I},
-		} {
-			if *x.dst, err = loadLinear(s, p+x.name, x.out, x.in, false, true); err != nil {
-				return nil, Info{}, err
-			}
-		}
-		if l.attnNorm, err = loadNorm(s, p+arch.BertAttentionNorm, H, true, c.LayerNormEps); err != nil {
-			return nil, Info{}, err
-		}
-		if l.outNorm, err = loadNorm(s, p+arch.BertOutputNorm, H, true, c.LayerNormEps); err != nil {
-			return nil, Info{}, err
-		}
-		m.layers = append(m.layers, l)
-	}
+	m := &bert{enc: enc}
 	if s.has(arch.BertPooler+".weight", false) || withHead {
 		pl, err := loadLinear(s, arch.BertPooler, H, H, false, true)
 		if err != nil {
@@ -118,74 +60,31 @@ func loadBert(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 		info.Outputs = append(info.Outputs, OutputPooler)
 	}
 	if withHead {
-		cw := arch.BertClassifier + ".weight"
-		t, ok := s.lookup(cw, true)
-		if !ok {
-			return nil, Info{}, fmt.Errorf("%w: %s: missing tensor %q", ErrWeights, class, cw)
-		}
-		if len(t.Shape) != 2 || t.Shape[0] <= 0 {
-			return nil, Info{}, fmt.Errorf("%w: tensor %q has shape %v, want [num_labels, %d]", ErrWeights, cw, t.Shape, H)
-		}
-		labels := int(t.Shape[0])
-		if c.NumLabels > 0 && c.NumLabels != labels {
-			return nil, Info{}, fmt.Errorf("%w: tensor %q has %d rows, config.json names %d labels", ErrWeights, cw, labels, c.NumLabels)
-		}
-		w, err := s.matrix(arch.BertClassifier, labels, H, false, true)
-		if err != nil {
+		if m.classifier, info.NumLabels, err = classifierHead(s, class, arch.BertClassifier, H, c.NumLabels); err != nil {
 			return nil, Info{}, err
 		}
-		b, err := s.vector(arch.BertClassifier+".bias", labels, true)
-		if err != nil {
-			return nil, Info{}, err
-		}
-		m.classifier = &linear{w: w, b: b}
 		info.Outputs = append(info.Outputs, OutputLogits)
-		info.NumLabels = labels
 	}
 	s.markUsed(arch.IsBuffer)
 	return m, info, nil
 }
 
-func (m *bert) run(ctx context.Context, ids []int, rc runConfig) ([]Output, error) {
-	threads := rc.threads
-	n, H := len(ids), m.hidden
-	x := make([]float32, n*H)
-	tmp := make([]float32, n*H)
-	embed(x, m.word, ids)
-	addRows(x, m.pos, n, -1)
-	if m.typ != nil {
-		addRows(x, m.typ, n, 0)
-	}
-	m.embNorm.layerNorm(x, x, n)
+// bertSizes are the encoder sizes of a BERT-style config.
+func bertSizes(c *arch.BertConfig) encoderSizes {
+	return encoderSizes{vocab: c.VocabSize, positions: c.MaxPositionEmbeddings, types: c.TypeVocabSize,
+		hidden: c.HiddenSize, heads: c.NumAttentionHeads, inter: c.IntermediateSize, layers: c.NumHiddenLayers,
+		eps: c.LayerNormEps, act: c.HiddenAct}
+}
 
-	q := make([]float32, n*H)
-	k := make([]float32, n*H)
-	v := make([]float32, n*H)
-	ctxBuf := make([]float32, n*H)
-	up := make([]float32, n*m.inter)
-	dh := H / m.heads
-	for _, l := range m.layers {
-		if err := rc.layer(ctx); err != nil {
-			return nil, err
-		}
-		A := l.heads * dh
-		att := attention{heads: l.heads, kvHeads: l.heads, headDim: dh, scale: float32(1 / math.Sqrt(float64(dh)))}
-		l.q.apply(q, x, n, rc)
-		l.k.apply(k, x, n, rc)
-		l.v.apply(v, x, n, rc)
-		att.run(ctxBuf, rowMajor(q, A), rowMajor(k, A), rowMajor(v, A), n, 0, threads)
-		l.o.apply(tmp, ctxBuf, n, rc)
-		add(tmp, x)
-		l.attnNorm.layerNorm(x, tmp, n)
-		l.up.apply(up, x, n, rc)
-		m.act(up)
-		l.down.apply(tmp, up, n, rc)
-		add(tmp, x)
-		l.outNorm.layerNorm(x, tmp, n)
+func (m *bert) run(ctx context.Context, ids []int, rc runConfig) ([]Output, error) {
+	x, err := m.enc.run(ctx, ids, rc)
+	if err != nil {
+		return nil, err
 	}
 	if err := rc.layer(ctx); err != nil { // the head is a layer of its own
 		return nil, err
 	}
+	n, H := len(ids), m.enc.hidden
 	out := []Output{{Name: OutputLastHiddenState, Shape: []int{1, n, H}, Data: x}}
 	if m.pooler == nil {
 		return out, nil

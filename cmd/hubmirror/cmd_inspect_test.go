@@ -46,6 +46,21 @@ func expectedParams(t *testing.T, dir string) int64 {
 		emb := int64((b.VocabSize+b.MaxPositionEmbeddings+b.TypeVocabSize)*h + 2*h)
 		layer := 4*lin(h, h) + lin(h, b.IntermediateSize) + lin(b.IntermediateSize, h) + int64(4*h)
 		return emb + int64(b.NumHiddenLayers)*layer + lin(h, h)
+	case c.Roberta() != nil:
+		r := c.Roberta()
+		h := r.HiddenSize
+		emb := int64((r.VocabSize+r.MaxPositionEmbeddings+r.TypeVocabSize)*h + 2*h)
+		layer := 4*lin(h, h) + lin(h, r.IntermediateSize) + lin(r.IntermediateSize, h) + int64(4*h)
+		n := emb + int64(r.NumHiddenLayers)*layer
+		switch a := c.Architecture(); {
+		case strings.HasSuffix(a, "ForMaskedLM"): // dense, layer_norm, the decoder's bias (its weight is tied)
+			n += lin(h, h) + int64(2*h+r.VocabSize)
+		case strings.HasSuffix(a, "ForSequenceClassification"):
+			n += lin(h, h) + lin(h, r.NumLabels)
+		default:
+			n += lin(h, h) // pooler
+		}
+		return n
 	case c.GPT2() != nil:
 		g := c.GPT2()
 		h := g.NEmbd

@@ -1,0 +1,103 @@
+package artifact
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/hubmirror/hubmirror/arch"
+	"github.com/hubmirror/hubmirror/convert"
+	"github.com/hubmirror/hubmirror/forward"
+	"github.com/hubmirror/hubmirror/prune"
+	"github.com/hubmirror/hubmirror/quantize"
+	"github.com/hubmirror/hubmirror/weights"
+)
+
+// familyFixtures are the f32 fixtures of the families added after BERT,
+// GPT-2 and Llama, one or more per family and head.
+var familyFixtures = []string{"roberta-mlm-st", "roberta-cls-bin", "xlmr-model-st"}
+
+// convert, quantize fp16 and int8, and prune --sparsity 0.5 pass
+// validation (each with the kind the CLI uses) on every new family's
+// fixtures. Random tiny weights have none of the redundancy magnitude
+// pruning relies on: half of them gone leaves cosines of 0.67-0.77 on
+// these fixtures and on llama-tiny-st alike, under the pruned kind's
+// default 0.8, so pruning is judged at 0.5, as TestPrunedHeadsAreExact
+// judges its pass.
+func TestFamiliesPasses(t *testing.T) {
+	passes := []struct {
+		name string
+		kind forward.Kind
+		pass Pass
+		th   *forward.Thresholds
+	}{
+		{"convert", forward.KindExact, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
+			return convert.DedupeShared(g, cfg)
+		}, nil},
+		{"fp16", forward.KindF16, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
+			return quantize.Quantize(g, cfg, quantize.Options{Scheme: quantize.FP16})
+		}, nil},
+		{"int8", forward.KindInt8, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
+			return quantize.Quantize(g, cfg, quantize.Options{Scheme: quantize.Int8})
+		}, nil},
+		{"sparsity-0.5", forward.KindPruned, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
+			return prune.Magnitude(g, cfg, 0.5, false)
+		}, &forward.Thresholds{MinCosine: 0.5}},
+	}
+	for _, fx := range familyFixtures {
+		for _, p := range passes {
+			t.Run(fx+"/"+p.name, func(t *testing.T) {
+				dst := filepath.Join(t.TempDir(), "out")
+				res, err := Build(context.Background(), filepath.Join(models, fx), dst, p.name, p.pass,
+					Options{Validate: forward.ValidateOptions{Kind: p.kind, Thresholds: p.th}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				v := res.Document.Validation
+				if v.Kind != p.kind || !v.Passed || len(v.Outputs) == 0 {
+					t.Fatalf("kind %s passed %v outputs %d: %v", v.Kind, v.Passed, len(v.Outputs), v.Failures)
+				}
+				for _, o := range v.Outputs {
+					t.Logf("%-16s %-18s cosine %.7f", fx, o.Name, o.Cosine)
+				}
+			})
+		}
+	}
+}
+
+// A conversion that numbers RoBERTa's positions from 0, as BERT does (the
+// position table shifted by pad_token_id+1 rows), is caught.
+func TestRobertaPositionsFromZeroCaught(t *testing.T) {
+	src := filepath.Join(models, "roberta-mlm-st")
+	broken := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
+		out := g.Derive()
+		off := cfg.Roberta().PadTokenID + 1
+		for _, x := range g.Tensors() {
+			if x.Name == "roberta."+arch.BertPositionEmbeddings+".weight" {
+				v, err := x.Float32s()
+				if err != nil {
+					return nil, nil, err
+				}
+				d := int(x.Shape[1])
+				shifted := make([]float32, len(v))
+				copy(shifted, v[off*d:])
+				if x, err = weights.FromFloat32(x.Name, x.DType, x.Shape, shifted); err != nil {
+					return nil, nil, err
+				}
+			}
+			if err := out.Add(x); err != nil {
+				return nil, nil, err
+			}
+		}
+		return out, nil, nil
+	}
+	dst := filepath.Join(t.TempDir(), "broken")
+	res, err := Build(context.Background(), src, dst, "convert", broken, Options{Validate: forward.ValidateOptions{Kind: forward.KindExact}})
+	if !errors.Is(err, forward.ErrValidationFailed) {
+		t.Fatalf("err = %v", err)
+	}
+	if res == nil || res.Published || res.Document.Passed {
+		t.Fatalf("result %+v", res)
+	}
+}
