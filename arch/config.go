@@ -3,7 +3,8 @@
 // checkpoints name their tensors, and the role each tensor plays for the
 // conversion, quantization and pruning passes.
 //
-// Each family lives in a file of its own (bert.go, gpt2.go, llama.go) that
+// Each family lives in a file of its own (bert.go, distilbert.go, gpt2.go,
+// llama.go, roberta.go) that
 // registers a Family (the model types and class names that select it, its
 // buffers, the roles of its own tensor names, a parser that checks its
 // config.json) and defines its Params: sizes, where its checkpoints keep
@@ -30,7 +31,8 @@ var ErrConfig = errors.New("arch: invalid config")
 // Family is one model family: the config.json model types and transformers
 // classes it covers, and how their configs read.
 type Family struct {
-	// Name is the family's name: "bert", "gpt2", "llama".
+	// Name is the family's name: "bert", "distilbert", "gpt2", "llama",
+	// "roberta".
 	Name string
 	// ModelTypes are the config.json model_type values of the family.
 	ModelTypes []string
@@ -163,7 +165,7 @@ type Config struct {
 	family *Family
 }
 
-// Family names the model family ("bert", "gpt2", "llama"), or "" for a
+// Family names the model family ("bert", "roberta", "llama", ...), or "" for a
 // config of a family hubmirror does not know.
 func (c *Config) Family() string {
 	if c == nil || c.family == nil {

@@ -128,6 +128,7 @@ func TestFamilyByClass(t *testing.T) {
 	for arch, want := range map[string]string{
 		"MistralForCausalLM": "llama", "Qwen2Model": "llama", "BertForMaskedLM": "bert", "GPT2LMHeadModel": "gpt2", "T5Model": "",
 		"RobertaForMaskedLM": "roberta", "XLMRobertaModel": "roberta", "CamembertForSequenceClassification": "roberta",
+		"DistilBertForMaskedLM": "distilbert",
 	} {
 		c, err := ParseConfig([]byte(`{"architectures":["` + arch + `"],"vocab_size":10,"hidden_size":8,"intermediate_size":8,
 			"num_hidden_layers":1,"num_attention_heads":2,"max_position_embeddings":8,"n_embd":8,"n_layer":1,"n_head":2,"n_positions":8}`))
@@ -139,7 +140,7 @@ func TestFamilyByClass(t *testing.T) {
 	for _, f := range Families() {
 		names = append(names, f.Name)
 	}
-	if strings.Join(names, ",") != "bert,gpt2,llama,roberta" {
+	if strings.Join(names, ",") != "bert,distilbert,gpt2,llama,roberta" {
 		t.Errorf("families %v", names)
 	}
 }

@@ -99,13 +99,15 @@ func TestPrunedHeadsAreExact(t *testing.T) {
 		{"bert-bin", map[int][]int{0: {1}}, "encoder.layer.0.attention.output.dense.weight", 1, span(8, 8)},
 		// gpt2-lm-bin: Conv1D c_proj [in, out]: head 2 of layer 1 is rows 16..23.
 		{"gpt2-lm-bin", map[int][]int{1: {2}}, "transformer.h.1.attn.c_proj.weight", 0, span(16, 8)},
+		// distilbert-mlm-st: dim 32, 4 heads of 8, out_lin. Head 3 of layer 0.
+		{"distilbert-mlm-st", map[int][]int{0: {3}}, "distilbert.transformer.layer.0.attention.out_lin.weight", 1, span(24, 8)},
 		// roberta-cls-bin: BERT's layers under roberta., pruned_heads as BERT's.
 		{"roberta-cls-bin", map[int][]int{1: {0, 3}}, "roberta.encoder.layer.1.attention.output.dense.weight", 1, append(span(0, 8), span(24, 8)...)},
 	} {
 		t.Run(c.model, func(t *testing.T) {
 			src := filepath.Join(models, c.model)
 			g, cfg := open(t, src)
-			if cfg.Bert() == nil && cfg.GPT2() == nil && cfg.Roberta() == nil {
+			if cfg.Bert() == nil && cfg.GPT2() == nil && cfg.Roberta() == nil && cfg.DistilBert() == nil {
 				t.Fatal("fixture changed family")
 			}
 			ref := run(t, zeroed(t, g, c.zeroT, c.axis, c.zeroIdx))
@@ -182,5 +184,51 @@ func TestPrunedLlamaHeadsAndFFNAreExact(t *testing.T) {
 	rep, err = forward.Validate(context.Background(), run(t, ref), run(t, out), forward.ValidateOptions{Kind: forward.KindExact})
 	if err != nil || !rep.Passed {
 		t.Fatalf("FFN: %v %v", err, rep.Failures)
+	}
+}
+
+// FFN pruning of the encoder families computes exactly what the original
+// computes with the dropped neurons' output columns zeroed, and the pruned
+// model's config (intermediate_size, DistilBERT's hidden_dim) loads it.
+func TestPrunedEncoderFFNIsExact(t *testing.T) {
+	for _, c := range []struct{ model, up, down string }{
+		{"roberta-cls-bin", "roberta.encoder.layer.%d.intermediate.dense.weight", "roberta.encoder.layer.%d.output.dense.weight"},
+		{"distilbert-mlm-st", "distilbert.transformer.layer.%d.ffn.lin1.weight", "distilbert.transformer.layer.%d.ffn.lin2.weight"},
+	} {
+		t.Run(c.model, func(t *testing.T) {
+			g, cfg := open(t, filepath.Join(models, c.model))
+			out, _, err := prune.FFN(g, cfg, 0.5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := g
+			for layer := 0; layer < cfg.Params.Sizes().Layers; layer++ {
+				up, _ := g.Tensor(fmt.Sprintf(c.up, layer))
+				kept, ok := out.Tensor(fmt.Sprintf(c.up, layer))
+				if !ok {
+					t.Fatalf("no %s", fmt.Sprintf(c.up, layer))
+				}
+				uv, _ := up.Float32s()
+				kv, _ := kept.Float32s()
+				in := int(up.Shape[1])
+				var dropped []int
+				next := 0
+				for r := 0; r < int(up.Shape[0]); r++ {
+					if next < int(kept.Shape[0]) && slices.Equal(uv[r*in:(r+1)*in], kv[next*in:(next+1)*in]) {
+						next++
+						continue
+					}
+					dropped = append(dropped, r)
+				}
+				if next != int(kept.Shape[0]) || len(dropped) != int(up.Shape[0])/2 {
+					t.Fatalf("layer %d: kept rows are not rows of the original in order", layer)
+				}
+				ref = zeroed(t, ref, fmt.Sprintf(c.down, layer), 1, dropped)
+			}
+			rep, err := forward.Validate(context.Background(), run(t, ref), run(t, out), forward.ValidateOptions{Kind: forward.KindExact})
+			if err != nil || !rep.Passed {
+				t.Fatalf("%v %v", err, rep.Failures)
+			}
+		})
 	}
 }

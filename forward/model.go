@@ -1,7 +1,8 @@
 // Package forward is hubmirror's native forward pass: it runs BERT
-// (BertModel, BertForSequenceClassification), GPT-2 (GPT2Model,
-// GPT2LMHeadModel) and Llama-family (LlamaForCausalLM, Mistral, Qwen2)
-// checkpoints at batch 1, computing what the Hugging Face transformers
+// (BertModel, BertForSequenceClassification), RoBERTa, XLM-RoBERTa and
+// CamemBERT (*Model, *ForMaskedLM, *ForSequenceClassification), DistilBERT
+// (the same three), GPT-2 (GPT2Model, GPT2LMHeadModel) and Llama-family
+// (LlamaForCausalLM, Mistral, Qwen2) checkpoints at batch 1, computing what the Hugging Face transformers
 // definitions compute in float32, and compares two models' outputs
 // (Compare, Validate) to prove that a converted model still computes what its
 // original did.
@@ -63,7 +64,8 @@ type Options struct {
 
 // Info describes a loaded model.
 type Info struct {
-	// Family is "bert", "gpt2" or "llama".
+	// Family is the arch family: "bert", "distilbert", "gpt2", "llama" or
+	// "roberta".
 	Family string `json:"family"`
 	// Architecture is the transformers class the model runs as
 	// (config.json's "architectures", or inferred from the tensors).
@@ -182,8 +184,8 @@ type Model struct {
 }
 
 // Load builds the model that cfg describes from the tensors of g. cfg may be
-// nil, in which case g.Config is parsed. Architectures outside the BERT,
-// GPT-2 and Llama families are refused with an error wrapping
+// nil, in which case g.Config is parsed. Architectures outside those families
+// (see package arch) are refused with an error wrapping
 // ErrUnsupported that names them.
 func Load(g *weights.Graph, cfg *arch.Config, opts Options) (*Model, error) {
 	if cfg == nil {

@@ -22,11 +22,11 @@ func init() {
 		Name:      "forward",
 		Usage:     "run the native forward pass on token ids (batch 1)",
 		ArgsUsage: "MODEL",
-		Description: `Runs MODEL (BERT, GPT-2 or Llama family) on the ids given with --ids, with a full
+		Description: `Runs MODEL (BERT, RoBERTa/XLM-R, DistilBERT, GPT-2 or Llama family) on the ids given with --ids, with a full
 attention mask and token type 0, and prints each output's shape, range and, for logits,
 the top-1 id per position. --out writes a safetensors file with input_ids (I64 [1, n])
-and the outputs (F32): last_hidden_state, pooler_output (BERT with a pooler) and logits
-(when the model has an LM or classification head).` + modelHelp,
+and the outputs (F32): last_hidden_state, pooler_output (BERT, RoBERTa with a pooler) and
+logits (when the model has an LM, masked-LM or classification head).` + modelHelp,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "ids", Usage: "comma-separated token ids, e.g. 1,2,3 (required)"},
 			&cli.StringFlag{Name: "out", Usage: "write input_ids and the outputs to this safetensors `FILE`"},

@@ -61,6 +61,19 @@ func expectedParams(t *testing.T, dir string) int64 {
 			n += lin(h, h) // pooler
 		}
 		return n
+	case c.DistilBert() != nil:
+		d := c.DistilBert()
+		h := d.Dim
+		emb := int64((d.VocabSize+d.MaxPositionEmbeddings)*h + 2*h)
+		layer := 4*lin(h, h) + lin(h, d.HiddenDim) + lin(d.HiddenDim, h) + int64(4*h)
+		n := emb + int64(d.NLayers)*layer
+		switch a := c.Architecture(); a {
+		case "DistilBertForMaskedLM": // vocab_transform, vocab_layer_norm, the projector's bias (its weight is tied)
+			n += lin(h, h) + int64(2*h+d.VocabSize)
+		case "DistilBertForSequenceClassification":
+			n += lin(h, h) + lin(h, d.NumLabels)
+		}
+		return n
 	case c.GPT2() != nil:
 		g := c.GPT2()
 		h := g.NEmbd
@@ -184,7 +197,7 @@ func TestInspectProjectFixtures(t *testing.T) {
 				want += n
 			}
 		}
-		if strings.Contains(dir, "bert-cls") { // BertForSequenceClassification: classifier.weight and .bias
+		if strings.HasPrefix(filepath.Base(dir), "bert-cls") { // BertForSequenceClassification: classifier.weight and .bias
 			c, _ := arch.ParseConfig(mustRead(t, filepath.Join(dir, "config.json")))
 			want += int64(c.Bert().NumLabels * (c.Bert().HiddenSize + 1))
 		}
