@@ -70,6 +70,8 @@ func TestParseConfigImpossible(t *testing.T) {
 		llama = `"model_type":"llama","vocab_size":10,"hidden_size":32,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":4`
 		bert  = `"model_type":"bert","vocab_size":10,"hidden_size":32,"num_hidden_layers":1,"num_attention_heads":4,"intermediate_size":4,"max_position_embeddings":4`
 		gpt2  = `"model_type":"gpt2","vocab_size":10,"n_embd":32,"n_layer":1,"n_head":4,"n_positions":4`
+		rob   = `"model_type":"xlm-roberta","vocab_size":10,"hidden_size":32,"num_hidden_layers":1,"num_attention_heads":4,"intermediate_size":4,"max_position_embeddings":6`
+		dist  = `"model_type":"distilbert","vocab_size":10,"dim":32,"n_layers":1,"n_heads":4,"hidden_dim":4,"max_position_embeddings":6`
 	)
 	for _, c := range []struct {
 		base, extra  string
@@ -101,6 +103,15 @@ func TestParseConfigImpossible(t *testing.T) {
 		{gpt2, `"n_head":0`, "n_head", "0"},
 		{gpt2, `"n_head":5`, "n_head", "5"},
 		{gpt2, `"n_layer":0`, "n_layer", "0"},
+		{rob, `"pad_token_id":5`, "max_position_embeddings", "6"},
+		{rob, `"pad_token_id":10`, "pad_token_id", "10"},
+		{rob, `"pad_token_id":-1`, "pad_token_id", "-1"},
+		{rob, `"num_attention_heads":5`, "num_attention_heads", "5"},
+		{dist, `"n_heads":5`, "n_heads", "5"},
+		{dist, `"n_layers":0`, "n_layers", "0"},
+		{dist, `"hidden_dim":-1`, "hidden_dim", "-1"},
+		{dist, `"dim":0`, "dim", "0"},
+		{dist, `"max_position_embeddings":0`, "max_position_embeddings", "0"},
 	} {
 		raw := `{` + c.base + `,` + c.extra + `}`
 		_, err := ParseConfig([]byte(raw))
@@ -115,6 +126,8 @@ func TestParseConfigImpossible(t *testing.T) {
 		`{` + llama + `,"num_key_value_heads":2,"head_dim":16,"rope_theta":1e6,"sliding_window":0}`,
 		`{` + bert + `,"type_vocab_size":0}`,
 		`{` + gpt2 + `,"n_inner":null}`,
+		`{` + rob + `,"pad_token_id":4}`,
+		`{` + dist + `,"sinusoidal_pos_embds":true}`,
 	} {
 		if _, err := ParseConfig([]byte(raw)); err != nil {
 			t.Errorf("%s: %v", raw, err)

@@ -236,6 +236,14 @@ func TestInfo(t *testing.T) {
 		{"gpt2-model-st", "GPT2Model", weights.F32, []string{OutputLastHiddenState}, 20, nil},
 		{"gpt2-bf16-st", "GPT2LMHeadModel", weights.BF16, []string{OutputLastHiddenState, OutputLogits}, 32, nil},
 		{"qwen2-bias-st", "Qwen2ForCausalLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
+		// RoBERTa: max_position_embeddings - pad_token_id - 1 tokens.
+		{"roberta-mlm-st", "RobertaForMaskedLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 40, nil},
+		{"roberta-mlm-f16-st", "RobertaForMaskedLM", weights.F16, []string{OutputLastHiddenState, OutputLogits}, 40, nil},
+		{"roberta-cls-bin", "RobertaForSequenceClassification", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 40, nil},
+		{"xlmr-model-st", "XLMRobertaModel", weights.F32, []string{OutputLastHiddenState, OutputPooler}, 32, nil},
+		{"distilbert-mlm-st", "DistilBertForMaskedLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 40, nil},
+		{"distilbert-cls-bin", "DistilBertForSequenceClassification", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 40, nil},
+		{"distilbert-model-st", "DistilBertModel", weights.F32, []string{OutputLastHiddenState}, 24, nil},
 	} {
 		info := loadModel(t, filepath.Join(fixtures, c.dir), 1).Info()
 		if info.Architecture != c.arch || info.WeightDType != c.dtype || !slices.Equal(info.Outputs, c.outputs) ||
@@ -243,8 +251,10 @@ func TestInfo(t *testing.T) {
 			t.Errorf("%s: Info = %+v", c.dir, info)
 		}
 	}
-	if info := loadModel(t, filepath.Join(fixtures, "bert-cls-st"), 1).Info(); info.NumLabels != 3 {
-		t.Errorf("bert-cls-st: NumLabels = %d, want 3", info.NumLabels)
+	for dir, want := range map[string]int{"bert-cls-st": 3, "roberta-cls-bin": 3, "distilbert-cls-bin": 2} {
+		if info := loadModel(t, filepath.Join(fixtures, dir), 1).Info(); info.NumLabels != want {
+			t.Errorf("%s: NumLabels = %d, want %d", dir, info.NumLabels, want)
+		}
 	}
 }
 
@@ -284,6 +294,14 @@ func TestUnsupportedArchitecture(t *testing.T) {
 		   "num_attention_heads":2,"intermediate_size":8,"rope_scaling":{"rope_type":"yarn","factor":4}}`, "yarn"},
 		{`{"architectures":["LlamaForCausalLM"],"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,
 		   "num_attention_heads":2,"intermediate_size":8,"hidden_act":"mish"}`, "mish"},
+		{`{"architectures":["RobertaForQuestionAnswering"],"model_type":"roberta","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,
+		   "num_attention_heads":2,"intermediate_size":8,"max_position_embeddings":8}`, "RobertaForQuestionAnswering (the forward pass runs RobertaModel"},
+		{`{"architectures":["XLMRobertaModel"],"model_type":"xlm-roberta","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,
+		   "num_attention_heads":2,"intermediate_size":8,"max_position_embeddings":8,"position_embedding_type":"relative_key_query"}`, "relative_key_query"},
+		{`{"architectures":["DistilBertForQuestionAnswering"],"model_type":"distilbert","vocab_size":10,"dim":8,"n_layers":1,
+		   "n_heads":2,"hidden_dim":8,"max_position_embeddings":8}`, "DistilBertForQuestionAnswering (the forward pass runs DistilBertModel"},
+		{`{"architectures":["DistilBertModel"],"model_type":"distilbert","vocab_size":10,"dim":8,"n_layers":1,
+		   "n_heads":2,"hidden_dim":8,"max_position_embeddings":8,"activation":"mish"}`, "mish"},
 	} {
 		g := weights.NewGraph()
 		g.Config = []byte(c.config)
@@ -369,6 +387,15 @@ func TestRunInputErrors(t *testing.T) {
 	}
 	if _, err := m.Run(ctx, make([]int, 20)); err != nil {
 		t.Errorf("20 ids: %v", err)
+	}
+	// RoBERTa's positions start after the padding index: 34 positions
+	// with pad_token_id 1 hold 32 tokens.
+	m = loadModel(t, filepath.Join(fixtures, "xlmr-model-st"), 1)
+	if _, err := m.Run(ctx, make([]int, 33)); !errors.Is(err, ErrInput) {
+		t.Errorf("xlmr-model-st, 33 ids: %v, want ErrInput", err)
+	}
+	if _, err := m.Run(ctx, make([]int, 32)); err != nil {
+		t.Errorf("xlmr-model-st, 32 ids: %v", err)
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()

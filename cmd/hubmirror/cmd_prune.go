@@ -24,10 +24,11 @@ func init() {
                    (--global: under one threshold across the model)
   --pattern N:M    keep the N largest of every M consecutive inputs (2:4)
   --heads SPEC     remove attention heads: "LAYER:H,H;LAYER:H" or a number K (the K
-                   least important per layer); BERT/GPT-2 record pruned_heads in
-                   config.json, Llama-family models lose the same heads count per layer
+                   least important per layer); BERT, RoBERTa, DistilBERT and GPT-2
+                   record pruned_heads in config.json, Llama-family models lose the
+                   same heads count per layer
   --ffn-keep F     keep the fraction F of FFN neurons of every layer (shrinks tensors
-                   and intermediate_size)
+                   and intermediate_size, DistilBERT's hidden_dim)
 The report lists the sparsity reached per tensor. Pruning changes outputs, so validation
 uses the "pruned" thresholds, which only catch a broken result (cosine >= 0.8); set the
 limits your use needs with --min-cosine, --min-top1, --max-kl.` + modelHelp + dstHelp,
