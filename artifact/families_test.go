@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hubmirror/hubmirror/arch"
@@ -105,5 +106,43 @@ func TestRobertaPositionsFromZeroCaught(t *testing.T) {
 	}
 	if res == nil || res.Published || res.Document.Passed {
 		t.Fatalf("result %+v", res)
+	}
+}
+
+// A conversion that maps DistilBERT's norms the wrong way round (each
+// layer's sa_layer_norm written as output_layer_norm and back, as a
+// BERT-name mapping that confuses attention.output.LayerNorm with
+// output.LayerNorm would) is caught.
+func TestDistilBertSwappedNormsCaught(t *testing.T) {
+	src := filepath.Join(models, "distilbert-mlm-st")
+	broken := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
+		out := g.Derive()
+		for _, x := range g.Tensors() {
+			name := x.Name
+			switch {
+			case strings.Contains(name, "."+arch.DistilBertAttentionNorm+"."):
+				name = strings.Replace(name, arch.DistilBertAttentionNorm, arch.DistilBertOutputNorm, 1)
+			case strings.Contains(name, "."+arch.DistilBertOutputNorm+"."):
+				name = strings.Replace(name, arch.DistilBertOutputNorm, arch.DistilBertAttentionNorm, 1)
+			}
+			if name != x.Name {
+				v, err := x.Float32s()
+				if err != nil {
+					return nil, nil, err
+				}
+				if x, err = weights.FromFloat32(name, x.DType, x.Shape, v); err != nil {
+					return nil, nil, err
+				}
+			}
+			if err := out.Add(x); err != nil {
+				return nil, nil, err
+			}
+		}
+		return out, nil, nil
+	}
+	dst := filepath.Join(t.TempDir(), "broken")
+	_, err := Build(context.Background(), src, dst, "convert", broken, Options{Validate: forward.ValidateOptions{Kind: forward.KindExact}})
+	if !errors.Is(err, forward.ErrValidationFailed) {
+		t.Fatalf("err = %v", err)
 	}
 }
