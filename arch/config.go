@@ -93,8 +93,8 @@ type Layout struct {
 	// Embedding is the token embedding table, which every checkpoint of
 	// the family has: finding it finds the prefix.
 	Embedding string
-	// LMHead is the output head of a causal LM (an absolute name), "" for
-	// a family without one.
+	// LMHead is the output head of a causal LM, or the decoder of a masked
+	// LM (an absolute name), "" for a family without one.
 	LMHead string
 	// Layer returns the prefix of layer i's tensors ("encoder.layer.3.").
 	Layer func(i int) string

@@ -116,7 +116,8 @@ func (d *DistilBertConfig) Sizes() Sizes {
 
 // Layout implements Params.
 func (d *DistilBertConfig) Layout() Layout {
-	return Layout{Prefixes: []string{"", "distilbert."}, Embedding: DistilBertWordEmbeddings + ".weight", Layer: DistilBertLayer}
+	return Layout{Prefixes: []string{"", "distilbert."}, Embedding: DistilBertWordEmbeddings + ".weight",
+		LMHead: DistilBertVocabProjector + ".weight", Layer: DistilBertLayer}
 }
 
 // Blocks implements Params: transformers' DistilBERT prunes heads per layer

@@ -91,5 +91,6 @@ func (r *RobertaConfig) Sizes() Sizes {
 // XLMRobertaForSequenceClassification, ...) keep the encoder under
 // "roberta.".
 func (r *RobertaConfig) Layout() Layout {
-	return Layout{Prefixes: []string{"", "roberta."}, Embedding: BertWordEmbeddings + ".weight", Layer: BertLayer}
+	return Layout{Prefixes: []string{"", "roberta."}, Embedding: BertWordEmbeddings + ".weight",
+		LMHead: RobertaLMDecoder + ".weight", Layer: BertLayer}
 }

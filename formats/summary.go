@@ -133,15 +133,15 @@ func configTiedHead(g *weights.Graph, cfg *arch.Config) string {
 }
 
 // tiedNames returns the output head and the token embedding (relative to
-// the base model) of a causal LM whose config ties them; "" when it does
-// not.
+// the base model) of a causal or masked LM whose config ties them; "" when
+// it does not.
 func tiedNames(cfg *arch.Config) (head, embedding string) {
 	if cfg == nil || cfg.Params == nil || !cfg.Params.Sizes().TieWordEmbeddings {
 		return "", ""
 	}
 	l := cfg.Params.Layout()
 	a := cfg.Architecture()
-	if l.LMHead == "" || !(strings.HasSuffix(a, "LMHeadModel") || strings.HasSuffix(a, "ForCausalLM")) {
+	if l.LMHead == "" || !(strings.HasSuffix(a, "LMHeadModel") || strings.HasSuffix(a, "ForCausalLM") || strings.HasSuffix(a, "ForMaskedLM")) {
 		return "", ""
 	}
 	return l.LMHead, l.Embedding

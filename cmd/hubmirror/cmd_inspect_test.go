@@ -204,6 +204,14 @@ func TestInspectProjectFixtures(t *testing.T) {
 		if s.Parameters != want {
 			t.Errorf("%s: %d parameters, want %d", dir, s.Parameters, want)
 		}
+		// The masked-LM decoders the files leave out, tied to the embedding.
+		wantTied := map[string]string{
+			"roberta-mlm-st":    "lm_head.decoder.weight=roberta.embeddings.word_embeddings.weight",
+			"distilbert-mlm-st": "vocab_projector.weight=distilbert.embeddings.word_embeddings.weight",
+		}[filepath.Base(dir)]
+		if wantTied != "" && (len(s.ConfigTied) != 1 || s.ConfigTied[0] != wantTied) {
+			t.Errorf("%s: config-tied %v, want %s", dir, s.ConfigTied, wantTied)
+		}
 	}
 	if n < 10 {
 		t.Fatalf("only %d fixture models", n)
