@@ -17,7 +17,7 @@ import (
 
 // familyFixtures are the f32 fixtures of the families added after BERT,
 // GPT-2 and Llama, one or more per family and head.
-var familyFixtures = []string{"roberta-mlm-st", "roberta-cls-bin", "xlmr-model-st", "distilbert-mlm-st", "distilbert-cls-bin", "distilbert-model-st"}
+var familyFixtures = []string{"roberta-mlm-st", "camembert-mlm-bin", "roberta-cls-bin", "xlmr-model-st", "distilbert-mlm-st", "distilbert-cls-bin", "distilbert-model-st"}
 
 // convert, quantize fp16 and int8, and prune --sparsity 0.5 pass
 // validation (each with the kind the CLI uses) on every new family's

@@ -240,6 +240,7 @@ func TestInfo(t *testing.T) {
 		{"roberta-mlm-st", "RobertaForMaskedLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 40, nil},
 		{"roberta-mlm-f16-st", "RobertaForMaskedLM", weights.F16, []string{OutputLastHiddenState, OutputLogits}, 40, nil},
 		{"roberta-cls-bin", "RobertaForSequenceClassification", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 40, nil},
+		{"camembert-mlm-bin", "CamembertForMaskedLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 40, nil},
 		{"xlmr-model-st", "XLMRobertaModel", weights.F32, []string{OutputLastHiddenState, OutputPooler}, 32, nil},
 		{"distilbert-mlm-st", "DistilBertForMaskedLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 40, nil},
 		{"distilbert-cls-bin", "DistilBertForSequenceClassification", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 40, nil},

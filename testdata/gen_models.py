@@ -1089,6 +1089,19 @@ def xlmr_model_st():
 
 
 @case
+def camembert_mlm_bin():
+    """CamembertForMaskedLM (model_type camembert) in pytorch_model.bin as
+    torch.save writes a tied model: lm_head.decoder.weight sharing the word
+    embeddings' storage and lm_head.decoder.bias sharing lm_head.bias'; pad
+    at the start."""
+    cfg = roberta_config(architectures=["CamembertForMaskedLM"], model_type="camembert", vocab_size=120)
+    init = Init(404)
+    sd = random_state(RobertaForMaskedLM(cfg), init, ROBERTA_MLM_TIED)
+    ids = with_pads(init.ids(cfg["vocab_size"], 10), 1, (0,))
+    return cfg, sd, sd, "bin", ids, run_module(RobertaForMaskedLM, cfg, sd, ids)
+
+
+@case
 def distilbert_mlm_st():
     """DistilBertForMaskedLM: distilbert. prefix, vocab_transform, gelu,
     vocab_layer_norm, vocab_projector tied to the word embeddings (omitted
