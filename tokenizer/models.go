@@ -1,0 +1,741 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+func parseModel(raw json.RawMessage, path string) (model, error) {
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	var typ string
+	if t, ok := probe["type"]; ok {
+		if err := json.Unmarshal(t, &typ); err != nil {
+			return nil, fmt.Errorf("%s.type: %v", path, err)
+		}
+	} else {
+		// files without "type": guess as the library's untagged forms do
+		switch {
+		case probe["merges"] != nil:
+			typ = "BPE"
+		case probe["max_input_chars_per_word"] != nil || probe["continuing_subword_prefix"] != nil:
+			typ = "WordPiece"
+		case len(probe["vocab"]) > 0 && strings.TrimSpace(string(probe["vocab"]))[0] == '[':
+			typ = "Unigram"
+		default:
+			typ = "WordLevel"
+		}
+	}
+	var m model
+	var err error
+	switch typ {
+	case "BPE":
+		m, err = parseBPE(raw)
+	case "WordPiece":
+		m, err = parseWordPiece(raw)
+	case "WordLevel":
+		m, err = parseWordLevel(raw)
+	case "Unigram":
+		m, err = parseUnigram(raw)
+	default:
+		return nil, fmt.Errorf("%s: unknown type %q", path, typ)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s (%s): %v", path, typ, err)
+	}
+	return m, nil
+}
+
+// vocabulary maps tokens to ids both ways.
+type vocabulary struct {
+	ids    map[string]int
+	tokens map[int]string
+}
+
+func newVocabulary(ids map[string]int) (*vocabulary, error) {
+	v := &vocabulary{ids: ids, tokens: make(map[int]string, len(ids))}
+	for s, id := range ids {
+		if id < 0 {
+			return nil, fmt.Errorf("vocab: negative id %d for %q", id, s)
+		}
+		v.tokens[id] = s
+	}
+	return v, nil
+}
+
+func (v *vocabulary) tokenToID(s string) (int, bool)  { id, ok := v.ids[s]; return id, ok }
+func (v *vocabulary) idToToken(id int) (string, bool) { s, ok := v.tokens[id]; return s, ok }
+func (v *vocabulary) vocabSize() int                  { return len(v.ids) }
+
+// BPE
+
+type bpeMerge struct {
+	rank, newID int
+}
+
+type bpe struct {
+	*vocabulary
+	merges         map[uint64]bpeMerge
+	unk            *string
+	prefix, suffix string
+	fuseUnk        bool
+	byteFallback   bool
+	ignoreMerges   bool
+
+	mu    sync.Mutex
+	cache map[string][]token
+}
+
+const (
+	bpeCacheCap     = 10000
+	bpeCacheWordLen = 256
+)
+
+func pairKey(a, b int) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
+
+func parseBPE(raw json.RawMessage) (*bpe, error) {
+	var v struct {
+		Dropout      *float64          `json:"dropout"`
+		Unk          *string           `json:"unk_token"`
+		Prefix       *string           `json:"continuing_subword_prefix"`
+		Suffix       *string           `json:"end_of_word_suffix"`
+		FuseUnk      bool              `json:"fuse_unk"`
+		ByteFallback bool              `json:"byte_fallback"`
+		IgnoreMerges bool              `json:"ignore_merges"`
+		Vocab        map[string]int    `json:"vocab"`
+		Merges       []json.RawMessage `json:"merges"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	if v.Vocab == nil || v.Merges == nil {
+		return nil, fmt.Errorf("missing vocab/merges")
+	}
+	if v.Dropout != nil && (*v.Dropout < 0 || *v.Dropout > 1) {
+		return nil, fmt.Errorf("dropout: %v is not in [0, 1]", *v.Dropout)
+	}
+	pairs := make([][2]string, 0, len(v.Merges))
+	for i, m := range v.Merges {
+		var s string
+		if json.Unmarshal(m, &s) == nil {
+			if strings.HasPrefix(s, "#version") {
+				continue
+			}
+			a, b, ok := strings.Cut(s, " ")
+			if !ok || strings.Contains(b, " ") {
+				return nil, fmt.Errorf("merges[%d]: %q is not two tokens separated by one space", i, s)
+			}
+			pairs = append(pairs, [2]string{a, b})
+			continue
+		}
+		var p []string
+		if err := json.Unmarshal(m, &p); err != nil || len(p) != 2 {
+			return nil, fmt.Errorf("merges[%d]: want \"a b\" or [\"a\", \"b\"]", i)
+		}
+		pairs = append(pairs, [2]string{p[0], p[1]})
+	}
+	b, err := newBPE(v.Vocab, pairs, strOr(v.Prefix), strOr(v.Suffix))
+	if err != nil {
+		return nil, err
+	}
+	b.unk, b.fuseUnk, b.byteFallback, b.ignoreMerges = v.Unk, v.FuseUnk, v.ByteFallback, v.IgnoreMerges
+	return b, nil
+}
+
+func strOr(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func newBPE(vocab map[string]int, pairs [][2]string, prefix, suffix string) (*bpe, error) {
+	voc, err := newVocabulary(vocab)
+	if err != nil {
+		return nil, err
+	}
+	b := &bpe{vocabulary: voc, merges: make(map[uint64]bpeMerge, len(pairs)), prefix: prefix, suffix: suffix, cache: map[string][]token{}}
+	for rank, p := range pairs {
+		a, ok := vocab[p[0]]
+		if !ok {
+			return nil, fmt.Errorf("merges[%d]: token %q out of vocabulary", rank, p[0])
+		}
+		c, ok := vocab[p[1]]
+		if !ok {
+			return nil, fmt.Errorf("merges[%d]: token %q out of vocabulary", rank, p[1])
+		}
+		if len(p[1]) < len(prefix) {
+			return nil, fmt.Errorf("merges[%d]: token %q shorter than the continuing_subword_prefix", rank, p[1])
+		}
+		nt := p[0] + p[1][len(prefix):]
+		id, ok := vocab[nt]
+		if !ok {
+			return nil, fmt.Errorf("merges[%d]: merged token %q out of vocabulary", rank, nt)
+		}
+		k := pairKey(a, c)
+		if _, dup := b.merges[k]; !dup {
+			b.merges[k] = bpeMerge{rank, id}
+		} else {
+			b.merges[k] = bpeMerge{rank, id}
+		}
+	}
+	return b, nil
+}
+
+type symbol struct {
+	id         int
+	prev, next int
+	start, end int // byte range in the word
+}
+
+func (b *bpe) tokenize(s string) ([]token, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if b.ignoreMerges {
+		if id, ok := b.ids[s]; ok {
+			return []token{{id, s, 0, len(s)}}, nil
+		}
+	}
+	cacheable := len(s) < bpeCacheWordLen
+	if cacheable {
+		b.mu.Lock()
+		t, ok := b.cache[s]
+		b.mu.Unlock()
+		if ok {
+			return append([]token(nil), t...), nil
+		}
+	}
+	t, err := b.mergeWord(s)
+	if err != nil {
+		return nil, err
+	}
+	if cacheable {
+		b.mu.Lock()
+		if len(b.cache) < bpeCacheCap {
+			b.cache[s] = append([]token(nil), t...)
+		}
+		b.mu.Unlock()
+	}
+	return t, nil
+}
+
+func (b *bpe) mergeWord(w string) ([]token, error) {
+	syms := make([]symbol, 0, len(w))
+	add := func(id, start, end int) {
+		syms = append(syms, symbol{id: id, prev: len(syms) - 1, next: len(syms) + 1, start: start, end: end})
+	}
+	unkID, unkStart, unkEnd := -1, 0, 0
+	flushUnk := func() {
+		if unkID >= 0 {
+			add(unkID, unkStart, unkEnd)
+			unkID = -1
+		}
+	}
+	var sb strings.Builder
+	for i := 0; i < len(w); {
+		_, l := utf8.DecodeRuneInString(w[i:])
+		end := i + l
+		s := w[i:end]
+		if (i > 0 && b.prefix != "") || (end == len(w) && b.suffix != "") {
+			sb.Reset()
+			if i > 0 {
+				sb.WriteString(b.prefix)
+			}
+			sb.WriteString(s)
+			if end == len(w) {
+				sb.WriteString(b.suffix)
+			}
+			s = sb.String()
+		}
+		if id, ok := b.ids[s]; ok {
+			flushUnk()
+			add(id, i, end)
+			i = end
+			continue
+		}
+		if b.byteFallback {
+			ids := make([]int, 0, len(s))
+			for k := 0; k < len(s); k++ {
+				id, ok := b.ids[byteToken(s[k])]
+				if !ok {
+					break
+				}
+				ids = append(ids, id)
+			}
+			if len(ids) == len(s) {
+				// the library adds one symbol of length 1 per byte of s,
+				// which may be longer than the rune when a prefix or
+				// suffix was added
+				p := i
+				for _, id := range ids {
+					add(id, p, p+1)
+					p++
+				}
+				i = end
+				continue
+			}
+		}
+		if b.unk != nil {
+			uid, ok := b.ids[*b.unk]
+			if unkID >= 0 && b.fuseUnk {
+				unkEnd += l
+			} else {
+				flushUnk()
+				if !ok {
+					return nil, fmt.Errorf("BPE: unk token %q out of vocabulary", *b.unk)
+				}
+				unkID, unkStart, unkEnd = uid, i, end
+			}
+		}
+		i = end
+	}
+	flushUnk()
+	if len(syms) > 0 {
+		syms[len(syms)-1].next = -1
+	}
+	b.mergeAll(syms)
+	out := make([]token, 0, len(syms))
+	// offsets: the library accumulates symbol lengths from 0
+	pos := 0
+	for i := 0; i >= 0 && i < len(syms); i = syms[i].next {
+		sy := syms[i]
+		n := sy.end - sy.start
+		out = append(out, token{sy.id, b.tokens[sy.id], pos, pos + n})
+		pos += n
+	}
+	return out, nil
+}
+
+type mergeItem struct {
+	pos, rank, newID int
+}
+
+func lessMerge(a, b mergeItem) bool {
+	if a.rank != b.rank {
+		return a.rank < b.rank
+	}
+	return a.pos < b.pos
+}
+
+type mergeHeap []mergeItem
+
+func (h *mergeHeap) push(x mergeItem) {
+	*h = append(*h, x)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !lessMerge(s[i], s[p]) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *mergeHeap) pop() mergeItem {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s = s[:n]
+	i := 0
+	for {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && lessMerge(s[l], s[m]) {
+			m = l
+		}
+		if r < n && lessMerge(s[r], s[m]) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
+}
+
+// mergeAll applies the merges lowest rank first (leftmost first among
+// equals), in O(n log n) for a word of n symbols.
+func (b *bpe) mergeAll(syms []symbol) {
+	if len(syms) < 2 || len(b.merges) == 0 {
+		return
+	}
+	h := make(mergeHeap, 0, len(syms))
+	for i := 0; i+1 < len(syms); i++ {
+		if m, ok := b.merges[pairKey(syms[i].id, syms[i+1].id)]; ok {
+			h.push(mergeItem{i, m.rank, m.newID})
+		}
+	}
+	for len(h) > 0 {
+		top := h.pop()
+		cur := &syms[top.pos]
+		if cur.end == cur.start || cur.next < 0 {
+			continue
+		}
+		nextPos := cur.next
+		right := syms[nextPos]
+		if m, ok := b.merges[pairKey(cur.id, right.id)]; !ok || m.newID != top.newID {
+			continue
+		}
+		cur.id = top.newID
+		cur.end = right.end
+		cur.next = right.next
+		syms[nextPos].end = syms[nextPos].start // removed
+		syms[nextPos].start, syms[nextPos].end = 0, 0
+		if right.next >= 0 && right.next < len(syms) {
+			syms[right.next].prev = top.pos
+		}
+		if cur.prev >= 0 {
+			if m, ok := b.merges[pairKey(syms[cur.prev].id, cur.id)]; ok {
+				h.push(mergeItem{cur.prev, m.rank, m.newID})
+			}
+		}
+		if cur.next >= 0 && cur.next < len(syms) {
+			if m, ok := b.merges[pairKey(cur.id, syms[cur.next].id)]; ok {
+				h.push(mergeItem{top.pos, m.rank, m.newID})
+			}
+		}
+	}
+}
+
+var byteTokens = func() (t [256]string) {
+	for i := range t {
+		t[i] = fmt.Sprintf("<0x%02X>", i)
+	}
+	return
+}()
+
+func byteToken(c byte) string { return byteTokens[c] }
+
+// WordPiece
+
+type wordPiece struct {
+	*vocabulary
+	unk     string
+	prefix  string
+	maxChar int
+}
+
+func parseWordPiece(raw json.RawMessage) (*wordPiece, error) {
+	var v struct {
+		Unk     *string        `json:"unk_token"`
+		Prefix  *string        `json:"continuing_subword_prefix"`
+		MaxChar *int           `json:"max_input_chars_per_word"`
+		Vocab   map[string]int `json:"vocab"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	if v.Vocab == nil {
+		return nil, fmt.Errorf("missing vocab")
+	}
+	voc, err := newVocabulary(v.Vocab)
+	if err != nil {
+		return nil, err
+	}
+	w := &wordPiece{vocabulary: voc, unk: "[UNK]", prefix: "##", maxChar: 100}
+	if v.Unk != nil {
+		w.unk = *v.Unk
+	}
+	if v.Prefix != nil {
+		w.prefix = *v.Prefix
+	}
+	if v.MaxChar != nil {
+		w.maxChar = *v.MaxChar
+	}
+	return w, nil
+}
+
+func (w *wordPiece) unkToken(s string) ([]token, error) {
+	id, ok := w.ids[w.unk]
+	if !ok {
+		return nil, fmt.Errorf("WordPiece: unk token %q out of vocabulary", w.unk)
+	}
+	return []token{{id, w.unk, 0, len(s)}}, nil
+}
+
+func (w *wordPiece) tokenize(s string) ([]token, error) {
+	if utf8.RuneCountInString(s) > w.maxChar {
+		return w.unkToken(s)
+	}
+	var out []token
+	var sb strings.Builder
+	for start := 0; start < len(s); {
+		end := len(s)
+		found := false
+		for start < end {
+			sub := s[start:end]
+			if start > 0 {
+				sb.Reset()
+				sb.WriteString(w.prefix)
+				sb.WriteString(sub)
+				sub = sb.String()
+			}
+			if id, ok := w.ids[sub]; ok {
+				out = append(out, token{id, sub, start, end})
+				found = true
+				break
+			}
+			_, l := utf8.DecodeLastRuneInString(s[start:end])
+			end -= l
+		}
+		if !found {
+			return w.unkToken(s)
+		}
+		start = end
+	}
+	return out, nil
+}
+
+// WordLevel
+
+type wordLevel struct {
+	*vocabulary
+	unk string
+}
+
+func parseWordLevel(raw json.RawMessage) (*wordLevel, error) {
+	var v struct {
+		Unk   *string        `json:"unk_token"`
+		Vocab map[string]int `json:"vocab"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	if v.Vocab == nil {
+		return nil, fmt.Errorf("missing vocab")
+	}
+	voc, err := newVocabulary(v.Vocab)
+	if err != nil {
+		return nil, err
+	}
+	w := &wordLevel{vocabulary: voc, unk: "<unk>"}
+	if v.Unk != nil {
+		w.unk = *v.Unk
+	}
+	return w, nil
+}
+
+func (w *wordLevel) tokenize(s string) ([]token, error) {
+	if id, ok := w.ids[s]; ok {
+		return []token{{id, s, 0, len(s)}}, nil
+	}
+	if id, ok := w.ids[w.unk]; ok {
+		return []token{{id, w.unk, 0, len(s)}}, nil
+	}
+	return nil, fmt.Errorf("WordLevel: %q is not in the vocabulary and there is no unk token", s)
+}
+
+// Unigram
+
+type unigram struct {
+	pieces       []string
+	scores       []float64
+	ids          map[string]int
+	unkID        int // -1: none
+	byteFallback bool
+	fuseUnk      bool
+	minScore     float64
+	trie         edgeTrie
+}
+
+// edgeTrie is a byte trie stored as a map of edges (node, byte) -> node.
+type edgeTrie struct {
+	edges map[uint64]int32
+	value []int32 // per node: piece id + 1, 0 if none
+}
+
+func (t *edgeTrie) insert(s string, id int) {
+	if t.edges == nil {
+		t.edges = map[uint64]int32{}
+		t.value = []int32{0}
+	}
+	n := int32(0)
+	for i := 0; i < len(s); i++ {
+		k := uint64(n)<<8 | uint64(s[i])
+		c, ok := t.edges[k]
+		if !ok {
+			c = int32(len(t.value))
+			t.value = append(t.value, 0)
+			t.edges[k] = c
+		}
+		n = c
+	}
+	if t.value[n] == 0 {
+		t.value[n] = int32(id) + 1
+	}
+}
+
+func parseUnigram(raw json.RawMessage) (*unigram, error) {
+	var v struct {
+		UnkID        *int                 `json:"unk_id"`
+		Vocab        [][2]json.RawMessage `json:"vocab"`
+		ByteFallback bool                 `json:"byte_fallback"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	u := &unigram{ids: make(map[string]int, len(v.Vocab)), unkID: -1, byteFallback: v.ByteFallback, fuseUnk: true, minScore: math.Inf(1)}
+	for i, p := range v.Vocab {
+		var s string
+		var sc float64
+		if err := json.Unmarshal(p[0], &s); err != nil {
+			return nil, fmt.Errorf("vocab[%d][0]: %v", i, err)
+		}
+		if err := json.Unmarshal(p[1], &sc); err != nil {
+			return nil, fmt.Errorf("vocab[%d][1]: %v", i, err)
+		}
+		u.pieces = append(u.pieces, s)
+		u.scores = append(u.scores, sc)
+		u.ids[s] = i
+		u.minScore = math.Min(u.minScore, sc)
+		u.trie.insert(s, i)
+	}
+	if v.UnkID != nil {
+		if *v.UnkID < 0 || *v.UnkID >= len(u.pieces) {
+			return nil, fmt.Errorf("unk_id %d out of vocabulary of %d pieces", *v.UnkID, len(u.pieces))
+		}
+		u.unkID = *v.UnkID
+	}
+	if len(u.pieces) == 0 {
+		return nil, fmt.Errorf("empty vocab")
+	}
+	return u, nil
+}
+
+func (u *unigram) tokenToID(s string) (int, bool) { id, ok := u.ids[s]; return id, ok }
+func (u *unigram) idToToken(id int) (string, bool) {
+	if id < 0 || id >= len(u.pieces) {
+		return "", false
+	}
+	return u.pieces[id], true
+}
+func (u *unigram) vocabSize() int { return len(u.pieces) }
+
+type latticeNode struct {
+	id     int
+	score  float64
+	start  int
+	filled bool
+}
+
+func (u *unigram) encode(s string) []string {
+	const unkPenalty = 10.0
+	unkScore := u.minScore - unkPenalty
+	best := make([]latticeNode, len(s)+1)
+	best[0].filled = true
+	for start := 0; start < len(s); {
+		here := best[start].score
+		_, mblen := utf8.DecodeRuneInString(s[start:])
+		single := false
+		n := int32(0)
+		for k := start; k < len(s); k++ {
+			c, ok := u.trie.edges[uint64(n)<<8|uint64(s[k])]
+			if !ok {
+				break
+			}
+			n = c
+			if v := u.trie.value[n]; v > 0 {
+				id := int(v - 1)
+				end := k + 1
+				cand := u.scores[id] + here
+				if t := &best[end]; !t.filled || cand > t.score {
+					*t = latticeNode{id: id, score: cand, start: start, filled: true}
+				}
+				if end-start == mblen {
+					single = true
+				}
+			}
+		}
+		if !single {
+			end := start + mblen
+			cand := unkScore + here
+			if t := &best[end]; !t.filled || cand > t.score {
+				*t = latticeNode{id: u.unkID, score: cand, start: start, filled: true}
+			}
+		}
+		start += mblen
+	}
+	var out []string
+	var unk []string
+	for end := len(s); end > 0; {
+		nd := best[end]
+		if u.fuseUnk && u.unkID >= 0 && nd.id == u.unkID {
+			unk = append(unk, s[nd.start:end])
+		} else {
+			if len(unk) > 0 {
+				out = append(out, joinReversed(unk))
+				unk = unk[:0]
+			}
+			out = append(out, s[nd.start:end])
+		}
+		end = nd.start
+	}
+	if len(unk) > 0 {
+		out = append(out, joinReversed(unk))
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+func joinReversed(parts []string) string {
+	var sb strings.Builder
+	for i := len(parts) - 1; i >= 0; i-- {
+		sb.WriteString(parts[i])
+	}
+	return sb.String()
+}
+
+func (u *unigram) tokenize(s string) ([]token, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []token
+	off := 0
+	for _, p := range u.encode(s) {
+		l := len(p)
+		id, ok := u.ids[p]
+		if !ok {
+			if u.byteFallback {
+				all := true
+				var bt []token
+				for k := 0; k < len(p); k++ {
+					bid, ok := u.ids[byteToken(p[k])]
+					if !ok {
+						all = false
+						break
+					}
+					bt = append(bt, token{bid, byteToken(p[k]), off, off + l})
+				}
+				if all {
+					out = append(out, bt...)
+					off += l
+					continue
+				}
+			}
+			if u.unkID < 0 {
+				return nil, fmt.Errorf("Unigram: no unk_id for %q", p)
+			}
+			id = u.unkID
+		}
+		out = append(out, token{id, p, off, off + l})
+		off += l
+	}
+	return out, nil
+}
+
+var _ = sort.Ints
