@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -24,8 +25,26 @@ func (s sequenceNorm) normalize(n *normString) error {
 }
 
 // unicodeForm applies a Unicode normalization form segment by segment, so
-// that every output rune stays aligned with the input runes it comes from.
+// that every output rune stays aligned with the input runes it comes from:
+// an output rune made of several input runes (composition) replaces the
+// first and removes the others, input runes that become several output
+// runes (decomposition) are replaced by the first and followed by inserted
+// ones.
 func unicodeForm(f norm.Form) normalizerFunc {
+	decomp := norm.NFD
+	if f == norm.NFKC || f == norm.NFKD {
+		decomp = norm.NFKD
+	}
+	dlen := func(r rune) int {
+		if r < 0x80 {
+			return 1
+		}
+		n := utf8.RuneCountInString(decomp.String(string(r)))
+		if n == 0 {
+			return 1
+		}
+		return n
+	}
 	return func(n *normString) error {
 		s := n.norm
 		if f.IsNormalString(s) {
@@ -38,37 +57,65 @@ func unicodeForm(f norm.Form) normalizerFunc {
 				k = len(s) - i
 			}
 			seg := s[i : i+k]
-			out := []rune(f.String(seg))
-			in := 0
-			for range seg {
-				in++
-			}
-			switch {
-			case len(out) == 0:
-				if len(dest) > 0 {
-					dest[len(dest)-1].delta -= in
-				}
-			case len(out) >= in:
-				for j, r := range out {
-					d := 0
-					if j >= in {
-						d = 1
-					}
-					dest = append(dest, change{r, d})
-				}
-			default:
-				for j, r := range out {
-					d := 0
-					if j == len(out)-1 {
-						d = -(in - len(out))
-					}
-					dest = append(dest, change{r, d})
-				}
-			}
 			i += k
+			in := []rune(seg)
+			out := []rune(f.String(seg))
+			if string(in) == string(out) {
+				for _, r := range in {
+					dest = append(dest, change{r, 0})
+				}
+				continue
+			}
+			alignSegment(in, out, dlen, &dest)
 		}
 		n.transform(dest, 0)
 		return nil
+	}
+}
+
+// alignSegment appends the changes turning in into out, pairing runes by
+// the length of their full decompositions.
+func alignSegment(in, out []rune, dlen func(rune) int, dest *[]change) {
+	i, j := 0, 0
+	for j < len(out) {
+		if i >= len(in) {
+			*dest = append(*dest, change{out[j], 1})
+			j++
+			continue
+		}
+		need := dlen(out[j])
+		if have := dlen(in[i]); have <= need {
+			// out[j] is made of in[i:i+k]
+			k, sum := 1, have
+			for i+k < len(in) && sum+dlen(in[i+k]) <= need {
+				sum += dlen(in[i+k])
+				k++
+			}
+			*dest = append(*dest, change{out[j], -(k - 1)})
+			i += k
+			j++
+			continue
+		} else {
+			// in[i] becomes out[j:j+m]
+			*dest = append(*dest, change{out[j], 0})
+			rem := have - need
+			j++
+			for rem > 0 && j < len(out) {
+				*dest = append(*dest, change{out[j], 1})
+				rem -= dlen(out[j])
+				j++
+			}
+			i++
+		}
+	}
+	if i < len(in) {
+		if len(*dest) > 0 && (*dest)[len(*dest)-1].delta <= 0 {
+			(*dest)[len(*dest)-1].delta -= len(in) - i
+		} else if len(*dest) > 0 {
+			// the last rune was inserted: turn it into a replacement
+			// of the remaining runes
+			(*dest)[len(*dest)-1].delta = -(len(in) - i - 1)
+		}
 	}
 }
 
@@ -95,8 +142,10 @@ func lowercase(n *normString) {
 	n.transform(dest, 0)
 }
 
+// stripAccents is the StripAccents normalizer: it removes every combining
+// mark (M*).
 func stripAccents(n *normString) {
-	n.filter(func(r rune) bool { return !unicode.Is(unicode.Mn, r) })
+	n.filter(func(r rune) bool { return !unicode.Is(unicode.M, r) })
 }
 
 func isChineseChar(r rune) bool {
@@ -152,7 +201,8 @@ func (b *bertNorm) normalize(n *normString) error {
 		if err := unicodeForm(norm.NFD)(n); err != nil {
 			return err
 		}
-		stripAccents(n)
+		// BertNormalizer removes nonspacing marks (Mn) only
+		n.filter(func(r rune) bool { return !unicode.Is(unicode.Mn, r) })
 	}
 	if b.lowercase {
 		lowercase(n)

@@ -6,9 +6,13 @@ import (
 )
 
 // trimByteLevelOffsets is the ByteLevel post-processor's offset trimming:
-// offsets leave out the spaces at both ends of a token.
+// offsets leave out the spaces at both ends of a token. The library's
+// bindings trim offsets counted in characters, not bytes, so this does the
+// same on e.src.
 func trimByteLevelOffsets(e *Encoding, addPrefixSpace bool) {
 	isSp := func(r rune) bool { return r == byteToRune[' '] || isWhitespace(r) }
+	var charAt []int // byte offset -> char index, -1 inside a char
+	var byteAt []int // char index -> byte offset
 	for i, tok := range e.Tokens {
 		runes := []rune(tok)
 		lead, trail := 0, 0
@@ -18,16 +22,36 @@ func trimByteLevelOffsets(e *Encoding, addPrefixSpace bool) {
 		for trail < len(runes) && isSp(runes[len(runes)-1-trail]) {
 			trail++
 		}
+		if lead == 0 && trail == 0 {
+			continue
+		}
+		if charAt == nil {
+			charAt = make([]int, len(e.src)+1)
+			for k := range charAt {
+				charAt[k] = -1
+			}
+			for b := range e.src {
+				charAt[b] = len(byteAt)
+				byteAt = append(byteAt, b)
+			}
+			charAt[len(e.src)] = len(byteAt)
+			byteAt = append(byteAt, len(e.src))
+		}
 		off := &e.Offsets[i]
+		if off[0] < 0 || off[1] > len(e.src) || charAt[off[0]] < 0 || charAt[off[1]] < 0 {
+			continue
+		}
+		s, t := charAt[off[0]], charAt[off[1]]
 		if lead > 0 {
-			if (i == 0 || off[0] == 0) && addPrefixSpace && lead == 1 {
+			if (i == 0 || s == 0) && addPrefixSpace && lead == 1 {
 				lead = 0
 			}
-			off[0] = min(off[0]+lead, off[1])
+			s = min(s+lead, t)
 		}
-		if trail > 0 && off[1] >= trail {
-			off[1] = max(off[1]-trail, off[0])
+		if trail > 0 && t >= trail {
+			t = max(t-trail, s)
 		}
+		*off = [2]int{byteAt[s], byteAt[t]}
 	}
 }
 

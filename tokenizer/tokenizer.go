@@ -20,6 +20,8 @@ type Encoding struct {
 	TypeIDs           []int
 	SpecialTokensMask []int
 	AttentionMask     []int
+
+	src string // the text encoded, until post-processing merges encodings
 }
 
 func (e *Encoding) len() int { return len(e.IDs) }
@@ -337,14 +339,45 @@ func (t *Tokenizer) encodeSequence(text string, typeID int) (*Encoding, error) {
 			return nil, err
 		}
 	}
-	e := &Encoding{}
-	for _, sp := range p.splits {
-		if sp.tokens == nil {
-			toks, err := t.model.tokenize(sp.n.norm)
-			if err != nil {
-				return nil, err
+	splits := p.splits
+	if tr := t.truncation; tr != nil && (tr.strategy != "OnlySecond" || typeID != 0) {
+		// as the library does, stop tokenizing once max_length tokens are
+		// there (this decides which sequence of a pair is longer)
+		total := 0
+		if tr.direction == "Left" {
+			first := len(splits)
+			for i := len(splits) - 1; i >= 0; i-- {
+				pre := splits[i].tokens != nil
+				if err := t.tokenizeSplit(splits[i]); err != nil {
+					return nil, err
+				}
+				total += len(splits[i].tokens)
+				first = i
+				if !pre && total >= tr.maxLength {
+					break
+				}
 			}
-			sp.tokens = toks
+			splits = splits[first:]
+		} else {
+			last := 0
+			for i := range splits {
+				pre := splits[i].tokens != nil
+				if err := t.tokenizeSplit(splits[i]); err != nil {
+					return nil, err
+				}
+				total += len(splits[i].tokens)
+				last = i + 1
+				if !pre && total >= tr.maxLength {
+					break
+				}
+			}
+			splits = splits[:last]
+		}
+	}
+	e := &Encoding{src: text}
+	for _, sp := range splits {
+		if err := t.tokenizeSplit(sp); err != nil {
+			return nil, err
 		}
 		for _, tk := range sp.tokens {
 			off := [2]int{tk.start, tk.end}
@@ -355,6 +388,21 @@ func (t *Tokenizer) encodeSequence(text string, typeID int) (*Encoding, error) {
 		}
 	}
 	return e, nil
+}
+
+func (t *Tokenizer) tokenizeSplit(sp *split) error {
+	if sp.tokens != nil {
+		return nil
+	}
+	toks, err := t.model.tokenize(sp.n.norm)
+	if err != nil {
+		return err
+	}
+	if toks == nil {
+		toks = []token{}
+	}
+	sp.tokens = toks
+	return nil
 }
 
 func (t *Tokenizer) postProcess(e, pair *Encoding, addSpecial bool) (*Encoding, error) {
