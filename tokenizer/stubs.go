@@ -1,7 +1,0 @@
-package tokenizer
-
-import "fmt"
-
-func parsePrecompiled(s *string) (normalizer, error) {
-	return nil, fmt.Errorf("Precompiled normalizer not implemented")
-}
