@@ -59,7 +59,8 @@ type runeFinder func(rune) bool
 func (f runeFinder) find(s string, yield func(int, int)) error {
 	for i, r := range s {
 		if f(r) {
-			yield(i, i+utf8.RuneLen(r))
+			_, l := utf8.DecodeRuneInString(s[i:])
+			yield(i, i+l)
 		}
 	}
 	return nil

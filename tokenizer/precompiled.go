@@ -121,11 +121,8 @@ func (p *precompiled) normalize(n *normString) error {
 			}
 		}
 		for i, r := range g {
-			part := g[i : i+utf8.RuneLen(r)]
-			if r == utf8.RuneError {
-				_, l := utf8.DecodeRuneInString(g[i:])
-				part = g[i : i+l]
-			}
+			_, l := utf8.DecodeRuneInString(g[i:])
+			part := g[i : i+l]
 			if repl, ok := p.transform(part); ok {
 				modified = true
 				dest = precompiledReplace(dest, part, repl)
