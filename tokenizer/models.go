@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -10,24 +11,152 @@ import (
 	"unicode/utf8"
 )
 
-func parseModel(raw json.RawMessage, path string) (model, error) {
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &probe); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+// modelDoc is the "model" object of tokenizer.json with the fields of every
+// model type, decoded in one pass (the model holds almost all of a file).
+type modelDoc struct {
+	Type         *string      `json:"type"`
+	Dropout      *float64     `json:"dropout"`
+	Unk          *string      `json:"unk_token"`
+	UnkID        *int         `json:"unk_id"`
+	Prefix       *string      `json:"continuing_subword_prefix"`
+	Suffix       *string      `json:"end_of_word_suffix"`
+	FuseUnk      bool         `json:"fuse_unk"`
+	ByteFallback bool         `json:"byte_fallback"`
+	IgnoreMerges bool         `json:"ignore_merges"`
+	MaxChar      *int         `json:"max_input_chars_per_word"`
+	Vocab        vocabField   `json:"vocab"`
+	Merges       *mergesField `json:"merges"`
+}
+
+// vocabField is a {token: id} object or a Unigram [[piece, score], ...] list.
+type vocabField struct {
+	ids    map[string]int
+	pieces []string
+	scores []float64
+	list   bool
+	set    bool
+}
+
+func (v *vocabField) UnmarshalJSON(data []byte) error {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || string(data) == "null" {
+		return nil
 	}
-	var typ string
-	if t, ok := probe["type"]; ok {
-		if err := json.Unmarshal(t, &typ); err != nil {
-			return nil, fmt.Errorf("%s.type: %v", path, err)
+	v.set = true
+	if data[0] == '[' {
+		v.list = true
+		var items []unigramPiece
+		if err := json.Unmarshal(data, &items); err != nil {
+			return err
 		}
+		v.pieces = make([]string, len(items))
+		v.scores = make([]float64, len(items))
+		for i, it := range items {
+			v.pieces[i], v.scores[i] = it.piece, it.score
+		}
+		return nil
+	}
+	return json.Unmarshal(data, &v.ids)
+}
+
+type unigramPiece struct {
+	piece string
+	score float64
+}
+
+func (u *unigramPiece) UnmarshalJSON(data []byte) error {
+	var pair []json.RawMessage
+	if err := json.Unmarshal(data, &pair); err != nil {
+		return err
+	}
+	if len(pair) != 2 {
+		return fmt.Errorf("vocab entry %s: want [piece, score]", truncateForError(data))
+	}
+	if err := json.Unmarshal(pair[0], &u.piece); err != nil {
+		return fmt.Errorf("vocab entry %s: %v", truncateForError(data), err)
+	}
+	if err := json.Unmarshal(pair[1], &u.score); err != nil {
+		return fmt.Errorf("vocab entry %s: %v", truncateForError(data), err)
+	}
+	return nil
+}
+
+func truncateForError(b []byte) string {
+	if len(b) > 60 {
+		return string(b[:60]) + "..."
+	}
+	return string(b)
+}
+
+// mergesField holds BPE merges given as "a b" strings or ["a", "b"] pairs.
+type mergesField struct {
+	pairs [][2]string
+}
+
+func (m *mergesField) UnmarshalJSON(data []byte) error {
+	var items []mergeItem
+	if err := json.Unmarshal(data, &items); err != nil {
+		return err
+	}
+	m.pairs = make([][2]string, 0, len(items))
+	for i, it := range items {
+		if it.skip {
+			continue
+		}
+		if it.bad {
+			return fmt.Errorf("merges[%d]: want \"a b\" or [\"a\", \"b\"]", i)
+		}
+		m.pairs = append(m.pairs, it.pair)
+	}
+	return nil
+}
+
+type mergeItem struct {
+	pair      [2]string
+	skip, bad bool
+}
+
+func (m *mergeItem) UnmarshalJSON(data []byte) error {
+	if len(data) > 0 && data[0] == '"' {
+		var s string
+		if bytes.IndexByte(data, '\\') < 0 && len(data) >= 2 {
+			s = string(data[1 : len(data)-1])
+		} else if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		if strings.HasPrefix(s, "#version") {
+			m.skip = true
+			return nil
+		}
+		a, b, ok := strings.Cut(s, " ")
+		if !ok || strings.Contains(b, " ") {
+			m.bad = true
+			return nil
+		}
+		m.pair = [2]string{a, b}
+		return nil
+	}
+	var p []string
+	if err := json.Unmarshal(data, &p); err != nil || len(p) != 2 {
+		m.bad = true
+		return nil
+	}
+	m.pair = [2]string{p[0], p[1]}
+	return nil
+}
+
+func parseModel(md *modelDoc, path string) (model, error) {
+	var typ string
+	if md.Type != nil {
+		typ = *md.Type
 	} else {
 		// files without "type": guess as the library's untagged forms do
 		switch {
-		case probe["merges"] != nil:
+		case md.Merges != nil:
 			typ = "BPE"
-		case probe["max_input_chars_per_word"] != nil || probe["continuing_subword_prefix"] != nil:
+		case md.MaxChar != nil || md.Prefix != nil:
 			typ = "WordPiece"
-		case len(probe["vocab"]) > 0 && strings.TrimSpace(string(probe["vocab"]))[0] == '[':
+		case md.Vocab.list:
 			typ = "Unigram"
 		default:
 			typ = "WordLevel"
@@ -37,13 +166,13 @@ func parseModel(raw json.RawMessage, path string) (model, error) {
 	var err error
 	switch typ {
 	case "BPE":
-		m, err = parseBPE(raw)
+		m, err = parseBPE(md)
 	case "WordPiece":
-		m, err = parseWordPiece(raw)
+		m, err = parseWordPiece(md)
 	case "WordLevel":
-		m, err = parseWordLevel(raw)
+		m, err = parseWordLevel(md)
 	case "Unigram":
-		m, err = parseUnigram(raw)
+		m, err = parseUnigram(md)
 	default:
 		return nil, fmt.Errorf("%s: unknown type %q", path, typ)
 	}
@@ -51,6 +180,16 @@ func parseModel(raw json.RawMessage, path string) (model, error) {
 		return nil, fmt.Errorf("%s (%s): %v", path, typ, err)
 	}
 	return m, nil
+}
+
+func (md *modelDoc) vocabMap() (map[string]int, error) {
+	if !md.Vocab.set {
+		return nil, fmt.Errorf("missing vocab")
+	}
+	if md.Vocab.list {
+		return nil, fmt.Errorf("vocab: want an object {token: id}")
+	}
+	return md.Vocab.ids, nil
 }
 
 // vocabulary maps tokens to ids both ways.
@@ -100,52 +239,22 @@ const (
 
 func pairKey(a, b int) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
 
-func parseBPE(raw json.RawMessage) (*bpe, error) {
-	var v struct {
-		Dropout      *float64          `json:"dropout"`
-		Unk          *string           `json:"unk_token"`
-		Prefix       *string           `json:"continuing_subword_prefix"`
-		Suffix       *string           `json:"end_of_word_suffix"`
-		FuseUnk      bool              `json:"fuse_unk"`
-		ByteFallback bool              `json:"byte_fallback"`
-		IgnoreMerges bool              `json:"ignore_merges"`
-		Vocab        map[string]int    `json:"vocab"`
-		Merges       []json.RawMessage `json:"merges"`
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, err
-	}
-	if v.Vocab == nil || v.Merges == nil {
-		return nil, fmt.Errorf("missing vocab/merges")
-	}
-	if v.Dropout != nil && (*v.Dropout < 0 || *v.Dropout > 1) {
-		return nil, fmt.Errorf("dropout: %v is not in [0, 1]", *v.Dropout)
-	}
-	pairs := make([][2]string, 0, len(v.Merges))
-	for i, m := range v.Merges {
-		var s string
-		if json.Unmarshal(m, &s) == nil {
-			if strings.HasPrefix(s, "#version") {
-				continue
-			}
-			a, b, ok := strings.Cut(s, " ")
-			if !ok || strings.Contains(b, " ") {
-				return nil, fmt.Errorf("merges[%d]: %q is not two tokens separated by one space", i, s)
-			}
-			pairs = append(pairs, [2]string{a, b})
-			continue
-		}
-		var p []string
-		if err := json.Unmarshal(m, &p); err != nil || len(p) != 2 {
-			return nil, fmt.Errorf("merges[%d]: want \"a b\" or [\"a\", \"b\"]", i)
-		}
-		pairs = append(pairs, [2]string{p[0], p[1]})
-	}
-	b, err := newBPE(v.Vocab, pairs, strOr(v.Prefix), strOr(v.Suffix))
+func parseBPE(md *modelDoc) (*bpe, error) {
+	vocab, err := md.vocabMap()
 	if err != nil {
 		return nil, err
 	}
-	b.unk, b.fuseUnk, b.byteFallback, b.ignoreMerges = v.Unk, v.FuseUnk, v.ByteFallback, v.IgnoreMerges
+	if md.Merges == nil {
+		return nil, fmt.Errorf("missing merges")
+	}
+	if md.Dropout != nil && (*md.Dropout < 0 || *md.Dropout > 1) {
+		return nil, fmt.Errorf("dropout: %v is not in [0, 1]", *md.Dropout)
+	}
+	b, err := newBPE(vocab, md.Merges.pairs, strOr(md.Prefix), strOr(md.Suffix))
+	if err != nil {
+		return nil, err
+	}
+	b.unk, b.fuseUnk, b.byteFallback, b.ignoreMerges = md.Unk, md.FuseUnk, md.ByteFallback, md.IgnoreMerges
 	return b, nil
 }
 
@@ -314,20 +423,20 @@ func (b *bpe) mergeWord(w string) ([]token, error) {
 	return out, nil
 }
 
-type mergeItem struct {
+type heapItem struct {
 	pos, rank, newID int
 }
 
-func lessMerge(a, b mergeItem) bool {
+func lessMerge(a, b heapItem) bool {
 	if a.rank != b.rank {
 		return a.rank < b.rank
 	}
 	return a.pos < b.pos
 }
 
-type mergeHeap []mergeItem
+type mergeHeap []heapItem
 
-func (h *mergeHeap) push(x mergeItem) {
+func (h *mergeHeap) push(x heapItem) {
 	*h = append(*h, x)
 	s := *h
 	i := len(s) - 1
@@ -341,7 +450,7 @@ func (h *mergeHeap) push(x mergeItem) {
 	}
 }
 
-func (h *mergeHeap) pop() mergeItem {
+func (h *mergeHeap) pop() heapItem {
 	s := *h
 	top := s[0]
 	n := len(s) - 1
@@ -375,7 +484,7 @@ func (b *bpe) mergeAll(syms []symbol) {
 	h := make(mergeHeap, 0, len(syms))
 	for i := 0; i+1 < len(syms); i++ {
 		if m, ok := b.merges[pairKey(syms[i].id, syms[i+1].id)]; ok {
-			h.push(mergeItem{i, m.rank, m.newID})
+			h.push(heapItem{i, m.rank, m.newID})
 		}
 	}
 	for len(h) > 0 {
@@ -399,12 +508,12 @@ func (b *bpe) mergeAll(syms []symbol) {
 		}
 		if cur.prev >= 0 {
 			if m, ok := b.merges[pairKey(syms[cur.prev].id, cur.id)]; ok {
-				h.push(mergeItem{cur.prev, m.rank, m.newID})
+				h.push(heapItem{cur.prev, m.rank, m.newID})
 			}
 		}
 		if cur.next >= 0 && cur.next < len(syms) {
 			if m, ok := b.merges[pairKey(cur.id, syms[cur.next].id)]; ok {
-				h.push(mergeItem{top.pos, m.rank, m.newID})
+				h.push(heapItem{top.pos, m.rank, m.newID})
 			}
 		}
 	}
@@ -428,32 +537,24 @@ type wordPiece struct {
 	maxChar int
 }
 
-func parseWordPiece(raw json.RawMessage) (*wordPiece, error) {
-	var v struct {
-		Unk     *string        `json:"unk_token"`
-		Prefix  *string        `json:"continuing_subword_prefix"`
-		MaxChar *int           `json:"max_input_chars_per_word"`
-		Vocab   map[string]int `json:"vocab"`
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
+func parseWordPiece(md *modelDoc) (*wordPiece, error) {
+	vocab, err := md.vocabMap()
+	if err != nil {
 		return nil, err
 	}
-	if v.Vocab == nil {
-		return nil, fmt.Errorf("missing vocab")
-	}
-	voc, err := newVocabulary(v.Vocab)
+	voc, err := newVocabulary(vocab)
 	if err != nil {
 		return nil, err
 	}
 	w := &wordPiece{vocabulary: voc, unk: "[UNK]", prefix: "##", maxChar: 100}
-	if v.Unk != nil {
-		w.unk = *v.Unk
+	if md.Unk != nil {
+		w.unk = *md.Unk
 	}
-	if v.Prefix != nil {
-		w.prefix = *v.Prefix
+	if md.Prefix != nil {
+		w.prefix = *md.Prefix
 	}
-	if v.MaxChar != nil {
-		w.maxChar = *v.MaxChar
+	if md.MaxChar != nil {
+		w.maxChar = *md.MaxChar
 	}
 	return w, nil
 }
@@ -506,24 +607,18 @@ type wordLevel struct {
 	unk string
 }
 
-func parseWordLevel(raw json.RawMessage) (*wordLevel, error) {
-	var v struct {
-		Unk   *string        `json:"unk_token"`
-		Vocab map[string]int `json:"vocab"`
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
+func parseWordLevel(md *modelDoc) (*wordLevel, error) {
+	vocab, err := md.vocabMap()
+	if err != nil {
 		return nil, err
 	}
-	if v.Vocab == nil {
-		return nil, fmt.Errorf("missing vocab")
-	}
-	voc, err := newVocabulary(v.Vocab)
+	voc, err := newVocabulary(vocab)
 	if err != nil {
 		return nil, err
 	}
 	w := &wordLevel{vocabulary: voc, unk: "<unk>"}
-	if v.Unk != nil {
-		w.unk = *v.Unk
+	if md.Unk != nil {
+		w.unk = *md.Unk
 	}
 	return w, nil
 }
@@ -578,36 +673,22 @@ func (t *edgeTrie) insert(s string, id int) {
 	}
 }
 
-func parseUnigram(raw json.RawMessage) (*unigram, error) {
-	var v struct {
-		UnkID        *int                 `json:"unk_id"`
-		Vocab        [][2]json.RawMessage `json:"vocab"`
-		ByteFallback bool                 `json:"byte_fallback"`
+func parseUnigram(md *modelDoc) (*unigram, error) {
+	if !md.Vocab.set || !md.Vocab.list {
+		return nil, fmt.Errorf("vocab: want a list [[piece, score], ...]")
 	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, err
-	}
-	u := &unigram{ids: make(map[string]int, len(v.Vocab)), unkID: -1, byteFallback: v.ByteFallback, fuseUnk: true, minScore: math.Inf(1)}
-	for i, p := range v.Vocab {
-		var s string
-		var sc float64
-		if err := json.Unmarshal(p[0], &s); err != nil {
-			return nil, fmt.Errorf("vocab[%d][0]: %v", i, err)
-		}
-		if err := json.Unmarshal(p[1], &sc); err != nil {
-			return nil, fmt.Errorf("vocab[%d][1]: %v", i, err)
-		}
-		u.pieces = append(u.pieces, s)
-		u.scores = append(u.scores, sc)
+	u := &unigram{ids: make(map[string]int, len(md.Vocab.pieces)), unkID: -1, byteFallback: md.ByteFallback, fuseUnk: true, minScore: math.Inf(1)}
+	u.pieces, u.scores = md.Vocab.pieces, md.Vocab.scores
+	for i, s := range u.pieces {
 		u.ids[s] = i
-		u.minScore = math.Min(u.minScore, sc)
+		u.minScore = math.Min(u.minScore, u.scores[i])
 		u.trie.insert(s, i)
 	}
-	if v.UnkID != nil {
-		if *v.UnkID < 0 || *v.UnkID >= len(u.pieces) {
-			return nil, fmt.Errorf("unk_id %d out of vocabulary of %d pieces", *v.UnkID, len(u.pieces))
+	if md.UnkID != nil {
+		if *md.UnkID < 0 || *md.UnkID >= len(u.pieces) {
+			return nil, fmt.Errorf("unk_id %d out of vocabulary of %d pieces", *md.UnkID, len(u.pieces))
 		}
-		u.unkID = *v.UnkID
+		u.unkID = *md.UnkID
 	}
 	if len(u.pieces) == 0 {
 		return nil, fmt.Errorf("empty vocab")

@@ -4,6 +4,7 @@
 package tokenizer
 
 import (
+	"bufio"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
@@ -145,24 +146,63 @@ func LoadFile(path string) (*Tokenizer, error) {
 
 // Load reads a tokenizer.json document.
 func Load(r io.Reader) (*Tokenizer, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
 	var doc struct {
-		Version       *string           `json:"version"`
-		Truncation    json.RawMessage   `json:"truncation"`
-		Padding       json.RawMessage   `json:"padding"`
-		AddedTokens   []json.RawMessage `json:"added_tokens"`
-		Normalizer    json.RawMessage   `json:"normalizer"`
-		PreTokenizer  json.RawMessage   `json:"pre_tokenizer"`
-		Model         json.RawMessage   `json:"model"`
-		PostProcessor json.RawMessage   `json:"post_processor"`
-		Decoder       json.RawMessage   `json:"decoder"`
+		Version       *string
+		Truncation    json.RawMessage
+		Padding       json.RawMessage
+		AddedTokens   []json.RawMessage
+		Normalizer    json.RawMessage
+		PreTokenizer  json.RawMessage
+		Model         *modelDoc
+		PostProcessor json.RawMessage
+		Decoder       json.RawMessage
 	}
-	if err := json.Unmarshal(data, &doc); err != nil {
+	// the top-level object is read key by key so that the model, almost
+	// all of the file, is decoded in one pass
+	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<20))
+	if tok, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("tokenizer.json: %w", err)
+	} else if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, fmt.Errorf("tokenizer.json: not a JSON object")
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("tokenizer.json: %w", err)
+		}
+		key, _ := tok.(string)
+		var dst any
+		switch key {
+		case "version":
+			dst = &doc.Version
+		case "truncation":
+			dst = &doc.Truncation
+		case "padding":
+			dst = &doc.Padding
+		case "added_tokens":
+			dst = &doc.AddedTokens
+		case "normalizer":
+			dst = &doc.Normalizer
+		case "pre_tokenizer":
+			dst = &doc.PreTokenizer
+		case "model":
+			doc.Model = &modelDoc{}
+			dst = doc.Model
+		case "post_processor":
+			dst = &doc.PostProcessor
+		case "decoder":
+			dst = &doc.Decoder
+		default:
+			dst = new(json.RawMessage)
+		}
+		if err := dec.Decode(dst); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
 		return nil, fmt.Errorf("tokenizer.json: %w", err)
 	}
+	var err error
 	if doc.Version != nil && *doc.Version != "1.0" {
 		return nil, fmt.Errorf("version: unknown tokenizer version %q", *doc.Version)
 	}
@@ -173,7 +213,7 @@ func Load(r io.Reader) (*Tokenizer, error) {
 	if t.preTokenizer, err = parsePreTokenizer(doc.PreTokenizer, "pre_tokenizer"); err != nil {
 		return nil, err
 	}
-	if isNull(doc.Model) {
+	if doc.Model == nil {
 		return nil, fmt.Errorf("model: missing")
 	}
 	if t.model, err = parseModel(doc.Model, "model"); err != nil {
