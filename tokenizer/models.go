@@ -56,7 +56,12 @@ func (v *vocabField) UnmarshalJSON(data []byte) error {
 		}
 		return nil
 	}
-	return json.Unmarshal(data, &v.ids)
+	ids, err := scanVocab(data)
+	if err != nil {
+		return json.Unmarshal(data, &v.ids)
+	}
+	v.ids = ids
+	return nil
 }
 
 type unigramPiece struct {
@@ -94,6 +99,14 @@ type mergesField struct {
 }
 
 func (m *mergesField) UnmarshalJSON(data []byte) error {
+	pairs, bad, err := scanMerges(data)
+	if err == nil && bad >= 0 {
+		return fmt.Errorf("merges[%d]: want \"a b\" or [\"a\", \"b\"]", bad)
+	}
+	if err == nil {
+		m.pairs = pairs
+		return nil
+	}
 	var items []mergeItem
 	if err := json.Unmarshal(data, &items); err != nil {
 		return err
