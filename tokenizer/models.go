@@ -207,24 +207,48 @@ func (md *modelDoc) vocabMap() (map[string]int, error) {
 
 // vocabulary maps tokens to ids both ways.
 type vocabulary struct {
-	ids    map[string]int
-	tokens map[int]string
+	ids     map[string]int
+	byID    []string // when ids are dense
+	present []bool
+	sparse  map[int]string // otherwise
 }
 
 func newVocabulary(ids map[string]int) (*vocabulary, error) {
-	v := &vocabulary{ids: ids, tokens: make(map[int]string, len(ids))}
+	v := &vocabulary{ids: ids}
+	maxID := -1
 	for s, id := range ids {
 		if id < 0 {
 			return nil, fmt.Errorf("vocab: negative id %d for %q", id, s)
 		}
-		v.tokens[id] = s
+		maxID = max(maxID, id)
+	}
+	if maxID < 2*len(ids)+1024 {
+		v.byID = make([]string, maxID+1)
+		v.present = make([]bool, maxID+1)
+		for s, id := range ids {
+			v.byID[id], v.present[id] = s, true
+		}
+		return v, nil
+	}
+	v.sparse = make(map[int]string, len(ids))
+	for s, id := range ids {
+		v.sparse[id] = s
 	}
 	return v, nil
 }
 
-func (v *vocabulary) tokenToID(s string) (int, bool)  { id, ok := v.ids[s]; return id, ok }
-func (v *vocabulary) idToToken(id int) (string, bool) { s, ok := v.tokens[id]; return s, ok }
-func (v *vocabulary) vocabSize() int                  { return len(v.ids) }
+func (v *vocabulary) tokenToID(s string) (int, bool) { id, ok := v.ids[s]; return id, ok }
+func (v *vocabulary) idToToken(id int) (string, bool) {
+	if v.sparse != nil {
+		s, ok := v.sparse[id]
+		return s, ok
+	}
+	if id < 0 || id >= len(v.byID) || !v.present[id] {
+		return "", false
+	}
+	return v.byID[id], true
+}
+func (v *vocabulary) vocabSize() int { return len(v.ids) }
 
 // BPE
 
@@ -284,6 +308,7 @@ func newBPE(vocab map[string]int, pairs [][2]string, prefix, suffix string) (*bp
 		return nil, err
 	}
 	b := &bpe{vocabulary: voc, merges: make(map[uint64]bpeMerge, len(pairs)), prefix: prefix, suffix: suffix, cache: map[string][]token{}}
+	var buf []byte
 	for rank, p := range pairs {
 		a, ok := vocab[p[0]]
 		if !ok {
@@ -296,10 +321,10 @@ func newBPE(vocab map[string]int, pairs [][2]string, prefix, suffix string) (*bp
 		if len(p[1]) < len(prefix) {
 			return nil, fmt.Errorf("merges[%d]: token %q shorter than the continuing_subword_prefix", rank, p[1])
 		}
-		nt := p[0] + p[1][len(prefix):]
-		id, ok := vocab[nt]
+		buf = append(append(buf[:0], p[0]...), p[1][len(prefix):]...)
+		id, ok := vocab[string(buf)]
 		if !ok {
-			return nil, fmt.Errorf("merges[%d]: merged token %q out of vocabulary", rank, nt)
+			return nil, fmt.Errorf("merges[%d]: merged token %q out of vocabulary", rank, buf)
 		}
 		k := pairKey(a, c)
 		if _, dup := b.merges[k]; !dup {
@@ -430,7 +455,8 @@ func (b *bpe) mergeWord(w string) ([]token, error) {
 	for i := 0; i >= 0 && i < len(syms); i = syms[i].next {
 		sy := syms[i]
 		n := sy.end - sy.start
-		out = append(out, token{sy.id, b.tokens[sy.id], pos, pos + n})
+		val, _ := b.idToToken(sy.id)
+		out = append(out, token{sy.id, val, pos, pos + n})
 		pos += n
 	}
 	return out, nil
