@@ -611,20 +611,25 @@ func (w *wordPiece) tokenize(s string) ([]token, error) {
 		return w.unkToken(s)
 	}
 	var out []token
-	var sb strings.Builder
+	buf := make([]byte, 0, len(w.prefix)+len(s))
 	for start := 0; start < len(s); {
 		end := len(s)
 		found := false
 		for start < end {
-			sub := s[start:end]
+			var id int
+			var ok bool
 			if start > 0 {
-				sb.Reset()
-				sb.WriteString(w.prefix)
-				sb.WriteString(sub)
-				sub = sb.String()
+				buf = append(append(buf[:0], w.prefix...), s[start:end]...)
+				id, ok = w.ids[string(buf)]
+			} else {
+				id, ok = w.ids[s[start:end]]
 			}
-			if id, ok := w.ids[sub]; ok {
-				out = append(out, token{id, sub, start, end})
+			if ok {
+				val := s[start:end]
+				if start > 0 {
+					val = string(buf)
+				}
+				out = append(out, token{id, val, start, end})
 				found = true
 				break
 			}

@@ -179,6 +179,16 @@ func (n *normString) transformFixed(dest []change, removedStart int) {
 
 // filter keeps the runes for which keep is true.
 func (n *normString) filter(keep func(rune) bool) {
+	all := true
+	for _, r := range n.norm {
+		if !keep(r) {
+			all = false
+			break
+		}
+	}
+	if all {
+		return // nothing removed: the transformation would change nothing
+	}
 	dest := make([]change, 0, len(n.norm))
 	removed := 0
 	removedStart := 0
@@ -205,6 +215,16 @@ func (n *normString) filter(keep func(rune) bool) {
 
 // mapEach replaces every rune by exactly one rune.
 func (n *normString) mapEach(f func(rune) rune) {
+	same := true
+	for _, r := range n.norm {
+		if f(r) != r {
+			same = false
+			break
+		}
+	}
+	if same {
+		return
+	}
 	dest := make([]change, 0, len(n.norm))
 	for _, r := range n.norm {
 		dest = append(dest, change{f(r), 0})

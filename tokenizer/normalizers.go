@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+	"golang.org/x/text/unicode/rangetable"
 )
 
 type normalizerFunc func(n *normString) error
@@ -123,7 +124,7 @@ func alignSegment(in, out []rune, dlen func(rune) int, dest *[]change) {
 func lowercase(n *normString) {
 	needs := false
 	for _, r := range n.norm {
-		if r >= 'A' && r <= 'Z' || r >= 0x80 {
+		if r == 0x130 || unicode.ToLower(r) != r {
 			needs = true
 			break
 		}
@@ -168,6 +169,9 @@ func (b *bertNorm) normalize(n *normString) error {
 			if r == '\t' || r == '\n' || r == '\r' {
 				return true
 			}
+			if r >= 0x20 && r < 0x7F {
+				return true
+			}
 			return !unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs) && !isUnassigned(r)
 		})
 		n.mapEach(func(r rune) rune {
@@ -210,8 +214,17 @@ func (b *bertNorm) normalize(n *normString) error {
 	return nil
 }
 
+// assigned holds every assigned code point (the complement is category Cn).
+var assigned = rangetable.Assigned(unicode.Version)
+
 // isUnassigned reports a rune of category Cn (Rust's is_other includes it).
 func isUnassigned(r rune) bool {
+	if r < 0x80 {
+		return false
+	}
+	if assigned != nil {
+		return !unicode.Is(assigned, r)
+	}
 	for _, t := range unicode.Categories {
 		if unicode.Is(t, r) {
 			return false
