@@ -129,6 +129,7 @@ func (f *regexFinder) find(s string, yield func(int, int)) error {
 const (
 	gpt2Pattern   = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
 	cl100kPattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+	o200kPattern  = `[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 	qwen2Pattern  = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 )
 
@@ -140,6 +141,8 @@ func fastFinderFor(pattern string) finder {
 		return cl100kFinder{maxDigits: 3}
 	case qwen2Pattern:
 		return cl100kFinder{maxDigits: 1}
+	case o200kPattern:
+		return o200kFinder{}
 	}
 	return nil
 }
@@ -312,6 +315,117 @@ func (f cl100kFinder) matchAt(s string, i int) int {
 		return skip(s, end, isCRLF, -1)
 	}
 	// r is white space
+	end := i
+	lastNL := -1
+	for {
+		r, l := runeAt(s, end)
+		if l == 0 || !isSpace(r) {
+			break
+		}
+		if isCRLF(r) {
+			lastNL = end + l
+		}
+		end += l
+	}
+	if lastNL > 0 {
+		return lastNL
+	}
+	return spaceRun(s, i)
+}
+
+// o200k character classes: upper is [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}],
+// lower is [\p{Ll}\p{Lm}\p{Lo}\p{M}].
+func isO200kUpper(r rune) bool {
+	return unicode.In(r, unicode.Lu, unicode.Lt, unicode.Lm, unicode.Lo, unicode.M)
+}
+
+func isO200kLower(r rune) bool {
+	return unicode.In(r, unicode.Ll, unicode.Lm, unicode.Lo, unicode.M)
+}
+
+// o200kFinder is GPT-4o's o200k pattern, hand-written:
+// [^\r\n\p{L}\p{N}]?UPPER*LOWER+CONTRACTION?|[^\r\n\p{L}\p{N}]?UPPER+LOWER*CONTRACTION?|\p{N}{1,3}|
+// ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
+type o200kFinder struct{}
+
+func (f o200kFinder) find(s string, yield func(int, int)) error {
+	i := 0
+	for i < len(s) {
+		end := f.matchAt(s, i)
+		yield(i, end)
+		i = end
+	}
+	return nil
+}
+
+// withContraction extends a word match ending at end by an optional
+// case-insensitive contraction.
+func withContraction(s string, end int) int {
+	if end < len(s) && s[end] == '\'' {
+		if n := contraction(s, end, true); n > 0 {
+			return end + n
+		}
+	}
+	return end
+}
+
+// wordUpperLower matches UPPER*LOWER+ at j; -1 if it does not match.
+func wordUpperLower(s string, j int) int {
+	// the run of UPPER runes, remembering the last one that is also LOWER
+	u := j
+	lastBoth := -1
+	for {
+		r, l := runeAt(s, u)
+		if l == 0 || !isO200kUpper(r) {
+			break
+		}
+		if isO200kLower(r) {
+			lastBoth = u + l
+		}
+		u += l
+	}
+	if r, l := runeAt(s, u); l > 0 && isO200kLower(r) {
+		return skip(s, u+l, isO200kLower, -1)
+	}
+	// backtrack: LOWER+ is the last UPPER rune that is also LOWER
+	return lastBoth
+}
+
+// wordUpperPlusLower matches UPPER+LOWER* at j; -1 if it does not match.
+func wordUpperPlusLower(s string, j int) int {
+	u := skip(s, j, isO200kUpper, -1)
+	if u == j {
+		return -1
+	}
+	return skip(s, u, isO200kLower, -1)
+}
+
+func (o200kFinder) matchAt(s string, i int) int {
+	r, l := runeAt(s, i)
+	prefix := !isCRLF(r) && !isLetter(r) && !isNumber(r)
+	for _, word := range []func(string, int) int{wordUpperLower, wordUpperPlusLower} {
+		if prefix {
+			if end := word(s, i+l); end > 0 {
+				return withContraction(s, end)
+			}
+		}
+		if end := word(s, i); end > 0 {
+			return withContraction(s, end)
+		}
+	}
+	if isNumber(r) {
+		return skip(s, i+l, isNumber, 2)
+	}
+	j, c, cl := i, r, l
+	if r == ' ' {
+		if r2, l2 := runeAt(s, i+1); l2 > 0 && isOther(r2) {
+			j, c, cl = i+1, r2, l2
+		}
+	}
+	if isOther(c) {
+		end := skip(s, j+cl, isOther, -1)
+		return skip(s, end, func(r rune) bool { return r == '\r' || r == '\n' || r == '/' }, -1)
+	}
 	end := i
 	lastNL := -1
 	for {

@@ -19,7 +19,8 @@ var patternCorpus = []string{
 	"nbsp\u00a0\u00a0run ideographic\u3000space thin\u2009space nel\u0085x",
 	"   \n   \n\n  x", "x   ", "!!!???...", "a!b?c.d", " ' ", "'", "''", "'s", " 's", "\r\r\n\n",
 	"e\u0301\u0302 o\u0308 \u1100\u1161\u11a8", "mixed123abc456", "    indented\n        more", "a\n\nb", "?\n", " ?\n\n",
-	"\u200b\u200d\ufeff", "ab  \t  cd", "x\u0085y", "1\n2\r\n3", "  'll 've 'd 'm 't",
+	"\u200b\u200d\ufeff", "HelloWorld XMLHttpRequest McDONALD'S iPhone", "ǅungla ǈ ABCdef'S a\u0301B\u0301c",
+	"ʰʱ 々〆 ゝ ー ﾟ x\u0300\u0301Y\u0302 \u0301\u0302", "/path/to/file\n//comment\r\n", "Ab'll AB'LL ab'Ve", "ab  \t  cd", "x\u0085y", "1\n2\r\n3", "  'll 've 'd 'm 't",
 }
 
 func checkFinderAgainstRegexp2(t *testing.T, f finder, pattern, s string) {
@@ -49,7 +50,7 @@ func pieces(s string, ms []match) []string {
 }
 
 func TestFastFindersMatchRegexp2(t *testing.T) {
-	for _, pat := range []string{gpt2Pattern, cl100kPattern, qwen2Pattern} {
+	for _, pat := range []string{gpt2Pattern, cl100kPattern, qwen2Pattern, o200kPattern} {
 		f := fastFinderFor(pat)
 		if f == nil {
 			t.Fatalf("no fast finder for %q", pat)
@@ -84,7 +85,7 @@ func FuzzFastFinders(f *testing.F) {
 		f.Add(s)
 	}
 	res := map[string]*regexp2.Regexp{}
-	for _, p := range []string{gpt2Pattern, cl100kPattern, qwen2Pattern} {
+	for _, p := range []string{gpt2Pattern, cl100kPattern, qwen2Pattern, o200kPattern} {
 		res[p] = regexp2.MustCompile(p, regexp2.None)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
