@@ -571,9 +571,10 @@ func byteToken(c byte) string { return byteTokens[c] }
 
 type wordPiece struct {
 	*vocabulary
-	unk     string
-	prefix  string
-	maxChar int
+	unk      string
+	prefix   string
+	maxChar  int
+	maxToken int // bytes of the longest vocabulary entry
 }
 
 func parseWordPiece(md *modelDoc) (*wordPiece, error) {
@@ -586,6 +587,9 @@ func parseWordPiece(md *modelDoc) (*wordPiece, error) {
 		return nil, err
 	}
 	w := &wordPiece{vocabulary: voc, unk: "[UNK]", prefix: "##", maxChar: 100}
+	for s := range vocab {
+		w.maxToken = max(w.maxToken, len(s))
+	}
 	if md.Unk != nil {
 		w.unk = *md.Unk
 	}
@@ -613,7 +617,15 @@ func (w *wordPiece) tokenize(s string) ([]token, error) {
 	var out []token
 	buf := make([]byte, 0, len(w.prefix)+len(s))
 	for start := 0; start < len(s); {
+		// substrings longer than the longest vocabulary entry cannot
+		// match: starting below that length keeps a long word linear
 		end := len(s)
+		if end-start > w.maxToken {
+			end = start + w.maxToken
+			for end > start && !utf8.RuneStart(s[end]) {
+				end--
+			}
+		}
 		found := false
 		for start < end {
 			var id int

@@ -129,3 +129,27 @@ func TestRuneDelimiterOnInvalidUTF8(t *testing.T) {
 		t.Errorf("got %v %v", e.IDs, e.Offsets)
 	}
 }
+
+// TestWordPieceLongWord: with max_input_chars_per_word raised, a long word
+// is still split greedily (the search starts at the longest vocabulary
+// entry instead of the whole rest of the word).
+func TestWordPieceLongWord(t *testing.T) {
+	doc := `{"pre_tokenizer":{"type":"WhitespaceSplit"},"model":{"type":"WordPiece","unk_token":"[UNK]","continuing_subword_prefix":"##",
+	"max_input_chars_per_word":1000000000,"vocab":{"[UNK]":0,"ab":1,"##ab":2,"##a":3,"a":4}}}`
+	tk, err := Load(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	word := strings.Repeat("ab", 20000) + "a"
+	e, err := tk.Encode(word, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.IDs) != 20001 || e.IDs[0] != 1 || e.IDs[1] != 2 || e.IDs[20000] != 3 || e.Offsets[20000] != [2]int{40000, 40001} {
+		t.Fatalf("got %d tokens, first %v, last %v %v", len(e.IDs), e.IDs[:2], e.IDs[len(e.IDs)-1], e.Offsets[len(e.Offsets)-1])
+	}
+	e, _ = tk.Encode(word+"c", false)
+	if !reflect.DeepEqual(e.IDs, []int{0}) {
+		t.Errorf("unknown piece: got %v, want [UNK]", e.IDs[:min(3, len(e.IDs))])
+	}
+}
