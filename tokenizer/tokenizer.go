@@ -100,6 +100,10 @@ type truncation struct {
 	stride    int
 }
 
+// maxPadLength bounds a padding length read from a file, so that a file
+// cannot make every encoding allocate gigabytes.
+const maxPadLength = 1 << 20
+
 type padding struct {
 	fixed      int // 0: BatchLongest
 	direction  string
@@ -109,7 +113,7 @@ type padding struct {
 	padToken   string
 }
 
-// Tokenizer encodes and decodes text.
+// Tokenizer encodes and decodes text. It is safe for concurrent use.
 type Tokenizer struct {
 	normalizer    normalizer
 	preTokenizer  preTokenizer
@@ -330,8 +334,8 @@ func parsePadding(raw json.RawMessage) (*padding, error) {
 			p.fixed = *f.Fixed
 		}
 	}
-	if p.fixed > 1<<24 || p.multipleOf < 0 || p.multipleOf > 1<<24 {
-		return nil, fmt.Errorf("padding: length out of range")
+	if p.fixed > maxPadLength || p.multipleOf < 0 || p.multipleOf > maxPadLength {
+		return nil, fmt.Errorf("padding: length above the %d tokens this package pads to", maxPadLength)
 	}
 	return p, nil
 }

@@ -1,6 +1,10 @@
 # Writes cases.json: small hand-made tokenizer.json documents and inputs.
 # gen_unit.js runs them through the tokenizers library (npm tokenizers@0.23.2)
-# and writes expected.json, which unit_test.go compares with.
+# and writes expected.json, which unit_test.go compares with:
+#
+#   python3 cases.py
+#   npm install tokenizers@0.23.2   # anywhere; point NODE_PATH at it
+#   NODE_PATH=.../node_modules node gen_unit.js cases.json > expected.json
 import json
 
 def b2u():
