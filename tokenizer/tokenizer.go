@@ -496,6 +496,7 @@ func (t *Tokenizer) postProcess(e, pair *Encoding, addSpecial bool) (*Encoding, 
 			}
 		}
 	}
+	out.src = ""
 	return out, nil
 }
 
