@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"encoding/json"
-	"fmt"
 	"sort"
 )
 
@@ -274,5 +273,3 @@ func (v *addedVocab) extractAndNormalize(norm normalizer, text string) (*preToke
 	}
 	return p, nil
 }
-
-func (v *addedVocab) String() string { return fmt.Sprintf("%d added tokens", len(v.byID)) }

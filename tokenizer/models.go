@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -326,12 +325,8 @@ func newBPE(vocab map[string]int, pairs [][2]string, prefix, suffix string) (*bp
 		if !ok {
 			return nil, fmt.Errorf("merges[%d]: merged token %q out of vocabulary", rank, buf)
 		}
-		k := pairKey(a, c)
-		if _, dup := b.merges[k]; !dup {
-			b.merges[k] = bpeMerge{rank, id}
-		} else {
-			b.merges[k] = bpeMerge{rank, id}
-		}
+		// a repeated merge keeps its last rank, as the library's map does
+		b.merges[pairKey(a, c)] = bpeMerge{rank, id}
 	}
 	return b, nil
 }
@@ -865,7 +860,7 @@ func (u *unigram) tokenize(s string) ([]token, error) {
 				}
 			}
 			if u.unkID < 0 {
-				return nil, fmt.Errorf("Unigram: no unk_id for %q", p)
+				return nil, fmt.Errorf("unigram model: %q is not in the vocabulary and there is no unk_id", p)
 			}
 			id = u.unkID
 		}
@@ -874,5 +869,3 @@ func (u *unigram) tokenize(s string) ([]token, error) {
 	}
 	return out, nil
 }
-
-var _ = sort.Ints

@@ -53,38 +53,6 @@ func (n *normString) originalRange(start, end int) (int, int, bool) {
 	return n.align[start][0], n.align[end-1][1], true
 }
 
-// normalizedFromOriginal maps an original byte range to the normalized text.
-func (n *normString) normalizedFromOriginal(ostart, oend int) (int, int, bool) {
-	if ostart == oend {
-		return ostart, oend, true
-	}
-	if ostart > oend {
-		return 0, 0, false
-	}
-	if len(n.original) == 0 && ostart == 0 && oend == 0 {
-		return 0, len(n.norm), true
-	}
-	s, e := -1, -1
-	for i, a := range n.align {
-		if oend < a[1] {
-			break
-		}
-		if s < 0 && ostart <= a[0] && a[0] != a[1] {
-			s = i
-		}
-		e = i + 1
-	}
-	switch {
-	case s >= 0 && e >= 0:
-		return s, e, true
-	case s >= 0:
-		return s, s, true
-	case e >= 0:
-		return e, e, true
-	}
-	return 0, 0, false
-}
-
 // transformRange replaces the normalized bytes [start,end) by the runes of
 // dest, skipping initialOffset runes at the start of the range.
 func (n *normString) transformRange(start, end int, dest []change, initialOffset int) {
@@ -139,42 +107,6 @@ func (n *normString) transformRange(start, end int, dest []change, initialOffset
 
 func (n *normString) transform(dest []change, initialOffset int) {
 	n.transformRange(0, len(n.norm), dest, initialOffset)
-}
-
-// mapRunes applies a rune-to-runes function: the first rune of each result
-// replaces the source rune, further ones are inserted; an empty result
-// removes the rune.
-func (n *normString) mapRunes(f func(r rune, out []rune) []rune) {
-	dest := make([]change, 0, len(n.norm))
-	var buf []rune
-	removedStart := 0
-	for _, r := range n.norm {
-		buf = f(r, buf[:0])
-		if len(buf) == 0 {
-			if len(dest) == 0 {
-				removedStart++
-			} else {
-				dest[len(dest)-1].delta--
-				// a removal after inserted runes must be carried by a replacing rune
-				if dest[len(dest)-1].delta > 0 {
-					// cannot happen: inserted runes have delta 1 and would become 0
-				}
-			}
-			continue
-		}
-		dest = append(dest, change{buf[0], 0})
-		for _, r2 := range buf[1:] {
-			dest = append(dest, change{r2, 1})
-		}
-	}
-	n.transformFixed(dest, removedStart)
-}
-
-// transformFixed is transform for dest built by mapRunes, where a removal may
-// have been recorded on an inserted rune (delta 1 -> 0): this is rewritten to
-// keep the library's semantics (removal attached to the last replacing rune).
-func (n *normString) transformFixed(dest []change, removedStart int) {
-	n.transform(dest, removedStart)
 }
 
 // filter keeps the runes for which keep is true.
@@ -250,24 +182,6 @@ func (n *normString) prepend(s string) {
 	}
 	dest = append(dest, change{first, 1})
 	n.transformRange(0, l, dest, 0)
-}
-
-// append adds s after the normalized text.
-func (n *normString) appendStr(s string) {
-	if n.norm == "" {
-		var dest []change
-		for _, r := range s {
-			dest = append(dest, change{r, 1})
-		}
-		n.transformRange(0, 0, dest, 0)
-		return
-	}
-	last, l := utf8.DecodeLastRuneInString(n.norm)
-	dest := []change{{last, 0}}
-	for _, r := range s {
-		dest = append(dest, change{r, 1})
-	}
-	n.transformRange(len(n.norm)-l, len(n.norm), dest, 0)
 }
 
 // replaceMatches replaces each match range by content, as the library's
