@@ -292,7 +292,7 @@ func byteLevelBPEDocument(dir string, cfg *tokenizerConfig) (map[string]any, err
 			}
 			doc["post_processor"] = map[string]any{"type": "TemplateProcessing",
 				"single":         []any{piece("SpecialToken", b, 0), piece("Sequence", "A", 0)},
-				"pair":           []any{piece("SpecialToken", b, 0), piece("Sequence", "A", 0), piece("SpecialToken", b, 0), piece("Sequence", "B", 0)},
+				"pair":           []any{piece("SpecialToken", b, 0), piece("Sequence", "A", 0), piece("Sequence", "B", 1)},
 				"special_tokens": map[string]any{b: map[string]any{"id": b, "ids": []int{id}, "tokens": []string{b}}}}
 		} else {
 			doc["post_processor"] = map[string]any{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true}

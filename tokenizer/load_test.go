@@ -97,6 +97,42 @@ func TestLoadDirMatchesTokenizerJSON(t *testing.T) {
 		"decoder":        map[string]any{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}}
 	compareDirWithDoc(t, dir, gpt2, texts)
 
+	// RoBERTa: the same files with the class in tokenizer_config.json
+	rv := map[string]any{}
+	for k, v := range m["vocab"].(map[string]any) {
+		rv[k] = v
+	}
+	n := len(rv)
+	var added []any
+	for i, s := range []string{"<s>", "<pad>", "</s>", "<unk>", "<mask>"} {
+		rv[s] = float64(n + i)
+		added = append(added, map[string]any{"id": n + i, "content": s, "single_word": false, "lstrip": s == "<mask>", "rstrip": false, "normalized": false, "special": true})
+	}
+	vj, _ = json.Marshal(rv)
+	write(t, filepath.Join(dir, "vocab.json"), string(vj))
+	write(t, filepath.Join(dir, "tokenizer_config.json"), `{"tokenizer_class": "RobertaTokenizer", "add_prefix_space": true}`)
+	rm := map[string]any{"type": "BPE", "vocab": rv, "merges": m["merges"]}
+	roberta := map[string]any{"version": "1.0", "model": rm, "added_tokens": added,
+		"pre_tokenizer":  map[string]any{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+		"post_processor": map[string]any{"type": "RobertaProcessing", "sep": []any{"</s>", n + 2}, "cls": []any{"<s>", n}, "trim_offsets": true, "add_prefix_space": true},
+		"decoder":        map[string]any{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}}
+	compareDirWithDoc(t, dir, roberta, append(texts, "a <mask> b<mask>"))
+
+	// GPT-2 with add_bos_token: a template adds the bos token
+	write(t, filepath.Join(dir, "tokenizer_config.json"), `{"tokenizer_class": "GPT2Tokenizer", "add_bos_token": true, "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}`)
+	piece := func(kind, id string, typ int) map[string]any {
+		return map[string]any{kind: map[string]any{"id": id, "type_id": typ}}
+	}
+	bos := map[string]any{"type": "TemplateProcessing",
+		"single":         []any{piece("SpecialToken", "<s>", 0), piece("Sequence", "A", 0)},
+		"pair":           []any{piece("SpecialToken", "<s>", 0), piece("Sequence", "A", 0), piece("Sequence", "B", 1)},
+		"special_tokens": map[string]any{"<s>": map[string]any{"id": "<s>", "ids": []any{n}, "tokens": []any{"<s>"}}}}
+	gptBos := map[string]any{"version": "1.0", "model": rm, "added_tokens": []any{added[0], added[2], added[3]},
+		"pre_tokenizer":  gpt2["pre_tokenizer"],
+		"post_processor": bos,
+		"decoder":        gpt2["decoder"]}
+	compareDirWithDoc(t, dir, gptBos, texts)
+
 	// a directory with tokenizer.json (gzipped name through LoadFile too)
 	dir = t.TempDir()
 	doc, _ := json.Marshal(bert)
