@@ -1,0 +1,871 @@
+package tokenizer
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// modelDoc is the "model" object of tokenizer.json with the fields of every
+// model type, decoded in one pass (the model holds almost all of a file).
+type modelDoc struct {
+	Type         *string      `json:"type"`
+	Dropout      *float64     `json:"dropout"`
+	Unk          *string      `json:"unk_token"`
+	UnkID        *int         `json:"unk_id"`
+	Prefix       *string      `json:"continuing_subword_prefix"`
+	Suffix       *string      `json:"end_of_word_suffix"`
+	FuseUnk      bool         `json:"fuse_unk"`
+	ByteFallback bool         `json:"byte_fallback"`
+	IgnoreMerges bool         `json:"ignore_merges"`
+	MaxChar      *int         `json:"max_input_chars_per_word"`
+	Vocab        vocabField   `json:"vocab"`
+	Merges       *mergesField `json:"merges"`
+}
+
+// vocabField is a {token: id} object or a Unigram [[piece, score], ...] list.
+type vocabField struct {
+	ids    map[string]int
+	pieces []string
+	scores []float64
+	list   bool
+	set    bool
+}
+
+func (v *vocabField) UnmarshalJSON(data []byte) error {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || string(data) == "null" {
+		return nil
+	}
+	v.set = true
+	if data[0] == '[' {
+		v.list = true
+		var items []unigramPiece
+		if err := json.Unmarshal(data, &items); err != nil {
+			return err
+		}
+		v.pieces = make([]string, len(items))
+		v.scores = make([]float64, len(items))
+		for i, it := range items {
+			v.pieces[i], v.scores[i] = it.piece, it.score
+		}
+		return nil
+	}
+	ids, err := scanVocab(data)
+	if err != nil {
+		return json.Unmarshal(data, &v.ids)
+	}
+	v.ids = ids
+	return nil
+}
+
+type unigramPiece struct {
+	piece string
+	score float64
+}
+
+func (u *unigramPiece) UnmarshalJSON(data []byte) error {
+	var pair []json.RawMessage
+	if err := json.Unmarshal(data, &pair); err != nil {
+		return err
+	}
+	if len(pair) != 2 {
+		return fmt.Errorf("vocab entry %s: want [piece, score]", truncateForError(data))
+	}
+	if err := json.Unmarshal(pair[0], &u.piece); err != nil {
+		return fmt.Errorf("vocab entry %s: %v", truncateForError(data), err)
+	}
+	if err := json.Unmarshal(pair[1], &u.score); err != nil {
+		return fmt.Errorf("vocab entry %s: %v", truncateForError(data), err)
+	}
+	return nil
+}
+
+func truncateForError(b []byte) string {
+	if len(b) > 60 {
+		return string(b[:60]) + "..."
+	}
+	return string(b)
+}
+
+// mergesField holds BPE merges given as "a b" strings or ["a", "b"] pairs.
+type mergesField struct {
+	pairs [][2]string
+}
+
+func (m *mergesField) UnmarshalJSON(data []byte) error {
+	pairs, bad, err := scanMerges(data)
+	if err == nil && bad >= 0 {
+		return fmt.Errorf("merges[%d]: want \"a b\" or [\"a\", \"b\"]", bad)
+	}
+	if err == nil {
+		m.pairs = pairs
+		return nil
+	}
+	var items []mergeItem
+	if err := json.Unmarshal(data, &items); err != nil {
+		return err
+	}
+	m.pairs = make([][2]string, 0, len(items))
+	for i, it := range items {
+		if it.skip {
+			continue
+		}
+		if it.bad {
+			return fmt.Errorf("merges[%d]: want \"a b\" or [\"a\", \"b\"]", i)
+		}
+		m.pairs = append(m.pairs, it.pair)
+	}
+	return nil
+}
+
+type mergeItem struct {
+	pair      [2]string
+	skip, bad bool
+}
+
+func (m *mergeItem) UnmarshalJSON(data []byte) error {
+	if len(data) > 0 && data[0] == '"' {
+		var s string
+		if bytes.IndexByte(data, '\\') < 0 && len(data) >= 2 {
+			s = string(data[1 : len(data)-1])
+		} else if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		if strings.HasPrefix(s, "#version") {
+			m.skip = true
+			return nil
+		}
+		a, b, ok := strings.Cut(s, " ")
+		if !ok || strings.Contains(b, " ") {
+			m.bad = true
+			return nil
+		}
+		m.pair = [2]string{a, b}
+		return nil
+	}
+	var p []string
+	if err := json.Unmarshal(data, &p); err != nil || len(p) != 2 {
+		m.bad = true
+		return nil
+	}
+	m.pair = [2]string{p[0], p[1]}
+	return nil
+}
+
+func parseModel(md *modelDoc, path string) (model, error) {
+	var typ string
+	if md.Type != nil {
+		typ = *md.Type
+	} else {
+		// files without "type": guess as the library's untagged forms do
+		switch {
+		case md.Merges != nil:
+			typ = "BPE"
+		case md.MaxChar != nil || md.Prefix != nil:
+			typ = "WordPiece"
+		case md.Vocab.list:
+			typ = "Unigram"
+		default:
+			typ = "WordLevel"
+		}
+	}
+	var m model
+	var err error
+	switch typ {
+	case "BPE":
+		m, err = parseBPE(md)
+	case "WordPiece":
+		m, err = parseWordPiece(md)
+	case "WordLevel":
+		m, err = parseWordLevel(md)
+	case "Unigram":
+		m, err = parseUnigram(md)
+	default:
+		return nil, fmt.Errorf("%s: unknown type %q", path, typ)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s (%s): %v", path, typ, err)
+	}
+	return m, nil
+}
+
+func (md *modelDoc) vocabMap() (map[string]int, error) {
+	if !md.Vocab.set {
+		return nil, fmt.Errorf("missing vocab")
+	}
+	if md.Vocab.list {
+		return nil, fmt.Errorf("vocab: want an object {token: id}")
+	}
+	return md.Vocab.ids, nil
+}
+
+// vocabulary maps tokens to ids both ways.
+type vocabulary struct {
+	ids     map[string]int
+	byID    []string // when ids are dense
+	present []bool
+	sparse  map[int]string // otherwise
+}
+
+func newVocabulary(ids map[string]int) (*vocabulary, error) {
+	v := &vocabulary{ids: ids}
+	maxID := -1
+	for s, id := range ids {
+		if id < 0 {
+			return nil, fmt.Errorf("vocab: negative id %d for %q", id, s)
+		}
+		maxID = max(maxID, id)
+	}
+	if maxID < 2*len(ids)+1024 {
+		v.byID = make([]string, maxID+1)
+		v.present = make([]bool, maxID+1)
+		for s, id := range ids {
+			v.byID[id], v.present[id] = s, true
+		}
+		return v, nil
+	}
+	v.sparse = make(map[int]string, len(ids))
+	for s, id := range ids {
+		v.sparse[id] = s
+	}
+	return v, nil
+}
+
+func (v *vocabulary) tokenToID(s string) (int, bool) { id, ok := v.ids[s]; return id, ok }
+func (v *vocabulary) idToToken(id int) (string, bool) {
+	if v.sparse != nil {
+		s, ok := v.sparse[id]
+		return s, ok
+	}
+	if id < 0 || id >= len(v.byID) || !v.present[id] {
+		return "", false
+	}
+	return v.byID[id], true
+}
+func (v *vocabulary) vocabSize() int { return len(v.ids) }
+
+// BPE
+
+type bpeMerge struct {
+	rank, newID int
+}
+
+type bpe struct {
+	*vocabulary
+	merges         map[uint64]bpeMerge
+	unk            *string
+	prefix, suffix string
+	fuseUnk        bool
+	byteFallback   bool
+	ignoreMerges   bool
+
+	mu    sync.Mutex
+	cache map[string][]token
+}
+
+const (
+	bpeCacheCap     = 10000
+	bpeCacheWordLen = 256
+)
+
+func pairKey(a, b int) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
+
+func parseBPE(md *modelDoc) (*bpe, error) {
+	vocab, err := md.vocabMap()
+	if err != nil {
+		return nil, err
+	}
+	if md.Merges == nil {
+		return nil, fmt.Errorf("missing merges")
+	}
+	if md.Dropout != nil && (*md.Dropout < 0 || *md.Dropout > 1) {
+		return nil, fmt.Errorf("dropout: %v is not in [0, 1]", *md.Dropout)
+	}
+	b, err := newBPE(vocab, md.Merges.pairs, strOr(md.Prefix), strOr(md.Suffix))
+	if err != nil {
+		return nil, err
+	}
+	b.unk, b.fuseUnk, b.byteFallback, b.ignoreMerges = md.Unk, md.FuseUnk, md.ByteFallback, md.IgnoreMerges
+	return b, nil
+}
+
+func strOr(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func newBPE(vocab map[string]int, pairs [][2]string, prefix, suffix string) (*bpe, error) {
+	voc, err := newVocabulary(vocab)
+	if err != nil {
+		return nil, err
+	}
+	b := &bpe{vocabulary: voc, merges: make(map[uint64]bpeMerge, len(pairs)), prefix: prefix, suffix: suffix, cache: map[string][]token{}}
+	var buf []byte
+	for rank, p := range pairs {
+		a, ok := vocab[p[0]]
+		if !ok {
+			return nil, fmt.Errorf("merges[%d]: token %q out of vocabulary", rank, p[0])
+		}
+		c, ok := vocab[p[1]]
+		if !ok {
+			return nil, fmt.Errorf("merges[%d]: token %q out of vocabulary", rank, p[1])
+		}
+		if len(p[1]) < len(prefix) {
+			return nil, fmt.Errorf("merges[%d]: token %q shorter than the continuing_subword_prefix", rank, p[1])
+		}
+		buf = append(append(buf[:0], p[0]...), p[1][len(prefix):]...)
+		id, ok := vocab[string(buf)]
+		if !ok {
+			return nil, fmt.Errorf("merges[%d]: merged token %q out of vocabulary", rank, buf)
+		}
+		// a repeated merge keeps its last rank, as the library's map does
+		b.merges[pairKey(a, c)] = bpeMerge{rank, id}
+	}
+	return b, nil
+}
+
+type symbol struct {
+	id         int
+	prev, next int
+	start, end int // byte range in the word
+}
+
+func (b *bpe) tokenize(s string) ([]token, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if b.ignoreMerges {
+		if id, ok := b.ids[s]; ok {
+			return []token{{id, s, 0, len(s)}}, nil
+		}
+	}
+	cacheable := len(s) < bpeCacheWordLen
+	if cacheable {
+		b.mu.Lock()
+		t, ok := b.cache[s]
+		b.mu.Unlock()
+		if ok {
+			return append([]token(nil), t...), nil
+		}
+	}
+	t, err := b.mergeWord(s)
+	if err != nil {
+		return nil, err
+	}
+	if cacheable {
+		b.mu.Lock()
+		if len(b.cache) < bpeCacheCap {
+			b.cache[s] = append([]token(nil), t...)
+		}
+		b.mu.Unlock()
+	}
+	return t, nil
+}
+
+func (b *bpe) mergeWord(w string) ([]token, error) {
+	syms := make([]symbol, 0, len(w))
+	add := func(id, start, end int) {
+		syms = append(syms, symbol{id: id, prev: len(syms) - 1, next: len(syms) + 1, start: start, end: end})
+	}
+	unkID, unkStart, unkEnd := -1, 0, 0
+	flushUnk := func() {
+		if unkID >= 0 {
+			add(unkID, unkStart, unkEnd)
+			unkID = -1
+		}
+	}
+	var sb strings.Builder
+	for i := 0; i < len(w); {
+		_, l := utf8.DecodeRuneInString(w[i:])
+		end := i + l
+		s := w[i:end]
+		if (i > 0 && b.prefix != "") || (end == len(w) && b.suffix != "") {
+			sb.Reset()
+			if i > 0 {
+				sb.WriteString(b.prefix)
+			}
+			sb.WriteString(s)
+			if end == len(w) {
+				sb.WriteString(b.suffix)
+			}
+			s = sb.String()
+		}
+		if id, ok := b.ids[s]; ok {
+			flushUnk()
+			add(id, i, end)
+			i = end
+			continue
+		}
+		if b.byteFallback {
+			ids := make([]int, 0, len(s))
+			for k := 0; k < len(s); k++ {
+				id, ok := b.ids[byteToken(s[k])]
+				if !ok {
+					break
+				}
+				ids = append(ids, id)
+			}
+			if len(ids) == len(s) {
+				// the library adds one symbol of length 1 per byte of s,
+				// which may be longer than the rune when a prefix or
+				// suffix was added
+				p := i
+				for _, id := range ids {
+					add(id, p, p+1)
+					p++
+				}
+				i = end
+				continue
+			}
+		}
+		if b.unk != nil {
+			uid, ok := b.ids[*b.unk]
+			if unkID >= 0 && b.fuseUnk {
+				unkEnd += l
+			} else {
+				flushUnk()
+				if !ok {
+					return nil, fmt.Errorf("BPE: unk token %q out of vocabulary", *b.unk)
+				}
+				unkID, unkStart, unkEnd = uid, i, end
+			}
+		}
+		i = end
+	}
+	flushUnk()
+	if len(syms) > 0 {
+		syms[len(syms)-1].next = -1
+	}
+	b.mergeAll(syms)
+	out := make([]token, 0, len(syms))
+	// offsets: the library accumulates symbol lengths from 0
+	pos := 0
+	for i := 0; i >= 0 && i < len(syms); i = syms[i].next {
+		sy := syms[i]
+		n := sy.end - sy.start
+		val, _ := b.idToToken(sy.id)
+		out = append(out, token{sy.id, val, pos, pos + n})
+		pos += n
+	}
+	return out, nil
+}
+
+type heapItem struct {
+	pos, rank, newID int
+}
+
+func lessMerge(a, b heapItem) bool {
+	if a.rank != b.rank {
+		return a.rank < b.rank
+	}
+	return a.pos < b.pos
+}
+
+type mergeHeap []heapItem
+
+func (h *mergeHeap) push(x heapItem) {
+	*h = append(*h, x)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !lessMerge(s[i], s[p]) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *mergeHeap) pop() heapItem {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s = s[:n]
+	i := 0
+	for {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && lessMerge(s[l], s[m]) {
+			m = l
+		}
+		if r < n && lessMerge(s[r], s[m]) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
+}
+
+// mergeAll applies the merges lowest rank first (leftmost first among
+// equals), in O(n log n) for a word of n symbols.
+func (b *bpe) mergeAll(syms []symbol) {
+	if len(syms) < 2 || len(b.merges) == 0 {
+		return
+	}
+	h := make(mergeHeap, 0, len(syms))
+	for i := 0; i+1 < len(syms); i++ {
+		if m, ok := b.merges[pairKey(syms[i].id, syms[i+1].id)]; ok {
+			h.push(heapItem{i, m.rank, m.newID})
+		}
+	}
+	for len(h) > 0 {
+		top := h.pop()
+		cur := &syms[top.pos]
+		if cur.end == cur.start || cur.next < 0 {
+			continue
+		}
+		nextPos := cur.next
+		right := syms[nextPos]
+		if m, ok := b.merges[pairKey(cur.id, right.id)]; !ok || m.newID != top.newID {
+			continue
+		}
+		cur.id = top.newID
+		cur.end = right.end
+		cur.next = right.next
+		syms[nextPos].end = syms[nextPos].start // removed
+		syms[nextPos].start, syms[nextPos].end = 0, 0
+		if right.next >= 0 && right.next < len(syms) {
+			syms[right.next].prev = top.pos
+		}
+		if cur.prev >= 0 {
+			if m, ok := b.merges[pairKey(syms[cur.prev].id, cur.id)]; ok {
+				h.push(heapItem{cur.prev, m.rank, m.newID})
+			}
+		}
+		if cur.next >= 0 && cur.next < len(syms) {
+			if m, ok := b.merges[pairKey(cur.id, syms[cur.next].id)]; ok {
+				h.push(heapItem{top.pos, m.rank, m.newID})
+			}
+		}
+	}
+}
+
+var byteTokens = func() (t [256]string) {
+	for i := range t {
+		t[i] = fmt.Sprintf("<0x%02X>", i)
+	}
+	return
+}()
+
+func byteToken(c byte) string { return byteTokens[c] }
+
+// WordPiece
+
+type wordPiece struct {
+	*vocabulary
+	unk      string
+	prefix   string
+	maxChar  int
+	maxToken int // bytes of the longest vocabulary entry
+}
+
+func parseWordPiece(md *modelDoc) (*wordPiece, error) {
+	vocab, err := md.vocabMap()
+	if err != nil {
+		return nil, err
+	}
+	voc, err := newVocabulary(vocab)
+	if err != nil {
+		return nil, err
+	}
+	w := &wordPiece{vocabulary: voc, unk: "[UNK]", prefix: "##", maxChar: 100}
+	for s := range vocab {
+		w.maxToken = max(w.maxToken, len(s))
+	}
+	if md.Unk != nil {
+		w.unk = *md.Unk
+	}
+	if md.Prefix != nil {
+		w.prefix = *md.Prefix
+	}
+	if md.MaxChar != nil {
+		w.maxChar = *md.MaxChar
+	}
+	return w, nil
+}
+
+func (w *wordPiece) unkToken(s string) ([]token, error) {
+	id, ok := w.ids[w.unk]
+	if !ok {
+		return nil, fmt.Errorf("WordPiece: unk token %q out of vocabulary", w.unk)
+	}
+	return []token{{id, w.unk, 0, len(s)}}, nil
+}
+
+func (w *wordPiece) tokenize(s string) ([]token, error) {
+	if utf8.RuneCountInString(s) > w.maxChar {
+		return w.unkToken(s)
+	}
+	var out []token
+	buf := make([]byte, 0, len(w.prefix)+len(s))
+	for start := 0; start < len(s); {
+		// substrings longer than the longest vocabulary entry cannot
+		// match: starting below that length keeps a long word linear
+		end := len(s)
+		if end-start > w.maxToken {
+			end = start + w.maxToken
+			for end > start && !utf8.RuneStart(s[end]) {
+				end--
+			}
+		}
+		found := false
+		for start < end {
+			var id int
+			var ok bool
+			if start > 0 {
+				buf = append(append(buf[:0], w.prefix...), s[start:end]...)
+				id, ok = w.ids[string(buf)]
+			} else {
+				id, ok = w.ids[s[start:end]]
+			}
+			if ok {
+				val := s[start:end]
+				if start > 0 {
+					val = string(buf)
+				}
+				out = append(out, token{id, val, start, end})
+				found = true
+				break
+			}
+			_, l := utf8.DecodeLastRuneInString(s[start:end])
+			end -= l
+		}
+		if !found {
+			return w.unkToken(s)
+		}
+		start = end
+	}
+	return out, nil
+}
+
+// WordLevel
+
+type wordLevel struct {
+	*vocabulary
+	unk string
+}
+
+func parseWordLevel(md *modelDoc) (*wordLevel, error) {
+	vocab, err := md.vocabMap()
+	if err != nil {
+		return nil, err
+	}
+	voc, err := newVocabulary(vocab)
+	if err != nil {
+		return nil, err
+	}
+	w := &wordLevel{vocabulary: voc, unk: "<unk>"}
+	if md.Unk != nil {
+		w.unk = *md.Unk
+	}
+	return w, nil
+}
+
+func (w *wordLevel) tokenize(s string) ([]token, error) {
+	if id, ok := w.ids[s]; ok {
+		return []token{{id, s, 0, len(s)}}, nil
+	}
+	if id, ok := w.ids[w.unk]; ok {
+		return []token{{id, w.unk, 0, len(s)}}, nil
+	}
+	return nil, fmt.Errorf("WordLevel: %q is not in the vocabulary and there is no unk token", s)
+}
+
+// Unigram
+
+type unigram struct {
+	pieces       []string
+	scores       []float64
+	ids          map[string]int
+	unkID        int // -1: none
+	byteFallback bool
+	fuseUnk      bool
+	minScore     float64
+	trie         edgeTrie
+}
+
+// edgeTrie is a byte trie stored as a map of edges (node, byte) -> node.
+type edgeTrie struct {
+	edges map[uint64]int32
+	value []int32 // per node: piece id + 1, 0 if none
+}
+
+func (t *edgeTrie) insert(s string, id int) {
+	if t.edges == nil {
+		t.edges = map[uint64]int32{}
+		t.value = []int32{0}
+	}
+	n := int32(0)
+	for i := 0; i < len(s); i++ {
+		k := uint64(n)<<8 | uint64(s[i])
+		c, ok := t.edges[k]
+		if !ok {
+			c = int32(len(t.value))
+			t.value = append(t.value, 0)
+			t.edges[k] = c
+		}
+		n = c
+	}
+	if t.value[n] == 0 {
+		t.value[n] = int32(id) + 1
+	}
+}
+
+func parseUnigram(md *modelDoc) (*unigram, error) {
+	if !md.Vocab.set || !md.Vocab.list {
+		return nil, fmt.Errorf("vocab: want a list [[piece, score], ...]")
+	}
+	u := &unigram{ids: make(map[string]int, len(md.Vocab.pieces)), unkID: -1, byteFallback: md.ByteFallback, fuseUnk: true, minScore: math.Inf(1)}
+	u.pieces, u.scores = md.Vocab.pieces, md.Vocab.scores
+	for i, s := range u.pieces {
+		u.ids[s] = i
+		u.minScore = math.Min(u.minScore, u.scores[i])
+		u.trie.insert(s, i)
+	}
+	if md.UnkID != nil {
+		if *md.UnkID < 0 || *md.UnkID >= len(u.pieces) {
+			return nil, fmt.Errorf("unk_id %d out of vocabulary of %d pieces", *md.UnkID, len(u.pieces))
+		}
+		u.unkID = *md.UnkID
+	}
+	if len(u.pieces) == 0 {
+		return nil, fmt.Errorf("empty vocab")
+	}
+	return u, nil
+}
+
+func (u *unigram) tokenToID(s string) (int, bool) { id, ok := u.ids[s]; return id, ok }
+func (u *unigram) idToToken(id int) (string, bool) {
+	if id < 0 || id >= len(u.pieces) {
+		return "", false
+	}
+	return u.pieces[id], true
+}
+func (u *unigram) vocabSize() int { return len(u.pieces) }
+
+type latticeNode struct {
+	id     int
+	score  float64
+	start  int
+	filled bool
+}
+
+func (u *unigram) encode(s string) []string {
+	const unkPenalty = 10.0
+	unkScore := u.minScore - unkPenalty
+	best := make([]latticeNode, len(s)+1)
+	best[0].filled = true
+	for start := 0; start < len(s); {
+		here := best[start].score
+		_, mblen := utf8.DecodeRuneInString(s[start:])
+		single := false
+		n := int32(0)
+		for k := start; k < len(s); k++ {
+			c, ok := u.trie.edges[uint64(n)<<8|uint64(s[k])]
+			if !ok {
+				break
+			}
+			n = c
+			if v := u.trie.value[n]; v > 0 {
+				id := int(v - 1)
+				end := k + 1
+				cand := u.scores[id] + here
+				if t := &best[end]; !t.filled || cand > t.score {
+					*t = latticeNode{id: id, score: cand, start: start, filled: true}
+				}
+				if end-start == mblen {
+					single = true
+				}
+			}
+		}
+		if !single {
+			end := start + mblen
+			cand := unkScore + here
+			if t := &best[end]; !t.filled || cand > t.score {
+				*t = latticeNode{id: u.unkID, score: cand, start: start, filled: true}
+			}
+		}
+		start += mblen
+	}
+	var out []string
+	var unk []string
+	for end := len(s); end > 0; {
+		nd := best[end]
+		if u.fuseUnk && u.unkID >= 0 && nd.id == u.unkID {
+			unk = append(unk, s[nd.start:end])
+		} else {
+			if len(unk) > 0 {
+				out = append(out, joinReversed(unk))
+				unk = unk[:0]
+			}
+			out = append(out, s[nd.start:end])
+		}
+		end = nd.start
+	}
+	if len(unk) > 0 {
+		out = append(out, joinReversed(unk))
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+func joinReversed(parts []string) string {
+	var sb strings.Builder
+	for i := len(parts) - 1; i >= 0; i-- {
+		sb.WriteString(parts[i])
+	}
+	return sb.String()
+}
+
+func (u *unigram) tokenize(s string) ([]token, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []token
+	off := 0
+	for _, p := range u.encode(s) {
+		l := len(p)
+		id, ok := u.ids[p]
+		if !ok {
+			if u.byteFallback {
+				all := true
+				var bt []token
+				for k := 0; k < len(p); k++ {
+					bid, ok := u.ids[byteToken(p[k])]
+					if !ok {
+						all = false
+						break
+					}
+					bt = append(bt, token{bid, byteToken(p[k]), off, off + l})
+				}
+				if all {
+					out = append(out, bt...)
+					off += l
+					continue
+				}
+			}
+			if u.unkID < 0 {
+				return nil, fmt.Errorf("unigram model: %q is not in the vocabulary and there is no unk_id", p)
+			}
+			id = u.unkID
+		}
+		out = append(out, token{id, p, off, off + l})
+		off += l
+	}
+	return out, nil
+}

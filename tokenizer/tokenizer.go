@@ -1,0 +1,611 @@
+// Package tokenizer loads Hugging Face tokenizer.json files (and the older
+// vocab.txt / vocab.json + merges.txt forms) and encodes and decodes text as
+// the Rust tokenizers library does, with byte offsets into the input.
+package tokenizer
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Encoding is the result of encoding one text or a pair of texts.
+type Encoding struct {
+	IDs               []int
+	Tokens            []string
+	Offsets           [][2]int // byte offsets into the input text (start, end)
+	TypeIDs           []int
+	SpecialTokensMask []int
+	AttentionMask     []int
+
+	src string // the text encoded, until post-processing merges encodings
+}
+
+func (e *Encoding) len() int { return len(e.IDs) }
+
+func (e *Encoding) add(id int, tok string, off [2]int, typeID, special int) {
+	e.IDs = append(e.IDs, id)
+	e.Tokens = append(e.Tokens, tok)
+	e.Offsets = append(e.Offsets, off)
+	e.TypeIDs = append(e.TypeIDs, typeID)
+	e.SpecialTokensMask = append(e.SpecialTokensMask, special)
+	e.AttentionMask = append(e.AttentionMask, 1)
+}
+
+func (e *Encoding) appendAll(o *Encoding) {
+	e.IDs = append(e.IDs, o.IDs...)
+	e.Tokens = append(e.Tokens, o.Tokens...)
+	e.Offsets = append(e.Offsets, o.Offsets...)
+	e.TypeIDs = append(e.TypeIDs, o.TypeIDs...)
+	e.SpecialTokensMask = append(e.SpecialTokensMask, o.SpecialTokensMask...)
+	e.AttentionMask = append(e.AttentionMask, o.AttentionMask...)
+}
+
+func (e *Encoding) setTypeID(t int) {
+	for i := range e.TypeIDs {
+		e.TypeIDs[i] = t
+	}
+}
+
+// keep keeps tokens [start,end).
+func (e *Encoding) keep(start, end int) {
+	e.IDs = e.IDs[start:end]
+	e.Tokens = e.Tokens[start:end]
+	e.Offsets = e.Offsets[start:end]
+	e.TypeIDs = e.TypeIDs[start:end]
+	e.SpecialTokensMask = e.SpecialTokensMask[start:end]
+	e.AttentionMask = e.AttentionMask[start:end]
+}
+
+// token is a model's output for one piece of a pre-tokenized text; offsets
+// are byte offsets in the piece's normalized text.
+type token struct {
+	id         int
+	value      string
+	start, end int
+}
+
+type normalizer interface {
+	normalize(n *normString) error
+}
+
+type preTokenizer interface {
+	preTokenize(p *preTokenized) error
+}
+
+type model interface {
+	tokenize(s string) ([]token, error)
+	tokenToID(s string) (int, bool)
+	idToToken(id int) (string, bool)
+	vocabSize() int
+}
+
+type postProcessor interface {
+	addedTokens(isPair bool) int
+	process(enc, pair *Encoding, addSpecial bool) (*Encoding, error)
+}
+
+type decoder interface {
+	decodeChain(tokens []string) ([]string, error)
+}
+
+type truncation struct {
+	direction string
+	maxLength int
+	strategy  string
+	stride    int
+}
+
+// maxPadLength bounds a padding length read from a file, so that a file
+// cannot make every encoding allocate gigabytes.
+const maxPadLength = 1 << 20
+
+type padding struct {
+	fixed      int // 0: BatchLongest
+	direction  string
+	multipleOf int
+	padID      int
+	padTypeID  int
+	padToken   string
+}
+
+// Tokenizer encodes and decodes text. It is safe for concurrent use.
+type Tokenizer struct {
+	normalizer    normalizer
+	preTokenizer  preTokenizer
+	model         model
+	postProcessor postProcessor
+	decoder       decoder
+	added         *addedVocab
+	truncation    *truncation
+	padding       *padding
+}
+
+// LoadFile reads a tokenizer.json file; a name ending in .gz is gunzipped.
+func LoadFile(path string) (*Tokenizer, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	t, err := Load(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+// Load reads a tokenizer.json document.
+func Load(r io.Reader) (*Tokenizer, error) {
+	var doc struct {
+		Version       *string
+		Truncation    json.RawMessage
+		Padding       json.RawMessage
+		AddedTokens   []json.RawMessage
+		Normalizer    json.RawMessage
+		PreTokenizer  json.RawMessage
+		Model         *modelDoc
+		PostProcessor json.RawMessage
+		Decoder       json.RawMessage
+	}
+	// the top-level object is read key by key so that the model, almost
+	// all of the file, is decoded in one pass
+	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<20))
+	if tok, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("tokenizer.json: %w", err)
+	} else if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, fmt.Errorf("tokenizer.json: not a JSON object")
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("tokenizer.json: %w", err)
+		}
+		key, _ := tok.(string)
+		var dst any
+		switch key {
+		case "version":
+			dst = &doc.Version
+		case "truncation":
+			dst = &doc.Truncation
+		case "padding":
+			dst = &doc.Padding
+		case "added_tokens":
+			dst = &doc.AddedTokens
+		case "normalizer":
+			dst = &doc.Normalizer
+		case "pre_tokenizer":
+			dst = &doc.PreTokenizer
+		case "model":
+			doc.Model = &modelDoc{}
+			dst = doc.Model
+		case "post_processor":
+			dst = &doc.PostProcessor
+		case "decoder":
+			dst = &doc.Decoder
+		default:
+			dst = new(json.RawMessage)
+		}
+		if err := dec.Decode(dst); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("tokenizer.json: %w", err)
+	}
+	var err error
+	if doc.Version != nil && *doc.Version != "1.0" {
+		return nil, fmt.Errorf("version: unknown tokenizer version %q", *doc.Version)
+	}
+	t := &Tokenizer{}
+	if t.normalizer, err = parseNormalizer(doc.Normalizer, "normalizer"); err != nil {
+		return nil, err
+	}
+	if t.preTokenizer, err = parsePreTokenizer(doc.PreTokenizer, "pre_tokenizer"); err != nil {
+		return nil, err
+	}
+	if doc.Model == nil {
+		return nil, fmt.Errorf("model: missing")
+	}
+	if t.model, err = parseModel(doc.Model, "model"); err != nil {
+		return nil, err
+	}
+	if t.postProcessor, err = parsePostProcessor(doc.PostProcessor, "post_processor"); err != nil {
+		return nil, err
+	}
+	if t.decoder, err = parseDecoder(doc.Decoder, "decoder"); err != nil {
+		return nil, err
+	}
+	if t.truncation, err = parseTruncation(doc.Truncation); err != nil {
+		return nil, err
+	}
+	if t.padding, err = parsePadding(doc.Padding); err != nil {
+		return nil, err
+	}
+	var toks []addedToken
+	for i, raw := range doc.AddedTokens {
+		at, err := parseAddedToken(raw)
+		if err != nil {
+			return nil, fmt.Errorf("added_tokens[%d]: %w", i, err)
+		}
+		toks = append(toks, at)
+	}
+	t.added, err = newAddedVocab(toks, t.model, t.normalizer)
+	if err != nil {
+		return nil, fmt.Errorf("added_tokens: %w", err)
+	}
+	return t, nil
+}
+
+func isNull(raw json.RawMessage) bool {
+	s := strings.TrimSpace(string(raw))
+	return s == "" || s == "null"
+}
+
+func parseTruncation(raw json.RawMessage) (*truncation, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	var v struct {
+		Direction string `json:"direction"`
+		MaxLength int    `json:"max_length"`
+		Strategy  string `json:"strategy"`
+		Stride    int    `json:"stride"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("truncation: %w", err)
+	}
+	if v.Direction == "" {
+		v.Direction = "Right"
+	}
+	if v.Strategy == "" {
+		v.Strategy = "LongestFirst"
+	}
+	switch v.Strategy {
+	case "LongestFirst", "OnlyFirst", "OnlySecond":
+	default:
+		return nil, fmt.Errorf("truncation.strategy: unknown %q", v.Strategy)
+	}
+	switch v.Direction {
+	case "Right", "Left":
+	default:
+		return nil, fmt.Errorf("truncation.direction: unknown %q", v.Direction)
+	}
+	if v.MaxLength < 0 || v.Stride < 0 {
+		return nil, fmt.Errorf("truncation: negative max_length or stride")
+	}
+	return &truncation{direction: v.Direction, maxLength: v.MaxLength, strategy: v.Strategy, stride: v.Stride}, nil
+}
+
+func parsePadding(raw json.RawMessage) (*padding, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	var v struct {
+		Strategy   json.RawMessage `json:"strategy"`
+		Direction  string          `json:"direction"`
+		MultipleOf *int            `json:"pad_to_multiple_of"`
+		PadID      int             `json:"pad_id"`
+		PadTypeID  int             `json:"pad_type_id"`
+		PadToken   *string         `json:"pad_token"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("padding: %w", err)
+	}
+	p := &padding{direction: v.Direction, padID: v.PadID, padTypeID: v.PadTypeID, padToken: "[PAD]"}
+	if p.direction == "" {
+		p.direction = "Right"
+	}
+	if p.direction != "Right" && p.direction != "Left" {
+		return nil, fmt.Errorf("padding.direction: unknown %q", v.Direction)
+	}
+	if v.PadToken != nil {
+		p.padToken = *v.PadToken
+	}
+	if v.MultipleOf != nil {
+		p.multipleOf = *v.MultipleOf
+	}
+	if !isNull(v.Strategy) {
+		var s string
+		if json.Unmarshal(v.Strategy, &s) == nil {
+			if s != "BatchLongest" {
+				return nil, fmt.Errorf("padding.strategy: unknown %q", s)
+			}
+		} else {
+			var f struct {
+				Fixed *int `json:"Fixed"`
+			}
+			if err := json.Unmarshal(v.Strategy, &f); err != nil || f.Fixed == nil || *f.Fixed < 0 {
+				return nil, fmt.Errorf("padding.strategy: want \"BatchLongest\" or {\"Fixed\": n}")
+			}
+			p.fixed = *f.Fixed
+		}
+	}
+	if p.fixed > maxPadLength || p.multipleOf < 0 || p.multipleOf > maxPadLength {
+		return nil, fmt.Errorf("padding: length above the %d tokens this package pads to", maxPadLength)
+	}
+	return p, nil
+}
+
+// VocabSize is the size of the model's vocabulary with the added tokens.
+func (t *Tokenizer) VocabSize() int {
+	n := t.model.vocabSize()
+	for id := range t.added.byID {
+		if _, ok := t.model.idToToken(id); !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// Encode encodes one text; addSpecial adds the post-processor's special tokens.
+func (t *Tokenizer) Encode(text string, addSpecial bool) (*Encoding, error) {
+	e, err := t.encodeSequence(text, 0)
+	if err != nil {
+		return nil, err
+	}
+	return t.postProcess(e, nil, addSpecial)
+}
+
+// EncodePair encodes a pair of texts (offsets of b are offsets into b).
+func (t *Tokenizer) EncodePair(a, b string, addSpecial bool) (*Encoding, error) {
+	e1, err := t.encodeSequence(a, 0)
+	if err != nil {
+		return nil, err
+	}
+	e2, err := t.encodeSequence(b, 1)
+	if err != nil {
+		return nil, err
+	}
+	return t.postProcess(e1, e2, addSpecial)
+}
+
+func (t *Tokenizer) encodeSequence(text string, typeID int) (*Encoding, error) {
+	p, err := t.added.extractAndNormalize(t.normalizer, text)
+	if err != nil {
+		return nil, err
+	}
+	if t.preTokenizer != nil {
+		if err := t.preTokenizer.preTokenize(p); err != nil {
+			return nil, err
+		}
+	}
+	splits := p.splits
+	if tr := t.truncation; tr != nil && (tr.strategy != "OnlySecond" || typeID != 0) {
+		// as the library does, stop tokenizing once max_length tokens are
+		// there (this decides which sequence of a pair is longer)
+		total := 0
+		if tr.direction == "Left" {
+			first := len(splits)
+			for i := len(splits) - 1; i >= 0; i-- {
+				pre := splits[i].tokens != nil
+				if err := t.tokenizeSplit(splits[i]); err != nil {
+					return nil, err
+				}
+				total += len(splits[i].tokens)
+				first = i
+				if !pre && total >= tr.maxLength {
+					break
+				}
+			}
+			splits = splits[first:]
+		} else {
+			last := 0
+			for i := range splits {
+				pre := splits[i].tokens != nil
+				if err := t.tokenizeSplit(splits[i]); err != nil {
+					return nil, err
+				}
+				total += len(splits[i].tokens)
+				last = i + 1
+				if !pre && total >= tr.maxLength {
+					break
+				}
+			}
+			splits = splits[:last]
+		}
+	}
+	e := &Encoding{src: text}
+	for _, sp := range splits {
+		if err := t.tokenizeSplit(sp); err != nil {
+			return nil, err
+		}
+		for _, tk := range sp.tokens {
+			off := [2]int{tk.start, tk.end}
+			if s, e, ok := sp.n.originalRange(tk.start, tk.end); ok {
+				off = [2]int{sp.n.shift + s, sp.n.shift + e}
+			}
+			e.add(tk.id, tk.value, off, typeID, 0)
+		}
+	}
+	return e, nil
+}
+
+func (t *Tokenizer) tokenizeSplit(sp *split) error {
+	if sp.tokens != nil {
+		return nil
+	}
+	toks, err := t.model.tokenize(sp.n.norm)
+	if err != nil {
+		return err
+	}
+	if toks == nil {
+		toks = []token{}
+	}
+	sp.tokens = toks
+	return nil
+}
+
+func (t *Tokenizer) postProcess(e, pair *Encoding, addSpecial bool) (*Encoding, error) {
+	if tr := t.truncation; tr != nil {
+		params := *tr
+		if n := t.nAddedTokens(pair != nil); addSpecial && n > 0 {
+			params.maxLength -= n
+			if params.maxLength < 0 {
+				return nil, fmt.Errorf("truncation: max_length %d is smaller than the %d special tokens", tr.maxLength, n)
+			}
+		}
+		if err := truncateEncodings(e, pair, &params); err != nil {
+			return nil, err
+		}
+	}
+	var out *Encoding
+	if t.postProcessor != nil {
+		var err error
+		if out, err = t.postProcessor.process(e, pair, addSpecial); err != nil {
+			return nil, err
+		}
+	} else {
+		out = e
+		if pair != nil {
+			out.appendAll(pair)
+		}
+	}
+	if p := t.padding; p != nil {
+		n := out.len()
+		if p.fixed > 0 {
+			n = p.fixed
+		}
+		if p.multipleOf > 0 && n%p.multipleOf > 0 {
+			n += p.multipleOf - n%p.multipleOf
+		}
+		if k := n - out.len(); k > 0 {
+			pad := &Encoding{}
+			for i := 0; i < k; i++ {
+				pad.add(p.padID, p.padToken, [2]int{}, p.padTypeID, 1)
+				pad.AttentionMask[i] = 0
+			}
+			if p.direction == "Left" {
+				pad.appendAll(out)
+				out = pad
+			} else {
+				out.appendAll(pad)
+			}
+		}
+	}
+	out.src = ""
+	return out, nil
+}
+
+func (t *Tokenizer) nAddedTokens(isPair bool) int {
+	if t.postProcessor == nil {
+		return 0
+	}
+	return t.postProcessor.addedTokens(isPair)
+}
+
+func truncateOne(e *Encoding, maxLen int, direction string) {
+	n := e.len()
+	if maxLen >= n {
+		return
+	}
+	if direction == "Left" {
+		e.keep(n-maxLen, n)
+	} else {
+		e.keep(0, maxLen)
+	}
+}
+
+func truncateEncodings(e, pair *Encoding, p *truncation) error {
+	if p.maxLength == 0 {
+		truncateOne(e, 0, p.direction)
+		if pair != nil {
+			truncateOne(pair, 0, p.direction)
+		}
+		return nil
+	}
+	total := e.len()
+	if pair != nil {
+		total += pair.len()
+	}
+	if total <= p.maxLength {
+		return nil
+	}
+	toRemove := total - p.maxLength
+	switch p.strategy {
+	case "LongestFirst":
+		if pair == nil {
+			truncateOne(e, total-toRemove, p.direction)
+			return nil
+		}
+		n1, n2 := e.len(), pair.len()
+		swap := n1 > n2
+		if swap {
+			n1, n2 = n2, n1
+		}
+		if n1 > p.maxLength {
+			n2 = n1
+		} else {
+			n2 = max(n1, p.maxLength-n1)
+		}
+		if n1+n2 > p.maxLength {
+			n1 = p.maxLength / 2
+			n2 = n1 + p.maxLength%2
+		}
+		if swap {
+			n1, n2 = n2, n1
+		}
+		truncateOne(e, n1, p.direction)
+		truncateOne(pair, n2, p.direction)
+	default:
+		target := e
+		if p.strategy == "OnlySecond" {
+			if pair == nil {
+				return fmt.Errorf("truncation: OnlySecond needs a pair of sequences")
+			}
+			target = pair
+		}
+		if target.len() <= toRemove {
+			return fmt.Errorf("truncation: sequence too short to remove %d tokens", toRemove)
+		}
+		truncateOne(target, target.len()-toRemove, p.direction)
+	}
+	return nil
+}
+
+// Decode turns ids back into text; skipSpecial drops special tokens.
+func (t *Tokenizer) Decode(ids []int, skipSpecial bool) (string, error) {
+	tokens := make([]string, 0, len(ids))
+	for _, id := range ids {
+		s, ok := t.added.idToToken(id)
+		if !ok {
+			s, ok = t.model.idToToken(id)
+		}
+		if !ok {
+			continue
+		}
+		if skipSpecial && t.added.special[s] {
+			continue
+		}
+		tokens = append(tokens, s)
+	}
+	if t.decoder == nil {
+		return strings.Join(tokens, " "), nil
+	}
+	parts, err := t.decoder.decodeChain(tokens)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(parts, ""), nil
+}
+
+// TokenToID returns the id of a token of the vocabulary or added tokens.
+func (t *Tokenizer) TokenToID(s string) (int, bool) {
+	if id, ok := t.added.byContent[s]; ok {
+		return id, true
+	}
+	return t.model.tokenToID(s)
+}
