@@ -10,12 +10,20 @@
 //
 // Offsets: the node binding returns offsets in Unicode code points (Rust
 // chars) of the input string — not UTF-16 units and not bytes: for "a😀b"
-// the "b" token is [2,3]. The Rust library itself works in bytes; the
-// binding converts them to chars (a Rust byte offset is always on a char
-// boundary). This script converts them back to BYTE offsets in the UTF-8
-// text, which is what the Go API returns. For a pair, each token's offsets
-// refer to its own sequence (getSequenceIds); special and padding tokens are
-// [0,0].
+// the "b" token is [2,3]. It calls Tokenizer::encode_char_offsets (as the
+// Python binding's encode does): the byte offsets of the normalized pieces
+// are turned into char offsets at the end of pre-tokenization
+// (OffsetType::Char), BEFORE the post-processor. This script converts them
+// back to BYTE offsets in the UTF-8 text, which is what the Go API returns.
+// The conversion is exact except in one place, where the reference is the
+// char-mode result: ByteLevel/RobertaProcessing with trim_offsets remove
+// N leading/trailing space *chars* by adding/subtracting N to the offsets
+// (byte_level.rs process_offsets), i.e. N chars here, where Rust's byte-mode
+// encode would subtract N bytes — e.g. the lone prefix-space token "Ġ"
+// before "ব" is [0,0] here, and [0,2] (inside the char) in byte mode. So
+// the Go package trims by runes of the original text.
+// For a pair, each token's offsets refer to its own sequence
+// (getSequenceIds); special and padding tokens are [0,0].
 //
 // Outputs (all under reference/):
 //   corpus.txt                    the hand-written lines (no third-party text)
@@ -431,4 +439,4 @@ for (const e of entries) {
   fs.writeFileSync(path.join(ref, m.expected), gz(out.join('\n') + '\n'));
   console.log(`${e.name}: ${out.length} cases, vocab ${m.vocab_size}`);
 }
-fs.writeFileSync(path.join(ref, 'manifest.json'), JSON.stringify({ generator: 'gen_reference.mjs', library: 'tokenizers@0.23.2 (npm)', offsets: 'bytes of the UTF-8 text', files: manifest }, null, 1) + '\n');
+fs.writeFileSync(path.join(ref, 'manifest.json'), JSON.stringify({ generator: 'gen_reference.mjs', library: 'tokenizers@0.23.2 (npm)', offsets: 'bytes of the UTF-8 text (the library char-mode offsets, encode_char_offsets, converted to bytes)', files: manifest }, null, 1) + '\n');
