@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -68,23 +69,44 @@ func FuzzLoad(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		tok, err := Load(bytes.NewReader(doc))
+		// The fuzzer cannot tell a hang from a slow input; a document that
+		// takes minutes is a defect either way, so it is reported with the
+		// document (a generous bound, not a speed measurement).
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			loadAndUse(t, doc)
+		}()
+		select {
+		case <-done:
+		case <-time.After(hangAfter):
+			t.Fatalf("Load and encode did not finish in %v; document: %q", hangAfter, doc)
+		}
+	})
+}
+
+// hangAfter is how long FuzzLoad waits for one document.
+const hangAfter = 60 * time.Second
+
+// loadAndUse runs in its own goroutine: it reports with t.Errorf.
+func loadAndUse(t *testing.T, doc []byte) {
+	tok, err := Load(bytes.NewReader(doc))
+	if err != nil {
+		return
+	}
+	for _, text := range []string{"", "Hello, world! 123", " x  y\t\u00e9\U0001F600 <s>"} {
+		enc, err := tok.Encode(text, true)
 		if err != nil {
+			continue
+		}
+		if len(enc.Tokens) != len(enc.IDs) || len(enc.Offsets) != len(enc.IDs) {
+			t.Errorf("Encode(%q): %d ids, %d tokens, %d offsets", text, len(enc.IDs), len(enc.Tokens), len(enc.Offsets))
 			return
 		}
-		for _, text := range []string{"", "Hello, world! 123", " x  y\t\u00e9\U0001F600 <s>"} {
-			enc, err := tok.Encode(text, true)
-			if err != nil {
-				continue
-			}
-			if len(enc.Tokens) != len(enc.IDs) || len(enc.Offsets) != len(enc.IDs) {
-				t.Fatalf("Encode(%q): %d ids, %d tokens, %d offsets", text, len(enc.IDs), len(enc.Tokens), len(enc.Offsets))
-			}
-			_, _ = tok.Decode(enc.IDs, false)
-		}
-		_, _ = tok.EncodePair("a b", "c", true)
-		_, _ = tok.Decode([]int{0, 1, 2, -1, 1 << 30}, true)
-	})
+		_, _ = tok.Decode(enc.IDs, false)
+	}
+	_, _ = tok.EncodePair("a b", "c", true)
+	_, _ = tok.Decode([]int{0, 1, 2, -1, 1 << 30}, true)
 }
 
 // fuzzTokenizer is a reference tokenizer with what the library's output
