@@ -316,6 +316,11 @@ const entries = [
       post_processor: templ(['[CLS]', '$A', '[SEP]'], ['[CLS]', '$A', '[SEP]', '$B:1', '[SEP]:1'], [['[CLS]', 2], ['[SEP]', 3]].map(([t]) => [t, bertVocab[t]])),
       decoder: { type: 'WordPiece', prefix: '##', cleanup: true }, model: wordPiece() }) },
   { name: 'bert-uncased-dir', dir: 'bert-uncased', expected: 'bert-uncased', covers: 'LoadDir: vocab.txt + tokenizer_config.json (do_lower_case)' },
+  { name: 'bert-cased', covers: 'BertNormalizer lowercase false (accents kept: strip_accents follows lowercase), as transformers builds it from vocab.txt with do_lower_case false',
+    json: doc({ added_tokens: bertAdded, normalizer: bertNorm({ lowercase: false }), pre_tokenizer: { type: 'BertPreTokenizer' },
+      post_processor: templ(['[CLS]', '$A', '[SEP]'], ['[CLS]', '$A', '[SEP]', '$B:1', '[SEP]:1'], [['[CLS]', bertVocab['[CLS]']], ['[SEP]', bertVocab['[SEP]']]]),
+      decoder: { type: 'WordPiece', prefix: '##', cleanup: true }, model: wordPiece() }) },
+  { name: 'bert-cased-dir', dir: 'bert-cased', expected: 'bert-cased', covers: 'LoadDir: vocab.txt + tokenizer_config.json with do_lower_case false' },
   { name: 'bert-cased-variants', covers: 'BertNormalizer lowercase false, strip_accents true, handle_chinese_chars false, clean_text false; BertProcessing; truncation longest_first 24 + padding fixed 32 right',
     json: doc({ added_tokens: bertAdded, normalizer: bertNorm({ lowercase: false, strip_accents: true, handle_chinese_chars: false, clean_text: false }), pre_tokenizer: { type: 'BertPreTokenizer' },
       post_processor: { type: 'BertProcessing', sep: ['[SEP]', bertVocab['[SEP]']], cls: ['[CLS]', bertVocab['[CLS]']] },
@@ -400,6 +405,12 @@ function writeDirs() {
   const b = path.join(ref, 'dirs', 'bert-uncased');
   fs.mkdirSync(b, { recursive: true });
   fs.writeFileSync(path.join(b, 'vocab.txt'), bertVocabList.join('\n') + '\n');
+  const c = path.join(ref, 'dirs', 'bert-cased');
+  fs.mkdirSync(c, { recursive: true });
+  fs.writeFileSync(path.join(c, 'vocab.txt'), bertVocabList.join('\n') + '\n');
+  fs.writeFileSync(path.join(c, 'tokenizer_config.json'), JSON.stringify({
+    do_lower_case: false, unk_token: '[UNK]', sep_token: '[SEP]', pad_token: '[PAD]', cls_token: '[CLS]', mask_token: '[MASK]', model_max_length: 512, tokenizer_class: 'BertTokenizer',
+  }, null, 2) + '\n');
   fs.writeFileSync(path.join(b, 'tokenizer_config.json'), JSON.stringify({
     do_lower_case: true, tokenize_chinese_chars: true, strip_accents: null, unk_token: '[UNK]', sep_token: '[SEP]', pad_token: '[PAD]', cls_token: '[CLS]', mask_token: '[MASK]', model_max_length: 512, tokenizer_class: 'BertTokenizer',
   }, null, 2) + '\n');
