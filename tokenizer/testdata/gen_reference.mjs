@@ -69,7 +69,29 @@ const extra = [
   ' '.repeat(64) + 'end',
   'e\u0301\u0302\u0303\u0304\u0305\u0306\u0307\u0308 o\u0308\u0301 \u1100\u1161\u11a8 (Hangul jamo) \u212b \u2126',
 ];
-const corpus = [...corpusLines, ...extra];
+// Random lines from a pool of pieces that make tokenizers disagree: space
+// kinds, combining marks, ZWJ and emoji parts, digits, punctuation, CJK,
+// fragments and whole special tokens, byte-level and Metaspace markers,
+// word-piece prefixes, letters of several scripts. A fixed seed.
+function randomLines(n) {
+  const pool = [' ', ' ', ' ', '  ', '\t', '\u00a0', '\u3000', '\u2009', '\r', '\u200d', '\u200b', '\ufeff', '\u0301', '\u0308', '\u093f', '\u0e31',
+    '\u{1F600}', '\u{1F44D}', '\u{1F3FD}', '\u{1F1EB}', '\u{1F1F7}', '\ufe0f', '0', '7', '42', '2024', '3.14', '١', '５', '½', '²',
+    '.', ',', '!', '?', "'", "'s", "'ll", '"', '-', '_', '(', ')', '[', ']', '<', '>', '/', '\\', '#', '##', '@', '|', '$', '…', '—', '«', '、', '。',
+    '<s>', '</s>', '<unk>', '<pad>', '<mask>', '[CLS]', '[SEP]', '[MASK]', '[UNK]', '[SW]', '<rs>', '<|endoftext|>', '<|im_start|>', '<bos>', '<eos>', '<s', 's>', '[CL', '<|',
+    'Ġ', '▁', 'Ċ', '</w>', 'ABC', 'abc', 'a', 'b', 'e', 'E', 'the', 'The', 'ing', 'un', 'xyz', 'Straße', 'ǅ', 'İ', 'ß', 'ﬁ', 'Å', 'Ω',
+    'é', 'ñ', 'ø', 'Ж', 'д', 'λ', 'Σ', 'ς', 'ש', 'ع', 'ن', 'क', 'ष', 'ก', 'น', '中', '文', '日', 'の', 'カ', 'ｶ', '한', '글', 'ᄀ', 'ᅡ', 'ა', 'Ա'];
+  let st = 12345;
+  const rnd = (k) => { st = (Math.imul(st, 1103515245) + 12345) >>> 0; return (st >>> 8) % k; };
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const len = rnd(4) === 0 ? rnd(3) : 1 + rnd(40);
+    let l = '';
+    for (let j = 0; j < len; j++) l += pool[rnd(pool.length)];
+    out.push(l);
+  }
+  return out;
+}
+const corpus = [...corpusLines, ...extra, ...randomLines(250)];
 const pairs = [[0, 1], [2, 3], [8, 16], [20, 30], [31, 32], [corpusLines.length, 0], [4, corpusLines.length + 6]];
 
 // ---------------------------------------------------------------- helpers
