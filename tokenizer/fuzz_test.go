@@ -193,9 +193,28 @@ func FuzzEncode(f *testing.F) {
 	f.Add(strings.Repeat(" ", 300)+"x", uint8(3), true)
 	f.Add("\xff\xfe invalid UTF-8 \xc3", uint8(5), true)
 	f.Add("<s></s><unk>[CLS]<|endoftext|><mask>[SW]", uint8(7), false)
+	f.Add("first sequence, then the second one", uint8(0x80|9), true)
+	f.Add("ab", uint8(0x80|11), true)
 	toks := loadFuzzTokenizers(f)
 	f.Fuzz(func(t *testing.T, text string, which uint8, special bool) {
-		ft := toks[int(which)%len(toks)]
+		ft := toks[int(which&0x7f)%len(toks)]
+		if which&0x80 != 0 {
+			// A pair: the text cut in two at a rune boundary.
+			cut := len(text) / 2
+			for cut > 0 && cut < len(text) && !utf8.RuneStart(text[cut]) {
+				cut--
+			}
+			a, b := text[:cut], text[cut:]
+			enc, err := ft.tok.EncodePair(a, b, special)
+			if err != nil {
+				return
+			}
+			// Offsets refer to a or b; the API does not say which.
+			if err := checkEncoding(ft, enc, "", a, b); err != nil {
+				t.Fatalf("%s: EncodePair(%q, %q, %v): %v", ft.name, a, b, special, err)
+			}
+			return
+		}
 		enc, err := ft.tok.Encode(text, special)
 		if err != nil {
 			return
@@ -209,7 +228,10 @@ func FuzzEncode(f *testing.F) {
 	})
 }
 
-func checkEncoding(ft fuzzTokenizer, enc *Encoding, text string) error {
+// checkEncoding checks enc against the invariants; text is the input, or
+// for a pair "" and the two texts in pair (offsets may index either, and
+// monotony is not checked).
+func checkEncoding(ft fuzzTokenizer, enc *Encoding, text string, pair ...string) error {
 	n := len(enc.IDs)
 	if len(enc.Tokens) != n || len(enc.Offsets) != n || len(enc.TypeIDs) != n ||
 		len(enc.SpecialTokensMask) != n || len(enc.AttentionMask) != n {
@@ -222,14 +244,25 @@ func checkEncoding(ft fuzzTokenizer, enc *Encoding, text string) error {
 			return fmt.Errorf("token %d: id %d outside [0, %d)", i, id, vs)
 		}
 		o := enc.Offsets[i]
-		if o[0] < 0 || o[0] > o[1] || o[1] > len(text) {
-			return fmt.Errorf("token %d %q: offsets %v outside the %d-byte input", i, enc.Tokens[i], o, len(text))
+		texts := []string{text}
+		if len(pair) > 0 {
+			texts = pair
 		}
-		if utf8.ValidString(text) && !onRunes(text, o) {
+		inside, onBoundaries := false, false
+		for _, s := range texts {
+			if o[0] >= 0 && o[0] <= o[1] && o[1] <= len(s) {
+				inside = true
+				onBoundaries = onBoundaries || !utf8.ValidString(s) || onRunes(s, o)
+			}
+		}
+		if !inside {
+			return fmt.Errorf("token %d %q: offsets %v outside the input", i, enc.Tokens[i], o)
+		}
+		if !onBoundaries {
 			return fmt.Errorf("token %d %q: offsets %v not on rune boundaries", i, enc.Tokens[i], o)
 		}
 	}
-	if ft.monotone && !offsetsMonotone(enc.Offsets, enc.SpecialTokensMask) {
+	if len(pair) == 0 && ft.monotone && !offsetsMonotone(enc.Offsets, enc.SpecialTokensMask) {
 		return fmt.Errorf("offsets not monotone (the library's are on this file): %v", enc.Offsets)
 	}
 	return nil
@@ -269,6 +302,37 @@ func BenchmarkAdversarial(b *testing.B) {
 						}
 					}
 				})
+			}
+		}
+	}
+}
+
+// TestEncodeInvalidUTF8: the library only takes valid UTF-8 (a Rust &str);
+// a Go string may be anything. Every reference tokenizer returns an error
+// or a well-formed encoding for such input, and never panics. (Found by
+// FuzzEncode: a lone "\xf0" through the Precompiled normalizer.)
+func TestEncodeInvalidUTF8(t *testing.T) {
+	inputs := []string{"\xf0", "\xff", "a\xc3", "\xe2\x82", "ok \xed\xa0\x80 surrogate", "\xf4\x90\x80\x80", "x\x00y", "<s>\xf0</s>", "\xc3 \xa9"}
+	for _, ft := range loadFuzzTokenizers(t) {
+		for _, in := range inputs {
+			for _, special := range []bool{true, false} {
+				func() {
+					defer func() {
+						if p := recover(); p != nil {
+							t.Errorf("%s: Encode(%q) panics: %v", ft.name, in, p)
+						}
+					}()
+					enc, err := ft.tok.Encode(in, special)
+					if err != nil {
+						return
+					}
+					if err := checkEncoding(ft, enc, in); err != nil {
+						t.Errorf("%s: Encode(%q): %v", ft.name, in, err)
+					}
+					if _, err := ft.tok.Decode(enc.IDs, false); err != nil {
+						t.Errorf("%s: Decode(Encode(%q)): %v", ft.name, in, err)
+					}
+				}()
 			}
 		}
 	}
