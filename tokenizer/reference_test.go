@@ -345,3 +345,47 @@ func onRunes(s string, o [2]int) bool {
 func runeStart(s string, i int) bool {
 	return i == len(s) || (i < len(s) && (s[i]&0xC0) != 0x80)
 }
+
+// TestReferenceLoadReader: Load on the plain JSON (an io.Reader) gives the
+// same tokenizer as LoadFile on the gzipped file; checked on the small
+// generated files, every case.
+func TestReferenceLoadReader(t *testing.T) {
+	m := loadReferenceManifest(t)
+	n := 0
+	for _, e := range m.Files {
+		if e.Tokenizer == "" {
+			continue
+		}
+		name := filepath.Join(referenceDir, e.Tokenizer)
+		if st, err := os.Stat(name); err != nil || st.Size() > 256<<10 {
+			continue
+		}
+		n++
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			f.Close()
+			t.Fatalf("%s: %v", name, err)
+		}
+		tok, err := Load(zr)
+		f.Close()
+		if err != nil {
+			t.Errorf("%s: Load: %v", e.Name, err)
+			continue
+		}
+		var r mismatchReport
+		cases := loadReferenceCases(t, e.Expected)
+		for i := range cases {
+			compareCase(tok, &cases[i], &r)
+		}
+		if r.failed > 0 {
+			r.finish(t, e.Name+" (Load from a reader)", len(cases))
+		}
+	}
+	if n < 10 {
+		t.Errorf("only %d small reference files", n)
+	}
+}
