@@ -63,7 +63,7 @@ const extra = [
   '9'.repeat(257) + ' ' + '0123456789'.repeat(30),
   '😀'.repeat(40) + ' ' + '👨‍👩‍👧‍👦'.repeat(10),
   'ก'.repeat(100) + ' ' + '漢'.repeat(100),
-  'mask: <mask> x<mask>y  <mask>  and [SW] alone, x[SW]y, [SW]end; ABC abc Abc; <rs>  after rs',
+  'mask: <mask> x<mask>y  <mask> <MASK> x<MASK> <MASK>y and [SW] alone, x[SW]y, [SW]end; ABC abc Abc; <rs>  after rs',
   'Mixed <s> </s> <unk> <pad> [CLS] [SEP] [PAD] [MASK] [UNK] <|endoftext|> <bos> <eos> <|im_start|> in one line',
   'a'.repeat(1200),
   ' '.repeat(64) + 'end',
@@ -363,8 +363,26 @@ const entries = [
       pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'never', split: true },
       decoder: { type: 'Sequence', decoders: [{ type: 'Metaspace', replacement: '▁', prepend_scheme: 'never', split: true }, { type: 'Strip', content: ' ', start: 0, stop: 1 }] },
     }) },
-  { name: 'bpe-suffix', covers: 'NFD + StripAccents + Lowercase, Whitespace pre-tokenizer, BPE end_of_word_suffix + unk fuse_unk, array merges, BPEDecoder',
-    json: doc({ added_tokens: [addedTok(0, '<unk>'), addedTok(1, '<pad>')], normalizer: { type: 'Sequence', normalizers: [{ type: 'NFD' }, { type: 'StripAccents' }, { type: 'Lowercase' }] },
+  { name: 'wordlevel-truncate-second', covers: 'truncation only_second 10 (errors where the second is too short, as the library) + padding fixed 14 rounded to a multiple of 4, right',
+    json: doc({ added_tokens: ['[UNK]', '[CLS]', '[SEP]', '[PAD]'].map((t, i) => addedTok(i, t)),
+      normalizer: { type: 'Lowercase' }, pre_tokenizer: { type: 'Whitespace' },
+      post_processor: templ(['[CLS]', '$A', '[SEP]'], ['[CLS]', '$A', '[SEP]', '$B:1', '[SEP]:1'], [['[CLS]', 1], ['[SEP]', 2]]),
+      truncation: { direction: 'Right', max_length: 10, strategy: 'OnlySecond', stride: 0 },
+      padding: { strategy: { Fixed: 14 }, direction: 'Right', pad_to_multiple_of: 4, pad_id: 3, pad_type_id: 0, pad_token: '[PAD]' },
+      model: { type: 'WordLevel', vocab: wlVocab, unk_token: '[UNK]' } }) },
+  { name: 'unigram-legacy', raw: true, covers: 'older serialization kept as written (not re-saved): Metaspace with add_prefix_space instead of prepend_scheme (both pre-tokenizer and decoder), Unigram without byte_fallback, BPE-less fields absent, no version/truncation/padding keys',
+    json: (() => {
+      const d = unigramDoc(uni);
+      delete d.version; delete d.truncation; delete d.padding;
+      d.pre_tokenizer = { type: 'Metaspace', replacement: '▁', add_prefix_space: true };
+      d.decoder = { type: 'Metaspace', replacement: '▁', add_prefix_space: true };
+      delete d.model.byte_fallback;
+      return d;
+    })() },
+  { name: 'bpe-suffix', covers: 'NFD + StripAccents + Lowercase, Whitespace pre-tokenizer, BPE end_of_word_suffix + unk fuse_unk, array merges, BPEDecoder, added tokens: normal normalized ABC (matches abc after lowercasing), special single_word <MASK>',
+    json: doc({ added_tokens: [addedTok(0, '<unk>'), addedTok(1, '<pad>'), addedTok(Object.keys(sfx.vocab).length, 'ABC', false, { normalized: true }),
+      addedTok(Object.keys(sfx.vocab).length + 1, '<MASK>', true, { normalized: false, single_word: true })],
+      normalizer: { type: 'Sequence', normalizers: [{ type: 'NFD' }, { type: 'StripAccents' }, { type: 'Lowercase' }] },
       pre_tokenizer: { type: 'Whitespace' }, decoder: { type: 'BPEDecoder', suffix: '</w>' },
       model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: '</w>', fuse_unk: true, byte_fallback: false, ignore_merges: false, vocab: sfx.vocab, merges: sfx.merges } }) },
   { name: 'bpe-prefix', covers: 'NFKC, Sequence[WhitespaceSplit, Punctuation isolated], BPE continuing_subword_prefix ##, unk without fuse, string merges, WordPiece decoder, added tokens single_word/rstrip/normal-normalized',
@@ -453,7 +471,9 @@ for (const e of entries) {
   }
   let text;
   if (e.file) text = fs.readFileSync(e.file, 'utf8');
-  else {
+  else if (e.raw) {
+    text = JSON.stringify(e.json); // stored as written; the library loads it below
+  } else {
     // Load our document with the library, then store what it saves.
     Tokenizer.fromString(JSON.stringify(e.json)).save(tmp, false);
     text = fs.readFileSync(tmp, 'utf8');
