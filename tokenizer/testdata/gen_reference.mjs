@@ -92,7 +92,9 @@ function randomLines(n) {
   return out;
 }
 const corpus = [...corpusLines, ...extra, ...randomLines(250)];
-const pairs = [[0, 1], [2, 3], [8, 16], [20, 30], [31, 32], [corpusLines.length, 0], [4, corpusLines.length + 6]];
+const R = corpusLines.length + extra.length; // the first random line
+const pairs = [[0, 1], [2, 3], [8, 16], [20, 30], [31, 32], [corpusLines.length, 0], [4, corpusLines.length + 6],
+  [R, R + 1], [R + 10, 5], [R + 20, R + 21], [44, R + 30], [R + 40, 17]];
 
 // ---------------------------------------------------------------- helpers
 const gz = (s) => zlib.gzipSync(Buffer.isBuffer(s) ? s : Buffer.from(s), { level: 9 });
@@ -363,12 +365,12 @@ const entries = [
       pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'never', split: true },
       decoder: { type: 'Sequence', decoders: [{ type: 'Metaspace', replacement: '▁', prepend_scheme: 'never', split: true }, { type: 'Strip', content: ' ', start: 0, stop: 1 }] },
     }) },
-  { name: 'wordlevel-truncate-second', covers: 'truncation only_second 10 (errors where the second is too short, as the library) + padding fixed 14 rounded to a multiple of 4, right',
+  { name: 'wordlevel-truncate-second', covers: 'truncation only_second 24 (the library errors on a single sequence that is too long, and where the second is too short) + padding fixed 26 rounded to a multiple of 4, right',
     json: doc({ added_tokens: ['[UNK]', '[CLS]', '[SEP]', '[PAD]'].map((t, i) => addedTok(i, t)),
       normalizer: { type: 'Lowercase' }, pre_tokenizer: { type: 'Whitespace' },
       post_processor: templ(['[CLS]', '$A', '[SEP]'], ['[CLS]', '$A', '[SEP]', '$B:1', '[SEP]:1'], [['[CLS]', 1], ['[SEP]', 2]]),
-      truncation: { direction: 'Right', max_length: 10, strategy: 'OnlySecond', stride: 0 },
-      padding: { strategy: { Fixed: 14 }, direction: 'Right', pad_to_multiple_of: 4, pad_id: 3, pad_type_id: 0, pad_token: '[PAD]' },
+      truncation: { direction: 'Right', max_length: 24, strategy: 'OnlySecond', stride: 0 },
+      padding: { strategy: { Fixed: 26 }, direction: 'Right', pad_to_multiple_of: 4, pad_id: 3, pad_type_id: 0, pad_token: '[PAD]' },
       model: { type: 'WordLevel', vocab: wlVocab, unk_token: '[UNK]' } }) },
   { name: 'unigram-legacy', raw: true, covers: 'older serialization kept as written (not re-saved): Metaspace with add_prefix_space instead of prepend_scheme (both pre-tokenizer and decoder), Unigram without byte_fallback, BPE-less fields absent, no version/truncation/padding keys',
     json: (() => {
