@@ -30,7 +30,7 @@ done
 (cd "$work" && node tokenize.mjs text text.txt "$OLDPWD/$ref/corpus.txt" "$mb")
 echo "text: $(wc -l <"$work/text.txt") lines, $(wc -c <"$work/text.txt") bytes"
 
-go build -tags tokref -o "$work/tokenize_go" ./bench/tokenize_go
+go build -o "$work/tokenize_go" ./bench/tokenize_go
 cli=""
 if go build -o "$work/hubmirror" ./cmd/hubmirror && "$work/hubmirror" tokenize --help >/dev/null 2>&1; then
   cli="$work/hubmirror"

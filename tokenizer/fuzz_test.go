@@ -1,7 +1,4 @@
-//go:build tokref
-
-// Built with the reference harness: go test -tags tokref ./tokenizer
-// (fuzz: go test -tags tokref -run '^$' -fuzz FuzzEncode -fuzztime 20s ./tokenizer)
+// Fuzz: go test -run '^$' -fuzz FuzzEncode -fuzztime 20s ./tokenizer
 
 package tokenizer
 
@@ -282,7 +279,7 @@ func mustRead(t testing.TB, name string) []byte {
 // linear time shows as the same ns/op per byte (MB/s) at every size.
 // (Not a timed test: read the figures.)
 //
-//	go test -tags tokref -run '^$' -bench Adversarial -benchtime 1x ./tokenizer
+//	go test -run '^$' -bench Adversarial -benchtime 1x ./tokenizer
 func BenchmarkAdversarial(b *testing.B) {
 	m := loadReferenceManifest(b)
 	want := map[string]bool{"llama3": true, "gpt2": true, "llama2": true, "bert-uncased": true, "unigram-precompiled": true, "qwen3": true}

@@ -1,7 +1,5 @@
-//go:build tokref
-
-// The tag keeps this harness out of the build until the package it checks
-// is merged; run it with: go test -tags tokref ./tokenizer
+// Run: go test ./tokenizer (TestReference compares with the tokenizers
+// library's own output, written by testdata/gen_reference.mjs).
 
 package tokenizer
 

@@ -1,12 +1,10 @@
-//go:build tokref
-
 // Command tokenize_go is bench/tokenize.sh's Go side until `hubmirror
 // tokenize --lines` exists: it loads a tokenizer.json and encodes every line
 // of a text file (special tokens added), one goroutine, and prints the same
 // figures as bench/tokenize.mjs.
 //
-//	go run -tags tokref ./bench/tokenize_go TOKENIZER.json TEXT
-//	go run -tags tokref ./bench/tokenize_go -load TOKENIZER.json
+//	go run ./bench/tokenize_go TOKENIZER.json TEXT
+//	go run ./bench/tokenize_go -load TOKENIZER.json
 package main
 
 import (
