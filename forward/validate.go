@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hubmirror/hubmirror/tokenizer"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -39,7 +40,8 @@ const (
 func Kinds() []Kind { return []Kind{KindExact, KindF16, KindBF16, KindInt8, KindPruned} }
 
 // Thresholds are the limits a candidate's outputs must meet. A zero field is
-// not checked. The logit limits (MinTop1, MaxKL) apply to logits only.
+// not checked. The logit limits (MinTop1, MaxKL) apply to logits only,
+// MaxPerplexityRatio to causal language models validated on text.
 type Thresholds struct {
 	// MaxAbsError and MeanAbsError bound |ref-cand| over all values.
 	MaxAbsError  float64 `json:"max_abs_error,omitempty"`
@@ -51,23 +53,27 @@ type Thresholds struct {
 	MinTop1 float64 `json:"min_top1_agreement,omitempty"`
 	// MaxKL bounds the mean KL divergence of the softmax of the logits.
 	MaxKL float64 `json:"max_kl_divergence,omitempty"`
+	// MaxPerplexityRatio bounds the candidate's perplexity on the text
+	// inputs divided by the reference's.
+	MaxPerplexityRatio float64 `json:"max_perplexity_ratio,omitempty"`
 }
 
 // DefaultThresholds returns the default limits of a kind. Exact conversions
 // must reproduce the reference to f32 rounding; the others are judged by
 // direction (cosine), agreement of the top token and distance of the
 // distributions, which, unlike absolute errors, do not depend on the scale of
-// a model's activations.
+// a model's activations. The perplexity ratios are a little above the
+// largest ones measured on the fixtures (README, TestFixturesPerplexity).
 func DefaultThresholds(k Kind) (Thresholds, error) {
 	switch k {
 	case KindExact:
-		return Thresholds{MaxAbsError: 1e-4, MeanAbsError: 1e-5, MinCosine: 0.99999, MinTop1: 1, MaxKL: 1e-6}, nil
+		return Thresholds{MaxAbsError: 1e-4, MeanAbsError: 1e-5, MinCosine: 0.99999, MinTop1: 1, MaxKL: 1e-6, MaxPerplexityRatio: 1.0001}, nil
 	case KindF16:
-		return Thresholds{MinCosine: 0.999, MinTop1: 0.95, MaxKL: 1e-3}, nil
+		return Thresholds{MinCosine: 0.999, MinTop1: 0.95, MaxKL: 1e-3, MaxPerplexityRatio: 1.001}, nil
 	case KindBF16:
-		return Thresholds{MinCosine: 0.995, MinTop1: 0.9, MaxKL: 1e-2}, nil
+		return Thresholds{MinCosine: 0.995, MinTop1: 0.9, MaxKL: 1e-2, MaxPerplexityRatio: 1.01}, nil
 	case KindInt8:
-		return Thresholds{MinCosine: 0.99, MinTop1: 0.8, MaxKL: 5e-2}, nil
+		return Thresholds{MinCosine: 0.99, MinTop1: 0.8, MaxKL: 5e-2, MaxPerplexityRatio: 1.05}, nil
 	case KindPruned:
 		return Thresholds{MinCosine: 0.8}, nil
 	}
@@ -97,6 +103,19 @@ func (t Thresholds) Check(m Metrics) []string {
 		if t.MaxKL > 0 && m.KLDivergence > t.MaxKL {
 			out = append(out, fmt.Sprintf("KL divergence %.3g > %.3g", m.KLDivergence, t.MaxKL))
 		}
+	}
+	return out
+}
+
+// CheckPerplexity returns a description of every limit the perplexity
+// comparison p breaks.
+func (t Thresholds) CheckPerplexity(p *Perplexity) []string {
+	var out []string
+	if p.NonFinite > 0 {
+		out = append(out, fmt.Sprintf("%d positions have NaN or infinite logits", p.NonFinite))
+	}
+	if t.MaxPerplexityRatio > 0 && p.Predictions > 0 && !(p.Ratio <= t.MaxPerplexityRatio) {
+		out = append(out, fmt.Sprintf("perplexity ratio %.6g > %.6g (reference %.6g, candidate %.6g)", p.Ratio, t.MaxPerplexityRatio, p.Reference, p.Candidate))
 	}
 	return out
 }
@@ -155,6 +174,12 @@ type ValidateOptions struct {
 	Kind Kind
 	// Thresholds, when not nil, replace the kind's defaults.
 	Thresholds *Thresholds
+	// Tokenizer, when set (the reference model's), adds text inputs: the
+	// built-in set (BuiltinTexts), then Texts, at most MaxTextTokens
+	// tokens in windows of at most TextWindow positions.
+	Tokenizer *tokenizer.Tokenizer
+	// Texts are the user's texts; they need a Tokenizer.
+	Texts []Text
 }
 
 // Report is the result of Validate; it marshals to the JSON document that
@@ -175,6 +200,9 @@ type Report struct {
 	Seed    uint64         `json:"seed"`
 	Lengths []int          `json:"lengths"`
 	Outputs []OutputReport `json:"outputs"`
+	// Text lists the text inputs, run after the Lengths ones, and the
+	// perplexities; nil without a tokenizer.
+	Text *TextReport `json:"text,omitempty"`
 	// Failures lists every broken limit as "output: what".
 	Failures []string `json:"failures,omitempty"`
 }
@@ -209,7 +237,20 @@ func (r *Report) Judge(t Thresholds) {
 			r.Failures = append(r.Failures, o.Name+": "+f)
 		}
 	}
+	r.Failures = append(r.Failures, r.textFailures()...)
 	r.Passed = len(r.Failures) == 0
+}
+
+// textFailures are the limits the perplexity comparison breaks.
+func (r *Report) textFailures() []string {
+	if r.Text == nil || r.Text.Perplexity == nil {
+		return nil
+	}
+	var out []string
+	for _, f := range r.Thresholds.CheckPerplexity(r.Text.Perplexity) {
+		out = append(out, "text: "+f)
+	}
+	return out
 }
 
 // Runner is what Validate needs of a model; *Model is one.
@@ -305,7 +346,33 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 	}
 	cmp := make([]comparison, len(ri.Outputs))
 	inputs := ValidationInputs(opts.Seed, run, ri.VocabSize)
-	compare := func(ro, co *Outputs) error {
+	random := len(inputs)
+	var text *TextReport
+	var windows []textWindow
+	var ppl *perplexityAcc
+	if opts.Tokenizer == nil && len(opts.Texts) > 0 {
+		return nil, fmt.Errorf("%w: texts to validate on need the reference model's tokenizer", ErrInput)
+	}
+	if opts.Tokenizer != nil {
+		window := TextWindow
+		if maxLen > 0 && maxLen < window {
+			window = maxLen
+		}
+		var ins []TextInput
+		ins, windows, err = encodeTexts(opts.Tokenizer, append(BuiltinTexts(), opts.Texts...), window, ri.VocabSize, MaxTextTokens)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInput, err)
+		}
+		text = &TextReport{Inputs: ins, Window: window}
+		for _, w := range windows {
+			inputs = append(inputs, w.ids)
+		}
+		if causalLM(ri) {
+			ppl = &perplexityAcc{}
+		}
+	}
+	logitsAt := slices.Index(ri.Outputs, OutputLogits)
+	compare := func(k int, ro, co *Outputs) error {
 		for i, name := range ri.Outputs {
 			a, ok1 := ro.Get(name)
 			b, ok2 := co.Get(name)
@@ -315,12 +382,18 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 			if err := cmp[i].add(a, b); err != nil {
 				return err
 			}
+			if i == logitsAt && ppl != nil && k >= random {
+				if err := ppl.addWindow(windows[k-random], a, b); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	}
 	rb, ok1 := ref.(BatchRunner)
 	cb, ok2 := cand.(BatchRunner)
 	if ok1 && ok2 {
+		k := 0
 		for _, batch := range batches(inputs, ri.HiddenSize+ri.VocabSize) {
 			ros, err := rb.RunBatch(ctx, batch)
 			if err != nil {
@@ -331,13 +404,14 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 				return nil, fmt.Errorf("candidate: %w", err)
 			}
 			for j := range batch {
-				if err := compare(ros[j], cos[j]); err != nil {
+				if err := compare(k, ros[j], cos[j]); err != nil {
 					return nil, err
 				}
+				k++
 			}
 		}
 	} else {
-		for _, ids := range inputs {
+		for k, ids := range inputs {
 			ro, err := ref.Run(ctx, ids)
 			if err != nil {
 				return nil, fmt.Errorf("reference: %w", err)
@@ -346,12 +420,15 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 			if err != nil {
 				return nil, fmt.Errorf("candidate: %w", err)
 			}
-			if err := compare(ro, co); err != nil {
+			if err := compare(k, ro, co); err != nil {
 				return nil, err
 			}
 		}
 	}
-	rep := &Report{Passed: true, Kind: kind, Thresholds: th, Reference: ri, Candidate: ci, Seed: opts.Seed, Lengths: run}
+	if ppl != nil {
+		text.Perplexity = ppl.result()
+	}
+	rep := &Report{Passed: true, Kind: kind, Thresholds: th, Reference: ri, Candidate: ci, Seed: opts.Seed, Lengths: run, Text: text}
 	for i, name := range ri.Outputs {
 		m := cmp[i].metrics()
 		fails := th.Check(m)
@@ -360,6 +437,7 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 			rep.Failures = append(rep.Failures, name+": "+f)
 		}
 	}
+	rep.Failures = append(rep.Failures, rep.textFailures()...)
 	rep.Passed = len(rep.Failures) == 0
 	return rep, nil
 }
