@@ -49,7 +49,9 @@ func charTokenizer(t testing.TB, vocab int, bos bool, truncation int) []byte {
 		"model":         map[string]any{"type": "WordLevel", "vocab": v, "unk_token": "<unk>"},
 	}
 	if bos {
-		piece := func(kind, id string) map[string]any { return map[string]any{kind: map[string]any{"id": id, "type_id": 0}} }
+		piece := func(kind, id string) map[string]any {
+			return map[string]any{kind: map[string]any{"id": id, "type_id": 0}}
+		}
 		doc["post_processor"] = map[string]any{"type": "TemplateProcessing",
 			"single":         []any{piece("SpecialToken", "<s>"), piece("Sequence", "A")},
 			"pair":           []any{piece("SpecialToken", "<s>"), piece("Sequence", "A"), piece("Sequence", "B")},
