@@ -195,7 +195,7 @@ func Build(ctx context.Context, src, dst, name string, pass Pass, opts Options) 
 		doc.Unvalidated, doc.Passed = opts.Unvalidated, true
 	} else {
 		stage("validate")
-		rep, verr = validate(ctx, g, cfg, staging, opts)
+		rep, verr = validate(ctx, g, cfg, layout.Dir, staging, opts)
 		switch {
 		case verr != nil && ctx.Err() != nil:
 			return nil, verr
@@ -230,9 +230,22 @@ func Build(ctx context.Context, src, dst, name string, pass Pass, opts Options) 
 }
 
 // validate runs the original graph against the files just written.
-func validate(ctx context.Context, g *weights.Graph, cfg *arch.Config, dir string, opts Options) (*forward.Report, error) {
+// With a tokenizer in srcDir, it validates on text too.
+func validate(ctx context.Context, g *weights.Graph, cfg *arch.Config, srcDir, dir string, opts Options) (*forward.Report, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("artifact: the source has no config.json, so the forward pass cannot run")
+	}
+	vo := opts.Validate
+	var skipped string
+	if vo.Tokenizer == nil {
+		vo.Tokenizer, skipped = LoadTokenizer(srcDir)
+		if vo.Tokenizer == nil && len(vo.Texts) > 0 {
+			why := skipped
+			if why == "" {
+				why = "it has no tokenizer.json, vocab.txt or vocab.json + merges.txt"
+			}
+			return nil, fmt.Errorf("artifact: texts to validate on need the source's tokenizer: %s", why)
+		}
 	}
 	// Each run touches every page of its model's weights: each model hands
 	// its pages back before each layer and after each run, so that about
@@ -257,7 +270,12 @@ func validate(ctx context.Context, g *weights.Graph, cfg *arch.Config, dir strin
 		return nil, fmt.Errorf("result: %w", err)
 	}
 	g.Release()
-	return forward.Validate(ctx, releasing{ref, g.Release}, releasing{cand, cg.Release}, opts.Validate)
+	rep, err := forward.Validate(ctx, releasing{ref, g.Release}, releasing{cand, cg.Release}, vo)
+	if err != nil {
+		return nil, err
+	}
+	rep.TextSkipped = skipped
+	return rep, nil
 }
 
 // releaseEvery calls release every interval from a goroutine of its own

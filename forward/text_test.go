@@ -354,3 +354,52 @@ func slicesEqual(a, b []int) bool {
 	}
 	return true
 }
+
+// textLM is a tiny Llama trained on the built-in text set with a byte
+// tokenizer (testdata/train_textlm.py).
+const textLM = "../testdata/textlm/llama-text-st"
+
+// Validation on text of a model that predicts it: the windows and the
+// perplexity equal what PyTorch computes (testdata/expected/textlm.json).
+func TestPerplexityTrainedModel(t *testing.T) {
+	raw, err := os.ReadFile("../testdata/expected/textlm.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want struct {
+		Predictions int     `json:"predictions"`
+		Perplexity  float64 `json:"perplexity"`
+		Inputs      []struct {
+			Name            string
+			Tokens, Windows int
+		} `json:"inputs"`
+	}
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.LoadDir(textLM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := loadModel(t, textLM, 0)
+	rep, err := Validate(context.Background(), m, m, ValidateOptions{Tokenizer: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Text.Inputs) != len(want.Inputs) {
+		t.Fatalf("inputs %+v, want %+v", rep.Text.Inputs, want.Inputs)
+	}
+	for i, in := range rep.Text.Inputs {
+		w := want.Inputs[i]
+		if in.Name != TextSetName+"/"+w.Name || in.Tokens != w.Tokens || in.Windows != w.Windows {
+			t.Errorf("input %d: %+v, PyTorch %+v", i, in, w)
+		}
+	}
+	p := rep.Text.Perplexity
+	if p.Predictions != want.Predictions || math.Abs(p.Reference/want.Perplexity-1) > 1e-5 || p.Ratio != 1 {
+		t.Errorf("perplexity %+v, PyTorch %v on %d", p, want.Perplexity, want.Predictions)
+	}
+	if p.Reference > 3 {
+		t.Errorf("perplexity %v: the model does not predict its text", p.Reference)
+	}
+}

@@ -62,18 +62,21 @@ type Thresholds struct {
 // must reproduce the reference to f32 rounding; the others are judged by
 // direction (cosine), agreement of the top token and distance of the
 // distributions, which, unlike absolute errors, do not depend on the scale of
-// a model's activations. The perplexity ratios are a little above the
-// largest ones measured on the fixtures (README, TestFixturesPerplexity).
+// a model's activations. The perplexity-ratio limits are 2.5-3 times the
+// largest |ratio − 1| measured on the causal fixtures (fp16 0.0018, bf16
+// 0.0134, int8 0.0124: artifact's TestFixturesPerplexity; the random-weight
+// fixtures move most, the model trained on the text moves 1e-5, 7e-4 and
+// 1.5e-3), and an exact conversion keeps the ratio within f32 rounding.
 func DefaultThresholds(k Kind) (Thresholds, error) {
 	switch k {
 	case KindExact:
 		return Thresholds{MaxAbsError: 1e-4, MeanAbsError: 1e-5, MinCosine: 0.99999, MinTop1: 1, MaxKL: 1e-6, MaxPerplexityRatio: 1.0001}, nil
 	case KindF16:
-		return Thresholds{MinCosine: 0.999, MinTop1: 0.95, MaxKL: 1e-3, MaxPerplexityRatio: 1.001}, nil
+		return Thresholds{MinCosine: 0.999, MinTop1: 0.95, MaxKL: 1e-3, MaxPerplexityRatio: 1.005}, nil
 	case KindBF16:
-		return Thresholds{MinCosine: 0.995, MinTop1: 0.9, MaxKL: 1e-2, MaxPerplexityRatio: 1.01}, nil
+		return Thresholds{MinCosine: 0.995, MinTop1: 0.9, MaxKL: 1e-2, MaxPerplexityRatio: 1.03}, nil
 	case KindInt8:
-		return Thresholds{MinCosine: 0.99, MinTop1: 0.8, MaxKL: 5e-2, MaxPerplexityRatio: 1.05}, nil
+		return Thresholds{MinCosine: 0.99, MinTop1: 0.8, MaxKL: 5e-2, MaxPerplexityRatio: 1.04}, nil
 	case KindPruned:
 		return Thresholds{MinCosine: 0.8}, nil
 	}
@@ -203,6 +206,9 @@ type Report struct {
 	// Text lists the text inputs, run after the Lengths ones, and the
 	// perplexities; nil without a tokenizer.
 	Text *TextReport `json:"text,omitempty"`
+	// TextSkipped says why a reference with tokenizer files was validated
+	// without text (set by the caller that loads the tokenizer).
+	TextSkipped string `json:"text_skipped,omitempty"`
 	// Failures lists every broken limit as "output: what".
 	Failures []string `json:"failures,omitempty"`
 }
