@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/forward"
+	"github.com/hubmirror/hubmirror/weights"
 )
 
 func init() {
@@ -21,6 +24,13 @@ func init() {
 lengths taken in turn from --lengths, ids drawn from the vocabulary by a generator seeded
 with --seed) and reports for every output the max and mean absolute error and the cosine
 similarity, and for logits the top-1 agreement and the KL divergence of the softmax.
+
+When REFERENCE has a tokenizer (tokenizer.json, vocab.txt, or vocab.json + merges.txt),
+both models also run on text: hubmirror's own text set (prose in several languages, code,
+numbers) and --text-file, cut into windows within the models' positions (at most 512
+tokens each, ` + fmt.Sprint(forward.MaxTextTokens) + ` tokens in all). For causal language models (GPT-2, the Llama
+family) the report adds the perplexity of each model on that text, their ratio (checked
+against --max-ppl-ratio) and the KL divergence of the next-token distributions on it.
 
 The thresholds come from --kind: exact (a conversion that keeps the numbers), f16, bf16
 or int8; without --kind it is inferred from the candidate's weights. The threshold flags
@@ -79,6 +89,15 @@ func runValidate(ctx context.Context, opts validateOptions, stdout io.Writer) er
 	defer cg.Close()
 
 	vo := opts.Validate
+	var skipped string
+	vo.Tokenizer, skipped = artifact.LoadTokenizer(graphDir(rg))
+	if vo.Tokenizer == nil && len(vo.Texts) > 0 {
+		why := skipped
+		if why == "" {
+			why = "it has no tokenizer.json, vocab.txt or vocab.json + merges.txt"
+		}
+		return usageErrorf("--text-file needs the reference model's tokenizer: %s", why)
+	}
 	if vo.Kind == "" {
 		vo.Kind = forward.InferKind(ref.Info(), cand.Info())
 	}
@@ -93,6 +112,7 @@ func runValidate(ctx context.Context, opts validateOptions, stdout io.Writer) er
 		return err
 	}
 	rep.ReferenceName, rep.CandidateName = opts.Reference, opts.Candidate
+	rep.TextSkipped = skipped
 	if opts.JSON {
 		if err := writeJSON(stdout, rep); err != nil {
 			return err
@@ -103,13 +123,36 @@ func runValidate(ctx context.Context, opts validateOptions, stdout io.Writer) er
 	return rep.Err()
 }
 
+// graphDir is the directory a model's weights were read from, where its
+// tokenizer files are; "" when it was read from no file.
+func graphDir(g *weights.Graph) string {
+	if len(g.Files) == 0 {
+		return ""
+	}
+	return filepath.Dir(g.Files[0])
+}
+
 func printValidation(w io.Writer, opts validateOptions, r *forward.Report) {
 	fmt.Fprintf(w, "reference: %s (%s, %v weights)\n", opts.Reference, r.Reference.Architecture, r.Reference.WeightDType)
 	fmt.Fprintf(w, "candidate: %s (%s, %v weights)\n", opts.Candidate, r.Candidate.Architecture, r.Candidate.WeightDType)
 	fmt.Fprintf(w, "inputs:    %d sequences of lengths %s, seed %d\n", len(r.Lengths), joinIntList(r.Lengths), r.Seed)
 	t := r.Thresholds
-	fmt.Fprintf(w, "kind:      %s (max abs %s, mean abs %s, cosine >= %s, top-1 >= %s, KL <= %s)\n", r.Kind,
-		thresholdText(t.MaxAbsError), thresholdText(t.MeanAbsError), thresholdText(t.MinCosine), thresholdText(t.MinTop1), thresholdText(t.MaxKL))
+	if r.Text != nil {
+		var parts []string
+		for _, in := range r.Text.Inputs {
+			cut := ""
+			if in.Cut {
+				cut = ", cut"
+			}
+			parts = append(parts, fmt.Sprintf("%s (%d tokens, %d windows%s)", in.Name, in.Tokens, in.Windows, cut))
+		}
+		fmt.Fprintf(w, "text:      %s; windows of at most %d\n", strings.Join(parts, ", "), r.Text.Window)
+	} else if r.TextSkipped != "" {
+		fmt.Fprintf(w, "text:      not used: %s\n", r.TextSkipped)
+	}
+	fmt.Fprintf(w, "kind:      %s (max abs %s, mean abs %s, cosine >= %s, top-1 >= %s, KL <= %s, perplexity ratio <= %s)\n", r.Kind,
+		thresholdText(t.MaxAbsError), thresholdText(t.MeanAbsError), thresholdText(t.MinCosine), thresholdText(t.MinTop1), thresholdText(t.MaxKL),
+		thresholdText(t.MaxPerplexityRatio))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "output\tmax abs\tmean abs\tcosine\ttop-1\tKL\tresult")
 	for _, o := range r.Outputs {
@@ -124,6 +167,15 @@ func printValidation(w io.Writer, opts validateOptions, r *forward.Report) {
 		fmt.Fprintf(tw, "%s\t%.3g\t%.3g\t%.7f\t%s\t%s\t%s\n", o.Name, o.MaxAbsError, o.MeanAbsError, o.Cosine, top1, kl, result)
 	}
 	tw.Flush()
+	if r.Text != nil && r.Text.Perplexity != nil {
+		p := r.Text.Perplexity
+		result := "ok"
+		if f := t.CheckPerplexity(p); len(f) > 0 {
+			result = "FAIL: " + strings.Join(f, "; ")
+		}
+		fmt.Fprintf(w, "perplexity on the text (%d predictions): reference %.6g, candidate %.6g, ratio %.6f; KL %.3g (max %.3g), top-1 %.4f: %s\n",
+			p.Predictions, p.Reference, p.Candidate, p.Ratio, p.KLDivergence, p.MaxKLDivergence, p.Top1Agreement, result)
+	}
 	if r.Passed {
 		fmt.Fprintln(w, "PASSED")
 	} else {

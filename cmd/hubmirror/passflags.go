@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -24,7 +27,53 @@ func validationFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "min-cosine", Usage: "override: smallest allowed cosine similarity of a position's vector"},
 		&cli.Float64Flag{Name: "min-top1", Usage: "override: smallest allowed fraction of positions whose top-1 logit agrees"},
 		&cli.Float64Flag{Name: "max-kl", Usage: "override: largest allowed mean KL divergence of the logits' softmax"},
+		&cli.Float64Flag{Name: "max-ppl-ratio", Usage: "override: largest allowed ratio of the candidate's perplexity on the text to the reference's (causal LMs; at least 1, 0 disables)"},
+		&cli.StringFlag{Name: "text-file", Usage: "also validate on this UTF-8 text (encoded with the reference model's tokenizer; the first " + fmt.Sprint(forward.MaxTextTokens) + " tokens of it and the built-in set)"},
 	}
+}
+
+// maxTextFile bounds what --text-file reads: validation uses at most
+// forward.MaxTextTokens tokens, which no tokenizer makes of more bytes.
+const maxTextFile = 4 << 20
+
+// readTextFile reads --text-file: UTF-8 text, of which the first
+// maxTextFile bytes are kept (cut at a character boundary).
+func readTextFile(path string) (forward.Text, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return forward.Text{}, usageErrorf("--text-file %s: no such file", path)
+		}
+		return forward.Text{}, fmt.Errorf("--text-file: %w", err)
+	}
+	defer f.Close()
+	buf := make([]byte, maxTextFile)
+	n, err := readFull(f, buf)
+	if err != nil {
+		return forward.Text{}, fmt.Errorf("--text-file %s: %w", path, err)
+	}
+	data := buf[:n]
+	if n == maxTextFile { // cut: drop a character split at the end
+		for i := 0; i < utf8.UTFMax && len(data) > 0 && !utf8.Valid(data); i++ {
+			data = data[:len(data)-1]
+		}
+	}
+	switch {
+	case !utf8.Valid(data):
+		return forward.Text{}, usageErrorf("--text-file %s: not UTF-8 text", path)
+	case strings.TrimSpace(string(data)) == "":
+		return forward.Text{}, usageErrorf("--text-file %s: empty", path)
+	}
+	return forward.Text{Name: path, Text: string(data)}, nil
+}
+
+// readFull reads until buf is full or the reader ends.
+func readFull(r io.Reader, buf []byte) (int, error) {
+	n, err := io.ReadFull(r, buf)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = nil
+	}
+	return n, err
 }
 
 // thresholdsFunc returns the limits of a kind of validation.
@@ -59,7 +108,7 @@ func validationSettings(c *cli.Context) (forward.ValidateOptions, thresholdsFunc
 			return th, err
 		}
 		for name, p := range map[string]*float64{"max-abs": &th.MaxAbsError, "mean-abs": &th.MeanAbsError,
-			"min-cosine": &th.MinCosine, "min-top1": &th.MinTop1, "max-kl": &th.MaxKL} {
+			"min-cosine": &th.MinCosine, "min-top1": &th.MinTop1, "max-kl": &th.MaxKL, "max-ppl-ratio": &th.MaxPerplexityRatio} {
 			if v, ok := overrides[name]; ok {
 				*p = v
 			}
@@ -67,16 +116,23 @@ func validationSettings(c *cli.Context) (forward.ValidateOptions, thresholdsFunc
 		return th, nil
 	}
 	vo = forward.ValidateOptions{Seed: c.Uint64("seed"), Sequences: c.Int("sequences"), Lengths: lengths}
+	if p := c.String("text-file"); p != "" {
+		tx, err := readTextFile(p)
+		if err != nil {
+			return vo, nil, err
+		}
+		vo.Texts = []forward.Text{tx}
+	}
 	return vo, thresholds, nil
 }
 
 // thresholdOverrides reads the threshold flags that are set. Every one is
 // a finite number of at least 0 (0 disables its check); a cosine or a
-// top-1 agreement is at most 1. NaN is refused: it would fail no
+// top-1 agreement is at most 1, a perplexity ratio at least 1 (or 0). NaN is refused: it would fail no
 // comparison, and so switch the check off.
 func thresholdOverrides(c *cli.Context) (map[string]float64, error) {
 	overrides := map[string]float64{}
-	for _, name := range []string{"max-abs", "mean-abs", "min-cosine", "min-top1", "max-kl"} {
+	for _, name := range []string{"max-abs", "mean-abs", "min-cosine", "min-top1", "max-kl", "max-ppl-ratio"} {
 		if !c.IsSet(name) {
 			continue
 		}
@@ -88,6 +144,8 @@ func thresholdOverrides(c *cli.Context) (map[string]float64, error) {
 			return nil, usageErrorf("--%s %v is negative", name, v)
 		case (name == "min-cosine" || name == "min-top1") && v > 1:
 			return nil, usageErrorf("--%s %v: want at most 1 (a cosine or agreement above 1 fails every model)", name, v)
+		case name == "max-ppl-ratio" && v != 0 && v < 1:
+			return nil, usageErrorf("--%s %v: want at least 1 (0 disables the check; below 1 it fails a model compared with itself)", name, v)
 		}
 		overrides[name] = v
 	}

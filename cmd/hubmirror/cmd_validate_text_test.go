@@ -1,0 +1,100 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// textLM is a tiny Llama trained on the built-in text set, with its byte
+// tokenizer (testdata/train_textlm.py).
+const textLM = "../../testdata/textlm/llama-text-st"
+
+type textJSON struct {
+	Passed     bool               `json:"passed"`
+	Thresholds map[string]float64 `json:"thresholds"`
+	Text       *struct {
+		Inputs []struct {
+			Name   string `json:"name"`
+			Tokens int    `json:"tokens"`
+		} `json:"inputs"`
+		Perplexity *struct {
+			Reference float64 `json:"reference"`
+			Candidate float64 `json:"candidate"`
+			Ratio     float64 `json:"ratio"`
+		} `json:"perplexity"`
+	} `json:"text"`
+	Failures []string `json:"failures"`
+}
+
+func TestValidateText(t *testing.T) {
+	sample := filepath.Join(t.TempDir(), "sample.txt")
+	os.WriteFile(sample, []byte("A sample of my own: 1, 2, 3.\n"), 0o644)
+	stdout, stderr, code := runCLI(t, "validate", textLM, textLM, "--text-file", sample, "--json")
+	var rep textJSON
+	if err := json.Unmarshal([]byte(stdout), &rep); code != 0 || err != nil {
+		t.Fatalf("exit %d %v %s", code, err, stderr)
+	}
+	if rep.Text == nil || rep.Text.Perplexity == nil || rep.Text.Perplexity.Ratio != 1 || rep.Thresholds["max_perplexity_ratio"] != 1.0001 {
+		t.Fatalf("report %+v", rep)
+	}
+	last := rep.Text.Inputs[len(rep.Text.Inputs)-1]
+	if last.Name != sample || last.Tokens != 29 {
+		t.Errorf("text inputs %+v", rep.Text.Inputs)
+	}
+	// The human report has the text and the perplexity.
+	stdout, _, code = runCLI(t, "validate", textLM, textLM)
+	if code != 0 || !strings.Contains(stdout, "text:      hubmirror-textset/code (") || !strings.Contains(stdout, "perplexity on the text") ||
+		!strings.Contains(stdout, "perplexity ratio <= 1.0001") {
+		t.Errorf("exit %d:\n%s", code, stdout)
+	}
+	// A model without tokenizer: no text, as before.
+	llama := filepath.Join(forwardFixtures, "llama-tiny-st")
+	stdout, _, code = runCLI(t, "validate", llama, llama)
+	if code != 0 || strings.Contains(stdout, "text:") || strings.Contains(stdout, "perplexity on") {
+		t.Errorf("no tokenizer: exit %d:\n%s", code, stdout)
+	}
+	if _, stderr, code := runCLI(t, "validate", llama, llama, "--text-file", sample); code != exitUsage || !strings.Contains(stderr, "tokenizer") {
+		t.Errorf("--text-file without tokenizer: exit %d %s", code, stderr)
+	}
+	for _, bad := range []string{filepath.Join(t.TempDir(), "missing.txt"), writeFile(t, "\xff\xfe bad"), writeFile(t, " \n ")} {
+		if _, stderr, code := runCLI(t, "validate", textLM, textLM, "--text-file", bad); code != exitUsage || !strings.Contains(stderr, "--text-file") {
+			t.Errorf("--text-file %q: exit %d %s", bad, code, stderr)
+		}
+	}
+}
+
+func writeFile(t *testing.T, content string) string {
+	p := filepath.Join(t.TempDir(), "f.txt")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestMaxPplRatioFlag(t *testing.T) {
+	for _, v := range []string{"nan", "inf", "-1", "0.5", "0.9999"} {
+		if _, stderr, code := runCLI(t, "validate", textLM, textLM, "--max-ppl-ratio", v); code != exitUsage || !strings.Contains(stderr, "--max-ppl-ratio") {
+			t.Errorf("--max-ppl-ratio %s: exit %d %s", v, code, stderr)
+		}
+	}
+	// int8 moves the trained model's perplexity by 0.15%: a limit of
+	// 1.0001 fails it (exit 3, nothing written), 0 switches the check off.
+	dst := filepath.Join(t.TempDir(), "q8")
+	stdout, _, code := runCLI(t, "quantize", textLM, dst, "--scheme", "int8", "--max-ppl-ratio", "1.0001")
+	if code != exitValidation || !strings.Contains(stdout, "perplexity ratio 1.00") {
+		t.Errorf("quantize --max-ppl-ratio 1.0001: exit %d\n%s", code, stdout)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Errorf("DST written: %v", err)
+	}
+	stdout, _, code = runCLI(t, "quantize", textLM, dst, "--scheme", "int8", "--max-ppl-ratio", "0", "--json")
+	var doc struct {
+		Validation textJSON `json:"validation"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); code != 0 || err != nil || doc.Validation.Text.Perplexity.Ratio <= 1 {
+		t.Errorf("quantize --max-ppl-ratio 0: exit %d %v\n%s", code, err, stdout)
+	}
+}
