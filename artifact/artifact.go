@@ -237,7 +237,7 @@ func validate(ctx context.Context, g *weights.Graph, cfg *arch.Config, srcDir, d
 	}
 	vo := opts.Validate
 	var skipped string
-	if vo.Tokenizer == nil {
+	if vo.Tokenizer == nil && !vo.NoText {
 		vo.Tokenizer, skipped = LoadTokenizer(srcDir)
 		if vo.Tokenizer == nil && len(vo.Texts) > 0 {
 			why := skipped

@@ -201,6 +201,13 @@ func TestBuildTexts(t *testing.T) {
 	if last := ins[len(ins)-1]; last.Name != "sample.txt" || last.Tokens != 13 {
 		t.Errorf("inputs %+v", ins)
 	}
+	// --no-text
+	opts.Validate.NoText = true
+	res, err = Build(context.Background(), src, filepath.Join(t.TempDir(), "out"), "quantize", schemePass(quantize.FP16), opts)
+	if err != nil || res.Document.Validation.Text != nil {
+		t.Errorf("NoText: %v %+v", err, res.Document.Validation.Text)
+	}
+	opts.Validate.NoText = false
 	// No tokenizer: the user's text cannot be encoded.
 	_, err = Build(context.Background(), filepath.Join(models, "llama-tiny-st"), filepath.Join(t.TempDir(), "out"), "quantize", schemePass(quantize.FP16), opts)
 	if err == nil || !strings.Contains(err.Error(), "need the source's tokenizer") {

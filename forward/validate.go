@@ -183,6 +183,8 @@ type ValidateOptions struct {
 	Tokenizer *tokenizer.Tokenizer
 	// Texts are the user's texts; they need a Tokenizer.
 	Texts []Text
+	// NoText leaves the text inputs out (Tokenizer and Texts unused).
+	NoText bool
 }
 
 // Report is the result of Validate; it marshals to the JSON document that
@@ -356,6 +358,9 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 	var text *TextReport
 	var windows []textWindow
 	var ppl *perplexityAcc
+	if opts.NoText {
+		opts.Tokenizer, opts.Texts = nil, nil
+	}
 	if opts.Tokenizer == nil && len(opts.Texts) > 0 {
 		return nil, fmt.Errorf("%w: texts to validate on need the reference model's tokenizer", ErrInput)
 	}

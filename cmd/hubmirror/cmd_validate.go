@@ -90,7 +90,9 @@ func runValidate(ctx context.Context, opts validateOptions, stdout io.Writer) er
 
 	vo := opts.Validate
 	var skipped string
-	vo.Tokenizer, skipped = artifact.LoadTokenizer(graphDir(rg))
+	if !vo.NoText {
+		vo.Tokenizer, skipped = artifact.LoadTokenizer(graphDir(rg))
+	}
 	if vo.Tokenizer == nil && len(vo.Texts) > 0 {
 		why := skipped
 		if why == "" {

@@ -50,6 +50,14 @@ func TestValidateText(t *testing.T) {
 		!strings.Contains(stdout, "perplexity ratio <= 1.0001") {
 		t.Errorf("exit %d:\n%s", code, stdout)
 	}
+	// --no-text: as a model without tokenizer.
+	stdout, _, code = runCLI(t, "validate", textLM, textLM, "--no-text")
+	if code != 0 || strings.Contains(stdout, "text:") || strings.Contains(stdout, "perplexity on") {
+		t.Errorf("--no-text: exit %d:\n%s", code, stdout)
+	}
+	if _, stderr, code := runCLI(t, "validate", textLM, textLM, "--no-text", "--text-file", sample); code != exitUsage {
+		t.Errorf("--no-text --text-file: exit %d %s", code, stderr)
+	}
 	// A model without tokenizer: no text, as before.
 	llama := filepath.Join(forwardFixtures, "llama-tiny-st")
 	stdout, _, code = runCLI(t, "validate", llama, llama)

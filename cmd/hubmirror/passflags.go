@@ -28,6 +28,7 @@ func validationFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "min-top1", Usage: "override: smallest allowed fraction of positions whose top-1 logit agrees"},
 		&cli.Float64Flag{Name: "max-kl", Usage: "override: largest allowed mean KL divergence of the logits' softmax"},
 		&cli.Float64Flag{Name: "max-ppl-ratio", Usage: "override: largest allowed ratio of the candidate's perplexity on the text to the reference's (causal LMs; at least 1, 0 disables)"},
+		&cli.BoolFlag{Name: "no-text", Usage: "validate on random ids only, not on text, even when the reference has a tokenizer"},
 		&cli.StringFlag{Name: "text-file", Usage: "also validate on this UTF-8 text (encoded with the reference model's tokenizer; the first " + fmt.Sprint(forward.MaxTextTokens) + " tokens of it and the built-in set)"},
 	}
 }
@@ -116,7 +117,11 @@ func validationSettings(c *cli.Context) (forward.ValidateOptions, thresholdsFunc
 		return th, nil
 	}
 	vo = forward.ValidateOptions{Seed: c.Uint64("seed"), Sequences: c.Int("sequences"), Lengths: lengths}
+	vo.NoText = c.Bool("no-text")
 	if p := c.String("text-file"); p != "" {
+		if vo.NoText {
+			return vo, nil, usageErrorf("--text-file and --no-text: give one")
+		}
 		tx, err := readTextFile(p)
 		if err != nil {
 			return vo, nil, err
