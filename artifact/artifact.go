@@ -274,7 +274,9 @@ func validate(ctx context.Context, g *weights.Graph, cfg *arch.Config, srcDir, d
 	if err != nil {
 		return nil, err
 	}
-	rep.TextSkipped = skipped
+	if skipped != "" {
+		rep.TextSkipped = skipped
+	}
 	return rep, nil
 }
 

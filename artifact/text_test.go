@@ -23,23 +23,7 @@ import (
 // others <unk> 2), with <s> (1) first when bos.
 func withTokenizer(t testing.TB, fixture string, vocab int, bos bool) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), fixture)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	entries, err := os.ReadDir(filepath.Join(models, fixture))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(models, fixture, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := bareCopy(t, fixture)
 	freq := map[string]int{}
 	for _, tx := range forward.BuiltinTexts() {
 		for _, r := range tx.Text {
@@ -77,6 +61,33 @@ func withTokenizer(t testing.TB, fixture string, vocab int, bos bool) string {
 	data, _ := json.Marshal(doc)
 	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), data, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	return dir
+}
+
+// bareCopy copies the config and weights of a fixture model, and none of
+// its tokenizer files, to a temporary directory.
+func bareCopy(t testing.TB, fixture string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), fixture)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(models, fixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "config.json" && !weightFile(e.Name()) {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(models, fixture, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return dir
 }
@@ -180,7 +191,7 @@ func TestBrokenScaleFailsPerplexity(t *testing.T) {
 	}
 	t.Logf("broken scale: %+v; failures %v", *v.Text.Perplexity, v.Failures)
 
-	res, err = Build(context.Background(), filepath.Join(models, "llama-tiny-st"), filepath.Join(t.TempDir(), "plain"), "quantize", schemePass(quantize.Int8), Options{})
+	res, err = Build(context.Background(), bareCopy(t, "llama-tiny-st"), filepath.Join(t.TempDir(), "plain"), "quantize", schemePass(quantize.Int8), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +220,7 @@ func TestBuildTexts(t *testing.T) {
 	}
 	opts.Validate.NoText = false
 	// No tokenizer: the user's text cannot be encoded.
-	_, err = Build(context.Background(), filepath.Join(models, "llama-tiny-st"), filepath.Join(t.TempDir(), "out"), "quantize", schemePass(quantize.FP16), opts)
+	_, err = Build(context.Background(), bareCopy(t, "llama-tiny-st"), filepath.Join(t.TempDir(), "out"), "quantize", schemePass(quantize.FP16), opts)
 	if err == nil || !strings.Contains(err.Error(), "need the source's tokenizer") {
 		t.Errorf("texts without tokenizer: %v", err)
 	}

@@ -305,9 +305,15 @@ func TestValidateTextOtherModels(t *testing.T) {
 	if _, err := Validate(ctx, bert, bert, ValidateOptions{Texts: []Text{{Name: "x", Text: "abc"}}}); err == nil {
 		t.Error("texts without a tokenizer: no error")
 	}
-	// A tokenizer whose ids do not fit the model is refused.
-	if _, err := Validate(ctx, gpt2, gpt2, ValidateOptions{Tokenizer: loadTokenizer(t, charTokenizer(t, 256, false, 0))}); err == nil || !strings.Contains(err.Error(), "outside the model's vocabulary") {
-		t.Errorf("ids beyond the vocabulary: %v", err)
+	// A tokenizer whose ids do not fit the model: no text, the report says
+	// why; with the user's texts, an error.
+	wide := loadTokenizer(t, charTokenizer(t, 256, false, 0))
+	rep, err = Validate(ctx, gpt2, gpt2, ValidateOptions{Tokenizer: wide})
+	if err != nil || rep.Text != nil || !strings.Contains(rep.TextSkipped, "outside the model's vocabulary") || !rep.Passed {
+		t.Errorf("ids beyond the vocabulary: %v, %+v, %q", err, rep.Text, rep.TextSkipped)
+	}
+	if _, err := Validate(ctx, gpt2, gpt2, ValidateOptions{Tokenizer: wide, Texts: []Text{{Name: "x", Text: "abc"}}}); err == nil || !strings.Contains(err.Error(), "outside the model's vocabulary") {
+		t.Errorf("ids beyond the vocabulary with texts: %v", err)
 	}
 }
 

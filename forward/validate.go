@@ -209,7 +209,8 @@ type Report struct {
 	// perplexities; nil without a tokenizer.
 	Text *TextReport `json:"text,omitempty"`
 	// TextSkipped says why a reference with tokenizer files was validated
-	// without text (set by the caller that loads the tokenizer).
+	// without text: its tokenizer does not load (set by the caller that
+	// loads it) or gives ids outside the model's vocabulary.
 	TextSkipped string `json:"text_skipped,omitempty"`
 	// Failures lists every broken limit as "output: what".
 	Failures []string `json:"failures,omitempty"`
@@ -356,6 +357,7 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 	inputs := ValidationInputs(opts.Seed, run, ri.VocabSize)
 	random := len(inputs)
 	var text *TextReport
+	var textSkipped string
 	var windows []textWindow
 	var ppl *perplexityAcc
 	if opts.NoText {
@@ -371,15 +373,21 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 		}
 		var ins []TextInput
 		ins, windows, err = encodeTexts(opts.Tokenizer, append(BuiltinTexts(), opts.Texts...), window, ri.VocabSize, MaxTextTokens)
-		if err != nil {
+		switch {
+		case err != nil && len(opts.Texts) > 0:
 			return nil, fmt.Errorf("%w: %w", ErrInput, err)
-		}
-		text = &TextReport{Inputs: ins, Window: window}
-		for _, w := range windows {
-			inputs = append(inputs, w.ids)
-		}
-		if causalLM(ri) {
-			ppl = &perplexityAcc{}
+		case err != nil:
+			// A tokenizer that does not fit the model: its weights are
+			// still validated, and the report says why there is no text.
+			textSkipped, windows = err.Error(), nil
+		default:
+			text = &TextReport{Inputs: ins, Window: window}
+			for _, w := range windows {
+				inputs = append(inputs, w.ids)
+			}
+			if causalLM(ri) {
+				ppl = &perplexityAcc{}
+			}
 		}
 	}
 	logitsAt := slices.Index(ri.Outputs, OutputLogits)
@@ -439,7 +447,7 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 	if ppl != nil {
 		text.Perplexity = ppl.result()
 	}
-	rep := &Report{Passed: true, Kind: kind, Thresholds: th, Reference: ri, Candidate: ci, Seed: opts.Seed, Lengths: run, Text: text}
+	rep := &Report{Passed: true, Kind: kind, Thresholds: th, Reference: ri, Candidate: ci, Seed: opts.Seed, Lengths: run, Text: text, TextSkipped: textSkipped}
 	for i, name := range ri.Outputs {
 		m := cmp[i].metrics()
 		fails := th.Check(m)

@@ -114,7 +114,9 @@ func runValidate(ctx context.Context, opts validateOptions, stdout io.Writer) er
 		return err
 	}
 	rep.ReferenceName, rep.CandidateName = opts.Reference, opts.Candidate
-	rep.TextSkipped = skipped
+	if skipped != "" {
+		rep.TextSkipped = skipped
+	}
 	if opts.JSON {
 		if err := writeJSON(stdout, rep); err != nil {
 			return err

@@ -59,7 +59,14 @@ func TestValidateText(t *testing.T) {
 		t.Errorf("--no-text --text-file: exit %d %s", code, stderr)
 	}
 	// A model without tokenizer: no text, as before.
-	llama := filepath.Join(forwardFixtures, "llama-tiny-st")
+	llama := t.TempDir()
+	for _, name := range []string{"config.json", "model.safetensors"} {
+		data, err := os.ReadFile(filepath.Join(forwardFixtures, "llama-tiny-st", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(llama, name), data, 0o644)
+	}
 	stdout, _, code = runCLI(t, "validate", llama, llama)
 	if code != 0 || strings.Contains(stdout, "text:") || strings.Contains(stdout, "perplexity on") {
 		t.Errorf("no tokenizer: exit %d:\n%s", code, stdout)
