@@ -65,3 +65,38 @@ func TestLsCommand(t *testing.T) {
 		t.Errorf("ls of a malformed repo id: exit %d, want 2", code)
 	}
 }
+
+func TestVerifyCommand(t *testing.T) {
+	url, s := opsMirror(t)
+	ctx := context.Background()
+	out, errOut, code := runCLI(t, "verify", url)
+	if code != 0 || !strings.Contains(out, "checked 1 repos, 2 manifests, 2 refs, 4 blobs") {
+		t.Fatalf("verify of a sound mirror: exit %d\n%s%s", code, out, errOut)
+	}
+	m, err := mirror.Resolve(ctx, s, "org/m", "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := m.File("model.bin")
+	if err := storage.PutBytes(ctx, s, mirror.BlobKey(e.SHA256), []byte(strings.Repeat("x", 999)+"y")); err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.PutBytes(ctx, s, mirror.RefKey("org/m", "gone"), []byte(strings.Repeat("0", 40))); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code = runCLI(t, "verify", url, "org/m")
+	if code != 1 || !strings.Contains(out, "DAMAGED "+mirror.BlobKey(e.SHA256)) || !strings.Contains(out, "DAMAGED "+mirror.RefKey("org/m", "gone")+": dangling ref") {
+		t.Errorf("verify of a damaged mirror: exit %d\n%s", code, out)
+	}
+	if _, _, code = runCLI(t, "verify", "--quick", url); code != 1 {
+		t.Errorf("verify --quick with a dangling ref: exit %d, want 1", code)
+	}
+	out, _, code = runCLI(t, "verify", "--json", url)
+	var rep struct {
+		Damage []mirror.Damage `json:"damage"`
+		Error  string          `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 1 || len(rep.Damage) != 2 || rep.Error == "" {
+		t.Errorf("verify --json: exit %d, %v\n%s", code, err, out)
+	}
+}
