@@ -100,3 +100,30 @@ func TestVerifyCommand(t *testing.T) {
 		t.Errorf("verify --json: exit %d, %v\n%s", code, err, out)
 	}
 }
+
+func TestRmCommand(t *testing.T) {
+	url, s := opsMirror(t)
+	ctx := context.Background()
+	main, err := mirror.Resolve(ctx, s, "org/m", "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runCLI(t, "rm", url, "org/m@main")
+	if code != 0 || !strings.Contains(out, "removed ref org/m@main") || !strings.Contains(out, "kept manifest org/m@"+main.Commit) {
+		t.Fatalf("rm org/m@main: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, _, code := runCLI(t, "rm", url, "org/m@main"); code != 1 {
+		t.Errorf("rm of a removed ref: exit %d, want 1", code)
+	}
+	if _, _, code := runCLI(t, "rm", url, "org/m@"); code != 2 {
+		t.Errorf("rm with an empty revision: exit %d, want 2", code)
+	}
+	out, _, code = runCLI(t, "rm", "--json", url, "org/m")
+	var res mirror.RemoveResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 || len(res.Manifests) != 2 || len(res.Refs) != 1 {
+		t.Errorf("rm --json org/m: exit %d %v\n%s", code, err, out)
+	}
+	if _, _, code := runCLI(t, "ls", url, "org/m"); code != 1 {
+		t.Errorf("ls of a removed repo: exit %d, want 1", code)
+	}
+}
