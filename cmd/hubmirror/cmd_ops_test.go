@@ -127,3 +127,31 @@ func TestRmCommand(t *testing.T) {
 		t.Errorf("ls of a removed repo: exit %d, want 1", code)
 	}
 }
+
+func TestGCCommand(t *testing.T) {
+	url, s := opsMirror(t)
+	ctx := context.Background()
+	if _, err := mirror.Remove(ctx, s, "org/m", "int8"); err != nil {
+		t.Fatal(err)
+	}
+	// int8's model.bin and report are unreferenced now, but young.
+	out, errOut, code := runCLI(t, "gc", url)
+	if code != 0 || !strings.Contains(out, "deleted 0 manifests, 0 blobs") || !strings.Contains(out, "2 unreferenced younger than 24h0m0s") {
+		t.Fatalf("gc: exit %d\n%s%s", code, out, errOut)
+	}
+	out, _, code = runCLI(t, "gc", "--grace", "0s", "--dry-run", url)
+	if code != 0 || !strings.Contains(out, "would delete 0 manifests, 2 blobs") {
+		t.Fatalf("gc --dry-run: exit %d\n%s", code, out)
+	}
+	out, _, code = runCLI(t, "gc", "--json", "--grace", "0s", url)
+	var res mirror.GCResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 || len(res.DeletedBlobs) != 2 || res.ReferencedBlobs != 2 {
+		t.Fatalf("gc --json: exit %d %v\n%s", code, err, out)
+	}
+	if out, _, code := runCLI(t, "verify", url); code != 0 {
+		t.Errorf("verify after gc: exit %d\n%s", code, out)
+	}
+	if _, _, code := runCLI(t, "gc", "--keep-last", "-1", url); code != 2 {
+		t.Errorf("gc --keep-last -1: exit %d, want 2", code)
+	}
+}
