@@ -252,3 +252,84 @@ func TestPushRepairsBlobDeletedByConcurrentGC(t *testing.T) {
 		t.Errorf("verify: %v %+v", err, rep.Damage)
 	}
 }
+
+func TestGCConcurrentWithPushesLocal(t *testing.T) { testGCConcurrentWithPushes(t, newStore(t)) }
+func TestGCConcurrentWithPushesS3(t *testing.T)    { testGCConcurrentWithPushes(t, s3Store(t)) }
+
+// testGCConcurrentWithPushes: pushes reusing the blobs of repos that are
+// removed meanwhile, with gc (no grace) running in a loop; afterwards
+// every manifest is complete and verify finds nothing.
+func testGCConcurrentWithPushes(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	old := gcPoll
+	gcPoll = 5 * time.Millisecond
+	t.Cleanup(func() { gcPoll = old })
+	var pool [][]byte
+	for i := range 10 {
+		pool = append(pool, []byte(strings.Repeat("p", i+1)))
+	}
+	stop := make(chan struct{})
+	gcDone := make(chan error, 1)
+	gcRuns, deleted := 0, 0
+	go func() {
+		for {
+			select {
+			case <-stop:
+				gcDone <- nil
+				return
+			default:
+			}
+			res, err := GC(ctx, s, GCOptions{Now: later(time.Hour)})
+			if err != nil {
+				gcDone <- err
+				return
+			}
+			gcRuns++
+			deleted += len(res.DeletedBlobs)
+		}
+	}()
+	const n = 24
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 3 {
+				files := map[string][]byte{}
+				for j := range 3 {
+					files[string(rune('a'+j))] = pool[(i*7+j)%len(pool)]
+				}
+				repo := "org/r" + string(rune('a'+i))
+				if _, err := Push(ctx, s, repo, bytesFiles(files), PushOptions{}); err != nil {
+					errs <- err
+					return
+				}
+				if i >= 1 {
+					// Unreference blobs other pushes are about to reuse.
+					if _, err := Remove(ctx, s, "org/r"+string(rune('a'+i-1)), ""); err != nil && !errors.Is(err, ErrRepoNotFound) {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	if err := <-gcDone; err != nil {
+		t.Fatal(err)
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	rep, err := Verify(ctx, s, VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Damage) != 0 || rep.Manifests == 0 {
+		t.Errorf("after %d gc runs that deleted %d blobs: %d manifests, damage %+v", gcRuns, deleted, rep.Manifests, rep.Damage)
+	}
+	t.Logf("%d gc runs deleted %d blobs; %d manifests left", gcRuns, deleted, rep.Manifests)
+}
