@@ -333,3 +333,23 @@ func testGCConcurrentWithPushes(t *testing.T, s storage.Store) {
 	}
 	t.Logf("%d gc runs deleted %d blobs; %d manifests left", gcRuns, deleted, rep.Manifests)
 }
+
+// TestGCRefusesWithUnreadableManifest: a manifest that does not parse
+// lists unknown blobs, so gc deletes none and says why.
+func TestGCRefusesWithUnreadableManifest(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	pushAt(t, s, "org/a", "main", map[string][]byte{"w": []byte("a")}, t0, nil)
+	mustPut(t, s, BlobKey(storage.SHA256Hex([]byte("orphan"))), []byte("orphan"))
+	mustPut(t, s, ManifestKey("org/b", strings.Repeat("c", 40)), []byte("{not json"))
+	res, err := GC(ctx, s, GCOptions{Now: later(time.Hour)})
+	if !errors.Is(err, ErrCorrupt) || res != nil {
+		t.Fatalf("gc with a corrupt manifest: %+v %v", res, err)
+	}
+	if !blobExists(t, s, storage.SHA256Hex([]byte("orphan"))) {
+		t.Error("gc deleted a blob although a manifest could not be read")
+	}
+	if n := countKeys(t, s, gcRunPrefix); n != 0 {
+		t.Errorf("a failed gc left %d running markers", n)
+	}
+}
