@@ -171,13 +171,12 @@ func TestGCKeepsLeasedBlobs(t *testing.T) {
 // and deletes the blob after the push found it present.
 type raceStore struct {
 	storage.Store
-	gc        bool
-	sha       string
-	listed    chan struct{} // the gc has listed the leases
-	statted   chan struct{} // the push has found the blob present
-	onceList  *sync.Once
-	onceStat  *sync.Once
-	deletedAt chan struct{}
+	gc       bool
+	sha      string
+	listed   chan struct{} // the gc has listed the leases
+	statted  chan struct{} // the push has found the blob present
+	onceList *sync.Once
+	onceStat *sync.Once
 }
 
 func (r *raceStore) List(ctx context.Context, prefix string, fn func(storage.Info) error) error {
