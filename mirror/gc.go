@@ -295,10 +295,16 @@ func startGCMarker(ctx context.Context, s storage.Store) (func(), error) {
 	if err := write(ctx, run); err != nil {
 		return nil, fmt.Errorf("mirror: gc: writing its marker: %w", err)
 	}
+	// Ages by the store's clock: the marker's own time.
+	info, err := s.Stat(ctx, run)
+	if err != nil {
+		_ = s.Delete(context.WithoutCancel(ctx), run)
+		return nil, fmt.Errorf("mirror: gc: its marker: %w", err)
+	}
 	var old []string
-	err := s.List(ctx, "gc/", func(i storage.Info) error {
-		if strings.HasPrefix(i.Key, gcDonePrefix) && time.Since(i.ModTime) > gcDoneKeep ||
-			strings.HasPrefix(i.Key, gcRunPrefix) && time.Since(i.ModTime) > GCMarkerStale {
+	err = s.List(ctx, "gc/", func(i storage.Info) error {
+		if strings.HasPrefix(i.Key, gcDonePrefix) && info.ModTime.Sub(i.ModTime) > gcDoneKeep ||
+			strings.HasPrefix(i.Key, gcRunPrefix) && info.ModTime.Sub(i.ModTime) > GCMarkerStale {
 			old = append(old, i.Key)
 		}
 		return nil

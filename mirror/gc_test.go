@@ -352,3 +352,24 @@ func TestGCRefusesWithUnreadableManifest(t *testing.T) {
 		t.Errorf("a failed gc left %d running markers", n)
 	}
 }
+
+// TestPushIgnoresStaleGCMarker: the marker of a gc that crashed does not
+// hold pushes up once it is GCMarkerStale old; the next gc deletes it.
+func TestPushIgnoresStaleGCMarker(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s := newStore(t)
+	old := GCMarkerStale
+	GCMarkerStale = time.Nanosecond
+	t.Cleanup(func() { GCMarkerStale = old })
+	mustPut(t, s, gcRunPrefix+"crashed", []byte("x"))
+	if _, err := Push(ctx, s, "org/a", bytesFiles(map[string][]byte{"w": []byte("a")}), PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := GC(ctx, s, GCOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countKeys(t, s, gcRunPrefix); n != 0 {
+		t.Errorf("%d running markers left after gc", n)
+	}
+}

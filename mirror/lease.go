@@ -75,8 +75,10 @@ type leaser struct {
 	id    string
 	mu    sync.Mutex
 	taken map[string]bool
-	// first is the store's time of the first lease, once one is taken.
-	first time.Time
+	// first is the store's time of the first lease, once one is taken,
+	// and firstKey its key.
+	first    time.Time
+	firstKey string
 	// began is when the leaser was made, by the local clock.
 	began time.Time
 }
@@ -109,7 +111,7 @@ func (l *leaser) take(ctx context.Context, sha string) error {
 		}
 		l.mu.Lock()
 		if l.first.IsZero() || info.ModTime.Before(l.first) {
-			l.first = info.ModTime
+			l.first, l.firstKey = info.ModTime, l.key(sha)
 		}
 		l.mu.Unlock()
 	}
@@ -121,19 +123,23 @@ func (l *leaser) take(ctx context.Context, sha string) error {
 // done markers are kept), so that its blobs must be checked again.
 func (l *leaser) mustRecheck(ctx context.Context) (bool, error) {
 	l.mu.Lock()
-	first := l.first
+	first, firstKey := l.first, l.firstKey
 	l.mu.Unlock()
 	if first.IsZero() {
 		return false, nil // no blob
 	}
-	if _, err := waitForGC(ctx, l.s); err != nil {
+	now, err := storeClock(ctx, l.s, firstKey)
+	if err != nil {
+		return false, fmt.Errorf("renewing a lease: %w", err)
+	}
+	if _, err := waitForGC(ctx, l.s, now); err != nil {
 		return false, err
 	}
 	if time.Since(l.began) > gcDoneKeep/2 {
 		return true, nil
 	}
 	found := false
-	err := l.s.List(ctx, gcDonePrefix, func(i storage.Info) error {
+	err = l.s.List(ctx, gcDonePrefix, func(i storage.Info) error {
 		if !i.ModTime.Before(first.Add(-gcClockSlack)) {
 			found = true
 			return errStop
@@ -164,8 +170,11 @@ func (l *leaser) release(ctx context.Context) {
 
 // waitForGC waits until every GC running now (by its marker) has ended, or
 // its marker is stale, and reports whether there was one.
-func waitForGC(ctx context.Context, s storage.Store) (bool, error) {
-	running, err := gcMarkers(ctx, s)
+// storeNow tells the time by the store's clock: a marker's or lease's age
+// is measured against the store's own times, whatever this machine's clock
+// says.
+func waitForGC(ctx context.Context, s storage.Store, storeNow func() time.Time) (bool, error) {
+	running, err := gcMarkers(ctx, s, storeNow())
 	if err != nil || len(running) == 0 {
 		return false, err
 	}
@@ -175,7 +184,7 @@ func waitForGC(ctx context.Context, s storage.Store) (bool, error) {
 			return true, ctx.Err()
 		case <-time.After(gcPoll):
 		}
-		now, err := gcMarkers(ctx, s)
+		now, err := gcMarkers(ctx, s, storeNow())
 		if err != nil {
 			return true, err
 		}
@@ -190,11 +199,12 @@ func waitForGC(ctx context.Context, s storage.Store) (bool, error) {
 	return true, nil
 }
 
-// gcMarkers returns the keys of the GC markers that are not stale.
-func gcMarkers(ctx context.Context, s storage.Store) (map[string]bool, error) {
+// gcMarkers returns the keys of the GC markers that are not stale at now
+// (the store's time).
+func gcMarkers(ctx context.Context, s storage.Store, now time.Time) (map[string]bool, error) {
 	out := map[string]bool{}
 	err := s.List(ctx, gcRunPrefix, func(i storage.Info) error {
-		if time.Since(i.ModTime) < GCMarkerStale {
+		if now.Sub(i.ModTime) < GCMarkerStale {
 			out[i.Key] = true
 		}
 		return nil
@@ -224,4 +234,19 @@ func leases(ctx context.Context, s storage.Store) (map[string]bool, []string, er
 		return nil, nil, err
 	}
 	return leased, stale, nil
+}
+
+// storeClock writes key (an empty object) and returns a clock that tells
+// the store's time: the object's modification time plus the time elapsed
+// here since.
+func storeClock(ctx context.Context, s storage.Store, key string) (func() time.Time, error) {
+	if err := storage.PutBytes(ctx, s, key, nil); err != nil {
+		return nil, err
+	}
+	info, err := s.Stat(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	base := time.Now()
+	return func() time.Time { return info.ModTime.Add(time.Since(base)) }, nil
 }
