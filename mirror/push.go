@@ -123,6 +123,9 @@ type PushResult struct {
 	UploadedBytes int64 `json:"uploaded_bytes"`
 	Present       int   `json:"present"`
 	PresentBytes  int64 `json:"present_bytes"`
+	// Reuploaded counts the blobs uploaded again because a gc running at
+	// the same time deleted them before it saw this push's lease (see GC).
+	Reuploaded int `json:"reuploaded,omitempty"`
 	// ManifestWritten is false when the manifest was already there.
 	ManifestWritten bool `json:"manifest_written"`
 	// RefUpdated is false when the ref already named the commit.
@@ -238,6 +241,8 @@ func Push(ctx context.Context, s storage.Store, repo string, files []PushFile, o
 			p.res.AbortError = err.Error()
 		}
 	}
+	p.lease = newLeaser(s)
+	defer p.lease.release(ctx)
 	entries := make([]Entry, len(files))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.opts.Jobs)
@@ -252,6 +257,9 @@ func Push(ctx context.Context, s storage.Store, repo string, files []PushFile, o
 		})
 	}
 	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := p.recheck(ctx, files, entries); err != nil {
 		return nil, err
 	}
 	sortEntries(entries)
@@ -291,6 +299,47 @@ type pusher struct {
 	// blobs serializes the stat-then-upload of one blob, so that files
 	// with the same content upload it once.
 	blobs map[string]*sync.Mutex
+	// lease holds the leases on the blobs the push relies on (see GC).
+	lease *leaser
+}
+
+// recheck runs when every blob of the push is in place: it waits for the
+// GCs running to end and, if a GC ended after the push's first lease,
+// checks that every blob is still there and uploads again any that is not
+// (a GC that listed leases before this push took its lease may have
+// deleted a blob the push found present). A GC that starts later sees the
+// leases. See GC.
+func (p *pusher) recheck(ctx context.Context, files []PushFile, entries []Entry) error {
+	again, err := p.lease.mustRecheck(ctx)
+	if err != nil {
+		return fmt.Errorf("mirror: looking for a gc: %w", err)
+	}
+	if !again {
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.opts.Jobs)
+	for i, e := range entries {
+		g.Go(func() error {
+			info, err := p.store.Stat(gctx, BlobKey(e.SHA256))
+			if err == nil && info.Size == e.Size {
+				return nil
+			}
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+			f := files[i]
+			f.SHA256, f.GitOID = e.SHA256, e.GitOID
+			if _, err := p.pushFile(gctx, f); err != nil {
+				return fmt.Errorf("mirror: push %s again after a gc: %w", f.Path, err)
+			}
+			p.mu.Lock()
+			p.res.Reuploaded++
+			p.mu.Unlock()
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // blobLock returns the lock of the blob under key.
@@ -361,6 +410,9 @@ func (p *pusher) pushFile(ctx context.Context, f PushFile) (Entry, error) {
 		e.GitOID = oid
 	}
 
+	if err := p.lease.take(ctx, e.SHA256); err != nil {
+		return Entry{}, err
+	}
 	key := BlobKey(e.SHA256)
 	l := p.blobLock(key)
 	l.Lock()

@@ -25,6 +25,7 @@ import (
 	"github.com/hubmirror/hubmirror/artifact"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/hubclient"
+	"github.com/hubmirror/hubmirror/mirror"
 	"github.com/hubmirror/hubmirror/prune"
 	"github.com/hubmirror/hubmirror/quantize"
 	"github.com/hubmirror/hubmirror/source"
@@ -73,6 +74,7 @@ var usageErrors = []error{
 	prune.ErrSpec,                 // a pruning the model cannot take
 	source.ErrSpec,                // a malformed SRC, MODEL or DST
 	source.ErrRefused,             // a push or publish that would store something wrong
+	mirror.ErrInvalid,             // a malformed repo id, revision or path
 }
 
 // exitCode maps an error from a command to the exit code of the contract.
