@@ -64,12 +64,27 @@ func (c *countingStore) Put(ctx context.Context, key string, src storage.Source,
 	return c.Store.Put(ctx, key, src, size, sha256)
 }
 
+// takePuts returns the keys written since the last call, less the leases a
+// push holds while it runs (mirror's protection against a concurrent gc),
+// and fails the test if a lease outlived its push.
 func (c *countingStore) takePuts() []string {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	p := c.puts
 	c.puts = nil
-	return p
+	c.mu.Unlock()
+	var kept []string
+	for _, k := range p {
+		if !strings.HasPrefix(k, "leases/") {
+			kept = append(kept, k)
+		}
+	}
+	if err := c.Store.List(context.Background(), "leases/", func(o storage.Info) error {
+		kept = append(kept, "a lease left behind: "+o.Key)
+		return nil
+	}); err != nil {
+		kept = append(kept, "listing leases: "+err.Error())
+	}
+	return kept
 }
 
 func newStore(t *testing.T) *countingStore {
