@@ -4,7 +4,7 @@
 // conversion, quantization and pruning passes.
 //
 // Each family lives in a file of its own (bert.go, distilbert.go, gpt2.go,
-// llama.go, roberta.go) that
+// llama.go, qwen3.go, roberta.go) that
 // registers a Family (the model types and class names that select it, its
 // buffers, the roles of its own tensor names, a parser that checks its
 // config.json) and defines its Params: sizes, where its checkpoints keep
@@ -32,7 +32,7 @@ var ErrConfig = errors.New("arch: invalid config")
 // classes it covers, and how their configs read.
 type Family struct {
 	// Name is the family's name: "bert", "distilbert", "gpt2", "llama",
-	// "roberta".
+	// "qwen3", "roberta".
 	Name string
 	// ModelTypes are the config.json model_type values of the family.
 	ModelTypes []string

@@ -15,7 +15,8 @@ import (
 // positions, grouped-query attention and a gated MLP. Biases on the
 // projections are used when the checkpoint has them (Qwen2's q/k/v biases,
 // attention_bias, mlp_bias); Mistral's and Qwen2's sliding windows apply per
-// layer as their configs say.
+// layer as their configs say. Qwen3 (qwen3.go) runs these layers with its
+// q and k norms.
 type llama struct {
 	hidden, heads, kvHeads, headDim, inter int
 	embed                                  *kernels.Weight
@@ -28,15 +29,17 @@ type llama struct {
 
 type llamaLayer struct {
 	inNorm, postNorm norm
-	q, k, v, o       linear
-	gate, up, down   linear
-	window           int // sliding window, 0 for full attention
+	// qNorm and kNorm are Qwen3's RMSNorms over each head of q and k,
+	// applied before the rotary embedding; empty for Llama.
+	qNorm, kNorm   norm
+	q, k, v, o     linear
+	gate, up, down linear
+	window         int // sliding window, 0 for full attention
 }
 
 func init() { loaders["llama"] = loadLlama }
 
 func loadLlama(s *tensorSet, cfg *arch.Config) (network, Info, error) {
-	c := cfg.Llama()
 	class := cfg.Architecture()
 	if len(cfg.Architectures) == 0 {
 		switch cfg.ModelType {
@@ -48,6 +51,27 @@ func loadLlama(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 			class = "LlamaForCausalLM"
 		}
 	}
+	windows, err := slidingWindows(cfg)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
+	}
+	return loadDecoder(s, cfg, class, decoderSpec{family: "llama", windows: windows})
+}
+
+// decoderSpec is what a family built on the Llama layers (Qwen3) adds to
+// them.
+type decoderSpec struct {
+	family string
+	// windows is each layer's sliding window (0: full attention).
+	windows []int
+	// qkNorm: the layers have q_norm and k_norm (Qwen3).
+	qkNorm bool
+}
+
+// loadDecoder loads a Llama-family decoder (the config's Llama fields; see
+// rotaryConfig) running as class.
+func loadDecoder(s *tensorSet, cfg *arch.Config, class string, spec decoderSpec) (network, Info, error) {
+	c := rotaryConfig(cfg)
 	if !cfg.OfFamily(class) {
 		return nil, Info{}, fmt.Errorf("%w: architecture %s with model_type %s", ErrUnsupported, class, cfg.ModelType)
 	}
@@ -68,10 +92,6 @@ func loadLlama(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 	if err != nil {
 		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
 	}
-	windows, err := slidingWindows(cfg)
-	if err != nil {
-		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
-	}
 	H, I, dh := c.HiddenSize, c.IntermediateSize, c.HeadDim
 	nh, nkv := c.NumAttentionHeads, c.NumKeyValueHeads
 	m := &llama{hidden: H, heads: nh, kvHeads: nkv, headDim: dh, inter: I, act: act, invFreq: invFreq}
@@ -80,12 +100,20 @@ func loadLlama(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 	}
 	for i := 0; i < c.NumHiddenLayers; i++ {
 		p := arch.LlamaLayer(i)
-		l := llamaLayer{window: windows[i]}
+		l := llamaLayer{window: spec.windows[i]}
 		if l.inNorm, err = loadNorm(s, p+arch.LlamaInputNorm, H, false, c.RMSNormEps); err != nil {
 			return nil, Info{}, err
 		}
 		if l.postNorm, err = loadNorm(s, p+arch.LlamaPostAttentionNorm, H, false, c.RMSNormEps); err != nil {
 			return nil, Info{}, err
+		}
+		if spec.qkNorm {
+			if l.qNorm, err = loadNorm(s, p+arch.Qwen3QNorm, dh, false, c.RMSNormEps); err != nil {
+				return nil, Info{}, err
+			}
+			if l.kNorm, err = loadNorm(s, p+arch.Qwen3KNorm, dh, false, c.RMSNormEps); err != nil {
+				return nil, Info{}, err
+			}
 		}
 		for _, x := range []struct {
 			dst     *linear
@@ -105,7 +133,7 @@ func loadLlama(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 	if m.norm, err = loadNorm(s, arch.LlamaFinalNorm, H, false, c.RMSNormEps); err != nil {
 		return nil, Info{}, err
 	}
-	info := Info{Family: "llama", Architecture: class, VocabSize: c.VocabSize, HiddenSize: H, Layers: c.NumHiddenLayers,
+	info := Info{Family: spec.family, Architecture: class, VocabSize: c.VocabSize, HiddenSize: H, Layers: c.NumHiddenLayers,
 		MaxPositions: maxPositions, Outputs: []string{OutputLastHiddenState}}
 	if strings.HasSuffix(class, "ForCausalLM") {
 		if m.lmHead, err = lmHead(s, c.Layout().LMHead, c.TieWordEmbeddings, m.embed, c.VocabSize, H, class); err != nil {
@@ -115,6 +143,15 @@ func loadLlama(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 	}
 	s.markUsed(arch.IsBuffer)
 	return m, info, nil
+}
+
+// rotaryConfig returns the Llama fields of a config of the Llama family or
+// of a family built on it (Qwen3).
+func rotaryConfig(cfg *arch.Config) *arch.LlamaConfig {
+	if q := cfg.Qwen3(); q != nil {
+		return &q.LlamaConfig
+	}
+	return cfg.Llama()
 }
 
 // unsupportedRaw refuses a numeric config field that is present with a value
@@ -140,7 +177,7 @@ func unsupportedRaw(cfg *arch.Config, field string, neutral float64) error {
 // max_position_embeddings, which then becomes the longest input accepted
 // (maxPositions; 0 means no limit). Other scaling types are refused.
 func ropeFrequencies(cfg *arch.Config) (invFreq []float32, maxPositions int, err error) {
-	c := cfg.Llama()
+	c := rotaryConfig(cfg)
 	inv := kernels.RoPEInvFreq(c.HeadDim, c.RopeTheta)
 	raw, ok := cfg.Raw["rope_scaling"]
 	if !ok || string(raw) == "null" {
@@ -294,6 +331,10 @@ func (m *llama) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 		l.q.apply(q, a, n, rc)
 		l.k.apply(k, a, n, rc)
 		l.v.apply(v, a, n, rc)
+		if l.qNorm.w != nil { // Qwen3: each head of q and k normalized
+			l.qNorm.rmsNorm(q, q, n*m.heads)
+			l.kNorm.rmsNorm(k, k, n*m.kvHeads)
+		}
 		for t := 0; t < n; t++ {
 			for h := 0; h < m.heads; h++ {
 				rope.Apply(q[t*qw+h*dh:t*qw+(h+1)*dh], t)

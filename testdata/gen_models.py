@@ -16,7 +16,8 @@ Needs PyTorch (Debian's python3-torch 1.13); transformers is not used: the
 forward functions below implement, in plain torch and float32, what
 transformers' BertModel / BertForSequenceClassification, GPT2Model /
 GPT2LMHeadModel and LlamaForCausalLM (with Qwen2's q/k/v biases and Mistral's
-sliding window) compute at batch 1 with a full attention mask and
+sliding window), and the nn.Modules further down (RoBERTa, DistilBERT, Qwen3)
+compute at batch 1 with a full attention mask and
 token_type_ids 0 (eager attention, dropout off).
 
 Weights are random with fixed seeds and scaled so that every part of the model
@@ -814,6 +815,157 @@ def distilbert_config(**kw):
 DISTIL_MLM_TIED = {"vocab_projector.weight": "distilbert.embeddings.word_embeddings.weight"}
 
 
+# ---------------------------------------------------------------- Qwen3 (nn.Modules)
+#
+# Written from transformers' modeling_qwen3.py and configuration_qwen3.py
+# (Qwen3ForCausalLM), with its exact module and parameter names. Eager
+# attention, batch 1, full attention mask.
+
+
+def qwen3_layer_types(c):
+    """configuration_qwen3's layer_types; sliding_window is dropped without
+    use_sliding_window."""
+    window = c.get("sliding_window", 4096) if c.get("use_sliding_window", False) else None
+    types = c.get("layer_types")
+    if types is None:
+        types = ["sliding_attention" if window is not None and i >= c.get("max_window_layers", 28) else "full_attention"
+                 for i in range(c["num_hidden_layers"])]
+    return window, types
+
+
+class Qwen3RMSNorm(nn.Module):
+    def __init__(self, n, eps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n))
+        self.variance_epsilon = eps
+
+    def forward(self, x):
+        var = x.pow(2).mean(-1, keepdim=True)
+        return self.weight * (x * torch.rsqrt(var + self.variance_epsilon))
+
+
+class Qwen3MLP(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        H, I = c["hidden_size"], c["intermediate_size"]
+        self.gate_proj = nn.Linear(H, I, bias=False)
+        self.up_proj = nn.Linear(H, I, bias=False)
+        self.down_proj = nn.Linear(I, H, bias=False)
+        self.act_fn = act_fn(c.get("hidden_act", "silu"))
+
+    def forward(self, x):
+        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Qwen3Attention(nn.Module):
+    def __init__(self, c, layer_idx):
+        super().__init__()
+        H = c["hidden_size"]
+        self.nh = c["num_attention_heads"]
+        self.nkv = c.get("num_key_value_heads", self.nh)
+        self.head_dim = c.get("head_dim", 128)
+        self.scaling = self.head_dim ** -0.5
+        bias = c.get("attention_bias", False)
+        eps = c.get("rms_norm_eps", 1e-6)
+        self.q_proj = nn.Linear(H, self.nh * self.head_dim, bias=bias)
+        self.k_proj = nn.Linear(H, self.nkv * self.head_dim, bias=bias)
+        self.v_proj = nn.Linear(H, self.nkv * self.head_dim, bias=bias)
+        self.o_proj = nn.Linear(self.nh * self.head_dim, H, bias=bias)
+        self.q_norm = Qwen3RMSNorm(self.head_dim, eps)
+        self.k_norm = Qwen3RMSNorm(self.head_dim, eps)
+        window, types = qwen3_layer_types(c)
+        self.sliding_window = window if types[layer_idx] == "sliding_attention" else None
+
+    def forward(self, x, cos, sin):
+        n = x.shape[0]
+        q = self.q_norm(self.q_proj(x).view(n, -1, self.head_dim)).transpose(0, 1)
+        k = self.k_norm(self.k_proj(x).view(n, -1, self.head_dim)).transpose(0, 1)
+        v = self.v_proj(x).view(n, -1, self.head_dim).transpose(0, 1)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        k = k.repeat_interleave(self.nh // self.nkv, dim=0)  # repeat_kv
+        v = v.repeat_interleave(self.nh // self.nkv, dim=0)
+        allowed = torch.tril(torch.ones(n, n, dtype=torch.bool))
+        if self.sliding_window is not None:
+            qi = torch.arange(n)[:, None]
+            kj = torch.arange(n)[None, :]
+            allowed &= kj > qi - self.sliding_window
+        scores = (q @ k.transpose(-1, -2)) * self.scaling
+        scores = scores + torch.where(allowed, torch.tensor(0.0), torch.tensor(torch.finfo(torch.float32).min))
+        ctx = (scores.softmax(-1, dtype=torch.float32) @ v).transpose(0, 1).reshape(n, -1)
+        return self.o_proj(ctx)
+
+
+class Qwen3DecoderLayer(nn.Module):
+    def __init__(self, c, layer_idx):
+        super().__init__()
+        eps = c.get("rms_norm_eps", 1e-6)
+        self.self_attn = Qwen3Attention(c, layer_idx)
+        self.mlp = Qwen3MLP(c)
+        self.input_layernorm = Qwen3RMSNorm(c["hidden_size"], eps)
+        self.post_attention_layernorm = Qwen3RMSNorm(c["hidden_size"], eps)
+
+    def forward(self, x, cos, sin):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Qwen3Model(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.embed_tokens = nn.Embedding(c["vocab_size"], c["hidden_size"])
+        self.layers = nn.ModuleList(Qwen3DecoderLayer(c, i) for i in range(c["num_hidden_layers"]))
+        self.norm = Qwen3RMSNorm(c["hidden_size"], c.get("rms_norm_eps", 1e-6))
+
+    def forward(self, ids):
+        ids = ids[0]
+        dh = self.c.get("head_dim", 128)
+        theta = self.c.get("rope_theta", 10000.0)
+        inv_freq = 1.0 / (theta ** (torch.arange(0, dh, 2, dtype=torch.int64).float() / dh))
+        freqs = torch.arange(ids.shape[0]).float()[:, None] * inv_freq[None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos, sin = emb.cos(), emb.sin()
+        x = self.embed_tokens(ids)
+        for layer in self.layers:
+            x = layer(x, cos, sin)
+        return {"last_hidden_state": self.norm(x).unsqueeze(0)}
+
+
+class Qwen3ForCausalLM(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.model = Qwen3Model(c)
+        self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
+
+    def forward(self, ids):
+        out = self.model(ids)
+        out["logits"] = self.lm_head(out["last_hidden_state"])
+        return out
+
+
+QWEN3_TIED = {"lm_head.weight": "model.embed_tokens.weight"}
+
+
+def qwen3_config(**kw):
+    cfg = llama_config(architectures=["Qwen3ForCausalLM"], model_type="qwen3", num_key_value_heads=2, head_dim=16,
+                       num_hidden_layers=3, rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
+                       use_sliding_window=True, sliding_window=5, max_window_layers=1, attention_bias=False,
+                       vocab_size=190)
+    cfg.update(kw)
+    return cfg
+
+
+def qwen3_state(cfg, init, tied=()):
+    """Random weights of Qwen3ForCausalLM, with unit-variance token
+    embeddings."""
+    sd = random_state(Qwen3ForCausalLM(cfg), init, tied)
+    sd["model.embed_tokens.weight"] = init.embedding(*sd["model.embed_tokens.weight"].shape)
+    if "lm_head.weight" in tied:
+        sd["lm_head.weight"] = sd["model.embed_tokens.weight"]
+    return sd
+
+
 # ---------------------------------------------------------------- cases
 
 
@@ -1139,6 +1291,33 @@ def distilbert_model_st():
     sd = random_state(DistilBertModel(cfg), init)
     ids = init.ids(cfg["vocab_size"], cfg["max_position_embeddings"])
     return cfg, sd, sd, "st", ids, run_module(DistilBertModel, cfg, sd, ids)
+
+
+@case
+def qwen3_st():
+    """Qwen3ForCausalLM: q_norm/k_norm, head_dim 16 (q_proj wider than
+    hidden), GQA (4 heads, 2 KV heads), use_sliding_window with window 5 on
+    layers from max_window_layers 1 (the sequence is longer), tied head
+    omitted from the file, safetensors."""
+    cfg = qwen3_config()
+    init = Init(601)
+    sd = qwen3_state(cfg, init, QWEN3_TIED)
+    ids = init.ids(cfg["vocab_size"], 19)
+    out = run_module(Qwen3ForCausalLM, cfg, sd, ids)
+    return cfg, sd, without(sd, QWEN3_TIED), "st", ids, out
+
+
+@case
+def qwen3_bf16_bin():
+    """Qwen3ForCausalLM with bfloat16 weights: layer_types (sliding, full,
+    sliding) with window 4, untied lm_head, attention_bias true,
+    silu, pytorch_model.bin."""
+    cfg = qwen3_config(torch_dtype="bfloat16", sliding_window=4, attention_bias=True, tie_word_embeddings=False,
+                       layer_types=["sliding_attention", "full_attention", "sliding_attention"])
+    init = Init(602)
+    sd = rounded(qwen3_state(cfg, init), torch.bfloat16)
+    ids = init.ids(cfg["vocab_size"], 17)
+    return cfg, sd, sd, "bin", ids, run_module(Qwen3ForCausalLM, cfg, sd, ids)
 
 
 def name_of(fn):
