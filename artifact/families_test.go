@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,7 @@ import (
 
 // familyFixtures are the f32 fixtures of the families added after BERT,
 // GPT-2 and Llama, one or more per family and head.
-var familyFixtures = []string{"roberta-mlm-st", "camembert-mlm-bin", "roberta-cls-bin", "xlmr-model-st", "distilbert-mlm-st", "distilbert-cls-bin", "distilbert-model-st", "qwen3-st"}
+var familyFixtures = []string{"roberta-mlm-st", "camembert-mlm-bin", "roberta-cls-bin", "xlmr-model-st", "distilbert-mlm-st", "distilbert-cls-bin", "distilbert-model-st", "qwen3-st", "gemma-st", "gemma2-st", "gemma3-st"}
 
 // convert, quantize fp16 and int8, and prune --sparsity 0.5 pass
 // validation (each with the kind the CLI uses) on every new family's
@@ -205,5 +206,36 @@ func TestQwen3SkippedQNormCaught(t *testing.T) {
 				t.Fatalf("result %+v", res)
 			}
 		})
+	}
+}
+
+// A conversion that drops Gemma 2's soft-capping (attn_logit_softcapping
+// and final_logit_softcapping written as null, as converters for runtimes
+// without it do) is caught.
+func TestGemmaNoSoftcappingCaught(t *testing.T) {
+	src := filepath.Join(models, "gemma2-st")
+	broken := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
+		if cfg.Gemma().AttnLogitSoftcapping == 0 || cfg.Gemma().FinalLogitSoftcapping == 0 {
+			return nil, nil, errors.New("fixture has no soft-capping")
+		}
+		out, _, err := convert.DedupeShared(g, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := arch.UpdateConfig(g.Config, map[string]any{"attn_logit_softcapping": json.RawMessage("null"),
+			"final_logit_softcapping": json.RawMessage("null")})
+		if err != nil {
+			return nil, nil, err
+		}
+		out.Config = c
+		return out, nil, nil
+	}
+	dst := filepath.Join(t.TempDir(), "broken")
+	res, err := Build(context.Background(), src, dst, "convert", broken, Options{Validate: forward.ValidateOptions{Kind: forward.KindExact}})
+	if !errors.Is(err, forward.ErrValidationFailed) {
+		t.Fatalf("err = %v", err)
+	}
+	if res == nil || res.Published || res.Document.Passed {
+		t.Fatalf("result %+v", res)
 	}
 }

@@ -135,9 +135,11 @@ func TestPrunedHeadsAreExact(t *testing.T) {
 // original computes with the dropped heads' and neurons' output columns
 // zeroed: llama-gqa-bin (8 heads, 2 KV heads, head_dim from the config) and
 // qwen3-st (4 heads, 2 KV heads, head_dim 16 wider than hidden / heads,
-// q_norm and k_norm over each head, which pruning leaves as they are).
+// q_norm and k_norm over each head, which pruning leaves as they are),
+// gemma2-st and gemma3-st (query_pre_attn_scalar, not the head count,
+// scales their scores).
 func TestPrunedLlamaHeadsAndFFNAreExact(t *testing.T) {
-	for _, fx := range []string{"llama-gqa-bin", "qwen3-st"} {
+	for _, fx := range []string{"llama-gqa-bin", "qwen3-st", "gemma2-st", "gemma3-st"} {
 		t.Run(fx, func(t *testing.T) { checkPrunedLlamaLayers(t, fx) })
 	}
 }

@@ -146,10 +146,13 @@ func loadDecoder(s *tensorSet, cfg *arch.Config, class string, spec decoderSpec)
 }
 
 // rotaryConfig returns the Llama fields of a config of the Llama family or
-// of a family built on it (Qwen3).
+// of a family built on its config (Qwen3, Gemma).
 func rotaryConfig(cfg *arch.Config) *arch.LlamaConfig {
 	if q := cfg.Qwen3(); q != nil {
 		return &q.LlamaConfig
+	}
+	if g := cfg.Gemma(); g != nil {
+		return &g.LlamaConfig
 	}
 	return cfg.Llama()
 }

@@ -1,0 +1,64 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hubmirror/hubmirror/weights"
+)
+
+// Gemma 2 and 3 checkpoints without one of their extra norms are refused
+// by name (not run as Gemma 1 layers).
+func TestGemmaMissingNorms(t *testing.T) {
+	for _, c := range []struct{ fixture, name string }{
+		{"gemma2-st", "model.layers.1.pre_feedforward_layernorm.weight"},
+		{"gemma2-st", "model.layers.0.post_feedforward_layernorm.weight"},
+		{"gemma3-st", "model.layers.2.self_attn.q_norm.weight"},
+	} {
+		g := graphWithout(t, filepath.Join(fixtures, c.fixture), func(n string) bool { return n == c.name }, nil)
+		if _, err := Load(g, nil, Options{}); !errors.Is(err, ErrWeights) || !strings.Contains(err.Error(), c.name) {
+			t.Errorf("%s without %s: %v", c.fixture, c.name, err)
+		}
+	}
+}
+
+// Gemma3Model (no "model." prefix, no head, so no final soft-capping) gives
+// the last hidden state of the causal LM it came from; the (1 + w) norms
+// leave the checkpoint's weights as they were (a second load computes the
+// same).
+func TestGemmaModelWithoutPrefix(t *testing.T) {
+	dir := filepath.Join(fixtures, "gemma3-st")
+	src := openGraph(t, dir)
+	g := weights.NewGraph()
+	g.Config = []byte(strings.Replace(string(src.Config), `"Gemma3ForCausalLM"`, `"Gemma3Model"`, 1))
+	for _, tn := range src.Tensors() {
+		c := *tn
+		c.Name = strings.TrimPrefix(tn.Name, "model.")
+		g.Add(&c)
+	}
+	ids, want := expected(t, dir)
+	wv, _ := want[OutputLastHiddenState].Float32s()
+	for range 2 {
+		m, err := Load(g, nil, Options{Threads: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info := m.Info(); info.Family != "gemma" || info.Architecture != "Gemma3Model" || !slices.Equal(info.Outputs, []string{OutputLastHiddenState}) {
+			t.Errorf("Info = %+v", info)
+		}
+		out, err := m.Run(context.Background(), ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range wv {
+			if math.Abs(float64(out.Tensors[0].Data[i]-wv[i])) > 1e-4 {
+				t.Fatalf("last_hidden_state[%d] = %g, want %g", i, out.Tensors[0].Data[i], wv[i])
+			}
+		}
+	}
+}
