@@ -238,6 +238,7 @@ func TestGemmaConfig(t *testing.T) {
 			2, 3, [2]float64{0, 5}, 10000, 0, []int{8, 0, 8, 0}},
 		{`"model_type":"gemma3_text","sliding_window":8,"sliding_window_pattern":2`, 3, 256, [2]float64{}, 1e6, 10000, []int{8, 0, 8, 0}},
 		{`"model_type":"gemma3_text","sliding_window":8`, 3, 256, [2]float64{}, 1e6, 10000, []int{8, 8, 8, 8}},
+		{`"model_type":"gemma3_text","sliding_window":8,"_sliding_window_pattern":2`, 3, 256, [2]float64{}, 1e6, 10000, []int{8, 0, 8, 0}},
 		{`"model_type":"gemma3_text","rope_local_base_freq":100,"layer_types":["full_attention","sliding_attention","full_attention","full_attention"]`,
 			3, 256, [2]float64{}, 1e6, 100, []int{0, 4096, 0, 0}},
 		{`"architectures":["Gemma3ForCausalLM"]`, 3, 256, [2]float64{}, 1e6, 10000, []int{4096, 4096, 4096, 4096}},

@@ -85,7 +85,10 @@ func parseGemma(c *Config, raw []byte) (Params, error) {
 		RopeLocalBaseFreq     *float64 `json:"rope_local_base_freq"`
 		SlidingWindow         *int     `json:"sliding_window"`
 		SlidingWindowPattern  *int     `json:"sliding_window_pattern"`
-		LayerTypes            []string `json:"layer_types"`
+		// Later Gemma3TextConfig versions write the pattern so, beside
+		// layer_types.
+		SlidingWindowPatternV2 *int     `json:"_sliding_window_pattern"`
+		LayerTypes             []string `json:"layer_types"`
 	}
 	if err := json.Unmarshal(raw, &f); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, family, err)
@@ -127,6 +130,19 @@ func parseGemma(c *Config, raw []byte) (Params, error) {
 	if gen == 3 && f.RopeLocalBaseFreq != nil {
 		g.RopeLocalBaseFreq = *f.RopeLocalBaseFreq
 	}
+	if rp, err := RopeParameters(c); err != nil {
+		return nil, err
+	} else if v, ok := rp["sliding_attention"]; ok && gen == 3 && f.RopeLocalBaseFreq == nil {
+		var local struct {
+			RopeTheta *float64 `json:"rope_theta"`
+		}
+		if err := json.Unmarshal(v, &local); err != nil {
+			return nil, fmt.Errorf("%w: %s: rope_parameters.sliding_attention: %v", ErrConfig, family, err)
+		}
+		if local.RopeTheta != nil {
+			g.RopeLocalBaseFreq = *local.RopeTheta
+		}
+	}
 	if gen == 3 {
 		k.positiveFloat("rope_local_base_freq", g.RopeLocalBaseFreq)
 	}
@@ -158,8 +174,11 @@ func parseGemma(c *Config, raw []byte) (Params, error) {
 		}
 	default: // Gemma 3: all but every sliding_window_pattern-th layer
 		pattern := 6
-		if f.SlidingWindowPattern != nil {
+		switch {
+		case f.SlidingWindowPattern != nil:
 			pattern = *f.SlidingWindowPattern
+		case f.SlidingWindowPatternV2 != nil:
+			pattern = *f.SlidingWindowPatternV2
 		}
 		if pattern <= 0 {
 			return nil, fmt.Errorf("%w: %s: sliding_window_pattern must be positive, got %d", ErrConfig, family, pattern)

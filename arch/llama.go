@@ -60,6 +60,23 @@ func (l *LlamaConfig) parse(c *Config, raw []byte, family string, defaultHeadDim
 	if err := json.Unmarshal(raw, l); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrConfig, family, err)
 	}
+	if !present(c.Raw, "rope_theta") {
+		rp, err := RopeParameters(c)
+		if err != nil {
+			return err
+		}
+		if v, ok := rp["full_attention"]; ok { // one entry per layer type (Gemma 3)
+			rp = nil
+			if err := json.Unmarshal(v, &rp); err != nil {
+				return fmt.Errorf("%w: %s: rope_parameters.full_attention: %v", ErrConfig, family, err)
+			}
+		}
+		if v, ok := rp["rope_theta"]; ok {
+			if err := json.Unmarshal(v, &l.RopeTheta); err != nil {
+				return fmt.Errorf("%w: %s: rope_parameters.rope_theta: %v", ErrConfig, family, err)
+			}
+		}
+	}
 	k := checker{family: family}
 	k.size("vocab_size", l.VocabSize)
 	k.size("hidden_size", l.HiddenSize)
@@ -88,6 +105,21 @@ func (l *LlamaConfig) parse(c *Config, raw []byte, family string, defaultHeadDim
 	k.positiveFloat("rope_theta", l.RopeTheta)
 	k.nonNegative("sliding_window", l.SlidingWindow)
 	return k.err
+}
+
+// RopeParameters returns config.json's rope_parameters, where transformers
+// 5 writes what rope_theta and rope_scaling held (for Gemma 3, one such
+// object per layer type: full_attention, sliding_attention); nil when
+// absent.
+func RopeParameters(c *Config) (map[string]json.RawMessage, error) {
+	if !present(c.Raw, "rope_parameters") {
+		return nil, nil
+	}
+	var rp map[string]json.RawMessage
+	if err := json.Unmarshal(c.Raw["rope_parameters"], &rp); err != nil {
+		return nil, fmt.Errorf("%w: rope_parameters: %v", ErrConfig, err)
+	}
+	return rp, nil
 }
 
 // Tensor names of Llama-family checkpoints, relative to the base model

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -58,6 +60,52 @@ func TestGemmaModelWithoutPrefix(t *testing.T) {
 		for i := range wv {
 			if math.Abs(float64(out.Tensors[0].Data[i]-wv[i])) > 1e-4 {
 				t.Fatalf("last_hidden_state[%d] = %g, want %g", i, out.Tensors[0].Data[i], wv[i])
+			}
+		}
+	}
+}
+
+// A config as transformers 5 writes it, rotary bases and scaling in
+// rope_parameters (per layer type for Gemma 3) instead of rope_theta,
+// rope_scaling and rope_local_base_freq, computes the same: gemma3-st
+// (linear scaling on its global layers, a local base of its own) and
+// qwen3-st.
+func TestRopeParameters(t *testing.T) {
+	for _, c := range []struct {
+		fixture string
+		drop    []string
+		params  string
+	}{
+		{"gemma3-st", []string{"rope_theta", "rope_scaling", "rope_local_base_freq"},
+			`{"full_attention":{"rope_type":"linear","factor":4.0,"rope_theta":1000000.0},"sliding_attention":{"rope_type":"default","rope_theta":100.0}}`},
+		{"qwen3-st", []string{"rope_theta"}, `{"rope_type":"default","rope_theta":1000000.0}`},
+	} {
+		dir := filepath.Join(fixtures, c.fixture)
+		src := openGraph(t, dir)
+		fields := map[string]any{"rope_parameters": json.RawMessage(c.params)}
+		for _, f := range c.drop {
+			fields[f] = nil
+		}
+		cfg, err := arch.UpdateConfig(src.Config, fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := graphWithout(t, dir, nil, nil)
+		g.Config = cfg
+		m, err := Load(g, nil, Options{Threads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, want := expected(t, dir)
+		out, err := m.Run(context.Background(), ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wv, _ := want[OutputLogits].Float32s()
+		got, _ := out.Get(OutputLogits)
+		for i := range wv {
+			if math.Abs(float64(got.Data[i]-wv[i])) > 1e-4 {
+				t.Fatalf("%s: logit %d = %g, want %g", c.fixture, i, got.Data[i], wv[i])
 			}
 		}
 	}

@@ -184,7 +184,19 @@ func ropeFrequencies(cfg *arch.Config) (invFreq []float32, maxPositions int, err
 	inv := kernels.RoPEInvFreq(c.HeadDim, c.RopeTheta)
 	raw, ok := cfg.Raw["rope_scaling"]
 	if !ok || string(raw) == "null" {
-		return inv, 0, nil
+		// transformers 5 writes the scaling in rope_parameters (Gemma 3's
+		// global layers': its full_attention entry).
+		rp, err := arch.RopeParameters(cfg)
+		if err != nil {
+			return nil, 0, err
+		}
+		if v, ok := rp["full_attention"]; ok {
+			raw = v
+		} else if rp != nil {
+			raw = cfg.Raw["rope_parameters"]
+		} else {
+			return inv, 0, nil
+		}
 	}
 	var rs struct {
 		RopeType                      string  `json:"rope_type"`
