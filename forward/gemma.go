@@ -39,9 +39,8 @@ type gemmaLayer struct {
 	// (Gemma 2, 3) normalize their outputs; qNorm and kNorm (Gemma 3)
 	// each head of q and k.
 	inNorm, postAttn, preFF, postFF, qNorm, kNorm norm
-	q, k, v, o                                    linear
-	gate, up, down                                linear
-	window                                        int
+	projections
+	window int
 }
 
 func init() { loaders["gemma"] = loadGemma }
@@ -102,18 +101,8 @@ func loadGemma(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 				return nil, Info{}, err
 			}
 		}
-		for _, x := range []struct {
-			dst     *linear
-			name    string
-			out, in int
-		}{
-			{&l.q, arch.LlamaQuery, nh * dh, H}, {&l.k, arch.LlamaKey, nkv * dh, H},
-			{&l.v, arch.LlamaValue, nkv * dh, H}, {&l.o, arch.LlamaAttentionOutput, H, nh * dh},
-			{&l.gate, arch.LlamaGate, I, H}, {&l.up, arch.LlamaUp, I, H}, {&l.down, arch.LlamaDown, H, I},
-		} {
-			if *x.dst, err = loadLinear(s, p+x.name, x.out, x.in, false, false); err != nil {
-				return nil, Info{}, err
-			}
+		if l.projections, err = loadProjections(s, p, H, I, nh, nkv, dh); err != nil {
+			return nil, Info{}, err
 		}
 		m.layers = append(m.layers, l)
 	}
@@ -184,14 +173,7 @@ func (m *gemma) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 		if l.window > 0 {
 			rope = local
 		}
-		for t := 0; t < n; t++ {
-			for h := 0; h < m.heads; h++ {
-				rope.Apply(q[t*qw+h*dh:t*qw+(h+1)*dh], t)
-			}
-			for h := 0; h < m.kvHeads; h++ {
-				rope.Apply(k[t*kvw+h*dh:t*kvw+(h+1)*dh], t)
-			}
-		}
+		rotate(rope, q, k, n, m.heads, m.kvHeads, dh)
 		att.run(ctxBuf, rowMajor(q, qw), rowMajor(k, kvw), rowMajor(v, kvw), n, l.window, rc.threads)
 		l.o.apply(a, ctxBuf, n, rc)
 		if l.postAttn.w != nil {
@@ -199,13 +181,7 @@ func (m *gemma) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 		}
 		add(x, a)
 		l.preFF.rmsNorm(a, x, n)
-		l.gate.apply(gate, a, n, rc)
-		l.up.apply(up, a, n, rc)
-		m.act(gate)
-		for i := range gate {
-			gate[i] *= up[i]
-		}
-		l.down.apply(a, gate, n, rc)
+		l.mlp(a, a, gate, up, n, m.act, rc)
 		if l.postFF.w != nil {
 			l.postFF.rmsNorm(a, a, n)
 		}

@@ -31,10 +31,63 @@ type llamaLayer struct {
 	inNorm, postNorm norm
 	// qNorm and kNorm are Qwen3's RMSNorms over each head of q and k,
 	// applied before the rotary embedding; empty for Llama.
-	qNorm, kNorm   norm
+	qNorm, kNorm norm
+	projections
+	window int // sliding window, 0 for full attention
+}
+
+// projections are the Linear layers of every Llama-style decoder layer
+// (Llama, Qwen3, Gemma): attention's q, k, v and o, the MLP's gate, up and
+// down.
+type projections struct {
 	q, k, v, o     linear
 	gate, up, down linear
-	window         int // sliding window, 0 for full attention
+}
+
+// loadProjections loads the projections of the layer with prefix p.
+func loadProjections(s *tensorSet, p string, hidden, inter, heads, kvHeads, headDim int) (projections, error) {
+	var l projections
+	for _, x := range []struct {
+		dst     *linear
+		name    string
+		out, in int
+	}{
+		{&l.q, arch.LlamaQuery, heads * headDim, hidden}, {&l.k, arch.LlamaKey, kvHeads * headDim, hidden},
+		{&l.v, arch.LlamaValue, kvHeads * headDim, hidden}, {&l.o, arch.LlamaAttentionOutput, hidden, heads * headDim},
+		{&l.gate, arch.LlamaGate, inter, hidden}, {&l.up, arch.LlamaUp, inter, hidden}, {&l.down, arch.LlamaDown, hidden, inter},
+	} {
+		var err error
+		if *x.dst, err = loadLinear(s, p+x.name, x.out, x.in, false, false); err != nil {
+			return projections{}, err
+		}
+	}
+	return l, nil
+}
+
+// mlp computes dst = down(act(gate(a)) · up(a)) for n rows, with gate and
+// up as scratch [n×intermediate].
+func (l *projections) mlp(dst, a, gate, up []float32, n int, act func([]float32), rc runConfig) {
+	l.gate.apply(gate, a, n, rc)
+	l.up.apply(up, a, n, rc)
+	act(gate)
+	for i := range gate {
+		gate[i] *= up[i]
+	}
+	l.down.apply(dst, gate, n, rc)
+}
+
+// rotate applies the rotary embedding to each head of q [n×heads·headDim]
+// and k [n×kvHeads·headDim], row t at position t.
+func rotate(rope *kernels.RoPETable, q, k []float32, n, heads, kvHeads, headDim int) {
+	qw, kvw := heads*headDim, kvHeads*headDim
+	for t := 0; t < n; t++ {
+		for h := 0; h < heads; h++ {
+			rope.Apply(q[t*qw+h*headDim:t*qw+(h+1)*headDim], t)
+		}
+		for h := 0; h < kvHeads; h++ {
+			rope.Apply(k[t*kvw+h*headDim:t*kvw+(h+1)*headDim], t)
+		}
+	}
 }
 
 func init() { loaders["llama"] = loadLlama }
@@ -115,18 +168,8 @@ func loadDecoder(s *tensorSet, cfg *arch.Config, class string, spec decoderSpec)
 				return nil, Info{}, err
 			}
 		}
-		for _, x := range []struct {
-			dst     *linear
-			name    string
-			out, in int
-		}{
-			{&l.q, arch.LlamaQuery, nh * dh, H}, {&l.k, arch.LlamaKey, nkv * dh, H},
-			{&l.v, arch.LlamaValue, nkv * dh, H}, {&l.o, arch.LlamaAttentionOutput, H, nh * dh},
-			{&l.gate, arch.LlamaGate, I, H}, {&l.up, arch.LlamaUp, I, H}, {&l.down, arch.LlamaDown, H, I},
-		} {
-			if *x.dst, err = loadLinear(s, p+x.name, x.out, x.in, false, false); err != nil {
-				return nil, Info{}, err
-			}
+		if l.projections, err = loadProjections(s, p, H, I, nh, nkv, dh); err != nil {
+			return nil, Info{}, err
 		}
 		m.layers = append(m.layers, l)
 	}
@@ -350,25 +393,12 @@ func (m *llama) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 			l.qNorm.rmsNorm(q, q, n*m.heads)
 			l.kNorm.rmsNorm(k, k, n*m.kvHeads)
 		}
-		for t := 0; t < n; t++ {
-			for h := 0; h < m.heads; h++ {
-				rope.Apply(q[t*qw+h*dh:t*qw+(h+1)*dh], t)
-			}
-			for h := 0; h < m.kvHeads; h++ {
-				rope.Apply(k[t*kvw+h*dh:t*kvw+(h+1)*dh], t)
-			}
-		}
+		rotate(rope, q, k, n, m.heads, m.kvHeads, dh)
 		att.run(ctxBuf, rowMajor(q, qw), rowMajor(k, kvw), rowMajor(v, kvw), n, l.window, threads)
 		l.o.apply(a, ctxBuf, n, rc)
 		add(x, a)
 		l.postNorm.rmsNorm(a, x, n)
-		l.gate.apply(gate, a, n, rc)
-		l.up.apply(up, a, n, rc)
-		m.act(gate)
-		for i := range gate {
-			gate[i] *= up[i]
-		}
-		l.down.apply(a, gate, n, rc)
+		l.mlp(a, a, gate, up, n, m.act, rc)
 		add(x, a)
 	}
 	if err := rc.layer(ctx); err != nil { // the head is a layer of its own
