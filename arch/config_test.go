@@ -143,6 +143,8 @@ func TestFamilyByClass(t *testing.T) {
 		"MistralForCausalLM": "llama", "Qwen2Model": "llama", "BertForMaskedLM": "bert", "GPT2LMHeadModel": "gpt2", "T5Model": "",
 		"RobertaForMaskedLM": "roberta", "XLMRobertaModel": "roberta", "CamembertForSequenceClassification": "roberta",
 		"DistilBertForMaskedLM": "distilbert", "Qwen3ForCausalLM": "qwen3", "Gemma2ForCausalLM": "gemma",
+		"Qwen3MoeForCausalLM": "", "Gemma3ForConditionalGeneration": "", "Gemma3nForCausalLM": "", "GemmaModel": "gemma",
+		"Gemma3TextModel": "gemma",
 	} {
 		c, err := ParseConfig([]byte(`{"architectures":["` + arch + `"],"vocab_size":10,"hidden_size":8,"intermediate_size":8,
 			"num_hidden_layers":1,"num_attention_heads":2,"max_position_embeddings":8,"n_embd":8,"n_layer":1,"n_head":2,"n_positions":8}`))

@@ -8,7 +8,9 @@ import (
 
 func init() {
 	register(&Family{Name: "gemma", ModelTypes: []string{"gemma", "gemma2", "gemma3_text"},
-		ClassPrefixes: []string{"Gemma"}, Buffers: []string{"rotary_emb.inv_freq"}, Parse: parseGemma})
+		// Not Gemma3ForConditionalGeneration (multimodal) nor Gemma 3n.
+		ClassPrefixes: []string{"GemmaFor", "GemmaModel", "Gemma2For", "Gemma2Model", "Gemma3ForCausalLM", "Gemma3TextModel"},
+		Buffers:       []string{"rotary_emb.inv_freq"}, Parse: parseGemma})
 }
 
 // GemmaConfig is transformers' GemmaConfig, Gemma2Config and

@@ -6,7 +6,7 @@ import (
 )
 
 func init() {
-	register(&Family{Name: "qwen3", ModelTypes: []string{"qwen3"}, ClassPrefixes: []string{"Qwen3"},
+	register(&Family{Name: "qwen3", ModelTypes: []string{"qwen3"}, ClassPrefixes: []string{"Qwen3For", "Qwen3Model"}, // not Qwen3Moe*
 		Buffers: []string{"rotary_emb.inv_freq"}, Parse: parseQwen3})
 }
 

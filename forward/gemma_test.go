@@ -29,7 +29,7 @@ func TestGemmaMissingNorms(t *testing.T) {
 	}
 }
 
-// Gemma3Model (no "model." prefix, no head, so no final soft-capping) gives
+// Gemma3TextModel (no "model." prefix, no head, so no final soft-capping) gives
 // the last hidden state of the causal LM it came from; the (1 + w) norms
 // leave the checkpoint's weights as they were (a second load computes the
 // same).
@@ -37,7 +37,7 @@ func TestGemmaModelWithoutPrefix(t *testing.T) {
 	dir := filepath.Join(fixtures, "gemma3-st")
 	src := openGraph(t, dir)
 	g := weights.NewGraph()
-	g.Config = []byte(strings.Replace(string(src.Config), `"Gemma3ForCausalLM"`, `"Gemma3Model"`, 1))
+	g.Config = []byte(strings.Replace(string(src.Config), `"Gemma3ForCausalLM"`, `"Gemma3TextModel"`, 1))
 	for _, tn := range src.Tensors() {
 		c := *tn
 		c.Name = strings.TrimPrefix(tn.Name, "model.")
@@ -50,7 +50,7 @@ func TestGemmaModelWithoutPrefix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info := m.Info(); info.Family != "gemma" || info.Architecture != "Gemma3Model" || !slices.Equal(info.Outputs, []string{OutputLastHiddenState}) {
+		if info := m.Info(); info.Family != "gemma" || info.Architecture != "Gemma3TextModel" || !slices.Equal(info.Outputs, []string{OutputLastHiddenState}) {
 			t.Errorf("Info = %+v", info)
 		}
 		out, err := m.Run(context.Background(), ids)
