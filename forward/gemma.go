@@ -20,8 +20,10 @@ import (
 type gemma struct {
 	hidden, heads, kvHeads, headDim, inter int
 	embed                                  *kernels.Weight
-	// embedScale is sqrt(hidden_size) in float32, as transformers
-	// multiplies the embeddings.
+	// embedScale is sqrt(hidden_size) rounded to the dtype the model
+	// computes in, as transformers rounds it: float32 here, whatever the
+	// weights' dtype (transformers run in bf16 rounds it to bf16; the
+	// fixtures, like every fixture, are its float32 run).
 	embedScale         float32
 	layers             []gemmaLayer
 	norm               norm
