@@ -3,8 +3,8 @@
 // checkpoints name their tensors, and the role each tensor plays for the
 // conversion, quantization and pruning passes.
 //
-// Each family lives in a file of its own (bert.go, distilbert.go, gpt2.go,
-// llama.go, roberta.go) that
+// Each family lives in a file of its own (bert.go, distilbert.go, gemma.go,
+// gpt2.go, llama.go, qwen3.go, roberta.go) that
 // registers a Family (the model types and class names that select it, its
 // buffers, the roles of its own tensor names, a parser that checks its
 // config.json) and defines its Params: sizes, where its checkpoints keep
@@ -31,8 +31,8 @@ var ErrConfig = errors.New("arch: invalid config")
 // Family is one model family: the config.json model types and transformers
 // classes it covers, and how their configs read.
 type Family struct {
-	// Name is the family's name: "bert", "distilbert", "gpt2", "llama",
-	// "roberta".
+	// Name is the family's name: "bert", "distilbert", "gemma", "gpt2",
+	// "llama", "qwen3", "roberta".
 	Name string
 	// ModelTypes are the config.json model_type values of the family.
 	ModelTypes []string

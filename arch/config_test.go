@@ -2,6 +2,7 @@ package arch
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -141,7 +142,9 @@ func TestFamilyByClass(t *testing.T) {
 	for arch, want := range map[string]string{
 		"MistralForCausalLM": "llama", "Qwen2Model": "llama", "BertForMaskedLM": "bert", "GPT2LMHeadModel": "gpt2", "T5Model": "",
 		"RobertaForMaskedLM": "roberta", "XLMRobertaModel": "roberta", "CamembertForSequenceClassification": "roberta",
-		"DistilBertForMaskedLM": "distilbert",
+		"DistilBertForMaskedLM": "distilbert", "Qwen3ForCausalLM": "qwen3", "Gemma2ForCausalLM": "gemma",
+		"Qwen3MoeForCausalLM": "", "Gemma3ForConditionalGeneration": "", "Gemma3nForCausalLM": "", "GemmaModel": "gemma",
+		"Gemma3TextModel": "gemma",
 	} {
 		c, err := ParseConfig([]byte(`{"architectures":["` + arch + `"],"vocab_size":10,"hidden_size":8,"intermediate_size":8,
 			"num_hidden_layers":1,"num_attention_heads":2,"max_position_embeddings":8,"n_embd":8,"n_layer":1,"n_head":2,"n_positions":8}`))
@@ -153,7 +156,7 @@ func TestFamilyByClass(t *testing.T) {
 	for _, f := range Families() {
 		names = append(names, f.Name)
 	}
-	if strings.Join(names, ",") != "bert,distilbert,gpt2,llama,roberta" {
+	if strings.Join(names, ",") != "bert,distilbert,gemma,gpt2,llama,qwen3,roberta" {
 		t.Errorf("families %v", names)
 	}
 }
@@ -170,5 +173,101 @@ func TestOfFamily(t *testing.T) {
 	}
 	if (&Config{ModelType: "t5"}).OfFamily("T5Model") {
 		t.Error("a config of no known family claims a class")
+	}
+}
+
+// TestQwen3Config: Qwen3's defaults (head_dim 128 whatever hidden_size
+// says, no bias, untied) and its sliding-window layers as
+// configuration_qwen3 derives them.
+func TestQwen3Config(t *testing.T) {
+	const base = `"model_type":"qwen3","vocab_size":10,"hidden_size":8,"num_hidden_layers":3,"num_attention_heads":2,"intermediate_size":8`
+	c, err := ParseConfig([]byte(`{` + base + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := c.Qwen3()
+	if q == nil || c.Llama() != nil || q.HeadDim != 128 || q.AttentionBias || q.TieWordEmbeddings || q.NumKeyValueHeads != 2 ||
+		q.RMSNormEps != 1e-6 || !slices.Equal(q.Windows, []int{0, 0, 0}) || q.Sizes().HeadDim != 128 {
+		t.Fatalf("defaults: %+v", q)
+	}
+	for _, w := range []struct {
+		config string
+		want   []int
+	}{
+		{`"sliding_window":32,"max_window_layers":1`, []int{0, 0, 0}}, // use_sliding_window false
+		{`"sliding_window":32,"use_sliding_window":false,"layer_types":["sliding_attention","full_attention","sliding_attention"]`, []int{0, 0, 0}},
+		{`"sliding_window":32,"use_sliding_window":true,"max_window_layers":1`, []int{0, 32, 32}},
+		{`"use_sliding_window":true,"max_window_layers":2`, []int{0, 0, 4096}},
+		{`"sliding_window":32,"use_sliding_window":true`, []int{0, 0, 0}}, // max_window_layers 28
+		{`"sliding_window":null,"use_sliding_window":true,"max_window_layers":0`, []int{0, 0, 0}},
+		{`"sliding_window":32,"use_sliding_window":true,"layer_types":["sliding_attention","full_attention","sliding_attention"]`, []int{32, 0, 32}},
+	} {
+		c, err := ParseConfig([]byte(`{` + base + `,` + w.config + `}`))
+		if err != nil || !slices.Equal(c.Qwen3().Windows, w.want) {
+			t.Errorf("%s: %v; want %v", w.config, err, w.want)
+			continue
+		}
+	}
+	for _, bad := range []string{
+		`"use_sliding_window":true,"layer_types":["full_attention"]`,
+		`"use_sliding_window":true,"layer_types":["full_attention","chunked_attention","full_attention"]`,
+		`"head_dim":0`,
+		`"num_key_value_heads":3`,
+	} {
+		if _, err := ParseConfig([]byte(`{` + base + `,` + bad + `}`)); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "qwen3") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}
+
+// TestGemmaConfig: each Gemma generation's defaults and sliding-window
+// layers as its configuration derives them; a null soft-cap is none.
+func TestGemmaConfig(t *testing.T) {
+	const base = `"vocab_size":10,"hidden_size":8,"num_hidden_layers":4,"num_attention_heads":2,"intermediate_size":8`
+	for _, c := range []struct {
+		config  string
+		gen     int
+		scalar  float64
+		caps    [2]float64
+		theta   float64
+		local   float64
+		windows []int
+	}{
+		{`"model_type":"gemma"`, 1, 256, [2]float64{}, 10000, 0, []int{0, 0, 0, 0}},
+		{`"model_type":"gemma","head_dim":16,"sliding_window":8`, 1, 16, [2]float64{}, 10000, 0, []int{0, 0, 0, 0}},
+		{`"model_type":"gemma2"`, 2, 256, [2]float64{50, 30}, 10000, 0, []int{4096, 0, 4096, 0}},
+		{`"model_type":"gemma2","attn_logit_softcapping":null,"final_logit_softcapping":5,"sliding_window":8,"query_pre_attn_scalar":3`,
+			2, 3, [2]float64{0, 5}, 10000, 0, []int{8, 0, 8, 0}},
+		{`"model_type":"gemma3_text","sliding_window":8,"sliding_window_pattern":2`, 3, 256, [2]float64{}, 1e6, 10000, []int{8, 0, 8, 0}},
+		{`"model_type":"gemma3_text","sliding_window":8`, 3, 256, [2]float64{}, 1e6, 10000, []int{8, 8, 8, 8}},
+		{`"model_type":"gemma3_text","sliding_window":8,"_sliding_window_pattern":2`, 3, 256, [2]float64{}, 1e6, 10000, []int{8, 0, 8, 0}},
+		{`"model_type":"gemma3_text","rope_local_base_freq":100,"layer_types":["full_attention","sliding_attention","full_attention","full_attention"]`,
+			3, 256, [2]float64{}, 1e6, 100, []int{0, 4096, 0, 0}},
+		{`"architectures":["Gemma3ForCausalLM"]`, 3, 256, [2]float64{}, 1e6, 10000, []int{4096, 4096, 4096, 4096}},
+	} {
+		cfg, err := ParseConfig([]byte(`{` + base + `,` + c.config + `}`))
+		if err != nil {
+			t.Errorf("%s: %v", c.config, err)
+			continue
+		}
+		g := cfg.Gemma()
+		if g == nil || cfg.Family() != "gemma" || g.Generation != c.gen || g.QueryPreAttnScalar != c.scalar ||
+			g.AttnLogitSoftcapping != c.caps[0] || g.FinalLogitSoftcapping != c.caps[1] || g.RopeTheta != c.theta ||
+			g.RopeLocalBaseFreq != c.local || !slices.Equal(g.Windows, c.windows) || !g.TieWordEmbeddings ||
+			g.HiddenActivation != "gelu_pytorch_tanh" || (c.gen != 1 || c.scalar == 256) && g.HeadDim != 256 {
+			t.Errorf("%s: %+v", c.config, g)
+		}
+	}
+	for _, bad := range []string{
+		`"model_type":"gemma2","attn_logit_softcapping":-1`,
+		`"model_type":"gemma2","query_pre_attn_scalar":0`,
+		`"model_type":"gemma2","sliding_window":0`,
+		`"model_type":"gemma3_text","sliding_window_pattern":0`,
+		`"model_type":"gemma3_text","layer_types":["full_attention"]`,
+		`"model_type":"gemma3_text","rope_local_base_freq":0`,
+	} {
+		if _, err := ParseConfig([]byte(`{` + base + `,` + bad + `}`)); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "gemma") {
+			t.Errorf("%s: %v", bad, err)
+		}
 	}
 }

@@ -40,17 +40,44 @@ func (c *Config) Llama() *LlamaConfig {
 }
 
 func parseLlama(c *Config, raw []byte) (Params, error) {
-	l := &LlamaConfig{HiddenAct: "silu", RMSNormEps: 1e-6, RopeTheta: 10000, MaxPositionEmbeddings: 2048}
+	l := &LlamaConfig{HiddenAct: "silu", RMSNormEps: 1e-6, RopeTheta: 10000, MaxPositionEmbeddings: 2048,
+		// Without the field, only configs of no model type tie (transformers' default).
+		TieWordEmbeddings: c.ModelType != "llama" && c.ModelType != "mistral" && c.ModelType != "qwen2"}
 	if c.ModelType == "qwen2" {
 		l.AttentionBias = true // Qwen2 always has q/k/v biases
 	}
+	if err := l.parse(c, raw, "llama", 0); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// parse reads raw over the defaults already in l and checks the values, for
+// the Llama family and the families built on its config (Qwen3). A head_dim
+// absent from config.json is defaultHeadDim, or hidden_size /
+// num_attention_heads when that is 0.
+func (l *LlamaConfig) parse(c *Config, raw []byte, family string, defaultHeadDim int) error {
 	if err := json.Unmarshal(raw, l); err != nil {
-		return nil, fmt.Errorf("%w: llama: %v", ErrConfig, err)
+		return fmt.Errorf("%w: %s: %v", ErrConfig, family, err)
 	}
-	if _, ok := c.Raw["tie_word_embeddings"]; !ok {
-		l.TieWordEmbeddings = c.ModelType != "llama" && c.ModelType != "mistral" && c.ModelType != "qwen2"
+	if !present(c.Raw, "rope_theta") {
+		rp, err := RopeParameters(c)
+		if err != nil {
+			return err
+		}
+		if v, ok := rp["full_attention"]; ok { // one entry per layer type (Gemma 3)
+			rp = nil
+			if err := json.Unmarshal(v, &rp); err != nil {
+				return fmt.Errorf("%w: %s: rope_parameters.full_attention: %v", ErrConfig, family, err)
+			}
+		}
+		if v, ok := rp["rope_theta"]; ok {
+			if err := json.Unmarshal(v, &l.RopeTheta); err != nil {
+				return fmt.Errorf("%w: %s: rope_parameters.rope_theta: %v", ErrConfig, family, err)
+			}
+		}
 	}
-	k := checker{family: "llama"}
+	k := checker{family: family}
 	k.size("vocab_size", l.VocabSize)
 	k.size("hidden_size", l.HiddenSize)
 	k.size("intermediate_size", l.IntermediateSize)
@@ -61,9 +88,12 @@ func parseLlama(c *Config, raw []byte) (Params, error) {
 	} else {
 		l.NumKeyValueHeads = l.NumAttentionHeads
 	}
-	if present(c.Raw, "head_dim") {
+	switch {
+	case present(c.Raw, "head_dim"):
 		k.size("head_dim", l.HeadDim)
-	} else {
+	case defaultHeadDim > 0:
+		l.HeadDim = defaultHeadDim
+	default:
 		k.divides("hidden_size", l.HiddenSize, "num_attention_heads", l.NumAttentionHeads)
 		if l.NumAttentionHeads > 0 {
 			l.HeadDim = l.HiddenSize / l.NumAttentionHeads
@@ -74,10 +104,22 @@ func parseLlama(c *Config, raw []byte) (Params, error) {
 	k.positiveFloat("rms_norm_eps", l.RMSNormEps)
 	k.positiveFloat("rope_theta", l.RopeTheta)
 	k.nonNegative("sliding_window", l.SlidingWindow)
-	if k.err != nil {
-		return nil, k.err
+	return k.err
+}
+
+// RopeParameters returns config.json's rope_parameters, where transformers
+// 5 writes what rope_theta and rope_scaling held (for Gemma 3, one such
+// object per layer type: full_attention, sliding_attention); nil when
+// absent.
+func RopeParameters(c *Config) (map[string]json.RawMessage, error) {
+	if !present(c.Raw, "rope_parameters") {
+		return nil, nil
 	}
-	return l, nil
+	var rp map[string]json.RawMessage
+	if err := json.Unmarshal(c.Raw["rope_parameters"], &rp); err != nil {
+		return nil, fmt.Errorf("%w: rope_parameters: %v", ErrConfig, err)
+	}
+	return rp, nil
 }
 
 // Tensor names of Llama-family checkpoints, relative to the base model

@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,7 @@ import (
 
 // familyFixtures are the f32 fixtures of the families added after BERT,
 // GPT-2 and Llama, one or more per family and head.
-var familyFixtures = []string{"roberta-mlm-st", "camembert-mlm-bin", "roberta-cls-bin", "xlmr-model-st", "distilbert-mlm-st", "distilbert-cls-bin", "distilbert-model-st"}
+var familyFixtures = []string{"roberta-mlm-st", "camembert-mlm-bin", "roberta-cls-bin", "xlmr-model-st", "distilbert-mlm-st", "distilbert-cls-bin", "distilbert-model-st", "qwen3-st", "gemma-st", "gemma2-st", "gemma3-st"}
 
 // convert, quantize fp16 and int8, and prune --sparsity 0.5 pass
 // validation (each with the kind the CLI uses) on every new family's
@@ -144,5 +145,97 @@ func TestDistilBertSwappedNormsCaught(t *testing.T) {
 	_, err := Build(context.Background(), src, dst, "convert", broken, Options{Validate: forward.ValidateOptions{Kind: forward.KindExact}})
 	if !errors.Is(err, forward.ErrValidationFailed) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A conversion that skips Qwen3's q_norm (a converter that knows only
+// Qwen2's tensors) is caught: transformers initializes the missing weights
+// to ones, which is what the broken pass writes. Writing the model as
+// Qwen2 outright (model_type renamed, q_norm and k_norm dropped) is
+// refused as another family.
+func TestQwen3SkippedQNormCaught(t *testing.T) {
+	src := filepath.Join(models, "qwen3-st")
+	skipped := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
+		out := g.Derive()
+		for _, x := range g.Tensors() {
+			if strings.HasSuffix(x.Name, "."+arch.Qwen3QNorm+".weight") {
+				ones := make([]float32, x.Shape[0])
+				for i := range ones {
+					ones[i] = 1
+				}
+				var err error
+				if x, err = weights.FromFloat32(x.Name, x.DType, x.Shape, ones); err != nil {
+					return nil, nil, err
+				}
+			}
+			if err := out.Add(x); err != nil {
+				return nil, nil, err
+			}
+		}
+		return out, nil, nil
+	}
+	asQwen2 := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
+		out := g.Derive()
+		for _, x := range g.Tensors() {
+			if strings.Contains(x.Name, "."+arch.Qwen3QNorm+".") || strings.Contains(x.Name, "."+arch.Qwen3KNorm+".") {
+				continue
+			}
+			if err := out.Add(x); err != nil {
+				return nil, nil, err
+			}
+		}
+		c, err := arch.UpdateConfig(g.Config, map[string]any{"model_type": "qwen2", "architectures": []string{"Qwen2ForCausalLM"}})
+		if err != nil {
+			return nil, nil, err
+		}
+		out.Config = c
+		return out, nil, nil
+	}
+	for _, c := range []struct {
+		name string
+		pass Pass
+		want error
+	}{{"skipped-q-norm", skipped, forward.ErrValidationFailed}, {"as-qwen2", asQwen2, forward.ErrIncompatible}} {
+		t.Run(c.name, func(t *testing.T) {
+			dst := filepath.Join(t.TempDir(), "broken")
+			res, err := Build(context.Background(), src, dst, "convert", c.pass, Options{Validate: forward.ValidateOptions{Kind: forward.KindExact}})
+			if !errors.Is(err, c.want) {
+				t.Fatalf("err = %v", err)
+			}
+			if res != nil && (res.Published || res.Document.Passed) {
+				t.Fatalf("result %+v", res)
+			}
+		})
+	}
+}
+
+// A conversion that drops Gemma 2's soft-capping (attn_logit_softcapping
+// and final_logit_softcapping written as null, as converters for runtimes
+// without it do) is caught.
+func TestGemmaNoSoftcappingCaught(t *testing.T) {
+	src := filepath.Join(models, "gemma2-st")
+	broken := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
+		if cfg.Gemma().AttnLogitSoftcapping == 0 || cfg.Gemma().FinalLogitSoftcapping == 0 {
+			return nil, nil, errors.New("fixture has no soft-capping")
+		}
+		out, _, err := convert.DedupeShared(g, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := arch.UpdateConfig(g.Config, map[string]any{"attn_logit_softcapping": json.RawMessage("null"),
+			"final_logit_softcapping": json.RawMessage("null")})
+		if err != nil {
+			return nil, nil, err
+		}
+		out.Config = c
+		return out, nil, nil
+	}
+	dst := filepath.Join(t.TempDir(), "broken")
+	res, err := Build(context.Background(), src, dst, "convert", broken, Options{Validate: forward.ValidateOptions{Kind: forward.KindExact}})
+	if !errors.Is(err, forward.ErrValidationFailed) {
+		t.Fatalf("err = %v", err)
+	}
+	if res == nil || res.Published || res.Document.Passed {
+		t.Fatalf("result %+v", res)
 	}
 }

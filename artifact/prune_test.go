@@ -131,18 +131,33 @@ func TestPrunedHeadsAreExact(t *testing.T) {
 	}
 }
 
+// Head and FFN pruning of the Llama layers computes exactly what the
+// original computes with the dropped heads' and neurons' output columns
+// zeroed: llama-gqa-bin (8 heads, 2 KV heads, head_dim from the config) and
+// qwen3-st (4 heads, 2 KV heads, head_dim 16 wider than hidden / heads,
+// q_norm and k_norm over each head, which pruning leaves as they are),
+// gemma2-st and gemma3-st (query_pre_attn_scalar, not the head count,
+// scales their scores).
 func TestPrunedLlamaHeadsAndFFNAreExact(t *testing.T) {
-	// llama-gqa-bin: 8 heads, 2 KV heads (groups of 4), head_dim from the config.
-	src := filepath.Join(models, "llama-gqa-bin")
+	for _, fx := range []string{"llama-gqa-bin", "qwen3-st", "gemma2-st", "gemma3-st"} {
+		t.Run(fx, func(t *testing.T) { checkPrunedLlamaLayers(t, fx) })
+	}
+}
+
+func checkPrunedLlamaLayers(t *testing.T, fx string) {
+	src := filepath.Join(models, fx)
 	g, cfg := open(t, src)
-	l := cfg.Llama()
-	group, hd := l.NumAttentionHeads/l.NumKeyValueHeads, l.HeadDim
+	l := cfg.Params.Sizes()
+	if l.HeadDim == 0 || l.KVHeads == l.Heads {
+		t.Fatal("fixture changed")
+	}
+	group, hd := l.Heads/l.KVHeads, l.HeadDim
 	var ref *weights.Graph = g
-	for layer := 0; layer < l.NumHiddenLayers; layer++ { // KV group 1 in every layer
+	for layer := 0; layer < l.Layers; layer++ { // KV group 1 in every layer
 		ref = zeroed(t, ref, fmt.Sprintf("model.layers.%d.self_attn.o_proj.weight", layer), 1, span(group*hd, group*hd))
 	}
 	heads := map[int][]int{}
-	for layer := 0; layer < l.NumHiddenLayers; layer++ {
+	for layer := 0; layer < l.Layers; layer++ {
 		heads[layer] = span(group, group)
 	}
 	out, _, err := prune.Heads(g, cfg, heads, 0)
@@ -161,7 +176,7 @@ func TestPrunedLlamaHeadsAndFFNAreExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref = g
-	for layer := 0; layer < l.NumHiddenLayers; layer++ {
+	for layer := 0; layer < l.Layers; layer++ {
 		up, _ := g.Tensor(fmt.Sprintf("model.layers.%d.mlp.up_proj.weight", layer))
 		kept, _ := out.Tensor(fmt.Sprintf("model.layers.%d.mlp.up_proj.weight", layer))
 		uv, _ := up.Float32s()

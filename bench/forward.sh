@@ -15,8 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-5}
-echo "== Go: go test ./forward -run '^\$' -bench 'BertBase|LlamaLayer' -benchtime ${runs}x"
-go test ./forward -run '^$' -bench 'BertBase|LlamaLayer' -benchtime "${runs}x"
+echo "== Go: go test ./forward -run '^\$' -bench 'BertBase|Layer' -benchtime ${runs}x"
+go test ./forward -run '^$' -bench 'BertBase|Layer' -benchtime "${runs}x"
 for t in 1 2; do
   echo "== PyTorch ($(/usr/bin/python3 -c 'import torch; print(torch.__config__.show())' | grep -o 'BLAS_INFO=[a-z]*'), libblas.so.3 as installed), $t thread(s)"
   OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t /usr/bin/python3 bench/forward_torch.py --runs "$runs" --threads "$t"

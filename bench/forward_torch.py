@@ -67,38 +67,56 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
-def llama_layer():
-    H, I, nh, nkv, V, n = 2048, 8192, 32, 8, 1024, 256
-    dh = H // nh
+def decoder_layer(kind="llama"):
+    """One decoder layer at sequence 256: Llama 3.2 1B's shape, Qwen3 0.6B's
+    (q/k norms, head_dim 128) or Gemma 3 1B's (sandwich (1 + w) norms, q/k
+    norms, head_dim 256, gelu-tanh, scaled embeddings)."""
+    H, I, nh, nkv, dh, theta = {
+        "llama": (2048, 8192, 32, 8, 64, 500000.0),
+        "qwen3": (1024, 3072, 16, 8, 128, 1000000.0),
+        "gemma3": (1152, 6912, 4, 1, 256, 10000.0),
+    }[kind]
+    V, n = 1024, 256
+    gemma = kind == "gemma3"
     w = {
         "embed": rand(V, H), "in": torch.ones(H), "post": torch.ones(H), "norm": torch.ones(H),
         "q": rand(nh * dh, H), "k": rand(nkv * dh, H), "v": rand(nkv * dh, H), "o": rand(H, nh * dh),
         "gate": rand(I, H), "up": rand(I, H), "down": rand(H, I),
+        "pre_ff": torch.ones(H), "post_ff": torch.ones(H), "qn": torch.ones(dh), "kn": torch.ones(dh),
     }
+    act = (lambda x: F.gelu(x, approximate="tanh")) if gemma else F.silu
 
     def rms(x, wt):
-        return wt * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5))
+        y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+        return y * (1.0 + wt) if gemma else wt * y
 
     def forward(ids):
         n = ids.shape[0]
-        inv = 1.0 / (500000.0 ** (torch.arange(0, dh, 2).float() / dh))
+        inv = 1.0 / (theta ** (torch.arange(0, dh, 2).float() / dh))
         f = torch.arange(n).float()[:, None] * inv[None, :]
         emb = torch.cat((f, f), -1)
         cos, sin = emb.cos(), emb.sin()
         mask = torch.full((n, n), torch.finfo(torch.float32).min).triu(1)
         x = w["embed"][ids]
+        if gemma:
+            x = x * torch.tensor(H ** 0.5)
         a = rms(x, w["in"])
-        q = F.linear(a, w["q"]).view(n, nh, dh).transpose(0, 1)
-        k = F.linear(a, w["k"]).view(n, nkv, dh).transpose(0, 1)
+        q = F.linear(a, w["q"]).view(n, nh, dh)
+        k = F.linear(a, w["k"]).view(n, nkv, dh)
+        if kind != "llama":
+            q, k = rms(q, w["qn"]), rms(k, w["kn"])
+        q, k = q.transpose(0, 1), k.transpose(0, 1)
         v = F.linear(a, w["v"]).view(n, nkv, dh).transpose(0, 1)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k = k.repeat_interleave(nh // nkv, 0)
         v = v.repeat_interleave(nh // nkv, 0)
         p = (q @ k.transpose(-1, -2) / math.sqrt(dh) + mask).softmax(-1)
-        x = x + F.linear((p @ v).transpose(0, 1).reshape(n, H), w["o"])
-        m = rms(x, w["post"])
-        x = x + F.linear(F.silu(F.linear(m, w["gate"])) * F.linear(m, w["up"]), w["down"])
+        h = F.linear((p @ v).transpose(0, 1).reshape(n, nh * dh), w["o"])
+        x = x + (rms(h, w["post"]) if gemma else h)
+        m = rms(x, w["pre_ff"] if gemma else w["post"])
+        h = F.linear(act(F.linear(m, w["gate"])) * F.linear(m, w["up"]), w["down"])
+        x = x + (rms(h, w["post_ff"]) if gemma else h)
         return rms(x, w["norm"])
 
     return forward, torch.arange(n) * 7919 % 1000
@@ -110,7 +128,8 @@ def main():
     ap.add_argument("--threads", default="1,2")
     args = ap.parse_args()
     torch.manual_seed(0)
-    cases = [("BertBase (seq 128)", bert_base()), ("LlamaLayer (seq 256)", llama_layer())]
+    cases = [("BertBase (seq 128)", bert_base()), ("LlamaLayer (seq 256)", decoder_layer("llama")),
+             ("Qwen3Layer (seq 256)", decoder_layer("qwen3")), ("Gemma3Layer (seq 256)", decoder_layer("gemma3"))]
     print(f"torch {torch.__version__}, {torch.get_num_interop_threads()} interop threads")
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)

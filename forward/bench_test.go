@@ -13,7 +13,7 @@ import (
 // The benchmarks of the issue: BERT-base (hidden 768, 12 layers, 12 heads,
 // intermediate 3072) at sequence 128, and one Llama-3.2-1B-shaped decoder
 // layer (hidden 2048, 32 heads, 8 KV heads, intermediate 8192) at sequence
-// 256, batch 1, with random weights made here, on 1 and 2 threads.
+// 256, batch 1, beside a Qwen3-0.6B-shaped and a Gemma-3-1B-shaped layer, with random weights made here, on 1 and 2 threads.
 // bench/forward_torch.py times PyTorch on the same shapes;
 // bench/forward.sh runs both.
 //
@@ -129,3 +129,42 @@ func BenchmarkLlamaLayer(b *testing.B) { benchRun(b, llamaLayerGraph(b, weights.
 // BenchmarkLlamaLayerBF16 is BenchmarkLlamaLayer with bf16 weights used in
 // place, as a bf16 checkpoint runs.
 func BenchmarkLlamaLayerBF16(b *testing.B) { benchRun(b, llamaLayerGraph(b, weights.BF16), 256) }
+
+// decoderLayerGraph is the base model of a family with one decoder layer
+// and a small vocabulary: the Llama layer's tensors, plus norms of a
+// family's own (relative to the layer).
+func decoderLayerGraph(b *testing.B, config string, H, I, NH, NKV, dh int64, norms map[string]int64, dtype weights.DType) *weights.Graph {
+	p := "model.layers.0."
+	s := map[string][]int64{
+		"model.embed_tokens.weight": {1024, H}, "model.norm.weight": {H},
+		p + "input_layernorm.weight": {H}, p + "post_attention_layernorm.weight": {H},
+		p + "self_attn.q_proj.weight": {NH * dh, H}, p + "self_attn.k_proj.weight": {NKV * dh, H},
+		p + "self_attn.v_proj.weight": {NKV * dh, H}, p + "self_attn.o_proj.weight": {H, NH * dh},
+		p + "mlp.gate_proj.weight": {I, H}, p + "mlp.up_proj.weight": {I, H}, p + "mlp.down_proj.weight": {H, I},
+	}
+	for n, d := range norms {
+		s[p+n+".weight"] = []int64{d}
+	}
+	return benchGraph(b, config, s, dtype)
+}
+
+// BenchmarkQwen3Layer runs one Qwen3-0.6B-shaped layer (hidden 1024, 16
+// heads of 128, 8 KV heads, intermediate 3072, q/k norms) at sequence 256.
+func BenchmarkQwen3Layer(b *testing.B) {
+	cfg := `{"architectures":["Qwen3Model"],"model_type":"qwen3","hidden_size":1024,"intermediate_size":3072,
+		"num_hidden_layers":1,"num_attention_heads":16,"num_key_value_heads":8,"head_dim":128,"vocab_size":1024,
+		"rope_theta":1000000.0,"max_position_embeddings":40960}`
+	benchRun(b, decoderLayerGraph(b, cfg, 1024, 3072, 16, 8, 128,
+		map[string]int64{"self_attn.q_norm": 128, "self_attn.k_norm": 128}, weights.F32), 256)
+}
+
+// BenchmarkGemma3Layer runs one Gemma-3-1B-shaped layer (hidden 1152, 4
+// heads of 256, 1 KV head, intermediate 6912, sandwich and q/k norms,
+// gelu-tanh) at sequence 256; its window (512) does not bind.
+func BenchmarkGemma3Layer(b *testing.B) {
+	cfg := `{"architectures":["Gemma3TextModel"],"model_type":"gemma3_text","hidden_size":1152,"intermediate_size":6912,
+		"num_hidden_layers":1,"num_attention_heads":4,"num_key_value_heads":1,"head_dim":256,"vocab_size":1024,
+		"query_pre_attn_scalar":256,"sliding_window":512,"rope_theta":1000000.0,"rope_local_base_freq":10000.0}`
+	benchRun(b, decoderLayerGraph(b, cfg, 1152, 6912, 4, 1, 256, map[string]int64{"self_attn.q_norm": 256,
+		"self_attn.k_norm": 256, "pre_feedforward_layernorm": 1152, "post_feedforward_layernorm": 1152}, weights.F32), 256)
+}

@@ -245,6 +245,11 @@ func TestInfo(t *testing.T) {
 		{"distilbert-mlm-st", "DistilBertForMaskedLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 40, nil},
 		{"distilbert-cls-bin", "DistilBertForSequenceClassification", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 40, nil},
 		{"distilbert-model-st", "DistilBertModel", weights.F32, []string{OutputLastHiddenState}, 24, nil},
+		{"qwen3-st", "Qwen3ForCausalLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
+		{"qwen3-bf16-bin", "Qwen3ForCausalLM", weights.BF16, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
+		{"gemma-st", "GemmaForCausalLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
+		{"gemma2-f16-st", "Gemma2ForCausalLM", weights.F16, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
+		{"gemma3-bf16-st", "Gemma3ForCausalLM", weights.BF16, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
 	} {
 		info := loadModel(t, filepath.Join(fixtures, c.dir), 1).Info()
 		if info.Architecture != c.arch || info.WeightDType != c.dtype || !slices.Equal(info.Outputs, c.outputs) ||
@@ -649,7 +654,12 @@ func TestUnsupportedNamesRunnable(t *testing.T) {
 	g := weights.NewGraph()
 	g.Config = []byte(`{"model_type":"falcon"}`)
 	_, err := Load(g, nil, Options{})
-	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "bert, gpt2, llama, mistral, qwen2") {
-		t.Errorf("%v", err)
+	if !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("%v", err)
+	}
+	for _, mt := range []string{"bert", "distilbert", "gemma", "gemma2", "gemma3_text", "gpt2", "llama", "mistral", "qwen2", "qwen3", "roberta"} {
+		if !strings.Contains(err.Error(), " "+mt+",") && !strings.HasSuffix(err.Error(), " "+mt) {
+			t.Errorf("%s missing: %v", mt, err)
+		}
 	}
 }

@@ -9,12 +9,12 @@ import (
 	"github.com/hubmirror/hubmirror/weights"
 )
 
-// FuzzLoadConfig loads the tensors of three fixtures (one per family) under
+// FuzzLoadConfig loads the tensors of fixtures of several families under
 // arbitrary config.json documents and runs what loads: a config never makes
 // Load or Run panic, and whatever runs returns outputs of the shapes its
 // Info promises.
 func FuzzLoadConfig(f *testing.F) {
-	names := []string{"llama-tiny-st", "gpt2-lm-bin", "bert-cls-st", "mistral-bin", "qwen2-bias-st"}
+	names := []string{"llama-tiny-st", "gpt2-lm-bin", "bert-cls-st", "mistral-bin", "qwen2-bias-st", "qwen3-st", "gemma2-st", "gemma3-st"}
 	var graphs []*weights.Graph
 	for _, n := range names {
 		dir := filepath.Join(fixtures, n)

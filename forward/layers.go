@@ -175,6 +175,9 @@ type attention struct {
 	scale float32
 	// causal restricts query i to keys j ≤ i.
 	causal bool
+	// softcap, when above 0, caps the scaled scores s to
+	// softcap·tanh(s/softcap) (Gemma 2's attn_logit_softcapping).
+	softcap float32
 }
 
 // span is the matrix of one projection inside a row-major buffer: row t of
@@ -228,6 +231,9 @@ func (a *attention) run(ctx []float32, q, k, v span, seq, window, threads int) {
 					for j := lo; j < hi; j++ {
 						row[j] *= a.scale
 					}
+					if a.softcap > 0 {
+						softcap(row[lo:hi], a.softcap)
+					}
 					kernels.Softmax(row[lo:hi])
 					clear(row[:lo])
 					clear(row[hi:])
@@ -238,6 +244,14 @@ func (a *attention) run(ctx []float32, q, k, v span, seq, window, threads int) {
 		}(t)
 	}
 	wg.Wait()
+}
+
+// softcap computes x[i] = c·tanh(x[i]/c), as Gemma 2 caps attention scores
+// and logits.
+func softcap(x []float32, c float32) {
+	for i, v := range x {
+		x[i] = c * float32(math.Tanh(float64(v/c)))
+	}
 }
 
 // gather copies columns [col, col+dh) of the seq rows of s into dst[seq×dh].

@@ -15,7 +15,8 @@ import (
 // positions, grouped-query attention and a gated MLP. Biases on the
 // projections are used when the checkpoint has them (Qwen2's q/k/v biases,
 // attention_bias, mlp_bias); Mistral's and Qwen2's sliding windows apply per
-// layer as their configs say.
+// layer as their configs say. Qwen3 (qwen3.go) runs these layers with its
+// q and k norms.
 type llama struct {
 	hidden, heads, kvHeads, headDim, inter int
 	embed                                  *kernels.Weight
@@ -28,15 +29,70 @@ type llama struct {
 
 type llamaLayer struct {
 	inNorm, postNorm norm
-	q, k, v, o       linear
-	gate, up, down   linear
-	window           int // sliding window, 0 for full attention
+	// qNorm and kNorm are Qwen3's RMSNorms over each head of q and k,
+	// applied before the rotary embedding; empty for Llama.
+	qNorm, kNorm norm
+	projections
+	window int // sliding window, 0 for full attention
+}
+
+// projections are the Linear layers of every Llama-style decoder layer
+// (Llama, Qwen3, Gemma): attention's q, k, v and o, the MLP's gate, up and
+// down.
+type projections struct {
+	q, k, v, o     linear
+	gate, up, down linear
+}
+
+// loadProjections loads the projections of the layer with prefix p.
+func loadProjections(s *tensorSet, p string, hidden, inter, heads, kvHeads, headDim int) (projections, error) {
+	var l projections
+	for _, x := range []struct {
+		dst     *linear
+		name    string
+		out, in int
+	}{
+		{&l.q, arch.LlamaQuery, heads * headDim, hidden}, {&l.k, arch.LlamaKey, kvHeads * headDim, hidden},
+		{&l.v, arch.LlamaValue, kvHeads * headDim, hidden}, {&l.o, arch.LlamaAttentionOutput, hidden, heads * headDim},
+		{&l.gate, arch.LlamaGate, inter, hidden}, {&l.up, arch.LlamaUp, inter, hidden}, {&l.down, arch.LlamaDown, hidden, inter},
+	} {
+		var err error
+		if *x.dst, err = loadLinear(s, p+x.name, x.out, x.in, false, false); err != nil {
+			return projections{}, err
+		}
+	}
+	return l, nil
+}
+
+// mlp computes dst = down(act(gate(a)) · up(a)) for n rows, with gate and
+// up as scratch [n×intermediate].
+func (l *projections) mlp(dst, a, gate, up []float32, n int, act func([]float32), rc runConfig) {
+	l.gate.apply(gate, a, n, rc)
+	l.up.apply(up, a, n, rc)
+	act(gate)
+	for i := range gate {
+		gate[i] *= up[i]
+	}
+	l.down.apply(dst, gate, n, rc)
+}
+
+// rotate applies the rotary embedding to each head of q [n×heads·headDim]
+// and k [n×kvHeads·headDim], row t at position t.
+func rotate(rope *kernels.RoPETable, q, k []float32, n, heads, kvHeads, headDim int) {
+	qw, kvw := heads*headDim, kvHeads*headDim
+	for t := 0; t < n; t++ {
+		for h := 0; h < heads; h++ {
+			rope.Apply(q[t*qw+h*headDim:t*qw+(h+1)*headDim], t)
+		}
+		for h := 0; h < kvHeads; h++ {
+			rope.Apply(k[t*kvw+h*headDim:t*kvw+(h+1)*headDim], t)
+		}
+	}
 }
 
 func init() { loaders["llama"] = loadLlama }
 
 func loadLlama(s *tensorSet, cfg *arch.Config) (network, Info, error) {
-	c := cfg.Llama()
 	class := cfg.Architecture()
 	if len(cfg.Architectures) == 0 {
 		switch cfg.ModelType {
@@ -48,6 +104,27 @@ func loadLlama(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 			class = "LlamaForCausalLM"
 		}
 	}
+	windows, err := slidingWindows(cfg)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
+	}
+	return loadDecoder(s, cfg, class, decoderSpec{family: "llama", windows: windows})
+}
+
+// decoderSpec is what a family built on the Llama layers (Qwen3) adds to
+// them.
+type decoderSpec struct {
+	family string
+	// windows is each layer's sliding window (0: full attention).
+	windows []int
+	// qkNorm: the layers have q_norm and k_norm (Qwen3).
+	qkNorm bool
+}
+
+// loadDecoder loads a Llama-family decoder (the config's Llama fields; see
+// rotaryConfig) running as class.
+func loadDecoder(s *tensorSet, cfg *arch.Config, class string, spec decoderSpec) (network, Info, error) {
+	c := rotaryConfig(cfg)
 	if !cfg.OfFamily(class) {
 		return nil, Info{}, fmt.Errorf("%w: architecture %s with model_type %s", ErrUnsupported, class, cfg.ModelType)
 	}
@@ -68,10 +145,6 @@ func loadLlama(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 	if err != nil {
 		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
 	}
-	windows, err := slidingWindows(cfg)
-	if err != nil {
-		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
-	}
 	H, I, dh := c.HiddenSize, c.IntermediateSize, c.HeadDim
 	nh, nkv := c.NumAttentionHeads, c.NumKeyValueHeads
 	m := &llama{hidden: H, heads: nh, kvHeads: nkv, headDim: dh, inter: I, act: act, invFreq: invFreq}
@@ -80,32 +153,30 @@ func loadLlama(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 	}
 	for i := 0; i < c.NumHiddenLayers; i++ {
 		p := arch.LlamaLayer(i)
-		l := llamaLayer{window: windows[i]}
+		l := llamaLayer{window: spec.windows[i]}
 		if l.inNorm, err = loadNorm(s, p+arch.LlamaInputNorm, H, false, c.RMSNormEps); err != nil {
 			return nil, Info{}, err
 		}
 		if l.postNorm, err = loadNorm(s, p+arch.LlamaPostAttentionNorm, H, false, c.RMSNormEps); err != nil {
 			return nil, Info{}, err
 		}
-		for _, x := range []struct {
-			dst     *linear
-			name    string
-			out, in int
-		}{
-			{&l.q, arch.LlamaQuery, nh * dh, H}, {&l.k, arch.LlamaKey, nkv * dh, H},
-			{&l.v, arch.LlamaValue, nkv * dh, H}, {&l.o, arch.LlamaAttentionOutput, H, nh * dh},
-			{&l.gate, arch.LlamaGate, I, H}, {&l.up, arch.LlamaUp, I, H}, {&l.down, arch.LlamaDown, H, I},
-		} {
-			if *x.dst, err = loadLinear(s, p+x.name, x.out, x.in, false, false); err != nil {
+		if spec.qkNorm {
+			if l.qNorm, err = loadNorm(s, p+arch.Qwen3QNorm, dh, false, c.RMSNormEps); err != nil {
 				return nil, Info{}, err
 			}
+			if l.kNorm, err = loadNorm(s, p+arch.Qwen3KNorm, dh, false, c.RMSNormEps); err != nil {
+				return nil, Info{}, err
+			}
+		}
+		if l.projections, err = loadProjections(s, p, H, I, nh, nkv, dh); err != nil {
+			return nil, Info{}, err
 		}
 		m.layers = append(m.layers, l)
 	}
 	if m.norm, err = loadNorm(s, arch.LlamaFinalNorm, H, false, c.RMSNormEps); err != nil {
 		return nil, Info{}, err
 	}
-	info := Info{Family: "llama", Architecture: class, VocabSize: c.VocabSize, HiddenSize: H, Layers: c.NumHiddenLayers,
+	info := Info{Family: spec.family, Architecture: class, VocabSize: c.VocabSize, HiddenSize: H, Layers: c.NumHiddenLayers,
 		MaxPositions: maxPositions, Outputs: []string{OutputLastHiddenState}}
 	if strings.HasSuffix(class, "ForCausalLM") {
 		if m.lmHead, err = lmHead(s, c.Layout().LMHead, c.TieWordEmbeddings, m.embed, c.VocabSize, H, class); err != nil {
@@ -115,6 +186,18 @@ func loadLlama(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 	}
 	s.markUsed(arch.IsBuffer)
 	return m, info, nil
+}
+
+// rotaryConfig returns the Llama fields of a config of the Llama family or
+// of a family built on its config (Qwen3, Gemma).
+func rotaryConfig(cfg *arch.Config) *arch.LlamaConfig {
+	if q := cfg.Qwen3(); q != nil {
+		return &q.LlamaConfig
+	}
+	if g := cfg.Gemma(); g != nil {
+		return &g.LlamaConfig
+	}
+	return cfg.Llama()
 }
 
 // unsupportedRaw refuses a numeric config field that is present with a value
@@ -140,11 +223,23 @@ func unsupportedRaw(cfg *arch.Config, field string, neutral float64) error {
 // max_position_embeddings, which then becomes the longest input accepted
 // (maxPositions; 0 means no limit). Other scaling types are refused.
 func ropeFrequencies(cfg *arch.Config) (invFreq []float32, maxPositions int, err error) {
-	c := cfg.Llama()
+	c := rotaryConfig(cfg)
 	inv := kernels.RoPEInvFreq(c.HeadDim, c.RopeTheta)
 	raw, ok := cfg.Raw["rope_scaling"]
 	if !ok || string(raw) == "null" {
-		return inv, 0, nil
+		// transformers 5 writes the scaling in rope_parameters (Gemma 3's
+		// global layers': its full_attention entry).
+		rp, err := arch.RopeParameters(cfg)
+		if err != nil {
+			return nil, 0, err
+		}
+		if v, ok := rp["full_attention"]; ok {
+			raw = v
+		} else if rp != nil {
+			raw = cfg.Raw["rope_parameters"]
+		} else {
+			return inv, 0, nil
+		}
 	}
 	var rs struct {
 		RopeType                      string  `json:"rope_type"`
@@ -294,25 +389,16 @@ func (m *llama) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 		l.q.apply(q, a, n, rc)
 		l.k.apply(k, a, n, rc)
 		l.v.apply(v, a, n, rc)
-		for t := 0; t < n; t++ {
-			for h := 0; h < m.heads; h++ {
-				rope.Apply(q[t*qw+h*dh:t*qw+(h+1)*dh], t)
-			}
-			for h := 0; h < m.kvHeads; h++ {
-				rope.Apply(k[t*kvw+h*dh:t*kvw+(h+1)*dh], t)
-			}
+		if l.qNorm.w != nil { // Qwen3: each head of q and k normalized
+			l.qNorm.rmsNorm(q, q, n*m.heads)
+			l.kNorm.rmsNorm(k, k, n*m.kvHeads)
 		}
+		rotate(rope, q, k, n, m.heads, m.kvHeads, dh)
 		att.run(ctxBuf, rowMajor(q, qw), rowMajor(k, kvw), rowMajor(v, kvw), n, l.window, threads)
 		l.o.apply(a, ctxBuf, n, rc)
 		add(x, a)
 		l.postNorm.rmsNorm(a, x, n)
-		l.gate.apply(gate, a, n, rc)
-		l.up.apply(up, a, n, rc)
-		m.act(gate)
-		for i := range gate {
-			gate[i] *= up[i]
-		}
-		l.down.apply(a, gate, n, rc)
+		l.mlp(a, a, gate, up, n, m.act, rc)
 		add(x, a)
 	}
 	if err := rc.layer(ctx); err != nil { // the head is a layer of its own

@@ -2,7 +2,8 @@
 // (BertModel, BertForSequenceClassification), RoBERTa, XLM-RoBERTa and
 // CamemBERT (*Model, *ForMaskedLM, *ForSequenceClassification), DistilBERT
 // (the same three), GPT-2 (GPT2Model, GPT2LMHeadModel) and Llama-family
-// (LlamaForCausalLM, Mistral, Qwen2) checkpoints at batch 1, computing what the Hugging Face transformers
+// (LlamaForCausalLM, Mistral, Qwen2), Qwen3 and Gemma 1, 2 and 3 text
+// (*ForCausalLM, *Model) checkpoints at batch 1, computing what the Hugging Face transformers
 // definitions compute in float32, and compares two models' outputs
 // (Compare, Validate) to prove that a converted model still computes what its
 // original did.
@@ -64,8 +65,8 @@ type Options struct {
 
 // Info describes a loaded model.
 type Info struct {
-	// Family is the arch family: "bert", "distilbert", "gpt2", "llama" or
-	// "roberta".
+	// Family is the arch family: "bert", "distilbert", "gemma", "gpt2",
+	// "llama", "qwen3" or "roberta".
 	Family string `json:"family"`
 	// Architecture is the transformers class the model runs as
 	// (config.json's "architectures", or inferred from the tensors).

@@ -16,7 +16,8 @@ Needs PyTorch (Debian's python3-torch 1.13); transformers is not used: the
 forward functions below implement, in plain torch and float32, what
 transformers' BertModel / BertForSequenceClassification, GPT2Model /
 GPT2LMHeadModel and LlamaForCausalLM (with Qwen2's q/k/v biases and Mistral's
-sliding window) compute at batch 1 with a full attention mask and
+sliding window), and the nn.Modules further down (RoBERTa, DistilBERT, Qwen3, Gemma 1-3)
+compute at batch 1 with a full attention mask and
 token_type_ids 0 (eager attention, dropout off).
 
 Weights are random with fixed seeds and scaled so that every part of the model
@@ -814,6 +815,350 @@ def distilbert_config(**kw):
 DISTIL_MLM_TIED = {"vocab_projector.weight": "distilbert.embeddings.word_embeddings.weight"}
 
 
+# ---------------------------------------------------------------- Qwen3 (nn.Modules)
+#
+# Written from transformers' modeling_qwen3.py and configuration_qwen3.py
+# (Qwen3ForCausalLM), with its exact module and parameter names. Eager
+# attention, batch 1, full attention mask.
+
+
+def qwen3_layer_types(c):
+    """configuration_qwen3's layer_types; sliding_window is dropped without
+    use_sliding_window."""
+    window = c.get("sliding_window", 4096) if c.get("use_sliding_window", False) else None
+    types = c.get("layer_types")
+    if types is None:
+        types = ["sliding_attention" if window is not None and i >= c.get("max_window_layers", 28) else "full_attention"
+                 for i in range(c["num_hidden_layers"])]
+    return window, types
+
+
+class Qwen3RMSNorm(nn.Module):
+    def __init__(self, n, eps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n))
+        self.variance_epsilon = eps
+
+    def forward(self, x):
+        var = x.pow(2).mean(-1, keepdim=True)
+        return self.weight * (x * torch.rsqrt(var + self.variance_epsilon))
+
+
+class Qwen3MLP(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        H, I = c["hidden_size"], c["intermediate_size"]
+        self.gate_proj = nn.Linear(H, I, bias=False)
+        self.up_proj = nn.Linear(H, I, bias=False)
+        self.down_proj = nn.Linear(I, H, bias=False)
+        self.act_fn = act_fn(c.get("hidden_act", "silu"))
+
+    def forward(self, x):
+        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Qwen3Attention(nn.Module):
+    def __init__(self, c, layer_idx):
+        super().__init__()
+        H = c["hidden_size"]
+        self.nh = c["num_attention_heads"]
+        self.nkv = c.get("num_key_value_heads", self.nh)
+        self.head_dim = c.get("head_dim", 128)
+        self.scaling = self.head_dim ** -0.5
+        bias = c.get("attention_bias", False)
+        eps = c.get("rms_norm_eps", 1e-6)
+        self.q_proj = nn.Linear(H, self.nh * self.head_dim, bias=bias)
+        self.k_proj = nn.Linear(H, self.nkv * self.head_dim, bias=bias)
+        self.v_proj = nn.Linear(H, self.nkv * self.head_dim, bias=bias)
+        self.o_proj = nn.Linear(self.nh * self.head_dim, H, bias=bias)
+        self.q_norm = Qwen3RMSNorm(self.head_dim, eps)
+        self.k_norm = Qwen3RMSNorm(self.head_dim, eps)
+        window, types = qwen3_layer_types(c)
+        self.sliding_window = window if types[layer_idx] == "sliding_attention" else None
+
+    def forward(self, x, cos, sin):
+        n = x.shape[0]
+        q = self.q_norm(self.q_proj(x).view(n, -1, self.head_dim)).transpose(0, 1)
+        k = self.k_norm(self.k_proj(x).view(n, -1, self.head_dim)).transpose(0, 1)
+        v = self.v_proj(x).view(n, -1, self.head_dim).transpose(0, 1)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        k = k.repeat_interleave(self.nh // self.nkv, dim=0)  # repeat_kv
+        v = v.repeat_interleave(self.nh // self.nkv, dim=0)
+        allowed = torch.tril(torch.ones(n, n, dtype=torch.bool))
+        if self.sliding_window is not None:
+            qi = torch.arange(n)[:, None]
+            kj = torch.arange(n)[None, :]
+            allowed &= kj > qi - self.sliding_window
+        scores = (q @ k.transpose(-1, -2)) * self.scaling
+        scores = scores + torch.where(allowed, torch.tensor(0.0), torch.tensor(torch.finfo(torch.float32).min))
+        ctx = (scores.softmax(-1, dtype=torch.float32) @ v).transpose(0, 1).reshape(n, -1)
+        return self.o_proj(ctx)
+
+
+class Qwen3DecoderLayer(nn.Module):
+    def __init__(self, c, layer_idx):
+        super().__init__()
+        eps = c.get("rms_norm_eps", 1e-6)
+        self.self_attn = Qwen3Attention(c, layer_idx)
+        self.mlp = Qwen3MLP(c)
+        self.input_layernorm = Qwen3RMSNorm(c["hidden_size"], eps)
+        self.post_attention_layernorm = Qwen3RMSNorm(c["hidden_size"], eps)
+
+    def forward(self, x, cos, sin):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Qwen3Model(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.embed_tokens = nn.Embedding(c["vocab_size"], c["hidden_size"])
+        self.layers = nn.ModuleList(Qwen3DecoderLayer(c, i) for i in range(c["num_hidden_layers"]))
+        self.norm = Qwen3RMSNorm(c["hidden_size"], c.get("rms_norm_eps", 1e-6))
+
+    def forward(self, ids):
+        ids = ids[0]
+        dh = self.c.get("head_dim", 128)
+        theta = self.c.get("rope_theta", 10000.0)
+        inv_freq = 1.0 / (theta ** (torch.arange(0, dh, 2, dtype=torch.int64).float() / dh))
+        freqs = torch.arange(ids.shape[0]).float()[:, None] * inv_freq[None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos, sin = emb.cos(), emb.sin()
+        x = self.embed_tokens(ids)
+        for layer in self.layers:
+            x = layer(x, cos, sin)
+        return {"last_hidden_state": self.norm(x).unsqueeze(0)}
+
+
+class Qwen3ForCausalLM(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.model = Qwen3Model(c)
+        self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
+
+    def forward(self, ids):
+        out = self.model(ids)
+        out["logits"] = self.lm_head(out["last_hidden_state"])
+        return out
+
+
+QWEN3_TIED = {"lm_head.weight": "model.embed_tokens.weight"}
+
+
+def qwen3_config(**kw):
+    cfg = llama_config(architectures=["Qwen3ForCausalLM"], model_type="qwen3", num_key_value_heads=2, head_dim=16,
+                       num_hidden_layers=3, rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
+                       use_sliding_window=True, sliding_window=5, max_window_layers=1, attention_bias=False,
+                       vocab_size=190)
+    cfg.update(kw)
+    return cfg
+
+
+def qwen3_state(cfg, init, tied=()):
+    """Random weights of Qwen3ForCausalLM, with unit-variance token
+    embeddings."""
+    sd = random_state(Qwen3ForCausalLM(cfg), init, tied)
+    sd["model.embed_tokens.weight"] = init.embedding(*sd["model.embed_tokens.weight"].shape)
+    if "lm_head.weight" in tied:
+        sd["lm_head.weight"] = sd["model.embed_tokens.weight"]
+    return sd
+
+
+# ---------------------------------------------------------------- Gemma 1, 2, 3 (nn.Modules)
+#
+# Written from transformers' modeling_gemma.py, modeling_gemma2.py and
+# modeling_gemma3.py (GemmaForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM)
+# and their configurations, with their exact module and parameter names; one
+# set of classes, the generation (c["gen"], not written to config.json)
+# choosing what each adds. Eager attention, batch 1, full attention mask.
+
+
+def gemma_sliding(c):
+    """Which layers use the sliding window: Gemma 2 every other one from the
+    first, Gemma 3 all but every sliding_window_pattern-th; layer_types
+    when the config has it."""
+    n = c["num_hidden_layers"]
+    if c["gen"] == 1:
+        return [False] * n
+    if "layer_types" in c:
+        return [t == "sliding_attention" for t in c["layer_types"]]
+    if c["gen"] == 2:
+        return [i % 2 == 0 for i in range(n)]
+    return [bool((i + 1) % c.get("sliding_window_pattern", 6)) for i in range(n)]
+
+
+class GemmaRMSNorm(nn.Module):
+    def __init__(self, n, eps):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.zeros(n))
+
+    def forward(self, x):
+        out = x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + self.eps)
+        return (out * (1.0 + self.weight.float())).type_as(x)
+
+
+class GemmaMLP(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        H, I = c["hidden_size"], c["intermediate_size"]
+        self.gate_proj = nn.Linear(H, I, bias=False)
+        self.up_proj = nn.Linear(H, I, bias=False)
+        self.down_proj = nn.Linear(I, H, bias=False)
+        self.act_fn = act_fn(c.get("hidden_activation") or "gelu_pytorch_tanh")
+
+    def forward(self, x):
+        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+
+def rope_cos_sin(dh, theta, n, factor=1.0):
+    inv_freq = 1.0 / (theta ** (torch.arange(0, dh, 2, dtype=torch.int64).float() / dh)) / factor
+    freqs = torch.arange(n).float()[:, None] * inv_freq[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos(), emb.sin()
+
+
+class GemmaAttention(nn.Module):
+    def __init__(self, c, layer_idx):
+        super().__init__()
+        H = c["hidden_size"]
+        self.gen = c["gen"]
+        self.nh = c["num_attention_heads"]
+        self.nkv = c.get("num_key_value_heads", self.nh)
+        self.head_dim = c.get("head_dim", 256)
+        self.scaling = (c.get("query_pre_attn_scalar", 256) if self.gen > 1 else self.head_dim) ** -0.5
+        self.softcap = c.get("attn_logit_softcapping", 50.0 if self.gen == 2 else None) if self.gen > 1 else None
+        self.sliding_window = c.get("sliding_window", 4096) if gemma_sliding(c)[layer_idx] else None
+        bias = c.get("attention_bias", False)
+        self.q_proj = nn.Linear(H, self.nh * self.head_dim, bias=bias)
+        self.k_proj = nn.Linear(H, self.nkv * self.head_dim, bias=bias)
+        self.v_proj = nn.Linear(H, self.nkv * self.head_dim, bias=bias)
+        self.o_proj = nn.Linear(self.nh * self.head_dim, H, bias=bias)
+        if self.gen == 3:
+            self.q_norm = GemmaRMSNorm(self.head_dim, c["rms_norm_eps"])
+            self.k_norm = GemmaRMSNorm(self.head_dim, c["rms_norm_eps"])
+
+    def forward(self, x, cos, sin):
+        n = x.shape[0]
+        q = self.q_proj(x).view(n, -1, self.head_dim)
+        k = self.k_proj(x).view(n, -1, self.head_dim)
+        if self.gen == 3:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = q.transpose(0, 1), k.transpose(0, 1)
+        v = self.v_proj(x).view(n, -1, self.head_dim).transpose(0, 1)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        k = k.repeat_interleave(self.nh // self.nkv, dim=0)  # repeat_kv
+        v = v.repeat_interleave(self.nh // self.nkv, dim=0)
+        scores = (q @ k.transpose(-1, -2)) * self.scaling
+        if self.softcap is not None:
+            scores = torch.tanh(scores / self.softcap) * self.softcap
+        allowed = torch.tril(torch.ones(n, n, dtype=torch.bool))
+        if self.sliding_window is not None:
+            allowed &= torch.arange(n)[None, :] > torch.arange(n)[:, None] - self.sliding_window
+        scores = scores + torch.where(allowed, torch.tensor(0.0), torch.tensor(torch.finfo(torch.float32).min))
+        ctx = (scores.softmax(-1, dtype=torch.float32) @ v).transpose(0, 1).reshape(n, -1)
+        return self.o_proj(ctx)
+
+
+class GemmaDecoderLayer(nn.Module):
+    def __init__(self, c, layer_idx):
+        super().__init__()
+        H, eps = c["hidden_size"], c["rms_norm_eps"]
+        self.gen = c["gen"]
+        self.is_sliding = gemma_sliding(c)[layer_idx]
+        self.self_attn = GemmaAttention(c, layer_idx)
+        self.mlp = GemmaMLP(c)
+        self.input_layernorm = GemmaRMSNorm(H, eps)
+        self.post_attention_layernorm = GemmaRMSNorm(H, eps)
+        if self.gen > 1:
+            self.pre_feedforward_layernorm = GemmaRMSNorm(H, eps)
+            self.post_feedforward_layernorm = GemmaRMSNorm(H, eps)
+
+    def forward(self, x, rope_global, rope_local):
+        cos, sin = rope_local if self.is_sliding and self.gen == 3 else rope_global
+        h = self.self_attn(self.input_layernorm(x), cos, sin)
+        if self.gen == 1:
+            x = x + h
+            return x + self.mlp(self.post_attention_layernorm(x))
+        x = x + self.post_attention_layernorm(h)
+        return x + self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(x)))
+
+
+class GemmaModel(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.embed_tokens = nn.Embedding(c["vocab_size"], c["hidden_size"])
+        self.layers = nn.ModuleList(GemmaDecoderLayer(c, i) for i in range(c["num_hidden_layers"]))
+        self.norm = GemmaRMSNorm(c["hidden_size"], c["rms_norm_eps"])
+
+    def forward(self, ids):
+        ids, c = ids[0], self.c
+        n, dh = ids.shape[0], c.get("head_dim", 256)
+        x = self.embed_tokens(ids)
+        x = x * torch.tensor(c["hidden_size"] ** 0.5, dtype=x.dtype)  # normalizer in the model dtype
+        rs = c.get("rope_scaling") or {}
+        factor = rs.get("factor", 1.0) if rs.get("rope_type") == "linear" else 1.0
+        rope_global = rope_cos_sin(dh, c.get("rope_theta", 1e6 if c["gen"] == 3 else 10000.0), n, factor)
+        rope_local = rope_cos_sin(dh, c.get("rope_local_base_freq", 10000.0), n)
+        for layer in self.layers:
+            x = layer(x, rope_global, rope_local)
+        return {"last_hidden_state": self.norm(x).unsqueeze(0)}
+
+
+class GemmaForCausalLM(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.model = GemmaModel(c)
+        self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
+
+    def forward(self, ids):
+        out = self.model(ids)
+        logits = self.lm_head(out["last_hidden_state"])
+        cap = self.c.get("final_logit_softcapping", 30.0 if self.c["gen"] == 2 else None) if self.c["gen"] > 1 else None
+        if cap is not None:
+            logits = torch.tanh(logits / cap) * cap
+        out["logits"] = logits
+        return out
+
+
+GEMMA_TIED = {"lm_head.weight": "model.embed_tokens.weight"}
+GEMMA_CLASS = {1: ("GemmaForCausalLM", "gemma"), 2: ("Gemma2ForCausalLM", "gemma2"), 3: ("Gemma3ForCausalLM", "gemma3_text")}
+
+
+def gemma_config(gen, **kw):
+    cls, mt = GEMMA_CLASS[gen]
+    cfg = {"architectures": [cls], "model_type": mt, "bos_token_id": 2, "eos_token_id": 1, "pad_token_id": 0,
+           "hidden_act": "gelu", "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 32, "intermediate_size": 72,
+           "head_dim": 16, "max_position_embeddings": 64, "num_attention_heads": 4, "num_hidden_layers": 3,
+           "num_key_value_heads": 1, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "tie_word_embeddings": True,
+           "torch_dtype": "float32", "vocab_size": 170, "attention_bias": False}
+    cfg.update(kw)
+    return cfg
+
+
+def gemma_case(cfg, init, n):
+    """Random weights (unit-variance embeddings; (1 + w) norm weights near 0)
+    and outputs of GemmaForCausalLM for the config (its generation from the
+    model type), tied head."""
+    c = dict(cfg, gen={"gemma": 1, "gemma2": 2, "gemma3_text": 3}[cfg["model_type"]])
+    sd = random_state(GemmaForCausalLM(c), init, GEMMA_TIED)
+    sd["model.embed_tokens.weight"] = init.embedding(*sd["model.embed_tokens.weight"].shape)
+    sd["lm_head.weight"] = sd["model.embed_tokens.weight"]
+    for k in sd:
+        if "norm" in k:
+            sd[k] = 0.3 * init.randn(sd[k].shape[0])
+    if cfg["torch_dtype"] != "float32":
+        sd = rounded(sd, {"float16": torch.float16, "bfloat16": torch.bfloat16}[cfg["torch_dtype"]])
+        sd["lm_head.weight"] = sd["model.embed_tokens.weight"]
+    ids = init.ids(cfg["vocab_size"], n)
+    return sd, ids, run_module(GemmaForCausalLM, c, sd, ids)
+
+
 # ---------------------------------------------------------------- cases
 
 
@@ -1139,6 +1484,90 @@ def distilbert_model_st():
     sd = random_state(DistilBertModel(cfg), init)
     ids = init.ids(cfg["vocab_size"], cfg["max_position_embeddings"])
     return cfg, sd, sd, "st", ids, run_module(DistilBertModel, cfg, sd, ids)
+
+
+@case
+def qwen3_st():
+    """Qwen3ForCausalLM: q_norm/k_norm, head_dim 16 (q_proj wider than
+    hidden), GQA (4 heads, 2 KV heads), use_sliding_window with window 5 on
+    layers from max_window_layers 1 (the sequence is longer), tied head
+    omitted from the file, safetensors."""
+    cfg = qwen3_config()
+    init = Init(601)
+    sd = qwen3_state(cfg, init, QWEN3_TIED)
+    ids = init.ids(cfg["vocab_size"], 19)
+    out = run_module(Qwen3ForCausalLM, cfg, sd, ids)
+    return cfg, sd, without(sd, QWEN3_TIED), "st", ids, out
+
+
+@case
+def qwen3_bf16_bin():
+    """Qwen3ForCausalLM with bfloat16 weights: layer_types (sliding, full,
+    sliding) with window 4, untied lm_head, attention_bias true,
+    silu, pytorch_model.bin."""
+    cfg = qwen3_config(torch_dtype="bfloat16", sliding_window=4, attention_bias=True, tie_word_embeddings=False,
+                       layer_types=["sliding_attention", "full_attention", "sliding_attention"])
+    init = Init(602)
+    sd = rounded(qwen3_state(cfg, init), torch.bfloat16)
+    ids = init.ids(cfg["vocab_size"], 17)
+    return cfg, sd, sd, "bin", ids, run_module(Qwen3ForCausalLM, cfg, sd, ids)
+
+
+@case
+def gemma_st():
+    """GemmaForCausalLM: (1 + w) RMSNorms, embeddings times sqrt(hidden),
+    gelu-tanh gated MLP (hidden_activation; hidden_act gelu ignored), MQA
+    (4 heads, 1 KV head), head_dim 16, tied head omitted, safetensors."""
+    cfg = gemma_config(1)
+    sd, ids, out = gemma_case(cfg, Init(701), 15)
+    return cfg, sd, without(sd, GEMMA_TIED), "st", ids, out
+
+
+@case
+def gemma2_st():
+    """Gemma2ForCausalLM: sandwich norms, query_pre_attn_scalar 24,
+    attention soft-capping 3 and final soft-capping 4 (both bind on these
+    weights), sliding window 4 on layers 0 and 2 (the sequence is longer),
+    GQA (4 heads, 2 KV heads), tied head omitted, safetensors."""
+    cfg = gemma_config(2, query_pre_attn_scalar=24, attn_logit_softcapping=3.0, final_logit_softcapping=4.0,
+                       sliding_window=4, num_key_value_heads=2)
+    sd, ids, out = gemma_case(cfg, Init(702), 17)
+    return cfg, sd, without(sd, GEMMA_TIED), "st", ids, out
+
+
+@case
+def gemma3_st():
+    """Gemma3ForCausalLM (gemma3_text): q/k norms, sliding_window_pattern 3
+    (layers 0, 1 sliding with window 5 and rope_local_base_freq 100, layer
+    2 global with rope_theta 1e6 and linear rope_scaling 4),
+    query_pre_attn_scalar 16, no soft-capping (null), 4 layers, tied head
+    omitted, safetensors."""
+    cfg = gemma_config(3, sliding_window=5, sliding_window_pattern=3, rope_local_base_freq=100.0, rope_theta=1e6,
+                       rope_scaling={"rope_type": "linear", "factor": 4.0}, query_pre_attn_scalar=16,
+                       final_logit_softcapping=None, attn_logit_softcapping=None, num_hidden_layers=4,
+                       num_key_value_heads=2)
+    sd, ids, out = gemma_case(cfg, Init(703), 19)
+    return cfg, sd, without(sd, GEMMA_TIED), "st", ids, out
+
+
+@case
+def gemma3_bf16_st():
+    """gemma3-st's config with bfloat16 weights and layer_types (sliding,
+    full, full, sliding)."""
+    cfg = gemma_config(3, sliding_window=5, rope_local_base_freq=100.0, rope_theta=1e6, query_pre_attn_scalar=16,
+                       num_hidden_layers=4, num_key_value_heads=2, torch_dtype="bfloat16",
+                       layer_types=["sliding_attention", "full_attention", "full_attention", "sliding_attention"])
+    sd, ids, out = gemma_case(cfg, Init(704), 13)
+    return cfg, sd, without(sd, GEMMA_TIED), "st", ids, out
+
+
+@case
+def gemma2_f16_st():
+    """gemma2-st's config with float16 weights, default soft-capping 50 and
+    30 (absent from the config), model. prefix."""
+    cfg = gemma_config(2, query_pre_attn_scalar=24, sliding_window=4, num_key_value_heads=2, torch_dtype="float16")
+    sd, ids, out = gemma_case(cfg, Init(705), 12)
+    return cfg, sd, without(sd, GEMMA_TIED), "st", ids, out
 
 
 def name_of(fn):

@@ -91,6 +91,33 @@ func expectedParams(t *testing.T, dir string) int64 {
 			n += int64(l.VocabSize * h)
 		}
 		return n
+	case c.Gemma() != nil: // Llama's layers; Gemma 2 and 3 two more norms, Gemma 3 q_norm and k_norm
+		g := c.Gemma()
+		h, q, kv := g.HiddenSize, g.NumAttentionHeads*g.HeadDim, g.NumKeyValueHeads*g.HeadDim
+		layer := int64(2*h*q+2*h*kv) + int64(3*h*g.IntermediateSize) + int64(2*h)
+		if g.Generation > 1 {
+			layer += int64(2 * h)
+		}
+		if g.Generation == 3 {
+			layer += int64(2 * g.HeadDim)
+		}
+		n := int64(g.VocabSize*h) + int64(g.NumHiddenLayers)*layer + int64(h)
+		if !g.TieWordEmbeddings {
+			n += int64(g.VocabSize * h)
+		}
+		return n
+	case c.Qwen3() != nil: // Llama's layers, q_norm and k_norm; attention_bias also on o_proj
+		l := c.Qwen3()
+		h, q, kv := l.HiddenSize, l.NumAttentionHeads*l.HeadDim, l.NumKeyValueHeads*l.HeadDim
+		layer := int64(2*h*q+2*h*kv) + int64(3*h*l.IntermediateSize) + int64(2*h) + int64(2*l.HeadDim)
+		if l.AttentionBias {
+			layer += int64(q + 2*kv + h)
+		}
+		n := int64(l.VocabSize*h) + int64(l.NumHiddenLayers)*layer + int64(h)
+		if !l.TieWordEmbeddings {
+			n += int64(l.VocabSize * h)
+		}
+		return n
 	}
 	t.Fatalf("%s: no family", dir)
 	return 0
