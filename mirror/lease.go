@@ -75,6 +75,8 @@ type leaser struct {
 	id    string
 	mu    sync.Mutex
 	taken map[string]bool
+	// tried holds every blob whose lease this push tried to write.
+	tried map[string]bool
 	// first is the store's time of the first lease, once one is taken,
 	// and firstKey its key.
 	first    time.Time
@@ -84,7 +86,7 @@ type leaser struct {
 }
 
 func newLeaser(s storage.Store) *leaser {
-	return &leaser{s: s, id: newID(), taken: map[string]bool{}, began: time.Now()}
+	return &leaser{s: s, id: newID(), taken: map[string]bool{}, tried: map[string]bool{}, began: time.Now()}
 }
 
 func (l *leaser) key(sha string) string { return leasePrefix + l.id + "/" + sha }
@@ -97,6 +99,12 @@ func (l *leaser) take(ctx context.Context, sha string) error {
 	if done {
 		return nil
 	}
+	// A Put that reports failure (a cancelled context, a dropped
+	// connection) may still have written the lease: release deletes
+	// every lease this push tried to write.
+	l.mu.Lock()
+	l.tried[sha] = true
+	l.mu.Unlock()
 	if err := storage.PutBytes(ctx, l.s, l.key(sha), nil); err != nil {
 		return fmt.Errorf("taking the lease of blob %s: %w", sha, err)
 	}
@@ -158,8 +166,8 @@ func (l *leaser) release(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	l.mu.Lock()
-	shas := make([]string, 0, len(l.taken))
-	for sha := range l.taken {
+	shas := make([]string, 0, len(l.tried))
+	for sha := range l.tried {
 		shas = append(shas, sha)
 	}
 	l.mu.Unlock()
