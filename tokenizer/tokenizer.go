@@ -609,3 +609,11 @@ func (t *Tokenizer) TokenToID(s string) (int, bool) {
 	}
 	return t.model.tokenToID(s)
 }
+
+// IDToToken returns the token of an id of the vocabulary or added tokens.
+func (t *Tokenizer) IDToToken(id int) (string, bool) {
+	if s, ok := t.added.idToToken(id); ok {
+		return s, true
+	}
+	return t.model.idToToken(id)
+}
