@@ -2,7 +2,9 @@ package tokenizer
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -70,5 +72,63 @@ func TestLoadEscapedMerges(t *testing.T) {
 		} else if !slices.Equal(enc.IDs, want) {
 			t.Errorf("document %d: ids %v, want %v", i, enc.IDs, want)
 		}
+	}
+}
+
+// A long merges list is looked up in parallel chunks: the error names the
+// first bad merge, whichever chunk it is in, and a good list encodes as
+// its merges say.
+func TestLoadManyMerges(t *testing.T) {
+	const n = 200 // n*n merges, above the parallel threshold
+	build := func(bad ...int) string {
+		var b strings.Builder
+		b.WriteString(`{"model":{"type":"BPE","vocab":{`)
+		id := 0
+		for i := range n {
+			fmt.Fprintf(&b, "%q:%d,", string(rune(0x4E00+i)), id)
+			id++
+		}
+		for i := range n {
+			for j := range n {
+				fmt.Fprintf(&b, "%q:%d,", string(rune(0x4E00+i))+string(rune(0x4E00+j)), id)
+				id++
+			}
+		}
+		b.WriteString(`"zz":` + strconv.Itoa(id) + `},"merges":[`)
+		for k := range n * n {
+			x, y := string(rune(0x4E00+k/n)), string(rune(0x4E00+k%n))
+			if slices.Contains(bad, k) {
+				y = "q" // not in the vocabulary
+			}
+			if k > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "%q", x+" "+y)
+		}
+		b.WriteString(`]}}`)
+		return b.String()
+	}
+	for _, c := range []struct {
+		bad  []int
+		want string
+	}{
+		{[]int{n*n - 7}, fmt.Sprintf("merges[%d]: token \"q\"", n*n-7)},
+		{[]int{n*n - 7, 123}, "merges[123]: token \"q\""},
+	} {
+		if _, err := Load(strings.NewReader(build(c.bad...))); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("bad merges %v: error %v, want %q", c.bad, err, c.want)
+		}
+	}
+	tok, err := Load(strings.NewReader(build()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := string(rune(0x4E00+n-1)) + string(rune(0x4E00+n-2))
+	enc, err := tok.Encode(last, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := n + (n-1)*n + n - 2; !slices.Equal(enc.IDs, []int{want}) {
+		t.Errorf("%q: ids %v, want [%d]", last, enc.IDs, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -353,16 +354,53 @@ func newBPE(vocab map[string]int, merges *mergesField, prefix, suffix string) (*
 	if err != nil {
 		return nil, err
 	}
-	type merge struct {
-		key uint64
-		id  int
+	// the tokens of every merge first (slices of the document), then their
+	// ids, looked up in parallel (the vocab map is only read), then the
+	// map sized for them
+	pairs := make([][2][]byte, 0, len(merges.raw)/16)
+	if err := merges.each(func(x, y []byte) error {
+		pairs = append(pairs, [2][]byte{x, y})
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	// the ids first (no pointers for the GC to scan), then the map sized
-	// for them
-	list := make([]merge, 0, len(vocab))
+	ids := make([]bpeMergeIDs, len(pairs))
+	workers := 1
+	if len(pairs) >= 1<<15 {
+		workers = min(runtime.GOMAXPROCS(0), 4)
+	}
+	errs := make([]error, workers)
+	chunk := (len(pairs) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := min(w*chunk, len(pairs)), min((w+1)*chunk, len(pairs))
+		wg.Go(func() { errs[w] = lookupMerges(vocab, pairs[lo:hi], ids[lo:hi], lo, prefix) })
+	}
+	wg.Wait()
+	for _, err := range errs { // the first chunk's error is the first merge's
+		if err != nil {
+			return nil, err
+		}
+	}
+	b := &bpe{vocabulary: voc, merges: make(map[uint64]bpeMerge, len(ids)), prefix: prefix, suffix: suffix, cache: map[string][]token{}}
+	for r, m := range ids {
+		// a repeated merge keeps its last rank, as the library's map does
+		b.merges[m.key] = bpeMerge{r, m.id}
+	}
+	return b, nil
+}
+
+type bpeMergeIDs struct {
+	key uint64 // pairKey of the two tokens' ids
+	id  int    // the merged token's
+}
+
+// lookupMerges finds the ids of pairs, merges first..first+len(pairs)-1.
+func lookupMerges(vocab map[string]int, pairs [][2][]byte, out []bpeMergeIDs, first int, prefix string) error {
 	var buf []byte
-	rank := 0
-	err = merges.each(func(x, y []byte) error {
+	for i, p := range pairs {
+		x, y := p[0], p[1]
+		rank := first + i
 		a, ok := vocab[string(x)]
 		if !ok {
 			return fmt.Errorf("merges[%d]: token %q out of vocabulary", rank, x)
@@ -379,19 +417,9 @@ func newBPE(vocab map[string]int, merges *mergesField, prefix, suffix string) (*
 		if !ok {
 			return fmt.Errorf("merges[%d]: merged token %q out of vocabulary", rank, buf)
 		}
-		list = append(list, merge{pairKey(a, c), id})
-		rank++
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		out[i] = bpeMergeIDs{pairKey(a, c), id}
 	}
-	b := &bpe{vocabulary: voc, merges: make(map[uint64]bpeMerge, len(list)), prefix: prefix, suffix: suffix, cache: map[string][]token{}}
-	for r, m := range list {
-		// a repeated merge keeps its last rank, as the library's map does
-		b.merges[m.key] = bpeMerge{r, m.id}
-	}
-	return b, nil
+	return nil
 }
 
 type symbol struct {
