@@ -34,8 +34,9 @@ own, read one at a time (a file of any size streams): the line ending is not par
 text, "\n" or "\r\n" (a lone "\r" inside a line stays); a last line without a newline
 counts, an empty line gives only the special tokens. The input must be UTF-8.
 
-Output: the ids (comma-separated, as --ids of forward takes them) and the tokens; with
---lines one output line per input line: the ids, a tab, the tokens. With --json one object
+Output: the ids (comma-separated, as --ids of forward takes them), the tokens and a table
+of each token's id, text and byte offsets; with --lines one output line per input line:
+the ids, a tab, the tokens. With --json one object
 {"ids": [...], "tokens": [...], "offsets": [[start, end], ...]} (offsets in bytes of the
 text, or of the line; with --pair each sequence's own, plus "type_ids"), one per line with
 --lines.
