@@ -22,12 +22,11 @@ func init() {
 		Name:      "forward",
 		Usage:     "run the native forward pass on token ids (batch 1)",
 		ArgsUsage: "MODEL",
-		Description: `Runs MODEL (BERT, RoBERTa/XLM-R, DistilBERT, GPT-2 or Llama family) on the ids given with --ids, or on
---text encoded by the model's own tokenizer (special tokens added, as hubmirror tokenize
-does by default), with a full attention mask and token type 0, and prints each output's shape, range and, for logits,
+		Description: `Runs MODEL (BERT, RoBERTa/XLM-R, DistilBERT, GPT-2 or Llama family) on the ids given with --ids, with a full
+attention mask and token type 0, and prints each output's shape, range and, for logits,
 the top-1 id per position. --out writes a safetensors file with input_ids (I64 [1, n])
 and the outputs (F32): last_hidden_state, pooler_output (BERT, RoBERTa with a pooler) and
-logits (when the model has an LM, masked-LM or classification head).` + modelHelp,
+logits (when the model has an LM, masked-LM or classification head).` + forwardTextHelp + modelHelp,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "ids", Usage: "comma-separated token ids, e.g. 1,2,3 (this or --text)"},
 			&cli.StringFlag{Name: "text", Usage: "encode `TEXT` with the model's tokenizer and run on its ids"},
@@ -93,6 +92,12 @@ func loadForwardModel(ctx context.Context, spec string, threads int) (*forward.M
 	}
 	return m, g, nil
 }
+
+// forwardTextHelp is the forward command's help on --text.
+const forwardTextHelp = `
+
+--text T runs instead on T encoded by the model's own tokenizer (tokenizer.json, else
+vocab.txt or vocab.json + merges.txt), special tokens added as hubmirror tokenize adds them.`
 
 // textIDs encodes --text with the tokenizer of MODEL, special tokens added.
 func textIDs(ctx context.Context, spec, text string) ([]int, error) {
