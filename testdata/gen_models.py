@@ -1628,6 +1628,9 @@ def main():
                 "the float32 outputs of plain-torch implementations of the Hugging Face definitions, computed from\n"
                 "exactly the stored weights. f16/bf16 cases: outputs computed in float32 from the rounded weights\n"
                 "(as transformers computes after upcasting them). A correct forward pass matches within 1e-4.\n\n"
+                "llama-tiny-st and bert-cls-st also hold a tokenizer (tokenizer.json, tokenizer_config.json) trained\n"
+                "by Hugging Face's tokenizers library: `node testdata/gen_tokenizers.mjs`, to run again after this\n"
+                "script rewrites those cases (it empties their directories).\n\n"
                 "| case | architecture | weights | length | outputs | what it covers |\n"
                 "|---|---|---|---|---|---|\n")
         f.write("\n".join(rows) + "\n")

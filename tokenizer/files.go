@@ -14,6 +14,9 @@ import (
 	"strings"
 )
 
+// ErrNoTokenizer reports a model directory without tokenizer files.
+var ErrNoTokenizer = errors.New("no tokenizer")
+
 // LoadDir loads the tokenizer of a model directory: tokenizer.json, else
 // vocab.txt (BERT WordPiece) or vocab.json + merges.txt (GPT-2 / RoBERTa
 // byte-level BPE), configured from tokenizer_config.json the way
@@ -34,7 +37,7 @@ func LoadDir(dir string) (*Tokenizer, error) {
 	case exists(filepath.Join(dir, "vocab.json")) && exists(filepath.Join(dir, "merges.txt")):
 		doc, err = byteLevelBPEDocument(dir, cfg)
 	default:
-		return nil, fmt.Errorf("%s: no tokenizer.json, vocab.txt or vocab.json + merges.txt", dir)
+		return nil, fmt.Errorf("%s: %w (no tokenizer.json, vocab.txt or vocab.json + merges.txt)", dir, ErrNoTokenizer)
 	}
 	if err != nil {
 		return nil, err

@@ -81,6 +81,39 @@ func (s *scanner) str() (string, error) {
 	return "", errScan
 }
 
+// strBytes reads a JSON string: a slice of the input when it has no
+// escapes and is valid UTF-8, else a decoded copy.
+func (s *scanner) strBytes() ([]byte, error) {
+	if s.peek() != '"' {
+		return nil, errScan
+	}
+	start := s.i
+	s.i++
+	escaped := false
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		if c == '\\' {
+			escaped = true
+			s.i += 2
+			continue
+		}
+		if c == '"' {
+			s.i++
+			raw := s.b[start:s.i]
+			if inner := raw[1 : len(raw)-1]; !escaped && utf8.Valid(inner) {
+				return inner, nil
+			}
+			var out string
+			if err := json.Unmarshal(raw, &out); err != nil {
+				return nil, err
+			}
+			return []byte(out), nil
+		}
+		s.i++
+	}
+	return nil, errScan
+}
+
 // integer reads a JSON number that must be an integer.
 func (s *scanner) integer() (int, error) {
 	s.ws()
@@ -134,67 +167,71 @@ func scanVocab(b []byte) (map[string]int, error) {
 	}
 }
 
-// scanMerges reads ["a b", ...] or [["a", "b"], ...]; elements that are
-// neither are reported by index in bad.
-func scanMerges(b []byte) (pairs [][2]string, bad int, err error) {
+// scanMerges reads ["a b", ...] or [["a", "b"], ...], calling visit for
+// each merge (a "#version" string is skipped); an element that is neither
+// form is reported by index in bad, an error of visit is returned as is.
+func scanMerges(b []byte, visit func(a, b []byte) error) (bad int, err error) {
 	s := &scanner{b: b}
 	if err := s.expect('['); err != nil {
-		return nil, -1, err
+		return -1, err
 	}
-	pairs = make([][2]string, 0, len(b)/12)
 	if s.peek() == ']' {
-		return pairs, -1, nil
+		return -1, nil
 	}
 	for idx := 0; ; idx++ {
 		switch s.peek() {
 		case '"':
-			v, err := s.str()
+			v, err := s.strBytes()
 			if err != nil {
-				return nil, -1, err
+				return -1, err
 			}
-			if len(v) >= 8 && v[:8] == "#version" {
+			if len(v) >= 8 && string(v[:8]) == "#version" {
 				break
 			}
 			sp := -1
 			for k := 0; k < len(v); k++ {
 				if v[k] == ' ' {
 					if sp >= 0 {
-						return nil, idx, nil
+						return idx, nil
 					}
 					sp = k
 				}
 			}
 			if sp < 0 {
-				return nil, idx, nil
+				return idx, nil
 			}
-			pairs = append(pairs, [2]string{v[:sp], v[sp+1:]})
+			if err := visit(v[:sp], v[sp+1:]); err != nil {
+				return -1, err
+			}
 		case '[':
 			s.i++
-			a, err := s.str()
+			a, err := s.strBytes()
 			if err != nil {
-				return nil, idx, nil
+				return idx, nil
 			}
 			if err := s.expect(','); err != nil {
-				return nil, idx, nil
+				return idx, nil
 			}
-			c, err := s.str()
+			c, err := s.strBytes()
 			if err != nil {
-				return nil, idx, nil
+				return idx, nil
 			}
 			if err := s.expect(']'); err != nil {
-				return nil, idx, nil
+				return idx, nil
 			}
-			pairs = append(pairs, [2]string{a, c})
+			if err := visit(a, c); err != nil {
+				return -1, err
+			}
 		default:
-			return nil, idx, nil
+			return idx, nil
 		}
 		switch s.peek() {
 		case ',':
 			s.i++
 		case ']':
-			return pairs, -1, nil
+			return -1, nil
 		default:
-			return nil, -1, errScan
+			return -1, errScan
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -25,6 +26,95 @@ type modelDoc struct {
 	MaxChar      *int         `json:"max_input_chars_per_word"`
 	Vocab        vocabField   `json:"vocab"`
 	Merges       *mergesField `json:"merges"`
+}
+
+// parse reads the model object that starts at data[i] (after white space)
+// and returns its end: vocab and merges go to their fast scanners
+// (jsonscan.go), the other fields through json.Unmarshal; unknown fields
+// are ignored. null leaves md empty.
+func (md *modelDoc) parse(data []byte, i int) (int, error) {
+	if i < len(data) && data[i] == 'n' {
+		return skipLiteral(data, i, "null")
+	}
+	if i >= len(data) || data[i] != '{' {
+		end, err := skipValue(data, i, 0)
+		if err != nil {
+			return end, err
+		}
+		return end, fmt.Errorf("want an object")
+	}
+	i = skipWS(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		if i >= len(data) || data[i] != '"' {
+			return i, jsonError(data, i, "want an object key")
+		}
+		end, err := skipString(data, i)
+		if err != nil {
+			return i, err
+		}
+		key, err := decodeString(data[i:end])
+		if err != nil {
+			return i, err
+		}
+		i = skipWS(data, end)
+		if i >= len(data) || data[i] != ':' {
+			return i, jsonError(data, i, "want ':' after an object key")
+		}
+		start := skipWS(data, i+1)
+		if i, err = skipValue(data, start, 1); err != nil {
+			return i, fmt.Errorf("%s: %w", key, err)
+		}
+		raw := data[start:i]
+		var dst any
+		switch key {
+		case "type":
+			dst = &md.Type
+		case "dropout":
+			dst = &md.Dropout
+		case "unk_token":
+			dst = &md.Unk
+		case "unk_id":
+			dst = &md.UnkID
+		case "continuing_subword_prefix":
+			dst = &md.Prefix
+		case "end_of_word_suffix":
+			dst = &md.Suffix
+		case "fuse_unk":
+			dst = &md.FuseUnk
+		case "byte_fallback":
+			dst = &md.ByteFallback
+		case "ignore_merges":
+			dst = &md.IgnoreMerges
+		case "max_input_chars_per_word":
+			dst = &md.MaxChar
+		case "vocab":
+			md.Vocab = vocabField{}
+			err = md.Vocab.UnmarshalJSON(raw)
+		case "merges":
+			md.Merges = nil
+			if string(raw) != "null" {
+				md.Merges = &mergesField{raw: raw}
+			}
+		}
+		if dst != nil {
+			err = json.Unmarshal(raw, dst)
+		}
+		if err != nil {
+			return i, fmt.Errorf("%s: %w", key, err)
+		}
+		i = skipWS(data, i)
+		switch {
+		case i < len(data) && data[i] == ',':
+			i = skipWS(data, i+1)
+		case i < len(data) && data[i] == '}':
+			return i + 1, nil
+		default:
+			return i, jsonError(data, i, "want ',' or '}'")
+		}
+	}
 }
 
 // vocabField is a {token: id} object or a Unigram [[piece, score], ...] list.
@@ -92,68 +182,26 @@ func truncateForError(b []byte) string {
 	return string(b)
 }
 
-// mergesField holds BPE merges given as "a b" strings or ["a", "b"] pairs.
+// mergesField holds a BPE merges list as it is in the document ("a b"
+// strings or ["a", "b"] pairs); newBPE reads it with each, without making
+// a string per token.
 type mergesField struct {
-	pairs [][2]string
+	raw []byte // validated JSON; a slice of the document being loaded
 }
 
-func (m *mergesField) UnmarshalJSON(data []byte) error {
-	pairs, bad, err := scanMerges(data)
-	if err == nil && bad >= 0 {
-		return fmt.Errorf("merges[%d]: want \"a b\" or [\"a\", \"b\"]", bad)
+// each calls visit for every merge in order; a and b are valid during the
+// call only.
+func (m *mergesField) each(visit func(a, b []byte) error) error {
+	bad, err := scanMerges(m.raw, visit)
+	if err == errScan {
+		return fmt.Errorf("merges: unexpected JSON")
 	}
-	if err == nil {
-		m.pairs = pairs
-		return nil
-	}
-	var items []mergeItem
-	if err := json.Unmarshal(data, &items); err != nil {
+	if err != nil {
 		return err
 	}
-	m.pairs = make([][2]string, 0, len(items))
-	for i, it := range items {
-		if it.skip {
-			continue
-		}
-		if it.bad {
-			return fmt.Errorf("merges[%d]: want \"a b\" or [\"a\", \"b\"]", i)
-		}
-		m.pairs = append(m.pairs, it.pair)
+	if bad >= 0 {
+		return fmt.Errorf("merges[%d]: want \"a b\" or [\"a\", \"b\"]", bad)
 	}
-	return nil
-}
-
-type mergeItem struct {
-	pair      [2]string
-	skip, bad bool
-}
-
-func (m *mergeItem) UnmarshalJSON(data []byte) error {
-	if len(data) > 0 && data[0] == '"' {
-		var s string
-		if bytes.IndexByte(data, '\\') < 0 && len(data) >= 2 {
-			s = string(data[1 : len(data)-1])
-		} else if err := json.Unmarshal(data, &s); err != nil {
-			return err
-		}
-		if strings.HasPrefix(s, "#version") {
-			m.skip = true
-			return nil
-		}
-		a, b, ok := strings.Cut(s, " ")
-		if !ok || strings.Contains(b, " ") {
-			m.bad = true
-			return nil
-		}
-		m.pair = [2]string{a, b}
-		return nil
-	}
-	var p []string
-	if err := json.Unmarshal(data, &p); err != nil || len(p) != 2 {
-		m.bad = true
-		return nil
-	}
-	m.pair = [2]string{p[0], p[1]}
 	return nil
 }
 
@@ -286,7 +334,7 @@ func parseBPE(md *modelDoc) (*bpe, error) {
 	if md.Dropout != nil && (*md.Dropout < 0 || *md.Dropout > 1) {
 		return nil, fmt.Errorf("dropout: %v is not in [0, 1]", *md.Dropout)
 	}
-	b, err := newBPE(vocab, md.Merges.pairs, strOr(md.Prefix), strOr(md.Suffix))
+	b, err := newBPE(vocab, md.Merges, strOr(md.Prefix), strOr(md.Suffix))
 	if err != nil {
 		return nil, err
 	}
@@ -301,34 +349,77 @@ func strOr(s *string) string {
 	return *s
 }
 
-func newBPE(vocab map[string]int, pairs [][2]string, prefix, suffix string) (*bpe, error) {
+func newBPE(vocab map[string]int, merges *mergesField, prefix, suffix string) (*bpe, error) {
 	voc, err := newVocabulary(vocab)
 	if err != nil {
 		return nil, err
 	}
-	b := &bpe{vocabulary: voc, merges: make(map[uint64]bpeMerge, len(pairs)), prefix: prefix, suffix: suffix, cache: map[string][]token{}}
-	var buf []byte
-	for rank, p := range pairs {
-		a, ok := vocab[p[0]]
-		if !ok {
-			return nil, fmt.Errorf("merges[%d]: token %q out of vocabulary", rank, p[0])
+	// the tokens of every merge first (slices of the document), then their
+	// ids, looked up in parallel (the vocab map is only read), then the
+	// map sized for them
+	pairs := make([][2][]byte, 0, len(merges.raw)/16)
+	if err := merges.each(func(x, y []byte) error {
+		pairs = append(pairs, [2][]byte{x, y})
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	ids := make([]bpeMergeIDs, len(pairs))
+	workers := 1
+	if len(pairs) >= 1<<15 {
+		workers = min(runtime.GOMAXPROCS(0), 4)
+	}
+	errs := make([]error, workers)
+	chunk := (len(pairs) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := min(w*chunk, len(pairs)), min((w+1)*chunk, len(pairs))
+		wg.Go(func() { errs[w] = lookupMerges(vocab, pairs[lo:hi], ids[lo:hi], lo, prefix) })
+	}
+	wg.Wait()
+	for _, err := range errs { // the first chunk's error is the first merge's
+		if err != nil {
+			return nil, err
 		}
-		c, ok := vocab[p[1]]
-		if !ok {
-			return nil, fmt.Errorf("merges[%d]: token %q out of vocabulary", rank, p[1])
-		}
-		if len(p[1]) < len(prefix) {
-			return nil, fmt.Errorf("merges[%d]: token %q shorter than the continuing_subword_prefix", rank, p[1])
-		}
-		buf = append(append(buf[:0], p[0]...), p[1][len(prefix):]...)
-		id, ok := vocab[string(buf)]
-		if !ok {
-			return nil, fmt.Errorf("merges[%d]: merged token %q out of vocabulary", rank, buf)
-		}
+	}
+	b := &bpe{vocabulary: voc, merges: make(map[uint64]bpeMerge, len(ids)), prefix: prefix, suffix: suffix, cache: map[string][]token{}}
+	for r, m := range ids {
 		// a repeated merge keeps its last rank, as the library's map does
-		b.merges[pairKey(a, c)] = bpeMerge{rank, id}
+		b.merges[m.key] = bpeMerge{r, m.id}
 	}
 	return b, nil
+}
+
+type bpeMergeIDs struct {
+	key uint64 // pairKey of the two tokens' ids
+	id  int    // the merged token's
+}
+
+// lookupMerges finds the ids of pairs, merges first..first+len(pairs)-1.
+func lookupMerges(vocab map[string]int, pairs [][2][]byte, out []bpeMergeIDs, first int, prefix string) error {
+	var buf []byte
+	for i, p := range pairs {
+		x, y := p[0], p[1]
+		rank := first + i
+		a, ok := vocab[string(x)]
+		if !ok {
+			return fmt.Errorf("merges[%d]: token %q out of vocabulary", rank, x)
+		}
+		c, ok := vocab[string(y)]
+		if !ok {
+			return fmt.Errorf("merges[%d]: token %q out of vocabulary", rank, y)
+		}
+		if len(y) < len(prefix) {
+			return fmt.Errorf("merges[%d]: token %q shorter than the continuing_subword_prefix", rank, y)
+		}
+		buf = append(append(buf[:0], x...), y[len(prefix):]...)
+		id, ok := vocab[string(buf)]
+		if !ok {
+			return fmt.Errorf("merges[%d]: merged token %q out of vocabulary", rank, buf)
+		}
+		out[i] = bpeMergeIDs{pairKey(a, c), id}
+	}
+	return nil
 }
 
 type symbol struct {

@@ -4,7 +4,7 @@
 package tokenizer
 
 import (
-	"bufio"
+	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
@@ -132,8 +132,14 @@ func LoadFile(path string) (*Tokenizer, error) {
 		return nil, err
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
 	var r io.Reader = f
+	size := st.Size()
 	if strings.HasSuffix(path, ".gz") {
+		size = gzipSizeHint(f, size)
 		zr, err := gzip.NewReader(f)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
@@ -141,72 +147,151 @@ func LoadFile(path string) (*Tokenizer, error) {
 		defer zr.Close()
 		r = zr
 	}
-	t, err := Load(r)
+	data, err := readAllSized(r, size)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	t, err := loadBytes(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return t, nil
 }
 
+// gzipSizeHint reads the uncompressed size a gzip file records in its last
+// four bytes (modulo 4 GiB; only a hint), then rewinds f.
+func gzipSizeHint(f *os.File, size int64) int64 {
+	defer f.Seek(0, io.SeekStart)
+	var b [4]byte
+	if size < 18 {
+		return 0
+	}
+	if _, err := f.ReadAt(b[:], size-4); err != nil {
+		return 0
+	}
+	n := int64(b[0]) | int64(b[1])<<8 | int64(b[2])<<16 | int64(b[3])<<24
+	return min(n, 1<<30)
+}
+
+// readAllSized reads r to the end into a buffer sized for hint bytes.
+func readAllSized(r io.Reader, hint int64) ([]byte, error) {
+	buf := bytes.NewBuffer(make([]byte, 0, max(hint, 0)+bytes.MinRead))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
+}
+
 // Load reads a tokenizer.json document.
 func Load(r io.Reader) (*Tokenizer, error) {
-	var doc struct {
-		Version       *string
-		Truncation    json.RawMessage
-		Padding       json.RawMessage
-		AddedTokens   []json.RawMessage
-		Normalizer    json.RawMessage
-		PreTokenizer  json.RawMessage
-		Model         *modelDoc
-		PostProcessor json.RawMessage
-		Decoder       json.RawMessage
-	}
-	// the top-level object is read key by key so that the model, almost
-	// all of the file, is decoded in one pass
-	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<20))
-	if tok, err := dec.Token(); err != nil {
+	data, err := io.ReadAll(r)
+	if err != nil {
 		return nil, fmt.Errorf("tokenizer.json: %w", err)
-	} else if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, fmt.Errorf("tokenizer.json: not a JSON object")
 	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
+	return loadBytes(data)
+}
+
+// tokenizerDoc is the top level of a tokenizer.json.
+type tokenizerDoc struct {
+	Version       *string
+	Truncation    json.RawMessage
+	Padding       json.RawMessage
+	AddedTokens   []json.RawMessage
+	Normalizer    json.RawMessage
+	PreTokenizer  json.RawMessage
+	Model         *modelDoc
+	PostProcessor json.RawMessage
+	Decoder       json.RawMessage
+}
+
+// parseTokenizerDoc splits the top-level object into its values
+// (jsonskip.go), reading the model's fields itself.
+func parseTokenizerDoc(data []byte) (*tokenizerDoc, error) {
+	doc := &tokenizerDoc{}
+	i := skipWS(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		if _, err := skipValue(data, 0, 0); err != nil {
 			return nil, fmt.Errorf("tokenizer.json: %w", err)
 		}
-		key, _ := tok.(string)
-		var dst any
-		switch key {
-		case "version":
-			dst = &doc.Version
-		case "truncation":
-			dst = &doc.Truncation
-		case "padding":
-			dst = &doc.Padding
-		case "added_tokens":
-			dst = &doc.AddedTokens
-		case "normalizer":
-			dst = &doc.Normalizer
-		case "pre_tokenizer":
-			dst = &doc.PreTokenizer
-		case "model":
-			doc.Model = &modelDoc{}
-			dst = doc.Model
-		case "post_processor":
-			dst = &doc.PostProcessor
-		case "decoder":
-			dst = &doc.Decoder
-		default:
-			dst = new(json.RawMessage)
-		}
-		if err := dec.Decode(dst); err != nil {
-			return nil, fmt.Errorf("%s: %w", key, err)
+		return nil, fmt.Errorf("tokenizer.json: not a JSON object")
+	}
+	i = skipWS(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(data) || data[i] != '"' {
+				return nil, fmt.Errorf("tokenizer.json: %w", jsonError(data, i, "want an object key"))
+			}
+			end, err := skipString(data, i)
+			if err != nil {
+				return nil, fmt.Errorf("tokenizer.json: %w", err)
+			}
+			key, err := decodeString(data[i:end])
+			if err != nil {
+				return nil, fmt.Errorf("tokenizer.json: %w", err)
+			}
+			i = skipWS(data, end)
+			if i >= len(data) || data[i] != ':' {
+				return nil, fmt.Errorf("tokenizer.json: %w", jsonError(data, i, "want ':' after an object key"))
+			}
+			i = skipWS(data, i+1)
+			start := i
+			if key == "model" {
+				doc.Model = &modelDoc{}
+				if i, err = doc.Model.parse(data, i); err != nil {
+					return nil, fmt.Errorf("model: %w", err)
+				}
+			} else {
+				if i, err = skipValue(data, i, 0); err != nil {
+					return nil, fmt.Errorf("%s: %w", key, err)
+				}
+				var dst any
+				switch key {
+				case "version":
+					dst = &doc.Version
+				case "truncation":
+					dst = &doc.Truncation
+				case "padding":
+					dst = &doc.Padding
+				case "added_tokens":
+					dst = &doc.AddedTokens
+				case "normalizer":
+					dst = &doc.Normalizer
+				case "pre_tokenizer":
+					dst = &doc.PreTokenizer
+				case "post_processor":
+					dst = &doc.PostProcessor
+				case "decoder":
+					dst = &doc.Decoder
+				}
+				if dst != nil {
+					if err := json.Unmarshal(data[start:i], dst); err != nil {
+						return nil, fmt.Errorf("%s: %w", key, err)
+					}
+				}
+			}
+			i = skipWS(data, i)
+			if i < len(data) && data[i] == ',' {
+				i = skipWS(data, i+1)
+				continue
+			}
+			if i < len(data) && data[i] == '}' {
+				i++
+				break
+			}
+			return nil, fmt.Errorf("tokenizer.json: %w", jsonError(data, i, "want ',' or '}'"))
 		}
 	}
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("tokenizer.json: %w", err)
+	if i = skipWS(data, i); i != len(data) {
+		return nil, fmt.Errorf("tokenizer.json: %w", jsonError(data, i, "data after the top-level object"))
 	}
-	var err error
+	return doc, nil
+}
+
+func loadBytes(data []byte) (*Tokenizer, error) {
+	doc, err := parseTokenizerDoc(data)
+	if err != nil {
+		return nil, err
+	}
 	if doc.Version != nil && *doc.Version != "1.0" {
 		return nil, fmt.Errorf("version: unknown tokenizer version %q", *doc.Version)
 	}
@@ -608,4 +693,12 @@ func (t *Tokenizer) TokenToID(s string) (int, bool) {
 		return id, true
 	}
 	return t.model.tokenToID(s)
+}
+
+// IDToToken returns the token of an id of the vocabulary or added tokens.
+func (t *Tokenizer) IDToToken(id int) (string, bool) {
+	if s, ok := t.added.idToToken(id); ok {
+		return s, true
+	}
+	return t.model.idToToken(id)
 }

@@ -26,9 +26,10 @@ func init() {
 attention mask and token type 0, and prints each output's shape, range and, for logits,
 the top-1 id per position. --out writes a safetensors file with input_ids (I64 [1, n])
 and the outputs (F32): last_hidden_state, pooler_output (BERT, RoBERTa with a pooler) and
-logits (when the model has an LM, masked-LM or classification head).` + modelHelp,
+logits (when the model has an LM, masked-LM or classification head).` + forwardTextHelp + modelHelp,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "ids", Usage: "comma-separated token ids, e.g. 1,2,3 (required)"},
+			&cli.StringFlag{Name: "ids", Usage: "comma-separated token ids, e.g. 1,2,3 (this or --text)"},
+			&cli.StringFlag{Name: "text", Usage: "encode `TEXT` with the model's tokenizer and run on its ids"},
 			&cli.StringFlag{Name: "out", Usage: "write input_ids and the outputs to this safetensors `FILE`"},
 			forwardThreadsFlag,
 			jsonFlag,
@@ -38,18 +39,31 @@ logits (when the model has an LM, masked-LM or classification head).` + modelHel
 			if len(args) != 1 {
 				return usageErrorf("forward takes one MODEL, got %d arguments", len(args))
 			}
-			if !c.IsSet("ids") {
-				return usageErrorf("forward needs --ids, e.g. --ids 1,2,3")
-			}
-			ids, err := parseIntList("ids", c.String("ids"))
-			if err != nil {
-				return err
+			var ids []int
+			var text string
+			switch {
+			case c.IsSet("ids") && c.IsSet("text"):
+				return usageErrorf("give --ids or --text, not both")
+			case c.IsSet("text"):
+				text = c.String("text")
+			case c.IsSet("ids"):
+				var err error
+				if ids, err = parseIntList("ids", c.String("ids")); err != nil {
+					return err
+				}
+			default:
+				return usageErrorf("forward needs --ids (e.g. --ids 1,2,3) or --text")
 			}
 			threads, err := threadsFlag(c)
 			if err != nil {
 				return err
 			}
-			opts := forwardOptions{Model: args[0], IDs: ids, Out: c.String("out"), Threads: threads, JSON: c.Bool("json")}
+			if c.IsSet("text") {
+				if ids, err = textIDs(c.Context, args[0], text); err != nil {
+					return err
+				}
+			}
+			opts := forwardOptions{Model: args[0], IDs: ids, Text: text, Out: c.String("out"), Threads: threads, JSON: c.Bool("json")}
 			return runForward(c.Context, opts, c.App.Writer)
 		},
 	})
@@ -58,6 +72,7 @@ logits (when the model has an LM, masked-LM or classification head).` + modelHel
 type forwardOptions struct {
 	Model   string
 	IDs     []int
+	Text    string // --text, encoded into IDs
 	Out     string
 	Threads int
 	JSON    bool
@@ -78,6 +93,28 @@ func loadForwardModel(ctx context.Context, spec string, threads int) (*forward.M
 	return m, g, nil
 }
 
+// forwardTextHelp is the forward command's help on --text.
+const forwardTextHelp = `
+
+--text T runs instead on T encoded by the model's own tokenizer (tokenizer.json, else
+vocab.txt or vocab.json + merges.txt), special tokens added as hubmirror tokenize adds them.`
+
+// textIDs encodes --text with the tokenizer of MODEL, special tokens added.
+func textIDs(ctx context.Context, spec, text string) ([]int, error) {
+	tok, err := openTokenizer(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := tok.Encode(text, true)
+	if err != nil {
+		return nil, fmt.Errorf("--text: %w", err)
+	}
+	if len(enc.IDs) == 0 {
+		return nil, fmt.Errorf("--text: the tokenizer of %s encodes %q to no tokens", spec, text)
+	}
+	return enc.IDs, nil
+}
+
 // outputSummary describes one output in the forward command's report.
 type outputSummary struct {
 	Name  string    `json:"name"`
@@ -93,6 +130,7 @@ type outputSummary struct {
 type forwardReport struct {
 	Model     string          `json:"model"`
 	Info      forward.Info    `json:"info"`
+	Text      string          `json:"text,omitempty"`
 	InputIDs  []int           `json:"input_ids"`
 	Outputs   []outputSummary `json:"outputs"`
 	Threads   int             `json:"threads"`
@@ -112,7 +150,7 @@ func runForward(ctx context.Context, opts forwardOptions, stdout io.Writer) erro
 		return fmt.Errorf("%s: %w", opts.Model, err)
 	}
 	elapsed := time.Since(start)
-	rep := forwardReport{Model: opts.Model, Info: m.Info(), InputIDs: out.InputIDs, Threads: m.Threads(),
+	rep := forwardReport{Model: opts.Model, Info: m.Info(), Text: opts.Text, InputIDs: out.InputIDs, Threads: m.Threads(),
 		ElapsedMS: float64(elapsed.Microseconds()) / 1000}
 	for i := range out.Tensors {
 		rep.Outputs = append(rep.Outputs, summarizeOutput(&out.Tensors[i]))
@@ -162,6 +200,9 @@ func printForward(w io.Writer, r *forwardReport) {
 	fmt.Fprintf(w, "model:        %s\n", r.Model)
 	fmt.Fprintf(w, "architecture: %s (%s family, %d layers, hidden %d, vocab %d, %v weights)\n",
 		i.Architecture, i.Family, i.Layers, i.HiddenSize, i.VocabSize, i.WeightDType)
+	if r.Text != "" {
+		fmt.Fprintf(w, "text:         %q\n", r.Text)
+	}
 	fmt.Fprintf(w, "input_ids:    %v\n", r.InputIDs)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, o := range r.Outputs {

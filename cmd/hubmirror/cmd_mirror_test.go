@@ -28,8 +28,8 @@ func TestMirrorLocalDirectory(t *testing.T) {
 			t.Errorf("ref %s: %v", ref, err)
 		}
 	}
-	// The shipped example model is the model alone: no test fixture (the
-	// expected outputs live in testdata/expected).
+	// The shipped example model is the model and its tokenizer alone: no
+	// test fixture (the expected outputs live in testdata/expected).
 	m, err := mirror.Resolve(context.Background(), openMirror(t, to), "local/llama-tiny-st", "main")
 	if err != nil {
 		t.Fatal(err)
@@ -38,8 +38,8 @@ func TestMirrorLocalDirectory(t *testing.T) {
 	for _, e := range m.Files {
 		names = append(names, e.Path)
 	}
-	if strings.Join(names, ",") != "config.json,model.safetensors" {
-		t.Errorf("the quick start mirrored %v, want the model's config.json and model.safetensors", names)
+	if strings.Join(names, ",") != "config.json,model.safetensors,tokenizer.json,tokenizer_config.json" {
+		t.Errorf("the quick start mirrored %v, want the model's config.json, model.safetensors and tokenizer files", names)
 	}
 	// A pickled model gets a safetensors variant.
 	out, stderr, code = runCLI(t, "mirror", filepath.Join(fixtureModels, "gpt2-lm-bin"), "--to", to, "--convert", "safetensors", "--repo-id", "acme/gpt2")

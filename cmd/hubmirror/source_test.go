@@ -69,7 +69,7 @@ func TestPushRefusesMirrorInsideSource(t *testing.T) {
 		}
 	}
 	ents, _ := os.ReadDir(dir)
-	if len(ents) != 2 {
+	if len(ents) != 4 { // config, weights, tokenizer.json, tokenizer_config.json
 		t.Errorf("the model directory changed: %v", ents)
 	}
 	// A sibling directory is fine.
@@ -116,7 +116,7 @@ func TestPushRefusesEmptyAndBrokenSources(t *testing.T) {
 		t.Errorf("%d manifests written", n)
 	}
 	rep, stderr, code := pushJSON(t, broken, dst, "--allow-unparsed")
-	if code != 0 || rep.Files != 2 {
+	if code != 0 || rep.Files != 4 { // with tokenizer.json and tokenizer_config.json
 		t.Errorf("--allow-unparsed: exit %d %+v: %s", code, rep.PushResult, stderr)
 	}
 }
