@@ -97,7 +97,7 @@ func checkOutFile(t *testing.T, path string, ids []int, want *weights.Graph, all
 }
 
 func TestForwardOutFile(t *testing.T) {
-	for _, name := range []string{"llama-tiny-st", "bert-cls-st", "gpt2-lm-bin"} {
+	for _, name := range []string{"llama-tiny-st", "bert-cls-st", "gpt2-lm-bin", "st-bert-mean"} {
 		dir := filepath.Join(forwardFixtures, name)
 		idArg, ids, want := expectedCase(t, dir)
 		out := filepath.Join(t.TempDir(), "out.safetensors")
