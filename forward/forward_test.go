@@ -35,10 +35,16 @@ func openGraph(t testing.TB, dir string) *weights.Graph {
 	return g
 }
 
+// loadModel loads the model of dir, with its sentence-transformers pooling
+// when dir has a modules.json (as the forward command does).
 func loadModel(t testing.TB, dir string, threads int) *Model {
 	t.Helper()
-	m, err := Load(openGraph(t, dir), nil, Options{Threads: threads})
+	g := openGraph(t, dir)
+	m, err := Load(g, nil, Options{Threads: threads})
 	if err != nil {
+		t.Fatalf("load %s: %v", dir, err)
+	}
+	if err := m.LoadPooling(g); err != nil {
 		t.Fatalf("load %s: %v", dir, err)
 	}
 	return m

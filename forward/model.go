@@ -111,7 +111,8 @@ type Outputs struct {
 	// Tensors are the outputs in Info.Outputs order: last_hidden_state
 	// [1, seq, hidden]; pooler_output [1, hidden] (BERT with a pooler);
 	// logits [1, seq, vocab] (LM heads) or [1, num_labels] (sequence
-	// classification).
+	// classification); sentence_embedding [1, dim] (sentence-transformers
+	// models, see SetPooling).
 	Tensors []Output
 }
 
@@ -182,6 +183,7 @@ type Model struct {
 	threads     int
 	beforeLayer func()
 	net         network
+	pooling     *Pooling // set by SetPooling
 }
 
 // Load builds the model that cfg describes from the tensors of g. cfg may be
@@ -248,6 +250,9 @@ func (m *Model) Run(ctx context.Context, ids []int) (*Outputs, error) {
 func (m *Model) run(ctx context.Context, ids []int, rc runConfig) (*Outputs, error) {
 	out, err := m.net.run(ctx, ids, rc)
 	if err != nil {
+		return nil, err
+	}
+	if out, err = m.addSentenceEmbedding(out); err != nil {
 		return nil, err
 	}
 	return &Outputs{InputIDs: append([]int(nil), ids...), Tensors: out}, nil

@@ -26,7 +26,9 @@ func init() {
 attention mask and token type 0, and prints each output's shape, range and, for logits,
 the top-1 id per position. --out writes a safetensors file with input_ids (I64 [1, n])
 and the outputs (F32): last_hidden_state, pooler_output (BERT, RoBERTa with a pooler) and
-logits (when the model has an LM, masked-LM or classification head).` + forwardTextHelp + modelHelp,
+logits (when the model has an LM, masked-LM or classification head), and sentence_embedding
+for a sentence-transformers model (modules.json: mean, CLS, max or mean-sqrt-len pooling
+as 1_Pooling/config.json says, L2-normalized when it has a Normalize module).` + forwardTextHelp + modelHelp,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "ids", Usage: "comma-separated token ids, e.g. 1,2,3 (this or --text)"},
 			&cli.StringFlag{Name: "text", Usage: "encode `TEXT` with the model's tokenizer and run on its ids"},
@@ -144,6 +146,9 @@ func runForward(ctx context.Context, opts forwardOptions, stdout io.Writer) erro
 		return err
 	}
 	defer g.Close()
+	if err := m.LoadPooling(g); err != nil {
+		return fmt.Errorf("%s: %w", opts.Model, err)
+	}
 	start := time.Now()
 	out, err := m.Run(ctx, opts.IDs)
 	if err != nil {

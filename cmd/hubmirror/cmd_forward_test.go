@@ -97,7 +97,7 @@ func checkOutFile(t *testing.T, path string, ids []int, want *weights.Graph, all
 }
 
 func TestForwardOutFile(t *testing.T) {
-	for _, name := range []string{"llama-tiny-st", "bert-cls-st", "gpt2-lm-bin"} {
+	for _, name := range []string{"llama-tiny-st", "bert-cls-st", "gpt2-lm-bin", "st-bert-mean"} {
 		dir := filepath.Join(forwardFixtures, name)
 		idArg, ids, want := expectedCase(t, dir)
 		out := filepath.Join(t.TempDir(), "out.safetensors")
@@ -212,5 +212,41 @@ func TestForwardErrors(t *testing.T) {
 	os.WriteFile(filepath.Join(t5, "model.safetensors"), data, 0o644)
 	if _, stderr, code := runCLI(t, "forward", t5, "--ids", "1"); code != 1 || !strings.Contains(stderr, "T5ForConditionalGeneration") {
 		t.Errorf("t5: exit %d, %s", code, stderr)
+	}
+}
+
+// TestForwardSentenceEmbedding: forward on a sentence-transformers model
+// reports sentence_embedding; a malformed pooling config fails with exit 1
+// and a message naming the file.
+func TestForwardSentenceEmbedding(t *testing.T) {
+	src := filepath.Join(forwardFixtures, "st-bert-mean")
+	idArg, _, _ := expectedCase(t, src)
+	stdout, stderr, code := runCLI(t, "forward", src, "--ids", idArg)
+	if code != 0 || !strings.Contains(stdout, "sentence_embedding  [1 32]") {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"config.json", "model.safetensors", "modules.json", "1_Pooling/config.json"} {
+		data, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "1_Pooling/config.json" {
+			data = []byte(`{"pooling_mode_mean_tokens": "yes"}`)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "never.safetensors")
+	_, stderr, code = runCLI(t, "forward", dir, "--ids", idArg, "--out", out)
+	if code != 1 || !strings.Contains(stderr, filepath.Join("1_Pooling", "config.json")) || !strings.Contains(stderr, "pooling_mode_mean_tokens") {
+		t.Errorf("malformed pooling config: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("%s written after the error", out)
 	}
 }
