@@ -77,15 +77,11 @@ func bertSizes(c *arch.BertConfig) encoderSizes {
 }
 
 func (m *bert) run(ctx context.Context, ids []int, rc runConfig) ([]Output, error) {
-	x, err := m.enc.run(ctx, ids, rc)
+	x, out, err := m.enc.runWithHead(ctx, ids, rc)
 	if err != nil {
 		return nil, err
 	}
-	if err := rc.layer(ctx); err != nil { // the head is a layer of its own
-		return nil, err
-	}
-	n, H := len(ids), m.enc.hidden
-	out := []Output{{Name: OutputLastHiddenState, Shape: []int{1, n, H}, Data: x}}
+	H := m.enc.hidden
 	if m.pooler == nil {
 		return out, nil
 	}

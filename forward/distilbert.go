@@ -82,15 +82,11 @@ func loadDistilbert(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 }
 
 func (m *distilbert) run(ctx context.Context, ids []int, rc runConfig) ([]Output, error) {
-	x, err := m.enc.run(ctx, ids, rc)
+	x, out, err := m.enc.runWithHead(ctx, ids, rc)
 	if err != nil {
 		return nil, err
 	}
-	if err := rc.layer(ctx); err != nil { // the head is a layer of its own
-		return nil, err
-	}
 	n, H := len(ids), m.enc.hidden
-	out := []Output{{Name: OutputLastHiddenState, Shape: []int{1, n, H}, Data: x}}
 	switch {
 	case m.mlm != nil:
 		logits := m.mlm.logits(x, n, rc)

@@ -110,6 +110,21 @@ func loadEncoder(s *tensorSet, cfg *arch.Config, class string, z encoderSizes, n
 
 // run returns the last hidden state [n×hidden] of the sequence ids (token
 // type 0 everywhere, full attention mask).
+// runWithHead runs the encoder for a model with a head (pooler, masked-LM
+// or classifier), which counts as a layer of its own for cancellation and
+// progress, and returns the hidden states with the last_hidden_state output
+// the heads' outputs follow.
+func (e *encoder) runWithHead(ctx context.Context, ids []int, rc runConfig) ([]float32, []Output, error) {
+	x, err := e.run(ctx, ids, rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := rc.layer(ctx); err != nil {
+		return nil, nil, err
+	}
+	return x, []Output{{Name: OutputLastHiddenState, Shape: []int{1, len(ids), e.hidden}, Data: x}}, nil
+}
+
 func (e *encoder) run(ctx context.Context, ids []int, rc runConfig) ([]float32, error) {
 	threads := rc.threads
 	n, H := len(ids), e.hidden
