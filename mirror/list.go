@@ -84,6 +84,22 @@ func List(ctx context.Context, s storage.Store, fn func(*RepoInfo) error) error 
 	return nil
 }
 
+// existingRepo checks repo's id and lists its commits and refs, as repoKeys;
+// ErrRepoNotFound when it has neither.
+func existingRepo(ctx context.Context, s storage.Store, repo string) (commits, refs []string, err error) {
+	if err := ValidateRepoID(repo); err != nil {
+		return nil, nil, err
+	}
+	commits, refs, _, err = repoKeys(ctx, s, repo)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(commits) == 0 && len(refs) == 0 {
+		return nil, nil, fmt.Errorf("mirror: %s: %w", repo, ErrRepoNotFound)
+	}
+	return commits, refs, nil
+}
+
 // repoKeys lists the commits with a manifest key and the ref names of repo.
 // Keys under the repo that are neither are returned as strays.
 func repoKeys(ctx context.Context, s storage.Store, repo string) (commits []string, refs []string, strays []string, err error) {

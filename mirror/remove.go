@@ -39,15 +39,9 @@ type RemoveResult struct {
 // manifest. A push that points a ref at a commit while Remove deletes
 // that commit's manifest can lose: do not remove what is being pushed.
 func Remove(ctx context.Context, s storage.Store, repo, rev string) (*RemoveResult, error) {
-	if err := ValidateRepoID(repo); err != nil {
-		return nil, err
-	}
-	commits, refs, _, err := repoKeys(ctx, s, repo)
+	commits, refs, err := existingRepo(ctx, s, repo)
 	if err != nil {
 		return nil, err
-	}
-	if len(commits) == 0 && len(refs) == 0 {
-		return nil, fmt.Errorf("mirror: %s: %w", repo, ErrRepoNotFound)
 	}
 	res := &RemoveResult{Repo: repo, Refs: []string{}, Manifests: []string{}}
 	if rev == "" {

@@ -79,15 +79,9 @@ func Verify(ctx context.Context, s storage.Store, opts VerifyOptions) (*VerifyRe
 	blobs := map[string]use{}
 	var order []string
 	for _, repo := range repos {
-		if err := ValidateRepoID(repo); err != nil {
-			return nil, err
-		}
-		commits, refs, _, err := repoKeys(ctx, s, repo)
+		commits, refs, err := existingRepo(ctx, s, repo)
 		if err != nil {
 			return nil, err
-		}
-		if len(commits) == 0 && len(refs) == 0 {
-			return nil, fmt.Errorf("mirror: %s: %w", repo, ErrRepoNotFound)
 		}
 		rep.Repos++
 		have := map[string]bool{}
