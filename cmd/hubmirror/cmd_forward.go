@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/hubmirror/hubmirror/forward"
+	"github.com/hubmirror/hubmirror/source"
+	"github.com/hubmirror/hubmirror/tokenizer"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -60,11 +64,6 @@ as 1_Pooling/config.json says, L2-normalized when it has a Normalize module).` +
 			if err != nil {
 				return err
 			}
-			if c.IsSet("text") {
-				if ids, err = textIDs(c.Context, args[0], text); err != nil {
-					return err
-				}
-			}
 			opts := forwardOptions{Model: args[0], IDs: ids, Text: text, Out: c.String("out"), Threads: threads, JSON: c.Bool("json")}
 			return runForward(c.Context, opts, c.App.Writer)
 		},
@@ -102,10 +101,18 @@ const forwardTextHelp = `
 vocab.txt or vocab.json + merges.txt), special tokens added as hubmirror tokenize adds them.`
 
 // textIDs encodes --text with the tokenizer of MODEL, special tokens added.
-func textIDs(ctx context.Context, spec, text string) ([]int, error) {
-	tok, err := openTokenizer(ctx, spec)
+func textIDs(g *weights.Graph, spec, text string) ([]int, error) {
+	if len(g.Files) == 0 {
+		return nil, fmt.Errorf("%s: %w: the model has no files", spec, tokenizer.ErrNoTokenizer)
+	}
+	// The tokenizer beside the weights just read: a model in a mirror is
+	// resolved (and copied) once.
+	tok, err := source.LoadTokenizer(filepath.Dir(g.Files[0]), false)
+	if errors.Is(err, tokenizer.ErrNoTokenizer) {
+		return nil, fmt.Errorf("%s: %w (no tokenizer.json, vocab.txt or vocab.json + merges.txt)", spec, tokenizer.ErrNoTokenizer)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", spec, err)
 	}
 	enc, err := tok.Encode(text, true)
 	if err != nil {
@@ -148,6 +155,11 @@ func runForward(ctx context.Context, opts forwardOptions, stdout io.Writer) erro
 	defer g.Close()
 	if err := m.LoadPooling(g); err != nil {
 		return fmt.Errorf("%s: %w", opts.Model, err)
+	}
+	if opts.Text != "" && opts.IDs == nil {
+		if opts.IDs, err = textIDs(g, opts.Model, opts.Text); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
 	out, err := m.Run(ctx, opts.IDs)
