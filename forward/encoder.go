@@ -9,8 +9,8 @@ import (
 	"github.com/hubmirror/hubmirror/internal/kernels"
 )
 
-// encoder is the post-LN transformer encoder that BERT, RoBERTa and
-// DistilBERT share: token, position and optional token-type embeddings
+// encoder is the post-LN transformer encoder that BERT, RoBERTa,
+// DistilBERT and MPNet share: token, position and optional token-type embeddings
 // summed and normalized, then layers of self-attention and a feed-forward
 // network, each added to its input and normalized.
 type encoder struct {
@@ -22,6 +22,10 @@ type encoder struct {
 	// positions returns the position ids of a sequence; nil numbers the
 	// tokens 0, 1, ...
 	positions func(ids []int) []int
+	// posBias, when set, returns the bias [heads×n×n] added to the
+	// attention scores of every layer for a sequence of n tokens (MPNet's
+	// relative position bias).
+	posBias func(n int) []float32
 }
 
 type encoderLayer struct {
@@ -147,12 +151,16 @@ func (e *encoder) run(ctx context.Context, ids []int, rc runConfig) ([]float32, 
 	ctxBuf := make([]float32, n*H)
 	up := make([]float32, n*e.inter)
 	dh := H / e.heads
+	var bias []float32
+	if e.posBias != nil {
+		bias = e.posBias(n)
+	}
 	for _, l := range e.layers {
 		if err := rc.layer(ctx); err != nil {
 			return nil, err
 		}
 		A := l.heads * dh
-		att := attention{heads: l.heads, kvHeads: l.heads, headDim: dh, scale: float32(1 / math.Sqrt(float64(dh)))}
+		att := attention{heads: l.heads, kvHeads: l.heads, headDim: dh, scale: float32(1 / math.Sqrt(float64(dh))), posBias: bias}
 		l.q.apply(q, x, n, rc)
 		l.k.apply(k, x, n, rc)
 		l.v.apply(v, x, n, rc)

@@ -178,6 +178,12 @@ type attention struct {
 	// softcap, when above 0, caps the scaled scores s to
 	// softcap·tanh(s/softcap) (Gemma 2's attn_logit_softcapping).
 	softcap float32
+	// posBias, when set, is added to the scaled scores: [heads×seq×seq],
+	// head h's row i at (h*seq+i)*seq (MPNet's relative position bias).
+	posBias []float32
+	// reach, when above 0, limits query i to keys j with |i-j| < reach
+	// (ModernBERT's local layers, which look both ways).
+	reach int
 }
 
 // span is the matrix of one projection inside a row-major buffer: row t of
@@ -228,8 +234,18 @@ func (a *attention) run(ctx []float32, q, k, v span, seq, window, threads int) {
 					if window > 0 && i-window+1 > lo {
 						lo = i - window + 1
 					}
+					if a.reach > 0 {
+						lo = max(lo, i-a.reach+1)
+						hi = min(hi, i+a.reach)
+					}
 					for j := lo; j < hi; j++ {
 						row[j] *= a.scale
+					}
+					if a.posBias != nil {
+						b := a.posBias[(h*seq+i)*seq : (h*seq+i+1)*seq]
+						for j := lo; j < hi; j++ {
+							row[j] += b[j]
+						}
 					}
 					if a.softcap > 0 {
 						softcap(row[lo:hi], a.softcap)

@@ -249,6 +249,9 @@ func Heads(g *weights.Graph, cfg *arch.Config, explicit map[int][]int, perLayer 
 	if err != nil {
 		return nil, nil, err
 	}
+	if f.NoHeadPruning != "" {
+		return nil, nil, fmt.Errorf("prune: %s cannot lose heads: %s", cfg.Family(), f.NoHeadPruning)
+	}
 	uniform := !f.PerLayerHeads // one head count for every layer
 	already := map[int][]int{}
 	if !uniform {
@@ -465,11 +468,23 @@ func FFN(g *weights.Graph, cfg *arch.Config, keep float64) (*weights.Graph, *Rep
 			if !ok {
 				return nil, nil, fmt.Errorf("prune: missing tensor %s", f.name(l, s.Name))
 			}
-			if t.Shape[s.Axis] != int64(f.Intermediate) {
-				return nil, nil, fmt.Errorf("prune: %s: shape %v does not have %d neurons along axis %d", t.Name, t.Shape, f.Intermediate, s.Axis)
+			// A fused tensor (ModernBERT's Wi: input and gate) holds one
+			// block of neurons per part; the part's block adds to in.
+			parts := 0
+			for _, o := range f.Up {
+				if o.Name == s.Name {
+					parts++
+				}
 			}
-			if err := sumSquares(t, s.Axis, in); err != nil {
+			if t.Shape[s.Axis] != int64(parts*f.Intermediate) {
+				return nil, nil, fmt.Errorf("prune: %s: shape %v does not have %d neurons along axis %d", t.Name, t.Shape, parts*f.Intermediate, s.Axis)
+			}
+			acc := make([]float64, parts*f.Intermediate)
+			if err := sumSquares(t, s.Axis, acc); err != nil {
 				return nil, nil, err
+			}
+			for i := range in {
+				in[i] += acc[s.Part*f.Intermediate+i]
 			}
 		}
 		for _, s := range f.Down {

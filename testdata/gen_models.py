@@ -815,6 +815,397 @@ def distilbert_config(**kw):
 DISTIL_MLM_TIED = {"vocab_projector.weight": "distilbert.embeddings.word_embeddings.weight"}
 
 
+# ---------------------------------------------------------------- MPNet (nn.Modules)
+#
+# Written from transformers' modeling_mpnet.py (MPNetModel, MPNetForMaskedLM,
+# MPNetForSequenceClassification), with its exact module and parameter
+# names. Eval mode, batch 1, full attention mask. The embeddings' padding
+# index is 1 whatever pad_token_id says (MPNetEmbeddings hard-codes it), and
+# the relative position bias is bucketed into 32 buckets whatever
+# relative_attention_num_buckets says (compute_position_bias' default; the
+# table has relative_attention_num_buckets rows).
+
+
+class MPNetEmbeddings(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        H = c["hidden_size"]
+        self.padding_idx = 1
+        self.word_embeddings = nn.Embedding(c["vocab_size"], H, padding_idx=self.padding_idx)
+        self.position_embeddings = nn.Embedding(c["max_position_embeddings"], H, padding_idx=self.padding_idx)
+        self.LayerNorm = nn.LayerNorm(H, eps=c["layer_norm_eps"])
+
+    def forward(self, ids):
+        mask = ids.ne(self.padding_idx).int()
+        pos = (torch.cumsum(mask, dim=1).type_as(mask) * mask).long() + self.padding_idx
+        return self.LayerNorm(self.word_embeddings(ids) + self.position_embeddings(pos))
+
+
+class MPNetSelfAttention(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        H = c["hidden_size"]
+        self.nh, self.dh = c["num_attention_heads"], H // c["num_attention_heads"]
+        self.q, self.k, self.v, self.o = nn.Linear(H, H), nn.Linear(H, H), nn.Linear(H, H), nn.Linear(H, H)
+
+    def forward(self, x, position_bias):
+        b, n, _ = x.shape
+        sh = lambda t: t.view(b, n, self.nh, self.dh).transpose(1, 2)
+        q, k, v = sh(self.q(x)), sh(self.k(x)), sh(self.v(x))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(self.dh)
+        scores += position_bias
+        c = (scores.softmax(-1) @ v).permute(0, 2, 1, 3).reshape(b, n, self.nh * self.dh)
+        return self.o(c)
+
+
+class MPNetAttention(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.attn = MPNetSelfAttention(c)
+        self.LayerNorm = nn.LayerNorm(c["hidden_size"], eps=c["layer_norm_eps"])
+
+    def forward(self, x, position_bias):
+        return self.LayerNorm(self.attn(x, position_bias) + x)
+
+
+class MPNetLayer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.attention = MPNetAttention(c)
+        self.intermediate = RobertaIntermediate(c)  # MPNetIntermediate: "Copied from" BertIntermediate
+        self.output = RobertaOutput(c)  # MPNetOutput: BertOutput
+
+    def forward(self, x, position_bias):
+        a = self.attention(x, position_bias)
+        return self.output(self.intermediate(a), a)
+
+
+class MPNetEncoder(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.n_heads = c["num_attention_heads"]
+        self.layer = nn.ModuleList([MPNetLayer(c) for _ in range(c["num_hidden_layers"])])
+        self.relative_attention_bias = nn.Embedding(c["relative_attention_num_buckets"], self.n_heads)
+
+    def forward(self, x):
+        position_bias = self.compute_position_bias(x)
+        for l in self.layer:
+            x = l(x, position_bias)
+        return x
+
+    def compute_position_bias(self, x, num_buckets=32):
+        bsz, qlen, klen = x.size(0), x.size(1), x.size(1)
+        context_position = torch.arange(qlen, dtype=torch.long)[:, None]
+        memory_position = torch.arange(klen, dtype=torch.long)[None, :]
+        relative_position = memory_position - context_position
+        rp_bucket = self.relative_position_bucket(relative_position, num_buckets=num_buckets)
+        values = self.relative_attention_bias(rp_bucket)
+        values = values.permute([2, 0, 1]).unsqueeze(0)
+        return values.expand((bsz, -1, qlen, klen)).contiguous()
+
+    @staticmethod
+    def relative_position_bucket(relative_position, num_buckets=32, max_distance=128):
+        ret = 0
+        n = -relative_position
+        num_buckets //= 2
+        ret += (n < 0).to(torch.long) * num_buckets
+        n = torch.abs(n)
+        max_exact = num_buckets // 2
+        is_small = n < max_exact
+        val_if_large = max_exact + (
+            torch.log(n.float() / max_exact) / math.log(max_distance / max_exact) * (num_buckets - max_exact)
+        ).to(torch.long)
+        val_if_large = torch.min(val_if_large, torch.full_like(val_if_large, num_buckets - 1))
+        ret += torch.where(is_small, n, val_if_large)
+        return ret
+
+
+class MPNetModel(nn.Module):
+    def __init__(self, c, add_pooling_layer=True):
+        super().__init__()
+        self.embeddings = MPNetEmbeddings(c)
+        self.encoder = MPNetEncoder(c)
+        self.pooler = RobertaPooler(c) if add_pooling_layer else None  # MPNetPooler: BertPooler
+
+    def forward(self, ids):
+        x = self.encoder(self.embeddings(ids))
+        out = {"last_hidden_state": x}
+        if self.pooler is not None:
+            out["pooler_output"] = self.pooler(x)
+        return out
+
+
+class MPNetLMHead(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        H = c["hidden_size"]
+        self.dense = nn.Linear(H, H)
+        self.layer_norm = nn.LayerNorm(H, eps=c["layer_norm_eps"])
+        self.decoder = nn.Linear(H, c["vocab_size"], bias=True)
+        self.bias = nn.Parameter(torch.zeros(c["vocab_size"]))
+        self.decoder.bias = self.bias
+
+    def forward(self, x):
+        return self.decoder(self.layer_norm(F.gelu(self.dense(x))))
+
+
+class MPNetForMaskedLM(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.mpnet = MPNetModel(c, add_pooling_layer=False)
+        self.lm_head = MPNetLMHead(c)
+        if c.get("tie_word_embeddings", True):
+            self.lm_head.decoder.weight = self.mpnet.embeddings.word_embeddings.weight
+
+    def forward(self, ids):
+        out = self.mpnet(ids)
+        out["logits"] = self.lm_head(out["last_hidden_state"])
+        return out
+
+
+class MPNetForSequenceClassification(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.mpnet = MPNetModel(c, add_pooling_layer=False)
+        self.classifier = RobertaClassificationHead(c)  # MPNetClassificationHead: dense, tanh, out_proj on <s>
+
+    def forward(self, ids):
+        out = self.mpnet(ids)
+        out["logits"] = self.classifier(out["last_hidden_state"])
+        return out
+
+
+def mpnet_config(**kw):
+    cfg = {
+        "architectures": ["MPNetForMaskedLM"],
+        "model_type": "mpnet",
+        "attention_probs_dropout_prob": 0.1,
+        "bos_token_id": 0,
+        "eos_token_id": 2,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "hidden_size": 32,
+        "initializer_range": 0.02,
+        "intermediate_size": 64,
+        "layer_norm_eps": 1e-05,
+        "max_position_embeddings": 80,
+        "num_attention_heads": 4,
+        "num_hidden_layers": 2,
+        "pad_token_id": 1,
+        "relative_attention_num_buckets": 32,
+        "torch_dtype": "float32",
+        "vocab_size": 110,
+    }
+    cfg.update(kw)
+    return cfg
+
+
+MPNET_MLM_TIED = {"lm_head.decoder.weight": "mpnet.embeddings.word_embeddings.weight",
+                  "lm_head.decoder.bias": "lm_head.bias"}
+
+
+def mpnet_state(cls, cfg, init, tied=()):
+    """Random weights; the relative attention bias table unit-variance, so
+    that the buckets move the scores as much as the content does."""
+    sd = random_state(cls(cfg), init, tied)
+    for k in sd:
+        if k.endswith("relative_attention_bias.weight"):
+            sd[k] = init.randn(*sd[k].shape)
+    return sd
+
+
+# ---------------------------------------------------------------- ModernBERT (nn.Modules)
+#
+# Written from transformers' modeling_modernbert.py and
+# configuration_modernbert.py (ModernBertModel, ModernBertForMaskedLM), with
+# their exact module and parameter names; eager attention (no unpadding),
+# batch 1, full attention mask. Layer i is global when i %
+# global_attn_every_n_layers == 0, else local: keys within local_attention
+# // 2 positions either side. RoPE bases: global_rope_theta (full_attention
+# layers), local_rope_theta (sliding_attention layers), or rope_parameters
+# per layer type. PyTorch 1.13's nn.LayerNorm has no bias=False, so
+# ModernBertLayerNorm is F.layer_norm with an optional bias.
+
+
+class ModernBertLayerNorm(nn.Module):
+    def __init__(self, n, eps, bias):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(n))
+        self.bias = nn.Parameter(torch.zeros(n)) if bias else None
+
+    def forward(self, x):
+        return F.layer_norm(x, (x.shape[-1],), self.weight, self.bias, self.eps)
+
+
+def modernbert_layer_types(c):
+    every = c.get("global_attn_every_n_layers", 3)
+    return c.get("layer_types") or ["sliding_attention" if i % every else "full_attention"
+                                    for i in range(c["num_hidden_layers"])]
+
+
+def modernbert_theta(c, layer_type):
+    rp = c.get("rope_parameters")
+    if rp is not None:
+        return rp[layer_type]["rope_theta"]
+    if layer_type == "full_attention":
+        return c.get("global_rope_theta", 160000.0)
+    return c.get("local_rope_theta", 10000.0)
+
+
+class ModernBertEmbeddings(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.tok_embeddings = nn.Embedding(c["vocab_size"], c["hidden_size"], padding_idx=c["pad_token_id"])
+        self.norm = ModernBertLayerNorm(c["hidden_size"], c["norm_eps"], c["norm_bias"])
+
+    def forward(self, ids):
+        return self.norm(self.tok_embeddings(ids))
+
+
+class ModernBertMLP(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        H, I = c["hidden_size"], c["intermediate_size"]
+        self.Wi = nn.Linear(H, 2 * I, bias=c["mlp_bias"])
+        self.act = act_fn(c["hidden_activation"])
+        self.Wo = nn.Linear(I, H, bias=c["mlp_bias"])
+
+    def forward(self, x):
+        input, gate = self.Wi(x).chunk(2, dim=-1)
+        return self.Wo(self.act(input) * gate)
+
+
+class ModernBertAttention(nn.Module):
+    def __init__(self, c, layer_id):
+        super().__init__()
+        H = c["hidden_size"]
+        self.num_heads = c["num_attention_heads"]
+        self.head_dim = H // self.num_heads
+        self.Wqkv = nn.Linear(H, 3 * H, bias=c["attention_bias"])
+        if layer_id % c.get("global_attn_every_n_layers", 3) != 0:
+            self.local_attention = (c["local_attention"] // 2, c["local_attention"] // 2)
+        else:
+            self.local_attention = (-1, -1)
+        self.Wo = nn.Linear(H, H, bias=c["attention_bias"])
+
+    def forward(self, x, cos, sin, attention_mask, sliding_window_mask):
+        bs, n, dim = x.shape
+        qkv = self.Wqkv(x).view(bs, -1, 3, self.num_heads, self.head_dim)
+        query, key, value = qkv.transpose(3, 1).unbind(dim=2)
+        query = query * cos + rotate_half(query) * sin
+        key = key * cos + rotate_half(key) * sin
+        w = torch.matmul(query, key.transpose(2, 3)) * self.head_dim ** -0.5
+        mask = sliding_window_mask if self.local_attention != (-1, -1) else attention_mask
+        w = nn.functional.softmax(w + mask, dim=-1, dtype=torch.float32)
+        out = torch.matmul(w, value).transpose(1, 2).contiguous().view(bs, -1, dim)
+        return self.Wo(out)
+
+
+class ModernBertEncoderLayer(nn.Module):
+    def __init__(self, c, layer_id):
+        super().__init__()
+        H = c["hidden_size"]
+        self.attn_norm = nn.Identity() if layer_id == 0 else ModernBertLayerNorm(H, c["norm_eps"], c["norm_bias"])
+        self.attn = ModernBertAttention(c, layer_id)
+        self.mlp_norm = ModernBertLayerNorm(H, c["norm_eps"], c["norm_bias"])
+        self.mlp = ModernBertMLP(c)
+        self.attention_type = modernbert_layer_types(c)[layer_id]
+
+    def forward(self, x, cos, sin, attention_mask, sliding_window_mask):
+        x = x + self.attn(self.attn_norm(x), cos, sin, attention_mask, sliding_window_mask)
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class ModernBertModel(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.embeddings = ModernBertEmbeddings(c)
+        self.layers = nn.ModuleList([ModernBertEncoderLayer(c, i) for i in range(c["num_hidden_layers"])])
+        self.final_norm = ModernBertLayerNorm(c["hidden_size"], c["norm_eps"], c["norm_bias"])
+
+    def forward(self, ids):
+        c, n = self.c, ids.shape[1]
+        dh = c["hidden_size"] // c["num_attention_heads"]
+        # _update_attention_mask: the global mask is all zeros; the sliding
+        # one puts finfo.min beyond local_attention // 2 positions.
+        attention_mask = torch.zeros(1, 1, n, n)
+        rows = torch.arange(n).unsqueeze(0)
+        distance = torch.abs(rows - rows.T)
+        window_mask = (distance <= c["local_attention"] // 2).unsqueeze(0).unsqueeze(0)
+        sliding_window_mask = attention_mask.masked_fill(window_mask.logical_not(), torch.finfo(torch.float32).min)
+        x = self.embeddings(ids)
+        for l in self.layers:
+            cos, sin = rope_cos_sin(dh, modernbert_theta(c, l.attention_type), n)
+            x = l(x, cos, sin, attention_mask, sliding_window_mask)
+        return {"last_hidden_state": self.final_norm(x)}
+
+
+class ModernBertPredictionHead(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        H = c["hidden_size"]
+        self.dense = nn.Linear(H, H, c["classifier_bias"])
+        self.act = act_fn(c["classifier_activation"])
+        self.norm = ModernBertLayerNorm(H, c["norm_eps"], c["norm_bias"])
+
+    def forward(self, x):
+        return self.norm(self.act(self.dense(x)))
+
+
+class ModernBertForMaskedLM(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.model = ModernBertModel(c)
+        self.head = ModernBertPredictionHead(c)
+        self.decoder = nn.Linear(c["hidden_size"], c["vocab_size"], bias=c["decoder_bias"])
+        if c.get("tie_word_embeddings", True):
+            self.decoder.weight = self.model.embeddings.tok_embeddings.weight
+
+    def forward(self, ids):
+        out = self.model(ids)
+        out["logits"] = self.decoder(self.head(out["last_hidden_state"]))
+        return out
+
+
+def modernbert_config(**kw):
+    cfg = {
+        "architectures": ["ModernBertForMaskedLM"],
+        "model_type": "modernbert",
+        "attention_bias": False,
+        "attention_dropout": 0.0,
+        "bos_token_id": 100,
+        "classifier_activation": "gelu",
+        "classifier_bias": False,
+        "cls_token_id": 100,
+        "decoder_bias": True,
+        "eos_token_id": 101,
+        "global_attn_every_n_layers": 3,
+        "global_rope_theta": 160000.0,
+        "hidden_activation": "gelu",
+        "hidden_size": 32,
+        "intermediate_size": 48,
+        "local_attention": 8,
+        "local_rope_theta": 10000.0,
+        "max_position_embeddings": 64,
+        "mlp_bias": False,
+        "norm_bias": False,
+        "norm_eps": 1e-05,
+        "num_attention_heads": 4,
+        "num_hidden_layers": 4,
+        "pad_token_id": 102,
+        "sep_token_id": 101,
+        "torch_dtype": "float32",
+        "vocab_size": 104,
+    }
+    cfg.update(kw)
+    return cfg
+
+
+MODERNBERT_TIED = {"decoder.weight": "model.embeddings.tok_embeddings.weight"}
+
+
 # ---------------------------------------------------------------- Qwen3 (nn.Modules)
 #
 # Written from transformers' modeling_qwen3.py and configuration_qwen3.py
@@ -1484,6 +1875,108 @@ def distilbert_model_st():
     sd = random_state(DistilBertModel(cfg), init)
     ids = init.ids(cfg["vocab_size"], cfg["max_position_embeddings"])
     return cfg, sd, sd, "st", ids, run_module(DistilBertModel, cfg, sd, ids)
+
+
+@case
+def mpnet_mlm_st():
+    """MPNetForMaskedLM: mpnet. prefix, relative position bias shared by the
+    2 layers, a sequence of 70 (relative distances up to 69: every bucket
+    boundary below max_distance 128, 16, 32 and 64 included) with pads
+    (padding index 1) inside and at the end, lm_head tied to the word
+    embeddings and omitted from the file (lm_head.bias kept), safetensors."""
+    cfg = mpnet_config()
+    init = Init(801)
+    sd = mpnet_state(MPNetForMaskedLM, cfg, init, MPNET_MLM_TIED)
+    ids = with_pads(init.ids(cfg["vocab_size"], 70), 1, (9, 40, 69))
+    out = run_module(MPNetForMaskedLM, cfg, sd, ids)
+    return cfg, sd, without(sd, MPNET_MLM_TIED), "st", ids, out
+
+
+@case
+def mpnet_model_f16_st():
+    """MPNetModel with its pooler, float16 weights, no prefix,
+    relative_attention_num_buckets 40 (rows 32-39 unused: transformers
+    buckets into 32), pad_token_id 0 but token 1 numbered as padding (the
+    embeddings' padding index is fixed at 1), 3 layers."""
+    cfg = mpnet_config(architectures=["MPNetModel"], relative_attention_num_buckets=40, pad_token_id=0,
+                       num_hidden_layers=3, torch_dtype="float16")
+    init = Init(802)
+    sd = rounded(mpnet_state(MPNetModel, cfg, init), torch.float16)
+    ids = with_pads(init.ids(cfg["vocab_size"], 24), 1, (5,))
+    ids[0], ids[7] = 0, 0
+    return cfg, sd, sd, "st", ids, run_module(MPNetModel, cfg, sd, ids)
+
+
+@case
+def mpnet_cls_bin():
+    """MPNetForSequenceClassification (3 labels): classifier.dense and
+    out_proj on <s>, mpnet. prefix, pytorch_model.bin."""
+    cfg = mpnet_config(architectures=["MPNetForSequenceClassification"], num_labels=3,
+                       id2label={"0": "a", "1": "b", "2": "c"}, label2id={"a": 0, "b": 1, "c": 2})
+    init = Init(803)
+    sd = mpnet_state(MPNetForSequenceClassification, cfg, init)
+    ids = with_pads(init.ids(cfg["vocab_size"], 18), 1, (17,))
+    ids[0] = 0
+    out = run_module(MPNetForSequenceClassification, cfg, sd, ids)
+    return without(cfg, ("num_labels",)), sd, sd, "bin", ids, out
+
+
+@case
+def modernbert_mlm_st():
+    """ModernBertForMaskedLM: model. prefix, 4 layers (0 and 3 global with
+    global_rope_theta 160000, 1 and 2 local with local_rope_theta 10000 and
+    local_attention 8, i.e. 4 positions either side), a sequence of 20, no
+    biases but the decoder's, GeGLU, first layer without attn_norm,
+    decoder tied to the token embeddings and omitted, safetensors."""
+    cfg = modernbert_config()
+    init = Init(811)
+    sd = random_state(ModernBertForMaskedLM(cfg), init, MODERNBERT_TIED)
+    ids = init.ids(cfg["vocab_size"], 20)
+    out = run_module(ModernBertForMaskedLM, cfg, sd, ids)
+    return cfg, sd, without(sd, MODERNBERT_TIED), "st", ids, out
+
+
+@case
+def modernbert_mlm_bf16_st():
+    """modernbert-mlm-st's weights rounded to bfloat16 (same ids)."""
+    cfg, sd, _, _, ids, _ = modernbert_mlm_st()
+    cfg = dict(cfg, torch_dtype="bfloat16")
+    sd = rounded(sd, torch.bfloat16)
+    return cfg, sd, without(sd, MODERNBERT_TIED), "st", ids, run_module(ModernBertForMaskedLM, cfg, sd, ids)
+
+
+@case
+def modernbert_bias_st():
+    """ModernBertForMaskedLM with every bias (norm_bias, mlp_bias,
+    attention_bias, classifier_bias), an untied decoder, silu in the head,
+    gelu_pytorch_tanh in the MLP, global_attn_every_n_layers 2 over 3
+    layers (layer 1 local, local_attention 6), local_rope_theta 50,
+    global_rope_theta 1000, a sequence of 15."""
+    cfg = modernbert_config(norm_bias=True, mlp_bias=True, attention_bias=True, classifier_bias=True,
+                            tie_word_embeddings=False, classifier_activation="silu",
+                            hidden_activation="gelu_pytorch_tanh", global_attn_every_n_layers=2, num_hidden_layers=3,
+                            local_attention=6, local_rope_theta=50.0, global_rope_theta=1000.0)
+    init = Init(812)
+    sd = random_state(ModernBertForMaskedLM(cfg), init)
+    ids = init.ids(cfg["vocab_size"], 15)
+    return cfg, sd, sd, "st", ids, run_module(ModernBertForMaskedLM, cfg, sd, ids)
+
+
+@case
+def modernbert_model_st():
+    """ModernBertModel, no prefix, the configuration transformers 5 writes
+    (layer_types, rope_parameters per layer type with rope_theta 2000 for
+    full_attention and 20 for sliding_attention), 3 layers (1 and 2
+    local, local_attention 4), a sequence of 12."""
+    cfg = modernbert_config(architectures=["ModernBertModel"], num_hidden_layers=3, local_attention=4,
+                            layer_types=["full_attention", "sliding_attention", "sliding_attention"],
+                            rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": 2000.0},
+                                             "sliding_attention": {"rope_type": "default", "rope_theta": 20.0}})
+    del cfg["global_rope_theta"], cfg["local_rope_theta"]
+    init = Init(813)
+    sd = random_state(ModernBertModel(cfg), init)
+    ids = init.ids(cfg["vocab_size"], 12)
+    return cfg, sd, sd, "st", ids, run_module(ModernBertModel, cfg, sd, ids)
 
 
 @case
