@@ -156,7 +156,7 @@ func TestFamilyByClass(t *testing.T) {
 	for _, f := range Families() {
 		names = append(names, f.Name)
 	}
-	if strings.Join(names, ",") != "bert,distilbert,gemma,gpt2,llama,qwen3,roberta" {
+	if strings.Join(names, ",") != "bert,distilbert,gemma,gpt2,llama,modernbert,mpnet,qwen3,roberta" {
 		t.Errorf("families %v", names)
 	}
 }

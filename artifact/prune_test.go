@@ -209,6 +209,11 @@ func TestPrunedEncoderFFNIsExact(t *testing.T) {
 	for _, c := range []struct{ model, up, down string }{
 		{"roberta-cls-bin", "roberta.encoder.layer.%d.intermediate.dense.weight", "roberta.encoder.layer.%d.output.dense.weight"},
 		{"distilbert-mlm-st", "distilbert.transformer.layer.%d.ffn.lin1.weight", "distilbert.transformer.layer.%d.ffn.lin2.weight"},
+		{"mpnet-mlm-st", "mpnet.encoder.layer.%d.intermediate.dense.weight", "mpnet.encoder.layer.%d.output.dense.weight"},
+		// ModernBERT's Wi holds the input and gate halves: a neuron goes
+		// from both (the dropped rows below I are the neurons; their
+		// gate rows, I higher, lie beyond Wo's columns).
+		{"modernbert-bias-st", "model.layers.%d.mlp.Wi.weight", "model.layers.%d.mlp.Wo.weight"},
 	} {
 		t.Run(c.model, func(t *testing.T) {
 			g, cfg := open(t, filepath.Join(models, c.model))

@@ -21,7 +21,7 @@ import (
 // (the weights of each layer are read once), not once per sequence.
 func TestRunBatchMatchesRun(t *testing.T) {
 	ctx := context.Background()
-	for _, name := range []string{"bert-cls-st", "gpt2-lm-bin", "llama-gqa-bin", "roberta-mlm-st", "distilbert-cls-bin", "qwen3-st", "gemma2-st", "gemma3-st"} {
+	for _, name := range []string{"bert-cls-st", "gpt2-lm-bin", "llama-gqa-bin", "roberta-mlm-st", "distilbert-cls-bin", "qwen3-st", "gemma2-st", "gemma3-st", "mpnet-mlm-st", "modernbert-mlm-st"} {
 		dir := filepath.Join(fixtures, name)
 		var calls atomic.Int64
 		m, err := Load(openGraph(t, dir), nil, Options{Threads: 2, BeforeLayer: func() { calls.Add(1) }})

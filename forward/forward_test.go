@@ -663,7 +663,7 @@ func TestUnsupportedNamesRunnable(t *testing.T) {
 	if !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("%v", err)
 	}
-	for _, mt := range []string{"bert", "distilbert", "gemma", "gemma2", "gemma3_text", "gpt2", "llama", "mistral", "qwen2", "qwen3", "roberta"} {
+	for _, mt := range []string{"bert", "distilbert", "gemma", "gemma2", "gemma3_text", "gpt2", "llama", "mistral", "modernbert", "mpnet", "qwen2", "qwen3", "roberta"} {
 		if !strings.Contains(err.Error(), " "+mt+",") && !strings.HasSuffix(err.Error(), " "+mt) {
 			t.Errorf("%s missing: %v", mt, err)
 		}

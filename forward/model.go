@@ -1,7 +1,8 @@
 // Package forward is hubmirror's native forward pass: it runs BERT
 // (BertModel, BertForSequenceClassification), RoBERTa, XLM-RoBERTa and
 // CamemBERT (*Model, *ForMaskedLM, *ForSequenceClassification), DistilBERT
-// (the same three), GPT-2 (GPT2Model, GPT2LMHeadModel) and Llama-family
+// and MPNet (the same three), ModernBERT (ModernBertModel,
+// ModernBertForMaskedLM), GPT-2 (GPT2Model, GPT2LMHeadModel) and Llama-family
 // (LlamaForCausalLM, Mistral, Qwen2), Qwen3 and Gemma 1, 2 and 3 text
 // (*ForCausalLM, *Model) checkpoints at batch 1, computing what the Hugging Face transformers
 // definitions compute in float32, and compares two models' outputs
@@ -66,7 +67,7 @@ type Options struct {
 // Info describes a loaded model.
 type Info struct {
 	// Family is the arch family: "bert", "distilbert", "gemma", "gpt2",
-	// "llama", "qwen3" or "roberta".
+	// "llama", "modernbert", "mpnet", "qwen3" or "roberta".
 	Family string `json:"family"`
 	// Architecture is the transformers class the model runs as
 	// (config.json's "architectures", or inferred from the tensors).
