@@ -63,7 +63,7 @@ func TestParseModernBert(t *testing.T) {
 	wantTheta := []float64{160000, 10000, 10000, 160000, 10000, 10000, 160000}
 	if c.Family() != "modernbert" || !slices.Equal(m.Local, wantLocal) || !slices.Equal(m.RopeTheta, wantTheta) ||
 		m.LocalAttention != 128 || m.NormEps != 1e-5 || m.NormBias || m.MLPBias || m.AttentionBias || !m.DecoderBias ||
-		m.ClassifierBias || m.HiddenActivation != "gelu" || m.ClassifierActivation != "gelu" || !m.TieWordEmbeddings {
+		m.ClassifierBias || m.ClassifierPooling != "cls" || m.HiddenActivation != "gelu" || m.ClassifierActivation != "gelu" || !m.TieWordEmbeddings {
 		t.Fatalf("defaults %+v", m)
 	}
 	c, err = ParseConfig([]byte(`{` + modernbertBase + `,"global_attn_every_n_layers":2,"global_rope_theta":1000,"local_rope_theta":50,
@@ -98,6 +98,7 @@ func TestParseModernBert(t *testing.T) {
 		{`"layer_types":["full_attention"]`, "layer_types", "1 entries"},
 		{`"num_hidden_layers":1,"layer_types":["chunked_attention"]`, "layer_types[0]", "chunked_attention"},
 		{`"rope_parameters":{"full_attention":{"rope_theta":-5}}`, "rope_parameters.full_attention.rope_theta", "-5"},
+		{`"classifier_pooling":"max"`, "classifier_pooling", "max"},
 	} {
 		_, err := ParseConfig([]byte(`{` + modernbertBase + `,` + c.extra + `}`))
 		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), c.field) || !strings.Contains(err.Error(), c.value) {

@@ -11,8 +11,9 @@ func init() {
 		Buffers: []string{"rotary_emb.inv_freq"}, Role: modernbertRole, Parse: parseModernBert})
 }
 
-// modernbertRole: ModernBertForMaskedLM's head (ModernBertPredictionHead
-// under head., the decoder) sits at the top level beside the classifier.
+// modernbertRole: the task models' heads (ModernBertPredictionHead under
+// head., the masked LM's decoder) sit at the top level beside the
+// classifier.
 func modernbertRole(name string) (Role, bool) {
 	switch {
 	case name == ModernBertDecoder+".weight" || name == ModernBertDecoder+".bias",
@@ -55,6 +56,12 @@ type ModernBertConfig struct {
 	// TieWordEmbeddings: ModernBertForMaskedLM's decoder is the token
 	// embedding (transformers' default, true).
 	TieWordEmbeddings bool `json:"tie_word_embeddings"`
+	// ClassifierPooling is what ModernBertForSequenceClassification's head
+	// reads: "cls" the first token, "mean" the mean over the tokens.
+	ClassifierPooling string `json:"classifier_pooling"`
+	// NumLabels is the size of a sequence-classification head: num_labels,
+	// or the length of id2label; 0 when the config names none.
+	NumLabels int `json:"-"`
 
 	// Local reports, per layer, a sliding-window layer (transformers:
 	// layer i % global_attn_every_n_layers != 0).
@@ -80,7 +87,7 @@ func parseModernBert(c *Config, raw []byte) (Params, error) {
 	m := &ModernBertConfig{VocabSize: 50368, HiddenSize: 768, IntermediateSize: 1152, NumHiddenLayers: 22,
 		NumAttentionHeads: 12, HiddenActivation: "gelu", MaxPositionEmbeddings: 8192, NormEps: 1e-5,
 		LocalAttention: 128, GlobalAttnEveryNLayers: 3, GlobalRopeTheta: 160000, LocalRopeTheta: 10000,
-		ClassifierActivation: "gelu", DecoderBias: true, TieWordEmbeddings: true}
+		ClassifierActivation: "gelu", DecoderBias: true, TieWordEmbeddings: true, ClassifierPooling: "cls"}
 	if err := json.Unmarshal(raw, m); err != nil {
 		return nil, fmt.Errorf("%w: modernbert: %v", ErrConfig, err)
 	}
@@ -90,7 +97,11 @@ func parseModernBert(c *Config, raw []byte) (Params, error) {
 	if err := json.Unmarshal(raw, &f); err != nil {
 		return nil, fmt.Errorf("%w: modernbert: %v", ErrConfig, err)
 	}
+	m.NumLabels = numLabels(c.Raw)
 	k := checker{family: "modernbert"}
+	if m.ClassifierPooling != "cls" && m.ClassifierPooling != "mean" {
+		k.fail("classifier_pooling %q (want cls or mean)", m.ClassifierPooling)
+	}
 	k.size("vocab_size", m.VocabSize)
 	k.size("hidden_size", m.HiddenSize)
 	k.size("intermediate_size", m.IntermediateSize)
@@ -185,6 +196,10 @@ const (
 	ModernBertHeadDense = "head.dense"
 	ModernBertHeadNorm  = "head.norm"
 	ModernBertDecoder   = "decoder"
+	// ModernBertForSequenceClassification's head: the pooled hidden state
+	// (ClassifierPooling) through the same prediction head, then the
+	// classifier.
+	ModernBertClassifier = "classifier"
 )
 
 // ModernBertLayer is the prefix of layer i's tensors.

@@ -16,7 +16,7 @@ import (
 )
 
 // encoderFixtures are the f32 fixtures of MPNet and ModernBERT.
-var encoderFixtures = []string{"mpnet-mlm-st", "mpnet-cls-bin", "modernbert-mlm-st", "modernbert-bias-st", "modernbert-model-st"}
+var encoderFixtures = []string{"mpnet-mlm-st", "mpnet-cls-bin", "modernbert-mlm-st", "modernbert-bias-st", "modernbert-model-st", "modernbert-cls-st"}
 
 // heavyTailed are the fixtures whose matrices are heavy-tailed, as
 // trained weights are (gen_models.py's heavy_tailed): half of the weights

@@ -30,6 +30,7 @@ func TestEncoderInfo(t *testing.T) {
 		{"modernbert-mlm-bf16-st", "modernbert", "ModernBertForMaskedLM", weights.BF16, []string{OutputLastHiddenState, OutputLogits}, 0, 0},
 		{"modernbert-bias-st", "modernbert", "ModernBertForMaskedLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 0, 0},
 		{"modernbert-model-st", "modernbert", "ModernBertModel", weights.F32, []string{OutputLastHiddenState}, 0, 0},
+		{"modernbert-cls-st", "modernbert", "ModernBertForSequenceClassification", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 0, 3},
 	} {
 		info := loadModel(t, filepath.Join(fixtures, c.dir), 1).Info()
 		if info.Family != c.family || info.Architecture != c.arch || info.WeightDType != c.dtype || !slices.Equal(info.Outputs, c.outputs) ||
@@ -72,7 +73,7 @@ func TestEncoderUnsupported(t *testing.T) {
 		{`{"architectures":["MPNetForQuestionAnswering"],` + mp + `}`, "MPNetForQuestionAnswering (the forward pass runs MPNetModel"},
 		{`{"architectures":["MPNetModel"],` + mp + `,"hidden_act":"mish"}`, "mish"},
 		{`{"architectures":["MPNetModel"],` + mp + `,"pruned_heads":{"0":[1]}}`, "pruned_heads"},
-		{`{"architectures":["ModernBertForSequenceClassification"],` + mb + `}`, "ModernBertForSequenceClassification (the forward pass runs ModernBertModel"},
+		{`{"architectures":["ModernBertForTokenClassification"],` + mb + `}`, "ModernBertForTokenClassification (the forward pass runs ModernBertModel"},
 		{`{"architectures":["ModernBertModel"],` + mb + `,"hidden_activation":"mish"}`, "mish"},
 		{`{"architectures":["ModernBertModel"],` + mb + `,"rope_scaling":{"rope_type":"linear","factor":2}}`, "rope_scaling"},
 		{`{"architectures":["ModernBertModel"],` + mb + `,"rope_parameters":{"full_attention":{"rope_type":"yarn","factor":2}}}`, "yarn"},

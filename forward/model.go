@@ -1,8 +1,7 @@
 // Package forward is hubmirror's native forward pass: it runs BERT
 // (BertModel, BertForSequenceClassification), RoBERTa, XLM-RoBERTa and
 // CamemBERT (*Model, *ForMaskedLM, *ForSequenceClassification), DistilBERT
-// and MPNet (the same three), ModernBERT (ModernBertModel,
-// ModernBertForMaskedLM), GPT-2 (GPT2Model, GPT2LMHeadModel) and Llama-family
+// and MPNet (the same three), ModernBERT (the same three), GPT-2 (GPT2Model, GPT2LMHeadModel) and Llama-family
 // (LlamaForCausalLM, Mistral, Qwen2), Qwen3 and Gemma 1, 2 and 3 text
 // (*ForCausalLM, *Model) checkpoints at batch 1, computing what the Hugging Face transformers
 // definitions compute in float32, and compares two models' outputs

@@ -13,7 +13,8 @@ import (
 // unpadding: batch 1): the token embedding normalized, pre-LN layers of
 // rotary self-attention (fused Wqkv; local layers see local_attention/2
 // positions either way and rotate with their own base) and a GeGLU MLP,
-// then final_norm; with ModernBertForMaskedLM's head.
+// then final_norm; with ModernBertForMaskedLM's or
+// ModernBertForSequenceClassification's head.
 type modernbert struct {
 	hidden, heads, inter int
 	embed                *kernels.Weight
@@ -24,6 +25,11 @@ type modernbert struct {
 	// layer's rope indexes it.
 	invFreq [][]float32
 	mlm     *mlmHead // ModernBertForMaskedLM
+	// cls is ModernBertForSequenceClassification's head: the prediction
+	// head (dense, activation, norm) with the classifier as its decoder,
+	// on the first token or, with mean, the mean of the tokens.
+	cls  *mlmHead
+	mean bool
 }
 
 type modernbertLayer struct {
@@ -45,9 +51,9 @@ func loadModernBert(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 		class = "ModernBertModel"
 	}
 	switch class {
-	case "ModernBertModel", "ModernBertForMaskedLM":
+	case "ModernBertModel", "ModernBertForMaskedLM", "ModernBertForSequenceClassification":
 	default:
-		return nil, Info{}, fmt.Errorf("%w: architecture %s (the forward pass runs ModernBertModel and ModernBertForMaskedLM)", ErrUnsupported, class)
+		return nil, Info{}, fmt.Errorf("%w: architecture %s (the forward pass runs ModernBertModel, ModernBertForMaskedLM and ModernBertForSequenceClassification)", ErrUnsupported, class)
 	}
 	if present := cfg.Raw["rope_scaling"]; present != nil && string(present) != "null" {
 		return nil, Info{}, fmt.Errorf("%w: %s with rope_scaling (only the default rotary embedding)", ErrUnsupported, class)
@@ -116,7 +122,7 @@ func loadModernBert(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 	}
 	info := Info{Family: "modernbert", Architecture: class, VocabSize: c.VocabSize, HiddenSize: H,
 		Layers: c.NumHiddenLayers, Outputs: []string{OutputLastHiddenState}}
-	if class == "ModernBertForMaskedLM" {
+	if class != "ModernBertModel" {
 		h := &mlmHead{}
 		if h.act, err = activation(c.ClassifierActivation); err != nil {
 			return nil, Info{}, fmt.Errorf("%s: classifier_activation: %w", class, err)
@@ -138,15 +144,24 @@ func loadModernBert(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 		if err != nil {
 			return nil, Info{}, err
 		}
-		if h.decoder.w, err = lmHead(s, arch.ModernBertDecoder+".weight", c.TieWordEmbeddings, m.embed, c.VocabSize, H, class); err != nil {
-			return nil, Info{}, err
-		}
-		if c.DecoderBias {
-			if h.decoder.b, err = s.vector(arch.ModernBertDecoder+".bias", c.VocabSize, true); err != nil {
-				return nil, Info{}, fmt.Errorf("%s: %w", class, err)
+		if class == "ModernBertForSequenceClassification" {
+			var out *linear
+			if out, info.NumLabels, err = classifierHead(s, class, arch.ModernBertClassifier, H, c.NumLabels); err != nil {
+				return nil, Info{}, err
 			}
+			h.decoder = *out
+			m.cls, m.mean = h, c.ClassifierPooling == "mean"
+		} else {
+			if h.decoder.w, err = lmHead(s, arch.ModernBertDecoder+".weight", c.TieWordEmbeddings, m.embed, c.VocabSize, H, class); err != nil {
+				return nil, Info{}, err
+			}
+			if c.DecoderBias {
+				if h.decoder.b, err = s.vector(arch.ModernBertDecoder+".bias", c.VocabSize, true); err != nil {
+					return nil, Info{}, fmt.Errorf("%s: %w", class, err)
+				}
+			}
+			m.mlm = h
 		}
-		m.mlm = h
 		info.Outputs = append(info.Outputs, OutputLogits)
 	}
 	s.markUsed(arch.IsBuffer)
@@ -203,9 +218,23 @@ func (m *modernbert) run(ctx context.Context, ids []int, rc runConfig) ([]Output
 		return nil, err
 	}
 	out := []Output{{Name: OutputLastHiddenState, Shape: []int{1, n, H}, Data: x}}
-	if m.mlm != nil {
+	switch {
+	case m.mlm != nil:
 		logits := m.mlm.logits(x, n, rc)
 		out = append(out, Output{Name: OutputLogits, Shape: []int{1, n, m.mlm.decoder.w.Out}, Data: logits})
+	case m.cls != nil:
+		pooled := x[:H]
+		if m.mean {
+			pooled = make([]float32, H)
+			for t := 0; t < n; t++ {
+				add(pooled, x[t*H:(t+1)*H])
+			}
+			for i := range pooled {
+				pooled[i] /= float32(n)
+			}
+		}
+		logits := m.cls.logits(pooled, 1, rc)
+		out = append(out, Output{Name: OutputLogits, Shape: []int{1, len(logits)}, Data: logits})
 	}
 	return out, nil
 }

@@ -1169,6 +1169,26 @@ class ModernBertForMaskedLM(nn.Module):
         return out
 
 
+class ModernBertForSequenceClassification(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.model = ModernBertModel(c)
+        self.head = ModernBertPredictionHead(c)
+        self.classifier = nn.Linear(c["hidden_size"], c["num_labels"])
+
+    def forward(self, ids):
+        out = self.model(ids)
+        h = out["last_hidden_state"]
+        if self.c.get("classifier_pooling", "cls") == "cls":
+            h = h[:, 0]
+        else:
+            mask = torch.ones(ids.shape)
+            h = (h * mask.unsqueeze(-1)).sum(dim=1) / mask.sum(dim=1, keepdim=True)
+        out["logits"] = self.classifier(self.head(h))
+        return out
+
+
 def modernbert_config(**kw):
     cfg = {
         "architectures": ["ModernBertForMaskedLM"],
@@ -1979,6 +1999,21 @@ def modernbert_bias_st():
     sd = random_state(ModernBertForMaskedLM(cfg), init)
     ids = init.ids(cfg["vocab_size"], 15)
     return cfg, sd, sd, "st", ids, run_module(ModernBertForMaskedLM, cfg, sd, ids)
+
+
+@case
+def modernbert_cls_st():
+    """ModernBertForSequenceClassification (3 labels): classifier_pooling
+    mean (over every token), the prediction head, the classifier, model.
+    prefix, 3 layers, a sequence of 11."""
+    cfg = modernbert_config(architectures=["ModernBertForSequenceClassification"], classifier_pooling="mean",
+                            num_hidden_layers=3, num_labels=3, id2label={"0": "a", "1": "b", "2": "c"},
+                            label2id={"a": 0, "b": 1, "c": 2})
+    init = Init(814)
+    sd = random_state(ModernBertForSequenceClassification(cfg), init)
+    ids = init.ids(cfg["vocab_size"], 11)
+    out = run_module(ModernBertForSequenceClassification, cfg, sd, ids)
+    return without(cfg, ("num_labels",)), sd, sd, "st", ids, out
 
 
 @case
