@@ -16,7 +16,7 @@ Needs PyTorch (Debian's python3-torch 1.13); transformers is not used: the
 forward functions below implement, in plain torch and float32, what
 transformers' BertModel / BertForSequenceClassification, GPT2Model /
 GPT2LMHeadModel and LlamaForCausalLM (with Qwen2's q/k/v biases and Mistral's
-sliding window), and the nn.Modules further down (RoBERTa, DistilBERT, Qwen3, Gemma 1-3)
+sliding window), and the nn.Modules further down (RoBERTa, DistilBERT, MPNet, ModernBERT, Qwen3, Gemma 1-3)
 compute at batch 1 with a full attention mask and
 token_type_ids 0 (eager attention, dropout off).
 
