@@ -74,6 +74,44 @@ func expectedParams(t *testing.T, dir string) int64 {
 			n += lin(h, h) + lin(h, d.NumLabels)
 		}
 		return n
+	case c.MPNet() != nil: // BERT's layers without token types, one relative position bias table
+		m := c.MPNet()
+		h := m.HiddenSize
+		emb := int64((m.VocabSize+m.MaxPositionEmbeddings)*h + 2*h)
+		layer := 4*lin(h, h) + lin(h, m.IntermediateSize) + lin(m.IntermediateSize, h) + int64(4*h)
+		n := emb + int64(m.NumHiddenLayers)*layer + int64(m.RelativeAttentionNumBuckets*m.NumAttentionHeads)
+		switch a := c.Architecture(); a {
+		case "MPNetForMaskedLM": // dense, layer_norm, the decoder's bias (its weight is tied)
+			n += lin(h, h) + int64(2*h+m.VocabSize)
+		case "MPNetForSequenceClassification":
+			n += lin(h, h) + lin(h, m.NumLabels)
+		default:
+			n += lin(h, h) // pooler
+		}
+		return n
+	case c.ModernBert() != nil: // biases and norm biases by the flags; no attn_norm in layer 0
+		m := c.ModernBert()
+		h, in := m.HiddenSize, m.IntermediateSize
+		linb := func(in, out int, bias bool) int64 {
+			if bias {
+				return lin(in, out)
+			}
+			return int64(in * out)
+		}
+		norm := linb(1, h, m.NormBias)
+		layer := linb(h, 3*h, m.AttentionBias) + linb(h, h, m.AttentionBias) + linb(h, 2*in, m.MLPBias) + linb(in, h, m.MLPBias) + 2*norm
+		// Embedding and its norm, the layers less layer 0's attn_norm, final_norm.
+		n := int64(m.VocabSize*h) + norm + int64(m.NumHiddenLayers)*layer - norm + norm
+		switch a := c.Architecture(); a {
+		case "ModernBertForMaskedLM": // the prediction head, the decoder (its weight tied or not)
+			n += linb(h, h, m.ClassifierBias) + norm + linb(h, m.VocabSize, m.DecoderBias)
+			if m.TieWordEmbeddings {
+				n -= int64(h * m.VocabSize)
+			}
+		case "ModernBertForSequenceClassification":
+			n += linb(h, h, m.ClassifierBias) + norm + lin(h, m.NumLabels)
+		}
+		return n
 	case c.GPT2() != nil:
 		g := c.GPT2()
 		h := g.NEmbd
@@ -235,6 +273,8 @@ func TestInspectProjectFixtures(t *testing.T) {
 		wantTied := map[string]string{
 			"roberta-mlm-st":    "lm_head.decoder.weight=roberta.embeddings.word_embeddings.weight",
 			"distilbert-mlm-st": "vocab_projector.weight=distilbert.embeddings.word_embeddings.weight",
+			"mpnet-mlm-st":      "lm_head.decoder.weight=mpnet.embeddings.word_embeddings.weight",
+			"modernbert-mlm-st": "decoder.weight=model.embeddings.tok_embeddings.weight",
 		}[filepath.Base(dir)]
 		if wantTied != "" && (len(s.ConfigTied) != 1 || s.ConfigTied[0] != wantTied) {
 			t.Errorf("%s: config-tied %v, want %s", dir, s.ConfigTied, wantTied)
