@@ -26,7 +26,8 @@ func init() {
   --heads SPEC     remove attention heads: "LAYER:H,H;LAYER:H" or a number K (the K
                    least important per layer); BERT, RoBERTa, DistilBERT and GPT-2
                    record pruned_heads in config.json, Llama-family models lose the
-                   same heads count per layer
+                   same heads count per layer; refused for MPNet and ModernBERT, whose
+                   configs cannot describe fewer heads
   --ffn-keep F     keep the fraction F of FFN neurons of every layer (shrinks tensors
                    and intermediate_size, DistilBERT's hidden_dim)
 The report lists the sparsity reached per tensor. Pruning changes outputs, so validation
