@@ -40,6 +40,38 @@ func TestEncoderInfo(t *testing.T) {
 	}
 }
 
+// A bare MPNetModel checkpoint (no prefix, no head) whose config names
+// MPNetForMaskedLM, as sentence-transformers saves them, runs as
+// MPNetModel; with the mpnet. prefix the missing head is an error.
+func TestMPNetBareModelUnderHeadClass(t *testing.T) {
+	g := openGraph(t, filepath.Join(fixtures, "mpnet-model-f16-st"))
+	cfg, err := arch.UpdateConfig(g.Config, map[string]any{"architectures": []string{"MPNetForMaskedLM"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Config = cfg
+	m, err := Load(g, nil, Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := m.Info(); info.Architecture != "MPNetModel" || !slices.Equal(info.Outputs, []string{OutputLastHiddenState, OutputPooler}) {
+		t.Errorf("Info = %+v", info)
+	}
+	prefixed := weights.NewGraph()
+	prefixed.Config = cfg
+	for _, x := range g.Tensors() {
+		v, err := x.Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, _ := weights.FromFloat32("mpnet."+x.Name, x.DType, x.Shape, v)
+		prefixed.Add(y)
+	}
+	if _, err := Load(prefixed, nil, Options{Threads: 1}); !errors.Is(err, ErrWeights) || !strings.Contains(err.Error(), arch.MPNetLMDense) {
+		t.Errorf("prefixed without head: %v", err)
+	}
+}
+
 // mpnetBucket follows transformers' relative_position_bucket: keys after
 // the query in the upper 16 buckets, distances below 8 exact, the rest
 // logarithmic and non-decreasing up to bucket 15 from max_distance 128 on.

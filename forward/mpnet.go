@@ -87,6 +87,13 @@ func loadMPNet(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 	if err := s.detectPrefix(c.Layout()); err != nil {
 		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
 	}
+	// sentence-transformers saves the bare MPNetModel (no prefix, no head)
+	// under a config that keeps the architectures of the model it was
+	// trained from (MPNetForMaskedLM): transformers' AutoModel runs it as
+	// MPNetModel, and so does the forward pass.
+	if class != "MPNetModel" && s.prefix == "" && !s.has(arch.MPNetLMDense+".weight", true) && !s.has(arch.MPNetClassDense+".weight", true) {
+		class = "MPNetModel"
+	}
 	H := c.HiddenSize
 	z := encoderSizes{vocab: c.VocabSize, positions: c.MaxPositionEmbeddings, hidden: H, heads: c.NumAttentionHeads,
 		inter: c.IntermediateSize, layers: c.NumHiddenLayers, eps: c.LayerNormEps, act: c.HiddenAct}
