@@ -10,9 +10,10 @@ import (
 )
 
 // encoder is the post-LN transformer encoder that BERT, RoBERTa,
-// DistilBERT and MPNet share: token, position and optional token-type embeddings
-// summed and normalized, then layers of self-attention and a feed-forward
-// network, each added to its input and normalized.
+// DistilBERT and MPNet share: token, position and optional token-type
+// embeddings summed and normalized, then layers of self-attention (with
+// MPNet's relative position bias) and a feed-forward network, each added
+// to its input and normalized.
 type encoder struct {
 	hidden, heads, inter int
 	word, pos, typ       *kernels.Weight // typ nil without token types
