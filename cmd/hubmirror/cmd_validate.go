@@ -30,7 +30,8 @@ both models also run on text: hubmirror's own text set (prose in several languag
 numbers) and --text-file, cut into windows within the models' positions (at most 512
 tokens each, ` + fmt.Sprint(forward.MaxTextTokens) + ` tokens in all). For causal language models (GPT-2, the Llama
 family) the report adds the perplexity of each model on that text, their ratio (checked
-against --max-ppl-ratio) and the KL divergence of the next-token distributions on it.
+against --max-ppl-ratio), and the KL divergence and top-1 agreement of the next-token
+distributions on it (checked against --max-text-kl and --min-text-top1).
 
 The thresholds come from --kind: exact (a conversion that keeps the numbers), f16, bf16
 or int8; without --kind it is inferred from the candidate's weights. The threshold flags
@@ -154,9 +155,9 @@ func printValidation(w io.Writer, opts validateOptions, r *forward.Report) {
 	} else if r.TextSkipped != "" {
 		fmt.Fprintf(w, "text:      not used: %s\n", r.TextSkipped)
 	}
-	fmt.Fprintf(w, "kind:      %s (max abs %s, mean abs %s, cosine >= %s, top-1 >= %s, KL <= %s, perplexity ratio <= %s)\n", r.Kind,
+	fmt.Fprintf(w, "kind:      %s (max abs %s, mean abs %s, cosine >= %s, top-1 >= %s, KL <= %s, perplexity ratio <= %s, text KL <= %s, text top-1 >= %s)\n", r.Kind,
 		thresholdText(t.MaxAbsError), thresholdText(t.MeanAbsError), thresholdText(t.MinCosine), thresholdText(t.MinTop1), thresholdText(t.MaxKL),
-		thresholdText(t.MaxPerplexityRatio))
+		thresholdText(t.MaxPerplexityRatio), thresholdText(t.MaxTextKL), thresholdText(t.MinTextTop1))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "output\tmax abs\tmean abs\tcosine\ttop-1\tKL\tresult")
 	for _, o := range r.Outputs {
