@@ -222,6 +222,12 @@ type Report struct {
 	Seed    uint64         `json:"seed"`
 	Lengths []int          `json:"lengths"`
 	Outputs []OutputReport `json:"outputs"`
+
+	// PaddedInputs is the number of right-padded copies of the Lengths
+	// inputs (PaddedInputs) run after them: models whose
+	// sequence-classification head skips a pad token (Info.PadTokenID) get
+	// one per input.
+	PaddedInputs int `json:"padded_inputs,omitempty"`
 	// Text lists the text inputs, run after the Lengths ones, and the
 	// perplexities; nil without a tokenizer.
 	Text *TextReport `json:"text,omitempty"`
@@ -312,6 +318,26 @@ func ValidationInputs(seed uint64, lengths []int, vocab int) [][]int {
 	return out
 }
 
+// PaddedInputs returns a copy of each input of two or more ids with its
+// last quarter (at least one id) replaced by pad: right padding, as a
+// batch of texts is padded, where a sequence-classification head must
+// read the last token that is not a pad.
+func PaddedInputs(inputs [][]int, pad int) [][]int {
+	var out [][]int
+	for _, ids := range inputs {
+		n := len(ids)
+		if n < 2 {
+			continue
+		}
+		p := append([]int(nil), ids...)
+		for i := n - max(1, n/4); i < n; i++ {
+			p[i] = pad
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 // Validate runs ref and cand on the same deterministic inputs and compares
 // every output they share. It refuses (ErrIncompatible) models of different
 // architectures, vocabularies or outputs. A candidate that breaks a limit
@@ -372,6 +398,11 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 	}
 	cmp := make([]comparison, len(ri.Outputs))
 	inputs := ValidationInputs(opts.Seed, run, ri.VocabSize)
+	var padded int
+	if ri.PadTokenID != nil && *ri.PadTokenID >= 0 && *ri.PadTokenID < ri.VocabSize {
+		pads := PaddedInputs(inputs, *ri.PadTokenID)
+		inputs, padded = append(inputs, pads...), len(pads)
+	}
 	random := len(inputs)
 	var text *TextReport
 	var textSkipped string
@@ -464,7 +495,7 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 	if ppl != nil {
 		text.Perplexity = ppl.result()
 	}
-	rep := &Report{Passed: true, Kind: kind, Thresholds: th, Reference: ri, Candidate: ci, Seed: opts.Seed, Lengths: run, Text: text, TextSkipped: textSkipped}
+	rep := &Report{Passed: true, Kind: kind, Thresholds: th, Reference: ri, Candidate: ci, Seed: opts.Seed, Lengths: run, PaddedInputs: padded, Text: text, TextSkipped: textSkipped}
 	for i, name := range ri.Outputs {
 		m := cmp[i].metrics()
 		fails := th.Check(m)

@@ -140,7 +140,11 @@ func graphDir(g *weights.Graph) string {
 func printValidation(w io.Writer, opts validateOptions, r *forward.Report) {
 	fmt.Fprintf(w, "reference: %s (%s, %v weights)\n", opts.Reference, r.Reference.Architecture, r.Reference.WeightDType)
 	fmt.Fprintf(w, "candidate: %s (%s, %v weights)\n", opts.Candidate, r.Candidate.Architecture, r.Candidate.WeightDType)
-	fmt.Fprintf(w, "inputs:    %d sequences of lengths %s, seed %d\n", len(r.Lengths), joinIntList(r.Lengths), r.Seed)
+	padded := ""
+	if r.PaddedInputs > 0 && r.Reference.PadTokenID != nil {
+		padded = fmt.Sprintf(", and %d copies right-padded with pad_token_id %d", r.PaddedInputs, *r.Reference.PadTokenID)
+	}
+	fmt.Fprintf(w, "inputs:    %d sequences of lengths %s, seed %d%s\n", len(r.Lengths), joinIntList(r.Lengths), r.Seed, padded)
 	t := r.Thresholds
 	if r.Text != nil {
 		var parts []string

@@ -140,3 +140,13 @@ func TestTextKLTop1Flags(t *testing.T) {
 		t.Errorf("validate --kind int8: exit %d\n%s", code, stdout)
 	}
 }
+
+// A decoder sequence classifier is validated on right-padded copies of
+// its inputs too, and the report says so.
+func TestValidateSeqClassifier(t *testing.T) {
+	dir := filepath.Join(forwardFixtures, "qwen3-cls-bin")
+	stdout, stderr, code := runCLI(t, "validate", dir, dir)
+	if code != 0 || !strings.Contains(stdout, "and 4 copies right-padded with pad_token_id 7") || strings.Contains(stdout, "perplexity on") {
+		t.Errorf("exit %d %s\n%s", code, stderr, stdout)
+	}
+}
