@@ -1754,8 +1754,10 @@ def main():
                 "llama-tiny-st and bert-cls-st also hold a tokenizer (tokenizer.json, tokenizer_config.json) trained\n"
                 "by Hugging Face's tokenizers library: `node testdata/gen_tokenizers.mjs`, to run again after this\n"
                 "script rewrites those cases (it empties their directories).\n\n"
-                "st-bert-mean (sentence-transformers: bert-f16-st with modules.json, mean pooling and Normalize;\n"
-                "expected sentence_embedding from sentence-transformers' pooling code) is made by\n"
+                "st-bert-mean (sentence-transformers: bert-f16-st with modules.json, mean pooling and Normalize),\n"
+                "st-bert-wmean-dense (bert-f16-st, weighted-mean pooling, two Dense modules, Normalize) and\n"
+                "st-qwen3-last (qwen3-st, last-token pooling, Normalize), with the expected sentence_embedding from\n"
+                "sentence-transformers' pooling and Dense code, are made by\n"
                 "`/usr/bin/python3 testdata/gen_sentence.py`, to run again after this script.\n\n"
                 "| case | architecture | weights | length | outputs | what it covers |\n"
                 "|---|---|---|---|---|---|\n")
