@@ -385,3 +385,25 @@ func copyTree(t *testing.T, src string) string {
 	}
 	return d
 }
+
+// Validation compares sentence_embedding when both models have their
+// pooling: a candidate pooled by mean instead of weighted mean (same
+// weights) fails on it alone.
+func TestValidateSentenceEmbedding(t *testing.T) {
+	src := filepath.Join(fixtures, "st-bert-wmean-dense")
+	d := copyTree(t, src)
+	if err := os.WriteFile(filepath.Join(d, "1_Pooling", "config.json"), []byte(poolingJSON(32, map[string]bool{"pooling_mode_mean_tokens": true})), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ref, cand := loadModel(t, src, 1), loadModel(t, d, 1)
+	rep, err := Validate(context.Background(), ref, cand, ValidateOptions{Kind: KindExact})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Passed || len(rep.Failures) == 0 || !strings.HasPrefix(rep.Failures[0], OutputSentenceEmbedding+":") || !rep.Outputs[0].Passed {
+		t.Errorf("passed %v, failures %v", rep.Passed, rep.Failures)
+	}
+	if rep, err := Validate(context.Background(), ref, ref, ValidateOptions{}); err != nil || !rep.Passed || rep.Outputs[len(rep.Outputs)-1].Name != OutputSentenceEmbedding {
+		t.Errorf("against itself: %v %+v", err, rep)
+	}
+}
