@@ -17,7 +17,7 @@ import (
 )
 
 // seqClsFixtures are the decoder sequence-classification fixtures.
-var seqClsFixtures = []string{"llama-cls-st", "qwen3-cls-bin", "gpt2-cls-st", "gemma2-cls-st"}
+var seqClsFixtures = []string{"llama-cls-st", "qwen3-cls-bin", "gpt2-cls-st", "gemma2-cls-st", "gemma3-cls-st"}
 
 // convert, quantize fp16 and int8 and prune --sparsity 0.5 pass validation
 // on the decoder sequence classifiers; int8 leaves the score head in float,

@@ -23,6 +23,7 @@ var seqClsFixtures = []struct {
 	{"qwen3-cls-bin", 2, 7, 15},
 	{"gpt2-cls-st", 2, -1, 12},
 	{"gemma2-cls-st", 4, 0, 10},
+	{"gemma3-cls-st", 2, 0, 8},
 }
 
 // The fixtures' heads: Info names the labels and the pad token, logits are

@@ -1198,8 +1198,9 @@ class Qwen3ForSequenceClassification(nn.Module):
 
 
 class GemmaForSequenceClassification(nn.Module):
-    """GemmaForSequenceClassification and Gemma2ForSequenceClassification:
-    no final soft-capping (that is the causal LM head's)."""
+    """GemmaForSequenceClassification, Gemma2ForSequenceClassification and
+    Gemma3TextForSequenceClassification: no final soft-capping (that is the
+    causal LM head's)."""
 
     def __init__(self, c):
         super().__init__()
@@ -1692,6 +1693,24 @@ def gemma2_cls_st():
     ids = with_pads(init.ids(cfg["vocab_size"], 13), 0, (4, 11, 12))
     return cfg, sd, sd, "st", ids, run_module(GemmaForSequenceClassification, c, sd, ids)
 
+
+@case
+def gemma3_cls_st():
+    """Gemma3TextForSequenceClassification (gemma3_text, 2 labels): q/k
+    norms, sliding window 3 on layers 0 and 1 with rope_local_base_freq
+    100, pad_token_id 0 at the end, safetensors."""
+    cfg = gemma_config(3, architectures=["Gemma3TextForSequenceClassification"], sliding_window=3,
+                       sliding_window_pattern=3, rope_local_base_freq=100.0, rope_theta=1e6, query_pre_attn_scalar=16,
+                       final_logit_softcapping=None, attn_logit_softcapping=None, **labels("NO", "YES"))
+    c = dict(cfg, gen=3)
+    init = Init(805)
+    sd = random_state(GemmaForSequenceClassification(c), init)
+    sd["model.embed_tokens.weight"] = init.embedding(*sd["model.embed_tokens.weight"].shape)
+    for k in sd:
+        if "norm" in k:
+            sd[k] = 0.3 * init.randn(sd[k].shape[0])
+    ids = with_pads(init.ids(cfg["vocab_size"], 11), 0, (9, 10))
+    return cfg, sd, sd, "st", ids, run_module(GemmaForSequenceClassification, c, sd, ids)
 
 def name_of(fn):
     return fn.__name__.replace("_", "-")
