@@ -104,3 +104,12 @@ func TestSeqClassifierLostPadCaught(t *testing.T) {
 		})
 	}
 }
+
+// Structured head and FFN pruning of a decoder sequence classifier
+// computes exactly what the original computes with the dropped heads' and
+// neurons' output columns zeroed (the score head untouched).
+func TestPrunedSeqClassifierLayersAreExact(t *testing.T) {
+	for _, fx := range []string{"qwen3-cls-bin", "gemma2-cls-st"} {
+		t.Run(fx, func(t *testing.T) { checkPrunedLlamaLayers(t, fx) })
+	}
+}
