@@ -116,9 +116,9 @@ func ReadPooling(dir string) (*Pooling, error) {
 		return nil, fmt.Errorf("%w: %s: no sentence_transformers.models.Pooling module", ErrPooling, modPath)
 	}
 	p.Normalize = normalize
-	in := len(p.Modes) * p.Dim
+	in := len(p.Modes) * p.Dim // 0: unknown until SetPooling
 	for i, d := range p.Dense {
-		if p.Dim > 0 && d.In != in {
+		if in > 0 && d.In != in {
 			return nil, fmt.Errorf("%w: %s: Dense module %d takes %d features, the embedding before it has %d", ErrPooling, modPath, i+1, d.In, in)
 		}
 		in = d.Out
