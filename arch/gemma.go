@@ -9,7 +9,7 @@ import (
 func init() {
 	register(&Family{Name: "gemma", ModelTypes: []string{"gemma", "gemma2", "gemma3_text"},
 		// Not Gemma3ForConditionalGeneration (multimodal) nor Gemma 3n.
-		ClassPrefixes: []string{"GemmaFor", "GemmaModel", "Gemma2For", "Gemma2Model", "Gemma3ForCausalLM", "Gemma3TextModel"},
+		ClassPrefixes: []string{"GemmaFor", "GemmaModel", "Gemma2For", "Gemma2Model", "Gemma3ForCausalLM", "Gemma3TextModel", "Gemma3TextForSequenceClassification"},
 		Buffers:       []string{"rotary_emb.inv_freq"}, Parse: parseGemma})
 }
 

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -269,6 +270,13 @@ func validate(ctx context.Context, g *weights.Graph, cfg *arch.Config, srcDir, d
 	if err != nil {
 		return nil, fmt.Errorf("result: %w", err)
 	}
+	// A sentence-transformers model's sentence_embedding is compared too,
+	// when the source's modules load (the weights are validated either way).
+	if ref.LoadPooling(g) == nil {
+		if err := cand.LoadPooling(cg); err != nil {
+			return nil, fmt.Errorf("result: %w", err)
+		}
+	}
 	g.Release()
 	rep, err := forward.Validate(ctx, releasing{ref, g.Release}, releasing{cand, cg.Release}, vo)
 	if err != nil {
@@ -412,6 +420,68 @@ func writeSideFiles(dir string, g *weights.Graph, srcDir string) ([]string, erro
 			return nil, err
 		}
 		files = append(files, name)
+	}
+	st, err := copySentenceModules(dir, srcDir)
+	if err != nil {
+		return nil, err
+	}
+	return append(files, st...), nil
+}
+
+// copySentenceModules copies the directories of the sentence-transformers
+// modules that srcDir's modules.json names (1_Pooling, 2_Dense,
+// 3_Normalize, ...; their files as they are: a Dense module's weights stay
+// in float, as the heads do), so that the result is still a
+// sentence-transformers model, and returns the names of the files copied.
+// A directory without modules.json, or a modules.json that does not parse
+// (the forward pass reports it), copies nothing.
+func copySentenceModules(dir, srcDir string) ([]string, error) {
+	raw, err := os.ReadFile(filepath.Join(srcDir, "modules.json"))
+	if err != nil {
+		return nil, nil
+	}
+	var mods []struct {
+		Path string `json:"path"`
+	}
+	if json.Unmarshal(raw, &mods) != nil {
+		return nil, nil
+	}
+	var files []string
+	for _, m := range mods {
+		sub := filepath.FromSlash(m.Path)
+		if m.Path == "" || !filepath.IsLocal(sub) {
+			continue
+		}
+		root := filepath.Join(srcDir, sub)
+		if st, err := os.Stat(root); err != nil || !st.IsDir() {
+			continue
+		}
+		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(srcDir, p)
+			if err != nil {
+				return err
+			}
+			st, err := os.Stat(p) // follows the symlinks of a cache snapshot
+			switch {
+			case err != nil:
+				return err
+			case st.IsDir():
+				return os.MkdirAll(filepath.Join(dir, rel), 0o755)
+			case !st.Mode().IsRegular():
+				return nil
+			}
+			if err := copyFile(filepath.Join(dir, rel), p); err != nil {
+				return err
+			}
+			files = append(files, filepath.ToSlash(rel))
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("copying the sentence-transformers module %s: %w", m.Path, err)
+		}
 	}
 	return files, nil
 }

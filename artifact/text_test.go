@@ -139,6 +139,9 @@ func TestFixturesPerplexity(t *testing.T) {
 				if p.Ratio > v.Thresholds.MaxPerplexityRatio || v.Thresholds.MaxPerplexityRatio == 0 {
 					t.Errorf("ratio %v, limit %v", p.Ratio, v.Thresholds.MaxPerplexityRatio)
 				}
+				if p.KLDivergence > v.Thresholds.MaxTextKL || p.Top1Agreement < v.Thresholds.MinTextTop1 || v.Thresholds.MaxTextKL == 0 || v.Thresholds.MinTextTop1 == 0 {
+					t.Errorf("text KL %v top-1 %v, limits %v %v", p.KLDivergence, p.Top1Agreement, v.Thresholds.MaxTextKL, v.Thresholds.MinTextTop1)
+				}
 				t.Logf("%-5s %-14s ppl %.6g -> %.6g ratio %.6f KL %.3g top-1 %.4f (%d predictions)", s, fx.name, p.Reference, p.Candidate, p.Ratio, p.KLDivergence, p.Top1Agreement, p.Predictions)
 			})
 		}
@@ -154,7 +157,36 @@ const textLM = "../testdata/textlm/llama-text-st"
 // model without tokenizer has no text in its report.
 func TestBrokenScaleFailsPerplexity(t *testing.T) {
 	src := textLM
-	broken := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
+	broken := brokenScale(1.3)
+	res, err := Build(context.Background(), src, filepath.Join(t.TempDir(), "broken"), "quantize", broken, Options{})
+	if !errors.Is(err, forward.ErrValidationFailed) {
+		t.Fatalf("err = %v", err)
+	}
+	v := res.Document.Validation
+	for _, want := range []string{"text: perplexity ratio", "text: KL divergence", "text: top-1 agreement"} {
+		found := false
+		for _, f := range v.Failures {
+			found = found || strings.HasPrefix(f, want)
+		}
+		if !found {
+			t.Errorf("failures %v: none is %q (%+v)", v.Failures, want, v.Text.Perplexity)
+		}
+	}
+	t.Logf("broken scale: %+v; failures %v", *v.Text.Perplexity, v.Failures)
+
+	res, err = Build(context.Background(), bareCopy(t, "llama-tiny-st"), filepath.Join(t.TempDir(), "plain"), "quantize", schemePass(quantize.Int8), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Document.Validation.Text != nil || res.Document.Validation.TextSkipped != "" {
+		t.Errorf("a model without tokenizer has text rows: %+v", res.Document.Validation.Text)
+	}
+}
+
+// brokenScale is an int8 pass that multiplies the scales of layer 0's
+// down_proj by f.
+func brokenScale(f float32) Pass {
+	return func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 		out, changes, err := quantize.Quantize(g, cfg, quantize.Options{Scheme: quantize.Int8})
 		if err != nil {
 			return nil, nil, err
@@ -168,7 +200,7 @@ func TestBrokenScaleFailsPerplexity(t *testing.T) {
 			return nil, nil, err
 		}
 		for i := range scales {
-			scales[i] *= 1.3
+			scales[i] *= f
 		}
 		data := make([]byte, x.NumBytes())
 		if err := weights.EncodeFloat32(data, scales, x.DType); err != nil {
@@ -177,26 +209,31 @@ func TestBrokenScaleFailsPerplexity(t *testing.T) {
 		out.Replace(&weights.Tensor{Name: x.Name, DType: x.DType, Shape: x.Shape, Data: weights.Memory(data)})
 		return out, changes, nil
 	}
-	res, err := Build(context.Background(), src, filepath.Join(t.TempDir(), "broken"), "quantize", broken, Options{})
+}
+
+// TestTextKLFailsAlone: a milder break of the scales (×1.15) keeps the
+// perplexity ratio and the KL of the logits (text and random ids mixed)
+// within the int8 limits, not the KL divergence on the text; with the
+// cosine limit off, that is the only failure.
+func TestTextKLFailsAlone(t *testing.T) {
+	th, err := forward.DefaultThresholds(forward.KindInt8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	th.MinCosine = 0
+	opts := Options{Validate: forward.ValidateOptions{Thresholds: &th}}
+	res, err := Build(context.Background(), textLM, filepath.Join(t.TempDir(), "broken"), "quantize", brokenScale(1.15), opts)
 	if !errors.Is(err, forward.ErrValidationFailed) {
 		t.Fatalf("err = %v", err)
 	}
 	v := res.Document.Validation
-	found := false
-	for _, f := range v.Failures {
-		found = found || strings.HasPrefix(f, "text: perplexity ratio")
+	if len(v.Failures) != 1 || !strings.HasPrefix(v.Failures[0], "text: KL divergence") {
+		t.Errorf("failures %v, want the text's KL divergence alone (%+v)", v.Failures, *v.Text.Perplexity)
 	}
-	if !found {
-		t.Errorf("failures %v: none on the perplexity ratio (%+v)", v.Failures, v.Text.Perplexity)
-	}
-	t.Logf("broken scale: %+v; failures %v", *v.Text.Perplexity, v.Failures)
-
-	res, err = Build(context.Background(), bareCopy(t, "llama-tiny-st"), filepath.Join(t.TempDir(), "plain"), "quantize", schemePass(quantize.Int8), Options{})
+	// The same pass unbroken passes.
+	res, err = Build(context.Background(), textLM, filepath.Join(t.TempDir(), "ok"), "quantize", brokenScale(1), opts)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Document.Validation.Text != nil || res.Document.Validation.TextSkipped != "" {
-		t.Errorf("a model without tokenizer has text rows: %+v", res.Document.Validation.Text)
+		t.Fatalf("unbroken: %v (%v)", err, res.Document.Validation.Failures)
 	}
 }
 

@@ -34,6 +34,7 @@ type gemma struct {
 	// all layers before Gemma 3), local those of Gemma 3's sliding ones.
 	global, local []float32
 	lmHead        *kernels.Weight // nil for the base model
+	score         *seqClassifier  // *ForSequenceClassification's head
 }
 
 type gemmaLayer struct {
@@ -119,6 +120,13 @@ func loadGemma(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 		}
 		info.Outputs = append(info.Outputs, OutputLogits)
 	}
+	if sequenceClassification(class) { // no soft-capping: it is the LM head's
+		if m.score, info.NumLabels, err = loadSeqClassifier(s, cfg, class, H); err != nil {
+			return nil, Info{}, err
+		}
+		info.Outputs = append(info.Outputs, OutputLogits)
+		info.PadTokenID = m.score.padInfo()
+	}
 	s.markUsed(arch.IsBuffer)
 	return m, info, nil
 }
@@ -201,6 +209,9 @@ func (m *gemma) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 			softcap(logits, m.finalCap)
 		}
 		out = append(out, Output{Name: OutputLogits, Shape: []int{1, n, m.lmHead.Out}, Data: logits})
+	}
+	if m.score != nil {
+		out = append(out, m.score.apply(x, ids, H, rc))
 	}
 	return out, nil
 }

@@ -18,6 +18,7 @@ type gpt2 struct {
 	lnF                norm
 	act                func([]float32)
 	lmHead             *kernels.Weight // nil for GPT2Model
+	score              *seqClassifier  // GPT2ForSequenceClassification's head
 	scaleAttn          bool
 	scaleByLayer       bool
 }
@@ -40,6 +41,8 @@ func loadGPT2(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 		class = "GPT2Model"
 		if _, ok := s.g.Tensor(arch.GPT2LMHead + ".weight"); ok {
 			class = "GPT2LMHeadModel"
+		} else if _, ok := s.g.Tensor(arch.DecoderClassifier + ".weight"); ok {
+			class = "GPT2ForSequenceClassification"
 		}
 	}
 	if !cfg.OfFamily(class) {
@@ -101,6 +104,13 @@ func loadGPT2(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 		}
 		info.Outputs = append(info.Outputs, OutputLogits)
 	}
+	if class == "GPT2ForSequenceClassification" {
+		if m.score, info.NumLabels, err = loadSeqClassifier(s, cfg, class, E); err != nil {
+			return nil, Info{}, err
+		}
+		info.Outputs = append(info.Outputs, OutputLogits)
+		info.PadTokenID = m.score.padInfo()
+	}
 	s.markUsed(arch.IsBuffer)
 	return m, info, nil
 }
@@ -149,6 +159,9 @@ func (m *gpt2) run(ctx context.Context, ids []int, rc runConfig) ([]Output, erro
 		logits := make([]float32, n*m.lmHead.Out)
 		rc.linear(logits, x, n, m.lmHead, nil)
 		out = append(out, Output{Name: OutputLogits, Shape: []int{1, n, m.lmHead.Out}, Data: logits})
+	}
+	if m.score != nil {
+		out = append(out, m.score.apply(x, ids, E, rc))
 	}
 	return out, nil
 }

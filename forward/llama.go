@@ -25,6 +25,7 @@ type llama struct {
 	act                                    func([]float32)
 	invFreq                                []float32
 	lmHead                                 *kernels.Weight // nil for the base model
+	score                                  *seqClassifier  // *ForSequenceClassification's head
 }
 
 type llamaLayer struct {
@@ -183,6 +184,13 @@ func loadDecoder(s *tensorSet, cfg *arch.Config, class string, spec decoderSpec)
 			return nil, Info{}, err
 		}
 		info.Outputs = append(info.Outputs, OutputLogits)
+	}
+	if sequenceClassification(class) {
+		if m.score, info.NumLabels, err = loadSeqClassifier(s, cfg, class, H); err != nil {
+			return nil, Info{}, err
+		}
+		info.Outputs = append(info.Outputs, OutputLogits)
+		info.PadTokenID = m.score.padInfo()
 	}
 	s.markUsed(arch.IsBuffer)
 	return m, info, nil
@@ -410,6 +418,9 @@ func (m *llama) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 		logits := make([]float32, n*m.lmHead.Out)
 		rc.linear(logits, x, n, m.lmHead, nil)
 		out = append(out, Output{Name: OutputLogits, Shape: []int{1, n, m.lmHead.Out}, Data: logits})
+	}
+	if m.score != nil {
+		out = append(out, m.score.apply(x, ids, H, rc))
 	}
 	return out, nil
 }

@@ -91,6 +91,10 @@ type Info struct {
 	Quantized bool `json:"quantized,omitempty"`
 	// NumLabels is the size of a classification head, 0 for none.
 	NumLabels int `json:"num_labels,omitempty"`
+	// PadTokenID is the pad token a decoder's sequence-classification
+	// head skips (it reads the last token that is not one); nil for other
+	// models and for heads without one.
+	PadTokenID *int `json:"pad_token_id,omitempty"`
 	// Unused lists checkpoint tensors the forward pass does not read
 	// (buffers such as position_ids are not listed; heads it does not
 	// compute, such as BERT's cls.*, are).

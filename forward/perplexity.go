@@ -45,7 +45,7 @@ var causalFamilies = map[string]bool{"gpt2": true, "llama": true, "mistral": tru
 
 // causalLM reports whether a model's logits are next-token predictions.
 func causalLM(info Info) bool {
-	if !causalFamilies[info.Family] {
+	if !causalFamilies[info.Family] || info.NumLabels > 0 {
 		return false
 	}
 	for _, o := range info.Outputs {

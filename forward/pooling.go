@@ -22,15 +22,18 @@ const OutputSentenceEmbedding = "sentence_embedding"
 var ErrPooling = errors.New("forward: unusable sentence-transformers config")
 
 // Pooling is how a sentence-transformers model (modules.json: a
-// Transformer, a Pooling module and optionally Normalize) turns the last
-// hidden state into its sentence embedding.
+// Transformer, a Pooling module, optionally Dense modules and a Normalize
+// module) turns the last hidden state into its sentence embedding.
 type Pooling struct {
 	// Modes are the pooling modes in the order sentence-transformers
-	// concatenates them: "cls", "max", "mean", "mean_sqrt_len".
+	// concatenates them: "cls", "max", "mean", "mean_sqrt_len",
+	// "weightedmean", "lasttoken".
 	Modes []string
 	// Dim is the pooling config's word_embedding_dimension (the hidden
 	// size the model must have).
 	Dim int
+	// Dense are the Dense modules after the pooling, in order.
+	Dense []*Dense
 	// Normalize: the embedding is L2-normalized (a Normalize module).
 	Normalize bool
 }
@@ -50,8 +53,11 @@ var (
 		{"pooling_mode_max_tokens", "max"},
 		{"pooling_mode_mean_tokens", "mean"},
 		{"pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len"},
+		{"pooling_mode_weightedmean_tokens", "weightedmean"},
+		{"pooling_mode_lasttoken", "lasttoken"},
 	}
-	poolingRefused = []string{"pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken"}
+	// poolingModeKeys lists the flags, for messages.
+	poolingModeKeys = "pooling_mode_cls_token, pooling_mode_max_tokens, pooling_mode_mean_tokens, pooling_mode_mean_sqrt_len_tokens, pooling_mode_weightedmean_tokens or pooling_mode_lasttoken"
 )
 
 // ReadPooling reads the sentence-transformers configuration of the model
@@ -85,13 +91,22 @@ func ReadPooling(dir string) (*Pooling, error) {
 			if p, err = readPoolingConfig(dir, m.Path); err != nil {
 				return nil, err
 			}
+		case "sentence_transformers.models.Dense":
+			if p == nil {
+				return nil, fmt.Errorf("%w: %s: module %d: a Dense module must follow the Pooling module", ErrPooling, modPath, i)
+			}
+			d, err := readDense(dir, m.Path)
+			if err != nil {
+				return nil, err
+			}
+			p.Dense = append(p.Dense, d)
 		case "sentence_transformers.models.Normalize":
 			if p == nil || i != len(mods)-1 {
 				return nil, fmt.Errorf("%w: %s: module %d: Normalize must be the last module, after Pooling", ErrPooling, modPath, i)
 			}
 			normalize = true
 		default:
-			return nil, fmt.Errorf("%w: %s: module %d is %q; the forward pass computes Transformer, Pooling and Normalize", ErrPooling, modPath, i, m.Type)
+			return nil, fmt.Errorf("%w: %s: module %d is %q; the forward pass computes Transformer, Pooling, Dense and Normalize", ErrPooling, modPath, i, m.Type)
 		}
 	}
 	if len(mods) == 0 || mods[0].Type != "sentence_transformers.models.Transformer" {
@@ -101,6 +116,13 @@ func ReadPooling(dir string) (*Pooling, error) {
 		return nil, fmt.Errorf("%w: %s: no sentence_transformers.models.Pooling module", ErrPooling, modPath)
 	}
 	p.Normalize = normalize
+	in := len(p.Modes) * p.Dim // 0: unknown until SetPooling
+	for i, d := range p.Dense {
+		if in > 0 && d.In != in {
+			return nil, fmt.Errorf("%w: %s: Dense module %d takes %d features, the embedding before it has %d", ErrPooling, modPath, i+1, d.In, in)
+		}
+		in = d.Out
+	}
 	return p, nil
 }
 
@@ -144,17 +166,8 @@ func readPoolingConfig(dir, sub string) (*Pooling, error) {
 			p.Modes = append(p.Modes, m.mode)
 		}
 	}
-	for _, key := range poolingRefused {
-		on, err := flag(key)
-		if err != nil {
-			return nil, err
-		}
-		if on {
-			return nil, fmt.Errorf("%w: %s: %s is not computed (the forward pass pools with cls, max, mean and mean_sqrt_len)", ErrPooling, path, key)
-		}
-	}
 	if len(p.Modes) == 0 {
-		return nil, fmt.Errorf("%w: %s: no pooling mode is set (pooling_mode_cls_token, pooling_mode_mean_tokens, pooling_mode_max_tokens or pooling_mode_mean_sqrt_len_tokens)", ErrPooling, path)
+		return nil, fmt.Errorf("%w: %s: no pooling mode is set (%s)", ErrPooling, path, poolingModeKeys)
 	}
 	return p, nil
 }
@@ -183,6 +196,9 @@ func (m *Model) SetPooling(p *Pooling) error {
 		if p.Dim != 0 && p.Dim != m.info.HiddenSize {
 			return fmt.Errorf("%w: the pooling config's word_embedding_dimension is %d, the model's hidden size %d", ErrPooling, p.Dim, m.info.HiddenSize)
 		}
+		if len(p.Dense) > 0 && p.Dense[0].In != len(p.Modes)*m.info.HiddenSize {
+			return fmt.Errorf("%w: the first Dense module takes %d features, the pooled embedding has %d", ErrPooling, p.Dense[0].In, len(p.Modes)*m.info.HiddenSize)
+		}
 		outs = append(outs, OutputSentenceEmbedding)
 	}
 	m.info.Outputs = outs
@@ -190,8 +206,9 @@ func (m *Model) SetPooling(p *Pooling) error {
 	return nil
 }
 
-// Embed computes the sentence embedding [len(Modes)*hidden] of the hidden
-// states x [n, hidden] (attention mask all ones).
+// Embed computes the sentence embedding of the hidden states x [n, hidden]
+// (attention mask all ones): [len(Modes)*hidden], or the last Dense
+// module's output size.
 func (p *Pooling) Embed(x []float32, n, hidden int) []float32 {
 	out := make([]float32, 0, len(p.Modes)*hidden)
 	for _, mode := range p.Modes {
@@ -219,8 +236,25 @@ func (p *Pooling) Embed(x []float32, n, hidden int) []float32 {
 			for j := range v {
 				v[j] /= d
 			}
+		case "weightedmean": // token i weighs i+1
+			var sum float32
+			for i := range n {
+				w := float32(i + 1)
+				for j, f := range x[i*hidden : (i+1)*hidden] {
+					v[j] += w * f
+				}
+				sum += w
+			}
+			for j := range v {
+				v[j] /= sum
+			}
+		case "lasttoken":
+			copy(v, x[(n-1)*hidden:n*hidden])
 		}
 		out = append(out, v...)
+	}
+	for _, d := range p.Dense {
+		out = d.apply(out)
 	}
 	if p.Normalize {
 		var ss float64

@@ -409,3 +409,50 @@ func TestPerplexityTrainedModel(t *testing.T) {
 		t.Errorf("perplexity %v: the model does not predict its text", p.Reference)
 	}
 }
+
+// TestTextKLTop1Limits: each kind's text KL and top-1 limits pass the
+// largest changes measured on the fixtures' variants of that kind
+// (artifact's TestFixturesPerplexity) and fail those of an int8 pass with
+// one layer's scales ×1.3; they are judged apart from the ratio, and Judge
+// applies them to a report read back.
+func TestTextKLTop1Limits(t *testing.T) {
+	broken := &Perplexity{Predictions: 5674, Ratio: 1.137, KLDivergence: 0.109, Top1Agreement: 0.923}
+	for _, c := range []struct {
+		kind Kind
+		ok   Perplexity
+	}{
+		{KindF16, Perplexity{Predictions: 4704, Ratio: 1, KLDivergence: 2.3e-6, Top1Agreement: 0.9987}},
+		{KindBF16, Perplexity{Predictions: 4704, Ratio: 1, KLDivergence: 1.65e-4, Top1Agreement: 0.9923}},
+		{KindInt8, Perplexity{Predictions: 4704, Ratio: 1, KLDivergence: 7.04e-4, Top1Agreement: 0.9830}},
+	} {
+		th, err := DefaultThresholds(c.kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := th.CheckPerplexity(&c.ok); len(f) != 0 {
+			t.Errorf("%s: measured %+v fails: %v", c.kind, c.ok, f)
+		}
+		th.MaxPerplexityRatio = 0 // the text's KL and top-1 alone
+		f := th.CheckPerplexity(broken)
+		if len(f) != 2 || !strings.HasPrefix(f[0], "KL divergence 0.109 >") || !strings.HasPrefix(f[1], "top-1 agreement 0.9230 <") {
+			t.Errorf("%s: broken pass: %v", c.kind, f)
+		}
+	}
+	exact, _ := DefaultThresholds(KindExact)
+	if f := exact.CheckPerplexity(&Perplexity{Predictions: 10, Ratio: 1, Top1Agreement: 0.9}); len(f) != 1 {
+		t.Errorf("exact, one top-1 change: %v", f)
+	}
+	// No predictions: nothing to judge.
+	if f := exact.CheckPerplexity(&Perplexity{}); len(f) != 0 {
+		t.Errorf("no predictions: %v", f)
+	}
+	rep := &Report{Text: &TextReport{Perplexity: broken}}
+	rep.Judge(Thresholds{MaxTextKL: 0.2, MinTextTop1: 0.9})
+	if !rep.Passed {
+		t.Errorf("Judge: %v", rep.Failures)
+	}
+	rep.Judge(Thresholds{MaxTextKL: 0.1})
+	if rep.Passed || len(rep.Failures) != 1 || !strings.HasPrefix(rep.Failures[0], "text: KL divergence") {
+		t.Errorf("Judge: %v %v", rep.Passed, rep.Failures)
+	}
+}

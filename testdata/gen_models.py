@@ -1586,6 +1586,65 @@ def gemma_case(cfg, init, n):
     return sd, ids, run_module(GemmaForCausalLM, c, sd, ids)
 
 
+# ---------------------------------------------------------------- decoder sequence classification
+#
+# transformers' GenericForSequenceClassification (LlamaForSequenceClassification,
+# MistralForSequenceClassification, Qwen2/Qwen3ForSequenceClassification,
+# Gemma/Gemma2/Gemma3TextForSequenceClassification; modeling_layers.py) and
+# GPT2ForSequenceClassification: the base model under its usual name, then
+# score, a Linear without bias from the hidden size to num_labels, applied to
+# every position, of which the logits are those of the rightmost token that is
+# not pad_token_id (argmax of position times "not a pad"), or of the last
+# token when the config has no pad_token_id.
+
+
+def last_non_pad(ids, pad):
+    if pad is None:
+        return ids.shape[-1] - 1
+    non_pad = (ids != pad).to(torch.int32)
+    return int((torch.arange(ids.shape[-1], dtype=torch.int32) * non_pad).argmax(-1))
+
+
+def pooled_scores(hidden, score_weight, ids, pad):
+    """[1, n, hidden] -> [1, num_labels] as GenericForSequenceClassification."""
+    logits = F.linear(hidden, score_weight)
+    return logits[:, last_non_pad(ids, pad)]
+
+
+class Qwen3ForSequenceClassification(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.model = Qwen3Model(c)
+        self.score = nn.Linear(c["hidden_size"], len(c["id2label"]), bias=False)
+
+    def forward(self, ids):
+        out = self.model(ids)
+        out["logits"] = pooled_scores(out["last_hidden_state"], self.score.weight, ids[0], self.c.get("pad_token_id"))
+        return out
+
+
+class GemmaForSequenceClassification(nn.Module):
+    """GemmaForSequenceClassification, Gemma2ForSequenceClassification and
+    Gemma3TextForSequenceClassification: no final soft-capping (that is the
+    causal LM head's)."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.model = GemmaModel(c)
+        self.score = nn.Linear(c["hidden_size"], len(c["id2label"]), bias=False)
+
+    def forward(self, ids):
+        out = self.model(ids)
+        out["logits"] = pooled_scores(out["last_hidden_state"], self.score.weight, ids[0], self.c.get("pad_token_id"))
+        return out
+
+
+def labels(*names):
+    return {"id2label": {str(i): n for i, n in enumerate(names)}, "label2id": {n: i for i, n in enumerate(names)}}
+
+
 # ---------------------------------------------------------------- cases
 
 
@@ -2117,6 +2176,89 @@ def gemma2_f16_st():
     return cfg, sd, without(sd, GEMMA_TIED), "st", ids, out
 
 
+@case
+def llama_cls_st():
+    """LlamaForSequenceClassification (3 labels): score (no bias) on the
+    rightmost token that is not pad_token_id 0: the last three ids are pads
+    and one more sits inside, safetensors."""
+    cfg = llama_config(architectures=["LlamaForSequenceClassification"], pad_token_id=0,
+                       **labels("NEGATIVE", "NEUTRAL", "POSITIVE"))
+    init = Init(801)
+    sd = llama_weights(cfg, init)
+    sd["score.weight"] = init.matrix(3, cfg["hidden_size"])
+    ids = with_pads(init.ids(cfg["vocab_size"], 17), 0, (5, 14, 15, 16))
+    hidden = llama_forward(sd, cfg, ids)["last_hidden_state"]
+    out = {"last_hidden_state": hidden, "logits": pooled_scores(hidden, sd["score.weight"], ids, 0)}
+    return cfg, sd, sd, "st", ids, out
+
+
+@case
+def qwen3_cls_bin():
+    """Qwen3ForSequenceClassification (2 labels): pad_token_id 7, pads at
+    the end and inside, sliding window 5 on layers from 1 (the sequence is
+    longer), pytorch_model.bin."""
+    cfg = qwen3_config(architectures=["Qwen3ForSequenceClassification"], pad_token_id=7, **labels("LABEL_0", "LABEL_1"))
+    init = Init(802)
+    sd = random_state(Qwen3ForSequenceClassification(cfg), init)
+    sd["model.embed_tokens.weight"] = init.embedding(*sd["model.embed_tokens.weight"].shape)
+    ids = with_pads(init.ids(cfg["vocab_size"], 19), 7, (2, 16, 17, 18))
+    return cfg, sd, sd, "bin", ids, run_module(Qwen3ForSequenceClassification, cfg, sd, ids)
+
+
+@case
+def gpt2_cls_st():
+    """GPT2ForSequenceClassification (2 labels) without pad_token_id: score
+    on the last token, transformer. prefix, safetensors."""
+    cfg = gpt2_config(architectures=["GPT2ForSequenceClassification"], **labels("NEGATIVE", "POSITIVE"))
+    init = Init(803)
+    sd = gpt2_weights(cfg, init)
+    score = init.matrix(2, cfg["n_embd"])
+    ids = init.ids(cfg["vocab_size"], 13)
+    hidden = gpt2_forward(sd, cfg, ids, lm_head=False)["last_hidden_state"]
+    out = {"last_hidden_state": hidden, "logits": pooled_scores(hidden, score, ids, None)}
+    stored = prefixed(sd, "transformer.")
+    stored["score.weight"] = score
+    return cfg, sd, stored, "st", ids, out
+
+
+@case
+def gemma2_cls_st():
+    """Gemma2ForSequenceClassification (4 labels): final_logit_softcapping 4
+    in the config (the LM head's, not applied to score), attention
+    soft-capping 3, sliding window 4, pad_token_id 0 at the end and inside,
+    safetensors."""
+    cfg = gemma_config(2, architectures=["Gemma2ForSequenceClassification"], query_pre_attn_scalar=24,
+                       attn_logit_softcapping=3.0, final_logit_softcapping=4.0, sliding_window=4,
+                       num_key_value_heads=2, **labels("A", "B", "C", "D"))
+    c = dict(cfg, gen=2)
+    init = Init(804)
+    sd = random_state(GemmaForSequenceClassification(c), init)
+    sd["model.embed_tokens.weight"] = init.embedding(*sd["model.embed_tokens.weight"].shape)
+    for k in sd:
+        if "norm" in k:
+            sd[k] = 0.3 * init.randn(sd[k].shape[0])
+    ids = with_pads(init.ids(cfg["vocab_size"], 13), 0, (4, 11, 12))
+    return cfg, sd, sd, "st", ids, run_module(GemmaForSequenceClassification, c, sd, ids)
+
+
+@case
+def gemma3_cls_st():
+    """Gemma3TextForSequenceClassification (gemma3_text, 2 labels): q/k
+    norms, sliding window 3 on layers 0 and 1 with rope_local_base_freq
+    100, pad_token_id 0 at the end, safetensors."""
+    cfg = gemma_config(3, architectures=["Gemma3TextForSequenceClassification"], sliding_window=3,
+                       sliding_window_pattern=3, rope_local_base_freq=100.0, rope_theta=1e6, query_pre_attn_scalar=16,
+                       final_logit_softcapping=None, attn_logit_softcapping=None, **labels("NO", "YES"))
+    c = dict(cfg, gen=3)
+    init = Init(805)
+    sd = random_state(GemmaForSequenceClassification(c), init)
+    sd["model.embed_tokens.weight"] = init.embedding(*sd["model.embed_tokens.weight"].shape)
+    for k in sd:
+        if "norm" in k:
+            sd[k] = 0.3 * init.randn(sd[k].shape[0])
+    ids = with_pads(init.ids(cfg["vocab_size"], 11), 0, (9, 10))
+    return cfg, sd, sd, "st", ids, run_module(GemmaForSequenceClassification, c, sd, ids)
+
 def name_of(fn):
     return fn.__name__.replace("_", "-")
 
@@ -2178,8 +2320,10 @@ def main():
                 "llama-tiny-st and bert-cls-st also hold a tokenizer (tokenizer.json, tokenizer_config.json) trained\n"
                 "by Hugging Face's tokenizers library: `node testdata/gen_tokenizers.mjs`, to run again after this\n"
                 "script rewrites those cases (it empties their directories).\n\n"
-                "st-bert-mean (sentence-transformers: bert-f16-st with modules.json, mean pooling and Normalize;\n"
-                "expected sentence_embedding from sentence-transformers' pooling code) is made by\n"
+                "st-bert-mean (sentence-transformers: bert-f16-st with modules.json, mean pooling and Normalize),\n"
+                "st-bert-wmean-dense (bert-f16-st, weighted-mean pooling, two Dense modules, Normalize) and\n"
+                "st-qwen3-last (qwen3-st, last-token pooling, Normalize), with the expected sentence_embedding from\n"
+                "sentence-transformers' pooling and Dense code, are made by\n"
                 "`/usr/bin/python3 testdata/gen_sentence.py`, to run again after this script.\n\n"
                 "| case | architecture | weights | length | outputs | what it covers |\n"
                 "|---|---|---|---|---|---|\n")

@@ -31,8 +31,9 @@ attention mask and token type 0, and prints each output's shape, range and, for 
 the top-1 id per position. --out writes a safetensors file with input_ids (I64 [1, n])
 and the outputs (F32): last_hidden_state, pooler_output (BERT, RoBERTa with a pooler) and
 logits (when the model has an LM, masked-LM or classification head), and sentence_embedding
-for a sentence-transformers model (modules.json: mean, CLS, max or mean-sqrt-len pooling
-as 1_Pooling/config.json says, L2-normalized when it has a Normalize module).` + forwardTextHelp + modelHelp,
+for a sentence-transformers model (modules.json: CLS, max, mean, mean-sqrt-len,
+weighted-mean or last-token pooling as 1_Pooling/config.json says, then its Dense
+modules, L2-normalized when it has a Normalize module).` + forwardTextHelp + modelHelp,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "ids", Usage: "comma-separated token ids, e.g. 1,2,3 (this or --text)"},
 			&cli.StringFlag{Name: "text", Usage: "encode `TEXT` with the model's tokenizer and run on its ids"},

@@ -225,6 +225,13 @@ func TestForwardSentenceEmbedding(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "sentence_embedding  [1 32]") {
 		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
 	}
+	// Weighted mean and two Dense modules: the embedding has the last
+	// Dense module's size.
+	dense := filepath.Join(forwardFixtures, "st-bert-wmean-dense")
+	idArg2, _, _ := expectedCase(t, dense)
+	if stdout, stderr, code := runCLI(t, "forward", dense, "--ids", idArg2); code != 0 || !strings.Contains(stdout, "sentence_embedding  [1 16]") {
+		t.Fatalf("Dense: exit %d: %s%s", code, stdout, stderr)
+	}
 	dir := t.TempDir()
 	for _, name := range []string{"config.json", "model.safetensors", "modules.json", "1_Pooling/config.json"} {
 		data, err := os.ReadFile(filepath.Join(src, name))

@@ -266,6 +266,7 @@ func TestInspectProjectFixtures(t *testing.T) {
 			c, _ := arch.ParseConfig(mustRead(t, filepath.Join(dir, "config.json")))
 			want += int64(c.Bert().NumLabels * (c.Bert().HiddenSize + 1))
 		}
+		want += decoderClassifierParams(t, dir)
 		if s.Parameters != want {
 			t.Errorf("%s: %d parameters, want %d", dir, s.Parameters, want)
 		}

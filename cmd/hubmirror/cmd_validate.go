@@ -30,7 +30,8 @@ both models also run on text: hubmirror's own text set (prose in several languag
 numbers) and --text-file, cut into windows within the models' positions (at most 512
 tokens each, ` + fmt.Sprint(forward.MaxTextTokens) + ` tokens in all). For causal language models (GPT-2, the Llama
 family) the report adds the perplexity of each model on that text, their ratio (checked
-against --max-ppl-ratio) and the KL divergence of the next-token distributions on it.
+against --max-ppl-ratio), and the KL divergence and top-1 agreement of the next-token
+distributions on it (checked against --max-text-kl and --min-text-top1).
 
 The thresholds come from --kind: exact (a conversion that keeps the numbers), f16, bf16
 or int8; without --kind it is inferred from the candidate's weights. The threshold flags
@@ -139,7 +140,11 @@ func graphDir(g *weights.Graph) string {
 func printValidation(w io.Writer, opts validateOptions, r *forward.Report) {
 	fmt.Fprintf(w, "reference: %s (%s, %v weights)\n", opts.Reference, r.Reference.Architecture, r.Reference.WeightDType)
 	fmt.Fprintf(w, "candidate: %s (%s, %v weights)\n", opts.Candidate, r.Candidate.Architecture, r.Candidate.WeightDType)
-	fmt.Fprintf(w, "inputs:    %d sequences of lengths %s, seed %d\n", len(r.Lengths), joinIntList(r.Lengths), r.Seed)
+	padded := ""
+	if r.PaddedInputs > 0 && r.Reference.PadTokenID != nil {
+		padded = fmt.Sprintf(", and %d copies right-padded with pad_token_id %d", r.PaddedInputs, *r.Reference.PadTokenID)
+	}
+	fmt.Fprintf(w, "inputs:    %d sequences of lengths %s, seed %d%s\n", len(r.Lengths), joinIntList(r.Lengths), r.Seed, padded)
 	t := r.Thresholds
 	if r.Text != nil {
 		var parts []string
@@ -154,9 +159,9 @@ func printValidation(w io.Writer, opts validateOptions, r *forward.Report) {
 	} else if r.TextSkipped != "" {
 		fmt.Fprintf(w, "text:      not used: %s\n", r.TextSkipped)
 	}
-	fmt.Fprintf(w, "kind:      %s (max abs %s, mean abs %s, cosine >= %s, top-1 >= %s, KL <= %s, perplexity ratio <= %s)\n", r.Kind,
+	fmt.Fprintf(w, "kind:      %s (max abs %s, mean abs %s, cosine >= %s, top-1 >= %s, KL <= %s, perplexity ratio <= %s, text KL <= %s, text top-1 >= %s)\n", r.Kind,
 		thresholdText(t.MaxAbsError), thresholdText(t.MeanAbsError), thresholdText(t.MinCosine), thresholdText(t.MinTop1), thresholdText(t.MaxKL),
-		thresholdText(t.MaxPerplexityRatio))
+		thresholdText(t.MaxPerplexityRatio), thresholdText(t.MaxTextKL), thresholdText(t.MinTextTop1))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "output\tmax abs\tmean abs\tcosine\ttop-1\tKL\tresult")
 	for _, o := range r.Outputs {

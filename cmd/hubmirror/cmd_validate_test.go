@@ -72,8 +72,9 @@ func TestValidateCommand(t *testing.T) {
 	}
 	// Overrides loosen single limits of the kind.
 	rep, stderr, code = runValidateJSON(t, ref, f16, "--kind", "exact", "--max-abs", "0.1", "--mean-abs", "0",
-		"--max-kl", "1e-3", "--min-cosine", "0.999", "--min-top1", "0.9")
-	if code != 0 || rep.Thresholds["max_abs_error"] != 0.1 || rep.Thresholds["min_top1_agreement"] != 0.9 {
+		"--max-kl", "1e-3", "--min-cosine", "0.999", "--min-top1", "0.9", "--max-text-kl", "1e-3", "--min-text-top1", "0.99")
+	if code != 0 || rep.Thresholds["max_abs_error"] != 0.1 || rep.Thresholds["min_top1_agreement"] != 0.9 ||
+		rep.Thresholds["max_text_kl_divergence"] != 1e-3 || rep.Thresholds["min_text_top1_agreement"] != 0.99 {
 		t.Errorf("overrides: exit %d %s %+v", code, stderr, rep)
 	}
 	if _, present := rep.Thresholds["mean_abs_error"]; present {

@@ -113,3 +113,40 @@ func TestMaxPplRatioFlag(t *testing.T) {
 		t.Errorf("quantize --max-ppl-ratio 0: exit %d %v\n%s", code, err, stdout)
 	}
 }
+
+// --max-text-kl and --min-text-top1 override the text limits: int8 moves
+// the trained model's next-token distributions by KL 7e-4 and top-1
+// 0.993, so a tighter limit fails it (exit 3) with the text's failure;
+// invalid values are usage errors.
+func TestTextKLTop1Flags(t *testing.T) {
+	for _, c := range [][]string{{"--max-text-kl", "nan"}, {"--max-text-kl", "-1"}, {"--min-text-top1", "1.5"}, {"--min-text-top1", "inf"}} {
+		if _, stderr, code := runCLI(t, "validate", textLM, textLM, c[0], c[1]); code != exitUsage || !strings.Contains(stderr, c[0]) {
+			t.Errorf("%v: exit %d %s", c, code, stderr)
+		}
+	}
+	for _, c := range []struct{ flag, value, want string }{
+		{"--max-text-kl", "1e-5", "FAIL: KL divergence"},
+		{"--min-text-top1", "0.999", "FAIL: top-1 agreement"},
+	} {
+		stdout, _, code := runCLI(t, "quantize", textLM, filepath.Join(t.TempDir(), "q8"), "--scheme", "int8", "--max-ppl-ratio", "0", c.flag, c.value)
+		_, line, _ := strings.Cut(stdout, "perplexity on the text")
+		line, _, _ = strings.Cut(line, "\n")
+		if code != exitValidation || !strings.Contains(line, c.want) {
+			t.Errorf("quantize %s %s: exit %d\n%s", c.flag, c.value, code, stdout)
+		}
+	}
+	stdout, _, code := runCLI(t, "validate", textLM, textLM, "--kind", "int8")
+	if code != 0 || !strings.Contains(stdout, "text KL <= 0.005, text top-1 >= 0.95") {
+		t.Errorf("validate --kind int8: exit %d\n%s", code, stdout)
+	}
+}
+
+// A decoder sequence classifier is validated on right-padded copies of
+// its inputs too, and the report says so.
+func TestValidateSeqClassifier(t *testing.T) {
+	dir := filepath.Join(forwardFixtures, "qwen3-cls-bin")
+	stdout, stderr, code := runCLI(t, "validate", dir, dir)
+	if code != 0 || !strings.Contains(stdout, "and 4 copies right-padded with pad_token_id 7") || strings.Contains(stdout, "perplexity on") {
+		t.Errorf("exit %d %s\n%s", code, stderr, stdout)
+	}
+}

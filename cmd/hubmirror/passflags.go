@@ -28,6 +28,8 @@ func validationFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "min-top1", Usage: "override: smallest allowed fraction of positions whose top-1 logit agrees"},
 		&cli.Float64Flag{Name: "max-kl", Usage: "override: largest allowed mean KL divergence of the logits' softmax"},
 		&cli.Float64Flag{Name: "max-ppl-ratio", Usage: "override: largest allowed ratio of the candidate's perplexity on the text to the reference's (causal LMs; at least 1, 0 disables)"},
+		&cli.Float64Flag{Name: "max-text-kl", Usage: "override: largest allowed mean KL divergence of the next-token distributions on the text (causal LMs)"},
+		&cli.Float64Flag{Name: "min-text-top1", Usage: "override: smallest allowed fraction of the text's positions whose most likely next token agrees (causal LMs)"},
 		&cli.BoolFlag{Name: "no-text", Usage: "validate on random ids only, not on text, even when the reference has a tokenizer"},
 		&cli.StringFlag{Name: "text-file", Usage: "also validate on this UTF-8 text (encoded with the reference model's tokenizer; the first " + fmt.Sprint(forward.MaxTextTokens) + " tokens of it and the built-in set)"},
 	}
@@ -109,7 +111,8 @@ func validationSettings(c *cli.Context) (forward.ValidateOptions, thresholdsFunc
 			return th, err
 		}
 		for name, p := range map[string]*float64{"max-abs": &th.MaxAbsError, "mean-abs": &th.MeanAbsError,
-			"min-cosine": &th.MinCosine, "min-top1": &th.MinTop1, "max-kl": &th.MaxKL, "max-ppl-ratio": &th.MaxPerplexityRatio} {
+			"min-cosine": &th.MinCosine, "min-top1": &th.MinTop1, "max-kl": &th.MaxKL, "max-ppl-ratio": &th.MaxPerplexityRatio,
+			"max-text-kl": &th.MaxTextKL, "min-text-top1": &th.MinTextTop1} {
 			if v, ok := overrides[name]; ok {
 				*p = v
 			}
@@ -137,7 +140,7 @@ func validationSettings(c *cli.Context) (forward.ValidateOptions, thresholdsFunc
 // comparison, and so switch the check off.
 func thresholdOverrides(c *cli.Context) (map[string]float64, error) {
 	overrides := map[string]float64{}
-	for _, name := range []string{"max-abs", "mean-abs", "min-cosine", "min-top1", "max-kl", "max-ppl-ratio"} {
+	for _, name := range []string{"max-abs", "mean-abs", "min-cosine", "min-top1", "max-kl", "max-ppl-ratio", "max-text-kl", "min-text-top1"} {
 		if !c.IsSet(name) {
 			continue
 		}
@@ -147,7 +150,7 @@ func thresholdOverrides(c *cli.Context) (map[string]float64, error) {
 			return nil, usageErrorf("--%s %v: want a finite number", name, v)
 		case v < 0:
 			return nil, usageErrorf("--%s %v is negative", name, v)
-		case (name == "min-cosine" || name == "min-top1") && v > 1:
+		case (name == "min-cosine" || name == "min-top1" || name == "min-text-top1") && v > 1:
 			return nil, usageErrorf("--%s %v: want at most 1 (a cosine or agreement above 1 fails every model)", name, v)
 		case name == "max-ppl-ratio" && v != 0 && v < 1:
 			return nil, usageErrorf("--%s %v: want at least 1 (0 disables the check; below 1 it fails a model compared with itself)", name, v)
