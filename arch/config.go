@@ -128,6 +128,9 @@ type Blocks struct {
 	Query, KV, Out []Slice
 	// Up cuts FFN neurons on the input side, Down on the output side.
 	Up, Down []Slice
+	// NoFFN, when set, says why FFN pruning does not apply to the family
+	// (MoE experts); Up and Down are empty then.
+	NoFFN string
 }
 
 var families []*Family

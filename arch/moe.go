@@ -1,0 +1,162 @@
+package arch
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// MoE is what a mixture-of-experts decoder (Mixtral, Qwen2-MoE, Qwen3-MoE)
+// adds to the Llama family's fields: the layers whose MLP is a router
+// choosing TopK of Experts gated MLPs for each token (plus, for
+// Qwen2-MoE, a shared expert every token goes through).
+type MoE struct {
+	// Experts is the number of routed experts of an MoE layer
+	// (num_local_experts, num_experts).
+	Experts int
+	// TopK is the number of experts each token is routed to
+	// (num_experts_per_tok).
+	TopK int
+	// ExpertIntermediate is the width of each expert's MLP (Mixtral's
+	// intermediate_size, Qwen's moe_intermediate_size).
+	ExpertIntermediate int
+	// SharedIntermediate is the width of Qwen2-MoE's shared expert, 0 for a
+	// family without one.
+	SharedIntermediate int
+	// NormTopK: the top-k routing probabilities are divided by their sum
+	// (always for Mixtral; norm_topk_prob for Qwen).
+	NormTopK bool
+	// Sparse says which layers are MoE layers; the others have a dense
+	// gated MLP of intermediate_size (Qwen's mlp_only_layers and
+	// decoder_sparse_step).
+	Sparse []bool
+}
+
+// Tensor names of the MoE layers, relative to the layer's prefix. Qwen2-MoE
+// and Qwen3-MoE put the router and experts under "mlp.", Mixtral under
+// "block_sparse_moe.".
+const (
+	MixtralMoE = "block_sparse_moe"
+	QwenMoE    = "mlp"
+	// MoERouter is the router under the MoE block; MoEExperts holds
+	// experts.<e>. (see MoEExpert).
+	MoERouter  = "gate"
+	MoEExperts = "experts"
+	// A Mixtral expert's w1 (gate), w2 (down) and w3 (up).
+	MixtralExpertGate = "w1"
+	MixtralExpertDown = "w2"
+	MixtralExpertUp   = "w3"
+	// A Qwen expert's and shared expert's projections.
+	QwenExpertGate = "gate_proj"
+	QwenExpertUp   = "up_proj"
+	QwenExpertDown = "down_proj"
+	// Qwen2-MoE's shared expert and its sigmoid gate, under mlp.
+	Qwen2MoESharedExpert = "shared_expert"
+	Qwen2MoESharedGate   = "shared_expert_gate"
+)
+
+// MoEExpert is the prefix of expert e of the MoE block block ("mlp",
+// "block_sparse_moe"), relative to the layer's prefix.
+func MoEExpert(block string, e int) string { return fmt.Sprintf("%s.%s.%d.", block, MoEExperts, e) }
+
+// moeRole gives the routers of every MoE family RoleRouter: a 2-D weight
+// that quantization and pruning would otherwise take for a body Linear.
+func moeRole(name string) (Role, bool) {
+	for _, s := range []string{"." + MixtralMoE + "." + MoERouter + ".weight", "." + QwenMoE + "." + MoERouter + ".weight",
+		"." + QwenMoE + "." + Qwen2MoESharedGate + ".weight"} {
+		if strings.HasSuffix(name, s) && strings.Contains(name, "layers.") {
+			return RoleRouter, true
+		}
+	}
+	return "", false
+}
+
+// parseSparse reads Qwen's mlp_only_layers and decoder_sparse_step into
+// m.Sparse: layer i is an MoE layer when it is not in mlp_only_layers,
+// there are experts, and (i+1) is a multiple of decoder_sparse_step.
+func (m *MoE) parseSparse(k *checker, raw []byte, layers int) error {
+	var f struct {
+		DecoderSparseStep *int  `json:"decoder_sparse_step"`
+		MLPOnlyLayers     []int `json:"mlp_only_layers"`
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrConfig, k.family, err)
+	}
+	step := 1
+	if f.DecoderSparseStep != nil {
+		step = *f.DecoderSparseStep
+	}
+	k.positive("decoder_sparse_step", step)
+	dense := map[int]bool{}
+	for _, l := range f.MLPOnlyLayers {
+		if l < 0 || l >= layers {
+			k.fail("mlp_only_layers names layer %d of %d", l, layers)
+		}
+		dense[l] = true
+	}
+	m.Sparse = make([]bool, layers)
+	for i := range m.Sparse {
+		m.Sparse[i] = m.Experts > 0 && step > 0 && !dense[i] && (i+1)%step == 0
+	}
+	return nil
+}
+
+// check refuses impossible expert counts.
+func (m *MoE) check(k *checker, expertsField string) {
+	k.nonNegative(expertsField, m.Experts)
+	if m.Experts > maxSize {
+		k.fail("%s %d is larger than any model's", expertsField, m.Experts)
+	}
+	if m.Experts > 0 {
+		k.positive("num_experts_per_tok", m.TopK)
+		if m.TopK > m.Experts {
+			k.fail("num_experts_per_tok %d is more than the %d experts (%s)", m.TopK, m.Experts, expertsField)
+		}
+	}
+}
+
+// moeBlocks is the Llama layers' Blocks for an MoE family: attention heads
+// are pruned as Llama's, FFN neurons not (see Blocks.NoFFN).
+func moeBlocks(l *LlamaConfig, family string) Blocks {
+	b := l.Blocks()
+	b.Up, b.Down, b.IntermediateField = nil, nil, ""
+	b.NoFFN = family + " keeps its FFN in routed experts, whose widths one config field cannot give per expert; " +
+		"FFN pruning does not apply (prune heads, or prune by magnitude or N:M)"
+	return b
+}
+
+// moeParamCount counts the parameters a checkpoint of an MoE family has:
+// every expert of every MoE layer, the routers, the attention (biases when
+// qkvBias, o_proj's when oBias, Qwen3's q/k norms when qkNorm), norms, the token embedding, and
+// the head unless tied.
+func moeParamCount(l *LlamaConfig, m *MoE, qkvBias, oBias, qkNorm bool) int64 {
+	H, V := int64(l.HiddenSize), int64(l.VocabSize)
+	q, kv := int64(l.NumAttentionHeads*l.HeadDim), int64(l.NumKeyValueHeads*l.HeadDim)
+	n := V * H
+	if !l.TieWordEmbeddings {
+		n += V * H
+	}
+	n += H // final norm
+	for _, sparse := range m.Sparse {
+		n += H*(q+2*kv) + q*H + 2*H
+		if qkvBias {
+			n += q + 2*kv
+		}
+		if oBias {
+			n += H
+		}
+		if qkNorm {
+			n += 2 * int64(l.HeadDim)
+		}
+		if !sparse {
+			n += 3 * H * int64(l.IntermediateSize)
+			continue
+		}
+		E := int64(m.Experts)
+		n += E*H + E*3*H*int64(m.ExpertIntermediate)
+		if m.SharedIntermediate > 0 {
+			n += 3*H*int64(m.SharedIntermediate) + H
+		}
+	}
+	return n
+}
