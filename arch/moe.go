@@ -120,8 +120,8 @@ func (m *MoE) check(k *checker, expertsField string) {
 func moeBlocks(l *LlamaConfig, family string) Blocks {
 	b := l.Blocks()
 	b.Up, b.Down, b.IntermediateField = nil, nil, ""
-	b.NoFFN = family + " keeps its FFN in routed experts, whose widths one config field cannot give per expert; " +
-		"FFN pruning does not apply (prune heads, or prune by magnitude or N:M)"
+	b.NoFFN = "FFN pruning does not apply to the routed experts of " + family +
+		" (prune its attention heads, or prune by magnitude or N:M)"
 	return b
 }
 

@@ -3,6 +3,7 @@ package forward
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"strings"
@@ -68,55 +69,63 @@ func TestMoERenormalizationMatters(t *testing.T) {
 // Each token runs only the experts it is routed to: with one expert of the
 // last layer made of NaNs, the tokens routed to it get NaN logits and every
 // other token its expected ones (a dense pass multiplying unrouted experts
-// by a zero weight would spread the NaNs to every token).
+// by a zero weight would spread the NaNs to every token). Over the experts
+// in turn, each token is NaN for exactly top-k of them.
 func TestMoEOnlyRoutedExpertsRun(t *testing.T) {
-	for _, c := range []struct{ fx, name string }{
-		{"qwen3moe-st", "model.layers.2.mlp.experts.1.down_proj.weight"},
-		{"mixtral-st", "model.layers.2.block_sparse_moe.experts.0.w2.weight"},
+	for _, c := range []struct {
+		fx, format    string
+		experts, topK int
+	}{
+		{"qwen3moe-st", "model.layers.2.mlp.experts.%d.down_proj.weight", 8, 2},
+		{"mixtral-st", "model.layers.2.block_sparse_moe.experts.%d.w2.weight", 4, 2},
 	} {
 		dir := filepath.Join(fixtures, c.fx)
-		g := graphWithout(t, dir, nil, func(x *weights.Tensor) *weights.Tensor {
-			if x.Name != c.name {
-				return nil
-			}
-			v := make([]float32, x.NumElements())
-			for i := range v {
-				v[i] = float32(math.NaN())
-			}
-			r, err := weights.FromFloat32(x.Name, x.DType, x.Shape, v)
+		ids, want := expected(t, dir)
+		wv, _ := want[OutputLogits].Float32s()
+		routed := make([]int, len(ids))
+		for e := 0; e < c.experts; e++ {
+			name := fmt.Sprintf(c.format, e)
+			g := graphWithout(t, dir, nil, func(x *weights.Tensor) *weights.Tensor {
+				if x.Name != name {
+					return nil
+				}
+				v := make([]float32, x.NumElements())
+				for i := range v {
+					v[i] = float32(math.NaN())
+				}
+				r, err := weights.FromFloat32(x.Name, x.DType, x.Shape, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			})
+			m, err := Load(g, nil, Options{Threads: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
-			return r
-		})
-		m, err := Load(g, nil, Options{Threads: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids, want := expected(t, dir)
-		out, err := m.Run(context.Background(), ids)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := out.Get(OutputLogits)
-		wv, _ := want[OutputLogits].Float32s()
-		V := got.Shape[2]
-		var routed, other int
-		for tok := range ids {
-			row := got.Data[tok*V : (tok+1)*V]
-			if math.IsNaN(float64(row[0])) {
-				routed++
-				continue
+			out, err := m.Run(context.Background(), ids)
+			if err != nil {
+				t.Fatal(err)
 			}
-			other++
-			for i, v := range row {
-				if math.Abs(float64(v-wv[tok*V+i])) > 1e-4 {
-					t.Fatalf("%s: token %d logit %d = %g, want %g", c.fx, tok, i, v, wv[tok*V+i])
+			got, _ := out.Get(OutputLogits)
+			V := got.Shape[2]
+			for tok := range ids {
+				row := got.Data[tok*V : (tok+1)*V]
+				if math.IsNaN(float64(row[0])) {
+					routed[tok]++
+					continue
+				}
+				for i, v := range row {
+					if math.Abs(float64(v-wv[tok*V+i])) > 1e-4 {
+						t.Fatalf("%s expert %d: token %d logit %d = %g, want %g", c.fx, e, tok, i, v, wv[tok*V+i])
+					}
 				}
 			}
 		}
-		if routed == 0 || other == 0 {
-			t.Errorf("%s: %d tokens routed to the NaN expert, %d not", c.fx, routed, other)
+		for tok, n := range routed {
+			if n != c.topK {
+				t.Errorf("%s: token %d NaN with %d of the experts, want %d", c.fx, tok, n, c.topK)
+			}
 		}
 	}
 }

@@ -448,6 +448,9 @@ func FFN(g *weights.Graph, cfg *arch.Config, keep float64) (*weights.Graph, *Rep
 	if err != nil {
 		return nil, nil, err
 	}
+	if f.NoFFN != "" {
+		return nil, nil, specErrorf("prune: %s", f.NoFFN)
+	}
 	n := int(math.Round(keep * float64(f.Intermediate)))
 	if n < 1 {
 		n = 1

@@ -1212,18 +1212,29 @@ def moe_config(model_type, **kw):
     return cfg
 
 
-def moe_case(cfg, seed, n, dtype=None, router_scale=4.0, min_margin=0.1):
+def moe_case(cfg, seed, n, dtype=None, router_scale=4.0, min_margin=0.1, spread=0.15):
     """Random weights of the config's causal LM (unit-variance embeddings,
-    routers scaled by router_scale so that their logits are well apart),
-    rounded to dtype when given; the outputs, and a check that every token's
-    k-th and (k+1)-th router logits are at least min_margin apart."""
+    routers scaled by router_scale so that their logits are well apart; the
+    experts of a layer a common matrix plus spread times one of their own,
+    so that an expert chosen instead of another, as int8 noise on other
+    inputs than the case's may do, moves the outputs by a fraction of an
+    expert), rounded to dtype when given; the outputs, and a check that
+    every token's k-th and (k+1)-th router logits are at least min_margin
+    apart."""
     init = Init(seed)
     tied = MOE_TIED if cfg.get("tie_word_embeddings") else {}
     sd = random_state(MoeForCausalLM(cfg), init, tied)
     sd["model.embed_tokens.weight"] = init.embedding(*sd["model.embed_tokens.weight"].shape)
+    common = {}
     for k in sd:
         if k.endswith(".block_sparse_moe.gate.weight") or k.endswith(".mlp.gate.weight"):
             sd[k] = sd[k] * router_scale
+        elif ".experts." in k:
+            layer, _, rest = k.partition(".experts.")
+            key = (layer, rest.split(".", 1)[1])  # the layer and w1 / gate_proj.weight, ...
+            if key not in common:
+                common[key] = init.matrix(*sd[k].shape)
+            sd[k] = (common[key] + spread * sd[k]) / math.sqrt(1 + spread * spread)
     if tied:
         sd["lm_head.weight"] = sd["model.embed_tokens.weight"]
     if dtype is not None:
@@ -1789,7 +1800,7 @@ def mixtral_st():
     routing renormalized, GQA (4 heads, 2 KV heads), sliding_window 5 on
     every layer (the sequence is longer), untied lm_head, safetensors."""
     cfg = moe_config("mixtral", num_local_experts=4, num_experts_per_tok=2, sliding_window=5)
-    sd, ids, out = moe_case(cfg, 821, 13)
+    sd, ids, out = moe_case(cfg, 841, 13)
     return cfg, sd, sd, "st", ids, out
 
 
@@ -1799,7 +1810,7 @@ def mixtral_bf16_bin():
     sliding window (null), tied head omitted, pytorch_model.bin."""
     cfg = moe_config("mixtral", num_local_experts=6, num_experts_per_tok=3, sliding_window=None, tie_word_embeddings=True,
                      torch_dtype="bfloat16", num_hidden_layers=2)
-    sd, ids, out = moe_case(cfg, 842, 11, torch.bfloat16)
+    sd, ids, out = moe_case(cfg, 802, 11, torch.bfloat16)
     return cfg, sd, without(sd, MOE_TIED), "bin", ids, out
 
 
@@ -1812,7 +1823,7 @@ def qwen2moe_st():
     cfg = moe_config("qwen2_moe", num_experts=4, num_experts_per_tok=2, moe_intermediate_size=24,
                      shared_expert_intermediate_size=40, norm_topk_prob=False, mlp_only_layers=[1],
                      decoder_sparse_step=1, rope_theta=10000.0, rms_norm_eps=1e-6, use_sliding_window=False)
-    sd, ids, out = moe_case(cfg, 841, 14)
+    sd, ids, out = moe_case(cfg, 821, 14)
     return cfg, sd, sd, "st", ids, out
 
 
@@ -1824,7 +1835,7 @@ def qwen2moe_f16_st():
     cfg = moe_config("qwen2_moe", num_experts=8, num_experts_per_tok=2, moe_intermediate_size=16,
                      shared_expert_intermediate_size=32, norm_topk_prob=True, decoder_sparse_step=2,
                      tie_word_embeddings=True, torch_dtype="float16", rms_norm_eps=1e-6)
-    sd, ids, out = moe_case(cfg, 812, 12, torch.float16)
+    sd, ids, out = moe_case(cfg, 822, 12, torch.float16)
     return cfg, sd, without(sd, MOE_TIED), "st", ids, out
 
 
@@ -1837,7 +1848,7 @@ def qwen3moe_st():
     cfg = moe_config("qwen3_moe", num_experts=8, num_experts_per_tok=2, moe_intermediate_size=16, norm_topk_prob=True,
                      mlp_only_layers=[0], head_dim=16, attention_bias=False, tie_word_embeddings=True,
                      rms_norm_eps=1e-6, use_sliding_window=False)
-    sd, ids, out = moe_case(cfg, 831, 15)
+    sd, ids, out = moe_case(cfg, 971, 15)
     return cfg, sd, without(sd, MOE_TIED), "st", ids, out
 
 
