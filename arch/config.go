@@ -129,9 +129,11 @@ type Blocks struct {
 	Query, KV, Out []Slice
 	// Up cuts FFN neurons on the input side, Down on the output side.
 	Up, Down []Slice
-	// NoFFN, when set, says why FFN pruning does not apply to the family
-	// (MoE experts); Up and Down are empty then.
-	NoFFN string
+	// FFNGroups, when set, replace Up, Down and IntermediateField: the FFN
+	// neurons of a family whose layers hold several kinds of MLP (the MoE
+	// families: routed experts, a shared expert, dense MLPs), each kind
+	// with its width in a config field of its own.
+	FFNGroups []FFNGroup
 }
 
 var families []*Family

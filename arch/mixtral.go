@@ -57,8 +57,11 @@ func parseMixtral(c *Config, raw []byte) (Params, error) {
 	return m, k.err
 }
 
-// Blocks implements Params: heads as Llama's; the FFN is in the experts.
-func (m *MixtralConfig) Blocks() Blocks { return moeBlocks(&m.LlamaConfig, "mixtral") }
+// Blocks implements Params: heads as Llama's; FFN neurons in the experts,
+// whose width is intermediate_size.
+func (m *MixtralConfig) Blocks() Blocks {
+	return moeBlocks(&m.LlamaConfig, &m.MoE, MixtralMoE, MixtralExpertGate, MixtralExpertUp, MixtralExpertDown, "intermediate_size")
+}
 
 // ParamCount is the number of parameters of a checkpoint: all experts of
 // every layer, the routers, attention, norms, the embedding and an untied

@@ -115,13 +115,55 @@ func (m *MoE) check(k *checker, expertsField string) {
 	}
 }
 
+// FFNGroup is one kind of MLP of the layers of an MoE family, for FFN
+// pruning: every MLP of the group has Width neurons, the value of the
+// config field Field.
+type FFNGroup struct {
+	Field string
+	Width int
+	// Layers are the layers that have the group's MLPs.
+	Layers []int
+	// Units is the number of MLPs of the group in each of those layers (the
+	// experts), each pruned on its own; the names of Up and Down hold a %d
+	// for the unit's number when Units is above 1.
+	Units int
+	// Up cuts neurons on the input side, Down on the output side.
+	Up, Down []Slice
+}
+
 // moeBlocks is the Llama layers' Blocks for an MoE family: attention heads
-// are pruned as Llama's, FFN neurons not (see Blocks.NoFFN).
-func moeBlocks(l *LlamaConfig, family string) Blocks {
+// as Llama's, and the FFN neurons in groups: the routed experts (under
+// block, projections gate, up and down, width in expertField) of the
+// sparse layers, Qwen2-MoE's shared experts, and the dense MLPs of the
+// other layers.
+func moeBlocks(l *LlamaConfig, m *MoE, block, gate, up, down, expertField string) Blocks {
 	b := l.Blocks()
 	b.Up, b.Down, b.IntermediateField = nil, nil, ""
-	b.NoFFN = "FFN pruning does not apply to the routed experts of " + family +
-		" (prune its attention heads, or prune by magnitude or N:M)"
+	var sparse, dense []int
+	for i, s := range m.Sparse {
+		if s {
+			sparse = append(sparse, i)
+		} else {
+			dense = append(dense, i)
+		}
+	}
+	gated := func(prefix, gate, up, down string) ([]Slice, []Slice) {
+		return []Slice{{prefix + gate + ".weight", 0, 0}, {prefix + up + ".weight", 0, 0}}, []Slice{{prefix + down + ".weight", 1, 0}}
+	}
+	if len(sparse) > 0 {
+		u, d := gated(block+"."+MoEExperts+".%d.", gate, up, down)
+		b.FFNGroups = append(b.FFNGroups, FFNGroup{Field: expertField, Width: m.ExpertIntermediate, Layers: sparse,
+			Units: m.Experts, Up: u, Down: d})
+		if m.SharedIntermediate > 0 {
+			u, d := gated(QwenMoE+"."+Qwen2MoESharedExpert+".", QwenExpertGate, QwenExpertUp, QwenExpertDown)
+			b.FFNGroups = append(b.FFNGroups, FFNGroup{Field: "shared_expert_intermediate_size", Width: m.SharedIntermediate,
+				Layers: sparse, Units: 1, Up: u, Down: d})
+		}
+	}
+	if len(dense) > 0 {
+		b.FFNGroups = append(b.FFNGroups, FFNGroup{Field: "intermediate_size", Width: l.IntermediateSize, Layers: dense,
+			Units: 1, Up: []Slice{{LlamaGate + ".weight", 0, 0}, {LlamaUp + ".weight", 0, 0}}, Down: []Slice{{LlamaDown + ".weight", 1, 0}}})
+	}
 	return b
 }
 

@@ -120,18 +120,43 @@ func TestMoERoles(t *testing.T) {
 	}
 }
 
-// TestMoEBlocks: heads are pruned as Llama's; FFN pruning is refused with
-// the reason.
+// TestMoEBlocks: heads are pruned as Llama's; FFN neurons in groups: the
+// experts of the sparse layers (width in moe_intermediate_size, Mixtral's
+// intermediate_size), Qwen2-MoE's shared experts, the dense layers' MLPs.
 func TestMoEBlocks(t *testing.T) {
-	for _, mt := range []string{"mixtral", "qwen2_moe", "qwen3_moe"} {
-		c, err := ParseConfig([]byte(`{"model_type":"` + mt + `","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":1,"intermediate_size":8,"head_dim":4}`))
+	const base = `"vocab_size":10,"hidden_size":8,"num_hidden_layers":3,"num_attention_heads":2,"num_key_value_heads":1,"intermediate_size":8,"head_dim":4`
+	for _, c := range []struct {
+		config string
+		want   []FFNGroup
+	}{
+		{`"model_type":"mixtral","num_local_experts":3`, []FFNGroup{{Field: "intermediate_size", Width: 8, Layers: []int{0, 1, 2}, Units: 3,
+			Up:   []Slice{{"block_sparse_moe.experts.%d.w1.weight", 0, 0}, {"block_sparse_moe.experts.%d.w3.weight", 0, 0}},
+			Down: []Slice{{"block_sparse_moe.experts.%d.w2.weight", 1, 0}}}}},
+		{`"model_type":"qwen2_moe","num_experts":4,"moe_intermediate_size":6,"shared_expert_intermediate_size":10,"mlp_only_layers":[1]`, []FFNGroup{
+			{Field: "moe_intermediate_size", Width: 6, Layers: []int{0, 2}, Units: 4,
+				Up:   []Slice{{"mlp.experts.%d.gate_proj.weight", 0, 0}, {"mlp.experts.%d.up_proj.weight", 0, 0}},
+				Down: []Slice{{"mlp.experts.%d.down_proj.weight", 1, 0}}},
+			{Field: "shared_expert_intermediate_size", Width: 10, Layers: []int{0, 2}, Units: 1,
+				Up:   []Slice{{"mlp.shared_expert.gate_proj.weight", 0, 0}, {"mlp.shared_expert.up_proj.weight", 0, 0}},
+				Down: []Slice{{"mlp.shared_expert.down_proj.weight", 1, 0}}},
+			{Field: "intermediate_size", Width: 8, Layers: []int{1}, Units: 1,
+				Up:   []Slice{{"mlp.gate_proj.weight", 0, 0}, {"mlp.up_proj.weight", 0, 0}},
+				Down: []Slice{{"mlp.down_proj.weight", 1, 0}}}}},
+		{`"model_type":"qwen3_moe","num_experts":0`, []FFNGroup{{Field: "intermediate_size", Width: 8, Layers: []int{0, 1, 2}, Units: 1,
+			Up:   []Slice{{"mlp.gate_proj.weight", 0, 0}, {"mlp.up_proj.weight", 0, 0}},
+			Down: []Slice{{"mlp.down_proj.weight", 1, 0}}}}},
+	} {
+		cfg, err := ParseConfig([]byte(`{` + base + `,` + c.config + `}`))
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := c.Params.Blocks()
+		b := cfg.Params.Blocks()
 		if b.Heads != 2 || b.KVHeads != 1 || b.HeadDim != 4 || len(b.Query) == 0 || len(b.Up) != 0 || len(b.Down) != 0 ||
-			!strings.Contains(b.NoFFN, mt) || !strings.Contains(b.NoFFN, "experts") {
-			t.Errorf("%s: %+v", mt, b)
+			!slices.EqualFunc(b.FFNGroups, c.want, func(a, b FFNGroup) bool {
+				return a.Field == b.Field && a.Width == b.Width && a.Units == b.Units && slices.Equal(a.Layers, b.Layers) &&
+					slices.Equal(a.Up, b.Up) && slices.Equal(a.Down, b.Down)
+			}) {
+			t.Errorf("%s: %+v", c.config, b)
 		}
 	}
 }

@@ -72,8 +72,12 @@ func parseQwen2MoE(c *Config, raw []byte) (Params, error) {
 	return q, k.err
 }
 
-// Blocks implements Params: heads as Llama's; the FFN is in the experts.
-func (q *Qwen2MoEConfig) Blocks() Blocks { return moeBlocks(&q.LlamaConfig, "qwen2_moe") }
+// Blocks implements Params: heads as Llama's; FFN neurons in the experts
+// (moe_intermediate_size), the shared experts
+// (shared_expert_intermediate_size) and the dense MLPs (intermediate_size).
+func (q *Qwen2MoEConfig) Blocks() Blocks {
+	return moeBlocks(&q.LlamaConfig, &q.MoE, QwenMoE, QwenExpertGate, QwenExpertUp, QwenExpertDown, "moe_intermediate_size")
+}
 
 // ParamCount is the number of parameters of a checkpoint: all experts of
 // every MoE layer, the shared experts and their gates, the routers, the

@@ -61,8 +61,11 @@ func parseQwen3MoE(c *Config, raw []byte) (Params, error) {
 }
 
 // Blocks implements Params: heads as Llama's (q_norm and k_norm, over one
-// head, are left as they are); the FFN is in the experts.
-func (q *Qwen3MoEConfig) Blocks() Blocks { return moeBlocks(&q.LlamaConfig, "qwen3_moe") }
+// head, are left as they are); FFN neurons in the experts
+// (moe_intermediate_size) and the dense MLPs (intermediate_size).
+func (q *Qwen3MoEConfig) Blocks() Blocks {
+	return moeBlocks(&q.LlamaConfig, &q.MoE, QwenMoE, QwenExpertGate, QwenExpertUp, QwenExpertDown, "moe_intermediate_size")
+}
 
 // ParamCount is the number of parameters of a checkpoint: all experts of
 // every MoE layer, the routers, the dense MLPs, attention with its q/k

@@ -2,9 +2,11 @@ package artifact
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -157,9 +159,7 @@ func TestMoEUnrenormalizedRoutingCaught(t *testing.T) {
 
 // Head pruning of the MoE families computes exactly what the original
 // computes with the dropped heads' output columns zeroed (Qwen2-MoE's q/k/v
-// biases cut with them, Qwen3-MoE's per-head q/k norms left whole); FFN
-// pruning is refused as a pruning the model cannot take, naming the
-// experts.
+// biases cut with them, Qwen3-MoE's per-head q/k norms left whole).
 func TestPrunedMoEHeads(t *testing.T) {
 	for _, fx := range []string{"mixtral-st", "qwen2moe-st", "qwen3moe-st"} {
 		t.Run(fx, func(t *testing.T) {
@@ -180,8 +180,79 @@ func TestPrunedMoEHeads(t *testing.T) {
 			if err != nil || !rep.Passed {
 				t.Fatalf("%v %v", err, rep.Failures)
 			}
-			if _, _, err := prune.FFN(g, cfg, 0.5); !errors.Is(err, prune.ErrSpec) || !strings.Contains(err.Error(), "experts") {
-				t.Errorf("FFN: %v", err)
+		})
+	}
+}
+
+// FFN pruning of the MoE families keeps the same number of neurons in every
+// expert (each its own), shared expert and dense MLP, writes each width to
+// its config field, and computes exactly what the original computes with
+// the dropped neurons' down-projection columns zeroed (routing unchanged).
+func TestPrunedMoEFFNIsExact(t *testing.T) {
+	for _, c := range []struct {
+		fx     string
+		fields map[string]float64
+	}{
+		{"mixtral-st", map[string]float64{"intermediate_size": 24}},
+		{"qwen2moe-st", map[string]float64{"moe_intermediate_size": 12, "shared_expert_intermediate_size": 20, "intermediate_size": 24}},
+		{"qwen3moe-st", map[string]float64{"moe_intermediate_size": 8, "intermediate_size": 24}},
+		{"qwen2moe-f16-st", map[string]float64{"moe_intermediate_size": 8, "shared_expert_intermediate_size": 16, "intermediate_size": 24}},
+	} {
+		t.Run(c.fx, func(t *testing.T) {
+			g, cfg := open(t, filepath.Join(models, c.fx))
+			out, rep, err := prune.FFN(g, cfg, 0.5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc map[string]any
+			if err := json.Unmarshal(out.Config, &doc); err != nil {
+				t.Fatal(err)
+			}
+			for f, want := range c.fields {
+				if doc[f] != want {
+					t.Errorf("%s = %v, want %v (report %v)", f, doc[f], want, rep.Config)
+				}
+			}
+			ref := g
+			mlps := 0
+			for _, up := range g.Tensors() {
+				var down string
+				switch {
+				case strings.HasSuffix(up.Name, ".w3.weight"):
+					down = strings.TrimSuffix(up.Name, "w3.weight") + "w2.weight"
+				case strings.HasSuffix(up.Name, ".up_proj.weight"):
+					down = strings.TrimSuffix(up.Name, "up_proj.weight") + "down_proj.weight"
+				default:
+					continue
+				}
+				kept, ok := out.Tensor(up.Name)
+				if !ok || kept.Shape[0] != up.Shape[0]/2 {
+					t.Fatalf("%s: %v", up.Name, kept)
+				}
+				uv, _ := up.Float32s()
+				kv, _ := kept.Float32s()
+				in := int(up.Shape[1])
+				var dropped []int
+				next := 0
+				for r := 0; r < int(up.Shape[0]); r++ {
+					if next < int(kept.Shape[0]) && slices.Equal(uv[r*in:(r+1)*in], kv[next*in:(next+1)*in]) {
+						next++
+						continue
+					}
+					dropped = append(dropped, r)
+				}
+				if next != int(kept.Shape[0]) {
+					t.Fatalf("%s: kept rows are not rows of the original in order", up.Name)
+				}
+				ref = zeroed(t, ref, down, 1, dropped)
+				mlps++
+			}
+			if mlps < 4 {
+				t.Fatalf("%d MLPs", mlps)
+			}
+			rep2, err := forward.Validate(context.Background(), run(t, ref), run(t, out), forward.ValidateOptions{Kind: forward.KindExact})
+			if err != nil || !rep2.Passed {
+				t.Fatalf("%v %v", err, rep2.Failures)
 			}
 		})
 	}

@@ -448,8 +448,8 @@ func FFN(g *weights.Graph, cfg *arch.Config, keep float64) (*weights.Graph, *Rep
 	if err != nil {
 		return nil, nil, err
 	}
-	if f.NoFFN != "" {
-		return nil, nil, specErrorf("prune: %s", f.NoFFN)
+	if len(f.FFNGroups) > 0 {
+		return ffnGroups(g, f, keep)
 	}
 	n := int(math.Round(keep * float64(f.Intermediate)))
 	if n < 1 {

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -35,19 +34,25 @@ func TestQuantizeMoE(t *testing.T) {
 	}
 }
 
-// prune --ffn-keep on an MoE model is a usage error naming the experts,
-// and writes nothing; --heads works.
+// prune --ffn-keep on an MoE model prunes every expert and writes the
+// experts' width to config.json; --heads works too.
 func TestPruneMoE(t *testing.T) {
 	src := filepath.Join(fixtureModels, "mixtral-st")
-	dst := filepath.Join(t.TempDir(), "p")
-	_, stderr, code := runCLI(t, "prune", src, dst, "--ffn-keep", "0.5")
-	if code != exitUsage || !strings.Contains(stderr, "routed experts of mixtral") {
-		t.Errorf("exit %d, %q; want %d", code, stderr, exitUsage)
+	dst := filepath.Join(t.TempDir(), "ffn")
+	if _, stderr, code := runCLI(t, "prune", src, dst, "--ffn-keep", "0.5", "--min-cosine", "0.5"); code != 0 {
+		t.Fatalf("--ffn-keep: exit %d: %s", code, stderr)
 	}
-	if _, err := os.Stat(dst); !os.IsNotExist(err) {
-		t.Errorf("DST written: %v", err)
+	raw, err := os.ReadFile(filepath.Join(dst, "config.json"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, stderr, code := runCLI(t, "prune", src, dst, "--heads", "1", "--min-cosine", "0.2"); code != 0 {
+	var cfg struct {
+		Intermediate int `json:"intermediate_size"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil || cfg.Intermediate != 24 {
+		t.Errorf("intermediate_size %d (%v), want 24", cfg.Intermediate, err)
+	}
+	if _, stderr, code := runCLI(t, "prune", src, filepath.Join(t.TempDir(), "heads"), "--heads", "1", "--min-cosine", "0.2"); code != 0 {
 		t.Errorf("--heads: exit %d: %s", code, stderr)
 	}
 }
