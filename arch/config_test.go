@@ -143,7 +143,8 @@ func TestFamilyByClass(t *testing.T) {
 		"MistralForCausalLM": "llama", "Qwen2Model": "llama", "BertForMaskedLM": "bert", "GPT2LMHeadModel": "gpt2", "T5Model": "",
 		"RobertaForMaskedLM": "roberta", "XLMRobertaModel": "roberta", "CamembertForSequenceClassification": "roberta",
 		"DistilBertForMaskedLM": "distilbert", "Qwen3ForCausalLM": "qwen3", "Gemma2ForCausalLM": "gemma",
-		"Qwen3MoeForCausalLM": "", "Gemma3ForConditionalGeneration": "", "Gemma3nForCausalLM": "", "GemmaModel": "gemma",
+		"Qwen3MoeForCausalLM": "qwen3_moe", "Qwen2MoeForCausalLM": "qwen2_moe", "MixtralForCausalLM": "mixtral",
+		"Qwen2MoeModel": "qwen2_moe", "Qwen2VLForConditionalGeneration": "", "Gemma3ForConditionalGeneration": "", "Gemma3nForCausalLM": "", "GemmaModel": "gemma",
 		"Gemma3TextModel": "gemma",
 	} {
 		c, err := ParseConfig([]byte(`{"architectures":["` + arch + `"],"vocab_size":10,"hidden_size":8,"intermediate_size":8,
@@ -156,7 +157,7 @@ func TestFamilyByClass(t *testing.T) {
 	for _, f := range Families() {
 		names = append(names, f.Name)
 	}
-	if strings.Join(names, ",") != "bert,distilbert,gemma,gpt2,llama,modernbert,mpnet,qwen3,roberta" {
+	if strings.Join(names, ",") != "bert,distilbert,gemma,gpt2,llama,mixtral,modernbert,mpnet,qwen2_moe,qwen3,qwen3_moe,roberta" {
 		t.Errorf("families %v", names)
 	}
 }

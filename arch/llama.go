@@ -8,7 +8,8 @@ import (
 
 func init() {
 	register(&Family{Name: "llama", ModelTypes: []string{"llama", "mistral", "qwen2"},
-		ClassPrefixes: []string{"Llama", "Mistral", "Qwen2"},
+		// Not Qwen2Moe* (qwen2moe.go) nor the multimodal Qwen2 classes.
+		ClassPrefixes: []string{"Llama", "Mistral", "Qwen2For", "Qwen2Model"},
 		Buffers:       []string{"rotary_emb.inv_freq"}, Parse: parseLlama})
 }
 
@@ -171,6 +172,11 @@ func (l *LlamaConfig) Blocks() Blocks {
 		Down: []Slice{{LlamaDown + ".weight", 1, 0}},
 	}
 }
+
+// Decoder returns the Llama fields of the config: those of the Llama
+// family itself and of every family built on its config (Qwen3, Gemma,
+// the MoE families), which embed LlamaConfig.
+func (l *LlamaConfig) Decoder() *LlamaConfig { return l }
 
 // Conv1D implements Params: the Llama family has none.
 func (l *LlamaConfig) Conv1D(string) bool { return false }

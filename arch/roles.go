@@ -19,6 +19,7 @@ const (
 	RoleNorm      Role = "norm"      // LayerNorm and RMSNorm weights and biases
 	RoleBias      Role = "bias"      // biases of Linear layers
 	RoleBuffer    Role = "buffer"    // non-parameter buffers (position_ids, causal masks)
+	RoleRouter    Role = "router"    // MoE routers and gates: their logits choose experts, so they stay float
 	RoleOther     Role = "other"     // anything else (integer tensors, unknown shapes)
 )
 

@@ -20,7 +20,7 @@ type Summary struct {
 	Architecture string `json:"architecture"`
 	ModelType    string `json:"model_type,omitempty"`
 	// Family is the forward-pass family (bert, distilbert, gemma, gpt2,
-	// llama, modernbert, mpnet, qwen3, roberta) or "".
+	// llama, mixtral, modernbert, mpnet, qwen2_moe, qwen3, qwen3_moe, roberta) or "".
 	Family string `json:"family,omitempty"`
 	// Parameters counts the elements of the floating-point tensors, each
 	// storage once (tied weights count once), without the buffers that

@@ -256,6 +256,12 @@ func TestInfo(t *testing.T) {
 		{"gemma-st", "GemmaForCausalLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
 		{"gemma2-f16-st", "Gemma2ForCausalLM", weights.F16, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
 		{"gemma3-bf16-st", "Gemma3ForCausalLM", weights.BF16, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
+		{"mixtral-st", "MixtralForCausalLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
+		{"mixtral-bf16-bin", "MixtralForCausalLM", weights.BF16, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
+		{"qwen2moe-st", "Qwen2MoeForCausalLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
+		{"qwen2moe-f16-st", "Qwen2MoeForCausalLM", weights.F16, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
+		{"qwen3moe-st", "Qwen3MoeForCausalLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
+		{"qwen3moe-bf16-st", "Qwen3MoeForCausalLM", weights.BF16, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
 	} {
 		info := loadModel(t, filepath.Join(fixtures, c.dir), 1).Info()
 		if info.Architecture != c.arch || info.WeightDType != c.dtype || !slices.Equal(info.Outputs, c.outputs) ||
@@ -663,7 +669,8 @@ func TestUnsupportedNamesRunnable(t *testing.T) {
 	if !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("%v", err)
 	}
-	for _, mt := range []string{"bert", "distilbert", "gemma", "gemma2", "gemma3_text", "gpt2", "llama", "mistral", "modernbert", "mpnet", "qwen2", "qwen3", "roberta"} {
+	for _, mt := range []string{"bert", "distilbert", "gemma", "gemma2", "gemma3_text", "gpt2", "llama", "mistral", "modernbert", "mpnet", "qwen2", "qwen3", "roberta",
+		"mixtral", "qwen2_moe", "qwen3_moe"} {
 		if !strings.Contains(err.Error(), " "+mt+",") && !strings.HasSuffix(err.Error(), " "+mt) {
 			t.Errorf("%s missing: %v", mt, err)
 		}

@@ -14,7 +14,8 @@ import (
 // Load or Run panic, and whatever runs returns outputs of the shapes its
 // Info promises.
 func FuzzLoadConfig(f *testing.F) {
-	names := []string{"llama-tiny-st", "gpt2-lm-bin", "bert-cls-st", "mistral-bin", "qwen2-bias-st", "qwen3-st", "gemma2-st", "gemma3-st"}
+	names := []string{"llama-tiny-st", "gpt2-lm-bin", "bert-cls-st", "mistral-bin", "qwen2-bias-st", "qwen3-st", "gemma2-st", "gemma3-st",
+		"mixtral-st", "qwen2moe-st", "qwen3moe-st"}
 	var graphs []*weights.Graph
 	for _, n := range names {
 		dir := filepath.Join(fixtures, n)

@@ -35,6 +35,9 @@ type llamaLayer struct {
 	qNorm, kNorm norm
 	projections
 	window int // sliding window, 0 for full attention
+	// moe is the MoE block of a layer of an MoE family (moe.go), which has
+	// no gate, up and down projections then; nil for a dense layer.
+	moe *moeMLP
 }
 
 // projections are the Linear layers of every Llama-style decoder layer
@@ -120,6 +123,9 @@ type decoderSpec struct {
 	windows []int
 	// qkNorm: the layers have q_norm and k_norm (Qwen3).
 	qkNorm bool
+	// moe, when set, loads layer i's MoE block (prefix p), nil for a dense
+	// layer (the MoE families).
+	moe func(s *tensorSet, i int, p string, act func([]float32)) (*moeMLP, error)
 }
 
 // loadDecoder loads a Llama-family decoder (the config's Llama fields; see
@@ -169,7 +175,17 @@ func loadDecoder(s *tensorSet, cfg *arch.Config, class string, spec decoderSpec)
 				return nil, Info{}, err
 			}
 		}
-		if l.projections, err = loadProjections(s, p, H, I, nh, nkv, dh); err != nil {
+		if spec.moe != nil {
+			if l.moe, err = spec.moe(s, i, p, act); err != nil {
+				return nil, Info{}, err
+			}
+		}
+		if l.moe != nil {
+			l.projections, err = loadAttention(s, p, H, nh, nkv, dh)
+		} else {
+			l.projections, err = loadProjections(s, p, H, I, nh, nkv, dh)
+		}
+		if err != nil {
 			return nil, Info{}, err
 		}
 		m.layers = append(m.layers, l)
@@ -205,7 +221,10 @@ func rotaryConfig(cfg *arch.Config) *arch.LlamaConfig {
 	if g := cfg.Gemma(); g != nil {
 		return &g.LlamaConfig
 	}
-	return cfg.Llama()
+	if d, ok := cfg.Params.(interface{ Decoder() *arch.LlamaConfig }); ok { // the MoE families
+		return d.Decoder()
+	}
+	return nil
 }
 
 // unsupportedRaw refuses a numeric config field that is present with a value
@@ -406,7 +425,11 @@ func (m *llama) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 		l.o.apply(a, ctxBuf, n, rc)
 		add(x, a)
 		l.postNorm.rmsNorm(a, x, n)
-		l.mlp(a, a, gate, up, n, m.act, rc)
+		if l.moe != nil {
+			l.moe.run(a, a, n, rc)
+		} else {
+			l.mlp(a, a, gate, up, n, m.act, rc)
+		}
 		add(x, a)
 	}
 	if err := rc.layer(ctx); err != nil { // the head is a layer of its own

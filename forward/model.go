@@ -3,7 +3,10 @@
 // CamemBERT (*Model, *ForMaskedLM, *ForSequenceClassification), DistilBERT
 // and MPNet (the same three), ModernBERT (the same three), GPT-2 (GPT2Model, GPT2LMHeadModel) and Llama-family
 // (LlamaForCausalLM, Mistral, Qwen2), Qwen3 and Gemma 1, 2 and 3 text
-// (*ForCausalLM, *Model) checkpoints at batch 1, computing what the Hugging Face transformers
+// (*ForCausalLM, *Model), and the mixture-of-experts Mixtral, Qwen2-MoE and
+// Qwen3-MoE (MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM,
+// *Model; each token runs only the experts it is routed to)
+// checkpoints at batch 1, computing what the Hugging Face transformers
 // definitions compute in float32, and compares two models' outputs
 // (Compare, Validate) to prove that a converted model still computes what its
 // original did.
@@ -66,7 +69,7 @@ type Options struct {
 // Info describes a loaded model.
 type Info struct {
 	// Family is the arch family: "bert", "distilbert", "gemma", "gpt2",
-	// "llama", "modernbert", "mpnet", "qwen3" or "roberta".
+	// "llama", "mixtral", "modernbert", "mpnet", "qwen2_moe", "qwen3", "qwen3_moe" or "roberta".
 	Family string `json:"family"`
 	// Architecture is the transformers class the model runs as
 	// (config.json's "architectures", or inferred from the tensors).

@@ -451,6 +451,9 @@ func FFN(g *weights.Graph, cfg *arch.Config, keep float64) (*weights.Graph, *Rep
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(f.FFNGroups) > 0 {
+		return ffnGroups(g, f, keep)
+	}
 	n := int(math.Round(keep * float64(f.Intermediate)))
 	if n < 1 {
 		n = 1

@@ -16,7 +16,8 @@ Needs PyTorch (Debian's python3-torch 1.13); transformers is not used: the
 forward functions below implement, in plain torch and float32, what
 transformers' BertModel / BertForSequenceClassification, GPT2Model /
 GPT2LMHeadModel and LlamaForCausalLM (with Qwen2's q/k/v biases and Mistral's
-sliding window), and the nn.Modules further down (RoBERTa, DistilBERT, MPNet, ModernBERT, Qwen3, Gemma 1-3)
+sliding window), and the nn.Modules further down (RoBERTa, DistilBERT, MPNet, ModernBERT, Qwen3,
+Mixtral, Qwen2-MoE, Qwen3-MoE, Gemma 1-3)
 compute at batch 1 with a full attention mask and
 token_type_ids 0 (eager attention, dropout off).
 
@@ -1393,6 +1394,286 @@ def qwen3_state(cfg, init, tied=()):
     return sd
 
 
+# ---------------------------------------------------------------- Mixtral, Qwen2-MoE, Qwen3-MoE (nn.Modules)
+#
+# Written from transformers' modeling_mixtral.py, modeling_qwen2_moe.py and
+# modeling_qwen3_moe.py (MixtralForCausalLM, Qwen2MoeForCausalLM,
+# Qwen3MoeForCausalLM) and their configurations, with their exact module and
+# parameter names. Eager attention, batch 1, full attention mask. Every
+# sparse block records, for each token, the gap between the router logits of
+# its k-th and (k+1)-th expert (MOE_MARGINS): the cases require it large
+# enough that float32 rounding cannot change which experts a token goes to.
+
+MOE_MARGINS = []
+
+
+def moe_route(block, router_logits):
+    """The routing of the sparse blocks: softmax in float32, top-k, the
+    top-k probabilities divided by their sum when block.norm_topk_prob
+    (always for Mixtral)."""
+    routing_weights = F.softmax(router_logits, dim=1, dtype=torch.float)
+    routing_weights, selected_experts = torch.topk(routing_weights, block.top_k, dim=-1)
+    if block.norm_topk_prob:
+        routing_weights /= routing_weights.sum(dim=-1, keepdim=True)
+    if block.top_k < router_logits.shape[-1]:
+        top = router_logits.sort(dim=-1, descending=True).values
+        MOE_MARGINS.append((top[:, block.top_k - 1] - top[:, block.top_k]).min().item())
+    return routing_weights, selected_experts
+
+
+def moe_experts(block, x, routing_weights, selected_experts):
+    """The loop over the experts hit (MixtralSparseMoeBlock.forward): each
+    runs on its tokens only, weighted, index_add_ into the output."""
+    final = torch.zeros_like(x)
+    expert_mask = F.one_hot(selected_experts, num_classes=block.num_experts).permute(2, 1, 0)
+    for e in range(block.num_experts):
+        idx, top_x = torch.where(expert_mask[e])
+        if top_x.numel() == 0:
+            continue
+        cur = block.experts[e](x[top_x]) * routing_weights[top_x, idx, None]
+        final.index_add_(0, top_x, cur)
+    return final
+
+
+def moe_rope(c, n, dh):
+    theta = c.get("rope_theta", 10000.0)
+    inv_freq = 1.0 / (theta ** (torch.arange(0, dh, 2, dtype=torch.int64).float() / dh))
+    freqs = torch.arange(n).float()[:, None] * inv_freq[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos(), emb.sin()
+
+
+class MixtralBlockSparseTop2MLP(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        H, I = c["hidden_size"], c["intermediate_size"]
+        self.w1 = nn.Linear(H, I, bias=False)
+        self.w2 = nn.Linear(I, H, bias=False)
+        self.w3 = nn.Linear(H, I, bias=False)
+        self.act_fn = act_fn(c.get("hidden_act", "silu"))
+
+    def forward(self, x):
+        return self.w2(self.act_fn(self.w1(x)) * self.w3(x))
+
+
+class MixtralSparseMoeBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.num_experts = c.get("num_local_experts", 8)
+        self.top_k = c.get("num_experts_per_tok", 2)
+        self.norm_topk_prob = True
+        self.gate = nn.Linear(c["hidden_size"], self.num_experts, bias=False)
+        self.experts = nn.ModuleList(MixtralBlockSparseTop2MLP(c) for _ in range(self.num_experts))
+
+    def forward(self, x):
+        w, sel = moe_route(self, self.gate(x))
+        return moe_experts(self, x, w, sel)
+
+
+class MoeAttention(nn.Module):
+    """MixtralAttention (Mistral's: sliding_window on every layer) and
+    Qwen2MoeAttention (q/k/v biases with qkv_bias; no window: the fixtures
+    do not use use_sliding_window)."""
+
+    def __init__(self, c, qkv_bias, window):
+        super().__init__()
+        H = c["hidden_size"]
+        self.nh = c["num_attention_heads"]
+        self.nkv = c.get("num_key_value_heads", self.nh)
+        self.head_dim = c.get("head_dim") or H // self.nh
+        self.q_proj = nn.Linear(H, self.nh * self.head_dim, bias=qkv_bias)
+        self.k_proj = nn.Linear(H, self.nkv * self.head_dim, bias=qkv_bias)
+        self.v_proj = nn.Linear(H, self.nkv * self.head_dim, bias=qkv_bias)
+        self.o_proj = nn.Linear(self.nh * self.head_dim, H, bias=False)
+        self.sliding_window = window
+
+    def forward(self, x, cos, sin):
+        n = x.shape[0]
+        q = self.q_proj(x).view(n, -1, self.head_dim).transpose(0, 1)
+        k = self.k_proj(x).view(n, -1, self.head_dim).transpose(0, 1)
+        v = self.v_proj(x).view(n, -1, self.head_dim).transpose(0, 1)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        k = k.repeat_interleave(self.nh // self.nkv, dim=0)  # repeat_kv
+        v = v.repeat_interleave(self.nh // self.nkv, dim=0)
+        allowed = torch.tril(torch.ones(n, n, dtype=torch.bool))
+        if self.sliding_window:
+            qi = torch.arange(n)[:, None]
+            kj = torch.arange(n)[None, :]
+            allowed &= kj > qi - self.sliding_window
+        scores = (q @ k.transpose(-1, -2)) * self.head_dim ** -0.5
+        scores = scores + torch.where(allowed, torch.tensor(0.0), torch.tensor(torch.finfo(torch.float32).min))
+        ctx = (scores.softmax(-1, dtype=torch.float32) @ v).transpose(0, 1).reshape(n, -1)
+        return self.o_proj(ctx)
+
+
+class MixtralDecoderLayer(nn.Module):
+    def __init__(self, c, layer_idx):
+        super().__init__()
+        eps = c.get("rms_norm_eps", 1e-5)
+        self.self_attn = MoeAttention(c, False, c.get("sliding_window"))
+        self.block_sparse_moe = MixtralSparseMoeBlock(c)
+        self.input_layernorm = Qwen3RMSNorm(c["hidden_size"], eps)
+        self.post_attention_layernorm = Qwen3RMSNorm(c["hidden_size"], eps)
+
+    def forward(self, x, cos, sin):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+        return x + self.block_sparse_moe(self.post_attention_layernorm(x))
+
+
+class Qwen2MoeMLP(nn.Module):
+    def __init__(self, c, intermediate_size):
+        super().__init__()
+        H = c["hidden_size"]
+        self.gate_proj = nn.Linear(H, intermediate_size, bias=False)
+        self.up_proj = nn.Linear(H, intermediate_size, bias=False)
+        self.down_proj = nn.Linear(intermediate_size, H, bias=False)
+        self.act_fn = act_fn(c.get("hidden_act", "silu"))
+
+    def forward(self, x):
+        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Qwen2MoeSparseMoeBlock(nn.Module):
+    """Qwen2MoeSparseMoeBlock; without a shared expert (shared=False) it is
+    Qwen3MoeSparseMoeBlock."""
+
+    def __init__(self, c, shared=True):
+        super().__init__()
+        self.num_experts = c["num_experts"]
+        self.top_k = c["num_experts_per_tok"]
+        self.norm_topk_prob = c.get("norm_topk_prob", False)
+        self.gate = nn.Linear(c["hidden_size"], self.num_experts, bias=False)
+        self.experts = nn.ModuleList(Qwen2MoeMLP(c, c["moe_intermediate_size"]) for _ in range(self.num_experts))
+        self.shared = shared
+        if shared:
+            self.shared_expert = Qwen2MoeMLP(c, c["shared_expert_intermediate_size"])
+            self.shared_expert_gate = nn.Linear(c["hidden_size"], 1, bias=False)
+
+    def forward(self, x):
+        w, sel = moe_route(self, self.gate(x))
+        out = moe_experts(self, x, w, sel)
+        if self.shared:
+            out = out + torch.sigmoid(self.shared_expert_gate(x)) * self.shared_expert(x)
+        return out
+
+
+def qwen_moe_sparse(c, layer_idx):
+    """Qwen2MoeDecoderLayer's and Qwen3MoeDecoderLayer's choice of a sparse
+    block over a dense MLP."""
+    return (layer_idx not in (c.get("mlp_only_layers") or [])) and \
+        c.get("num_experts", 0) > 0 and (layer_idx + 1) % c.get("decoder_sparse_step", 1) == 0
+
+
+class QwenMoeDecoderLayer(nn.Module):
+    """Qwen2MoeDecoderLayer (qwen3=False) and Qwen3MoeDecoderLayer."""
+
+    def __init__(self, c, layer_idx, qwen3):
+        super().__init__()
+        eps = c.get("rms_norm_eps", 1e-6)
+        if qwen3:
+            self.self_attn = Qwen3Attention(c, layer_idx)
+        else:
+            self.self_attn = MoeAttention(c, c.get("qkv_bias", True), None)
+        if qwen_moe_sparse(c, layer_idx):
+            self.mlp = Qwen2MoeSparseMoeBlock(c, shared=not qwen3)
+        else:
+            self.mlp = Qwen2MoeMLP(c, c["intermediate_size"])
+        self.input_layernorm = Qwen3RMSNorm(c["hidden_size"], eps)
+        self.post_attention_layernorm = Qwen3RMSNorm(c["hidden_size"], eps)
+
+    def forward(self, x, cos, sin):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class MoeModel(nn.Module):
+    """MixtralModel, Qwen2MoeModel and Qwen3MoeModel: embed_tokens, layers,
+    norm."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        mt = c["model_type"]
+        self.embed_tokens = nn.Embedding(c["vocab_size"], c["hidden_size"])
+        if mt == "mixtral":
+            layers = (MixtralDecoderLayer(c, i) for i in range(c["num_hidden_layers"]))
+        else:
+            layers = (QwenMoeDecoderLayer(c, i, mt == "qwen3_moe") for i in range(c["num_hidden_layers"]))
+        self.layers = nn.ModuleList(layers)
+        self.norm = Qwen3RMSNorm(c["hidden_size"], c.get("rms_norm_eps", 1e-6))
+
+    def forward(self, ids):
+        ids = ids[0]
+        dh = self.c.get("head_dim") or self.c["hidden_size"] // self.c["num_attention_heads"]
+        cos, sin = moe_rope(self.c, ids.shape[0], dh)
+        x = self.embed_tokens(ids)
+        for layer in self.layers:
+            x = layer(x, cos, sin)
+        return {"last_hidden_state": self.norm(x).unsqueeze(0)}
+
+
+class MoeForCausalLM(nn.Module):
+    """MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.model = MoeModel(c)
+        self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
+
+    def forward(self, ids):
+        out = self.model(ids)
+        out["logits"] = self.lm_head(out["last_hidden_state"])
+        return out
+
+
+MOE_TIED = {"lm_head.weight": "model.embed_tokens.weight"}
+
+
+def moe_config(model_type, **kw):
+    arch = {"mixtral": "MixtralForCausalLM", "qwen2_moe": "Qwen2MoeForCausalLM", "qwen3_moe": "Qwen3MoeForCausalLM"}
+    cfg = llama_config(architectures=[arch[model_type]], model_type=model_type, num_key_value_heads=2,
+                       num_hidden_layers=3, vocab_size=160, intermediate_size=48, rope_theta=1000000.0,
+                       max_position_embeddings=128)
+    cfg.update(kw)
+    return cfg
+
+
+def moe_case(cfg, seed, n, dtype=None, router_scale=4.0, min_margin=0.1, spread=0.15):
+    """Random weights of the config's causal LM (unit-variance embeddings,
+    routers scaled by router_scale so that their logits are well apart; the
+    experts of a layer a common matrix plus spread times one of their own,
+    so that an expert chosen instead of another, as int8 noise on other
+    inputs than the case's may do, moves the outputs by a fraction of an
+    expert), rounded to dtype when given; the outputs, and a check that
+    every token's k-th and (k+1)-th router logits are at least min_margin
+    apart."""
+    init = Init(seed)
+    tied = MOE_TIED if cfg.get("tie_word_embeddings") else {}
+    sd = random_state(MoeForCausalLM(cfg), init, tied)
+    sd["model.embed_tokens.weight"] = init.embedding(*sd["model.embed_tokens.weight"].shape)
+    common = {}
+    for k in sd:
+        if k.endswith(".block_sparse_moe.gate.weight") or k.endswith(".mlp.gate.weight"):
+            sd[k] = sd[k] * router_scale
+        elif ".experts." in k:
+            layer, _, rest = k.partition(".experts.")
+            key = (layer, rest.split(".", 1)[1])  # the layer and w1 / gate_proj.weight, ...
+            if key not in common:
+                common[key] = init.matrix(*sd[k].shape)
+            sd[k] = (common[key] + spread * sd[k]) / math.sqrt(1 + spread * spread)
+    if tied:
+        sd["lm_head.weight"] = sd["model.embed_tokens.weight"]
+    if dtype is not None:
+        sd = rounded(sd, dtype)
+    ids = init.ids(cfg["vocab_size"], n)
+    MOE_MARGINS.clear()
+    out = run_module(MoeForCausalLM, cfg, sd, ids)
+    if not MOE_MARGINS or min(MOE_MARGINS) < min_margin:
+        raise ValueError(f"router margin {min(MOE_MARGINS or [0]):.4g} below {min_margin}: choose another seed")
+    return sd, ids, out
+
+
 # ---------------------------------------------------------------- Gemma 1, 2, 3 (nn.Modules)
 #
 # Written from transformers' modeling_gemma.py, modeling_gemma2.py and
@@ -2117,6 +2398,75 @@ def qwen3_bf16_bin():
     sd = rounded(qwen3_state(cfg, init), torch.bfloat16)
     ids = init.ids(cfg["vocab_size"], 17)
     return cfg, sd, sd, "bin", ids, run_module(Qwen3ForCausalLM, cfg, sd, ids)
+
+
+@case
+def mixtral_st():
+    """MixtralForCausalLM: block_sparse_moe with 4 experts (w1/w2/w3), top-2
+    routing renormalized, GQA (4 heads, 2 KV heads), sliding_window 5 on
+    every layer (the sequence is longer), untied lm_head, safetensors."""
+    cfg = moe_config("mixtral", num_local_experts=4, num_experts_per_tok=2, sliding_window=5)
+    sd, ids, out = moe_case(cfg, 841, 13)
+    return cfg, sd, sd, "st", ids, out
+
+
+@case
+def mixtral_bf16_bin():
+    """MixtralForCausalLM with bfloat16 weights: 6 experts, top-3, no
+    sliding window (null), tied head omitted, pytorch_model.bin."""
+    cfg = moe_config("mixtral", num_local_experts=6, num_experts_per_tok=3, sliding_window=None, tie_word_embeddings=True,
+                     torch_dtype="bfloat16", num_hidden_layers=2)
+    sd, ids, out = moe_case(cfg, 802, 11, torch.bfloat16)
+    return cfg, sd, without(sd, MOE_TIED), "bin", ids, out
+
+
+@case
+def qwen2moe_st():
+    """Qwen2MoeForCausalLM: 4 experts of moe_intermediate_size 24, top-2 not
+    renormalized (norm_topk_prob false), a shared expert (40) scaled by its
+    sigmoid shared_expert_gate, q/k/v biases, mlp_only_layers [1] (a dense
+    MLP of intermediate_size 48), untied lm_head, safetensors."""
+    cfg = moe_config("qwen2_moe", num_experts=4, num_experts_per_tok=2, moe_intermediate_size=24,
+                     shared_expert_intermediate_size=40, norm_topk_prob=False, mlp_only_layers=[1],
+                     decoder_sparse_step=1, rope_theta=10000.0, rms_norm_eps=1e-6, use_sliding_window=False)
+    sd, ids, out = moe_case(cfg, 821, 14)
+    return cfg, sd, sd, "st", ids, out
+
+
+@case
+def qwen2moe_f16_st():
+    """Qwen2MoeForCausalLM with float16 weights: 8 experts, top-2
+    renormalized (norm_topk_prob true), decoder_sparse_step 2 (layer 1 the
+    only MoE layer), shared expert, tied head omitted, safetensors."""
+    cfg = moe_config("qwen2_moe", num_experts=8, num_experts_per_tok=2, moe_intermediate_size=16,
+                     shared_expert_intermediate_size=32, norm_topk_prob=True, decoder_sparse_step=2,
+                     tie_word_embeddings=True, torch_dtype="float16", rms_norm_eps=1e-6)
+    sd, ids, out = moe_case(cfg, 822, 12, torch.float16)
+    return cfg, sd, without(sd, MOE_TIED), "st", ids, out
+
+
+@case
+def qwen3moe_st():
+    """Qwen3MoeForCausalLM: q_norm/k_norm, head_dim 16 (q_proj wider than
+    hidden), 8 experts of moe_intermediate_size 16, top-2 renormalized
+    (norm_topk_prob true), mlp_only_layers [0] (dense MLP 48), tied head
+    omitted, safetensors."""
+    cfg = moe_config("qwen3_moe", num_experts=8, num_experts_per_tok=2, moe_intermediate_size=16, norm_topk_prob=True,
+                     mlp_only_layers=[0], head_dim=16, attention_bias=False, tie_word_embeddings=True,
+                     rms_norm_eps=1e-6, use_sliding_window=False)
+    sd, ids, out = moe_case(cfg, 971, 15)
+    return cfg, sd, without(sd, MOE_TIED), "st", ids, out
+
+
+@case
+def qwen3moe_bf16_st():
+    """Qwen3MoeForCausalLM with bfloat16 weights: 4 experts, top-2 not
+    renormalized (norm_topk_prob absent: false), every layer MoE, untied
+    lm_head, safetensors."""
+    cfg = moe_config("qwen3_moe", num_experts=4, num_experts_per_tok=2, moe_intermediate_size=24, head_dim=16,
+                     torch_dtype="bfloat16", rms_norm_eps=1e-6)
+    sd, ids, out = moe_case(cfg, 852, 13, torch.bfloat16)
+    return cfg, sd, sd, "st", ids, out
 
 
 @case
