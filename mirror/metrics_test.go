@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -35,6 +37,24 @@ func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 		t.Fatalf("parsing the scrape: %v", err)
 	}
 	return fams
+}
+
+// scrapeSettled scrapes until no request is in flight: a handler records
+// its request when it returns, which may be just after the client read the
+// last byte of the response.
+func scrapeSettled(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fams := scrape(t, url)
+		if metricValue(fams, "hubmirror_http_requests_in_flight", nil) == 0 {
+			return fams
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("requests still in flight 10 s after the clients were done")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // metricValue returns the value of the counter, gauge or (the sample count
@@ -128,7 +148,7 @@ func TestServerMetricsAgreeWithClient(t *testing.T) {
 	if counts[key{"resolve", "GET", "206"}] != 1 || counts[key{"resolve", "GET", "404"}] != 1 || counts[key{"info", "GET", "404"}] != 1 {
 		t.Fatalf("the client's counts lack the 206 or 404 answers: %v", counts)
 	}
-	fams := scrape(t, msrv.URL)
+	fams := scrapeSettled(t, msrv.URL)
 	total := 0
 	for k, n := range counts {
 		method := k.method
@@ -200,7 +220,7 @@ func TestServerMetricsVerificationFailure(t *testing.T) {
 	if resp.StatusCode != 500 {
 		t.Fatalf("a damaged small file: %s, want 500", resp.Status)
 	}
-	fams := scrape(t, msrv.URL)
+	fams := scrapeSettled(t, msrv.URL)
 	if got := metricValue(fams, "hubmirror_verification_failures_total", nil); got != 1 {
 		t.Errorf("verification failures: %v, want 1", got)
 	}
@@ -222,5 +242,92 @@ func TestNewMetricsPerRegistry(t *testing.T) {
 	}
 	if _, err := NewMetrics(reg); err == nil {
 		t.Error("registering twice with one registry succeeded")
+	}
+}
+
+// Under concurrent load (bounded: 32 clients, 8 requests each, more than
+// MaxConcurrent) the counters still agree with the clients' counts, and
+// nothing is left in flight.
+func TestServerMetricsUnderConcurrentLoad(t *testing.T) {
+	s := newStore(t)
+	dir, _ := modelDir(t)
+	pushDir(t, s, "org/model", dir, PushOptions{})
+	reg := prometheus.NewRegistry()
+	metrics, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(NewServer(s, ServerOptions{SmallFile: 64 << 10, MaxConcurrent: 4, Metrics: metrics}))
+	defer srv.Close()
+	msrv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer msrv.Close()
+	type req struct {
+		route, method, path, rng string
+	}
+	mix := []req{
+		{"info", "GET", "/api/models/org/model", ""},
+		{"tree", "GET", "/api/models/org/model/tree/main", ""},
+		{"resolve", "HEAD", "/org/model/resolve/main/model.safetensors", ""},
+		{"resolve", "GET", "/org/model/resolve/main/tokenizer.json", ""},
+		{"resolve", "GET", "/org/model/resolve/main/model.safetensors", "bytes=1000-200999"},
+		{"resolve", "GET", "/org/model/resolve/main/sub/dir/weights.bin", ""},
+		{"resolve", "GET", "/org/model/resolve/main/missing.bin", ""},
+		{"info", "GET", "/api/models/org/missing", ""},
+	}
+	type key struct{ route, method, code string }
+	var mu sync.Mutex
+	counts := map[key]int{}
+	var bytesTotal int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for c := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 8 {
+				q := mix[(c+i)%len(mix)]
+				r, _ := http.NewRequest(q.method, srv.URL+q.path, nil)
+				if q.rng != "" {
+					r.Header.Set("Range", q.rng)
+				}
+				resp, err := http.DefaultClient.Do(r)
+				if err != nil {
+					errs <- err
+					return
+				}
+				n, err := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				counts[key{q.route, q.method, strconv.Itoa(resp.StatusCode)}]++
+				bytesTotal += n
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	fams := scrapeSettled(t, msrv.URL)
+	for k, n := range counts {
+		labels := map[string]string{"route": k.route, "method": k.method, "code": k.code}
+		if got := metricValue(fams, "hubmirror_http_requests_total", labels); got != float64(n) {
+			t.Errorf("requests %v: metrics say %v, the clients counted %d", labels, got, n)
+		}
+	}
+	sum := 0.0
+	for _, m := range fams["hubmirror_http_response_bytes_total"].GetMetric() {
+		sum += m.Counter.GetValue()
+	}
+	if sum != float64(bytesTotal) {
+		t.Errorf("bytes: metrics say %v, the clients received %d", sum, bytesTotal)
+	}
+	if got := metricValue(fams, "hubmirror_http_requests_in_flight", nil); got != 0 {
+		t.Errorf("in flight after the load: %v", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -84,15 +85,27 @@ func TestServeMetricsAddr(t *testing.T) {
 	if code := get(base+"/metrics", "tok"); code != 404 {
 		t.Errorf("/metrics on the serving port: %d, want 404", code)
 	}
-	resp, err := http.Get(doc.MetricsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
+	// A handler records its request when it returns, which may be just
+	// after the client read the response: scrape until none is in flight.
+	var fams map[string]*dto.MetricFamily
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		resp, err := http.Get(doc.MetricsURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err = parser.TextToMetricFamilies(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := fams["hubmirror_http_requests_in_flight"].GetMetric(); len(g) == 1 && g[0].Gauge.GetValue() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("requests still in flight")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	// Labels in the exposition's order: by name.
 	want := map[string]float64{`code="200",method="GET",route="resolve"`: 3, `code="401",method="GET",route="other"`: 1}
