@@ -32,8 +32,8 @@ import (
 
 type kind struct {
 	name, route, method string
-	path               func(r *rand.Rand) (string, string) // path, Range
-	status             int
+	path                func(r *rand.Rand) (string, string) // path, Range
+	status              int
 }
 
 type key struct{ route, method, code string }
@@ -128,7 +128,9 @@ func main() {
 	fmt.Printf("%-8s %6s %9s %9s %9s %9s\n", "kind", "n", "p50 ms", "p90 ms", "p99 ms", "max ms")
 	row := func(name string, ds []time.Duration) {
 		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-		q := func(f float64) float64 { return float64(ds[min(len(ds)-1, int(f*float64(len(ds))))].Microseconds()) / 1000 }
+		q := func(f float64) float64 {
+			return float64(ds[min(len(ds)-1, int(f*float64(len(ds))))].Microseconds()) / 1000
+		}
 		fmt.Printf("%-8s %6d %9.1f %9.1f %9.1f %9.1f\n", name, len(ds), q(.5), q(.9), q(.99), float64(ds[len(ds)-1].Microseconds())/1000)
 	}
 	for _, k := range kinds {
