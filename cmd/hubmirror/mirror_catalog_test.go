@@ -162,3 +162,40 @@ func TestMirrorCatalogUsage(t *testing.T) {
 		}
 	}
 }
+
+// An entry's --quantize builds that entry's variants (validated, pushed
+// beside it); an entry without one gets the command line's (none here).
+func TestMirrorCatalogEntryVariants(t *testing.T) {
+	hub := hubtest.New(t)
+	for _, name := range []string{"acme/tiny", "acme/plain"} {
+		repo := hub.AddRepo(name)
+		for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} {
+			b, err := os.ReadFile(filepath.Join(fixtureModels, "llama-tiny-st", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			repo.AddFile(f, b)
+		}
+	}
+	t.Setenv("HF_ENDPOINT", hub.URL())
+	t.Setenv("HF_HOME", t.TempDir())
+	t.Setenv("HF_HUB_CACHE", "")
+	cat := filepath.Join(t.TempDir(), "catalog.txt")
+	os.WriteFile(cat, []byte("acme/tiny --quantize fp16\nacme/plain\n"), 0o644)
+	to := filepath.Join(t.TempDir(), "mirror")
+	out, stderr, code := runCLI(t, "mirror", "--catalog", cat, "--to", to, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
+	}
+	if lines := catalogLines(t, out); len(lines) != 2 || !lines[0].Passed || !lines[1].Passed {
+		t.Fatalf("%s", out)
+	}
+	s := openMirror(t, to)
+	ctx := context.Background()
+	if _, err := mirror.Resolve(ctx, s, "acme/tiny", "fp16"); err != nil {
+		t.Errorf("acme/tiny has no fp16 variant: %v", err)
+	}
+	if _, err := mirror.Resolve(ctx, s, "acme/plain", "fp16"); err == nil {
+		t.Error("acme/plain got the other entry's variant")
+	}
+}
