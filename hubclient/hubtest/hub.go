@@ -4,8 +4,11 @@
 // ETag and X-Linked-* headers, redirects of LFS files to a separate CDN
 // host, renamed repositories), knows gated and private repositories, injects
 // faults (dropped connections, 429 with Retry-After, 503, wrong bytes, a 200
-// answer to a Range request, a per-connection bandwidth cap) and counts every
-// request so tests can assert what was fetched.
+// answer to a Range request, a per-connection bandwidth cap), answers as the
+// Hub does for repositories on Xet storage when Hub.Xet is set (signed,
+// expiring CDN redirects with X-Xet-Hash; small files through
+// /api/resolve-cache/; see xet.go) and counts every request so tests can
+// assert what was fetched.
 //
 //	hub := hubtest.New(t)
 //	hub.AddRepo("org/model").AddFile("config.json", []byte(`{}`))
