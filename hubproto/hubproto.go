@@ -39,6 +39,14 @@ const (
 	HeaderErrorMessage = "X-Error-Message"
 	// HeaderRequestID identifies a request, for bug reports.
 	HeaderRequestID = "X-Request-Id"
+	// HeaderXetHash is the Xet content hash of a Xet-backed file, on the
+	// Hub's /resolve answers, with a Link header of relation LinkRelXetAuth
+	// naming where a Xet client gets its token. A client without Xet
+	// support follows the redirect (Location) instead; hubmirror's server
+	// never sends either.
+	HeaderXetHash = "X-Xet-Hash"
+	// LinkRelXetAuth is the relation of the Link to the Xet token route.
+	LinkRelXetAuth = "xet-auth"
 )
 
 // Values of HeaderErrorCode.

@@ -80,14 +80,15 @@ type GCResult struct {
 // on the same store, whatever Grace is (see lease.go): it writes its
 // running marker gc/running/<id>, then lists the leases, then the
 // manifests, keeps every blob a lease or a manifest names, and writes
-// gc/done/<id> after its last delete. A push takes the lease on a blob
-// before it checks the blob is there; once all its blobs are in place it
-// waits for running GCs to end and, if one ended after its first lease,
-// checks its blobs again (uploading any that is gone) before it writes its
-// manifest. Either the GC listed the push's lease (the blob is kept), or
-// the lease came after the GC's marker and the GC ended after it, and the
-// push repairs what the GC deleted. Grace is a second safety, for writers
-// that take no leases (versions before leases).
+// gc/done/<id> after its last delete. A push writes its list lease before
+// it checks any blob, a blob lease before it uploads one, and once all its
+// blobs are in place rewrites its list lease with all of them, waits for
+// running GCs to end and, if one ended after the push started, checks its
+// blobs again (uploading any that is gone) before it writes its manifest.
+// Either the GC read the push's full list (the blobs are kept), or it ran
+// before that list and ended after the push started, and the push repairs
+// what the GC deleted. Grace is a second safety, for writers that take no
+// leases (versions before leases).
 //
 // A manifest that cannot be read makes GC fail before it deletes any blob:
 // its blobs are unknown (hubmirror verify names it; rm drops it).

@@ -167,8 +167,8 @@ func TestGCKeepsLeasedBlobs(t *testing.T) {
 }
 
 // raceStore makes a push and a gc interleave in the one order a lease
-// cannot cover: the gc lists the leases before the push takes its lease,
-// and deletes the blob after the push found it present.
+// cannot cover: the gc lists the leases before the push writes its list
+// lease, and deletes the blob after the push found it present.
 type raceStore struct {
 	storage.Store
 	gc       bool
@@ -188,8 +188,8 @@ func (r *raceStore) List(ctx context.Context, prefix string, fn func(storage.Inf
 }
 
 func (r *raceStore) Put(ctx context.Context, key string, src storage.Source, size int64, sum string) error {
-	if !r.gc && strings.HasPrefix(key, leasePrefix) && strings.HasSuffix(key, "/"+r.sha) {
-		<-r.listed
+	if !r.gc && strings.HasPrefix(key, leasePrefix) {
+		<-r.listed // the push starts (its list lease) after the gc listed the leases
 	}
 	return r.Store.Put(ctx, key, src, size, sum)
 }

@@ -9,7 +9,8 @@
 //	blobs/chunks/<sha256>                          chunk hashes of that blob (optional)
 //	repos/models--<org>--<name>/manifests/<commit>.json   one per commit (40 hex)
 //	repos/models--<org>--<name>/refs/<revision>    the commit a branch, tag or variant names
-//	leases/<push id>/<sha256>                      a running push relies on this blob (see GC)
+//	leases/<push id>.list                          a running push relies on these blobs (see GC)
+//	leases/<push id>/<sha256>                      a running push is uploading this blob (see GC)
 //	gc/running/<gc id>, gc/done/<gc id>            a GC is running, or ended (see GC)
 //
 // The repo directory is named as in the Hugging Face cache: "models--",
@@ -61,9 +62,10 @@
 // all of it and names every damaged object (`hubmirror verify`); Remove
 // drops refs and the manifests no ref reaches (`hubmirror rm`); GC drops
 // old commits and deletes the blobs no manifest lists (`hubmirror gc`).
-// GC runs safely beside pushes: a push leases each blob before it relies on
-// it and, when a GC ran meanwhile, checks its blobs again before it writes
-// its manifest (see GC and lease.go).
+// GC runs safely beside pushes: a push leases the blobs it relies on (one
+// list per push, and one lease per blob it uploads) and, when a GC ran
+// meanwhile, checks its blobs again before it writes its manifest (see GC
+// and lease.go).
 //
 // # Sources
 //

@@ -1,11 +1,14 @@
 package mirror
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -16,30 +19,43 @@ import (
 // Coordination between writers (Push, and so pull --to, mirror and serve
 // --upstream) and GC, through the store alone:
 //
-//	leases/<push id>/<sha256>   a push relies on this blob (empty object)
+//	leases/<push id>.list       a push relies on these blobs (one sha256 a line)
+//	leases/<push id>/<sha256>   a push is uploading this blob (empty object)
 //	gc/running/<gc id>          a GC is running (rewritten while it runs)
 //	gc/done/<gc id>             a GC ended (written when it ends)
 //
-// A push takes a lease on each blob before it checks whether the blob is
-// present (and so before it uploads it), and deletes its leases once its
-// manifest and ref are written. GC writes its running marker before it
-// lists leases and manifests, never deletes a leased blob, and writes its
-// done marker after its last delete. When all its blobs are in place, a
-// push waits for the GCs running then to end, and if any GC ended after
-// its first lease (by the store's clock, the done marker's time against
-// the lease's), checks its blobs again, uploading any that is gone, before
-// it writes its manifest. So either a GC listed the push's lease (the blob
-// is kept), or the lease was written after the GC's running marker, and
-// the GC ended after the lease: the push re-checks after it. See GC.
+// A push writes its list lease (empty) before it checks whether any blob is
+// present: the lease's time, by the store's clock, is the push's start. It
+// writes a blob lease before it uploads a blob it found missing (so that a
+// GC running meanwhile keeps the upload; a blob found present needs none,
+// which makes a rerun that uploads nothing cost no request per blob for
+// leases). When all its blobs are in place it rewrites the list lease with
+// every blob of its manifest, waits for the GCs running then to end, and if
+// any GC ended after its start (the done marker's time against the list
+// lease's first time), checks its blobs again, uploading any that is gone,
+// before it writes its manifest. It deletes its leases once its manifest
+// and ref are written.
+//
+// GC writes its running marker before it lists leases and manifests, never
+// deletes a blob a lease or a manifest names, and writes its done marker
+// after its last delete. For a GC G and a push P: if G ended before P's
+// start, P checked its blobs after G's deletes. If G's marker came after
+// P's full list lease, G lists that lease (or, once P deleted it, P's
+// manifest) and keeps the blobs. Otherwise G ran, at least in part, between
+// P's start and P's full list lease: P waits for G to end, finds its done
+// marker younger than its start, and checks and repairs its blobs after
+// G's last delete, and every GC that starts after that sees the full list.
+// See GC.
 const (
 	leasePrefix  = "leases/"
+	leaseListExt = ".list"
 	gcRunPrefix  = "gc/running/"
 	gcDonePrefix = "gc/done/"
 )
 
 // gcClockSlack covers the coarse times of some stores (S3 keeps whole
-// seconds): a GC that ended this close before a push's first lease counts
-// as ending after it.
+// seconds): a GC that ended this close before a push's start counts as
+// ending after it.
 const gcClockSlack = 2 * time.Second
 
 // gcDoneKeep is how long done markers stay (GC deletes older ones); a push
@@ -63,6 +79,10 @@ var gcPoll = 200 * time.Millisecond
 // deletes a lease as left behind by a push that crashed or was killed.
 const StaleLeaseAge = 24 * time.Hour
 
+// maxLeaseList bounds the size of a list lease GC reads: 64 bytes per blob
+// of a push of a million files.
+const maxLeaseList = 65 << 20
+
 func newID() string {
 	var b [8]byte
 	rand.Read(b[:])
@@ -71,16 +91,17 @@ func newID() string {
 
 // leaser takes and releases the leases of one push.
 type leaser struct {
-	s     storage.Store
-	id    string
-	mu    sync.Mutex
+	s  storage.Store
+	id string
+	mu sync.Mutex
+	// taken holds the blobs with a blob lease; tried every blob whose
+	// lease this push tried to write.
 	taken map[string]bool
-	// tried holds every blob whose lease this push tried to write.
 	tried map[string]bool
-	// first is the store's time of the first lease, once one is taken,
-	// and firstKey its key.
-	first    time.Time
-	firstKey string
+	// listTried: the list lease may have been written.
+	listTried bool
+	// first is the store's time of the list lease written by start.
+	first time.Time
 	// began is when the leaser was made, by the local clock.
 	began time.Time
 }
@@ -90,55 +111,72 @@ func newLeaser(s storage.Store) *leaser {
 }
 
 func (l *leaser) key(sha string) string { return leasePrefix + l.id + "/" + sha }
+func (l *leaser) listKey() string       { return leasePrefix + l.id + leaseListExt }
 
-// take writes the lease of the blob with the given sha256 (once).
+// start writes the push's list lease, empty, and notes its time: the push
+// starts there. It is called before any blob is checked.
+func (l *leaser) start(ctx context.Context) error {
+	l.mu.Lock()
+	l.listTried = true
+	l.mu.Unlock()
+	if err := storage.PutBytes(ctx, l.s, l.listKey(), nil); err != nil {
+		return fmt.Errorf("writing the push's lease: %w", err)
+	}
+	info, err := l.s.Stat(ctx, l.listKey())
+	if err != nil {
+		return fmt.Errorf("the push's lease: %w", err)
+	}
+	l.mu.Lock()
+	l.first = info.ModTime
+	l.mu.Unlock()
+	return nil
+}
+
+// take writes the blob lease of the blob with the given sha256 (once),
+// before the push uploads it.
 func (l *leaser) take(ctx context.Context, sha string) error {
 	l.mu.Lock()
 	done := l.taken[sha]
+	// A Put that reports failure (a cancelled context, a dropped
+	// connection) may still have written the lease: release deletes
+	// every lease this push tried to write.
+	l.tried[sha] = true
 	l.mu.Unlock()
 	if done {
 		return nil
 	}
-	// A Put that reports failure (a cancelled context, a dropped
-	// connection) may still have written the lease: release deletes
-	// every lease this push tried to write.
-	l.mu.Lock()
-	l.tried[sha] = true
-	l.mu.Unlock()
 	if err := storage.PutBytes(ctx, l.s, l.key(sha), nil); err != nil {
 		return fmt.Errorf("taking the lease of blob %s: %w", sha, err)
 	}
 	l.mu.Lock()
 	l.taken[sha] = true
-	needFirst := l.first.IsZero()
 	l.mu.Unlock()
-	if needFirst {
-		info, err := l.s.Stat(ctx, l.key(sha))
-		if err != nil {
-			return fmt.Errorf("the lease of blob %s: %w", sha, err)
-		}
-		l.mu.Lock()
-		if l.first.IsZero() || info.ModTime.Before(l.first) {
-			l.first, l.firstKey = info.ModTime, l.key(sha)
-		}
-		l.mu.Unlock()
-	}
 	return nil
 }
 
-// mustRecheck waits for the GCs running now to end, then reports whether
-// any GC ended after the push's first lease (or the push is older than
-// done markers are kept), so that its blobs must be checked again.
-func (l *leaser) mustRecheck(ctx context.Context) (bool, error) {
+// mustRecheck writes the list lease with every blob of the push (shas),
+// waits for the GCs running now to end, then reports whether any GC ended
+// after the push's start (or the push is older than done markers are
+// kept), so that its blobs must be checked again.
+func (l *leaser) mustRecheck(ctx context.Context, shas []string) (bool, error) {
 	l.mu.Lock()
-	first, firstKey := l.first, l.firstKey
+	first := l.first
 	l.mu.Unlock()
 	if first.IsZero() {
-		return false, nil // no blob
+		return false, errors.New("mirror: push lease not started") // a bug of Push
 	}
-	now, err := storeClock(ctx, l.s, firstKey)
+	var list bytes.Buffer
+	seen := make(map[string]bool, len(shas))
+	for _, sha := range shas {
+		if !seen[sha] {
+			seen[sha] = true
+			list.WriteString(sha)
+			list.WriteByte('\n')
+		}
+	}
+	now, err := storeClock(ctx, l.s, l.listKey(), list.Bytes())
 	if err != nil {
-		return false, fmt.Errorf("renewing a lease: %w", err)
+		return false, fmt.Errorf("writing the push's lease: %w", err)
 	}
 	if _, err := waitForGC(ctx, l.s, now); err != nil {
 		return false, err
@@ -170,9 +208,13 @@ func (l *leaser) release(ctx context.Context) {
 	for sha := range l.tried {
 		shas = append(shas, sha)
 	}
+	list := l.listTried
 	l.mu.Unlock()
 	for _, sha := range shas {
 		_ = l.s.Delete(ctx, l.key(sha))
+	}
+	if list {
+		_ = l.s.Delete(ctx, l.listKey())
 	}
 }
 
@@ -220,35 +262,70 @@ func gcMarkers(ctx context.Context, s storage.Store, now time.Time) (map[string]
 	return out, err
 }
 
-// leases returns the blobs under a lease younger than StaleLeaseAge, and
-// the keys of stale leases.
+// leases returns the blobs under a lease younger than StaleLeaseAge (a
+// blob lease, or listed in a list lease), and the keys of stale leases.
 func leases(ctx context.Context, s storage.Store) (map[string]bool, []string, error) {
 	leased := map[string]bool{}
-	var stale []string
+	var stale, lists []string
 	err := s.List(ctx, leasePrefix, func(i storage.Info) error {
 		rest := strings.TrimPrefix(i.Key, leasePrefix)
-		_, sha, ok := strings.Cut(rest, "/")
-		if !ok || storage.ValidateSHA256(sha) != nil {
+		id, sha, isBlob := strings.Cut(rest, "/")
+		isList := !isBlob && strings.HasSuffix(id, leaseListExt)
+		if isBlob && storage.ValidateSHA256(sha) != nil || !isBlob && !isList {
 			return nil
 		}
-		if time.Since(i.ModTime) >= StaleLeaseAge {
+		switch {
+		case time.Since(i.ModTime) >= StaleLeaseAge:
 			stale = append(stale, i.Key)
-			return nil
+		case isBlob:
+			leased[sha] = true
+		default:
+			lists = append(lists, i.Key)
 		}
-		leased[sha] = true
 		return nil
 	})
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, nil, err
 	}
+	for _, key := range lists {
+		if err := readLeaseList(ctx, s, key, leased); err != nil {
+			return nil, nil, err
+		}
+	}
 	return leased, stale, nil
 }
 
-// storeClock writes key (an empty object) and returns a clock that tells
-// the store's time: the object's modification time plus the time elapsed
-// here since.
-func storeClock(ctx context.Context, s storage.Store, key string) (func() time.Time, error) {
-	if err := storage.PutBytes(ctx, s, key, nil); err != nil {
+// readLeaseList adds the blobs of the list lease under key to leased. A
+// list deleted meanwhile adds nothing: its push wrote its manifest before
+// it deleted it, and GC lists manifests after leases.
+func readLeaseList(ctx context.Context, s storage.Store, key string, leased map[string]bool) error {
+	rc, err := s.Get(ctx, key, 0, -1)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mirror: reading the lease %s: %w", key, err)
+	}
+	defer rc.Close()
+	sc := bufio.NewScanner(io.LimitReader(storage.ContextReader(ctx, rc), maxLeaseList))
+	for sc.Scan() {
+		// A line that is not a sha256 (a lease written by something
+		// else) names no blob.
+		if sha := sc.Text(); storage.ValidateSHA256(sha) == nil {
+			leased[sha] = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("mirror: reading the lease %s: %w", key, err)
+	}
+	return nil
+}
+
+// storeClock writes data under key and returns a clock that tells the
+// store's time: the object's modification time plus the time elapsed here
+// since.
+func storeClock(ctx context.Context, s storage.Store, key string, data []byte) (func() time.Time, error) {
+	if err := storage.PutBytes(ctx, s, key, data); err != nil {
 		return nil, err
 	}
 	info, err := s.Stat(ctx, key)

@@ -243,6 +243,9 @@ func Push(ctx context.Context, s storage.Store, repo string, files []PushFile, o
 	}
 	p.lease = newLeaser(s)
 	defer p.lease.release(ctx)
+	if err := p.lease.start(ctx); err != nil {
+		return nil, fmt.Errorf("mirror: push %s: %w", repo, err)
+	}
 	entries := make([]Entry, len(files))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.opts.Jobs)
@@ -303,14 +306,18 @@ type pusher struct {
 	lease *leaser
 }
 
-// recheck runs when every blob of the push is in place: it waits for the
-// GCs running to end and, if a GC ended after the push's first lease,
-// checks that every blob is still there and uploads again any that is not
-// (a GC that listed leases before this push took its lease may have
-// deleted a blob the push found present). A GC that starts later sees the
-// leases. See GC.
+// recheck runs when every blob of the push is in place: it writes the
+// push's list lease with every blob, waits for the GCs running to end and,
+// if a GC ended after the push started, checks that every blob is still
+// there and uploads again any that is not (a GC that listed leases before
+// the list named the blob may have deleted one the push found present). A
+// GC that starts later sees the list. See lease.go.
 func (p *pusher) recheck(ctx context.Context, files []PushFile, entries []Entry) error {
-	again, err := p.lease.mustRecheck(ctx)
+	shas := make([]string, len(entries))
+	for i, e := range entries {
+		shas[i] = e.SHA256
+	}
+	again, err := p.lease.mustRecheck(ctx, shas)
 	if err != nil {
 		return fmt.Errorf("mirror: looking for a gc: %w", err)
 	}
@@ -410,9 +417,6 @@ func (p *pusher) pushFile(ctx context.Context, f PushFile) (Entry, error) {
 		e.GitOID = oid
 	}
 
-	if err := p.lease.take(ctx, e.SHA256); err != nil {
-		return Entry{}, err
-	}
 	key := BlobKey(e.SHA256)
 	l := p.blobLock(key)
 	l.Lock()
@@ -443,6 +447,11 @@ func (p *pusher) pushFile(ctx context.Context, f PushFile) (Entry, error) {
 	case err == nil:
 		// A blob of the wrong size under its hash is corrupt: replace it.
 	case !errors.Is(err, storage.ErrNotFound):
+		return Entry{}, err
+	}
+	// A blob lease keeps the upload from a GC that runs meanwhile (a blob
+	// found present needs none: the list lease and the recheck cover it).
+	if err := p.lease.take(ctx, e.SHA256); err != nil {
 		return Entry{}, err
 	}
 	if src == nil {

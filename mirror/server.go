@@ -53,6 +53,9 @@ type ServerOptions struct {
 	// the request a 503 answer naming the store. 0 means
 	// DefaultStorageTimeout; negative, no bound.
 	StorageTimeout time.Duration
+	// Metrics, when set, count the requests and verifications (see
+	// NewMetrics).
+	Metrics *Metrics
 }
 
 // DefaultStorageTimeout is the default of ServerOptions.StorageTimeout.
@@ -176,7 +179,10 @@ func NewServer(store storage.Store, opts ServerOptions) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	lw := &logWriter{ResponseWriter: w, status: http.StatusOK}
+	s.opts.Metrics.begin()
 	defer func() {
+		s.opts.Metrics.end()
+		s.opts.Metrics.request(r, lw, time.Since(start))
 		if s.opts.Log == nil {
 			return
 		}
@@ -487,6 +493,7 @@ func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
 }
 
 func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
+	setRoute(w, routeList)
 	repos, err := ListRepos(r.Context(), s.store)
 	if err != nil {
 		s.fail(w, r, err)
@@ -508,6 +515,7 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) modelInfo(w http.ResponseWriter, r *http.Request, repo, rev string) {
+	setRoute(w, routeInfo)
 	cm, err := s.manifest(r.Context(), repo, rev)
 	if err != nil {
 		s.fail(w, r, err)
@@ -536,6 +544,7 @@ func (s *Server) modelInfo(w http.ResponseWriter, r *http.Request, repo, rev str
 }
 
 func (s *Server) tree(w http.ResponseWriter, r *http.Request, repo, rev, dir string) {
+	setRoute(w, routeTree)
 	cm, err := s.manifest(r.Context(), repo, rev)
 	if err != nil {
 		s.fail(w, r, err)
@@ -645,6 +654,7 @@ func baseURL(r *http.Request) string {
 }
 
 func (s *Server) refs(w http.ResponseWriter, r *http.Request, repo string) {
+	setRoute(w, routeRefs)
 	refs, err := ListRefs(r.Context(), s.store, repo)
 	if err == nil && len(refs) == 0 {
 		err = notFound(r.Context(), s.store, repo, "main")
@@ -669,6 +679,7 @@ func (s *Server) refs(w http.ResponseWriter, r *http.Request, repo string) {
 
 // resolve serves HEAD and GET /{repo}/resolve/{rev}/{path}.
 func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, rev, file string) {
+	setRoute(w, routeResolve)
 	cm, err := s.manifest(r.Context(), repo, rev)
 	if err != nil {
 		s.fail(w, r, err)
@@ -994,6 +1005,7 @@ func (s *Server) readSmall(ctx context.Context, e Entry) ([]byte, error) {
 	if _, err := io.Copy(buf, rc); err != nil {
 		return nil, err
 	}
+	s.opts.Metrics.blobVerified()
 	return buf.Bytes(), nil
 }
 
@@ -1011,6 +1023,7 @@ func (s *Server) isVerified(ctx context.Context, e Entry) bool {
 }
 
 func (s *Server) markVerified(e Entry, version string) {
+	s.opts.Metrics.blobVerified()
 	if version == "" {
 		return
 	}
@@ -1081,6 +1094,8 @@ type logWriter struct {
 	bytes       int64
 	wroteHeader bool
 	err         error
+	// route names the route for the metrics ("" until one takes it).
+	route string
 }
 
 // logError records err for the request's access-log record.

@@ -20,7 +20,7 @@ func init() {
 	register(&cli.Command{
 		Name:      "mirror",
 		Usage:     "pull a repository, build validated variants, push everything into a mirror: the pipeline step",
-		ArgsUsage: "REPO[@REVISION]|SRC",
+		ArgsUsage: "REPO[@REVISION]|SRC  (or --catalog FILE)",
 		Description: `Pulls REPO from the Hub into the Hugging Face cache (verified, resumable) or takes any
 other SRC (a model directory received on disk, a snapshot directory of the Hugging Face
 cache, a revision of another mirror STORE#org/name[@rev]), pushes it into the mirror at --to (s3://bucket/prefix,
@@ -34,11 +34,25 @@ mirror holds for the same source commit (--rebuild builds them again); a variant
 mirror holds is judged again by the thresholds in force. Exit codes: 0 success, 1 error, 2 usage error,
 3 a variant failed validation; the error names the failed step.
 
+--catalog FILE mirrors every repo a catalog lists, one per line:
+REPO[@REV] [--repo-type model] [--quantize S[,S]] (# starts a comment; an entry's
+--quantize replaces the command line's). Every entry is attempted; with --json
+each gives one JSON line as it ends (line, entry, repo_type, passed, report,
+error). The exit code is 0 only when every entry passed (3 when every failure
+is a failed validation, else 1). --shard I/N takes the entries whose position
+among the entries (from 0, comments and blank lines not counted) mod N is I,
+I from 0 as Kubernetes' JOB_COMPLETION_INDEX: N machines with the same catalog
+and I = 0..N-1 mirror all of it into one store with no other coordination.
+--parallel K mirrors K entries at once.
+
 Environment: HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE;
 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for s3:// URLs.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "to", Usage: "the mirror: s3://bucket/prefix, file:///path or a directory (required)"},
 			&cli.StringFlag{Name: "revision", Usage: "branch, tag or commit of REPO (default main; or REPO@REVISION)"},
+			&cli.StringFlag{Name: "catalog", Usage: "mirror every repo the catalog `FILE` lists (one REPO[@REV] [--repo-type T] [--quantize S] per line; - reads stdin)"},
+			&cli.StringFlag{Name: "shard", Usage: "with --catalog: mirror only shard `I/N` (entries whose index mod N is I; I from 0)"},
+			&cli.IntFlag{Name: "parallel", Value: 1, Usage: "with --catalog: entries mirrored at once"},
 			&cli.StringSliceFlag{Name: "quantize", Usage: "variants to build: int8, fp16, bf16 (comma-separated or repeated)"},
 			&cli.IntFlag{Name: "group-size", Usage: "int8: inputs per scale (0: per output channel); needs --quantize int8"},
 			&cli.StringSliceFlag{Name: "convert", Usage: "conversion variants: safetensors (from pickled weights)"},
@@ -56,7 +70,11 @@ AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for s3://
 		}, passFlags()...),
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
-			if len(args) != 1 {
+			cat, err := catalogFlags(c, args)
+			if err != nil {
+				return err
+			}
+			if cat == nil && len(args) != 1 {
 				return usageErrorf("mirror takes one REPO[@REVISION] or DIR, got %d arguments", len(args))
 			}
 			if c.String("to") == "" {
@@ -71,8 +89,11 @@ AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for s3://
 			if c.Int("workers") < 1 {
 				return usageErrorf("--workers %d: want at least 1", c.Int("workers"))
 			}
-			opts := pipeline.Options{Source: args[0], Revision: c.String("revision"), RepoID: c.String("repo-id"),
+			opts := pipeline.Options{Revision: c.String("revision"), RepoID: c.String("repo-id"),
 				Rebuild: c.Bool("rebuild"), AllowUnparsed: c.Bool("allow-unparsed"), Workers: c.Int("workers")}
+			if cat == nil {
+				opts.Source = args[0]
+			}
 			var schemes []quantize.Scheme
 			for _, s := range splitList(c.StringSlice("quantize")) {
 				scheme, err := quantize.ParseScheme(s)
@@ -121,6 +142,10 @@ AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for s3://
 			if showProgress(c) {
 				w := c.App.ErrWriter
 				opts.Progress = func(step, detail string) { fmt.Fprintf(w, "%s: %s\n", step, detail) }
+			}
+			if cat != nil {
+				cat.Base = opts
+				return runMirrorCatalog(c.Context, c.String("to"), cat, c.Bool("json"), c.App.Writer)
 			}
 			return runMirror(c.Context, c.String("to"), opts, c.Bool("json"), c.App.Writer)
 		},

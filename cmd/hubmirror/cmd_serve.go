@@ -12,6 +12,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
 
 	"github.com/hubmirror/hubmirror/mirror"
@@ -34,7 +37,18 @@ blob reads only the chunks it covers; a response whose bytes do not match is cut
 The first line on stdout is the URL it listens on; with --json, the second is a
 JSON document (url, from, repos) on one line. One access-log line per request
 goes to stderr. SIGINT or SIGTERM stops it gracefully: it stops accepting, lets
-requests in flight finish (up to --grace), then exits.`,
+requests in flight finish (up to --grace), then exits.
+
+--metrics-addr HOST:PORT serves Prometheus metrics at /metrics on a listener of
+their own (so that the mirror's port stays the Hub's protocol alone, and the
+metrics need no token): hubmirror_http_requests_total{route,method,code},
+hubmirror_http_response_bytes_total{route},
+hubmirror_http_request_duration_seconds{route} (histogram),
+hubmirror_http_requests_in_flight, hubmirror_blobs_verified_total,
+hubmirror_verification_failures_total, hubmirror_upstream_fetches_total,
+hubmirror_upstream_fetch_failures_total, and the Go runtime's and the
+process's (go_*, process_*). With --json, the document gives its URL
+(metrics_url).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "the mirror's `URL` (required)"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address to listen on (port 0: any free port)"},
@@ -42,6 +56,7 @@ requests in flight finish (up to --grace), then exits.`,
 			&cli.IntFlag{Name: "max-concurrent", Value: 32, Usage: "requests served at once; more wait"},
 			&cli.DurationFlag{Name: "grace", Value: 30 * time.Second, Usage: "how long shutdown waits for requests in flight"},
 			&cli.DurationFlag{Name: "storage-timeout", Value: mirror.DefaultStorageTimeout, Usage: "how long a request waits for each call to the mirror's storage before it is answered 503 (0: no bound)"},
+			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics at http://`HOST:PORT`/metrics (port 0: any free port); default none"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no access log"},
 			jsonFlag,
 		},
@@ -59,6 +74,11 @@ requests in flight finish (up to --grace), then exits.`,
 			if _, _, err := net.SplitHostPort(c.String("addr")); err != nil {
 				return usageErrorf("--addr %q: want HOST:PORT, e.g. 127.0.0.1:8080 (%v)", c.String("addr"), err)
 			}
+			if a := c.String("metrics-addr"); a != "" {
+				if _, _, err := net.SplitHostPort(a); err != nil {
+					return usageErrorf("--metrics-addr %q: want HOST:PORT, e.g. 127.0.0.1:9090 (%v)", a, err)
+				}
+			}
 			if c.Duration("storage-timeout") < 0 {
 				return usageErrorf("--storage-timeout must not be negative")
 			}
@@ -68,7 +88,7 @@ requests in flight finish (up to --grace), then exits.`,
 			}
 			opts := serveOptions{From: c.String("from"), Addr: c.String("addr"), Token: token,
 				MaxConcurrent: c.Int("max-concurrent"), Grace: c.Duration("grace"), Quiet: c.Bool("quiet"), JSON: c.Bool("json"),
-				StorageTimeout: c.Duration("storage-timeout")}
+				StorageTimeout: c.Duration("storage-timeout"), MetricsAddr: c.String("metrics-addr")}
 			return runServe(c.Context, opts, c.App.Writer, c.App.ErrWriter)
 		},
 	})
@@ -81,6 +101,8 @@ type serveOptions struct {
 	Quiet, JSON       bool
 	// StorageTimeout is ServerOptions.StorageTimeout; 0 means no bound.
 	StorageTimeout time.Duration
+	// MetricsAddr, when set, is where /metrics is served.
+	MetricsAddr string
 }
 
 func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error {
@@ -106,11 +128,39 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 	if storageTimeout == 0 {
 		storageTimeout = -1 // ServerOptions: negative is no bound
 	}
-	handler := mirror.NewServer(store, mirror.ServerOptions{Token: o.Token, MaxConcurrent: o.MaxConcurrent, Log: logger, StorageTimeout: storageTimeout})
+	sopts := mirror.ServerOptions{Token: o.Token, MaxConcurrent: o.MaxConcurrent, Log: logger, StorageTimeout: storageTimeout}
+	var metricsSrv *http.Server
+	var metricsLn net.Listener
+	if o.MetricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		if err := reg.Register(collectors.NewGoCollector()); err != nil {
+			return err
+		}
+		if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+			return err
+		}
+		if sopts.Metrics, err = mirror.NewMetrics(reg); err != nil {
+			return err
+		}
+		if metricsLn, err = net.Listen("tcp", o.MetricsAddr); err != nil {
+			return fmt.Errorf("listening on %s (--metrics-addr): %w", o.MetricsAddr, err)
+		}
+		defer metricsLn.Close()
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
+	handler := mirror.NewServer(store, sopts)
 
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", o.Addr, err)
+	}
+	metricsURL := ""
+	if metricsSrv != nil {
+		metricsURL = "http://" + metricsLn.Addr().String() + "/metrics"
+		go metricsSrv.Serve(metricsLn)
+		defer metricsSrv.Close()
 	}
 	// The first line is the URL, with --json too; serve prints while it
 	// runs, so a later failure adds its JSON document as a line of its own.
@@ -121,7 +171,11 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintln(stdout, url)
 	if o.JSON {
-		doc, err := json.Marshal(map[string]any{"url": url, "from": store.Location(), "repos": repos})
+		d := map[string]any{"url": url, "from": store.Location(), "repos": repos}
+		if metricsURL != "" {
+			d["metrics_url"] = metricsURL
+		}
+		doc, err := json.Marshal(d)
 		if err == nil {
 			_, err = fmt.Fprintf(stdout, "%s\n", doc)
 		}
@@ -131,6 +185,9 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		}
 	} else {
 		fmt.Fprintf(stderr, "serving %d repos from %s at %s (HF_ENDPOINT=%s)\n", len(repos), store.Location(), url, url)
+		if metricsURL != "" {
+			fmt.Fprintf(stderr, "metrics at %s\n", metricsURL)
+		}
 	}
 
 	srv := &http.Server{

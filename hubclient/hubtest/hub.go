@@ -4,8 +4,11 @@
 // ETag and X-Linked-* headers, redirects of LFS files to a separate CDN
 // host, renamed repositories), knows gated and private repositories, injects
 // faults (dropped connections, 429 with Retry-After, 503, wrong bytes, a 200
-// answer to a Range request, a per-connection bandwidth cap) and counts every
-// request so tests can assert what was fetched.
+// answer to a Range request, a per-connection bandwidth cap), answers as the
+// Hub does for repositories on Xet storage when Hub.Xet is set (signed,
+// expiring CDN redirects with X-Xet-Hash; small files through
+// /api/resolve-cache/; see xet.go) and counts every request so tests can
+// assert what was fetched.
 //
 //	hub := hubtest.New(t)
 //	hub.AddRepo("org/model").AddFile("config.json", []byte(`{}`))
@@ -38,6 +41,14 @@ type Hub struct {
 	LFSThreshold int64
 	// PageSize is the number of entries per tree listing page (default 50).
 	PageSize int
+	// Xet makes the hub answer /resolve as the Hub does for repositories
+	// on Xet storage (see xet.go): LFS files redirect to a signed,
+	// expiring CDN URL with X-Xet-Hash and a Link rel="xet-auth", regular
+	// files to /api/resolve-cache/. Set it before serving.
+	Xet bool
+	// XetURLTTL is how long the signed CDN URLs of Xet answers stay valid
+	// (default 1 hour; see AdvanceClock).
+	XetURLTTL time.Duration
 
 	hub, cdn *httptest.Server
 
@@ -50,6 +61,8 @@ type Hub struct {
 	faults    []*faultState
 	bandwidth int64
 	requests  []Request
+	signer    *xetSigner
+	clockSkew time.Duration
 }
 
 // New starts a hub and its CDN that stop when the test ends.
@@ -66,6 +79,7 @@ func NewServer() *Hub {
 		PageSize:     50,
 		repos:        map[string]*Repo{},
 		renamed:      map[string]string{},
+		signer:       newXetSigner(),
 	}
 	h.hub = httptest.NewServer(http.HandlerFunc(h.serveHub))
 	h.cdn = httptest.NewServer(http.HandlerFunc(h.serveCDN))
@@ -133,7 +147,7 @@ func (h *Hub) SetBandwidth(bytesPerSecond int64) {
 // Request is one request the hub or the CDN answered.
 type Request struct {
 	Host   string // "hub" or "cdn"
-	Kind   string // "info", "tree", "resolve" (hub file HEAD/GET) or "blob" (CDN GET)
+	Kind   string // "info", "tree", "resolve" (hub file HEAD/GET), "blob" (CDN GET) or "cache" (the resolve cache of Xet answers)
 	Method string
 	Repo   string // repo id as requested ("" for the CDN)
 	Path   string // file path in the repository (resolve and blob requests)
@@ -175,7 +189,7 @@ func (h *Hub) PeakDownloads() int {
 func (h *Hub) Downloads(path string) []Request {
 	var out []Request
 	for _, r := range h.Requests() {
-		if r.Method == http.MethodGet && (r.Kind == "resolve" || r.Kind == "blob") && (path == "" || r.Path == path) {
+		if r.Method == http.MethodGet && (r.Kind == "resolve" || r.Kind == "blob" || r.Kind == "cache") && (path == "" || r.Path == path) {
 			out = append(out, r)
 		}
 	}
@@ -280,6 +294,9 @@ func (h *Hub) serveHub(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusBadRequest, "", "bad path")
 		return
 	}
+	if h.serveResolveCache(w, req, segs) {
+		return
+	}
 	id, action, rev, rest, ok := route(segs)
 	if !ok {
 		writeError(w, http.StatusNotFound, "", "no such endpoint")
@@ -363,7 +380,7 @@ func (h *Hub) serveHub(w http.ResponseWriter, req *http.Request) {
 	case "tree":
 		h.serveTree(w, req, rec, commit, files, dir)
 	case "resolve":
-		h.serveResolve(w, req, rec, commit, tree)
+		h.serveResolve(w, req, rec, rev, commit, tree)
 	}
 }
 
@@ -469,13 +486,17 @@ func (h *Hub) serveTree(w http.ResponseWriter, req *http.Request, rec *Request, 
 	_ = json.NewEncoder(w).Encode(out)
 }
 
-func (h *Hub) serveResolve(w http.ResponseWriter, req *http.Request, rec *Request, commit string, tree map[string]*File) {
+func (h *Hub) serveResolve(w http.ResponseWriter, req *http.Request, rec *Request, rev, commit string, tree map[string]*File) {
 	f := tree[rec.Path]
 	w.Header().Set(hubproto.HeaderRepoCommit, commit)
 	if f == nil {
 		rec.Status = http.StatusNotFound
 		h.record(rec)
 		writeError(w, http.StatusNotFound, hubproto.ErrorEntryNotFound, rec.Path+" does not exist on \""+commit+"\"")
+		return
+	}
+	if h.Xet {
+		h.serveXetResolve(w, req, rec, rec.Repo, rev, commit, f)
 		return
 	}
 	size := f.Content.Size()
@@ -504,7 +525,10 @@ func (h *Hub) serveCDN(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusBadRequest, "", "Only one auth mechanism allowed")
 		return
 	}
-	sha := strings.TrimPrefix(req.URL.Path, "/blobs/")
+	sha, xet := strings.CutPrefix(req.URL.Path, "/xet-bridge-us/")
+	if !xet {
+		sha = strings.TrimPrefix(req.URL.Path, "/blobs/")
+	}
 	var f *File
 	h.mu.Lock()
 	for _, r := range h.repos {
@@ -529,7 +553,10 @@ func (h *Hub) serveCDN(w http.ResponseWriter, req *http.Request) {
 		writeError(w, rec.Status, "", rec.Fault)
 		return
 	}
-	if f == nil || req.URL.Query().Get("X-Amz-Signature") == "" {
+	if xet && h.refuseXetURL(w, req, rec, sha) {
+		return
+	}
+	if f == nil || (!xet && req.URL.Query().Get("X-Amz-Signature") == "") {
 		rec.Status = http.StatusForbidden
 		h.record(rec)
 		writeError(w, http.StatusForbidden, "", "AccessDenied")
