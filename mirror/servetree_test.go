@@ -1,0 +1,107 @@
+package mirror
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/hubmirror/hubmirror/hubproto"
+)
+
+// TestTreePageCursor: whatever the page size, following treePage's
+// cursors lists every entry under a directory exactly once, the same as a
+// listing in one page, including around names that sort between a
+// directory and its contents ("a-c" sorts after "a" and before "a/b").
+func TestTreePageCursor(t *testing.T) {
+	paths := []string{"a-c", "a.txt", "a/b", "a/x/y", "a/x/z/w", "a/x0", "a0/q", "b", "c/d/e/f", "c/d/g", "c/h"}
+	sort.Strings(paths)
+	m := &Manifest{Commit: strings.Repeat("1", 40)}
+	for _, p := range paths {
+		m.Files = append(m.Files, Entry{Path: p, Size: 1, SHA256: strings.Repeat("0", 64), GitOID: GitBlobOID([]byte(p))})
+	}
+	trees := m.treeOIDs()
+	// What each listing must hold.
+	want := func(dir string, recursive bool) []string {
+		prefix := ""
+		if dir != "" {
+			prefix = dir + "/"
+		}
+		set := map[string]bool{}
+		for _, p := range paths {
+			rest, ok := strings.CutPrefix(p, prefix)
+			if !ok {
+				continue
+			}
+			parts := strings.Split(rest, "/")
+			for i := 1; i < len(parts); i++ {
+				if recursive || i == 1 {
+					set[prefix+strings.Join(parts[:i], "/")+"/"] = true
+				}
+			}
+			if recursive || len(parts) == 1 {
+				set[p] = true
+			}
+		}
+		var out []string
+		for p := range set {
+			out = append(out, p)
+		}
+		sort.Strings(out)
+		return out
+	}
+	for _, dir := range []string{"", "a", "a/x", "c", "c/d"} {
+		for _, recursive := range []bool{false, true} {
+			w := want(dir, recursive)
+			for limit := 1; limit <= len(w)+1; limit++ {
+				var got []string
+				cur, pages := treeCursor{}, 0
+				for {
+					page, next, more := treePage(m, trees, dir, recursive, cur, limit, nil)
+					pages++
+					if len(page) > limit || len(page) == 0 && more || pages > len(w)+2 {
+						t.Fatalf("dir %q recursive %v limit %d: page %d of %d entries, more %v", dir, recursive, limit, pages, len(page), more)
+					}
+					for _, e := range page {
+						p := e.Path
+						if e.Type == hubproto.TypeDirectory {
+							p += "/"
+							if e.OID != trees[e.Path] || e.OID == "" {
+								t.Errorf("directory %s: oid %q, want %q", e.Path, e.OID, trees[e.Path])
+							}
+						}
+						got = append(got, p)
+					}
+					if !more {
+						break
+					}
+					// The cursor goes through its encoding, as in a Link.
+					var ok bool
+					if cur, ok = decodeTreeCursor(next.encode()); !ok {
+						t.Fatalf("cursor %+v does not decode", next)
+					}
+				}
+				sorted := append([]string(nil), got...)
+				sort.Strings(sorted)
+				if fmt.Sprint(sorted) != fmt.Sprint(w) {
+					t.Errorf("dir %q recursive %v limit %d: listed %v, want %v", dir, recursive, limit, got, w)
+				}
+				// A directory comes before everything in it.
+				for i, p := range got {
+					if strings.HasSuffix(p, "/") {
+						for _, q := range got[:i] {
+							if strings.HasPrefix(q, p) {
+								t.Errorf("dir %q recursive %v limit %d: %s listed before its directory %s", dir, recursive, limit, q, p)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, bad := range []string{"!!", "MQ", "LTEuMA"} { // not base64, "1" without a '.', "-1.0"
+		if _, ok := decodeTreeCursor(bad); ok {
+			t.Errorf("cursor %q decodes", bad)
+		}
+	}
+}
