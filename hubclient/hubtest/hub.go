@@ -360,8 +360,10 @@ func (h *Hub) serveHub(w http.ResponseWriter, req *http.Request) {
 	}
 	commit, tree := repo.resolveLocked(rev)
 	var files []*File
-	for _, f := range tree {
-		files = append(files, f)
+	if kind == "info" || kind == "tree" { // a file request needs no listing
+		for _, f := range tree {
+			files = append(files, f)
+		}
 	}
 	h.mu.Unlock()
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
