@@ -210,7 +210,7 @@ func TestDatasetThroughMirror(t *testing.T) {
 
 	// A pull from the served mirror gets every file, as from the hub.
 	fromMirror := t.TempDir()
-	code, out, errOut = runPullCLI("pull", "datasets/org/big", "--cache-dir", fromMirror, "--endpoint", srv)
+	code, _, errOut = runPullCLI("pull", "datasets/org/big", "--cache-dir", fromMirror, "--endpoint", srv)
 	if code != 0 {
 		t.Fatalf("pull from the mirror: %s", errOut)
 	}
