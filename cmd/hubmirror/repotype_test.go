@@ -208,6 +208,19 @@ func TestDatasetThroughMirror(t *testing.T) {
 		t.Errorf("paths-info: %s", body)
 	}
 
+	// Each type's listing holds its own repos.
+	for api, want := range map[string]string{"/api/datasets": `[{"id":"org/big","private":false}]`, "/api/models": `[{"id":"org/big","modelId":"org/big","private":false}]`} {
+		resp, err := http.Get(srv + api)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != want {
+			t.Errorf("GET %s: %s, want %s", api, body, want)
+		}
+	}
+
 	// A pull from the served mirror gets every file, as from the hub.
 	fromMirror := t.TempDir()
 	code, _, errOut = runPullCLI("pull", "datasets/org/big", "--cache-dir", fromMirror, "--endpoint", srv)
