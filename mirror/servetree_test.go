@@ -105,3 +105,31 @@ func TestTreePageCursor(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkTreePage lists one page of 1000 entries from the middle of a
+// dataset of 20,000 files, recursively and at the top level: a page costs
+// its own entries, not the repo's size.
+func BenchmarkTreePage(b *testing.B) {
+	m := &Manifest{Commit: strings.Repeat("1", 40)}
+	for i := range 20000 {
+		p := fmt.Sprintf("data/%s/part-%02d/%05d.parquet", []string{"test", "train", "validation"}[i%3], i/1000, i)
+		m.Files = append(m.Files, Entry{Path: p, Size: 100, SHA256: strings.Repeat("0", 64), GitOID: strings.Repeat("2", 40)})
+	}
+	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	trees := m.treeOIDs()
+	for _, c := range []struct {
+		name      string
+		dir       string
+		recursive bool
+	}{{"recursive", "", true}, {"top", "", false}, {"subdir", "data/train", false}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				page, _, _ := treePage(m, trees, c.dir, c.recursive, treeCursor{file: 10000}, 1000, nil)
+				if len(page) == 0 {
+					b.Fatal("empty page")
+				}
+			}
+		})
+	}
+}
