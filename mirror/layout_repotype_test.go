@@ -1,6 +1,14 @@
 package mirror
 
-import "testing"
+import (
+	"bytes"
+	"context"
+	"io"
+	"path/filepath"
+	"testing"
+
+	"github.com/hubmirror/hubmirror/storage"
+)
 
 // TestLayoutRepoTypes: model keys are as they always were (stored mirrors
 // stay readable); datasets and spaces have folders of their own, and the
@@ -38,5 +46,28 @@ func TestLayoutRepoTypes(t *testing.T) {
 		if ValidateRepoID(id) == nil {
 			t.Errorf("ValidateRepoID(%s) accepts it", id)
 		}
+	}
+}
+
+// TestFindModelURLDataset: the path form of a ModelURL names a dataset by
+// datasets/org/name after the mirror's root.
+func TestFindModelURLDataset(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "m")
+	s, err := storage.NewLocal(root, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	data := []byte("a,b\n1,2\n")
+	files := []PushFile{{Path: "data.csv", Size: int64(len(data)), Open: func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}}
+	if _, err := Push(context.Background(), s, "datasets/org/name", files, PushOptions{Revision: "main"}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := FindModelURL(context.Background(), "file://"+root+"/datasets/org/name@main", nil)
+	if err != nil || u.Store != "file://"+root || u.Repo != "datasets/org/name" || u.Revision != "main" {
+		t.Errorf("FindModelURL: %+v, %v", u, err)
+	}
+	if _, err := FindModelURL(context.Background(), "file://"+root+"/org/name", nil); err == nil {
+		t.Error("the model org/name, which the mirror does not hold, was found")
 	}
 }
