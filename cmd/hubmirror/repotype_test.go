@@ -231,3 +231,52 @@ func TestDatasetThroughMirror(t *testing.T) {
 		t.Errorf("the caches from the hub and from the mirror differ")
 	}
 }
+
+// TestMirrorDataset: mirror takes a dataset from the Hub (streamed) and
+// from the cache (--offline); push takes a directory as a dataset, whose
+// files are data: a .safetensors file that does not parse is pushed as it
+// is, where a model's is refused.
+func TestMirrorDataset(t *testing.T) {
+	hub := hubtest.New(t)
+	ds := hub.AddRepo("datasets/org/small").AddFiles(map[string][]byte{
+		"README.md":        []byte("# small\n"),
+		"data/weights.bin": []byte("not a pickle at all"),
+		"data/train.csv":   []byte("a,b\n1,2\n"),
+	})
+	pullEnv(t, hub)
+	to := filepath.Join(t.TempDir(), "mirror")
+	for _, args := range [][]string{
+		{"mirror", "datasets/org/small", "--to", to, "--json"},
+		{"mirror", "org/small", "--repo-type", "dataset", "--to", to + "2", "--json", "--offline"},
+	} {
+		if args[len(args)-1] == "--offline" {
+			if code, _, errOut := runPullCLI("pull", "datasets/org/small"); code != 0 {
+				t.Fatalf("pull: %s", errOut)
+			}
+		}
+		out, stderr, code := runCLI(t, args...)
+		var rep struct {
+			Source struct {
+				Repo, Commit string
+				Files        int
+			} `json:"source"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || rep.Source.Repo != "datasets/org/small" || rep.Source.Commit != ds.Commit() || rep.Source.Files != 3 {
+			t.Errorf("%v: exit %d, %s %s", args, code, out, stderr)
+		}
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "model.safetensors"), []byte("not safetensors"), 0o644)
+	if _, stderr, code := pushJSON(t, dir, to, "--repo-id", "org/dir"); code != 2 {
+		t.Errorf("push of a model directory whose weights do not parse: exit %d, %s", code, stderr)
+	}
+	if rep, stderr, code := pushJSON(t, dir, to, "--repo-id", "org/dir", "--repo-type", "dataset"); code != 0 || rep.Repo != "datasets/org/dir" {
+		t.Errorf("push of a dataset directory: exit %d, %+v %s", code, rep, stderr)
+	}
+	for _, dst := range []string{to, to + "2"} {
+		m, err := mirror.Resolve(t.Context(), openMirror(t, dst), "datasets/org/small", "main")
+		if err != nil || m.Commit != ds.Commit() || len(m.Files) != 3 {
+			t.Errorf("%s: %v %v", dst, m, err)
+		}
+	}
+}
