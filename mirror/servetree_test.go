@@ -2,11 +2,13 @@ package mirror
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/hubmirror/hubmirror/hubproto"
+	"github.com/hubmirror/hubmirror/storage"
 )
 
 // TestTreePageCursor: whatever the page size, following treePage's
@@ -131,5 +133,31 @@ func BenchmarkTreePage(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkServeTreeFirstPage serves the first page of the recursive tree
+// of a 20,000-file dataset (manifest cached), JSON encoding included.
+func BenchmarkServeTreeFirstPage(b *testing.B) {
+	m := &Manifest{Commit: strings.Repeat("1", 40)}
+	for i := range 20000 {
+		p := fmt.Sprintf("data/%s/part-%02d/%05d.parquet", []string{"test", "train", "validation"}[i%3], i/1000, i)
+		m.Files = append(m.Files, Entry{Path: p, Size: 100, SHA256: strings.Repeat("0", 64), GitOID: strings.Repeat("2", 40)})
+	}
+	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	st, err := storage.NewLocal(b.TempDir(), true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := NewServer(st, ServerOptions{})
+	s.remember("org/big", m)
+	url := "/api/models/org/big/tree/" + m.Commit + "?recursive=true"
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, httptest.NewRequest("GET", url, nil))
+		if w.Code != 200 {
+			b.Fatal(w.Code)
+		}
 	}
 }
