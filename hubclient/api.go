@@ -78,7 +78,8 @@ func (f RepoFile) validate() error {
 	return nil
 }
 
-// RepoInfo is what GET /api/models/{id}/revision/{rev}?blobs=true returns.
+// RepoInfo is what GET /api/models/{id}/revision/{rev}?blobs=true returns
+// (/api/datasets/..., /api/spaces/... for a dataset or space).
 type RepoInfo struct {
 	ID      string
 	SHA     string // commit the revision resolves to
@@ -97,7 +98,7 @@ func lfsInfo(w *hubproto.LFS) *LFSInfo {
 }
 
 func (c *Client) apiURL(repoID, kind, rev string) string {
-	return c.endpoint.String() + "/api/models/" + repoID + "/" + kind + "/" + quote(rev, "")
+	return c.endpoint.String() + hubproto.APIPath(repoID) + "/" + kind + "/" + quote(rev, "")
 }
 
 // errTooLarge: an answer exceeds maxJSONBytes; errEntryTooLarge: an entry

@@ -15,6 +15,12 @@
 //     commit sha and the files with sizes and LFS hashes.
 //   - ListTree: GET {endpoint}/api/models/{id}/tree/{rev}?recursive=true,
 //     following Link: <...>; rel="next" pages.
+//
+// A dataset or space is named by its qualified id, "datasets/org/name" or
+// "spaces/org/name" (hubproto.SplitRepo), everywhere a repo id is taken:
+// its API calls go to /api/datasets/{id}/..., its files to
+// {endpoint}/datasets/{id}/resolve/..., and its cache folder is
+// datasets--org--name, as huggingface_hub names them.
 //   - Resolve: HEAD {endpoint}/{id}/resolve/{rev}/{path}: X-Repo-Commit
 //     (required), X-Linked-Etag or ETag (normalised: no W/, no quotes),
 //     X-Linked-Size or Content-Length, and the download location. Redirects

@@ -161,7 +161,7 @@ func localUpToDate(lp localPaths, f RepoFile, commit string, verify bool) (bool,
 // downloading it again.
 func localReuse(lp localPaths, f RepoFile, cacheDir string) func(context.Context) (bool, string, error) {
 	return func(ctx context.Context) (bool, string, error) {
-		matches, _ := filepath.Glob(filepath.Join(cacheDir, "models--*", "blobs", f.ETag()))
+		matches, _ := filepath.Glob(filepath.Join(cacheDir, "*s--*", "blobs", f.ETag()))
 		for _, blob := range matches {
 			st, err := os.Stat(blob)
 			if err != nil || !st.Mode().IsRegular() || st.Size() != f.Size {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/hubmirror/hubmirror/hubproto"
 )
 
 // DefaultRevision is the branch used when no revision is given.
@@ -19,11 +21,13 @@ var (
 // revisions that never move).
 func IsCommitHash(rev string) bool { return commitRe.MatchString(rev) }
 
-// ValidateRepoID checks a model repo id ("name" or "org/name") the way the
+// ValidateRepoID checks a repo id ("name" or "org/name", after "datasets/"
+// or "spaces/" for a dataset or space: see hubproto.SplitRepo) the way the
 // Hub does: letters, digits, '_', '-', '.', at most one '/', no "--" or "..",
 // parts neither starting nor ending with '-' or '.', at most 96 characters.
-func ValidateRepoID(id string) error {
-	bad := func(why string) error { return fmt.Errorf("%w %s: %s", ErrInvalidRepoID, quoteServer(id), why) }
+func ValidateRepoID(qualified string) error {
+	bad := func(why string) error { return fmt.Errorf("%w %s: %s", ErrInvalidRepoID, quoteServer(qualified), why) }
+	_, id := hubproto.SplitRepo(qualified)
 	if id == "" {
 		return bad("empty")
 	}
@@ -148,8 +152,6 @@ func quote(s, safe string) string {
 	return b.String()
 }
 
-// RepoFolderName returns the cache folder name of a model repo:
-// "models--org--name".
-func RepoFolderName(repoID string) string {
-	return "models--" + strings.ReplaceAll(repoID, "/", "--")
-}
+// RepoFolderName returns the cache folder name of a repo:
+// "models--org--name", "datasets--org--name" for "datasets/org/name".
+func RepoFolderName(repoID string) string { return hubproto.FolderName(repoID) }

@@ -5,14 +5,19 @@
 // (hubclient/hubtest) and the mirror's server (mirror.Server) use these
 // declarations, and package prototest checks that both servers answer alike.
 //
-// The endpoints:
+// The endpoints, for models:
 //
 //	GET  /api/models/{repo}[/revision/{rev}][?blobs=true]   ModelInfo
-//	GET  /api/models/{repo}/tree/{rev}[/{path}][?recursive=true]  []TreeEntry, paginated
-//	     with a Link: <url>; rel="next" header
+//	GET  /api/models/{repo}/tree/{rev}[/{path}][?recursive=true][&expand=true]  []TreeEntry,
+//	     paginated with a Link: <url>; rel="next" header
+//	POST /api/models/{repo}/paths-info/{rev}                 []TreeEntry of the paths asked for
 //	GET  /api/models/{repo}/refs                             GitRefs
 //	HEAD /{repo}/resolve/{rev}/{path}                        headers only
 //	GET  /{repo}/resolve/{rev}/{path}                        content, or a redirect (LFS)
+//
+// and the same for datasets and spaces, with /api/datasets/ and
+// /api/spaces/ and /datasets/{repo}/resolve/..., /spaces/{repo}/resolve/...
+// (see repotype.go: a repo is named by its qualified id, "datasets/org/name").
 //
 // A revision in a URL is escaped as one path segment ("refs%2Fpr%2F1").
 package hubproto
@@ -128,6 +133,9 @@ type TreeEntry struct {
 	Path    string `json:"path"`
 	LFS     *LFS   `json:"lfs,omitempty"`
 	XetHash string `json:"xetHash,omitempty"`
+	// LastCommit is sent with ?expand=true (tree) or expand=true
+	// (paths-info).
+	LastCommit *LastCommit `json:"lastCommit,omitempty"`
 }
 
 // GitRef is a ref in GitRefs.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hubmirror/hubmirror/hubclient"
 	"github.com/hubmirror/hubmirror/hubclient/hubtest"
+	"github.com/hubmirror/hubmirror/hubproto"
 	"github.com/hubmirror/hubmirror/storage"
 )
 
@@ -288,6 +289,12 @@ type hfCheck struct {
 		LFSSHA256 *string `json:"lfs_sha256"`
 	} `json:"info_files"`
 	Refs map[string][][2]string `json:"refs"`
+	// For a dataset or space: the cache folder, and HfFileSystem's find
+	// (file paths), ls ([name, type] of the top level) and info's size.
+	SnapshotFolder string      `json:"snapshot_folder"`
+	FSFind         []string    `json:"fs_find"`
+	FSLs           [][2]string `json:"fs_ls"`
+	FSInfoSize     int64       `json:"fs_info_size"`
 }
 
 // runHFServeCheck runs testdata/hf_serve_check.py with python against the
@@ -297,6 +304,7 @@ func runHFServeCheck(t *testing.T, python, script, endpoint string, s storage.St
 	t.Helper()
 	type check struct {
 		Repo     string  `json:"repo"`
+		RepoType string  `json:"repo_type"`
 		Revision *string `json:"revision"`
 		File     string  `json:"file"`
 	}
@@ -308,7 +316,8 @@ func runHFServeCheck(t *testing.T, python, script, endpoint string, s storage.St
 			t.Fatal(err)
 		}
 		manifests = append(manifests, mf)
-		c := check{Repo: rr[0], File: mf.Files[len(mf.Files)-1].Path}
+		repoType, id := hubproto.SplitRepo(rr[0])
+		c := check{Repo: id, RepoType: repoType, File: mf.Files[len(mf.Files)-1].Path}
 		if rr[1] != "" {
 			rev := rr[1]
 			c.Revision = &rev
@@ -387,6 +396,12 @@ func runHFServeCheck(t *testing.T, python, script, endpoint string, s storage.St
 				t.Errorf("%s: model_info sibling %+v, manifest %+v", what, e, f)
 			}
 		}
+		if repoType, _ := hubproto.SplitRepo(revs[i][0]); repoType != hubproto.RepoTypeModel {
+			checkHFFileSystem(t, what, r, mf, checks[i].File)
+		}
+		if r.SnapshotFolder != hubproto.FolderName(revs[i][0]) {
+			t.Errorf("%s: the snapshot is in the cache folder %s, want %s", what, r.SnapshotFolder, hubproto.FolderName(revs[i][0]))
+		}
 		refs, err := ListRefs(context.Background(), s, revs[i][0])
 		if err != nil {
 			t.Fatal(err)
@@ -452,4 +467,68 @@ func TestHuggingfaceHubAgainstChunkedServer(t *testing.T) {
 	script, _ := filepath.Abs("testdata/hf_serve_check.py")
 	revs := append(append([][2]string{}, m.revs...), [2]string{"org/alpha", "int8"}, [2]string{"local/dirmodel", ""})
 	runHFServeCheck(t, python, script, srv.URL, m.store, revs)
+}
+
+// checkHFFileSystem checks what HfFileSystem listed of a dataset or space:
+// find gives every file, ls the top level's files and folders, info the
+// size of a file.
+func checkHFFileSystem(t *testing.T, what string, r hfCheck, mf *Manifest, file string) {
+	t.Helper()
+	var files []string
+	top := map[string]string{}
+	for _, e := range mf.Files {
+		files = append(files, e.Path)
+		if dir, _, nested := strings.Cut(e.Path, "/"); nested {
+			top[dir] = "directory"
+		} else {
+			top[e.Path] = "file"
+		}
+	}
+	sort.Strings(files)
+	if fmt.Sprint(r.FSFind) != fmt.Sprint(files) {
+		t.Errorf("%s: HfFileSystem.find lists %d files, want %d (first %v)", what, len(r.FSFind), len(files), r.FSFind[:min(3, len(r.FSFind))])
+	}
+	var wantLs [][2]string
+	for name, typ := range top {
+		wantLs = append(wantLs, [2]string{name, typ})
+	}
+	sort.Slice(wantLs, func(i, j int) bool { return wantLs[i][0] < wantLs[j][0] })
+	if fmt.Sprint(r.FSLs) != fmt.Sprint(wantLs) {
+		t.Errorf("%s: HfFileSystem.ls %v, want %v", what, r.FSLs, wantLs)
+	}
+	if f, _ := mf.File(file); r.FSInfoSize != f.Size {
+		t.Errorf("%s: HfFileSystem.info(%s) size %d, want %d", what, file, r.FSInfoSize, f.Size)
+	}
+}
+
+// TestHuggingfaceHubDataset runs the real huggingface_hub against the
+// mirror's server for a dataset of thousands of small files pulled from
+// the test hub (skipped when python3 cannot import huggingface_hub):
+// snapshot_download and hf_hub_download with repo_type="dataset" (cache
+// folder datasets--org--data), a local_dir, list_repo_tree over pages of
+// 100 entries, repo_info, list_repo_refs, and HfFileSystem's find, ls and
+// info on datasets/org/data; a model of the same name stays apart.
+func TestHuggingfaceHubDataset(t *testing.T) {
+	python := hfPython()
+	if python == "" {
+		t.Skip("huggingface_hub is not importable by python3 (set PYTHONPATH to its src/ to run this check)")
+	}
+	hub := hubtest.New(t)
+	files := map[string][]byte{"README.md": []byte("# data\n")}
+	for i := range 2000 {
+		files[fmt.Sprintf("data/%s/%05d.jsonl", []string{"train", "test"}[i%2], i)] = []byte(fmt.Sprintf("{\"id\": %d}\n", i))
+	}
+	hub.AddRepo("datasets/org/data").AddFiles(files)
+	hub.AddRepo("org/data").AddFile("config.json", []byte(`{}`))
+	s := newStore(t)
+	c := hubClient(t, hub)
+	for _, repo := range []string{"datasets/org/data", "org/data"} {
+		if _, err := Pull(context.Background(), c, s, repo, "main", PullOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(NewServer(s, ServerOptions{TreePageSize: 100}))
+	defer srv.Close()
+	script, _ := filepath.Abs("testdata/hf_serve_check.py")
+	runHFServeCheck(t, python, script, srv.URL, s, [][2]string{{"datasets/org/data", ""}, {"org/data", ""}})
 }

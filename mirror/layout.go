@@ -9,14 +9,21 @@
 //	blobs/chunks/<sha256>                          chunk hashes of that blob (optional)
 //	repos/models--<org>--<name>/manifests/<commit>.json   one per commit (40 hex)
 //	repos/models--<org>--<name>/refs/<revision>    the commit a branch, tag or variant names
+//	repos/datasets--<org>--<name>/...              the same for a dataset
+//	repos/spaces--<org>--<name>/...                and for a space
 //	leases/<push id>.list                          a running push relies on these blobs (see GC)
 //	leases/<push id>/<sha256>                      a running push is uploading this blob (see GC)
 //	gc/running/<gc id>, gc/done/<gc id>            a GC is running, or ended (see GC)
 //
-// The repo directory is named as in the Hugging Face cache: "models--",
-// then the repo id with "/" replaced by "--" (repo ids cannot contain "--", so
-// the name is unambiguous; a repo id without an org, "gpt2", becomes
-// "models--gpt2"). A revision name is stored path-escaped (url.PathEscape:
+// The repo directory is named as in the Hugging Face cache: the repo type's
+// plural and "--" ("models--", "datasets--", "spaces--"), then the repo id
+// with "/" replaced by "--" (repo ids cannot contain "--", so the name is
+// unambiguous; a repo id without an org, "gpt2", becomes "models--gpt2").
+// Types are kept apart: a model and a dataset of the same name are two
+// repos. Everywhere in this package a repo is named by its qualified id
+// (hubproto.SplitRepo): a model by its id, a dataset by "datasets/" and its
+// id, a space by "spaces/" and its id; blobs are shared across types. A
+// revision name is stored path-escaped (url.PathEscape:
 // "refs/pr/1" becomes "refs%2Fpr%2F1"), so names that nest ("a" and "a/b")
 // never collide as files and directories. A ref object holds the 40-hex
 // commit and nothing else, like refs/<name> in the Hugging Face cache.
@@ -98,6 +105,8 @@ import (
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/hubmirror/hubmirror/hubproto"
 )
 
 // Errors callers test with errors.Is.
@@ -122,7 +131,6 @@ const (
 	blobPrefix   = "blobs/sha256/"
 	chunksPrefix = "blobs/chunks/"
 	repoPrefix   = "repos/"
-	repoKind     = "models--"
 )
 
 // BlobKey returns the key of the blob with the given sha256.
@@ -132,9 +140,10 @@ func BlobKey(sha256 string) string { return blobPrefix + sha256 }
 // given sha256 (see the package doc's Layout).
 func ChunksKey(sha256 string) string { return chunksPrefix + sha256 }
 
-// repoDir returns "repos/models--org--name".
+// repoDir returns "repos/models--org--name" ("repos/datasets--org--name"
+// for "datasets/org/name").
 func repoDir(repo string) string {
-	return repoPrefix + repoKind + strings.ReplaceAll(repo, "/", "--")
+	return repoPrefix + hubproto.FolderName(repo)
 }
 
 // ManifestKey returns the key of a repo's manifest for commit.
@@ -147,23 +156,11 @@ func RefKey(repo, rev string) string {
 	return repoDir(repo) + "/refs/" + url.PathEscape(rev)
 }
 
-// repoFromDir parses the directory name under repos/ back into a repo id.
+// repoFromDir parses the directory name under repos/ back into a qualified
+// repo id.
 func repoFromDir(dir string) (string, bool) {
-	name, ok := strings.CutPrefix(dir, repoKind)
-	if !ok {
-		return "", false
-	}
-	parts := strings.Split(name, "--")
-	var id string
-	switch len(parts) {
-	case 1:
-		id = parts[0]
-	case 2:
-		id = parts[0] + "/" + parts[1]
-	default:
-		return "", false
-	}
-	if ValidateRepoID(id) != nil {
+	id, ok := hubproto.ParseFolderName(dir)
+	if !ok || ValidateRepoID(id) != nil || hubproto.FolderName(id) != dir {
 		return "", false
 	}
 	return id, true
@@ -172,12 +169,14 @@ func repoFromDir(dir string) (string, bool) {
 // MaxRepoIDLength is the Hub's limit on a repo id.
 const MaxRepoIDLength = 96
 
-// ValidateRepoID checks a repo id the way the Hub does: "name" or
-// "org/name", each part of ASCII letters, digits, '-', '_' and '.', not
+// ValidateRepoID checks a qualified repo id (a model's id, or a dataset's
+// or space's after "datasets/" or "spaces/") the way the Hub does: "name"
+// or "org/name", each part of ASCII letters, digits, '-', '_' and '.', not
 // starting or ending with '-' or '.', without "--" or "..", at most 96
 // characters.
-func ValidateRepoID(id string) error {
-	bad := func(why string) error { return fmt.Errorf("mirror: repo id %q: %s: %w", id, why, ErrInvalid) }
+func ValidateRepoID(qualified string) error {
+	bad := func(why string) error { return fmt.Errorf("mirror: repo id %q: %s: %w", qualified, why, ErrInvalid) }
+	_, id := hubproto.SplitRepo(qualified)
 	if id == "" {
 		return bad("empty")
 	}

@@ -11,13 +11,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hubmirror/hubmirror/hubproto"
 	"github.com/hubmirror/hubmirror/storage"
 )
 
 // RepoInfo describes one repo of a mirror: what `hubmirror ls` shows.
 type RepoInfo struct {
+	// Repo is the qualified repo id ("org/name", "datasets/org/name").
 	Repo string `json:"repo"`
-	// Type is the repo type ("model").
+	// Type is the repo type ("model", "dataset" or "space").
 	Type string `json:"type"`
 	// Refs, sorted by name.
 	Refs []RefInfo `json:"refs"`
@@ -140,7 +142,8 @@ func Describe(ctx context.Context, s storage.Store, repo string) (*RepoInfo, err
 	if len(commits) == 0 {
 		return nil, fmt.Errorf("mirror: %s: %w", repo, ErrRepoNotFound)
 	}
-	info := &RepoInfo{Repo: repo, Type: "model", Refs: []RefInfo{}, Commits: []CommitInfo{}}
+	repoType, _ := hubproto.SplitRepo(repo)
+	info := &RepoInfo{Repo: repo, Type: repoType, Refs: []RefInfo{}, Commits: []CommitInfo{}}
 	named := map[string][]string{}
 	for _, name := range refs {
 		c, err := ReadRef(ctx, s, repo, name)

@@ -45,6 +45,7 @@ const (
 	routeTree    = "tree"
 	routeRefs    = "refs"
 	routeResolve = "resolve"
+	routePaths   = "paths_info"
 	routeOther   = "other"
 )
 
@@ -119,7 +120,7 @@ func (m *Metrics) request(r *http.Request, lw *logWriter, took time.Duration) {
 		route = routeOther
 	}
 	method := r.Method
-	if method != http.MethodGet && method != http.MethodHead {
+	if method != http.MethodGet && method != http.MethodHead && method != http.MethodPost {
 		method = "other" // a label per method a client makes up would grow without bound
 	}
 	m.requests.WithLabelValues(route, method, strconv.Itoa(lw.status)).Inc()

@@ -15,12 +15,13 @@ import (
 //	STORE#org/name[@revision]       s3://bucket/prefix#org/name@int8, file:///srv/mirror#gpt2
 //	STORE/org/name[@revision]       s3://bucket/prefix/org/name@int8
 //
-// where STORE is the storage URL of the mirror's root (s3:// or file://).
+// where STORE is the storage URL of the mirror's root (s3:// or file://),
+// and a dataset or space is written datasets/org/name, spaces/org/name.
 // The first form is unambiguous and needs no storage access to parse. In
-// the second, the repo is found by the layout: the last two path segments
-// before '@' are the repo when the mirror at the rest holds it, else the
-// last one; a path where both readings name a repo is refused as
-// ambiguous. The revision (default main) is a branch, tag, variant or
+// the second, the repo is found by the layout: the last three path
+// segments before '@' are the repo when they name a dataset or space the
+// mirror at the rest holds, else the last two, else the last one; a path
+// where two readings name a repo is refused as ambiguous. The revision (default main) is a branch, tag, variant or
 // commit id, and may contain '/' ("refs/pr/1").
 type ModelURL struct {
 	// Store is the storage URL of the mirror's root.
@@ -90,7 +91,7 @@ func FindModelURL(ctx context.Context, spec string, open StoreOpener) (ModelURL,
 	segs := strings.Split(strings.Trim(base, "/"), "/")
 	var found []ModelURL
 	var tried []string
-	for _, n := range []int{2, 1} {
+	for _, n := range []int{3, 2, 1} { // 3: datasets/org/name, spaces/org/name
 		if len(segs) < n {
 			continue
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,7 +16,6 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,9 +66,18 @@ const DefaultStorageTimeout = 5 * time.Second
 //	GET /api/models                                 repos in the mirror
 //	GET /api/models/{repo}                          model info at main (sha, siblings)
 //	GET /api/models/{repo}/revision/{rev}           model info at rev
-//	GET /api/models/{repo}/tree/{rev}[/{path}]      tree listing, paginated (Link: rel="next")
+//	GET /api/models/{repo}/tree/{rev}[/{path}]      tree listing, paginated (Link: rel="next"),
+//	                                                with ?expand=true each entry's lastCommit
+//	POST /api/models/{repo}/paths-info/{rev}        entries of the paths asked for (paths=...)
 //	GET /api/models/{repo}/refs                     branches, tags, and variants as "converts"
 //	HEAD, GET /{repo}/resolve/{rev}/{path}          file content
+//
+// and the same for datasets and spaces: /api/datasets/..., /api/spaces/...,
+// /datasets/{repo}/resolve/..., /spaces/{repo}/resolve/... (the mirror
+// keeps the types apart, see the package doc's Layout). A tree listing is
+// produced page by page from the commit's manifest, without building the
+// listing of the whole repo: a page costs its own entries and a binary
+// search, so datasets of many files page as fast as small repos.
 //
 // File responses carry X-Repo-Commit, ETag (the sha256 of an LFS file, the
 // git blob id of another, quoted), X-Linked-Etag and X-Linked-Size for LFS
@@ -212,7 +219,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lw.status = 499 // client gone while waiting; nothing is written
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !(r.Method == http.MethodPost && isPathsInfo(r.URL.Path)) {
 		lw.Header().Set("Allow", "GET, HEAD")
 		writeError(lw, r, http.StatusMethodNotAllowed, "", "the mirror is read-only")
 		return
@@ -250,28 +257,35 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "", "malformed path")
 		return
 	}
-	if len(segs) >= 2 && segs[0] == "api" && segs[1] == "models" {
-		if len(segs) == 2 || len(segs) == 3 && segs[2] == "" {
-			s.listModels(w, r)
+	if len(segs) >= 2 && segs[0] == "api" {
+		if repoType, ok := apiRepoTypes[segs[1]]; ok {
+			if len(segs) == 2 || len(segs) == 3 && segs[2] == "" {
+				s.listModels(w, r, repoType)
+				return
+			}
+			s.modelAPI(w, r, repoType, segs[2:])
 			return
 		}
-		s.modelAPI(w, r, segs[2:])
-		return
 	}
 	if len(segs) >= 1 && segs[0] == "api" {
 		writeError(w, r, http.StatusNotFound, "", "not found")
 		return
 	}
-	// "org/name/resolve/rev/path" or "name/resolve/rev/path"; the first
-	// reading wins unless only the second names a repo of the mirror.
+	// "org/name/resolve/rev/path" or "name/resolve/rev/path", after
+	// "datasets/" or "spaces/" for a dataset or space; the first reading
+	// wins unless only the second names a repo of the mirror.
+	typePrefix := ""
+	if len(segs) >= 1 && (segs[0] == "datasets" || segs[0] == "spaces") {
+		typePrefix, segs = segs[0]+"/", segs[1:]
+	}
 	type parse struct {
 		repo string
 		rest []string
 	}
 	var cands []parse
 	for _, n := range []int{2, 1} {
-		if len(segs) > n+2 && segs[n] == "resolve" && ValidateRepoID(strings.Join(segs[:n], "/")) == nil {
-			cands = append(cands, parse{strings.Join(segs[:n], "/"), segs[n+1:]})
+		if len(segs) > n+2 && segs[n] == "resolve" && ValidateRepoID(typePrefix+strings.Join(segs[:n], "/")) == nil {
+			cands = append(cands, parse{typePrefix + strings.Join(segs[:n], "/"), segs[n+1:]})
 		}
 	}
 	if len(cands) == 0 {
@@ -319,20 +333,23 @@ func (s *Server) preferSecond(ctx context.Context, first, second string) (bool, 
 	return RepoExists(ctx, s.store, second)
 }
 
-// modelAPI serves /api/models/{repo}[/...]; rest holds the segments after
-// "models". A repo id is one or two segments; the two-segment reading wins
-// when that repo exists.
-func (s *Server) modelAPI(w http.ResponseWriter, r *http.Request, rest []string) {
+// apiRepoTypes maps the segment after /api/ to the repo type it serves.
+var apiRepoTypes = map[string]string{"models": hubproto.RepoTypeModel, "datasets": hubproto.RepoTypeDataset, "spaces": hubproto.RepoTypeSpace}
+
+// modelAPI serves /api/{type}s/{repo}[/...]; rest holds the segments after
+// "models" ("datasets", "spaces"). A repo id is one or two segments; the
+// two-segment reading wins when that repo exists.
+func (s *Server) modelAPI(w http.ResponseWriter, r *http.Request, repoType string, rest []string) {
 	type parse struct {
 		repo string
 		tail []string
 	}
 	var cands []parse
 	if len(rest) >= 2 && ValidateRepoID(rest[0]+"/"+rest[1]) == nil {
-		cands = append(cands, parse{rest[0] + "/" + rest[1], rest[2:]})
+		cands = append(cands, parse{hubproto.JoinRepo(repoType, rest[0]+"/"+rest[1]), rest[2:]})
 	}
 	if ValidateRepoID(rest[0]) == nil {
-		cands = append(cands, parse{rest[0], rest[1:]})
+		cands = append(cands, parse{hubproto.JoinRepo(repoType, rest[0]), rest[1:]})
 	}
 	if len(cands) == 0 {
 		writeError(w, r, http.StatusNotFound, hubproto.ErrorRepoNotFound, "repository not found")
@@ -350,6 +367,19 @@ func (s *Server) modelAPI(w http.ResponseWriter, r *http.Request, rest []string)
 		}
 	}
 	repo, tail := chosen.repo, chosen.tail
+	if r.Method == http.MethodPost {
+		if len(tail) < 2 || tail[0] != "paths-info" {
+			writeError(w, r, http.StatusMethodNotAllowed, "", "the mirror is read-only")
+			return
+		}
+		rev, rest := takeRevision(tail[1:])
+		if len(rest) != 0 {
+			writeError(w, r, http.StatusNotFound, "", "not found")
+			return
+		}
+		s.pathsInfo(w, r, repo, rev)
+		return
+	}
 	switch {
 	case len(tail) == 0:
 		s.modelInfo(w, r, repo, "main")
@@ -492,7 +522,7 @@ func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
 	w.Write(data)
 }
 
-func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request, repoType string) {
 	setRoute(w, routeList)
 	repos, err := ListRepos(r.Context(), s.store)
 	if err != nil {
@@ -502,14 +532,22 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 	search := r.URL.Query().Get("search")
 	author := r.URL.Query().Get("author")
 	out := []map[string]any{}
-	for _, id := range repos {
+	for _, qualified := range repos {
+		t, id := hubproto.SplitRepo(qualified)
+		if t != repoType {
+			continue
+		}
 		if search != "" && !strings.Contains(strings.ToLower(id), strings.ToLower(search)) {
 			continue
 		}
 		if author != "" && !strings.HasPrefix(id, author+"/") {
 			continue
 		}
-		out = append(out, map[string]any{"id": id, "modelId": id, "private": false})
+		entry := map[string]any{"id": id, "private": false}
+		if repoType == hubproto.RepoTypeModel {
+			entry["modelId"] = id
+		}
+		out = append(out, entry)
 	}
 	writeJSON(w, r, out)
 }
@@ -529,111 +567,23 @@ func (s *Server) modelInfo(w http.ResponseWriter, r *http.Request, repo, rev str
 			sibs[i].LFS = &hubproto.LFS{SHA256: f.SHA256, Size: f.Size, PointerSize: int64(f.PointerSize())}
 		}
 	}
+	repoType, id := hubproto.SplitRepo(repo)
 	author := ""
-	if org, _, ok := strings.Cut(repo, "/"); ok {
+	if org, _, ok := strings.Cut(id, "/"); ok {
 		author = org
+	}
+	modelID := ""
+	if repoType == hubproto.RepoTypeModel {
+		modelID = id
 	}
 	created := m.Created.UTC().Format("2006-01-02T15:04:05.000Z")
 	info := hubproto.ModelInfo{
-		ID: repo, ModelID: repo, Author: author, SHA: m.Commit,
+		ID: id, ModelID: modelID, Author: author, SHA: m.Commit,
 		LastModified: created, CreatedAt: created,
 		Gated: false, Tags: []string{}, Siblings: sibs, UsedStorage: m.TotalSize(),
 	}
 	w.Header().Set(hubproto.HeaderRepoCommit, m.Commit)
 	writeJSON(w, r, info)
-}
-
-func (s *Server) tree(w http.ResponseWriter, r *http.Request, repo, rev, dir string) {
-	setRoute(w, routeTree)
-	cm, err := s.manifest(r.Context(), repo, rev)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	q := r.URL.Query()
-	recursive := parseBool(q.Get("recursive"))
-	limit := s.opts.TreePageSize
-	if l, err := strconv.Atoi(q.Get("limit")); err == nil && l > 0 && l < limit {
-		limit = l
-	}
-	after := ""
-	if c := q.Get("cursor"); c != "" {
-		b, err := base64.RawURLEncoding.DecodeString(c)
-		if err != nil {
-			writeError(w, r, http.StatusBadRequest, "", "malformed cursor")
-			return
-		}
-		after = string(b)
-	}
-	dir = strings.Trim(dir, "/")
-	trees := cm.treeOIDs()
-	if _, isDir := trees[dir]; !isDir {
-		w.Header().Set(hubproto.HeaderRepoCommit, cm.m.Commit)
-		s.fail(w, r, fmt.Errorf("mirror: %s@%s: no directory %q: %w", repo, rev, dir, ErrEntryNotFound))
-		return
-	}
-	entries := treeListing(cm.m, trees, dir, recursive)
-	startIdx := sort.Search(len(entries), func(i int) bool { return entries[i].Path > after })
-	page := entries[startIdx:]
-	if len(page) > limit {
-		page = page[:limit]
-		next := url.Values{}
-		next.Set("cursor", base64.RawURLEncoding.EncodeToString([]byte(page[len(page)-1].Path)))
-		next.Set("limit", strconv.Itoa(limit))
-		if recursive {
-			next.Set("recursive", "true")
-		}
-		if q.Has("expand") {
-			next.Set("expand", q.Get("expand"))
-		}
-		p := "/api/models/" + repo + "/tree/" + cm.m.Commit
-		if dir != "" {
-			p += "/" + url.PathEscape(dir)
-		}
-		w.Header().Set("Link", fmt.Sprintf("<%s%s?%s>; rel=\"next\"", baseURL(r), p, next.Encode()))
-	}
-	w.Header().Set(hubproto.HeaderRepoCommit, cm.m.Commit)
-	writeJSON(w, r, page)
-}
-
-// treeListing returns the entries under dir ("" for the root): its direct
-// children, or with recursive everything below it, files and directories,
-// sorted by path.
-func treeListing(m *Manifest, trees map[string]string, dir string, recursive bool) []hubproto.TreeEntry {
-	prefix := ""
-	if dir != "" {
-		prefix = dir + "/"
-	}
-	var out []hubproto.TreeEntry
-	seenDirs := map[string]bool{}
-	for _, f := range m.Files {
-		rest, ok := strings.CutPrefix(f.Path, prefix)
-		if !ok {
-			continue
-		}
-		// Directories between dir and the file.
-		parts := strings.Split(rest, "/")
-		limit := len(parts) - 1
-		if !recursive && limit > 1 {
-			limit = 1
-		}
-		for i := 1; i <= limit; i++ {
-			d := prefix + strings.Join(parts[:i], "/")
-			if !seenDirs[d] {
-				seenDirs[d] = true
-				out = append(out, hubproto.TreeEntry{Type: hubproto.TypeDirectory, OID: trees[d], Path: d})
-			}
-		}
-		if len(parts) == 1 || recursive {
-			e := hubproto.TreeEntry{Type: hubproto.TypeFile, OID: f.GitOID, Size: f.Size, Path: f.Path}
-			if f.LFS {
-				e.LFS = &hubproto.LFS{OID: f.SHA256, Size: f.Size, PointerSize: int64(f.PointerSize())}
-			}
-			out = append(out, e)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out
 }
 
 func parseBool(s string) bool {

@@ -33,6 +33,7 @@ import (
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/hubclient"
+	"github.com/hubmirror/hubmirror/hubproto"
 	"github.com/hubmirror/hubmirror/mirror"
 	"github.com/hubmirror/hubmirror/quantize"
 	"github.com/hubmirror/hubmirror/source"
@@ -210,6 +211,9 @@ func Run(ctx context.Context, s storage.Store, opts Options) (*Report, error) {
 			return fail("pull", err)
 		}
 	}
+	if t, _ := hubproto.SplitRepo(repo); isRepo && len(opts.Variants) > 0 && t != hubproto.RepoTypeModel {
+		return fail("pull", fmt.Errorf("%s is a %s: variants (quantize, convert) are built from models only: %w", repo, t, source.ErrSpec))
+	}
 	if isRepo && len(opts.Variants) == 0 && !opts.Download.Offline {
 		src, err := stream(ctx, s, hub, repo, rev, opts)
 		if err != nil {
@@ -231,6 +235,10 @@ func Run(ctx context.Context, s storage.Store, opts Options) (*Report, error) {
 		return fail("pull", err)
 	}
 	defer src.Close()
+	isModel := src.RequireModel() == nil
+	if len(opts.Variants) > 0 && !isModel {
+		return fail("pull", src.RequireModel())
+	}
 	files, err := src.Files()
 	if err != nil {
 		return fail("pull", err)
@@ -246,7 +254,7 @@ func Run(ctx context.Context, s storage.Store, opts Options) (*Report, error) {
 
 	// 2. Push the source.
 	progress("push", src.Repo+"@"+rep.Source.Revision)
-	pr, err := source.Push(ctx, s, src, source.PushOptions{Jobs: opts.Workers, AllowUnparsed: opts.AllowUnparsed})
+	pr, err := source.Push(ctx, s, src, source.PushOptions{Jobs: opts.Workers, AllowUnparsed: opts.AllowUnparsed || !isModel})
 	if err != nil {
 		return fail("push", err)
 	}

@@ -25,6 +25,10 @@ func OpenGraph(ctx context.Context, spec string, opts Options) (*weights.Graph, 
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := src.RequireModel(); err != nil {
+		src.Close()
+		return nil, nil, err
+	}
 	path, err := src.Local(ctx)
 	if err != nil {
 		src.Close()
@@ -140,6 +144,9 @@ func Build(ctx context.Context, srcSpec, dst, name string, pass artifact.Pass, a
 		return nil, err
 	}
 	defer src.Close()
+	if err := src.RequireModel(); err != nil {
+		return nil, err
+	}
 	ao.SourceLabel = srcSpec
 	if target.Dir != "" {
 		path, err := src.Local(ctx)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/hubmirror/hubmirror/hubclient"
+	"github.com/hubmirror/hubmirror/hubproto"
 	"github.com/hubmirror/hubmirror/mirror"
 )
 
@@ -118,14 +119,14 @@ func (c *CacheSnapshot) Files() ([]mirror.PushFile, error) {
 }
 
 // repoFromCacheDir parses a repo folder name of the Hugging Face cache
-// (hubclient.RepoFolderName: models--org--name) back into a repo id.
+// (hubclient.RepoFolderName: models--org--name, datasets--org--name) back
+// into a qualified repo id ("datasets/org/name").
 func repoFromCacheDir(dir string) (string, bool) {
-	name, ok := strings.CutPrefix(dir, "models--")
+	id, ok := hubproto.ParseFolderName(dir)
 	if !ok {
 		return "", false
 	}
-	id := strings.Replace(name, "--", "/", 1)
-	if strings.Contains(id, "--") || mirror.ValidateRepoID(id) != nil || hubclient.RepoFolderName(id) != dir {
+	if mirror.ValidateRepoID(id) != nil || hubclient.RepoFolderName(id) != dir {
 		return "", false
 	}
 	return id, true

@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/hubmirror/hubmirror/hubclient"
+	"github.com/hubmirror/hubmirror/hubproto"
 	"github.com/hubmirror/hubmirror/mirror"
 	"github.com/hubmirror/hubmirror/storage"
 )
@@ -191,8 +192,20 @@ func fromSnapshot(spec string, snap *CacheSnapshot, rev string, opts Options) *S
 
 // looksLikePath reports a spec written as a path, which is never a repo id.
 func looksLikePath(spec string) bool {
+	_, id := hubproto.SplitRepo(spec) // datasets/org/name is a repo id
 	return strings.HasPrefix(spec, ".") || filepath.IsAbs(spec) || strings.HasPrefix(spec, "~") ||
-		strings.Count(spec, "/") > 1 && !strings.Contains(spec, "@")
+		strings.Count(id, "/") > 1 && !strings.Contains(id, "@")
+}
+
+// RequireModel fails, wrapping ErrSpec, when the source is a dataset or a
+// space: only models have weights to inspect, run, validate, quantize,
+// convert or prune.
+func (s *Source) RequireModel() error {
+	if t, _ := hubproto.SplitRepo(s.Repo); t != hubproto.RepoTypeModel {
+		return fmt.Errorf("source: %s is a %s, not a model: only models have weights to inspect, run, validate, quantize, convert or prune (pull, push, mirror, ls and serve take any repo): %w",
+			s.Spec, t, ErrSpec)
+	}
+	return nil
 }
 
 func resolveRepo(ctx context.Context, spec string, opts Options) (*Source, error) {

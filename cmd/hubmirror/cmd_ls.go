@@ -19,12 +19,13 @@ func init() {
 		Usage:     "list the repos of a mirror: refs, commits, variants with their validation verdicts, sizes, when mirrored",
 		ArgsUsage: "URL [REPO]",
 		Description: `Lists every repo of the mirror at URL (a directory, file:///path or s3://bucket/prefix),
-or only REPO (ORG/NAME): its type, its refs and the commits they name, every commit
+or only REPO (ORG/NAME; a dataset or space with --repo-type, or as datasets/ORG/NAME,
+spaces/ORG/NAME): its type (model, dataset, space), its refs and the commits they name, every commit
 (newest first) with when it was mirrored, its files and size, where it came from, and
 for a variant its source commit and validation verdict (passed, failed). A repo's size
 counts each distinct blob once. Objects that cannot be read are named under
 "problems"; hubmirror verify checks everything.`,
-		Flags: []cli.Flag{jsonFlag},
+		Flags: []cli.Flag{repoTypeFlag, jsonFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 || c.NArg() > 2 {
 				return usageErrorf("ls takes URL and an optional REPO, got %d arguments", c.NArg())
@@ -36,7 +37,11 @@ counts each distinct blob once. Objects that cannot be read are named under
 			defer store.Close()
 			w := c.App.Writer
 			if c.NArg() == 2 {
-				info, err := mirror.Describe(c.Context, store, c.Args().Get(1))
+				repo, err := qualifyRepo(c, "REPO", c.Args().Get(1))
+				if err != nil {
+					return err
+				}
+				info, err := mirror.Describe(c.Context, store, repo)
 				if err != nil {
 					return err
 				}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/hubmirror/hubmirror/hubproto"
 	"github.com/hubmirror/hubmirror/mirror"
 	"github.com/hubmirror/hubmirror/pipeline"
 	"github.com/hubmirror/hubmirror/quantize"
@@ -44,6 +45,8 @@ among the entries (from 0, comments and blank lines not counted) mod N is I,
 I from 0 as Kubernetes' JOB_COMPLETION_INDEX: N machines with the same catalog
 and I = 0..N-1 mirror all of it into one store with no other coordination.
 --parallel K mirrors K entries at once.
+A dataset or space (--repo-type dataset, or datasets/ORG/NAME) is mirrored like a model,
+without variants.
 
 Environment: HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE;
 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for s3:// URLs.`,
@@ -53,6 +56,7 @@ AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for s3://
 			&cli.StringFlag{Name: "catalog", Usage: "mirror every repo the catalog `FILE` lists (one REPO[@REV] [--repo-type T] [--quantize S] per line; - reads stdin)"},
 			&cli.StringFlag{Name: "shard", Usage: "with --catalog: mirror only shard `I/N` (entries whose index mod N is I; I from 0)"},
 			&cli.IntFlag{Name: "parallel", Value: 1, Usage: "with --catalog: entries mirrored at once"},
+			repoTypeFlag,
 			&cli.StringSliceFlag{Name: "quantize", Usage: "variants to build: int8, fp16, bf16 (comma-separated or repeated)"},
 			&cli.IntFlag{Name: "group-size", Usage: "int8: inputs per scale (0: per output channel); needs --quantize int8"},
 			&cli.StringSliceFlag{Name: "convert", Usage: "conversion variants: safetensors (from pickled weights)"},
@@ -81,15 +85,25 @@ AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for s3://
 				return usageErrorf("mirror needs --to URL (s3://bucket/prefix, file:///path or a directory)")
 			}
 			// Every flag is checked before anything is pulled or pushed.
-			if id := c.String("repo-id"); id != "" {
-				if err := mirror.ValidateRepoID(id); err != nil {
+			repoID := c.String("repo-id")
+			if repoID != "" {
+				if err := mirror.ValidateRepoID(repoID); err != nil {
 					return usageErrorf("--repo-id: %v", err)
+				}
+				var err error
+				if repoID, err = qualifyRepo(c, "--repo-id", repoID); err != nil {
+					return err
+				}
+			}
+			if cat == nil {
+				if args[0], err = qualifySpec(c, args[0]); err != nil {
+					return err
 				}
 			}
 			if c.Int("workers") < 1 {
 				return usageErrorf("--workers %d: want at least 1", c.Int("workers"))
 			}
-			opts := pipeline.Options{Revision: c.String("revision"), RepoID: c.String("repo-id"),
+			opts := pipeline.Options{Revision: c.String("revision"), RepoID: repoID,
 				Rebuild: c.Bool("rebuild"), AllowUnparsed: c.Bool("allow-unparsed"), Workers: c.Int("workers")}
 			if cat == nil {
 				opts.Source = args[0]
@@ -122,6 +136,11 @@ AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for s3://
 					return usageErrorf("%v", err)
 				}
 				opts.Variants = append(opts.Variants, v)
+			}
+			if repo, _, ok := source.RepoSpec(args[0]); ok && len(opts.Variants) > 0 {
+				if t, _ := hubproto.SplitRepo(repo); t != hubproto.RepoTypeModel {
+					return usageErrorf("%s is a %s: --quantize and --convert build variants of models only", repo, t)
+				}
 			}
 			build, thresholds, err := buildSettings(c)
 			if err != nil {
@@ -170,7 +189,7 @@ func runMirror(ctx context.Context, to string, opts pipeline.Options, asJSON boo
 	// files, weights that do not parse) is refused before the mirror is
 	// created.
 	if src, err := source.Resolve(ctx, opts.Source, source.Options{CacheDir: opts.Download.CacheDir}); err == nil {
-		err = source.Check(src, to, source.PushOptions{AllowUnparsed: opts.AllowUnparsed})
+		err = source.Check(src, to, source.PushOptions{AllowUnparsed: opts.AllowUnparsed || src.RequireModel() != nil})
 		src.Close()
 		if err != nil {
 			return err

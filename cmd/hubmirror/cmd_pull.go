@@ -22,7 +22,7 @@ func init() { register(pullCommand()) }
 func pullCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "pull",
-		Usage:     "download a model repository into the Hugging Face cache (or a plain directory), or stream it into a mirror (--to)",
+		Usage:     "download a model, dataset or space repository into the Hugging Face cache (or a plain directory), or stream it into a mirror (--to)",
 		ArgsUsage: "REPO[@REVISION]",
 		Description: `Downloads the files of a model repository, verifies every byte (sha256 for LFS
 files, git blob sha1 for the rest), and lays them out exactly as huggingface_hub
@@ -48,10 +48,16 @@ MODEL argument for inspect, forward and validate (see hubmirror serve to serve i
 up to 4 parts of 16 MiB in memory); --include/--exclude mirror only some files (the
 commit then holds only those, for good).
 
+A dataset or space is pulled with --repo-type dataset (space), or named
+datasets/ORG/NAME (spaces/ORG/NAME) as the Hub's URLs write it; the cache folder is
+then datasets--ORG--NAME (spaces--ORG--NAME), as huggingface_hub names it, and in a
+mirror the types are kept apart.
+
 Environment: HF_ENDPOINT, HF_TOKEN (or $HF_HOME/token), HF_HOME, HF_HUB_CACHE,
 HF_HUB_OFFLINE, HF_HUB_DISABLE_PROGRESS_BARS.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "revision", Usage: "branch, tag or commit (default main; or REPO@REVISION)"},
+			repoTypeFlag,
 			&cli.StringSliceFlag{Name: "include", Usage: "only files matching this glob (fnmatch, like allow_patterns; repeatable)"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "skip files matching this glob (like ignore_patterns; repeatable)"},
 			&cli.StringFlag{Name: "cache-dir", Usage: "Hugging Face cache directory (default $HF_HUB_CACHE or $HF_HOME/hub)"},
@@ -104,6 +110,9 @@ func pullOptionsFrom(c *cli.Context) (*pullOptions, error) {
 	}
 	repoID, revision, err := hubclient.ParseRepoRef(args[0])
 	if err != nil {
+		return nil, err
+	}
+	if repoID, err = qualifyRepo(c, "REPO", repoID); err != nil {
 		return nil, err
 	}
 	if r := c.String("revision"); r != "" {

@@ -64,6 +64,7 @@ chain (~/.aws/credentials, IAM).`,
 			&cli.BoolFlag{Name: "allow-unparsed", Usage: "push weight files that do not parse (truncated, or a format hubmirror does not read) as opaque files"},
 			&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "S3 multipart part size, 5MiB to 5GiB"},
 			&cli.IntFlag{Name: "threads", Value: 4, Usage: "S3 parts uploaded in parallel per file"},
+			repoTypeFlag,
 			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -77,6 +78,14 @@ chain (~/.aws/credentials, IAM).`,
 			}
 			repo, err := aliasedString(c, "repo-id", "repo")
 			if err != nil {
+				return err
+			}
+			if repo != "" {
+				if repo, err = qualifyRepo(c, "--repo-id", repo); err != nil {
+					return err
+				}
+			}
+			if args[0], err = qualifySpec(c, args[0]); err != nil {
 				return err
 			}
 			workers, err := aliasedInt(c, "workers", "jobs")
@@ -138,7 +147,8 @@ func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error
 		return err
 	}
 	defer src.Close()
-	popts := source.PushOptions{Revision: o.Revision, Commit: o.Commit, Jobs: o.Jobs, AllowUnparsed: o.AllowUnparsed}
+	// A dataset's or space's files are data, not weights to parse.
+	popts := source.PushOptions{Revision: o.Revision, Commit: o.Commit, Jobs: o.Jobs, AllowUnparsed: o.AllowUnparsed || src.RequireModel() != nil}
 	if o.Variant != "" {
 		of := o.Of
 		if of == "" {

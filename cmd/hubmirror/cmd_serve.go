@@ -28,8 +28,11 @@ func init() {
 		Description: `Serves every repo and revision of the mirror at --from (a directory, file:///path or
 s3://bucket/prefix) as the Hub does, so that Hugging Face clients download from it with
 HF_ENDPOINT=http://ADDR: model info (/api/models/REPO[/revision/REV]), tree listings
-(/api/models/REPO/tree/REV), refs, and files (HEAD/GET /REPO/resolve/REV/PATH, with
-ranges). Variants are revisions of their own (e.g. REV int8). Every byte served is
+(/api/models/REPO/tree/REV[/PATH], paginated, ?expand=true), paths-info (POST
+/api/models/REPO/paths-info/REV), refs, and files (HEAD/GET /REPO/resolve/REV/PATH, with
+ranges); datasets and spaces the same under /api/datasets/, /api/spaces/ and
+/datasets/REPO/resolve/..., /spaces/REPO/resolve/... (repo_type="dataset" in
+huggingface_hub). Variants are revisions of their own (e.g. REV int8). Every byte served is
 checked first: against the manifest's sha256 (small files, and blobs verified whole),
 or chunk by chunk against the blob's chunk-hash sidecar, so that a range of a large
 blob reads only the chunks it covers; a response whose bytes do not match is cut.

@@ -14,6 +14,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/hubmirror/hubmirror/hubclient"
+	"github.com/hubmirror/hubmirror/hubproto"
+	"github.com/hubmirror/hubmirror/mirror"
+	"github.com/hubmirror/hubmirror/source"
 )
 
 // The rules for flag values that several commands share, one each: sizes,
@@ -190,4 +193,42 @@ func speedLimit(c *cli.Context) (int64, time.Duration, error) {
 		return 0, 0, err
 	}
 	return n, dur, nil
+}
+
+// repoTypeFlag is --repo-type of the commands that take a repo id.
+var repoTypeFlag = &cli.StringFlag{Name: "repo-type", Usage: "`TYPE` of the repo: model (default), dataset or space (datasets/ORG/NAME and spaces/ORG/NAME name one too, as the Hub's URLs write them)"}
+
+// qualifyRepo applies --repo-type to the repo id id given as what (an
+// argument or a flag) and returns its qualified id ("datasets/org/name",
+// hubproto.QualifyRepo); a type that contradicts the id's is a usage error.
+func qualifyRepo(c *cli.Context, what, id string) (string, error) {
+	q, err := hubproto.QualifyRepo(c.String("repo-type"), id)
+	if err != nil {
+		return "", usageErrorf("%s: %v", what, err)
+	}
+	return q, nil
+}
+
+// qualifySpec applies --repo-type to a SRC or MODEL argument when it is a
+// repo id (REPO[@REV]) or a mirror revision (STORE#REPO[@REV]); paths are
+// returned as they are.
+func qualifySpec(c *cli.Context, spec string) (string, error) {
+	if u, ok, err := mirror.ParseModelURL(spec); ok && err == nil {
+		if u.Repo, err = qualifyRepo(c, spec, u.Repo); err != nil {
+			return "", err
+		}
+		return u.String(), nil
+	}
+	repo, rev, ok := source.RepoSpec(spec)
+	if !ok {
+		if _, err := hubproto.ParseRepoType(c.String("repo-type")); err != nil {
+			return "", usageErrorf("--repo-type: %v", err)
+		}
+		return spec, nil
+	}
+	q, err := qualifyRepo(c, spec, repo)
+	if err != nil || !strings.Contains(spec, "@") {
+		return q, err
+	}
+	return q + "@" + rev, nil
 }

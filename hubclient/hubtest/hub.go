@@ -1,6 +1,7 @@
 // Package hubtest runs an in-process Hugging Face Hub for tests, the way
 // net/http/httptest runs an HTTP server: it speaks the Hub's download
-// protocol (repo info, paginated tree listings, /resolve with X-Repo-Commit,
+// protocol for models, datasets and spaces (repo info, paginated tree
+// listings, paths-info, /resolve with X-Repo-Commit,
 // ETag and X-Linked-* headers, redirects of LFS files to a separate CDN
 // host, renamed repositories), knows gated and private repositories, injects
 // faults (dropped connections, 429 with Retry-After, 503, wrong bytes, a 200
@@ -147,7 +148,7 @@ func (h *Hub) SetBandwidth(bytesPerSecond int64) {
 // Request is one request the hub or the CDN answered.
 type Request struct {
 	Host   string // "hub" or "cdn"
-	Kind   string // "info", "tree", "resolve" (hub file HEAD/GET), "blob" (CDN GET) or "cache" (the resolve cache of Xet answers)
+	Kind   string // "info", "tree", "paths-info", "resolve" (hub file HEAD/GET), "blob" (CDN GET) or "cache" (the resolve cache of Xet answers)
 	Method string
 	Repo   string // repo id as requested ("" for the CDN)
 	Path   string // file path in the repository (resolve and blob requests)
@@ -264,26 +265,36 @@ func splitEscaped(p string) ([]string, bool) {
 	return parts, true
 }
 
-// route parses a hub URL into the repo id, the action and the rest.
-// Forms: api/models/{id}[/{revision|tree}/{rev}[/...]] and
-// {id}/resolve/{rev}/{path...}.
+// route parses a hub URL into the qualified repo id, the action and the
+// rest. Forms: api/{models,datasets,spaces}/{id}[/{revision|tree|paths-info}/{rev}[/...]]
+// and [datasets/|spaces/]{id}/resolve/{rev}/{path...}.
 func route(segs []string) (id, action, rev string, rest []string, ok bool) {
-	api := len(segs) >= 2 && segs[0] == "api" && segs[1] == "models"
+	api := len(segs) >= 2 && segs[0] == "api"
+	typePrefix := ""
 	if api {
+		switch segs[1] {
+		case "models":
+		case "datasets", "spaces":
+			typePrefix = segs[1] + "/"
+		default:
+			return "", "", "", nil, false
+		}
 		segs = segs[2:]
+	} else if len(segs) >= 1 && (segs[0] == "datasets" || segs[0] == "spaces") {
+		typePrefix, segs = segs[0]+"/", segs[1:]
 	}
 	for n := 1; n <= 2 && n < len(segs); n++ {
 		a := segs[n]
-		if (api && (a == "revision" || a == "tree")) || (!api && a == "resolve") {
+		if (api && (a == "revision" || a == "tree" || a == "paths-info")) || (!api && a == "resolve") {
 			if len(segs) < n+2 {
 				return "", "", "", nil, false
 			}
-			return strings.Join(segs[:n], "/"), a, segs[n+1], segs[n+2:], true
+			return typePrefix + strings.Join(segs[:n], "/"), a, segs[n+1], segs[n+2:], true
 		}
 	}
 	if api && (len(segs) == 1 || len(segs) == 2) {
 		// Model info at the default branch.
-		return strings.Join(segs, "/"), "revision", "main", nil, true
+		return typePrefix + strings.Join(segs, "/"), "revision", "main", nil, true
 	}
 	return "", "", "", nil, false
 }
@@ -302,7 +313,11 @@ func (h *Hub) serveHub(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, "", "no such endpoint")
 		return
 	}
-	kind := map[string]string{"revision": "info", "tree": "tree", "resolve": "resolve"}[action]
+	kind := map[string]string{"revision": "info", "tree": "tree", "resolve": "resolve", "paths-info": "paths-info"}[action]
+	if (req.Method == http.MethodPost) != (kind == "paths-info") {
+		writeError(w, http.StatusMethodNotAllowed, "", "method not allowed")
+		return
+	}
 	rec := &Request{Host: "hub", Kind: kind, Method: req.Method, Repo: id, Path: strings.Join(rest, "/"),
 		Range: req.Header.Get("Range"), Auth: req.Header.Get("Authorization") != ""}
 	dir := ""
@@ -362,8 +377,10 @@ func (h *Hub) serveHub(w http.ResponseWriter, req *http.Request) {
 	}
 	commit, tree := repo.resolveLocked(rev)
 	var files []*File
-	for _, f := range tree {
-		files = append(files, f)
+	if kind == "info" || kind == "tree" { // a file request needs no listing
+		for _, f := range tree {
+			files = append(files, f)
+		}
 	}
 	h.mu.Unlock()
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
@@ -379,6 +396,8 @@ func (h *Hub) serveHub(w http.ResponseWriter, req *http.Request) {
 		h.serveInfo(w, req, rec, repo, commit, files)
 	case "tree":
 		h.serveTree(w, req, rec, commit, files, dir)
+	case "paths-info":
+		h.servePathsInfo(w, req, rec, commit, tree)
 	case "resolve":
 		h.serveResolve(w, req, rec, rev, commit, tree)
 	}
@@ -402,11 +421,16 @@ func (h *Hub) serveInfo(w http.ResponseWriter, req *http.Request, rec *Request, 
 	if repo.gated {
 		gated = "manual"
 	}
+	repoType, id := hubproto.SplitRepo(repo.ID)
+	modelID := ""
+	if repoType == hubproto.RepoTypeModel {
+		modelID = id
+	}
 	rec.Status = http.StatusOK
 	h.record(rec)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(hubproto.ModelInfo{
-		ID: repo.ID, ModelID: repo.ID, SHA: commit, Private: repo.private, Gated: gated, Tags: []string{}, Siblings: sibs,
+		ID: id, ModelID: modelID, SHA: commit, Private: repo.private, Gated: gated, Tags: []string{}, Siblings: sibs,
 	})
 }
 
@@ -420,6 +444,10 @@ func (h *Hub) serveTree(w http.ResponseWriter, req *http.Request, rec *Request, 
 		prefix = dir + "/"
 	}
 	recursive, _ := strconv.ParseBool(req.URL.Query().Get("recursive"))
+	var last *hubproto.LastCommit
+	if expand, _ := strconv.ParseBool(req.URL.Query().Get("expand")); expand {
+		last = lastCommit(commit)
+	}
 	listed := func(p string) bool {
 		rest, ok := strings.CutPrefix(p, prefix)
 		return ok && (recursive || !strings.Contains(rest, "/"))
@@ -434,7 +462,7 @@ func (h *Hub) serveTree(w http.ResponseWriter, req *http.Request, rec *Request, 
 			if !dirs[d] && listed(d) {
 				dirs[d] = true
 				sum := sha256.Sum256([]byte(commit + d))
-				entries = append(entries, hubproto.TreeEntry{Type: hubproto.TypeDirectory, OID: hex.EncodeToString(sum[:20]), Path: d})
+				entries = append(entries, hubproto.TreeEntry{Type: hubproto.TypeDirectory, OID: hex.EncodeToString(sum[:20]), Path: d, LastCommit: last})
 			}
 			j := strings.IndexByte(f.Path[i+1:], '/')
 			if j < 0 {
@@ -454,11 +482,8 @@ func (h *Hub) serveTree(w http.ResponseWriter, req *http.Request, rec *Request, 
 		if !listed(f.Path) {
 			continue
 		}
-		size := f.Content.Size()
-		e := hubproto.TreeEntry{Type: hubproto.TypeFile, OID: f.GitSHA1, Size: size, Path: f.Path}
-		if f.LFS {
-			e.LFS = &hubproto.LFS{OID: f.SHA256, Size: size, PointerSize: int64(len(lfsPointer(f.SHA256, size)))}
-		}
+		e := treeFile(f)
+		e.LastCommit = last
 		entries = append(entries, e)
 	}
 	cursor, _ := strconv.Atoi(req.URL.Query().Get("cursor"))
@@ -483,6 +508,60 @@ func (h *Hub) serveTree(w http.ResponseWriter, req *http.Request, rec *Request, 
 	if out == nil {
 		out = []hubproto.TreeEntry{}
 	}
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// treeFile is the tree entry of a file.
+func treeFile(f *File) hubproto.TreeEntry {
+	size := f.Content.Size()
+	e := hubproto.TreeEntry{Type: hubproto.TypeFile, OID: f.GitSHA1, Size: size, Path: f.Path}
+	if f.LFS {
+		e.LFS = &hubproto.LFS{OID: f.SHA256, Size: size, PointerSize: int64(len(lfsPointer(f.SHA256, size)))}
+	}
+	return e
+}
+
+// lastCommit is the lastCommit of an expanded entry: the hub keeps no
+// history of paths, so every entry names the commit listed.
+func lastCommit(commit string) *hubproto.LastCommit {
+	return &hubproto.LastCommit{ID: commit, Title: "test hub commit", Date: "2026-01-01T00:00:00.000Z"}
+}
+
+// servePathsInfo answers POST .../paths-info/{rev}: the entries of the
+// paths of the form ("paths" repeated, "expand"), files and directories,
+// leaving out paths the commit does not hold.
+func (h *Hub) servePathsInfo(w http.ResponseWriter, req *http.Request, rec *Request, commit string, tree map[string]*File) {
+	if err := req.ParseForm(); err != nil {
+		rec.Status = http.StatusBadRequest
+		h.record(rec)
+		writeError(w, http.StatusBadRequest, "", "malformed form")
+		return
+	}
+	var last *hubproto.LastCommit
+	if expand, _ := strconv.ParseBool(req.PostForm.Get("expand")); expand {
+		last = lastCommit(commit)
+	}
+	out := []hubproto.TreeEntry{}
+	for _, p := range req.PostForm["paths"] {
+		p = strings.Trim(p, "/")
+		if f := tree[p]; f != nil {
+			e := treeFile(f)
+			e.LastCommit = last
+			out = append(out, e)
+			continue
+		}
+		for fp := range tree {
+			if p != "" && strings.HasPrefix(fp, p+"/") {
+				sum := sha256.Sum256([]byte(commit + p))
+				out = append(out, hubproto.TreeEntry{Type: hubproto.TypeDirectory, OID: hex.EncodeToString(sum[:20]), Path: p, LastCommit: last})
+				break
+			}
+		}
+	}
+	rec.Status = http.StatusOK
+	h.record(rec)
+	w.Header().Set(hubproto.HeaderRepoCommit, commit)
+	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
 }
 

@@ -24,7 +24,8 @@ func (f *File) ETag() string {
 	return f.GitSHA1
 }
 
-// Repo is a model repository on the test hub. Its methods are safe for
+// Repo is a repository on the test hub: a model, or a dataset or space
+// when its ID is qualified ("datasets/org/name", see hubproto.SplitRepo). Its methods are safe for
 // concurrent use with the server.
 type Repo struct {
 	hub     *Hub
@@ -71,6 +72,29 @@ func (r *Repo) AddContent(path string, c Content, lfs bool) *Repo {
 	r.hub.mu.Lock()
 	defer r.hub.mu.Unlock()
 	r.files[path] = f
+	r.commitLocked()
+	return r
+}
+
+// AddFiles adds (or replaces) many files on main in one commit, stored
+// with LFS from Hub.LFSThreshold bytes on as AddFile does: a dataset of
+// thousands of files is one commit, not thousands.
+func (r *Repo) AddFiles(files map[string][]byte) *Repo {
+	add := make([]*File, 0, len(files))
+	for path, data := range files {
+		c := Bytes(data)
+		s256, git := hashes(c)
+		f := &File{Path: path, Content: c, LFS: int64(len(data)) >= r.hub.LFSThreshold, SHA256: s256, GitSHA1: git}
+		if f.LFS {
+			f.GitSHA1 = gitBlobSHA1(lfsPointer(s256, c.Size()))
+		}
+		add = append(add, f)
+	}
+	r.hub.mu.Lock()
+	defer r.hub.mu.Unlock()
+	for _, f := range add {
+		r.files[f.Path] = f
+	}
 	r.commitLocked()
 	return r
 }

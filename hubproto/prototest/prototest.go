@@ -101,6 +101,9 @@ func Run(t *testing.T, cfg Config) {
 		{"ModelInfo", testModelInfo},
 		{"Tree", testTree},
 		{"TreePagination", testTreePagination},
+		{"TreeExpand", testTreeExpand},
+		{"PathsInfo", testPathsInfo},
+		{"RepoTypes", testRepoTypes},
 		{"ResolveHead", testResolveHead},
 		{"ResolveGet", testResolveGet},
 		{"Ranges", testRanges},
@@ -151,6 +154,23 @@ func fixtureRepos() []Repo {
 		}},
 		{ID: "solo", Commits: []Commit{
 			{Refs: []string{"main"}, Files: []File{{Path: "config.json", Data: []byte(`{}`)}}},
+		}},
+		// A dataset named as the model: the types are kept apart.
+		{ID: "datasets/org/model", Commits: []Commit{
+			{Refs: []string{"main", "v1.0"}, Files: []File{
+				{Path: "README.md", Data: []byte("---\nlicense: mit\n---\n# a dataset\n")},
+				{Path: "config.json", Data: []byte(`{"dataset": true}`)},
+				{Path: "data/train/00000.parquet", Data: rnd(4, 9000), LFS: true},
+				{Path: "data/train/00001.parquet", Data: rnd(5, 300)},
+				{Path: "data/test/00000.parquet", Data: rnd(6, 400)},
+				{Path: "sub/a.txt", Data: []byte("dataset sub a\n")},
+			}},
+		}},
+		{ID: "spaces/org/app", Commits: []Commit{
+			{Refs: []string{"main"}, Files: []File{
+				{Path: "app.py", Data: []byte("print('hello')\n")},
+				{Path: "requirements.txt", Data: []byte("gradio\n")},
+			}},
 		}},
 	}
 }
@@ -274,14 +294,14 @@ func testModelInfo(t *testing.T, f *fixture) {
 		ids := f.srv.Commits[r.ID]
 		cases := f.revisions(r)
 		for _, rc := range cases {
-			resp := f.do(t, f.client, "GET", "/api/models/"+r.ID+"/revision/"+rc.rev+"?blobs=true", nil)
+			resp := f.do(t, f.client, "GET", hubproto.APIPath(r.ID)+"/revision/"+rc.rev+"?blobs=true", nil)
 			checkInfo(t, resp, r, r.Commits[rc.commit], ids[rc.commit], r.ID+"@"+rc.rev)
 		}
 		// Without a revision: main.
-		resp := f.do(t, f.client, "GET", "/api/models/"+r.ID, nil)
+		resp := f.do(t, f.client, "GET", hubproto.APIPath(r.ID), nil)
 		var info hubproto.ModelInfo
 		if resp.StatusCode != 200 || json.Unmarshal(resp.body, &info) != nil || info.SHA != ids[len(ids)-1] {
-			t.Errorf("GET /api/models/%s: %d, sha %q, want 200 and the commit of main %s", r.ID, resp.StatusCode, info.SHA, ids[len(ids)-1])
+			t.Errorf("GET %s: %d, sha %q, want 200 and the commit of main %s", hubproto.APIPath(r.ID), resp.StatusCode, info.SHA, ids[len(ids)-1])
 		}
 	}
 }
@@ -297,8 +317,12 @@ func checkInfo(t *testing.T, resp response, r Repo, c Commit, commit, what strin
 		t.Errorf("model info of %s: %v", what, err)
 		return
 	}
-	if info.ID != r.ID || info.SHA != commit {
-		t.Errorf("model info of %s: id %q sha %q, want %q and %s", what, info.ID, info.SHA, r.ID, commit)
+	repoType, id := hubproto.SplitRepo(r.ID)
+	if info.ID != id || info.SHA != commit {
+		t.Errorf("model info of %s: id %q sha %q, want %q and %s", what, info.ID, info.SHA, id, commit)
+	}
+	if repoType != hubproto.RepoTypeModel && info.ModelID != "" {
+		t.Errorf("info of the %s %s: modelId %q, want none", repoType, what, info.ModelID)
 	}
 	if g, ok := info.Gated.(bool); !(ok && !g) {
 		if _, ok := info.Gated.(string); !ok {
@@ -444,7 +468,7 @@ func testTree(t *testing.T, f *fixture) {
 				if tc.dir != "" && len(wantTree(c, tc.dir, true)) == 0 {
 					continue
 				}
-				p := "/api/models/" + r.ID + "/tree/" + rc.rev + tc.escaped
+				p := hubproto.APIPath(r.ID) + "/tree/" + rc.rev + tc.escaped
 				if tc.recursive {
 					p += "?recursive=true"
 					if tc.dir == "sub" {
@@ -637,6 +661,7 @@ func testRanges(t *testing.T, f *fixture) {
 func testErrors(t *testing.T, f *fixture) {
 	ids := f.srv.Commits["org/model"]
 	main := ids[len(ids)-1]
+	dmain := f.srv.Commits["datasets/org/model"][0]
 	cases := []struct {
 		path     string
 		statuses []int
@@ -647,6 +672,14 @@ func testErrors(t *testing.T, f *fixture) {
 		{"/api/models/org/nope/tree/main", []int{401, 404}, hubproto.ErrorRepoNotFound, ""},
 		{"/org/nope/resolve/main/config.json", []int{401, 404}, hubproto.ErrorRepoNotFound, ""},
 		{"/nope/resolve/main/config.json", []int{401, 404}, hubproto.ErrorRepoNotFound, ""},
+		{"/api/datasets/org/nope/revision/main", []int{401, 404}, hubproto.ErrorRepoNotFound, ""},
+		{"/api/datasets/org/nope/tree/main", []int{401, 404}, hubproto.ErrorRepoNotFound, ""},
+		{"/datasets/org/nope/resolve/main/config.json", []int{401, 404}, hubproto.ErrorRepoNotFound, ""},
+		{"/api/spaces/org/model/revision/main", []int{401, 404}, hubproto.ErrorRepoNotFound, ""},
+		{"/spaces/org/model/resolve/main/config.json", []int{401, 404}, hubproto.ErrorRepoNotFound, ""},
+		{"/api/models/org/app/revision/main", []int{401, 404}, hubproto.ErrorRepoNotFound, ""},
+		{"/api/datasets/org/model/revision/nope", []int{404}, hubproto.ErrorRevisionNotFound, ""},
+		{"/datasets/org/model/resolve/main/model.safetensors", []int{404}, hubproto.ErrorEntryNotFound, dmain},
 		{"/api/models/org/model/revision/nope", []int{404}, hubproto.ErrorRevisionNotFound, ""},
 		{"/api/models/org/model/revision/" + strings.Repeat("0", 40), []int{404}, hubproto.ErrorRevisionNotFound, ""},
 		{"/api/models/org/model/tree/nope", []int{404}, hubproto.ErrorRevisionNotFound, ""},
