@@ -13,6 +13,7 @@ import (
 
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/hubclient"
+	"github.com/hubmirror/hubmirror/hubproto"
 	"github.com/hubmirror/hubmirror/quantize"
 	"github.com/hubmirror/hubmirror/storage"
 )
@@ -102,7 +103,8 @@ func parseCatalogLine(fields []string) (CatalogEntry, error) {
 	if err != nil {
 		return e, err
 	}
-	e.Repo, e.Revision, e.RepoType = repo, rev, "model"
+	e.RepoType, e.Repo = hubproto.SplitRepo(repo)
+	e.Revision = rev
 	typeSet := false
 	for i := 1; i < len(fields); i++ {
 		name, value, hasValue := strings.Cut(fields[i], "=")
@@ -121,12 +123,11 @@ func parseCatalogLine(fields []string) (CatalogEntry, error) {
 			if typeSet {
 				return e, fmt.Errorf("--repo-type given twice")
 			}
-			switch value {
-			case "model", "dataset", "space":
-			default:
-				return e, fmt.Errorf("--repo-type %q: want model, dataset or space", value)
+			t, err := hubproto.ParseRepoType(value)
+			if err != nil {
+				return e, fmt.Errorf("--repo-type: %w", err)
 			}
-			e.RepoType, typeSet = value, true
+			e.RepoType, typeSet = t, true
 		case "--quantize":
 			for _, s := range strings.Split(value, ",") {
 				scheme, err := quantize.ParseScheme(strings.TrimSpace(s))
@@ -136,6 +137,14 @@ func parseCatalogLine(fields []string) (CatalogEntry, error) {
 				e.Quantize = append(e.Quantize, scheme)
 			}
 		}
+	}
+	// datasets/org/name names its type; a --repo-type must agree.
+	if typeSet {
+		q, err := hubproto.QualifyRepo(e.RepoType, repo)
+		if err != nil {
+			return e, err
+		}
+		e.RepoType, e.Repo = hubproto.SplitRepo(q)
 	}
 	return e, nil
 }
@@ -253,30 +262,14 @@ func RunCatalog(ctx context.Context, s storage.Store, entries []CatalogEntry, op
 	return &CatalogError{Failed: len(failed), Total: len(entries), First: first, validationOnly: validationOnly}
 }
 
-// ErrRepoTypeUnsupported: the catalog names a repo type this build does not
-// mirror.
-var ErrRepoTypeUnsupported = errors.New("repo type not supported")
-
-// checkRepoType is the one place that says which repo types a catalog
-// entry may name.
-func checkRepoType(t string) error {
-	if t != "model" {
-		return fmt.Errorf("--repo-type %s: only model repos are mirrored: %w", t, ErrRepoTypeUnsupported)
-	}
-	return nil
-}
-
 func runEntry(ctx context.Context, s storage.Store, e CatalogEntry, opts CatalogOptions) CatalogResult {
 	res := CatalogResult{Line: e.Line, Entry: e.Spec(), RepoType: e.RepoType}
 	fail := func(err error) CatalogResult {
 		res.Err, res.Error = err, err.Error()
 		return res
 	}
-	if err := checkRepoType(e.RepoType); err != nil {
-		return fail(err)
-	}
 	o := opts.Base
-	o.Source, o.Revision, o.RepoID = e.Repo, e.Revision, ""
+	o.Source, o.Revision, o.RepoID = hubproto.JoinRepo(e.RepoType, e.Repo), e.Revision, ""
 	if len(e.Quantize) > 0 {
 		// The entry's quantizations replace the base's; its other
 		// variants (conversions) stay.

@@ -137,7 +137,7 @@ AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for s3://
 				}
 				opts.Variants = append(opts.Variants, v)
 			}
-			if repo, _, ok := source.RepoSpec(args[0]); ok && len(opts.Variants) > 0 {
+			if repo, _, ok := source.RepoSpec(opts.Source); ok && len(opts.Variants) > 0 {
 				if t, _ := hubproto.SplitRepo(repo); t != hubproto.RepoTypeModel {
 					return usageErrorf("%s is a %s: --quantize and --convert build variants of models only", repo, t)
 				}

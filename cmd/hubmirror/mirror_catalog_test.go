@@ -54,6 +54,9 @@ func TestMirrorCatalogShards(t *testing.T) {
 		repo.AddFile("weights.bin", pushRandom(uint64(name[0]), 4096))
 		commits["org/"+name] = repo.Commit()
 	}
+	data := hub.AddRepo("datasets/org/e")
+	data.AddFile("train.csv", []byte("a,b\n1,2\n"))
+	commits["datasets/org/e"] = data.Commit()
 	t.Setenv("HF_ENDPOINT", hub.URL())
 	t.Setenv("HF_HOME", t.TempDir())
 	t.Setenv("HF_HUB_CACHE", "")
@@ -65,7 +68,7 @@ org/c
 
 org/missing
 org/d --repo-type model
-org/a --repo-type dataset
+org/e --repo-type dataset
 `), 0o644)
 	to := filepath.Join(t.TempDir(), "mirror")
 
@@ -87,7 +90,7 @@ org/a --repo-type dataset
 		t.Errorf("shard 0 mirrored %v", got)
 	}
 
-	// Shard 1: org/b passes; org/missing and the dataset entry fail.
+	// Shard 1: org/b and the dataset pass; org/missing fails.
 	out, stderr, code = runCLI(t, "mirror", "--catalog", cat, "--shard", "1/2", "--to", to, "--json")
 	if code != exitError {
 		t.Fatalf("shard 1: exit %d, want %d: %s\n%s", code, exitError, stderr, out)
@@ -106,10 +109,10 @@ org/a --repo-type dataset
 	if l := byLine[6]; l.Passed || l.Entry != "org/missing@main" || !strings.Contains(l.Error, "step pull") {
 		t.Errorf("org/missing: %+v", l)
 	}
-	if l := byLine[8]; l.Passed || l.RepoType != "dataset" || !strings.Contains(l.Error, "only model repos") {
+	if l := byLine[8]; !l.Passed || l.RepoType != "dataset" || l.Report == nil || l.Report.Source.Commit != commits["datasets/org/e"] {
 		t.Errorf("the dataset entry: %+v", l)
 	}
-	if last := lines[3]; last.Code == nil || *last.Code != exitError || !strings.Contains(last.Error, "2 of 3 catalog entries failed") {
+	if last := lines[3]; last.Code == nil || *last.Code != exitError || !strings.Contains(last.Error, "1 of 3 catalog entries failed") {
 		t.Errorf("the closing error line: %+v", last)
 	}
 
@@ -119,7 +122,7 @@ org/a --repo-type dataset
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(repos, " ") != "org/a org/b org/c org/d" {
+	if strings.Join(repos, " ") != "datasets/org/e org/a org/b org/c org/d" {
 		t.Errorf("the mirror holds %v", repos)
 	}
 	for repo, commit := range commits {
@@ -131,7 +134,7 @@ org/a --repo-type dataset
 	// Without --json: a line per entry and a summary.
 	out, _, code = runCLI(t, "mirror", "--catalog", cat, "--shard", "1/2", "--to", to)
 	if code != exitError || !strings.Contains(squeeze(out), "ok line 3 org/b@main") || !strings.Contains(squeeze(out), "FAILED line 6 org/missing@main") ||
-		!strings.Contains(out, "3 entries (shard 1/2 of 6 entries), 1 passed, 2 failed") {
+		!strings.Contains(out, "3 entries (shard 1/2 of 6 entries), 2 passed, 1 failed") {
 		t.Errorf("text output: exit %d\n%s", code, out)
 	}
 }
