@@ -1,0 +1,418 @@
+package llamacpp_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hubmirror/hubmirror/arch"
+	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/formats/gguf"
+	"github.com/hubmirror/hubmirror/forward"
+	"github.com/hubmirror/hubmirror/quantize"
+	"github.com/hubmirror/hubmirror/tokenizer"
+)
+
+const (
+	fixtures = "../../testdata/models"
+	// version is the pinned node-llama-cpp.
+	version = "3.21.1"
+	// text is tokenized by both sides; it is longer than the fixtures'
+	// sliding windows.
+	text = "The quick brown fox jumps over the lazy dog.\nShe said: \"Hello, 42!\""
+)
+
+// modules returns the node_modules directory holding node-llama-cpp, or
+// skips the test (fails it when HUBMIRROR_LLAMACPP_MODULES is set but
+// unusable).
+func modules(t *testing.T) string {
+	t.Helper()
+	dir, required := os.LookupEnv("HUBMIRROR_LLAMACPP_MODULES")
+	if !required {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			t.Skipf("no llama.cpp: no home directory (%v) and HUBMIRROR_LLAMACPP_MODULES unset", err)
+		}
+		dir = filepath.Join(home, ".cache", "hubmirror", "node-llama-cpp-"+version, "node_modules")
+	}
+	missing := func(format string, args ...any) {
+		t.Helper()
+		msg := fmt.Sprintf(format, args...) + " (.ci/run installs it: npm install node-llama-cpp@" + version + ")"
+		if required {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		missing("no llama.cpp: node is not installed")
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "node-llama-cpp", "package.json"))
+	if err != nil {
+		missing("no llama.cpp: node-llama-cpp is not installed in %s", dir)
+	}
+	var pkg struct {
+		Version string `json:"version"`
+	}
+	if json.Unmarshal(raw, &pkg) != nil || pkg.Version != version {
+		missing("no llama.cpp: %s holds node-llama-cpp %q, want %s", dir, pkg.Version, version)
+	}
+	return dir
+}
+
+// A family case: a fixture, the config changes that make it a model
+// llama.cpp's graph computes exactly (llama.cpp fixes in code what these
+// fixtures vary on purpose), and its tokenizer.
+type familyCase struct {
+	fixture string
+	// config are fields of config.json replaced (null deletes).
+	config map[string]any
+	// tokenizer: "own" (the fixture's), "spm" (llama-tiny-st's cut to the
+	// vocabulary size) or "bytelevel" (the same as a Qwen-style
+	// byte-level BPE).
+	tokenizer string
+	types     []string
+}
+
+var cases = []familyCase{
+	{fixture: "llama-tiny-st", tokenizer: "own", types: []string{"f32", "f16", "bf16", "q8_0"}},
+	// llama.cpp's llama graph has no sliding window.
+	{fixture: "mistral-bin", tokenizer: "spm", config: map[string]any{"sliding_window": nil}},
+	{fixture: "qwen2-bias-st", tokenizer: "bytelevel"},
+	{fixture: "qwen3-st", tokenizer: "bytelevel", config: map[string]any{"use_sliding_window": false}},
+	{fixture: "gemma-st", tokenizer: "spm"},
+	// llama.cpp scales gemma2 attention by 1/sqrt(head_dim).
+	{fixture: "gemma2-st", tokenizer: "spm", config: map[string]any{"query_pre_attn_scalar": 16}},
+	// llama.cpp's gemma3: five sliding layers of six, local base 10000.
+	{fixture: "gemma3-st", tokenizer: "spm", config: map[string]any{"sliding_window_pattern": 6, "rope_local_base_freq": 10000.0}},
+}
+
+// TestLlamaCppRunsGGUF is the acceptance cross-check of the GGUF output:
+// llama.cpp loads each file as written, tokenizes the text to the ids of
+// the tokenizer package, and its logits agree with the forward pass on
+// the source weights (cosine per position at least 0.999 for every type,
+// Q8_0 included).
+func TestLlamaCppRunsGGUF(t *testing.T) {
+	mods := modules(t)
+	work := t.TempDir()
+	type job struct {
+		Name   string `json:"name"`
+		GGUF   string `json:"gguf"`
+		Text   string `json:"text"`
+		IDs    []int  `json:"ids"`
+		Out    string `json:"out"`
+		family string
+		want   []float32 // our logits [seq, vocab]
+		vocab  int
+		report *quantize.GGUFReport
+	}
+	var jobs []*job
+	for _, c := range cases {
+		dir := modelDir(t, work, c)
+		g, err := formats.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { g.Close() })
+		cfg, err := arch.ParseConfig(g.Config)
+		if err != nil {
+			t.Fatalf("%s: %v", c.fixture, err)
+		}
+		tok, err := tokenizer.LoadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := tok.Encode(text, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := forward.Load(g, cfg, forward.Options{Threads: 1})
+		if err != nil {
+			t.Fatalf("%s: %v", c.fixture, err)
+		}
+		out, err := m.Run(context.Background(), enc.IDs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logits, ok := out.Get("logits")
+		if !ok {
+			t.Fatalf("%s: no logits", c.fixture)
+		}
+		types := c.types
+		if types == nil {
+			types = []string{"f16", "q8_0"}
+		}
+		for _, typ := range types {
+			name := c.fixture + "/" + typ
+			gm, err := quantize.GGUF(g, cfg, quantize.GGUFOptions{Type: typ, TokenizerDir: dir, Name: c.fixture, Threads: 1})
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			p := filepath.Join(work, c.fixture+"-"+typ+".gguf")
+			if err := gguf.WriteFile(p, gm.Metadata, gm.Tensors); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			jobs = append(jobs, &job{Name: name, GGUF: p, Text: text, IDs: enc.IDs, Out: p + ".logits", family: c.fixture,
+				want: logits.Data, vocab: logits.Shape[len(logits.Shape)-1], report: gm.Report})
+		}
+	}
+	manifest, _ := json.Marshal(jobs)
+	mp := filepath.Join(work, "manifest.json")
+	if err := os.WriteFile(mp, manifest, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", "testdata/run.mjs", mp, mods)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node run.mjs: %v\n%s", err, stderr.String())
+	}
+	results := map[string]struct {
+		IDs   []int  `json:"ids"`
+		Arch  string `json:"arch"`
+		Vocab int    `json:"vocab"`
+		Error string `json:"error"`
+	}{}
+	sc := bufio.NewScanner(bytes.NewReader(stdout))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if !bytes.HasPrefix(line, []byte("{")) {
+			continue
+		}
+		var r struct {
+			Name  string `json:"name"`
+			IDs   []int  `json:"ids"`
+			Arch  string `json:"arch"`
+			Vocab int    `json:"vocab"`
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("node output %q: %v", line, err)
+		}
+		results[r.Name] = struct {
+			IDs   []int  `json:"ids"`
+			Arch  string `json:"arch"`
+			Vocab int    `json:"vocab"`
+			Error string `json:"error"`
+		}{r.IDs, r.Arch, r.Vocab, r.Error}
+	}
+	for _, j := range jobs {
+		t.Run(j.Name, func(t *testing.T) {
+			r, ok := results[j.Name]
+			switch {
+			case !ok:
+				t.Fatalf("llama.cpp did not report (stderr: %s)", stderr.String())
+			case r.Error != "":
+				t.Fatalf("llama.cpp: %s", r.Error)
+			case r.Arch != j.report.Architecture:
+				t.Errorf("llama.cpp loaded architecture %q, want %q", r.Arch, j.report.Architecture)
+			}
+			if !slices.Equal(r.IDs, j.IDs) {
+				t.Errorf("llama.cpp tokenizes to %v\nthe tokenizer package to %v", r.IDs, j.IDs)
+			}
+			if r.Vocab != j.vocab {
+				t.Fatalf("llama.cpp's vocabulary has %d logits, ours %d", r.Vocab, j.vocab)
+			}
+			raw, err := os.ReadFile(j.Out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]float32, len(raw)/4)
+			for i := range got {
+				got[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+			}
+			for i, v := range got {
+				if math.IsInf(float64(v), 0) || math.IsNaN(float64(v)) {
+					t.Fatalf("llama.cpp's log-probability %d is %v (a probability that underflowed)", i, v)
+				}
+			}
+			if len(got) != len(j.want) {
+				t.Fatalf("%d logits from llama.cpp, %d from the forward pass", len(got), len(j.want))
+			}
+			minCos, agree, maxAbs := compare(got, j.want, j.vocab)
+			seq := len(j.want) / j.vocab
+			t.Logf("%s (%s, %s): %d positions: min cosine %.6f, top-1 %d/%d, max |diff| %.3g; vocabulary %s",
+				j.Name, j.report.Architecture, j.report.FileType, seq, minCos, agree, seq, maxAbs, j.report.Vocabulary)
+			if minCos < 0.999 {
+				t.Errorf("min cosine per position %.6f < 0.999", minCos)
+			}
+		})
+	}
+}
+
+// compare returns the smallest cosine over positions of the logits
+// centred (minus their mean: llama.cpp's log-probabilities are its logits
+// minus a constant per position, which centring removes exactly), the
+// positions whose argmax agree and the largest absolute difference of the
+// centred logits.
+func compare(a, b []float32, vocab int) (minCos float64, agree int, maxAbs float64) {
+	minCos = 1
+	centred := func(v []float32) []float64 {
+		var mean float64
+		for _, f := range v {
+			mean += float64(f)
+		}
+		mean /= float64(len(v))
+		out := make([]float64, len(v))
+		for i, f := range v {
+			out[i] = float64(f) - mean
+		}
+		return out
+	}
+	for p := 0; p < len(a)/vocab; p++ {
+		x, y := centred(a[p*vocab:(p+1)*vocab]), centred(b[p*vocab:(p+1)*vocab])
+		var dot, nx, ny float64
+		ax, ay := 0, 0
+		for i := range x {
+			dot += x[i] * y[i]
+			nx += x[i] * x[i]
+			ny += y[i] * y[i]
+			maxAbs = math.Max(maxAbs, math.Abs(x[i]-y[i]))
+			if x[i] > x[ax] {
+				ax = i
+			}
+			if y[i] > y[ay] {
+				ay = i
+			}
+		}
+		minCos = math.Min(minCos, dot/math.Sqrt(nx*ny))
+		if ax == ay {
+			agree++
+		}
+	}
+	return minCos, agree, maxAbs
+}
+
+// modelDir copies a fixture into work with its config changed and its
+// tokenizer, and returns the directory.
+func modelDir(t *testing.T, work string, c familyCase) string {
+	t.Helper()
+	src := filepath.Join(fixtures, c.fixture)
+	dir := filepath.Join(work, c.fixture)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cfg map[string]any
+	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range c.config {
+		if v == nil {
+			delete(cfg, k)
+		} else {
+			cfg[k] = v
+		}
+	}
+	writeJSON(t, filepath.Join(dir, "config.json"), cfg)
+	switch c.tokenizer {
+	case "own":
+	case "spm", "bytelevel":
+		writeTokenizer(t, dir, int(cfg["vocab_size"].(float64)), c.tokenizer == "bytelevel")
+	default:
+		t.Fatalf("tokenizer %q", c.tokenizer)
+	}
+	return dir
+}
+
+func writeJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeTokenizer writes into dir llama-tiny-st's tokenizer (trained by the
+// tokenizers library, see testdata/gen_tokenizers.mjs) cut to n tokens:
+// the ids below n and the merges among them, which is the tokenizer the
+// same training would give with a smaller vocabulary (BPE adds tokens in
+// merge order). byteLevel rewrites it as a Qwen-style byte-level BPE: "▁"
+// becomes "Ġ" (the byte-level form of a space; the other characters of the
+// ASCII corpus are their own byte-level forms) and "\n" "Ċ", the
+// pre-tokenizer is Qwen 2's Split regex then ByteLevel, no bos.
+func writeTokenizer(t *testing.T, dir string, n int, byteLevel bool) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(fixtures, "llama-tiny-st", "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	model := doc["model"].(map[string]any)
+	rename := func(s string) string { return s }
+	if byteLevel {
+		rename = func(s string) string { return strings.NewReplacer("▁", "Ġ", "\n", "Ċ").Replace(s) }
+	}
+	vocab := map[string]any{}
+	for tok, id := range model["vocab"].(map[string]any) {
+		if int(id.(float64)) < n {
+			vocab[rename(tok)] = id
+		}
+	}
+	var merges []any
+	for _, m := range model["merges"].([]any) {
+		p := m.([]any)
+		a, b := rename(p[0].(string)), rename(p[1].(string))
+		if vocab[a] != nil && vocab[b] != nil && vocab[a+b] != nil {
+			merges = append(merges, []any{a, b})
+		}
+	}
+	model["vocab"], model["merges"] = vocab, merges
+	if byteLevel {
+		doc["normalizer"] = map[string]any{"type": "NFC"}
+		doc["pre_tokenizer"] = map[string]any{"type": "Sequence", "pretokenizers": []any{
+			map[string]any{"type": "Split", "pattern": map[string]any{
+				"Regex": `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`},
+				"behavior": "Isolated", "invert": false},
+			map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false},
+		}}
+		doc["post_processor"] = map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}
+		doc["decoder"] = map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}
+		model["unk_token"] = nil
+		writeJSON(t, filepath.Join(dir, "tokenizer_config.json"), map[string]any{
+			"tokenizer_class": "Qwen2TokenizerFast", "bos_token": nil, "eos_token": "</s>", "pad_token": "<unk>",
+			"add_bos_token": false, "chat_template": "{% for m in messages %}{{ m['content'] }}{% endfor %}"})
+	} else {
+		cfgRaw, err := os.ReadFile(filepath.Join(fixtures, "llama-tiny-st", "tokenizer_config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), cfgRaw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeJSON(t, filepath.Join(dir, "tokenizer.json"), doc)
+}
