@@ -11,16 +11,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/formats/gguf"
+	"github.com/hubmirror/hubmirror/formats/safetensors"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/quantize"
 	"github.com/hubmirror/hubmirror/tokenizer"
+	"github.com/hubmirror/hubmirror/weights"
 )
 
 const (
@@ -81,6 +85,11 @@ type familyCase struct {
 	// byte-level BPE).
 	tokenizer string
 	types     []string
+	// layers, when set, rebuilds the model from the fixture's layers in
+	// this order (a deeper model from a shallow fixture).
+	layers []int
+	// name is the case's name when the fixture is used twice.
+	name string
 }
 
 var cases = []familyCase{
@@ -94,6 +103,10 @@ var cases = []familyCase{
 	{fixture: "gemma2-st", tokenizer: "spm", config: map[string]any{"query_pre_attn_scalar": 16}},
 	// llama.cpp's gemma3: five sliding layers of six, local base 10000.
 	{fixture: "gemma3-st", tokenizer: "spm", config: map[string]any{"sliding_window_pattern": 6, "rope_local_base_freq": 10000.0}},
+	// Six layers (the fixture's four, then its first two again), so that
+	// the sixth is global: rope_theta 1e6 with linear scaling 4.
+	{fixture: "gemma3-st", name: "gemma3-6layers", tokenizer: "spm", layers: []int{0, 1, 2, 3, 0, 1},
+		config: map[string]any{"sliding_window_pattern": 6, "rope_local_base_freq": 10000.0, "num_hidden_layers": 6}},
 }
 
 // TestLlamaCppRunsGGUF is the acceptance cross-check of the GGUF output:
@@ -111,7 +124,8 @@ func TestLlamaCppRunsGGUF(t *testing.T) {
 		IDs    []int  `json:"ids"`
 		Out    string `json:"out"`
 		family string
-		want   []float32 // our logits [seq, vocab]
+		want   []float32 // our logits [seq, vocab] on the weights the file holds
+		source []float32 // our logits on the source weights
 		vocab  int
 		report *quantize.GGUFReport
 	}
@@ -135,34 +149,24 @@ func TestLlamaCppRunsGGUF(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := forward.Load(g, cfg, forward.Options{Threads: 1})
-		if err != nil {
-			t.Fatalf("%s: %v", c.fixture, err)
-		}
-		out, err := m.Run(context.Background(), enc.IDs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		logits, ok := out.Get("logits")
-		if !ok {
-			t.Fatalf("%s: no logits", c.fixture)
-		}
+		source := run(t, g, cfg, enc.IDs)
 		types := c.types
 		if types == nil {
 			types = []string{"f16", "q8_0"}
 		}
 		for _, typ := range types {
-			name := c.fixture + "/" + typ
+			name := c.label() + "/" + typ
 			gm, err := quantize.GGUF(g, cfg, quantize.GGUFOptions{Type: typ, TokenizerDir: dir, Name: c.fixture, Threads: 1})
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
-			p := filepath.Join(work, c.fixture+"-"+typ+".gguf")
+			p := filepath.Join(work, c.label()+"-"+typ+".gguf")
 			if err := gguf.WriteFile(p, gm.Metadata, gm.Tensors); err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
+			same := run(t, roundTrip(t, g, typ), cfg, enc.IDs)
 			jobs = append(jobs, &job{Name: name, GGUF: p, Text: text, IDs: enc.IDs, Out: p + ".logits", family: c.fixture,
-				want: logits.Data, vocab: logits.Shape[len(logits.Shape)-1], report: gm.Report})
+				want: same.Data, source: source.Data, vocab: same.Shape[len(same.Shape)-1], report: gm.Report})
 		}
 	}
 	manifest, _ := json.Marshal(jobs)
@@ -241,14 +245,80 @@ func TestLlamaCppRunsGGUF(t *testing.T) {
 				t.Fatalf("%d logits from llama.cpp, %d from the forward pass", len(got), len(j.want))
 			}
 			minCos, agree, maxAbs := compare(got, j.want, j.vocab)
+			srcCos, srcAgree, _ := compare(got, j.source, j.vocab)
 			seq := len(j.want) / j.vocab
-			t.Logf("%s (%s, %s): %d positions: min cosine %.6f, top-1 %d/%d, max |diff| %.3g; vocabulary %s",
-				j.Name, j.report.Architecture, j.report.FileType, seq, minCos, agree, seq, maxAbs, j.report.Vocabulary)
+			t.Logf("%s (%s, %s): %d positions: same weights: min cosine %.6f, top-1 %d/%d, max |diff| %.3g; source weights: min cosine %.6f, top-1 %d/%d; vocabulary %s",
+				j.Name, j.report.Architecture, j.report.FileType, seq, minCos, agree, seq, maxAbs, srcCos, srcAgree, seq, j.report.Vocabulary)
 			if minCos < 0.999 {
 				t.Errorf("min cosine per position %.6f < 0.999", minCos)
 			}
 		})
 	}
+}
+
+// run returns the logits of the forward pass on ids.
+func run(t *testing.T, g *weights.Graph, cfg *arch.Config, ids []int) *forward.Output {
+	t.Helper()
+	m, err := forward.Load(g, cfg, forward.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.Run(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits, ok := out.Get("logits")
+	if !ok {
+		t.Fatal("no logits")
+	}
+	return logits
+}
+
+// roundTrip returns g with its matrices as the GGUF file of type typ holds
+// them: rounded to f16 or bf16, or quantized to Q8_0 and back (rows of a
+// multiple of 32 values; F16 otherwise), in float32. The q/k row
+// reordering of the llama architecture moves whole rows, so rounding in
+// Hugging Face's layout gives the same values.
+func roundTrip(t *testing.T, g *weights.Graph, typ string) *weights.Graph {
+	t.Helper()
+	out := weights.NewGraph()
+	out.Config = g.Config
+	for _, x := range g.Tensors() {
+		v, err := x.Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(x.Shape) == 2 && typ != "f32" {
+			cols := int(x.Shape[1])
+			switch {
+			case typ == "q8_0" && cols%gguf.Q8_0BlockLen == 0:
+				b := make([]byte, len(v)/gguf.Q8_0BlockLen*gguf.Q8_0BlockBytes)
+				if err := gguf.EncodeQ8_0(b, v); err != nil {
+					t.Fatal(err)
+				}
+				for i := range v {
+					blk := b[i/gguf.Q8_0BlockLen*gguf.Q8_0BlockBytes:]
+					v[i] = weights.F16ToFloat32(binary.LittleEndian.Uint16(blk)) * float32(int8(blk[2+i%gguf.Q8_0BlockLen]))
+				}
+			case typ == "bf16":
+				for i, f := range v {
+					v[i] = weights.BF16ToFloat32(weights.Float32ToBF16(f))
+				}
+			default: // f16, and Q8_0's fallback
+				for i, f := range v {
+					v[i] = weights.F16ToFloat32(weights.Float32ToF16(f))
+				}
+			}
+		}
+		y, err := weights.FromFloat32(x.Name, weights.F32, x.Shape, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := out.Add(y); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }
 
 // compare returns the smallest cosine over positions of the logits
@@ -299,7 +369,7 @@ func compare(a, b []float32, vocab int) (minCos float64, agree int, maxAbs float
 func modelDir(t *testing.T, work string, c familyCase) string {
 	t.Helper()
 	src := filepath.Join(fixtures, c.fixture)
-	dir := filepath.Join(work, c.fixture)
+	dir := filepath.Join(work, c.label())
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -332,6 +402,9 @@ func modelDir(t *testing.T, work string, c familyCase) string {
 		}
 	}
 	writeJSON(t, filepath.Join(dir, "config.json"), cfg)
+	if c.layers != nil {
+		restack(t, src, filepath.Join(dir, safetensors.SingleFile), c.layers)
+	}
 	switch c.tokenizer {
 	case "own":
 	case "spm", "bytelevel":
@@ -340,6 +413,55 @@ func modelDir(t *testing.T, work string, c familyCase) string {
 		t.Fatalf("tokenizer %q", c.tokenizer)
 	}
 	return dir
+}
+
+func (c familyCase) label() string {
+	if c.name != "" {
+		return c.name
+	}
+	return c.fixture
+}
+
+var layerPrefix = regexp.MustCompile(`^((?:model\.)?layers\.)(\d+)(\..*)$`)
+
+// restack writes the model of the fixture directory src with layer i made
+// of the fixture's layer layers[i].
+func restack(t *testing.T, src, dst string, layers []int) {
+	t.Helper()
+	g, err := formats.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	var out []*weights.Tensor
+	for _, x := range g.Tensors() {
+		data, err := x.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := layerPrefix.FindStringSubmatch(x.Name)
+		if m == nil {
+			y, err := weights.NewTensor(x.Name, x.DType, x.Shape, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, y)
+			continue
+		}
+		for i, from := range layers {
+			if strconv.Itoa(from) != m[2] {
+				continue
+			}
+			y, err := weights.NewTensor(m[1]+strconv.Itoa(i)+m[3], x.DType, x.Shape, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, y)
+		}
+	}
+	if err := safetensors.WriteFile(dst, out, nil); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func writeJSON(t *testing.T, path string, v any) {
