@@ -158,7 +158,7 @@ func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, err
 	if opts.Name != "" {
 		md = append(md, gguf.KV{Key: "general.name", Value: opts.Name})
 	}
-	hp, err := ggufHyperparameters(fam, cfg, gt.fileType)
+	hp, err := ggufHyperparameters(fam, cfg)
 	if err != nil {
 		return nil, err
 	}

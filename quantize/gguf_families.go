@@ -126,7 +126,7 @@ func ggufFamilyNames() string {
 // ggufHyperparameters returns the hyperparameters of a decoder of the
 // Llama family or one built on its config, as convert_hf_to_gguf.py's
 // TextModel writes them, then the family's own.
-func ggufHyperparameters(f *ggufFamily, cfg *arch.Config, fileType uint32) ([]gguf.KV, error) {
+func ggufHyperparameters(f *ggufFamily, cfg *arch.Config) ([]gguf.KV, error) {
 	c := llamaView(cfg)
 	if c == nil {
 		return nil, fmt.Errorf("%w: %s has no decoder hyperparameters", ErrGGUFUnsupported, cfg.Architecture())
