@@ -195,6 +195,18 @@ func readGGUFVocab(dir string, rows int) (*ggufVocab, error) {
 	case hasType(pre, "Metaspace") || hasReplaceSpace(norm):
 		v.model = "llama"
 		v.addSpacePrefix = spacePrefix(pre, norm)
+		// llama.cpp's SentencePiece tokenizer spells a character outside
+		// the vocabulary with the byte tokens <0x00>..<0xFF>, and aborts
+		// (std::out_of_range) when they are missing; the tokenizers library
+		// gives <unk> there instead.
+		if !model.ByteFallback {
+			return nil, fmt.Errorf("%w: %s: a SentencePiece-style BPE without byte_fallback: llama.cpp aborts on any character outside its vocabulary", ErrGGUFVocab, path)
+		}
+		for b := 0; b < 256; b++ {
+			if _, ok := vocab[fmt.Sprintf("<0x%02X>", b)]; !ok {
+				return nil, fmt.Errorf("%w: %s: byte_fallback without the byte token <0x%02X>: llama.cpp aborts on text that needs it", ErrGGUFVocab, path, b)
+			}
+		}
 	default:
 		return nil, fmt.Errorf("%w: %s: a BPE tokenizer with neither a ByteLevel pre-tokenizer (GPT-2 style) nor Metaspace or a ▁ normalizer (SentencePiece style)", ErrGGUFVocab, path)
 	}

@@ -3,6 +3,7 @@ package quantize
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,18 +26,54 @@ func metadataOf(md []gguf.KV) map[string]any {
 	return m
 }
 
-func TestGGUFVocabSentencePieceStyle(t *testing.T) {
-	dir := filepath.Join("..", "testdata", "models", "llama-tiny-st")
-	v, err := readGGUFVocab(dir, 260) // 4 rows more than the tokenizer's 256
+// byteFallbackDir writes llama-tiny-st's tokenizer with byte fallback:
+// the byte tokens <0x00>..<0xFF> at ids 256..511 (without bytes: drop
+// byte tokens from missing on).
+func byteFallbackDir(t *testing.T, fallback bool, missing int) string {
+	t.Helper()
+	src := filepath.Join("..", "testdata", "models", "llama-tiny-st")
+	raw, err := os.ReadFile(filepath.Join(src, "tokenizer.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.model != "llama" || v.pre != "" || len(v.tokens) != 260 || v.padded != 4 || v.merges != nil {
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	model := doc["model"].(map[string]any)
+	vocab := model["vocab"].(map[string]any)
+	for b := 0; b < missing; b++ {
+		vocab[fmt.Sprintf("<0x%02X>", b)] = 256 + b
+	}
+	model["byte_fallback"] = fallback
+	dir := t.TempDir()
+	b, _ := json.Marshal(doc)
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tc, err := os.ReadFile(filepath.Join(src, "tokenizer_config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), tc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestGGUFVocabSentencePieceStyle(t *testing.T) {
+	dir := byteFallbackDir(t, true, 256)
+	v, err := readGGUFVocab(dir, 516) // 4 rows more than the tokenizer's 512
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.model != "llama" || v.pre != "" || len(v.tokens) != 516 || v.padded != 4 || v.merges != nil {
 		t.Fatalf("model %q pre %q, %d tokens (%d padded), %d merges", v.model, v.pre, len(v.tokens), v.padded, len(v.merges))
 	}
 	if v.tokens[0] != "<unk>" || v.types[0] != ggufTokenUnknown || v.types[1] != ggufTokenControl || v.types[2] != ggufTokenControl ||
-		v.types[100] != ggufTokenNormal || v.tokens[257] != "[PAD257]" || v.types[257] != ggufTokenUnused {
-		t.Errorf("tokens %q types %v ... %q %v", v.tokens[:3], v.types[:3], v.tokens[257], v.types[257])
+		v.types[100] != ggufTokenNormal || v.tokens[513] != "[PAD513]" || v.types[513] != ggufTokenUnused ||
+		v.tokens[256+9] != "<0x09>" || v.types[256+9] != ggufTokenByte {
+		t.Errorf("tokens %q types %v ... %q %v, %q %v", v.tokens[:3], v.types[:3], v.tokens[513], v.types[513], v.tokens[265], v.types[265])
 	}
 	if v.bos != 1 || v.eos != 2 || v.unk != 0 || !v.addBOS || v.addEOS || !v.addSpacePrefix {
 		t.Errorf("bos %d eos %d unk %d add_bos %v add_eos %v add_space_prefix %v", v.bos, v.eos, v.unk, v.addBOS, v.addEOS, v.addSpacePrefix)
@@ -49,7 +86,7 @@ func TestGGUFVocabSentencePieceStyle(t *testing.T) {
 			Merges [][2]string    `json:"merges"`
 		} `json:"model"`
 	}
-	raw, _ := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
+	raw, _ := os.ReadFile(filepath.Join("..", "testdata", "models", "llama-tiny-st", "tokenizer.json"))
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +194,10 @@ func TestGGUFVocabRefusals(t *testing.T) {
 		"too few rows":     {byteLevelDir(t, qwen2Pre, nil), 5, "beyond the embedding's 5 rows"},
 		"wordpiece":        {byteLevelDir(t, qwen2Pre, map[string]any{"model": map[string]any{"type": "WordPiece", "vocab": map[string]int{}}}), 8, `model "WordPiece"`},
 		"no tokenizer":     {t.TempDir(), 8, "no tokenizer.json"},
+		// llama.cpp aborts on characters outside an SPM vocabulary
+		// without byte tokens.
+		"no byte fallback": {byteFallbackDir(t, false, 0), 512, "without byte_fallback"},
+		"no byte 0x80":     {byteFallbackDir(t, true, 0x80), 512, "<0x80>"},
 	} {
 		_, err := readGGUFVocab(c.dir, c.rows)
 		if !errors.Is(err, ErrGGUFVocab) || !strings.Contains(err.Error(), c.msg) {

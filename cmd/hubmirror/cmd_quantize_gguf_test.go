@@ -13,7 +13,9 @@ import (
 
 func TestQuantizeGGUF(t *testing.T) {
 	dst := filepath.Join(t.TempDir(), "gguf")
-	out, stderr, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), dst, "--scheme", "int8", "--format", "gguf", "--json")
+	// llama-tiny-st's tokenizer has no byte fallback, which llama.cpp needs
+	// (see TestQuantizeGGUFRefusals): the file is written without one.
+	out, stderr, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), dst, "--scheme", "int8", "--format", "gguf", "--no-vocab", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -36,7 +38,7 @@ func TestQuantizeGGUF(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	if !doc.Published || doc.Unvalidated == "" || doc.Changes.Format != "gguf" || len(doc.Changes.Tensors) != 3+9*2 ||
-		doc.Changes.Architecture != "llama" || !strings.HasPrefix(doc.Changes.Vocabulary, "llama, 256 tokens") {
+		doc.Changes.Architecture != "llama" || !strings.HasPrefix(doc.Changes.Vocabulary, "none") {
 		t.Fatalf("%s", out)
 	}
 	raw, err := os.ReadFile(filepath.Join(dst, artifact.GGUFFile))
@@ -44,13 +46,13 @@ func TestQuantizeGGUF(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.HasPrefix(raw, []byte("GGUF\x03\x00\x00\x00")) || !bytes.Contains(raw, []byte("blk.1.ffn_down.weight")) ||
-		!bytes.Contains(raw, []byte("tokenizer.ggml.tokens")) {
+		!bytes.Contains(raw, []byte("no_vocab")) {
 		t.Errorf("%s does not look like the GGUF v3 of the model", artifact.GGUFFile)
 	}
 	if _, err := os.Stat(filepath.Join(dst, "model.safetensors")); err == nil {
 		t.Error("safetensors written too")
 	}
-	human, _, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), dst, "--scheme", "int8", "--format", "gguf")
+	human, _, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), dst, "--scheme", "int8", "--format", "gguf", "--no-vocab")
 	if code != 0 || !strings.Contains(human, "not validated by the forward pass") {
 		t.Fatalf("exit %d:\n%s", code, human)
 	}
@@ -87,6 +89,14 @@ func TestQuantizeGGUFRefusals(t *testing.T) {
 	_, stderr, code = runCLI(t, "quantize", filepath.Join(fixtureModels, "qwen2-bias-st"), dst, "--scheme", "q8_0", "--format", "gguf")
 	if code != exitError || !strings.Contains(stderr, "no tokenizer.json") || !strings.Contains(stderr, "--no-vocab") {
 		t.Errorf("no tokenizer: exit %d: %s", code, stderr)
+	}
+	// A tokenizer llama.cpp would not reproduce: refused, saying why.
+	_, stderr, code = runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), dst, "--scheme", "q8_0", "--format", "gguf")
+	if code != exitError || !strings.Contains(stderr, "without byte_fallback") {
+		t.Errorf("no byte fallback: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Errorf("DST written: %v", err)
 	}
 	// What llama.cpp's graph computes otherwise is refused, saying what.
 	for fixture, msg := range map[string]string{

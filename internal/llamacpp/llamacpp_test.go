@@ -36,6 +36,19 @@ const (
 	text = "The quick brown fox jumps over the lazy dog.\nShe said: \"Hello, 42!\""
 )
 
+// moreTexts are tokenized by both sides, not run: spaces, digits,
+// punctuation runs, newlines, characters outside the vocabulary (tab,
+// é: byte tokens). Not a text that starts with a space: for those a
+// Metaspace pre-tokenizer with prepend_scheme "first" adds no "▁" (the
+// tokenizers library) where llama.cpp's SentencePiece tokenizer adds one
+// whatever the text, and GGUF has no key to say otherwise.
+var moreTexts = []string{
+	"two  spaces,   three inside\n\n\ttab and newlines, caf\u00e9",
+	"3.14159 + 2,718 = 5.86 (approx.) -- 100% sure?!... 'quoted' it's we'll",
+	"UPPER lower MiXeD camelCase snake_case kebab-case https://example.com/a?b=c#d",
+	"end with space ",
+}
+
 // modules returns the node_modules directory holding node-llama-cpp, or
 // skips the test (fails it when HUBMIRROR_LLAMACPP_MODULES is set but
 // unusable).
@@ -80,9 +93,9 @@ type familyCase struct {
 	fixture string
 	// config are fields of config.json replaced (null deletes).
 	config map[string]any
-	// tokenizer: "own" (the fixture's), "spm" (llama-tiny-st's cut to the
-	// vocabulary size) or "bytelevel" (the same as a Qwen-style
-	// byte-level BPE).
+	// tokenizer: "spm" (llama-tiny-st's cut to the vocabulary size, with
+	// byte fallback: 256 byte tokens more, the embedding grown to match)
+	// or "bytelevel" (the same as a Qwen-style byte-level BPE).
 	tokenizer string
 	types     []string
 	// layers, when set, rebuilds the model from the fixture's layers in
@@ -93,7 +106,7 @@ type familyCase struct {
 }
 
 var cases = []familyCase{
-	{fixture: "llama-tiny-st", tokenizer: "own", types: []string{"f32", "f16", "bf16", "q8_0"}},
+	{fixture: "llama-tiny-st", tokenizer: "spm", types: []string{"f32", "f16", "bf16", "q8_0"}},
 	// llama.cpp's llama graph has no sliding window.
 	{fixture: "mistral-bin", tokenizer: "spm", config: map[string]any{"sliding_window": nil}},
 	{fixture: "qwen2-bias-st", tokenizer: "bytelevel"},
@@ -118,16 +131,18 @@ func TestLlamaCppRunsGGUF(t *testing.T) {
 	mods := modules(t)
 	work := t.TempDir()
 	type job struct {
-		Name   string `json:"name"`
-		GGUF   string `json:"gguf"`
-		Text   string `json:"text"`
-		IDs    []int  `json:"ids"`
-		Out    string `json:"out"`
-		family string
-		want   []float32 // our logits [seq, vocab] on the weights the file holds
-		source []float32 // our logits on the source weights
-		vocab  int
-		report *quantize.GGUFReport
+		Name    string   `json:"name"`
+		GGUF    string   `json:"gguf"`
+		Text    string   `json:"text"`
+		IDs     []int    `json:"ids"`
+		More    []string `json:"more"`
+		Out     string   `json:"out"`
+		family  string
+		want    []float32 // our logits [seq, vocab] on the weights the file holds
+		source  []float32 // our logits on the source weights
+		moreIDs [][]int   // our ids of More
+		vocab   int
+		report  *quantize.GGUFReport
 	}
 	var jobs []*job
 	for _, c := range cases {
@@ -150,6 +165,14 @@ func TestLlamaCppRunsGGUF(t *testing.T) {
 			t.Fatal(err)
 		}
 		source := run(t, g, cfg, enc.IDs)
+		var moreIDs [][]int
+		for _, m := range moreTexts {
+			e, err := tok.Encode(m, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			moreIDs = append(moreIDs, e.IDs)
+		}
 		types := c.types
 		if types == nil {
 			types = []string{"f16", "q8_0"}
@@ -165,7 +188,7 @@ func TestLlamaCppRunsGGUF(t *testing.T) {
 				t.Fatalf("%s: %v", name, err)
 			}
 			same := run(t, roundTrip(t, g, typ), cfg, enc.IDs)
-			jobs = append(jobs, &job{Name: name, GGUF: p, Text: text, IDs: enc.IDs, Out: p + ".logits", family: c.fixture,
+			jobs = append(jobs, &job{Name: name, GGUF: p, Text: text, IDs: enc.IDs, More: moreTexts, moreIDs: moreIDs, Out: p + ".logits", family: c.fixture,
 				want: same.Data, source: source.Data, vocab: same.Shape[len(same.Shape)-1], report: gm.Report})
 		}
 	}
@@ -182,10 +205,11 @@ func TestLlamaCppRunsGGUF(t *testing.T) {
 		t.Fatalf("node run.mjs: %v\n%s", err, stderr.String())
 	}
 	results := map[string]struct {
-		IDs   []int  `json:"ids"`
-		Arch  string `json:"arch"`
-		Vocab int    `json:"vocab"`
-		Error string `json:"error"`
+		IDs   []int   `json:"ids"`
+		More  [][]int `json:"more"`
+		Arch  string  `json:"arch"`
+		Vocab int     `json:"vocab"`
+		Error string  `json:"error"`
 	}{}
 	sc := bufio.NewScanner(bytes.NewReader(stdout))
 	sc.Buffer(nil, 1<<20)
@@ -195,21 +219,23 @@ func TestLlamaCppRunsGGUF(t *testing.T) {
 			continue
 		}
 		var r struct {
-			Name  string `json:"name"`
-			IDs   []int  `json:"ids"`
-			Arch  string `json:"arch"`
-			Vocab int    `json:"vocab"`
-			Error string `json:"error"`
+			Name  string  `json:"name"`
+			IDs   []int   `json:"ids"`
+			More  [][]int `json:"more"`
+			Arch  string  `json:"arch"`
+			Vocab int     `json:"vocab"`
+			Error string  `json:"error"`
 		}
 		if err := json.Unmarshal(line, &r); err != nil {
 			t.Fatalf("node output %q: %v", line, err)
 		}
 		results[r.Name] = struct {
-			IDs   []int  `json:"ids"`
-			Arch  string `json:"arch"`
-			Vocab int    `json:"vocab"`
-			Error string `json:"error"`
-		}{r.IDs, r.Arch, r.Vocab, r.Error}
+			IDs   []int   `json:"ids"`
+			More  [][]int `json:"more"`
+			Arch  string  `json:"arch"`
+			Vocab int     `json:"vocab"`
+			Error string  `json:"error"`
+		}{r.IDs, r.More, r.Arch, r.Vocab, r.Error}
 	}
 	for _, j := range jobs {
 		t.Run(j.Name, func(t *testing.T) {
@@ -224,6 +250,15 @@ func TestLlamaCppRunsGGUF(t *testing.T) {
 			}
 			if !slices.Equal(r.IDs, j.IDs) {
 				t.Errorf("llama.cpp tokenizes to %v\nthe tokenizer package to %v", r.IDs, j.IDs)
+			}
+			for i, want := range j.moreIDs {
+				if i >= len(r.More) || !slices.Equal(r.More[i], want) {
+					var got []int
+					if i < len(r.More) {
+						got = r.More[i]
+					}
+					t.Errorf("%q: llama.cpp tokenizes to %v\nthe tokenizer package to %v", moreTexts[i], got, want)
+				}
 			}
 			if r.Vocab != j.vocab {
 				t.Fatalf("llama.cpp's vocabulary has %d logits, ours %d", r.Vocab, j.vocab)
@@ -378,6 +413,9 @@ func modelDir(t *testing.T, work string, c familyCase) string {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
+		if c.tokenizer == "spm" && (strings.HasSuffix(e.Name(), ".bin") || strings.HasSuffix(e.Name(), ".safetensors")) {
+			continue // rewritten below
+		}
 		b, err := os.ReadFile(filepath.Join(src, e.Name()))
 		if err != nil {
 			t.Fatal(err)
@@ -401,16 +439,32 @@ func modelDir(t *testing.T, work string, c familyCase) string {
 			cfg[k] = v
 		}
 	}
-	writeJSON(t, filepath.Join(dir, "config.json"), cfg)
-	if c.layers != nil {
-		restack(t, src, filepath.Join(dir, safetensors.SingleFile), c.layers)
-	}
+	n := int(cfg["vocab_size"].(float64))
+	var rows []int // new embedding row -> fixture row
 	switch c.tokenizer {
-	case "own":
-	case "spm", "bytelevel":
-		writeTokenizer(t, dir, int(cfg["vocab_size"].(float64)), c.tokenizer == "bytelevel")
+	case "spm":
+		// ids: 3 specials, 256 byte tokens, then the fixture's tokens
+		// from id 3 on; the byte tokens' rows repeat the fixture's.
+		for k := 0; k < n+256; k++ {
+			switch {
+			case k < 3:
+				rows = append(rows, k)
+			case k < 3+256:
+				rows = append(rows, (k-3)%n)
+			default:
+				rows = append(rows, k-256)
+			}
+		}
+		cfg["vocab_size"] = n + 256
+		writeTokenizer(t, dir, n, false)
+	case "bytelevel":
+		writeTokenizer(t, dir, n, true)
 	default:
 		t.Fatalf("tokenizer %q", c.tokenizer)
+	}
+	writeJSON(t, filepath.Join(dir, "config.json"), cfg)
+	if c.layers != nil || rows != nil {
+		rewrite(t, src, filepath.Join(dir, safetensors.SingleFile), c.layers, rows)
 	}
 	return dir
 }
@@ -424,9 +478,11 @@ func (c familyCase) label() string {
 
 var layerPrefix = regexp.MustCompile(`^((?:model\.)?layers\.)(\d+)(\..*)$`)
 
-// restack writes the model of the fixture directory src with layer i made
-// of the fixture's layer layers[i].
-func restack(t *testing.T, src, dst string, layers []int) {
+// rewrite writes the model of the fixture directory src with layer i made
+// of the fixture's layer layers[i] (when layers is not nil) and row k of
+// the embedding and the head made of the fixture's row rows[k] (when rows
+// is not nil).
+func rewrite(t *testing.T, src, dst string, layers, rows []int) {
 	t.Helper()
 	g, err := formats.Open(src)
 	if err != nil {
@@ -439,8 +495,17 @@ func restack(t *testing.T, src, dst string, layers []int) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if rows != nil && (strings.HasSuffix(x.Name, "embed_tokens.weight") || x.Name == "lm_head.weight") {
+			width := len(data) / int(x.Shape[0])
+			grown := make([]byte, 0, len(rows)*width)
+			for _, r := range rows {
+				grown = append(grown, data[r*width:(r+1)*width]...)
+			}
+			data = grown
+			x = &weights.Tensor{Name: x.Name, DType: x.DType, Shape: []int64{int64(len(rows)), x.Shape[1]}}
+		}
 		m := layerPrefix.FindStringSubmatch(x.Name)
-		if m == nil {
+		if m == nil || layers == nil {
 			y, err := weights.NewTensor(x.Name, x.DType, x.Shape, data)
 			if err != nil {
 				t.Fatal(err)
@@ -479,7 +544,9 @@ func writeJSON(t *testing.T, path string, v any) {
 // tokenizers library, see testdata/gen_tokenizers.mjs) cut to n tokens:
 // the ids below n and the merges among them, which is the tokenizer the
 // same training would give with a smaller vocabulary (BPE adds tokens in
-// merge order). byteLevel rewrites it as a Qwen-style byte-level BPE: "▁"
+// merge order). Without byteLevel, it gets byte fallback: the tokens
+// <0x00>..<0xFF> after the 3 specials (ids 3 to 258), the others 256 ids
+// further, as Llama 2's and Gemma's tokenizers have. byteLevel rewrites it as a Qwen-style byte-level BPE: "▁"
 // becomes "Ġ" (the byte-level form of a space; the other characters of the
 // ASCII corpus are their own byte-level forms) and "\n" "Ċ", the
 // pre-tokenizer is Qwen 2's Split regex then ByteLevel, no bos.
@@ -500,9 +567,18 @@ func writeTokenizer(t *testing.T, dir string, n int, byteLevel bool) {
 	}
 	vocab := map[string]any{}
 	for tok, id := range model["vocab"].(map[string]any) {
-		if int(id.(float64)) < n {
-			vocab[rename(tok)] = id
+		if i := int(id.(float64)); i < n {
+			if !byteLevel && i >= 3 {
+				i += 256 // after the byte tokens
+			}
+			vocab[rename(tok)] = i
 		}
+	}
+	if !byteLevel {
+		for b := 0; b < 256; b++ {
+			vocab[fmt.Sprintf("<0x%02X>", b)] = 3 + b
+		}
+		model["byte_fallback"] = true
 	}
 	var merges []any
 	for _, m := range model["merges"].([]any) {

@@ -5,7 +5,8 @@
 // 3.21.1 gives the softmax of llama.cpp's logits, over the whole vocabulary
 // with its default greedy sampler: the logits up to a constant per
 // position) as float32 to the case's out file. Prints one JSON line per
-// case: {name, ids, arch, vocab, error}.
+// case: {name, ids, more, arch, vocab, error}, more being the ids of the
+// case's other texts (tokenized only).
 // Used by internal/llamacpp's test:  node run.mjs MANIFEST.json
 // (run with NODE_PATH or from a directory whose node_modules holds
 // node-llama-cpp).
@@ -27,6 +28,13 @@ for (const c of cases) {
     if (t.shouldPrependBosToken && t.bos != null) ids = [t.bos, ...ids];
     if (t.shouldAppendEosToken && t.eos != null) ids = [...ids, t.eos];
     res.ids = ids.map(Number);
+    // More texts, tokenized only.
+    res.more = (c.more ?? []).map(text => {
+      let more = model.tokenize(text, false);
+      if (t.shouldPrependBosToken && t.bos != null) more = [t.bos, ...more];
+      if (t.shouldAppendEosToken && t.eos != null) more = [...more, t.eos];
+      return more.map(Number);
+    });
     res.arch = model.fileInfo?.metadata?.general?.architecture;
     // Evaluate the ids the reference ran on, so that logits compare even
     // when the tokenizations differ (the test reports both).
