@@ -28,11 +28,11 @@ const (
 	ggufTokenByte        int32 = 6
 )
 
-// ggufPreTokenizers maps the Split regex of a byte-level BPE tokenizer.json
-// (Sequence [Split(regex, Isolated), ByteLevel(use_regex false)]) to the
-// tokenizer.ggml.pre name with which llama.cpp (src/llama-vocab.cpp) splits
-// text by the same expression. The plain GPT-2 pre-tokenizer (ByteLevel with
-// use_regex) is "gpt-2".
+// ggufPreTokenizers maps the Split regexes of a byte-level BPE
+// tokenizer.json (Sequence [Split(regex), ..., ByteLevel(use_regex false)],
+// the regexes joined by newlines) to the tokenizer.ggml.pre name with which
+// llama.cpp (src/llama-vocab.cpp) splits text by the same expressions. The
+// plain GPT-2 pre-tokenizer (ByteLevel with use_regex) is "gpt-2".
 var ggufPreTokenizers = map[string]string{
 	// Llama 3 (llama.cpp's LLAMA_VOCAB_PRE_TYPE_LLAMA3).
 	`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`: "llama-bpe",
@@ -42,6 +42,9 @@ var ggufPreTokenizers = map[string]string{
 	`[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`: "tekken",
 	// GPT-4o's o200k (LLAMA_VOCAB_PRE_TYPE_GPT4O), used by Phi-4-mini.
 	`[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`: "gpt-4o",
+	// DeepSeek V3 and R1 (LLAMA_VOCAB_PRE_TYPE_DEEPSEEK3_LLM): three Splits.
+	`\p{N}{1,3}` + "\n" + "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+" + "\n" +
+		"[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+": "deepseek-v3",
 }
 
 // ggufVocab is a tokenizer as a GGUF vocabulary.
@@ -385,20 +388,29 @@ func ggufPreName(pre *component) (string, error) {
 		}
 		return "gpt-2", nil
 	}
-	if len(parts) == 2 && parts[0].Type == "Split" && parts[1].Type == "ByteLevel" &&
-		(parts[0].Behavior == "Isolated" || parts[0].Behavior == "") && !parts[0].Invert &&
-		parts[1].UseRegex != nil && !*parts[1].UseRegex && (parts[1].AddPrefixSpace == nil || !*parts[1].AddPrefixSpace) {
-		var p struct {
-			Regex  *string `json:"Regex"`
-			String *string `json:"String"`
+	if n := len(parts); n >= 2 && parts[n-1].Type == "ByteLevel" && parts[n-1].UseRegex != nil && !*parts[n-1].UseRegex &&
+		(parts[n-1].AddPrefixSpace == nil || !*parts[n-1].AddPrefixSpace) {
+		var regexes []string
+		for _, sp := range parts[:n-1] {
+			var p struct {
+				Regex *string `json:"Regex"`
+			}
+			// Isolated keeps matches and the text between them; Removed
+			// with invert keeps matches only, the same split when the
+			// regex matches everything (o200k's does).
+			split := sp.Type == "Split" && ((sp.Behavior == "Isolated" || sp.Behavior == "") && !sp.Invert || sp.Behavior == "Removed" && sp.Invert)
+			if !split || json.Unmarshal(sp.Pattern, &p) != nil || p.Regex == nil {
+				regexes = nil
+				break
+			}
+			regexes = append(regexes, *p.Regex)
 		}
-		if err := json.Unmarshal(parts[0].Pattern, &p); err != nil || p.Regex == nil {
-			return "", fmt.Errorf("pre-tokenizer Split by %s: llama.cpp knows no such pre-tokenizer", parts[0].Pattern)
+		if regexes != nil {
+			if name, ok := ggufPreTokenizers[strings.Join(regexes, "\n")]; ok {
+				return name, nil
+			}
+			return "", fmt.Errorf("pre-tokenizer Split regex %q matches none llama.cpp knows (%s)", strings.Join(regexes, `", "`), knownPre())
 		}
-		if name, ok := ggufPreTokenizers[*p.Regex]; ok {
-			return name, nil
-		}
-		return "", fmt.Errorf("pre-tokenizer Split regex %q matches none llama.cpp knows (%s)", *p.Regex, knownPre())
 	}
 	names := make([]string, len(parts))
 	for i, p := range parts {

@@ -1,6 +1,7 @@
 package quantize
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -290,5 +291,54 @@ func TestGGUFFamilies(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGGUFPreTokenizerNames reads the pre-tokenizers of the reference
+// tokenizers (tokenizer/testdata: the real models' tokenizer.json files)
+// and checks the llama.cpp names they get, and the space prefix of the
+// SentencePiece-style ones.
+func TestGGUFPreTokenizerNames(t *testing.T) {
+	for name, want := range map[string]string{
+		"llama3": "llama-bpe", "qwen3": "qwen2", "gpt2": "gpt-2", "gpt4o": "gpt-4o", "deepseek_v3": "deepseek-v3",
+		"llama2": "spm prefix", "gemma3": "spm",
+	} {
+		f, err := os.Open(filepath.Join("..", "tokenizer", "testdata", "reference", "tokenizers", name+".json.gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Normalizer   json.RawMessage `json:"normalizer"`
+			PreTokenizer json.RawMessage `json:"pre_tokenizer"`
+		}
+		err = json.NewDecoder(z).Decode(&doc)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pre, err1 := parseComponent(doc.PreTokenizer)
+		norm, err2 := parseComponent(doc.Normalizer)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		var got string
+		switch {
+		case hasType(pre, "ByteLevel"):
+			if got, err = ggufPreName(pre); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		case hasType(pre, "Metaspace") || hasReplaceSpace(norm):
+			got = "spm"
+			if spacePrefix(pre, norm) {
+				got += " prefix"
+			}
+		}
+		if got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
 	}
 }
