@@ -38,7 +38,7 @@ without a vocabulary. The forward pass cannot read GGUF, so this output is not v
 it (validation.json says so); the test suite runs the files with llama.cpp against the
 forward pass.` + modelHelp + dstHelp,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "scheme", Usage: "int8, fp16 or bf16 (required)"},
+			&cli.StringFlag{Name: "scheme", Usage: "int8, fp16 or bf16 (required); with --format gguf: q8_0, f16, bf16 or f32"},
 			&cli.IntFlag{Name: "group-size", Usage: "int8: inputs per scale (0: one scale per output channel)"},
 			&cli.StringSliceFlag{Name: "keep", Usage: "glob of tensor names to keep in float (repeatable)"},
 			&cli.StringSliceFlag{Name: "include", Usage: "glob of 2-D weights to quantize although the rule keeps them (repeatable)"},
