@@ -1,29 +1,23 @@
 #!/usr/bin/env bash
-# Cross-check of the GGUF output with llama.cpp itself (not part of CI: it
-# installs node-llama-cpp, whose npm package ships a prebuilt llama.cpp):
-# the Q8_0 GGUF of a Llama model is loaded by llama.cpp, which computes the
-# logits of a sequence of token ids; they are compared with the logits of
-# the native forward pass on the source model (min cosine over positions,
-# top-1 agreement, max abs difference).
+# Cross-check of the GGUF output with llama.cpp itself: now the test
+# internal/llamacpp (TestLlamaCppRunsGGUF), which .ci/run runs. For a
+# fixture of every family the GGUF writer supports (llama, mistral, qwen2,
+# qwen3, gemma, gemma2, gemma3) and the types f32/bf16 (llama-tiny-st), f16
+# and q8_0, llama.cpp (node-llama-cpp 3.21.1) loads the file as written,
+# tokenizes a text to the ids of the tokenizer package and computes logits
+# that agree with the forward pass on the same weights (cosine per position
+# >= 0.999). This script installs node-llama-cpp where .ci/run does, if
+# needed, and prints the test's figures per file.
 #
-#   bash bench/passes_gguf_llamacpp.sh [MODEL_DIR] [IDS]
-#       default: testdata/models/llama-tiny-st, ids 3,5,...,61
-#
-# node-llama-cpp needs a tokenizer, and the GGUF output has none
-# (tokenizer.ggml.model no_vocab): the file is written by
-# bench/passes_gguf_vocab, the same tensors and metadata plus a dummy
-# SentencePiece vocabulary. The tokens are used as ids only.
+#   bash bench/passes_gguf_llamacpp.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model=${1:-testdata/models/llama-tiny-st}
-ids=${2:-$(seq -s, 3 2 61)}
-work=bench/out/gguf-llamacpp
-mkdir -p "$work"
-if [ ! -d "$work/node_modules/node-llama-cpp" ]; then
-  (cd "$work" && npm init -y >/dev/null && npm install --no-audit --no-fund node-llama-cpp@3.22.1 >/dev/null)
+version=3.21.1
+dir="$HOME/.cache/hubmirror/node-llama-cpp-$version"
+if [ ! -f "$dir/node_modules/node-llama-cpp/package.json" ]; then
+  mkdir -p "$dir"
+  echo '{"name":"hubmirror-llamacpp","private":true}' >"$dir/package.json"
+  (cd "$dir" && npm install --no-audit --no-fund "node-llama-cpp@$version" >/dev/null)
 fi
-go run ./bench/passes_gguf_vocab "$model" "$work/model.gguf"
-go run ./cmd/hubmirror forward "$model" --ids "$ids" --out "$work/ref.safetensors" >/dev/null
-echo "$ids" >"$work/ids.txt"
-cp bench/passes_gguf_llamacpp.mjs "$work/check.mjs"
-(cd "$work" && node check.mjs model.gguf ref.safetensors ids.txt 2>&1 | grep -v '^\[node-llama-cpp\]')
+HUBMIRROR_LLAMACPP_MODULES="$dir/node_modules" go test ./internal/llamacpp/ -run TestLlamaCppRunsGGUF -count=1 -v |
+  grep -E 'positions|^(ok|FAIL|---)'

@@ -12,7 +12,8 @@
 #      hubmirror convert  SRC DST
 #      hubmirror quantize SRC DST --scheme int8
 #    for SRC = the safetensors and the pickle checkpoint, and
-#      hubmirror quantize SRC DST --scheme int8 --format gguf.
+#      hubmirror quantize SRC DST --scheme int8 --format gguf --no-vocab (the
+#    checkpoint has no tokenizer).
 # 2. The peak of each stage (read, pass, write, validate) of the same builds,
 #    from bench/passes_stages (VmHWM reset at each stage), with the periodic
 #    release of mapped pages on (the default) and off (-release-interval
@@ -53,7 +54,7 @@ measure convert-st   convert  "$work/llama-st"
 measure convert-bin  convert  "$work/llama-bin"
 measure int8-st      quantize "$work/llama-st"  --scheme int8
 measure int8-bin     quantize "$work/llama-bin" --scheme int8
-measure gguf-st      quantize "$work/llama-st"  --scheme int8 --format gguf
+measure gguf-st      quantize "$work/llama-st"  --scheme int8 --format gguf --no-vocab
 du -sh "$work"/out-*/ | sed 's/^/output size: /'
 
 echo "== peak RSS per stage (bench/passes_stages)"

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"regexp"
+	"strings"
 
 	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/formats/gguf"
@@ -18,16 +17,50 @@ import (
 // output does not handle.
 var ErrGGUFUnsupported = errors.New("quantize: unsupported for GGUF output")
 
-// GGUFOptions configure LlamaGGUF.
+// GGUFOptions configure GGUF.
 type GGUFOptions struct {
 	// Name is general.name; "" omits it.
 	Name string
-	// TokenizerDir, when it holds a tokenizer.json, has it embedded whole as
-	// tokenizer.huggingface.json (see LlamaGGUF about the vocabulary).
+	// Type is the type of the matrices: "q8_0" (the default), "f16",
+	// "bf16" or "f32". Vectors (norms, biases) are F32 whatever the type.
+	Type string
+	// TokenizerDir is the directory of tokenizer.json (and
+	// tokenizer_config.json), converted to the GGUF vocabulary.
 	TokenizerDir string
+	// NoVocab writes no vocabulary (tokenizer.ggml.model "no_vocab", for
+	// executors that take token ids) instead of requiring TokenizerDir.
+	NoVocab bool
 	// Threads is the number of goroutines that encode one tensor; 0 means
 	// runtime.GOMAXPROCS(0).
 	Threads int
+}
+
+// ggufTypes are the GGUF output types: the type of the matrices and
+// general.file_type (llama.cpp's LlamaFileType).
+var ggufTypes = map[string]struct {
+	typ      gguf.Type
+	fileType uint32
+	name     string
+}{
+	"f32":  {gguf.TypeF32, 0, "ALL_F32"},
+	"f16":  {gguf.TypeF16, 1, "MOSTLY_F16"},
+	"q8_0": {gguf.TypeQ8_0, 7, "MOSTLY_Q8_0"},
+	"bf16": {gguf.TypeBF16, 32, "MOSTLY_BF16"},
+}
+
+// ParseGGUFType checks a GGUF output type (q8_0, f16, bf16, f32; int8 and
+// fp16 are taken for q8_0 and f16) and returns its name in GGUFOptions.
+func ParseGGUFType(s string) (string, error) {
+	switch s {
+	case "int8":
+		s = "q8_0"
+	case "fp16":
+		s = "f16"
+	}
+	if _, ok := ggufTypes[s]; !ok {
+		return "", fmt.Errorf("GGUF type %q: want q8_0, f16, bf16 or f32", s)
+	}
+	return s, nil
 }
 
 // GGUFTensor records how one checkpoint tensor was written.
@@ -40,13 +73,17 @@ type GGUFTensor struct {
 	// Permuted is set for q and k projections, whose rows were reordered
 	// from Hugging Face's rotary layout to ggml's.
 	Permuted bool `json:"permuted,omitempty"`
+	// Shifted is what was added to a norm's weights (Gemma's 1).
+	Shifted float32 `json:"shifted,omitempty"`
 }
 
-// GGUFReport says what LlamaGGUF writes.
+// GGUFReport says what GGUF writes.
 type GGUFReport struct {
-	Format   string       `json:"format"`
-	FileType string       `json:"file_type"`
-	Tensors  []GGUFTensor `json:"tensors"`
+	Format string `json:"format"`
+	// Architecture is llama.cpp's name of the model's architecture.
+	Architecture string       `json:"architecture"`
+	FileType     string       `json:"file_type"`
+	Tensors      []GGUFTensor `json:"tensors"`
 	// Skipped lists checkpoint tensors not written (buffers, a tied head).
 	Skipped []string `json:"skipped,omitempty"`
 	// Vocabulary says what the file holds of the tokenizer.
@@ -61,25 +98,11 @@ type GGUFModel struct {
 	Report   *GGUFReport
 }
 
-// ggufLayerNames maps the tensor names inside a Llama decoder layer to
-// llama.cpp's (gguf-py's tensor_mapping for the llama architecture).
-var ggufLayerNames = map[string]string{
-	arch.LlamaInputNorm:         "attn_norm",
-	arch.LlamaQuery:             "attn_q",
-	arch.LlamaKey:               "attn_k",
-	arch.LlamaValue:             "attn_v",
-	arch.LlamaAttentionOutput:   "attn_output",
-	arch.LlamaPostAttentionNorm: "ffn_norm",
-	arch.LlamaGate:              "ffn_gate",
-	arch.LlamaUp:                "ffn_up",
-	arch.LlamaDown:              "ffn_down",
-}
-
 var layerName = regexp.MustCompile(`^(?:model\.)?layers\.(\d+)\.(.+)\.(weight|bias)$`)
 
-// ggufName maps a Hugging Face Llama tensor name to llama.cpp's; ok is
-// false for names it does not know.
-func ggufName(name string) (gname string, ok bool) {
+// ggufName maps a Hugging Face decoder tensor name to llama.cpp's in the
+// family's layout; ok is false for names it does not know.
+func (f *ggufFamily) ggufName(name string) (gname string, ok bool) {
 	switch name {
 	case "model.embed_tokens.weight", "embed_tokens.weight":
 		return "token_embd.weight", true
@@ -92,92 +115,77 @@ func ggufName(name string) (gname string, ok bool) {
 	if m == nil {
 		return "", false
 	}
-	n, ok := ggufLayerNames[m[2]]
+	n, ok := f.layer[m[2]]
 	if !ok {
 		return "", false
 	}
 	return "blk." + m[1] + "." + n + "." + m[3], true
 }
 
-// LlamaGGUF lays out a Llama-family model (LlamaForCausalLM, Mistral) as
-// llama.cpp's convert_hf_to_gguf.py does with --outtype q8_0: architecture
-// "llama" with its hyperparameters, tensors renamed (token_embd, blk.N.attn_q,
-// ..., output_norm, output), the rows of the q and k projections reordered
-// from Hugging Face's rotary layout back to the interleaved one ggml's RoPE
-// expects, norms and biases in F32, every matrix in Q8_0 (F16 when its rows
-// are not a multiple of 32 long), dimensions in ggml's order (reversed).
-//
-// The vocabulary is not converted: tokenizer.ggml.model is "no_vocab", which
-// llama.cpp loads as a model without a tokenizer (it runs on token ids);
-// when opts.TokenizerDir holds a tokenizer.json it is embedded as
-// tokenizer.huggingface.json for executors that use Hugging Face
-// tokenizers. RoPE scaling, Qwen2 and tensors outside the Llama layout are
-// refused (ErrGGUFUnsupported).
-func LlamaGGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, error) {
-	if cfg == nil || cfg.Llama() == nil || (cfg.ModelType != "" && cfg.ModelType != "llama" && cfg.ModelType != "mistral") {
-		name := "(no config.json)"
-		if cfg != nil {
-			name = cfg.Architecture()
-		}
-		return nil, fmt.Errorf("%w: GGUF output is for the Llama family (llama, mistral), not %s", ErrGGUFUnsupported, name)
+// GGUF lays out a decoder model as llama.cpp's convert_hf_to_gguf.py does
+// (see ggufFamilies for the families): the architecture's hyperparameters,
+// tensors renamed (token_embd, blk.N.attn_q, ..., output_norm, output),
+// per-family changes (the rows of the q and k projections reordered to
+// ggml's interleaved rotary layout for the llama architecture, Gemma's norm
+// weights plus one), norms and biases in F32, every matrix in opts.Type
+// (Q8_0 falls back to F16 for rows that are not a multiple of 32 long, as
+// llama.cpp's converter does), dimensions in ggml's order (reversed), and
+// the vocabulary of the tokenizer in opts.TokenizerDir (see readGGUFVocab).
+// What llama.cpp's graph for the family cannot compute as the model does
+// (other RoPE scalings, binding sliding windows where llama.cpp has none,
+// Gemma's fixed attention scales and window patterns) is refused
+// (ErrGGUFUnsupported), as is a tokenizer it cannot reproduce
+// (ErrGGUFVocab).
+func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, error) {
+	fam, err := ggufFamilyOf(cfg)
+	if err != nil {
+		return nil, err
 	}
-	c := cfg.Llama()
-	if raw, ok := cfg.Raw["rope_scaling"]; ok && string(raw) != "null" {
-		return nil, fmt.Errorf("%w: rope_scaling %s", ErrGGUFUnsupported, raw)
+	c := llamaView(cfg)
+	tname := opts.Type
+	if tname == "" {
+		tname = "q8_0"
 	}
-	rep := &GGUFReport{Format: "gguf", FileType: "MOSTLY_Q8_0", Tensors: []GGUFTensor{}, Vocabulary: "none (tokenizer.ggml.model = no_vocab)"}
+	gt, ok := ggufTypes[tname]
+	if !ok {
+		return nil, fmt.Errorf("%w: type %q (q8_0, f16, bf16 or f32)", ErrGGUFUnsupported, tname)
+	}
+	rep := &GGUFReport{Format: "gguf", Architecture: fam.arch, FileType: gt.name, Tensors: []GGUFTensor{}}
 	md := []gguf.KV{
-		{Key: "general.architecture", Value: "llama"},
+		{Key: "general.architecture", Value: fam.arch},
 		{Key: "general.type", Value: "model"},
 	}
 	if opts.Name != "" {
 		md = append(md, gguf.KV{Key: "general.name", Value: opts.Name})
 	}
-	ctxLen := c.MaxPositionEmbeddings
-	if ctxLen <= 0 {
-		ctxLen = 2048
+	hp, err := ggufHyperparameters(fam, cfg)
+	if err != nil {
+		return nil, err
 	}
-	ropeTheta, eps := c.RopeTheta, c.RMSNormEps
-	if ropeTheta == 0 {
-		ropeTheta = 10000
-	}
-	if eps == 0 {
-		eps = 1e-6 // transformers' LlamaConfig default
-	}
+	md = append(md, hp...)
 	md = append(md,
-		gguf.KV{Key: "llama.block_count", Value: uint32(c.NumHiddenLayers)},
-		gguf.KV{Key: "llama.context_length", Value: uint32(ctxLen)},
-		gguf.KV{Key: "llama.embedding_length", Value: uint32(c.HiddenSize)},
-		gguf.KV{Key: "llama.feed_forward_length", Value: uint32(c.IntermediateSize)},
-		gguf.KV{Key: "llama.attention.head_count", Value: uint32(c.NumAttentionHeads)},
-		gguf.KV{Key: "llama.attention.head_count_kv", Value: uint32(c.NumKeyValueHeads)},
-		gguf.KV{Key: "llama.rope.freq_base", Value: float32(ropeTheta)},
-		gguf.KV{Key: "llama.attention.layer_norm_rms_epsilon", Value: float32(eps)},
-		gguf.KV{Key: "general.file_type", Value: uint32(7)}, // LlamaFileType.MOSTLY_Q8_0
-		gguf.KV{Key: "llama.vocab_size", Value: uint32(c.VocabSize)},
-		gguf.KV{Key: "llama.rope.dimension_count", Value: uint32(c.HeadDim)},
-	)
-	if c.HeadDim*c.NumAttentionHeads != c.HiddenSize {
-		md = append(md,
-			gguf.KV{Key: "llama.attention.key_length", Value: uint32(c.HeadDim)},
-			gguf.KV{Key: "llama.attention.value_length", Value: uint32(c.HeadDim)})
-	}
-	md = append(md,
+		gguf.KV{Key: "general.file_type", Value: gt.fileType},
 		gguf.KV{Key: "general.quantization_version", Value: uint32(2)}, // GGML_QNT_VERSION
-		gguf.KV{Key: "tokenizer.ggml.model", Value: "no_vocab"},
 	)
-	if opts.TokenizerDir != "" {
-		tj, err := os.ReadFile(filepath.Join(opts.TokenizerDir, "tokenizer.json"))
-		switch {
-		case err == nil:
-			md = append(md, gguf.KV{Key: "tokenizer.huggingface.json", Value: string(tj)})
-			rep.Vocabulary += "; tokenizer.json embedded as tokenizer.huggingface.json"
-		case !errors.Is(err, os.ErrNotExist):
+	switch {
+	case opts.NoVocab:
+		md = append(md, gguf.KV{Key: "tokenizer.ggml.model", Value: "no_vocab"})
+		rep.Vocabulary = "none (tokenizer.ggml.model = no_vocab)"
+	case opts.TokenizerDir == "":
+		return nil, fmt.Errorf("%w: no tokenizer directory (llama.cpp needs the vocabulary; --no-vocab writes the file without one)", ErrGGUFVocab)
+	default:
+		v, err := readGGUFVocab(opts.TokenizerDir, c.VocabSize)
+		if err != nil {
 			return nil, err
 		}
+		md = append(md, v.metadata()...)
+		rep.Vocabulary = v.describe()
 	}
 
 	embed, _ := g.Tensor("model.embed_tokens.weight")
+	if embed == nil {
+		embed, _ = g.Tensor("embed_tokens.weight")
+	}
 	var tensors []*gguf.Tensor
 	for _, t := range g.Tensors() {
 		if arch.IsBuffer(t.Name) {
@@ -188,22 +196,32 @@ func LlamaGGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel
 			rep.Skipped = append(rep.Skipped, t.Name) // tied: llama.cpp uses token_embd
 			continue
 		}
-		gname, ok := ggufName(t.Name)
+		if t.Name == "lm_head.weight" && fam.noHead {
+			return nil, fmt.Errorf("%w: %s has an untied lm_head, and llama.cpp's %s graph uses the token embeddings as the head", ErrGGUFUnsupported, cfg.Architecture(), fam.arch)
+		}
+		gname, ok := fam.ggufName(t.Name)
 		if !ok {
-			return nil, fmt.Errorf("%w: tensor %s has no place in llama.cpp's Llama layout", ErrGGUFUnsupported, t.Name)
+			return nil, fmt.Errorf("%w: tensor %s has no place in llama.cpp's %s layout", ErrGGUFUnsupported, t.Name, fam.arch)
 		}
 		switch t.DType {
 		case weights.F32, weights.F16, weights.BF16:
 		default:
 			return nil, fmt.Errorf("%w: tensor %s is %v", ErrGGUFUnsupported, t.Name, t.DType)
 		}
-		heads := c.RotaryHeads(t.Name)
-		gt, err := ggufTensor(t, gname, heads, opts.Threads)
+		heads := 0
+		if fam.permuteQK {
+			heads = c.RotaryHeads(t.Name)
+		}
+		var shift float32
+		if fam.normShift != 0 && len(t.Shape) == 1 && strings.HasSuffix(t.Name, "norm.weight") {
+			shift = fam.normShift
+		}
+		out, err := ggufTensor(t, gname, gt.typ, heads, shift, opts.Threads)
 		if err != nil {
 			return nil, err
 		}
-		tensors = append(tensors, gt)
-		rep.Tensors = append(rep.Tensors, GGUFTensor{Name: t.Name, GGUF: gname, From: t.DType, To: gt.Type.String(), Shape: t.Shape, Permuted: heads > 0})
+		tensors = append(tensors, out)
+		rep.Tensors = append(rep.Tensors, GGUFTensor{Name: t.Name, GGUF: gname, From: t.DType, To: out.Type.String(), Shape: t.Shape, Permuted: heads > 0, Shifted: shift})
 	}
 	return &GGUFModel{Metadata: md, Tensors: tensors, Report: rep}, nil
 }
@@ -220,7 +238,7 @@ func rotaryToGGML(r, hd int) int {
 }
 
 // ggufTensor returns the lazily encoded GGUF tensor of t.
-func ggufTensor(t *weights.Tensor, gname string, heads, threads int) (*gguf.Tensor, error) {
+func ggufTensor(t *weights.Tensor, gname string, matType gguf.Type, heads int, shift float32, threads int) (*gguf.Tensor, error) {
 	if len(t.Shape) != 1 && len(t.Shape) != 2 {
 		return nil, fmt.Errorf("%w: tensor %s has shape %v", ErrGGUFUnsupported, t.Name, t.Shape)
 	}
@@ -249,8 +267,8 @@ func ggufTensor(t *weights.Tensor, gname string, heads, threads int) (*gguf.Tens
 	}
 	typ := gguf.TypeF32
 	if len(t.Shape) == 2 {
-		typ = gguf.TypeQ8_0
-		if cols%gguf.Q8_0BlockLen != 0 {
+		typ = matType
+		if typ == gguf.TypeQ8_0 && cols%gguf.Q8_0BlockLen != 0 {
 			typ = gguf.TypeF16 // as llama.cpp falls back when rows do not split into blocks
 		}
 	}
@@ -272,6 +290,9 @@ func ggufTensor(t *weights.Tensor, gname string, heads, threads int) (*gguf.Tens
 				}
 				v = p
 			}
+			for i := range v {
+				v[i] += shift
+			}
 			return encodeFloats(v, typ)
 		}
 		m := newMatrix(int(rows), int(cols), false, t.DType, b)
@@ -292,9 +313,16 @@ func ggufTensor(t *weights.Tensor, gname string, heads, threads int) (*gguf.Tens
 					return err
 				}
 				row := dst[r*rowBytes : (r+1)*rowBytes]
-				if typ == gguf.TypeQ8_0 {
+				switch typ {
+				case gguf.TypeQ8_0:
 					err = gguf.EncodeQ8_0(row, x)
-				} else {
+				case gguf.TypeF32:
+					for i, f := range x {
+						binary.LittleEndian.PutUint32(row[4*i:], math.Float32bits(f))
+					}
+				case gguf.TypeBF16:
+					err = weights.EncodeFloat32(row, x, weights.BF16)
+				default:
 					err = weights.EncodeFloat32(row, x, weights.F16)
 				}
 				if err != nil {

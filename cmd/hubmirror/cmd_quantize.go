@@ -27,18 +27,23 @@ more. --scheme fp16 / bf16 casts every float tensor. The forward pass then check
 result against SRC with the scheme's thresholds; exit 3 when it fails (nothing written).
 --threads sets the goroutines of the int8 pass as well as of the forward pass.
 
---format gguf (with --scheme int8, Llama family only) writes one GGUF file for llama.cpp
-instead: Q8_0 matrices (blocks of 32 with an f16 scale), F32 norms, llama.cpp's tensor
-names and q/k order, no vocabulary (tokenizer.ggml.model no_vocab; tokenizer.json is
-embedded as tokenizer.huggingface.json). The forward pass cannot read GGUF, so this
-output is not validated by it (validation.json says so); the writer is checked by the
-test suite, which reads the files back and compares them with the source.` + modelHelp + dstHelp,
+--format gguf writes one GGUF file for llama.cpp instead, for the decoder families llama,
+mistral, qwen2, qwen3, gemma, gemma2 and gemma3: --scheme q8_0 (or int8), f16, bf16 or f32
+for the matrices, F32 norms and biases, llama.cpp's tensor names, hyperparameters and q/k
+order, and the vocabulary converted from tokenizer.json (SentencePiece-style BPE as
+tokenizer.ggml.model llama, byte-level BPE as gpt2 with the pre-tokenizer llama.cpp knows
+by its regex; special tokens, add_bos/add_eos, the chat template). A model without a
+tokenizer, or with one llama.cpp cannot reproduce, is refused; --no-vocab writes the file
+without a vocabulary. The forward pass cannot read GGUF, so this output is not validated by
+it (validation.json says so); the test suite runs the files with llama.cpp against the
+forward pass.` + modelHelp + dstHelp,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "scheme", Usage: "int8, fp16 or bf16 (required)"},
+			&cli.StringFlag{Name: "scheme", Usage: "int8, fp16 or bf16 (required); with --format gguf: q8_0, f16, bf16 or f32"},
 			&cli.IntFlag{Name: "group-size", Usage: "int8: inputs per scale (0: one scale per output channel)"},
 			&cli.StringSliceFlag{Name: "keep", Usage: "glob of tensor names to keep in float (repeatable)"},
 			&cli.StringSliceFlag{Name: "include", Usage: "glob of 2-D weights to quantize although the rule keeps them (repeatable)"},
-			&cli.StringFlag{Name: "format", Value: "safetensors", Usage: "safetensors, or gguf (Llama family, --scheme int8 as Q8_0)"},
+			&cli.StringFlag{Name: "format", Value: "safetensors", Usage: "safetensors, or gguf (--scheme q8_0, f16, bf16 or f32)"},
+			&cli.BoolFlag{Name: "no-vocab", Usage: "--format gguf: write no vocabulary (tokenizer.ggml.model no_vocab)"},
 		}, passFlags()...),
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
@@ -48,6 +53,12 @@ test suite, which reads the files back and compares them with the source.` + mod
 			// --scheme is checked here, not with Required (see parseInterspersed).
 			if c.String("scheme") == "" {
 				return usageErrorf("quantize needs --scheme (int8, fp16 or bf16)")
+			}
+			if c.String("format") == "gguf" {
+				return quantizeGGUF(c, args)
+			}
+			if c.Bool("no-vocab") {
+				return usageErrorf("--no-vocab is for --format gguf")
 			}
 			scheme, err := quantize.ParseScheme(c.String("scheme"))
 			if err != nil {
@@ -66,26 +77,8 @@ test suite, which reads the files back and compares them with the source.` + mod
 			pass := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 				return quantize.Quantize(g, cfg, qo)
 			}
-			switch c.String("format") {
-			case "safetensors":
-			case "gguf":
-				if scheme != quantize.Int8 || c.Int("group-size") != 0 || len(qo.Keep) > 0 || len(qo.Include) > 0 {
-					return usageErrorf("--format gguf writes Q8_0: it takes --scheme int8, without --group-size, --keep or --include")
-				}
-				// The pass only plans (and refuses what GGUF cannot hold);
-				// the writer converts.
-				pass = func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-					m, err := quantize.LlamaGGUF(g, cfg, quantize.GGUFOptions{})
-					if err != nil {
-						return nil, nil, err
-					}
-					return g, m.Report, nil
-				}
-				opts.Write = artifact.GGUFWriter(qo.Threads)
-				opts.Unvalidated = "GGUF output: the forward pass has no GGUF reader; the writer is checked by the test suite " +
-					"(files read back, dequantized and compared with the source within Q8_0 error)"
-			default:
-				return usageErrorf("--format %q: want safetensors or gguf", c.String("format"))
+			if f := c.String("format"); f != "safetensors" {
+				return usageErrorf("--format %q: want safetensors or gguf", f)
 			}
 			res, err := buildArtifact(c.Context, args[0], args[1], fmt.Sprintf("quantize %s", scheme), pass, opts)
 			return reportBuild(c.App.Writer, c.Bool("json"), res, err)
@@ -103,4 +96,42 @@ func checkGroupSize(size int, schemes ...quantize.Scheme) error {
 		return usageErrorf("--group-size %d: a group size is for the int8 scheme only", size)
 	}
 	return nil
+}
+
+// quantizeGGUF is quantize --format gguf: the pass only plans (and refuses
+// what GGUF cannot hold); the writer converts, with the vocabulary of the
+// source directory, and completes the report.
+func quantizeGGUF(c *cli.Context, args []string) error {
+	typ, err := quantize.ParseGGUFType(c.String("scheme"))
+	if err != nil {
+		return usageErrorf("--scheme: %v", err)
+	}
+	if c.Int("group-size") != 0 || len(c.StringSlice("keep")) > 0 || len(c.StringSlice("include")) > 0 {
+		return usageErrorf("--format gguf takes --scheme q8_0, f16, bf16 or f32, without --group-size, --keep or --include")
+	}
+	opts, err := buildOptions(c, forward.KindInt8)
+	if err != nil {
+		return err
+	}
+	gopts := quantize.GGUFOptions{Type: typ, NoVocab: c.Bool("no-vocab"), Threads: c.Int("threads")}
+	var rep *quantize.GGUFReport
+	pass := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
+		plan := gopts
+		plan.NoVocab = true // the vocabulary is read by the writer, from the source directory
+		m, err := quantize.GGUF(g, cfg, plan)
+		if err != nil {
+			return nil, nil, err
+		}
+		rep = m.Report
+		return g, rep, nil
+	}
+	opts.Write = artifact.GGUFWriter(gopts, func(r *quantize.GGUFReport) {
+		if rep != nil {
+			*rep = *r
+		}
+	})
+	opts.Unvalidated = "GGUF output: the forward pass has no GGUF reader; the writer is checked by the test suite " +
+		"(llama.cpp runs the files of every family against the forward pass)"
+	res, err := buildArtifact(c.Context, args[0], args[1], fmt.Sprintf("quantize %s (gguf)", typ), pass, opts)
+	return reportBuild(c.App.Writer, c.Bool("json"), res, err)
 }

@@ -13,7 +13,9 @@ import (
 
 func TestQuantizeGGUF(t *testing.T) {
 	dst := filepath.Join(t.TempDir(), "gguf")
-	out, stderr, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), dst, "--scheme", "int8", "--format", "gguf", "--json")
+	// llama-tiny-st's tokenizer has no byte fallback, which llama.cpp needs
+	// (see TestQuantizeGGUFRefusals): the file is written without one.
+	out, stderr, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), dst, "--scheme", "int8", "--format", "gguf", "--no-vocab", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -23,8 +25,10 @@ func TestQuantizeGGUF(t *testing.T) {
 		Files       []string
 		Unvalidated string
 		Changes     struct {
-			Format  string
-			Tensors []struct {
+			Format       string
+			Architecture string
+			Vocabulary   string
+			Tensors      []struct {
 				GGUF string `json:"gguf_name"`
 				To   string
 			}
@@ -33,29 +37,39 @@ func TestQuantizeGGUF(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if !doc.Published || doc.Unvalidated == "" || doc.Changes.Format != "gguf" || len(doc.Changes.Tensors) != 3+9*2 {
+	if !doc.Published || doc.Unvalidated == "" || doc.Changes.Format != "gguf" || len(doc.Changes.Tensors) != 3+9*2 ||
+		doc.Changes.Architecture != "llama" || !strings.HasPrefix(doc.Changes.Vocabulary, "none") {
 		t.Fatalf("%s", out)
 	}
 	raw, err := os.ReadFile(filepath.Join(dst, artifact.GGUFFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.HasPrefix(raw, []byte("GGUF\x03\x00\x00\x00")) || !bytes.Contains(raw, []byte("blk.1.ffn_down.weight")) {
+	if !bytes.HasPrefix(raw, []byte("GGUF\x03\x00\x00\x00")) || !bytes.Contains(raw, []byte("blk.1.ffn_down.weight")) ||
+		!bytes.Contains(raw, []byte("no_vocab")) {
 		t.Errorf("%s does not look like the GGUF v3 of the model", artifact.GGUFFile)
 	}
 	if _, err := os.Stat(filepath.Join(dst, "model.safetensors")); err == nil {
 		t.Error("safetensors written too")
 	}
-	human, _, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), dst, "--scheme", "int8", "--format", "gguf")
+	human, _, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), dst, "--scheme", "int8", "--format", "gguf", "--no-vocab")
 	if code != 0 || !strings.Contains(human, "not validated by the forward pass") {
 		t.Fatalf("exit %d:\n%s", code, human)
+	}
+	f16 := filepath.Join(t.TempDir(), "f16")
+	if _, stderr, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "gemma-st"), f16, "--scheme", "f16", "--format", "gguf", "--no-vocab"); code != 0 {
+		t.Fatalf("gemma f16 --no-vocab: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(f16, artifact.GGUFFileName("f16"))); err != nil {
+		t.Error(err)
 	}
 }
 
 func TestQuantizeGGUFRefusals(t *testing.T) {
 	llama := filepath.Join(fixtureModels, "llama-tiny-st")
 	for _, args := range [][]string{
-		{"quantize", llama, t.TempDir() + "/x", "--scheme", "fp16", "--format", "gguf"},
+		{"quantize", llama, t.TempDir() + "/x", "--scheme", "q4_1", "--format", "gguf"},
+		{"quantize", llama, t.TempDir() + "/x", "--scheme", "int8", "--no-vocab"},
 		{"quantize", llama, t.TempDir() + "/x", "--scheme", "int8", "--format", "gguf", "--group-size", "16"},
 		{"quantize", llama, t.TempDir() + "/x", "--scheme", "int8", "--format", "onnx"},
 	} {
@@ -65,8 +79,35 @@ func TestQuantizeGGUFRefusals(t *testing.T) {
 	}
 	dst := filepath.Join(t.TempDir(), "x")
 	_, stderr, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "gpt2-model-st"), dst, "--scheme", "int8", "--format", "gguf")
-	if code != exitError || !strings.Contains(stderr, "Llama family") {
+	if code != exitError || !strings.Contains(stderr, "GGUF output is for the decoder families") {
 		t.Errorf("GPT-2 to GGUF: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Errorf("DST written: %v", err)
+	}
+	// No tokenizer: refused (llama.cpp needs the vocabulary) unless --no-vocab.
+	_, stderr, code = runCLI(t, "quantize", filepath.Join(fixtureModels, "qwen2-bias-st"), dst, "--scheme", "q8_0", "--format", "gguf")
+	if code != exitError || !strings.Contains(stderr, "no tokenizer.json") || !strings.Contains(stderr, "--no-vocab") {
+		t.Errorf("no tokenizer: exit %d: %s", code, stderr)
+	}
+	// A tokenizer llama.cpp would not reproduce: refused, saying why.
+	_, stderr, code = runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), dst, "--scheme", "q8_0", "--format", "gguf")
+	if code != exitError || !strings.Contains(stderr, "without byte_fallback") {
+		t.Errorf("no byte fallback: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Errorf("DST written: %v", err)
+	}
+	// What llama.cpp's graph computes otherwise is refused, saying what.
+	for fixture, msg := range map[string]string{
+		"gemma2-st": "query_pre_attn_scalar 24",
+		"qwen3-st":  "sliding-window attention (window 5",
+		"gemma3-st": "layer 2's attention is global",
+	} {
+		_, stderr, code = runCLI(t, "quantize", filepath.Join(fixtureModels, fixture), dst, "--scheme", "q8_0", "--format", "gguf", "--no-vocab")
+		if code != exitError || !strings.Contains(stderr, msg) {
+			t.Errorf("%s: exit %d: %s", fixture, code, stderr)
+		}
 	}
 	if _, err := os.Stat(dst); !os.IsNotExist(err) {
 		t.Errorf("DST written: %v", err)

@@ -15,8 +15,8 @@
 // written one at a time, so that lazy sources keep one tensor in memory.
 //
 // The package writes; it does not read (the tests hold a reader that checks
-// what it writes). It knows the tensor types F32, F16 and Q8_0, and encodes
-// Q8_0 (EncodeQ8_0).
+// what it writes). It knows the tensor types F32, F16, BF16 and Q8_0, and
+// encodes Q8_0 (EncodeQ8_0).
 package gguf
 
 import (
@@ -63,6 +63,7 @@ const (
 	TypeF32  Type = 0
 	TypeF16  Type = 1
 	TypeQ8_0 Type = 8
+	TypeBF16 Type = 30
 )
 
 // String returns ggml's name of the type.
@@ -74,6 +75,8 @@ func (t Type) String() string {
 		return "F16"
 	case TypeQ8_0:
 		return "Q8_0"
+	case TypeBF16:
+		return "BF16"
 	}
 	return fmt.Sprintf("Type(%d)", uint32(t))
 }
@@ -89,7 +92,7 @@ func (t Type) block() (elems, bytes int64, ok bool) {
 	switch t {
 	case TypeF32:
 		return 1, 4, true
-	case TypeF16:
+	case TypeF16, TypeBF16:
 		return 1, 2, true
 	case TypeQ8_0:
 		return Q8_0BlockLen, Q8_0BlockBytes, true

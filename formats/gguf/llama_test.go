@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,7 +20,7 @@ import (
 
 // The GGUF output of `hubmirror quantize --format gguf` is not checked by
 // the forward pass (it has no GGUF reader); these tests are its check: they
-// write Llama models through quantize.LlamaGGUF, read the file back with the
+// write Llama models through quantize.GGUF, read the file back with the
 // test reader (reader_test.go), and compare every tensor with the source
 // after the rotary reordering, within Q8_0's error.
 
@@ -89,7 +88,7 @@ func llamaGraph(t *testing.T, s llamaShape, extra string) (*weights.Graph, *arch
 
 func writeGGUF(t *testing.T, g *weights.Graph, cfg *arch.Config, opts quantize.GGUFOptions) (*gguf.File, *quantize.GGUFModel) {
 	t.Helper()
-	m, err := quantize.LlamaGGUF(g, cfg, opts)
+	m, err := quantize.GGUF(g, cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +131,7 @@ func TestLlamaGGUF(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%v/h%d/kv%d/bias=%v", s.dtype, s.hidden, s.kvHeads, s.bias), func(t *testing.T) {
 			g, cfg := llamaGraph(t, s, "")
-			f, m := writeGGUF(t, g, cfg, quantize.GGUFOptions{Name: "tiny", Threads: 2})
+			f, m := writeGGUF(t, g, cfg, quantize.GGUFOptions{Name: "tiny", Threads: 2, NoVocab: true})
 
 			wantMD := map[string]any{
 				"general.architecture": "llama", "general.name": "tiny", "general.file_type": uint32(7),
@@ -245,7 +244,7 @@ func TestLlamaGGUF(t *testing.T) {
 func TestLlamaGGUFPermutationIsLlamaCpps(t *testing.T) {
 	s := llamaShape{hidden: 64, inter: 64, layers: 1, heads: 2, kvHeads: 2, vocab: 8, dtype: weights.F32}
 	g, cfg := llamaGraph(t, s, "")
-	f, _ := writeGGUF(t, g, cfg, quantize.GGUFOptions{})
+	f, _ := writeGGUF(t, g, cfg, quantize.GGUFOptions{NoVocab: true})
 	src, _ := g.Tensor("model.layers.0.self_attn.q_proj.weight")
 	v, _ := src.Float32s()
 	ft, _ := f.Tensor("blk.0.attn_q.weight")
@@ -274,17 +273,16 @@ func TestLlamaGGUFTiedTokenizerAndRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	tok := `{"version":"1.0","model":{"type":"BPE"}}`
-	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte(tok), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, m := writeGGUF(t, g, tiedCfg, quantize.GGUFOptions{TokenizerDir: dir})
+	f, m := writeGGUF(t, g, tiedCfg, quantize.GGUFOptions{NoVocab: true})
 	if _, ok := f.Tensor("output.weight"); ok || !slices.Contains(m.Report.Skipped, "lm_head.weight") {
 		t.Errorf("tied lm_head written (skipped %v)", m.Report.Skipped)
 	}
-	if v, _ := f.Get("tokenizer.huggingface.json"); v != tok {
-		t.Errorf("tokenizer.huggingface.json = %v", v)
+	if v, _ := f.Get("tokenizer.ggml.model"); v != "no_vocab" {
+		t.Errorf("tokenizer.ggml.model = %v", v)
+	}
+	// Without NoVocab, a vocabulary is required.
+	if _, err := quantize.GGUF(g, tiedCfg, quantize.GGUFOptions{}); !errors.Is(err, quantize.ErrGGUFVocab) {
+		t.Errorf("no tokenizer: %v", err)
 	}
 	if v, _ := f.Get("llama.rope.freq_base"); v != float32(10000) {
 		t.Errorf("default rope base %v", v)
@@ -294,8 +292,8 @@ func TestLlamaGGUFTiedTokenizerAndRefusals(t *testing.T) {
 		cfg   string
 		graph func(*weights.Graph)
 	}{
-		"qwen2":        {`,"model_type":"qwen2"`, nil},
-		"rope scaling": {`,"rope_scaling":{"type":"linear","factor":2.0}`, nil},
+		"rope scaling": {`,"rope_scaling":{"type":"dynamic","factor":2.0}`, nil},
+		"activation":   {`,"hidden_act":"gelu"`, nil},
 		"unknown tensor": {"", func(g *weights.Graph) {
 			x, _ := weights.FromFloat32("model.layers.0.mlp.extra.weight", weights.F32, []int64{2, 32}, make([]float32, 64))
 			g.Add(x)
@@ -315,7 +313,7 @@ func TestLlamaGGUFTiedTokenizerAndRefusals(t *testing.T) {
 		if c.graph != nil {
 			c.graph(g2)
 		}
-		if _, err := quantize.LlamaGGUF(g2, cfg, quantize.GGUFOptions{}); !errors.Is(err, quantize.ErrGGUFUnsupported) {
+		if _, err := quantize.GGUF(g2, cfg, quantize.GGUFOptions{NoVocab: true}); !errors.Is(err, quantize.ErrGGUFUnsupported) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -325,7 +323,7 @@ func TestLlamaGGUFTiedTokenizerAndRefusals(t *testing.T) {
 	w, _ := g3.Tensor("model.layers.0.mlp.up_proj.weight")
 	b, _ := w.Bytes()
 	binary.LittleEndian.PutUint32(b[40:], math.Float32bits(float32(math.NaN())))
-	m3, err := quantize.LlamaGGUF(g3, cfg3, quantize.GGUFOptions{})
+	m3, err := quantize.GGUF(g3, cfg3, quantize.GGUFOptions{NoVocab: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -315,6 +315,9 @@ func (t *ReadTensor) Dequantize() ([]float32, error) {
 	case TypeF16:
 		v := make([]float32, len(t.Data)/2)
 		return v, weights.DecodeFloat32(v, t.Data, weights.F16)
+	case TypeBF16:
+		v := make([]float32, len(t.Data)/2)
+		return v, weights.DecodeFloat32(v, t.Data, weights.BF16)
 	case TypeQ8_0:
 		nb := len(t.Data) / Q8_0BlockBytes
 		v := make([]float32, nb*Q8_0BlockLen)

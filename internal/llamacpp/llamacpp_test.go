@@ -1,0 +1,616 @@
+package llamacpp_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hubmirror/hubmirror/arch"
+	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/formats/gguf"
+	"github.com/hubmirror/hubmirror/formats/safetensors"
+	"github.com/hubmirror/hubmirror/forward"
+	"github.com/hubmirror/hubmirror/quantize"
+	"github.com/hubmirror/hubmirror/tokenizer"
+	"github.com/hubmirror/hubmirror/weights"
+)
+
+const (
+	fixtures = "../../testdata/models"
+	// version is the pinned node-llama-cpp.
+	version = "3.21.1"
+	// text is tokenized by both sides; it is longer than the fixtures'
+	// sliding windows.
+	text = "The quick brown fox jumps over the lazy dog.\nShe said: \"Hello, 42!\""
+)
+
+// moreTexts are tokenized by both sides, not run: spaces, digits,
+// punctuation runs, newlines, characters outside the vocabulary (tab,
+// é: byte tokens). Not a text that starts with a space: for those a
+// Metaspace pre-tokenizer with prepend_scheme "first" adds no "▁" (the
+// tokenizers library) where llama.cpp's SentencePiece tokenizer adds one
+// whatever the text, and GGUF has no key to say otherwise.
+var moreTexts = []string{
+	"two  spaces,   three inside\n\n\ttab and newlines, caf\u00e9",
+	"3.14159 + 2,718 = 5.86 (approx.) -- 100% sure?!... 'quoted' it's we'll",
+	"UPPER lower MiXeD camelCase snake_case kebab-case https://example.com/a?b=c#d",
+	"end with space ",
+}
+
+// modules returns the node_modules directory holding node-llama-cpp, or
+// skips the test (fails it when HUBMIRROR_LLAMACPP_MODULES is set but
+// unusable).
+func modules(t *testing.T) string {
+	t.Helper()
+	dir, required := os.LookupEnv("HUBMIRROR_LLAMACPP_MODULES")
+	if !required {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			t.Skipf("no llama.cpp: no home directory (%v) and HUBMIRROR_LLAMACPP_MODULES unset", err)
+		}
+		dir = filepath.Join(home, ".cache", "hubmirror", "node-llama-cpp-"+version, "node_modules")
+	}
+	missing := func(format string, args ...any) {
+		t.Helper()
+		msg := fmt.Sprintf(format, args...) + " (.ci/run installs it: npm install node-llama-cpp@" + version + ")"
+		if required {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		missing("no llama.cpp: node is not installed")
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "node-llama-cpp", "package.json"))
+	if err != nil {
+		missing("no llama.cpp: node-llama-cpp is not installed in %s", dir)
+	}
+	var pkg struct {
+		Version string `json:"version"`
+	}
+	if json.Unmarshal(raw, &pkg) != nil || pkg.Version != version {
+		missing("no llama.cpp: %s holds node-llama-cpp %q, want %s", dir, pkg.Version, version)
+	}
+	return dir
+}
+
+// A family case: a fixture, the config changes that make it a model
+// llama.cpp's graph computes exactly (llama.cpp fixes in code what these
+// fixtures vary on purpose), and its tokenizer.
+type familyCase struct {
+	fixture string
+	// config are fields of config.json replaced (null deletes).
+	config map[string]any
+	// tokenizer: "spm" (llama-tiny-st's cut to the vocabulary size, with
+	// byte fallback: 256 byte tokens more, the embedding grown to match)
+	// or "bytelevel" (the same as a Qwen-style byte-level BPE).
+	tokenizer string
+	types     []string
+	// layers, when set, rebuilds the model from the fixture's layers in
+	// this order (a deeper model from a shallow fixture).
+	layers []int
+	// name is the case's name when the fixture is used twice.
+	name string
+}
+
+var cases = []familyCase{
+	{fixture: "llama-tiny-st", tokenizer: "spm", types: []string{"f32", "f16", "bf16", "q8_0"}},
+	// llama.cpp's llama graph has no sliding window.
+	{fixture: "mistral-bin", tokenizer: "spm", config: map[string]any{"sliding_window": nil}},
+	{fixture: "qwen2-bias-st", tokenizer: "bytelevel"},
+	{fixture: "qwen3-st", tokenizer: "bytelevel", config: map[string]any{"use_sliding_window": false}},
+	{fixture: "gemma-st", tokenizer: "spm"},
+	// llama.cpp scales gemma2 attention by 1/sqrt(head_dim).
+	{fixture: "gemma2-st", tokenizer: "spm", config: map[string]any{"query_pre_attn_scalar": 16}},
+	// llama.cpp's gemma3: five sliding layers of six, local base 10000.
+	{fixture: "gemma3-st", tokenizer: "spm", config: map[string]any{"sliding_window_pattern": 6, "rope_local_base_freq": 10000.0}},
+	// Six layers (the fixture's four, then its first two again), so that
+	// the sixth is global: rope_theta 1e6 with linear scaling 4.
+	{fixture: "gemma3-st", name: "gemma3-6layers", tokenizer: "spm", layers: []int{0, 1, 2, 3, 0, 1},
+		config: map[string]any{"sliding_window_pattern": 6, "rope_local_base_freq": 10000.0, "num_hidden_layers": 6}},
+}
+
+// TestLlamaCppRunsGGUF is the acceptance cross-check of the GGUF output:
+// llama.cpp loads each file as written, tokenizes the text to the ids of
+// the tokenizer package, and its logits agree with the forward pass on
+// the source weights (cosine per position at least 0.999 for every type,
+// Q8_0 included).
+func TestLlamaCppRunsGGUF(t *testing.T) {
+	mods := modules(t)
+	work := t.TempDir()
+	type job struct {
+		Name    string   `json:"name"`
+		GGUF    string   `json:"gguf"`
+		Text    string   `json:"text"`
+		IDs     []int    `json:"ids"`
+		More    []string `json:"more"`
+		Out     string   `json:"out"`
+		family  string
+		want    []float32 // our logits [seq, vocab] on the weights the file holds
+		source  []float32 // our logits on the source weights
+		moreIDs [][]int   // our ids of More
+		vocab   int
+		report  *quantize.GGUFReport
+	}
+	var jobs []*job
+	for _, c := range cases {
+		dir := modelDir(t, work, c)
+		g, err := formats.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { g.Close() })
+		cfg, err := arch.ParseConfig(g.Config)
+		if err != nil {
+			t.Fatalf("%s: %v", c.fixture, err)
+		}
+		tok, err := tokenizer.LoadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := tok.Encode(text, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		source := run(t, g, cfg, enc.IDs)
+		var moreIDs [][]int
+		for _, m := range moreTexts {
+			e, err := tok.Encode(m, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			moreIDs = append(moreIDs, e.IDs)
+		}
+		types := c.types
+		if types == nil {
+			types = []string{"f16", "q8_0"}
+		}
+		for _, typ := range types {
+			name := c.label() + "/" + typ
+			gm, err := quantize.GGUF(g, cfg, quantize.GGUFOptions{Type: typ, TokenizerDir: dir, Name: c.fixture, Threads: 1})
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			p := filepath.Join(work, c.label()+"-"+typ+".gguf")
+			if err := gguf.WriteFile(p, gm.Metadata, gm.Tensors); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			same := run(t, roundTrip(t, g, typ), cfg, enc.IDs)
+			jobs = append(jobs, &job{Name: name, GGUF: p, Text: text, IDs: enc.IDs, More: moreTexts, moreIDs: moreIDs, Out: p + ".logits", family: c.fixture,
+				want: same.Data, source: source.Data, vocab: same.Shape[len(same.Shape)-1], report: gm.Report})
+		}
+	}
+	manifest, _ := json.Marshal(jobs)
+	mp := filepath.Join(work, "manifest.json")
+	if err := os.WriteFile(mp, manifest, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", "testdata/run.mjs", mp, mods)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node run.mjs: %v\n%s", err, stderr.String())
+	}
+	results := map[string]struct {
+		IDs   []int   `json:"ids"`
+		More  [][]int `json:"more"`
+		Arch  string  `json:"arch"`
+		Vocab int     `json:"vocab"`
+		Error string  `json:"error"`
+	}{}
+	sc := bufio.NewScanner(bytes.NewReader(stdout))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if !bytes.HasPrefix(line, []byte("{")) {
+			continue
+		}
+		var r struct {
+			Name  string  `json:"name"`
+			IDs   []int   `json:"ids"`
+			More  [][]int `json:"more"`
+			Arch  string  `json:"arch"`
+			Vocab int     `json:"vocab"`
+			Error string  `json:"error"`
+		}
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("node output %q: %v", line, err)
+		}
+		results[r.Name] = struct {
+			IDs   []int   `json:"ids"`
+			More  [][]int `json:"more"`
+			Arch  string  `json:"arch"`
+			Vocab int     `json:"vocab"`
+			Error string  `json:"error"`
+		}{r.IDs, r.More, r.Arch, r.Vocab, r.Error}
+	}
+	for _, j := range jobs {
+		t.Run(j.Name, func(t *testing.T) {
+			r, ok := results[j.Name]
+			switch {
+			case !ok:
+				t.Fatalf("llama.cpp did not report (stderr: %s)", stderr.String())
+			case r.Error != "":
+				t.Fatalf("llama.cpp: %s", r.Error)
+			case r.Arch != j.report.Architecture:
+				t.Errorf("llama.cpp loaded architecture %q, want %q", r.Arch, j.report.Architecture)
+			}
+			if !slices.Equal(r.IDs, j.IDs) {
+				t.Errorf("llama.cpp tokenizes to %v\nthe tokenizer package to %v", r.IDs, j.IDs)
+			}
+			for i, want := range j.moreIDs {
+				if i >= len(r.More) || !slices.Equal(r.More[i], want) {
+					var got []int
+					if i < len(r.More) {
+						got = r.More[i]
+					}
+					t.Errorf("%q: llama.cpp tokenizes to %v\nthe tokenizer package to %v", moreTexts[i], got, want)
+				}
+			}
+			if r.Vocab != j.vocab {
+				t.Fatalf("llama.cpp's vocabulary has %d logits, ours %d", r.Vocab, j.vocab)
+			}
+			raw, err := os.ReadFile(j.Out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]float32, len(raw)/4)
+			for i := range got {
+				got[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+			}
+			for i, v := range got {
+				if math.IsInf(float64(v), 0) || math.IsNaN(float64(v)) {
+					t.Fatalf("llama.cpp's log-probability %d is %v (a probability that underflowed)", i, v)
+				}
+			}
+			if len(got) != len(j.want) {
+				t.Fatalf("%d logits from llama.cpp, %d from the forward pass", len(got), len(j.want))
+			}
+			minCos, agree, maxAbs := compare(got, j.want, j.vocab)
+			srcCos, srcAgree, _ := compare(got, j.source, j.vocab)
+			seq := len(j.want) / j.vocab
+			t.Logf("%s (%s, %s): %d positions: same weights: min cosine %.6f, top-1 %d/%d, max |diff| %.3g; source weights: min cosine %.6f, top-1 %d/%d; vocabulary %s",
+				j.Name, j.report.Architecture, j.report.FileType, seq, minCos, agree, seq, maxAbs, srcCos, srcAgree, seq, j.report.Vocabulary)
+			if minCos < 0.999 {
+				t.Errorf("min cosine per position %.6f < 0.999", minCos)
+			}
+		})
+	}
+}
+
+// run returns the logits of the forward pass on ids.
+func run(t *testing.T, g *weights.Graph, cfg *arch.Config, ids []int) *forward.Output {
+	t.Helper()
+	m, err := forward.Load(g, cfg, forward.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.Run(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits, ok := out.Get("logits")
+	if !ok {
+		t.Fatal("no logits")
+	}
+	return logits
+}
+
+// roundTrip returns g with its matrices as the GGUF file of type typ holds
+// them: rounded to f16 or bf16, or quantized to Q8_0 and back (rows of a
+// multiple of 32 values; F16 otherwise), in float32. The q/k row
+// reordering of the llama architecture moves whole rows, so rounding in
+// Hugging Face's layout gives the same values.
+func roundTrip(t *testing.T, g *weights.Graph, typ string) *weights.Graph {
+	t.Helper()
+	out := weights.NewGraph()
+	out.Config = g.Config
+	for _, x := range g.Tensors() {
+		v, err := x.Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(x.Shape) == 2 && typ != "f32" {
+			cols := int(x.Shape[1])
+			switch {
+			case typ == "q8_0" && cols%gguf.Q8_0BlockLen == 0:
+				b := make([]byte, len(v)/gguf.Q8_0BlockLen*gguf.Q8_0BlockBytes)
+				if err := gguf.EncodeQ8_0(b, v); err != nil {
+					t.Fatal(err)
+				}
+				for i := range v {
+					blk := b[i/gguf.Q8_0BlockLen*gguf.Q8_0BlockBytes:]
+					v[i] = weights.F16ToFloat32(binary.LittleEndian.Uint16(blk)) * float32(int8(blk[2+i%gguf.Q8_0BlockLen]))
+				}
+			case typ == "bf16":
+				for i, f := range v {
+					v[i] = weights.BF16ToFloat32(weights.Float32ToBF16(f))
+				}
+			default: // f16, and Q8_0's fallback
+				for i, f := range v {
+					v[i] = weights.F16ToFloat32(weights.Float32ToF16(f))
+				}
+			}
+		}
+		y, err := weights.FromFloat32(x.Name, weights.F32, x.Shape, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := out.Add(y); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// compare returns the smallest cosine over positions of the logits
+// centred (minus their mean: llama.cpp's log-probabilities are its logits
+// minus a constant per position, which centring removes exactly), the
+// positions whose argmax agree and the largest absolute difference of the
+// centred logits.
+func compare(a, b []float32, vocab int) (minCos float64, agree int, maxAbs float64) {
+	minCos = 1
+	centred := func(v []float32) []float64 {
+		var mean float64
+		for _, f := range v {
+			mean += float64(f)
+		}
+		mean /= float64(len(v))
+		out := make([]float64, len(v))
+		for i, f := range v {
+			out[i] = float64(f) - mean
+		}
+		return out
+	}
+	for p := 0; p < len(a)/vocab; p++ {
+		x, y := centred(a[p*vocab:(p+1)*vocab]), centred(b[p*vocab:(p+1)*vocab])
+		var dot, nx, ny float64
+		ax, ay := 0, 0
+		for i := range x {
+			dot += x[i] * y[i]
+			nx += x[i] * x[i]
+			ny += y[i] * y[i]
+			maxAbs = math.Max(maxAbs, math.Abs(x[i]-y[i]))
+			if x[i] > x[ax] {
+				ax = i
+			}
+			if y[i] > y[ay] {
+				ay = i
+			}
+		}
+		minCos = math.Min(minCos, dot/math.Sqrt(nx*ny))
+		if ax == ay {
+			agree++
+		}
+	}
+	return minCos, agree, maxAbs
+}
+
+// modelDir copies a fixture into work with its config changed and its
+// tokenizer, and returns the directory.
+func modelDir(t *testing.T, work string, c familyCase) string {
+	t.Helper()
+	src := filepath.Join(fixtures, c.fixture)
+	dir := filepath.Join(work, c.label())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if c.tokenizer == "spm" && (strings.HasSuffix(e.Name(), ".bin") || strings.HasSuffix(e.Name(), ".safetensors")) {
+			continue // rewritten below
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cfg map[string]any
+	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range c.config {
+		if v == nil {
+			delete(cfg, k)
+		} else {
+			cfg[k] = v
+		}
+	}
+	n := int(cfg["vocab_size"].(float64))
+	var rows []int // new embedding row -> fixture row
+	switch c.tokenizer {
+	case "spm":
+		// ids: 3 specials, 256 byte tokens, then the fixture's tokens
+		// from id 3 on; the byte tokens' rows repeat the fixture's.
+		for k := 0; k < n+256; k++ {
+			switch {
+			case k < 3:
+				rows = append(rows, k)
+			case k < 3+256:
+				rows = append(rows, (k-3)%n)
+			default:
+				rows = append(rows, k-256)
+			}
+		}
+		cfg["vocab_size"] = n + 256
+		writeTokenizer(t, dir, n, false)
+	case "bytelevel":
+		writeTokenizer(t, dir, n, true)
+	default:
+		t.Fatalf("tokenizer %q", c.tokenizer)
+	}
+	writeJSON(t, filepath.Join(dir, "config.json"), cfg)
+	if c.layers != nil || rows != nil {
+		rewrite(t, src, filepath.Join(dir, safetensors.SingleFile), c.layers, rows)
+	}
+	return dir
+}
+
+func (c familyCase) label() string {
+	if c.name != "" {
+		return c.name
+	}
+	return c.fixture
+}
+
+var layerPrefix = regexp.MustCompile(`^((?:model\.)?layers\.)(\d+)(\..*)$`)
+
+// rewrite writes the model of the fixture directory src with layer i made
+// of the fixture's layer layers[i] (when layers is not nil) and row k of
+// the embedding and the head made of the fixture's row rows[k] (when rows
+// is not nil).
+func rewrite(t *testing.T, src, dst string, layers, rows []int) {
+	t.Helper()
+	g, err := formats.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	var out []*weights.Tensor
+	for _, x := range g.Tensors() {
+		data, err := x.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows != nil && (strings.HasSuffix(x.Name, "embed_tokens.weight") || x.Name == "lm_head.weight") {
+			width := len(data) / int(x.Shape[0])
+			grown := make([]byte, 0, len(rows)*width)
+			for _, r := range rows {
+				grown = append(grown, data[r*width:(r+1)*width]...)
+			}
+			data = grown
+			x = &weights.Tensor{Name: x.Name, DType: x.DType, Shape: []int64{int64(len(rows)), x.Shape[1]}}
+		}
+		m := layerPrefix.FindStringSubmatch(x.Name)
+		if m == nil || layers == nil {
+			y, err := weights.NewTensor(x.Name, x.DType, x.Shape, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, y)
+			continue
+		}
+		for i, from := range layers {
+			if strconv.Itoa(from) != m[2] {
+				continue
+			}
+			y, err := weights.NewTensor(m[1]+strconv.Itoa(i)+m[3], x.DType, x.Shape, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, y)
+		}
+	}
+	if err := safetensors.WriteFile(dst, out, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeTokenizer writes into dir llama-tiny-st's tokenizer (trained by the
+// tokenizers library, see testdata/gen_tokenizers.mjs) cut to n tokens:
+// the ids below n and the merges among them, which is the tokenizer the
+// same training would give with a smaller vocabulary (BPE adds tokens in
+// merge order). Without byteLevel, it gets byte fallback: the tokens
+// <0x00>..<0xFF> after the 3 specials (ids 3 to 258), the others 256 ids
+// further, as Llama 2's and Gemma's tokenizers have. byteLevel rewrites it as a Qwen-style byte-level BPE: "▁"
+// becomes "Ġ" (the byte-level form of a space; the other characters of the
+// ASCII corpus are their own byte-level forms) and "\n" "Ċ", the
+// pre-tokenizer is Qwen 2's Split regex then ByteLevel, no bos.
+func writeTokenizer(t *testing.T, dir string, n int, byteLevel bool) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(fixtures, "llama-tiny-st", "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	model := doc["model"].(map[string]any)
+	rename := func(s string) string { return s }
+	if byteLevel {
+		rename = func(s string) string { return strings.NewReplacer("▁", "Ġ", "\n", "Ċ").Replace(s) }
+	}
+	vocab := map[string]any{}
+	for tok, id := range model["vocab"].(map[string]any) {
+		if i := int(id.(float64)); i < n {
+			if !byteLevel && i >= 3 {
+				i += 256 // after the byte tokens
+			}
+			vocab[rename(tok)] = i
+		}
+	}
+	if !byteLevel {
+		for b := 0; b < 256; b++ {
+			vocab[fmt.Sprintf("<0x%02X>", b)] = 3 + b
+		}
+		model["byte_fallback"] = true
+	}
+	var merges []any
+	for _, m := range model["merges"].([]any) {
+		p := m.([]any)
+		a, b := rename(p[0].(string)), rename(p[1].(string))
+		if vocab[a] != nil && vocab[b] != nil && vocab[a+b] != nil {
+			merges = append(merges, []any{a, b})
+		}
+	}
+	model["vocab"], model["merges"] = vocab, merges
+	if byteLevel {
+		doc["normalizer"] = map[string]any{"type": "NFC"}
+		doc["pre_tokenizer"] = map[string]any{"type": "Sequence", "pretokenizers": []any{
+			map[string]any{"type": "Split", "pattern": map[string]any{
+				"Regex": `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`},
+				"behavior": "Isolated", "invert": false},
+			map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false},
+		}}
+		doc["post_processor"] = map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}
+		doc["decoder"] = map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}
+		model["unk_token"] = nil
+		writeJSON(t, filepath.Join(dir, "tokenizer_config.json"), map[string]any{
+			"tokenizer_class": "Qwen2TokenizerFast", "bos_token": nil, "eos_token": "</s>", "pad_token": "<unk>",
+			"add_bos_token": false, "chat_template": "{% for m in messages %}{{ m['content'] }}{% endfor %}"})
+	} else {
+		cfgRaw, err := os.ReadFile(filepath.Join(fixtures, "llama-tiny-st", "tokenizer_config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), cfgRaw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeJSON(t, filepath.Join(dir, "tokenizer.json"), doc)
+}
