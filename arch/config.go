@@ -4,7 +4,7 @@
 // conversion, quantization and pruning passes.
 //
 // Each family lives in a file of its own (bert.go, distilbert.go, gemma.go,
-// gpt2.go, llama.go, qwen3.go, roberta.go) that
+// gpt2.go, llama.go, phi3.go, qwen3.go, roberta.go) that
 // registers a Family (the model types and class names that select it, its
 // buffers, the roles of its own tensor names, a parser that checks its
 // config.json) and defines its Params: sizes, where its checkpoints keep
@@ -32,7 +32,7 @@ var ErrConfig = errors.New("arch: invalid config")
 // classes it covers, and how their configs read.
 type Family struct {
 	// Name is the family's name: "bert", "distilbert", "gemma", "gpt2",
-	// "llama", "qwen3", "roberta".
+	// "llama", "phi3", "qwen3", "roberta".
 	Name string
 	// ModelTypes are the config.json model_type values of the family.
 	ModelTypes []string
@@ -123,6 +123,9 @@ type Blocks struct {
 	HeadsField, KVHeadsField, HeadDimField string
 	// IntermediateField is the config field of the FFN width.
 	IntermediateField string
+	// HeadsRefused, when set, says why the family's heads cannot be
+	// pruned (its config cannot describe fewer).
+	HeadsRefused string
 	// Query and KV cut heads (rows or columns of the projections); Out
 	// cuts the inputs of the attention's output projection.
 	Query, KV, Out []Slice

@@ -144,7 +144,8 @@ func TestFamilyByClass(t *testing.T) {
 		"RobertaForMaskedLM": "roberta", "XLMRobertaModel": "roberta", "CamembertForSequenceClassification": "roberta",
 		"DistilBertForMaskedLM": "distilbert", "Qwen3ForCausalLM": "qwen3", "Gemma2ForCausalLM": "gemma",
 		"Qwen3MoeForCausalLM": "", "Gemma3ForConditionalGeneration": "", "Gemma3nForCausalLM": "", "GemmaModel": "gemma",
-		"Gemma3TextModel": "gemma",
+		"Gemma3TextModel": "gemma", "Phi3ForCausalLM": "phi3", "Phi3Model": "phi3", "Phi3SmallForCausalLM": "",
+		"Phi3VForCausalLM": "", "PhiMoEForCausalLM": "",
 	} {
 		c, err := ParseConfig([]byte(`{"architectures":["` + arch + `"],"vocab_size":10,"hidden_size":8,"intermediate_size":8,
 			"num_hidden_layers":1,"num_attention_heads":2,"max_position_embeddings":8,"n_embd":8,"n_layer":1,"n_head":2,"n_positions":8}`))
@@ -156,7 +157,7 @@ func TestFamilyByClass(t *testing.T) {
 	for _, f := range Families() {
 		names = append(names, f.Name)
 	}
-	if strings.Join(names, ",") != "bert,distilbert,gemma,gpt2,llama,qwen3,roberta" {
+	if strings.Join(names, ",") != "bert,distilbert,gemma,gpt2,llama,phi3,qwen3,roberta" {
 		t.Errorf("families %v", names)
 	}
 }

@@ -256,6 +256,8 @@ func TestInfo(t *testing.T) {
 		{"gemma-st", "GemmaForCausalLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
 		{"gemma2-f16-st", "Gemma2ForCausalLM", weights.F16, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
 		{"gemma3-bf16-st", "Gemma3ForCausalLM", weights.BF16, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
+		{"phi3-st", "Phi3ForCausalLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
+		{"phi3-bf16-st", "Phi3ForCausalLM", weights.BF16, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
 	} {
 		info := loadModel(t, filepath.Join(fixtures, c.dir), 1).Info()
 		if info.Architecture != c.arch || info.WeightDType != c.dtype || !slices.Equal(info.Outputs, c.outputs) ||

@@ -16,15 +16,43 @@ import (
 // projections are used when the checkpoint has them (Qwen2's q/k/v biases,
 // attention_bias, mlp_bias); Mistral's and Qwen2's sliding windows apply per
 // layer as their configs say. Qwen3 (qwen3.go) runs these layers with its
-// q and k norms.
+// q and k norms, Phi-3 (phi3.go) with its fused projections split, partial
+// rotary embeddings and LongRoPE.
 type llama struct {
 	hidden, heads, kvHeads, headDim, inter int
 	embed                                  *kernels.Weight
 	layers                                 []llamaLayer
 	norm                                   norm
 	act                                    func([]float32)
-	invFreq                                []float32
-	lmHead                                 *kernels.Weight // nil for the base model
+	// invFreq are the rotary inverse frequencies; fewer than headDim/2
+	// turn only the first 2·len(invFreq) dimensions of each head (Phi-3's
+	// partial_rotary_factor).
+	invFreq []float32
+	// long, when set, replaces invFreq for longer sequences and scales cos
+	// and sin (Phi-3's LongRoPE).
+	long   *longFreq
+	lmHead *kernels.Weight // nil for the base model
+}
+
+// longFreq is LongRoPE's second set of frequencies: invFreq (from the long
+// factors) is used for a sequence longer than from positions, llama.invFreq
+// (from the short factors) otherwise, both with cos and sin times scale.
+type longFreq struct {
+	invFreq []float32
+	from    int
+	scale   float32
+}
+
+// ropeTable returns the rotary table of a run of n positions.
+func (m *llama) ropeTable(n int) *kernels.RoPETable {
+	if m.long == nil {
+		return kernels.NewRoPETable(m.invFreq, n)
+	}
+	inv := m.invFreq
+	if n > m.long.from {
+		inv = m.long.invFreq
+	}
+	return kernels.NewScaledRoPETable(inv, n, m.long.scale)
 }
 
 type llamaLayer struct {
@@ -111,14 +139,20 @@ func loadLlama(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 	return loadDecoder(s, cfg, class, decoderSpec{family: "llama", windows: windows})
 }
 
-// decoderSpec is what a family built on the Llama layers (Qwen3) adds to
-// them.
+// decoderSpec is what a family built on the Llama layers (Qwen3, Phi-3)
+// adds to them.
 type decoderSpec struct {
 	family string
 	// windows is each layer's sliding window (0: full attention).
 	windows []int
 	// qkNorm: the layers have q_norm and k_norm (Qwen3).
 	qkNorm bool
+	// fused: q, k and v are one qkv_proj, gate and up one gate_up_proj
+	// (Phi-3).
+	fused bool
+	// rope, when set, gives the rotary frequencies in place of
+	// ropeFrequencies (Phi-3).
+	rope func() (invFreq []float32, long *longFreq, err error)
 }
 
 // loadDecoder loads a Llama-family decoder (the config's Llama fields; see
@@ -138,16 +172,23 @@ func loadDecoder(s *tensorSet, cfg *arch.Config, class string, spec decoderSpec)
 	if c.HeadDim%2 != 0 {
 		return nil, Info{}, fmt.Errorf("%w: %s: head_dim %d is odd; rotary embeddings need an even one", ErrUnsupported, class, c.HeadDim)
 	}
-	if err := unsupportedRaw(cfg, "partial_rotary_factor", 1.0); err != nil {
-		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
+	var invFreq []float32
+	var long *longFreq
+	maxPositions := 0
+	if spec.rope != nil {
+		invFreq, long, err = spec.rope()
+	} else {
+		if err := unsupportedRaw(cfg, "partial_rotary_factor", 1.0); err != nil {
+			return nil, Info{}, fmt.Errorf("%s: %w", class, err)
+		}
+		invFreq, maxPositions, err = ropeFrequencies(cfg)
 	}
-	invFreq, maxPositions, err := ropeFrequencies(cfg)
 	if err != nil {
 		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
 	}
 	H, I, dh := c.HiddenSize, c.IntermediateSize, c.HeadDim
 	nh, nkv := c.NumAttentionHeads, c.NumKeyValueHeads
-	m := &llama{hidden: H, heads: nh, kvHeads: nkv, headDim: dh, inter: I, act: act, invFreq: invFreq}
+	m := &llama{hidden: H, heads: nh, kvHeads: nkv, headDim: dh, inter: I, act: act, invFreq: invFreq, long: long}
 	if m.embed, err = s.embedding(arch.LlamaEmbeddings, c.VocabSize, H); err != nil {
 		return nil, Info{}, err
 	}
@@ -168,7 +209,11 @@ func loadDecoder(s *tensorSet, cfg *arch.Config, class string, spec decoderSpec)
 				return nil, Info{}, err
 			}
 		}
-		if l.projections, err = loadProjections(s, p, H, I, nh, nkv, dh); err != nil {
+		load := loadProjections
+		if spec.fused {
+			load = loadFusedProjections
+		}
+		if l.projections, err = load(s, p, H, I, nh, nkv, dh); err != nil {
 			return nil, Info{}, err
 		}
 		m.layers = append(m.layers, l)
@@ -189,10 +234,13 @@ func loadDecoder(s *tensorSet, cfg *arch.Config, class string, spec decoderSpec)
 }
 
 // rotaryConfig returns the Llama fields of a config of the Llama family or
-// of a family built on its config (Qwen3, Gemma).
+// of a family built on its config (Qwen3, Gemma, Phi-3).
 func rotaryConfig(cfg *arch.Config) *arch.LlamaConfig {
 	if q := cfg.Qwen3(); q != nil {
 		return &q.LlamaConfig
+	}
+	if p := cfg.Phi3(); p != nil {
+		return &p.LlamaConfig
 	}
 	if g := cfg.Gemma(); g != nil {
 		return &g.LlamaConfig
@@ -380,7 +428,7 @@ func (m *llama) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 	gate := make([]float32, n*m.inter)
 	up := make([]float32, n*m.inter)
 	att := attention{heads: m.heads, kvHeads: m.kvHeads, headDim: dh, scale: float32(1 / math.Sqrt(float64(dh))), causal: true}
-	rope := kernels.NewRoPETable(m.invFreq, n)
+	rope := m.ropeTable(n)
 	for _, l := range m.layers {
 		if err := rc.layer(ctx); err != nil {
 			return nil, err

@@ -2,7 +2,8 @@
 // (BertModel, BertForSequenceClassification), RoBERTa, XLM-RoBERTa and
 // CamemBERT (*Model, *ForMaskedLM, *ForSequenceClassification), DistilBERT
 // (the same three), GPT-2 (GPT2Model, GPT2LMHeadModel) and Llama-family
-// (LlamaForCausalLM, Mistral, Qwen2), Qwen3 and Gemma 1, 2 and 3 text
+// (LlamaForCausalLM, Mistral, Qwen2), Qwen3, Gemma 1, 2 and 3 text and
+// Phi-3 (Phi3ForCausalLM, also Phi-3.5-mini and Phi-4-mini)
 // (*ForCausalLM, *Model) checkpoints at batch 1, computing what the Hugging Face transformers
 // definitions compute in float32, and compares two models' outputs
 // (Compare, Validate) to prove that a converted model still computes what its
