@@ -34,6 +34,7 @@ type gemma struct {
 	// all layers before Gemma 3), local those of Gemma 3's sliding ones.
 	global, local []float32
 	lmHead        *kernels.Weight // nil for the base model
+	scratch       scratchPool     // activation buffers reused between runs
 }
 
 type gemmaLayer struct {
@@ -141,18 +142,17 @@ func loadGemmaNorm(s *tensorSet, name string, n int, eps float64) (norm, error) 
 func (m *gemma) run(ctx context.Context, ids []int, rc runConfig) ([]Output, error) {
 	n, H, dh := len(ids), m.hidden, m.headDim
 	qw, kvw := m.heads*dh, m.kvHeads*dh
-	x := make([]float32, n*H)
-	a := make([]float32, n*H)
+	sc := m.scratch.get()
+	defer m.scratch.put(sc)
+	x := make([]float32, n*H) // returned: not scratch
+	a := sc.take(n * H)
 	embed(x, m.embed, ids)
 	for i := range x {
 		x[i] *= m.embedScale
 	}
-	q := make([]float32, n*qw)
-	k := make([]float32, n*kvw)
-	v := make([]float32, n*kvw)
-	ctxBuf := make([]float32, n*qw)
-	gate := make([]float32, n*m.inter)
-	up := make([]float32, n*m.inter)
+	q, k, v := sc.take(n*qw), sc.take(n*kvw), sc.take(n*kvw)
+	ctxBuf := sc.take(n * qw)
+	gate, up := sc.take(n*m.inter), sc.take(n*m.inter)
 	att := attention{heads: m.heads, kvHeads: m.kvHeads, headDim: dh, scale: m.attnScale, causal: true, softcap: m.attnCap}
 	global := kernels.NewRoPETable(m.global, n)
 	local := global

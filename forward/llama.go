@@ -30,8 +30,9 @@ type llama struct {
 	invFreq []float32
 	// long, when set, replaces invFreq for longer sequences and scales cos
 	// and sin (Phi-3's LongRoPE).
-	long   *longFreq
-	lmHead *kernels.Weight // nil for the base model
+	long    *longFreq
+	lmHead  *kernels.Weight // nil for the base model
+	scratch scratchPool     // activation buffers reused between runs
 }
 
 // longFreq is LongRoPE's second set of frequencies: invFreq (from the long
@@ -418,15 +419,14 @@ func (m *llama) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 	threads := rc.threads
 	n, H, dh := len(ids), m.hidden, m.headDim
 	qw, kvw := m.heads*dh, m.kvHeads*dh
-	x := make([]float32, n*H)
-	a := make([]float32, n*H)
+	sc := m.scratch.get()
+	defer m.scratch.put(sc)
+	x := make([]float32, n*H) // returned: not scratch
+	a := sc.take(n * H)
 	embed(x, m.embed, ids)
-	q := make([]float32, n*qw)
-	k := make([]float32, n*kvw)
-	v := make([]float32, n*kvw)
-	ctxBuf := make([]float32, n*qw)
-	gate := make([]float32, n*m.inter)
-	up := make([]float32, n*m.inter)
+	q, k, v := sc.take(n*qw), sc.take(n*kvw), sc.take(n*kvw)
+	ctxBuf := sc.take(n * qw)
+	gate, up := sc.take(n*m.inter), sc.take(n*m.inter)
 	att := attention{heads: m.heads, kvHeads: m.kvHeads, headDim: dh, scale: float32(1 / math.Sqrt(float64(dh))), causal: true}
 	rope := m.ropeTable(n)
 	for _, l := range m.layers {
