@@ -163,31 +163,31 @@ func (m *gemma) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 		if err := rc.layer(ctx); err != nil {
 			return nil, err
 		}
-		l.inNorm.rmsNorm(a, x, n)
+		l.inNorm.rmsNormRows(a, x, n, rc.threads)
 		l.q.apply(q, a, n, rc)
 		l.k.apply(k, a, n, rc)
 		l.v.apply(v, a, n, rc)
 		if l.qNorm.w != nil {
-			l.qNorm.rmsNorm(q, q, n*m.heads)
-			l.kNorm.rmsNorm(k, k, n*m.kvHeads)
+			l.qNorm.rmsNormRows(q, q, n*m.heads, rc.threads)
+			l.kNorm.rmsNormRows(k, k, n*m.kvHeads, rc.threads)
 		}
 		rope := global
 		if l.window > 0 {
 			rope = local
 		}
-		rotate(rope, q, k, n, m.heads, m.kvHeads, dh)
+		rotateRows(rope, q, k, n, m.heads, m.kvHeads, dh, rc.threads)
 		att.run(ctxBuf, rowMajor(q, qw), rowMajor(k, kvw), rowMajor(v, kvw), n, l.window, rc.threads)
 		l.o.apply(a, ctxBuf, n, rc)
 		if l.postAttn.w != nil {
-			l.postAttn.rmsNorm(a, a, n)
+			l.postAttn.rmsNormRows(a, a, n, rc.threads)
 		}
-		add(x, a)
-		l.preFF.rmsNorm(a, x, n)
+		addPar(x, a, n, H, rc.threads)
+		l.preFF.rmsNormRows(a, x, n, rc.threads)
 		l.mlp(a, a, gate, up, n, m.act, rc)
 		if l.postFF.w != nil {
-			l.postFF.rmsNorm(a, a, n)
+			l.postFF.rmsNormRows(a, a, n, rc.threads)
 		}
-		add(x, a)
+		addPar(x, a, n, H, rc.threads)
 	}
 	if err := rc.layer(ctx); err != nil { // the head is a layer of its own
 		return nil, err

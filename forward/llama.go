@@ -98,18 +98,22 @@ func loadProjections(s *tensorSet, p string, hidden, inter, heads, kvHeads, head
 func (l *projections) mlp(dst, a, gate, up []float32, n int, act func([]float32), rc runConfig) {
 	l.gate.apply(gate, a, n, rc)
 	l.up.apply(up, a, n, rc)
-	act(gate)
-	for i := range gate {
-		gate[i] *= up[i]
-	}
+	w := l.gate.w.Out
+	parallelRows(n, w, rc.threads, func(lo, hi int) {
+		g, u := gate[lo*w:hi*w], up[lo*w:hi*w]
+		act(g)
+		for i := range g {
+			g[i] *= u[i]
+		}
+	})
 	l.down.apply(dst, gate, n, rc)
 }
 
-// rotate applies the rotary embedding to each head of q [n×heads·headDim]
-// and k [n×kvHeads·headDim], row t at position t.
-func rotate(rope *kernels.RoPETable, q, k []float32, n, heads, kvHeads, headDim int) {
+// rotateRange applies the rotary embedding to each head of rows [lo, hi)
+// of q [n×heads·headDim] and k [n×kvHeads·headDim], row t at position t.
+func rotateRange(rope *kernels.RoPETable, q, k []float32, lo, hi, heads, kvHeads, headDim int) {
 	qw, kvw := heads*headDim, kvHeads*headDim
-	for t := 0; t < n; t++ {
+	for t := lo; t < hi; t++ {
 		for h := 0; h < heads; h++ {
 			rope.Apply(q[t*qw+h*headDim:t*qw+(h+1)*headDim], t)
 		}
@@ -433,21 +437,21 @@ func (m *llama) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 		if err := rc.layer(ctx); err != nil {
 			return nil, err
 		}
-		l.inNorm.rmsNorm(a, x, n)
+		l.inNorm.rmsNormRows(a, x, n, threads)
 		l.q.apply(q, a, n, rc)
 		l.k.apply(k, a, n, rc)
 		l.v.apply(v, a, n, rc)
 		if l.qNorm.w != nil { // Qwen3: each head of q and k normalized
-			l.qNorm.rmsNorm(q, q, n*m.heads)
-			l.kNorm.rmsNorm(k, k, n*m.kvHeads)
+			l.qNorm.rmsNormRows(q, q, n*m.heads, threads)
+			l.kNorm.rmsNormRows(k, k, n*m.kvHeads, threads)
 		}
-		rotate(rope, q, k, n, m.heads, m.kvHeads, dh)
+		rotateRows(rope, q, k, n, m.heads, m.kvHeads, dh, threads)
 		att.run(ctxBuf, rowMajor(q, qw), rowMajor(k, kvw), rowMajor(v, kvw), n, l.window, threads)
 		l.o.apply(a, ctxBuf, n, rc)
-		add(x, a)
-		l.postNorm.rmsNorm(a, x, n)
+		addPar(x, a, n, H, threads)
+		l.postNorm.rmsNormRows(a, x, n, threads)
 		l.mlp(a, a, gate, up, n, m.act, rc)
-		add(x, a)
+		addPar(x, a, n, H, threads)
 	}
 	if err := rc.layer(ctx); err != nil { // the head is a layer of its own
 		return nil, err
