@@ -4,8 +4,8 @@
 // conversion, quantization and pruning passes.
 //
 // Each family lives in a file of its own (bert.go, distilbert.go, gemma.go,
-// gpt2.go, llama.go, mixtral.go, modernbert.go, mpnet.go, qwen2moe.go, qwen3.go,
-// qwen3moe.go, roberta.go; moe.go holds what the MoE families share) that
+// gpt2.go, llama.go, mixtral.go, modernbert.go, mpnet.go, phi3.go, qwen2moe.go,
+// qwen3.go, qwen3moe.go, roberta.go; moe.go holds what the MoE families share) that
 // registers a Family (the model types and class names that select it, its
 // buffers, the roles of its own tensor names, a parser that checks its
 // config.json) and defines its Params: sizes, where its checkpoints keep
@@ -33,7 +33,7 @@ var ErrConfig = errors.New("arch: invalid config")
 // classes it covers, and how their configs read.
 type Family struct {
 	// Name is the family's name: "bert", "distilbert", "gemma", "gpt2",
-	// "llama", "mixtral", "modernbert", "mpnet", "qwen2_moe", "qwen3", "qwen3_moe", "roberta".
+	// "llama", "mixtral", "modernbert", "mpnet", "phi3", "qwen2_moe", "qwen3", "qwen3_moe", "roberta".
 	Name string
 	// ModelTypes are the config.json model_type values of the family.
 	ModelTypes []string

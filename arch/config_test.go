@@ -146,6 +146,8 @@ func TestFamilyByClass(t *testing.T) {
 		"Qwen3MoeForCausalLM": "qwen3_moe", "Qwen2MoeForCausalLM": "qwen2_moe", "MixtralForCausalLM": "mixtral",
 		"Qwen2MoeModel": "qwen2_moe", "Qwen2VLForConditionalGeneration": "", "Gemma3ForConditionalGeneration": "", "Gemma3nForCausalLM": "", "GemmaModel": "gemma",
 		"Gemma3TextModel": "gemma",
+		"Phi3ForCausalLM": "phi3", "Phi3Model": "phi3", "Phi3SmallForCausalLM": "",
+		"Phi3VForCausalLM": "", "PhiMoEForCausalLM": "",
 	} {
 		c, err := ParseConfig([]byte(`{"architectures":["` + arch + `"],"vocab_size":10,"hidden_size":8,"intermediate_size":8,
 			"num_hidden_layers":1,"num_attention_heads":2,"max_position_embeddings":8,"n_embd":8,"n_layer":1,"n_head":2,"n_positions":8}`))
@@ -157,7 +159,7 @@ func TestFamilyByClass(t *testing.T) {
 	for _, f := range Families() {
 		names = append(names, f.Name)
 	}
-	if strings.Join(names, ",") != "bert,distilbert,gemma,gpt2,llama,mixtral,modernbert,mpnet,qwen2_moe,qwen3,qwen3_moe,roberta" {
+	if strings.Join(names, ",") != "bert,distilbert,gemma,gpt2,llama,mixtral,modernbert,mpnet,phi3,qwen2_moe,qwen3,qwen3_moe,roberta" {
 		t.Errorf("families %v", names)
 	}
 }

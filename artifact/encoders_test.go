@@ -105,7 +105,7 @@ func TestEncoderHeadPruningRefused(t *testing.T) {
 				perLayer = 1
 			}
 			_, _, err := prune.Heads(g, cfg, explicit, perLayer)
-			if err == nil || !strings.Contains(err.Error(), "cannot lose heads") || !strings.Contains(err.Error(), want) {
+			if err == nil || !strings.Contains(err.Error(), "cannot prune attention heads") || !strings.Contains(err.Error(), want) {
 				t.Errorf("%s: %v", fx, err)
 			}
 		}

@@ -18,7 +18,7 @@ import (
 
 // familyFixtures are the f32 fixtures of the families added after BERT,
 // GPT-2 and Llama, one or more per family and head.
-var familyFixtures = []string{"roberta-mlm-st", "camembert-mlm-bin", "roberta-cls-bin", "xlmr-model-st", "distilbert-mlm-st", "distilbert-cls-bin", "distilbert-model-st", "qwen3-st", "gemma-st", "gemma2-st", "gemma3-st"}
+var familyFixtures = []string{"roberta-mlm-st", "camembert-mlm-bin", "roberta-cls-bin", "xlmr-model-st", "distilbert-mlm-st", "distilbert-cls-bin", "distilbert-model-st", "qwen3-st", "gemma-st", "gemma2-st", "gemma3-st", "phi3-st", "phi3-bf16-st"}
 
 // convert, quantize fp16 and int8, and prune --sparsity 0.5 pass
 // validation (each with the kind the CLI uses) on every new family's

@@ -69,12 +69,15 @@ def rotate_half(x):
 
 def decoder_layer(kind="llama"):
     """One decoder layer at sequence 256: Llama 3.2 1B's shape, Qwen3 0.6B's
-    (q/k norms, head_dim 128) or Gemma 3 1B's (sandwich (1 + w) norms, q/k
-    norms, head_dim 256, gelu-tanh, scaled embeddings)."""
+    (q/k norms, head_dim 128), Gemma 3 1B's (sandwich (1 + w) norms, q/k
+    norms, head_dim 256, gelu-tanh, scaled embeddings) or Phi-4-mini's (fused
+    qkv_proj and gate_up_proj, rotary over 96 of 128 dimensions with
+    LongRoPE's short factors and attention factor)."""
     H, I, nh, nkv, dh, theta = {
         "llama": (2048, 8192, 32, 8, 64, 500000.0),
         "qwen3": (1024, 3072, 16, 8, 128, 1000000.0),
         "gemma3": (1152, 6912, 4, 1, 256, 10000.0),
+        "phi3": (3072, 8192, 24, 8, 128, 10000.0),
     }[kind]
     V, n = 1024, 256
     gemma = kind == "gemma3"
@@ -85,6 +88,12 @@ def decoder_layer(kind="llama"):
         "pre_ff": torch.ones(H), "post_ff": torch.ones(H), "qn": torch.ones(dh), "kn": torch.ones(dh),
     }
     act = (lambda x: F.gelu(x, approximate="tanh")) if gemma else F.silu
+    phi = kind == "phi3"
+    rot, scale = (dh * 3 // 4, math.sqrt(1 + math.log(32) / math.log(4096))) if phi else (dh, 1.0)
+    if phi:
+        w["qkv"] = torch.cat((w.pop("q"), w.pop("k"), w.pop("v")))
+        w["gate_up"] = torch.cat((w.pop("gate"), w.pop("up")))
+        short = torch.linspace(1.0, 1.5, rot // 2)
 
     def rms(x, wt):
         y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
@@ -92,30 +101,40 @@ def decoder_layer(kind="llama"):
 
     def forward(ids):
         n = ids.shape[0]
-        inv = 1.0 / (theta ** (torch.arange(0, dh, 2).float() / dh))
+        inv = 1.0 / (theta ** (torch.arange(0, rot, 2).float() / rot))
+        if phi:
+            inv = 1.0 / (short * theta ** (torch.arange(0, rot, 2).float() / rot))
         f = torch.arange(n).float()[:, None] * inv[None, :]
         emb = torch.cat((f, f), -1)
-        cos, sin = emb.cos(), emb.sin()
+        cos, sin = emb.cos() * scale, emb.sin() * scale
         mask = torch.full((n, n), torch.finfo(torch.float32).min).triu(1)
         x = w["embed"][ids]
         if gemma:
             x = x * torch.tensor(H ** 0.5)
         a = rms(x, w["in"])
-        q = F.linear(a, w["q"]).view(n, nh, dh)
-        k = F.linear(a, w["k"]).view(n, nkv, dh)
-        if kind != "llama":
+        if phi:
+            qkv = F.linear(a, w["qkv"])
+            q, k, v = qkv[:, :nh * dh], qkv[:, nh * dh:(nh + nkv) * dh], qkv[:, (nh + nkv) * dh:]
+        else:
+            q, k, v = F.linear(a, w["q"]), F.linear(a, w["k"]), F.linear(a, w["v"])
+        q, k = q.view(n, nh, dh), k.view(n, nkv, dh)
+        if kind in ("qwen3", "gemma3"):
             q, k = rms(q, w["qn"]), rms(k, w["kn"])
         q, k = q.transpose(0, 1), k.transpose(0, 1)
-        v = F.linear(a, w["v"]).view(n, nkv, dh).transpose(0, 1)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
+        v = v.reshape(n, nkv, dh).transpose(0, 1)
+        q = torch.cat((q[..., :rot] * cos + rotate_half(q[..., :rot]) * sin, q[..., rot:]), -1)
+        k = torch.cat((k[..., :rot] * cos + rotate_half(k[..., :rot]) * sin, k[..., rot:]), -1)
         k = k.repeat_interleave(nh // nkv, 0)
         v = v.repeat_interleave(nh // nkv, 0)
         p = (q @ k.transpose(-1, -2) / math.sqrt(dh) + mask).softmax(-1)
         h = F.linear((p @ v).transpose(0, 1).reshape(n, nh * dh), w["o"])
         x = x + (rms(h, w["post"]) if gemma else h)
         m = rms(x, w["pre_ff"] if gemma else w["post"])
-        h = F.linear(act(F.linear(m, w["gate"])) * F.linear(m, w["up"]), w["down"])
+        if phi:
+            g, u = F.linear(m, w["gate_up"]).chunk(2, dim=-1)
+            h = F.linear(u * act(g), w["down"])
+        else:
+            h = F.linear(act(F.linear(m, w["gate"])) * F.linear(m, w["up"]), w["down"])
         x = x + (rms(h, w["post_ff"]) if gemma else h)
         return rms(x, w["norm"])
 
@@ -129,7 +148,8 @@ def main():
     args = ap.parse_args()
     torch.manual_seed(0)
     cases = [("BertBase (seq 128)", bert_base()), ("LlamaLayer (seq 256)", decoder_layer("llama")),
-             ("Qwen3Layer (seq 256)", decoder_layer("qwen3")), ("Gemma3Layer (seq 256)", decoder_layer("gemma3"))]
+             ("Qwen3Layer (seq 256)", decoder_layer("qwen3")), ("Gemma3Layer (seq 256)", decoder_layer("gemma3")),
+             ("Phi3Layer (seq 256)", decoder_layer("phi3"))]
     print(f"torch {torch.__version__}, {torch.get_num_interop_threads()} interop threads")
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -96,6 +98,10 @@ func llamaLayerGraph(b *testing.B, dtype weights.DType) *weights.Graph {
 }
 
 func benchRun(b *testing.B, g *weights.Graph, seq int) {
+	flops := 0.0
+	if cfg, err := arch.ParseConfig(g.Config); err == nil && cfg.Family() != "bert" {
+		flops = decoderFLOPs(cfg.Params.Sizes(), seq)
+	}
 	ids := make([]int, seq)
 	for i := range ids {
 		ids[i] = (i * 7919) % 1000
@@ -110,13 +116,37 @@ func benchRun(b *testing.B, g *weights.Graph, seq int) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
+			cpu := processCPU()
 			for i := 0; i < b.N; i++ {
 				if _, err := m.Run(context.Background(), ids); err != nil {
 					b.Fatal(err)
 				}
 			}
+			cpu = processCPU() - cpu
+			if flops > 0 {
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				// Per CPU second: the work, whatever else the machine runs
+				// (at 2 threads it leaves out the time a thread waits).
+				if cpu > 0 {
+					b.ReportMetric(flops*float64(b.N)/cpu.Seconds()/1e9, "GFLOP/cpu-s")
+				}
+			}
 		})
 	}
+}
+
+// decoderFLOPs counts the multiply-adds (×2) of the decoder layers of a
+// gated-MLP family at sequence n, as computed: the q, k, v and o
+// projections, the three MLP matrices, and both products of attention over
+// the whole n×n score matrix (causal masking does not skip work). The LM
+// head and the per-element work (norms, rotary, softmax) are left out.
+func decoderFLOPs(s arch.Sizes, n int) float64 {
+	N, H, I := float64(n), float64(s.HiddenSize), float64(s.Intermediate)
+	q, kv := float64(s.Heads*s.HeadDim), float64(s.KVHeads*s.HeadDim)
+	proj := 2 * N * H * (2*q + 2*kv)
+	mlp := 2 * N * H * I * 3
+	att := 2 * 2 * N * N * float64(s.HeadDim) * float64(s.Heads)
+	return float64(s.Layers) * (proj + mlp + att)
 }
 
 // BenchmarkBertBase runs BERT-base at sequence 128 with f32 weights.
@@ -167,4 +197,24 @@ func BenchmarkGemma3Layer(b *testing.B) {
 		"query_pre_attn_scalar":256,"sliding_window":512,"rope_theta":1000000.0,"rope_local_base_freq":10000.0}`
 	benchRun(b, decoderLayerGraph(b, cfg, 1152, 6912, 4, 1, 256, map[string]int64{"self_attn.q_norm": 256,
 		"self_attn.k_norm": 256, "pre_feedforward_layernorm": 1152, "post_feedforward_layernorm": 1152}, weights.F32), 256)
+}
+
+// BenchmarkPhi3Layer runs one Phi-4-mini-shaped layer (hidden 3072, 24
+// heads of 128, 8 KV heads, intermediate 8192, fused qkv_proj and
+// gate_up_proj, partial_rotary_factor 0.75, LongRoPE) at sequence 256.
+func BenchmarkPhi3Layer(b *testing.B) {
+	const H, I, NH, NKV, dh = 3072, 8192, 24, 8, 128
+	factors := strings.TrimSuffix(strings.Repeat("1.5,", dh*3/4/2), ",")
+	cfg := fmt.Sprintf(`{"architectures":["Phi3Model"],"model_type":"phi3","hidden_size":%d,"intermediate_size":%d,
+		"num_hidden_layers":1,"num_attention_heads":%d,"num_key_value_heads":%d,"vocab_size":1024,"rms_norm_eps":1e-5,
+		"rope_theta":10000.0,"partial_rotary_factor":0.75,"max_position_embeddings":131072,"original_max_position_embeddings":4096,
+		"sliding_window":262144,"rope_scaling":{"type":"longrope","short_factor":[%s],"long_factor":[%s]}}`, H, I, NH, NKV, factors, factors)
+	p := "model.layers.0."
+	s := map[string][]int64{
+		"model.embed_tokens.weight": {1024, H}, "model.norm.weight": {H},
+		p + "input_layernorm.weight": {H}, p + "post_attention_layernorm.weight": {H},
+		p + "self_attn.qkv_proj.weight": {(NH + 2*NKV) * dh, H}, p + "self_attn.o_proj.weight": {H, NH * dh},
+		p + "mlp.gate_up_proj.weight": {2 * I, H}, p + "mlp.down_proj.weight": {H, I},
+	}
+	benchRun(b, benchGraph(b, cfg, s, weights.F32), 256)
 }

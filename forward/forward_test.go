@@ -262,6 +262,8 @@ func TestInfo(t *testing.T) {
 		{"qwen2moe-f16-st", "Qwen2MoeForCausalLM", weights.F16, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
 		{"qwen3moe-st", "Qwen3MoeForCausalLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
 		{"qwen3moe-bf16-st", "Qwen3MoeForCausalLM", weights.BF16, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
+		{"phi3-st", "Phi3ForCausalLM", weights.F32, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
+		{"phi3-bf16-st", "Phi3ForCausalLM", weights.BF16, []string{OutputLastHiddenState, OutputLogits}, 0, nil},
 	} {
 		info := loadModel(t, filepath.Join(fixtures, c.dir), 1).Info()
 		if info.Architecture != c.arch || info.WeightDType != c.dtype || !slices.Equal(info.Outputs, c.outputs) ||

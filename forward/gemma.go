@@ -35,6 +35,7 @@ type gemma struct {
 	global, local []float32
 	lmHead        *kernels.Weight // nil for the base model
 	score         *seqClassifier  // *ForSequenceClassification's head
+	scratch       scratchPool     // activation buffers reused between runs
 }
 
 type gemmaLayer struct {
@@ -149,18 +150,17 @@ func loadGemmaNorm(s *tensorSet, name string, n int, eps float64) (norm, error) 
 func (m *gemma) run(ctx context.Context, ids []int, rc runConfig) ([]Output, error) {
 	n, H, dh := len(ids), m.hidden, m.headDim
 	qw, kvw := m.heads*dh, m.kvHeads*dh
-	x := make([]float32, n*H)
-	a := make([]float32, n*H)
+	sc := m.scratch.get()
+	defer m.scratch.put(sc)
+	x := make([]float32, n*H) // returned: not scratch
+	a := sc.take(n * H)
 	embed(x, m.embed, ids)
 	for i := range x {
 		x[i] *= m.embedScale
 	}
-	q := make([]float32, n*qw)
-	k := make([]float32, n*kvw)
-	v := make([]float32, n*kvw)
-	ctxBuf := make([]float32, n*qw)
-	gate := make([]float32, n*m.inter)
-	up := make([]float32, n*m.inter)
+	q, k, v := sc.take(n*qw), sc.take(n*kvw), sc.take(n*kvw)
+	ctxBuf := sc.take(n * qw)
+	gate, up := sc.take(n*m.inter), sc.take(n*m.inter)
 	att := attention{heads: m.heads, kvHeads: m.kvHeads, headDim: dh, scale: m.attnScale, causal: true, softcap: m.attnCap}
 	global := kernels.NewRoPETable(m.global, n)
 	local := global
@@ -171,31 +171,31 @@ func (m *gemma) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 		if err := rc.layer(ctx); err != nil {
 			return nil, err
 		}
-		l.inNorm.rmsNorm(a, x, n)
+		l.inNorm.rmsNormRows(a, x, n, rc.threads)
 		l.q.apply(q, a, n, rc)
 		l.k.apply(k, a, n, rc)
 		l.v.apply(v, a, n, rc)
 		if l.qNorm.w != nil {
-			l.qNorm.rmsNorm(q, q, n*m.heads)
-			l.kNorm.rmsNorm(k, k, n*m.kvHeads)
+			l.qNorm.rmsNormRows(q, q, n*m.heads, rc.threads)
+			l.kNorm.rmsNormRows(k, k, n*m.kvHeads, rc.threads)
 		}
 		rope := global
 		if l.window > 0 {
 			rope = local
 		}
-		rotate(rope, q, k, n, m.heads, m.kvHeads, dh)
+		rotateRows(rope, q, k, n, m.heads, m.kvHeads, dh, rc.threads)
 		att.run(ctxBuf, rowMajor(q, qw), rowMajor(k, kvw), rowMajor(v, kvw), n, l.window, rc.threads)
 		l.o.apply(a, ctxBuf, n, rc)
 		if l.postAttn.w != nil {
-			l.postAttn.rmsNorm(a, a, n)
+			l.postAttn.rmsNormRows(a, a, n, rc.threads)
 		}
-		add(x, a)
-		l.preFF.rmsNorm(a, x, n)
+		addPar(x, a, n, H, rc.threads)
+		l.preFF.rmsNormRows(a, x, n, rc.threads)
 		l.mlp(a, a, gate, up, n, m.act, rc)
 		if l.postFF.w != nil {
-			l.postFF.rmsNorm(a, a, n)
+			l.postFF.rmsNormRows(a, a, n, rc.threads)
 		}
-		add(x, a)
+		addPar(x, a, n, H, rc.threads)
 	}
 	if err := rc.layer(ctx); err != nil { // the head is a layer of its own
 		return nil, err

@@ -16,16 +16,45 @@ import (
 // projections are used when the checkpoint has them (Qwen2's q/k/v biases,
 // attention_bias, mlp_bias); Mistral's and Qwen2's sliding windows apply per
 // layer as their configs say. Qwen3 (qwen3.go) runs these layers with its
-// q and k norms.
+// q and k norms, Phi-3 (phi3.go) with its fused projections split, partial
+// rotary embeddings and LongRoPE.
 type llama struct {
 	hidden, heads, kvHeads, headDim, inter int
 	embed                                  *kernels.Weight
 	layers                                 []llamaLayer
 	norm                                   norm
 	act                                    func([]float32)
-	invFreq                                []float32
-	lmHead                                 *kernels.Weight // nil for the base model
-	score                                  *seqClassifier  // *ForSequenceClassification's head
+	// invFreq are the rotary inverse frequencies; fewer than headDim/2
+	// turn only the first 2·len(invFreq) dimensions of each head (Phi-3's
+	// partial_rotary_factor).
+	invFreq []float32
+	// long, when set, replaces invFreq for longer sequences and scales cos
+	// and sin (Phi-3's LongRoPE).
+	long    *longFreq
+	lmHead  *kernels.Weight // nil for the base model
+	score   *seqClassifier  // *ForSequenceClassification's head
+	scratch scratchPool     // activation buffers reused between runs
+}
+
+// longFreq is LongRoPE's second set of frequencies: invFreq (from the long
+// factors) is used for a sequence longer than from positions, llama.invFreq
+// (from the short factors) otherwise, both with cos and sin times scale.
+type longFreq struct {
+	invFreq []float32
+	from    int
+	scale   float32
+}
+
+// ropeTable returns the rotary table of a run of n positions.
+func (m *llama) ropeTable(n int) *kernels.RoPETable {
+	if m.long == nil {
+		return kernels.NewRoPETable(m.invFreq, n)
+	}
+	inv := m.invFreq
+	if n > m.long.from {
+		inv = m.long.invFreq
+	}
+	return kernels.NewScaledRoPETable(inv, n, m.long.scale)
 }
 
 type llamaLayer struct {
@@ -73,18 +102,22 @@ func loadProjections(s *tensorSet, p string, hidden, inter, heads, kvHeads, head
 func (l *projections) mlp(dst, a, gate, up []float32, n int, act func([]float32), rc runConfig) {
 	l.gate.apply(gate, a, n, rc)
 	l.up.apply(up, a, n, rc)
-	act(gate)
-	for i := range gate {
-		gate[i] *= up[i]
-	}
+	w := l.gate.w.Out
+	parallelRows(n, w, rc.threads, func(lo, hi int) {
+		g, u := gate[lo*w:hi*w], up[lo*w:hi*w]
+		act(g)
+		for i := range g {
+			g[i] *= u[i]
+		}
+	})
 	l.down.apply(dst, gate, n, rc)
 }
 
-// rotate applies the rotary embedding to each head of q [n×heads·headDim]
-// and k [n×kvHeads·headDim], row t at position t.
-func rotate(rope *kernels.RoPETable, q, k []float32, n, heads, kvHeads, headDim int) {
+// rotateRange applies the rotary embedding to each head of rows [lo, hi)
+// of q [n×heads·headDim] and k [n×kvHeads·headDim], row t at position t.
+func rotateRange(rope *kernels.RoPETable, q, k []float32, lo, hi, heads, kvHeads, headDim int) {
 	qw, kvw := heads*headDim, kvHeads*headDim
-	for t := 0; t < n; t++ {
+	for t := lo; t < hi; t++ {
 		for h := 0; h < heads; h++ {
 			rope.Apply(q[t*qw+h*headDim:t*qw+(h+1)*headDim], t)
 		}
@@ -115,8 +148,8 @@ func loadLlama(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 	return loadDecoder(s, cfg, class, decoderSpec{family: "llama", windows: windows})
 }
 
-// decoderSpec is what a family built on the Llama layers (Qwen3) adds to
-// them.
+// decoderSpec is what a family built on the Llama layers (Qwen3, Phi-3)
+// adds to them.
 type decoderSpec struct {
 	family string
 	// windows is each layer's sliding window (0: full attention).
@@ -126,6 +159,12 @@ type decoderSpec struct {
 	// moe, when set, loads layer i's MoE block (prefix p), nil for a dense
 	// layer (the MoE families).
 	moe func(s *tensorSet, i int, p string, act func([]float32)) (*moeMLP, error)
+	// fused: q, k and v are one qkv_proj, gate and up one gate_up_proj
+	// (Phi-3).
+	fused bool
+	// rope, when set, gives the rotary frequencies in place of
+	// ropeFrequencies (Phi-3).
+	rope func() (invFreq []float32, long *longFreq, err error)
 }
 
 // loadDecoder loads a Llama-family decoder (the config's Llama fields; see
@@ -145,16 +184,23 @@ func loadDecoder(s *tensorSet, cfg *arch.Config, class string, spec decoderSpec)
 	if c.HeadDim%2 != 0 {
 		return nil, Info{}, fmt.Errorf("%w: %s: head_dim %d is odd; rotary embeddings need an even one", ErrUnsupported, class, c.HeadDim)
 	}
-	if err := unsupportedRaw(cfg, "partial_rotary_factor", 1.0); err != nil {
-		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
+	var invFreq []float32
+	var long *longFreq
+	maxPositions := 0
+	if spec.rope != nil {
+		invFreq, long, err = spec.rope()
+	} else {
+		if err := unsupportedRaw(cfg, "partial_rotary_factor", 1.0); err != nil {
+			return nil, Info{}, fmt.Errorf("%s: %w", class, err)
+		}
+		invFreq, maxPositions, err = ropeFrequencies(cfg)
 	}
-	invFreq, maxPositions, err := ropeFrequencies(cfg)
 	if err != nil {
 		return nil, Info{}, fmt.Errorf("%s: %w", class, err)
 	}
 	H, I, dh := c.HiddenSize, c.IntermediateSize, c.HeadDim
 	nh, nkv := c.NumAttentionHeads, c.NumKeyValueHeads
-	m := &llama{hidden: H, heads: nh, kvHeads: nkv, headDim: dh, inter: I, act: act, invFreq: invFreq}
+	m := &llama{hidden: H, heads: nh, kvHeads: nkv, headDim: dh, inter: I, act: act, invFreq: invFreq, long: long}
 	if m.embed, err = s.embedding(arch.LlamaEmbeddings, c.VocabSize, H); err != nil {
 		return nil, Info{}, err
 	}
@@ -180,9 +226,12 @@ func loadDecoder(s *tensorSet, cfg *arch.Config, class string, spec decoderSpec)
 				return nil, Info{}, err
 			}
 		}
-		if l.moe != nil {
+		switch {
+		case l.moe != nil:
 			l.projections, err = loadAttention(s, p, H, nh, nkv, dh)
-		} else {
+		case spec.fused:
+			l.projections, err = loadFusedProjections(s, p, H, I, nh, nkv, dh)
+		default:
 			l.projections, err = loadProjections(s, p, H, I, nh, nkv, dh)
 		}
 		if err != nil {
@@ -213,10 +262,13 @@ func loadDecoder(s *tensorSet, cfg *arch.Config, class string, spec decoderSpec)
 }
 
 // rotaryConfig returns the Llama fields of a config of the Llama family or
-// of a family built on its config (Qwen3, Gemma).
+// of a family built on its config (Qwen3, Gemma, Phi-3).
 func rotaryConfig(cfg *arch.Config) *arch.LlamaConfig {
 	if q := cfg.Qwen3(); q != nil {
 		return &q.LlamaConfig
+	}
+	if p := cfg.Phi3(); p != nil {
+		return &p.LlamaConfig
 	}
 	if g := cfg.Gemma(); g != nil {
 		return &g.LlamaConfig
@@ -397,40 +449,39 @@ func (m *llama) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 	threads := rc.threads
 	n, H, dh := len(ids), m.hidden, m.headDim
 	qw, kvw := m.heads*dh, m.kvHeads*dh
-	x := make([]float32, n*H)
-	a := make([]float32, n*H)
+	sc := m.scratch.get()
+	defer m.scratch.put(sc)
+	x := make([]float32, n*H) // returned: not scratch
+	a := sc.take(n * H)
 	embed(x, m.embed, ids)
-	q := make([]float32, n*qw)
-	k := make([]float32, n*kvw)
-	v := make([]float32, n*kvw)
-	ctxBuf := make([]float32, n*qw)
-	gate := make([]float32, n*m.inter)
-	up := make([]float32, n*m.inter)
+	q, k, v := sc.take(n*qw), sc.take(n*kvw), sc.take(n*kvw)
+	ctxBuf := sc.take(n * qw)
+	gate, up := sc.take(n*m.inter), sc.take(n*m.inter)
 	att := attention{heads: m.heads, kvHeads: m.kvHeads, headDim: dh, scale: float32(1 / math.Sqrt(float64(dh))), causal: true}
-	rope := kernels.NewRoPETable(m.invFreq, n)
+	rope := m.ropeTable(n)
 	for _, l := range m.layers {
 		if err := rc.layer(ctx); err != nil {
 			return nil, err
 		}
-		l.inNorm.rmsNorm(a, x, n)
+		l.inNorm.rmsNormRows(a, x, n, threads)
 		l.q.apply(q, a, n, rc)
 		l.k.apply(k, a, n, rc)
 		l.v.apply(v, a, n, rc)
 		if l.qNorm.w != nil { // Qwen3: each head of q and k normalized
-			l.qNorm.rmsNorm(q, q, n*m.heads)
-			l.kNorm.rmsNorm(k, k, n*m.kvHeads)
+			l.qNorm.rmsNormRows(q, q, n*m.heads, threads)
+			l.kNorm.rmsNormRows(k, k, n*m.kvHeads, threads)
 		}
-		rotate(rope, q, k, n, m.heads, m.kvHeads, dh)
+		rotateRows(rope, q, k, n, m.heads, m.kvHeads, dh, threads)
 		att.run(ctxBuf, rowMajor(q, qw), rowMajor(k, kvw), rowMajor(v, kvw), n, l.window, threads)
 		l.o.apply(a, ctxBuf, n, rc)
-		add(x, a)
-		l.postNorm.rmsNorm(a, x, n)
+		addPar(x, a, n, H, threads)
+		l.postNorm.rmsNormRows(a, x, n, threads)
 		if l.moe != nil {
 			l.moe.run(a, a, n, rc)
 		} else {
 			l.mlp(a, a, gate, up, n, m.act, rc)
 		}
-		add(x, a)
+		addPar(x, a, n, H, threads)
 	}
 	if err := rc.layer(ctx); err != nil { // the head is a layer of its own
 		return nil, err

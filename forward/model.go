@@ -2,7 +2,8 @@
 // (BertModel, BertForSequenceClassification), RoBERTa, XLM-RoBERTa and
 // CamemBERT (*Model, *ForMaskedLM, *ForSequenceClassification), DistilBERT
 // and MPNet (the same three), ModernBERT (the same three), GPT-2 (GPT2Model, GPT2LMHeadModel) and Llama-family
-// (LlamaForCausalLM, Mistral, Qwen2), Qwen3 and Gemma 1, 2 and 3 text
+// (LlamaForCausalLM, Mistral, Qwen2), Qwen3, Gemma 1, 2 and 3 text and
+// Phi-3 (Phi3ForCausalLM, also Phi-3.5-mini and Phi-4-mini)
 // (*ForCausalLM, *Model), and the mixture-of-experts Mixtral, Qwen2-MoE and
 // Qwen3-MoE (MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM,
 // *Model; each token runs only the experts it is routed to)

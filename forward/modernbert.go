@@ -202,7 +202,7 @@ func (m *modernbert) run(ctx context.Context, ids []int, rc runConfig) ([]Output
 			copy(k[t*H:(t+1)*H], row[H:2*H])
 			copy(v[t*H:(t+1)*H], row[2*H:])
 		}
-		rotate(ropes[l.rope], q, k, n, m.heads, m.heads, dh)
+		rotateRows(ropes[l.rope], q, k, n, m.heads, m.heads, dh, rc.threads)
 		att := attention{heads: m.heads, kvHeads: m.heads, headDim: dh, scale: float32(1 / math.Sqrt(float64(dh))), reach: l.reach}
 		att.run(ctxBuf, rowMajor(q, H), rowMajor(k, H), rowMajor(v, H), n, 0, rc.threads)
 		l.o.apply(a, ctxBuf, n, rc)

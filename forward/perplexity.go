@@ -41,7 +41,7 @@ type Perplexity struct {
 
 // causalFamilies are the families whose logits predict the next token
 // under a causal attention mask.
-var causalFamilies = map[string]bool{"gpt2": true, "llama": true, "mistral": true, "qwen2": true, "qwen3": true, "gemma": true, "gemma2": true, "gemma3": true}
+var causalFamilies = map[string]bool{"gpt2": true, "llama": true, "mistral": true, "qwen2": true, "qwen3": true, "gemma": true, "gemma2": true, "gemma3": true, "phi3": true}
 
 // causalLM reports whether a model's logits are next-token predictions.
 func causalLM(info Info) bool {

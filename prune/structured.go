@@ -250,7 +250,7 @@ func Heads(g *weights.Graph, cfg *arch.Config, explicit map[int][]int, perLayer 
 		return nil, nil, err
 	}
 	if f.NoHeadPruning != "" {
-		return nil, nil, fmt.Errorf("prune: %s cannot lose heads: %s", cfg.Family(), f.NoHeadPruning)
+		return nil, nil, fmt.Errorf("prune: %s: cannot prune attention heads: %s", cfg.Architecture(), f.NoHeadPruning)
 	}
 	uniform := !f.PerLayerHeads // one head count for every layer
 	already := map[int][]int{}
@@ -467,38 +467,12 @@ func FFN(g *weights.Graph, cfg *arch.Config, keep float64) (*weights.Graph, *Rep
 			if strings.HasSuffix(s.Name, ".bias") {
 				continue
 			}
-			t, ok := g.Tensor(f.name(l, s.Name))
-			if !ok {
-				return nil, nil, fmt.Errorf("prune: missing tensor %s", f.name(l, s.Name))
-			}
-			// A fused tensor (ModernBERT's Wi: input and gate) holds one
-			// block of neurons per part; the part's block adds to in.
-			parts := 0
-			for _, o := range f.Up {
-				if o.Name == s.Name {
-					parts++
-				}
-			}
-			if t.Shape[s.Axis] != int64(parts*f.Intermediate) {
-				return nil, nil, fmt.Errorf("prune: %s: shape %v does not have %d neurons along axis %d", t.Name, t.Shape, parts*f.Intermediate, s.Axis)
-			}
-			acc := make([]float64, parts*f.Intermediate)
-			if err := sumSquares(t, s.Axis, acc); err != nil {
+			if err := f.neuronSquares(g, l, s, in); err != nil {
 				return nil, nil, err
-			}
-			for i := range in {
-				in[i] += acc[s.Part*f.Intermediate+i]
 			}
 		}
 		for _, s := range f.Down {
-			t, ok := g.Tensor(f.name(l, s.Name))
-			if !ok {
-				return nil, nil, fmt.Errorf("prune: missing tensor %s", f.name(l, s.Name))
-			}
-			if t.Shape[s.Axis] != int64(f.Intermediate) {
-				return nil, nil, fmt.Errorf("prune: %s: shape %v does not have %d neurons along axis %d", t.Name, t.Shape, f.Intermediate, s.Axis)
-			}
-			if err := sumSquares(t, s.Axis, outn); err != nil {
+			if err := f.neuronSquares(g, l, s, outn); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -528,4 +502,26 @@ func FFN(g *weights.Graph, cfg *arch.Config, keep float64) (*weights.Graph, *Rep
 		}
 	}
 	return out, rep, nil
+}
+
+// neuronSquares adds to acc[i] the sum of squares of FFN neuron i's weights
+// in slice s of layer l: the whole axis, or part s.Part of a fused tensor
+// (Phi-3's gate_up_proj holds gate's neurons, then up's).
+func (f *family) neuronSquares(g *weights.Graph, l int, s arch.Slice, acc []float64) error {
+	t, ok := g.Tensor(f.name(l, s.Name))
+	if !ok {
+		return fmt.Errorf("prune: missing tensor %s", f.name(l, s.Name))
+	}
+	n := int64(f.Intermediate)
+	if s.Axis >= len(t.Shape) || t.Shape[s.Axis] < (int64(s.Part)+1)*n || t.Shape[s.Axis]%n != 0 {
+		return fmt.Errorf("prune: %s: shape %v does not have %d neurons along axis %d", t.Name, t.Shape, n, s.Axis)
+	}
+	all := make([]float64, t.Shape[s.Axis])
+	if err := sumSquares(t, s.Axis, all); err != nil {
+		return err
+	}
+	for i, v := range all[int64(s.Part)*n : (int64(s.Part)+1)*n] {
+		acc[i] += v
+	}
+	return nil
 }

@@ -17,7 +17,7 @@ forward functions below implement, in plain torch and float32, what
 transformers' BertModel / BertForSequenceClassification, GPT2Model /
 GPT2LMHeadModel and LlamaForCausalLM (with Qwen2's q/k/v biases and Mistral's
 sliding window), and the nn.Modules further down (RoBERTa, DistilBERT, MPNet, ModernBERT, Qwen3,
-Mixtral, Qwen2-MoE, Qwen3-MoE, Gemma 1-3)
+Mixtral, Qwen2-MoE, Qwen3-MoE, Gemma 1-3, Phi-3)
 compute at batch 1 with a full attention mask and
 token_type_ids 0 (eager attention, dropout off).
 
@@ -1926,6 +1926,185 @@ def labels(*names):
     return {"id2label": {str(i): n for i, n in enumerate(names)}, "label2id": {n: i for i, n in enumerate(names)}}
 
 
+# ---------------------------------------------------------------- Phi-3 (nn.Modules)
+#
+# Written from transformers' modeling_phi3.py, configuration_phi3.py and
+# modeling_rope_utils.py (_compute_longrope_parameters and the longrope
+# update of dynamic_rope_update) for Phi3ForCausalLM, with its exact module
+# and parameter names: fused qkv_proj and gate_up_proj, rotary embedding on
+# the first partial_rotary_factor of each head, LongRoPE (short factors up to
+# original_max_position_embeddings positions, long factors for every position
+# of a longer sequence, cos and sin times the attention factor), sliding
+# window on every layer when set. Eager attention, batch 1, full attention mask.
+
+
+class Phi3RMSNorm(nn.Module):
+    def __init__(self, n, eps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n))
+        self.variance_epsilon = eps
+
+    def forward(self, x):
+        dtype = x.dtype
+        x = x.to(torch.float32)
+        var = x.pow(2).mean(-1, keepdim=True)
+        x = x * torch.rsqrt(var + self.variance_epsilon)
+        return self.weight * x.to(dtype)
+
+
+class Phi3MLP(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        H, I = c["hidden_size"], c["intermediate_size"]
+        self.gate_up_proj = nn.Linear(H, 2 * I, bias=False)
+        self.down_proj = nn.Linear(I, H, bias=False)
+        self.activation_fn = act_fn(c.get("hidden_act", "silu"))
+
+    def forward(self, x):
+        gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        return self.down_proj(up * self.activation_fn(gate))
+
+
+def phi3_head_dim(c):
+    return c.get("head_dim", c["hidden_size"] // c["num_attention_heads"])
+
+
+def phi3_rope(c, n):
+    """Phi3RotaryEmbedding at positions 0..n-1: cos and sin [n, rotary_dim]."""
+    theta = c.get("rope_theta", 10000.0)
+    dim = int(phi3_head_dim(c) * c.get("partial_rotary_factor", 1.0))
+    shape = torch.arange(0, dim, 2, dtype=torch.int64).float() / dim
+    rs = c.get("rope_scaling")
+    scaling = 1.0
+    if rs is None:
+        inv_freq = 1.0 / (theta ** shape)
+    else:
+        assert rs.get("rope_type", rs.get("type")) in ("longrope", "su")
+        orig = c.get("original_max_position_embeddings", 4096)
+        factor = c["max_position_embeddings"] / orig
+        scaling = rs.get("attention_factor")
+        if scaling is None:
+            scaling = 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(orig))
+        seq_len = n  # torch.max(position_ids) + 1
+        ext = torch.tensor(rs["long_factor"] if seq_len > orig else rs["short_factor"], dtype=torch.float32)
+        inv_freq = 1.0 / (ext * theta ** shape)
+    freqs = torch.arange(n).float()[:, None] * inv_freq[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos() * scaling, emb.sin() * scaling
+
+
+class Phi3Attention(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.head_dim = phi3_head_dim(c)
+        self.nh = c["num_attention_heads"]
+        self.nkv = c.get("num_key_value_heads", self.nh)
+        self.scaling = self.head_dim ** -0.5
+        op_size = self.nh * self.head_dim + 2 * (self.nkv * self.head_dim)
+        self.o_proj = nn.Linear(self.nh * self.head_dim, c["hidden_size"], bias=False)
+        self.qkv_proj = nn.Linear(c["hidden_size"], op_size, bias=False)
+
+    def forward(self, x, cos, sin):
+        n, dh = x.shape[0], self.head_dim
+        qkv = self.qkv_proj(x)
+        query_pos = self.nh * dh
+        q = qkv[..., :query_pos].view(n, -1, dh).transpose(0, 1)
+        k = qkv[..., query_pos:query_pos + self.nkv * dh].view(n, -1, dh).transpose(0, 1)
+        v = qkv[..., query_pos + self.nkv * dh:].view(n, -1, dh).transpose(0, 1)
+        rot = cos.shape[-1]  # apply_rotary_pos_emb: q_rot, q_pass
+        q = torch.cat([q[..., :rot] * cos + rotate_half(q[..., :rot]) * sin, q[..., rot:]], dim=-1)
+        k = torch.cat([k[..., :rot] * cos + rotate_half(k[..., :rot]) * sin, k[..., rot:]], dim=-1)
+        k = k.repeat_interleave(self.nh // self.nkv, dim=0)  # repeat_kv
+        v = v.repeat_interleave(self.nh // self.nkv, dim=0)
+        allowed = torch.tril(torch.ones(n, n, dtype=torch.bool))
+        window = self.c.get("sliding_window")
+        if window is not None:  # create_sliding_window_causal_mask
+            allowed &= torch.arange(n)[None, :] > torch.arange(n)[:, None] - window
+        scores = (q @ k.transpose(-1, -2)) * self.scaling
+        scores = scores + torch.where(allowed, torch.tensor(0.0), torch.tensor(torch.finfo(torch.float32).min))
+        ctx = (scores.softmax(-1, dtype=torch.float32) @ v).transpose(0, 1).reshape(n, -1)
+        return self.o_proj(ctx)
+
+
+class Phi3DecoderLayer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        eps = c.get("rms_norm_eps", 1e-5)
+        self.self_attn = Phi3Attention(c)
+        self.mlp = Phi3MLP(c)
+        self.input_layernorm = Phi3RMSNorm(c["hidden_size"], eps)
+        self.post_attention_layernorm = Phi3RMSNorm(c["hidden_size"], eps)
+
+    def forward(self, x, cos, sin):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Phi3Model(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.embed_tokens = nn.Embedding(c["vocab_size"], c["hidden_size"])
+        self.layers = nn.ModuleList(Phi3DecoderLayer(c) for _ in range(c["num_hidden_layers"]))
+        self.norm = Phi3RMSNorm(c["hidden_size"], c.get("rms_norm_eps", 1e-5))
+
+    def forward(self, ids):
+        ids = ids[0]
+        cos, sin = phi3_rope(self.c, ids.shape[0])
+        x = self.embed_tokens(ids)
+        for layer in self.layers:
+            x = layer(x, cos, sin)
+        return {"last_hidden_state": self.norm(x).unsqueeze(0)}
+
+
+class Phi3ForCausalLM(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.model = Phi3Model(c)
+        self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
+
+    def forward(self, ids):
+        out = self.model(ids)
+        out["logits"] = self.lm_head(out["last_hidden_state"])
+        return out
+
+
+PHI3_TIED = {"lm_head.weight": "model.embed_tokens.weight"}
+
+
+def phi3_config(**kw):
+    cfg = {"architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "bos_token_id": 1, "eos_token_id": 2,
+           "pad_token_id": 0, "hidden_act": "silu", "hidden_size": 64, "intermediate_size": 96,
+           "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 3, "rms_norm_eps": 1e-5,
+           "rope_theta": 10000.0, "tie_word_embeddings": False, "torch_dtype": "float32", "vocab_size": 150,
+           "max_position_embeddings": 64, "original_max_position_embeddings": 8, "sliding_window": None,
+           "rope_scaling": None, "partial_rotary_factor": 1.0, "resid_pdrop": 0.0, "embd_pdrop": 0.0,
+           "attention_dropout": 0.0}
+    cfg.update(kw)
+    return cfg
+
+
+def phi3_factors(init, n, lo, hi):
+    """LongRoPE factors rising from lo to hi over the n frequencies, jittered."""
+    return [round(lo + (hi - lo) * i / max(n - 1, 1) * (1 + 0.1 * float(init.randn(1))), 4) for i in range(n)]
+
+
+def phi3_case(cfg, init, n):
+    """Random weights and outputs of Phi3ForCausalLM for the config."""
+    tied = PHI3_TIED if cfg["tie_word_embeddings"] else {}
+    sd = random_state(Phi3ForCausalLM(cfg), init, tied)
+    sd["model.embed_tokens.weight"] = init.embedding(*sd["model.embed_tokens.weight"].shape)
+    if tied:
+        sd["lm_head.weight"] = sd["model.embed_tokens.weight"]
+    if cfg["torch_dtype"] != "float32":
+        sd = rounded(sd, {"float16": torch.float16, "bfloat16": torch.bfloat16}[cfg["torch_dtype"]])
+        if tied:
+            sd["lm_head.weight"] = sd["model.embed_tokens.weight"]
+    ids = init.ids(cfg["vocab_size"], n)
+    return sd, ids, run_module(Phi3ForCausalLM, cfg, sd, ids)
+
+
 # ---------------------------------------------------------------- cases
 
 
@@ -2543,6 +2722,23 @@ def llama_cls_st():
 
 
 @case
+def phi3_st():
+    """Phi3ForCausalLM (Phi-4-mini's layout): fused qkv_proj and gate_up_proj,
+    partial_rotary_factor 0.75 (12 of 16 dimensions per head turned), longrope
+    with original_max_position_embeddings 8 and a sequence of 21 (the long
+    factors apply; attention factor sqrt(1 + ln 8 / ln 8) from
+    max_position_embeddings 64), sliding_window 9, GQA (4 heads, 2 KV heads),
+    untied lm_head, safetensors."""
+    init = Init(801)
+    half = 6
+    cfg = phi3_config(partial_rotary_factor=0.75, sliding_window=9,
+                      rope_scaling={"type": "longrope", "short_factor": phi3_factors(init, half, 1.0, 1.5),
+                                    "long_factor": phi3_factors(init, half, 1.0, 12.0)})
+    sd, ids, out = phi3_case(cfg, init, 21)
+    return cfg, sd, sd, "st", ids, out
+
+
+@case
 def qwen3_cls_bin():
     """Qwen3ForSequenceClassification (2 labels): pad_token_id 7, pads at
     the end and inside, sliding window 5 on layers from 1 (the sequence is
@@ -2608,6 +2804,24 @@ def gemma3_cls_st():
             sd[k] = 0.3 * init.randn(sd[k].shape[0])
     ids = with_pads(init.ids(cfg["vocab_size"], 11), 0, (9, 10))
     return cfg, sd, sd, "st", ids, run_module(GemmaForSequenceClassification, c, sd, ids)
+
+
+@case
+def phi3_bf16_st():
+    """Phi3ForCausalLM with bfloat16 weights: longrope with
+    original_max_position_embeddings 16 and a sequence of 13 (the short
+    factors apply, with attention factor sqrt(1 + ln 3 / ln 16)), full
+    rotary, MHA (4 heads), no sliding window, tied head omitted (as
+    Phi-4-mini), safetensors."""
+    init = Init(802)
+    half = 8
+    cfg = phi3_config(num_key_value_heads=4, tie_word_embeddings=True, torch_dtype="bfloat16",
+                      max_position_embeddings=48, original_max_position_embeddings=16,
+                      rope_scaling={"type": "longrope", "short_factor": phi3_factors(init, half, 1.0, 2.0),
+                                    "long_factor": phi3_factors(init, half, 1.0, 6.0)})
+    sd, ids, out = phi3_case(cfg, init, 13)
+    return cfg, sd, without(sd, PHI3_TIED), "st", ids, out
+
 
 def name_of(fn):
     return fn.__name__.replace("_", "-")

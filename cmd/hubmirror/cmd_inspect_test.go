@@ -156,6 +156,15 @@ func expectedParams(t *testing.T, dir string) int64 {
 			n += int64(l.VocabSize * h)
 		}
 		return n
+	case c.Phi3() != nil: // Llama's layers, q, k and v in one qkv_proj and gate and up in one gate_up_proj
+		l := c.Phi3()
+		h, q, kv := l.HiddenSize, l.NumAttentionHeads*l.HeadDim, l.NumKeyValueHeads*l.HeadDim
+		layer := int64(h*(q+2*kv)+q*h) + int64(h*2*l.IntermediateSize+l.IntermediateSize*h) + int64(2*h)
+		n := int64(l.VocabSize*h) + int64(l.NumHiddenLayers)*layer + int64(h)
+		if !l.TieWordEmbeddings {
+			n += int64(l.VocabSize * h)
+		}
+		return n
 	}
 	if p, ok := c.Params.(interface{ ParamCount() int64 }); ok { // the MoE families: every expert counted
 		return p.ParamCount()

@@ -70,10 +70,10 @@ func gemmWith(mk *microKernel, y, x []float32, m int, w *Weight, bias []float32,
 	slivers := (m + mr - 1) / mr
 	ap := aBufs.get(slivers * mr * k)
 	defer aBufs.put(ap)
-	packA(*ap, x, m, k, mr)
-
 	panels := (n + nr - 1) / nr
 	threads = max(1, min(threads, panels))
+	packAParallel(*ap, x, m, k, mr, threads)
+
 	src := newBSource(w)
 	if threads == 1 {
 		gemmPanels(mk, y, *ap, m, w, src, bias, 0, panels)
@@ -106,17 +106,47 @@ func gemmWith(mk *microKernel, y, x []float32, m int, w *Weight, bias []float32,
 	wg.Wait()
 }
 
+// packAParallel is packA on up to threads goroutines, each packing a
+// range of slivers: a copy of x that is a tenth of the serial part of a
+// small model's layer at two threads. Small products pack on one.
+func packAParallel(ap, x []float32, m, k, mr, threads int) {
+	slivers := (m + mr - 1) / mr
+	// Ranges of an even number of slivers (packA pairs them), at least
+	// 16 Ki elements each.
+	per := (slivers + threads - 1) / threads
+	per += per % 2
+	if threads < 2 || per*mr*k < 1<<14 || per >= slivers {
+		packA(ap, x, m, k, mr)
+		return
+	}
+	var wg sync.WaitGroup
+	for s0 := per; s0 < slivers; s0 += per {
+		wg.Add(1)
+		go func(s0 int) {
+			defer wg.Done()
+			packASlivers(ap, x, m, k, mr, s0, min(s0+per, slivers))
+		}(s0)
+	}
+	packASlivers(ap, x, m, k, mr, 0, per)
+	wg.Wait()
+}
+
 // packA packs x[m×k] into ap: for each block of kcBlock columns starting at
 // pc (length kc), for each sliver s of mr rows, kc groups of mr values
 // x[s*mr+i][pc+p] (0 for rows ≥ m). The block starts at pc*slivers*mr.
 func packA(ap, x []float32, m, k, mr int) {
+	packASlivers(ap, x, m, k, mr, 0, (m+mr-1)/mr)
+}
+
+// packASlivers is packA for slivers [s0, s1) only; s0 is even.
+func packASlivers(ap, x []float32, m, k, mr, s0, s1 int) {
 	slivers := (m + mr - 1) / mr
 	for pc := 0; pc < k; pc += kcBlock {
 		kc := min(kcBlock, k-pc)
 		blk := ap[pc*slivers*mr:]
-		for s := 0; s < slivers; s++ {
+		for s := s0; s < s1; s++ {
 			dst := blk[s*kc*mr : (s+1)*kc*mr]
-			if mr == 8 && s+1 < slivers && (s+2)*mr <= m {
+			if mr == 8 && s+1 < s1 && (s+2)*mr <= m {
 				// Two full slivers at once with the assembly transposer.
 				if done := packA16(blk[s*kc*mr:(s+2)*kc*mr], x[s*mr*k+pc:], k, kc); done > 0 {
 					packARows(blk[s*kc*mr:(s+1)*kc*mr], x, s*mr, m, k, pc, kc, mr, done)

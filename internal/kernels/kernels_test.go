@@ -134,6 +134,8 @@ var linearCases = []linearCase{
 	{1, 1, 1}, {1, 7, 3}, {2, 5, 17}, {3, 48, 16}, {1, 49, 64},
 	{7, 17, 33}, {8, 48, 256}, {9, 97, 257}, {13, 16, 300}, {6, 130, 129},
 	{17, 400, 70}, {33, 50, 513}, {12, 385, 96}, {64, 96, 64}, {5, 1000, 9}, {2, 200, 130}, {3, 129, 64},
+	// A packed on several goroutines (packAParallel) at threads 2 and 3.
+	{50, 24, 1100},
 }
 
 func linearVariants() (out []struct {

@@ -169,6 +169,18 @@ func NewRoPETable(invFreq []float32, positions int) *RoPETable {
 	return t
 }
 
+// NewScaledRoPETable is NewRoPETable with cos and sin each multiplied by
+// scale after rounding to f32, as transformers scales them by a rotary
+// embedding's attention_scaling (LongRoPE, YaRN).
+func NewScaledRoPETable(invFreq []float32, positions int, scale float32) *RoPETable {
+	t := NewRoPETable(invFreq, positions)
+	for i := range t.cos {
+		t.cos[i] *= scale
+		t.sin[i] *= scale
+	}
+	return t
+}
+
 // Positions returns the number of positions the table covers.
 func (t *RoPETable) Positions() int {
 	if t.half == 0 {
