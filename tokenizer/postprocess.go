@@ -75,7 +75,14 @@ func (a processorAdapter) process(enc, pair *Encoding, addSpecial bool) (*Encodi
 	if err != nil {
 		return nil, err
 	}
-	out := &Encoding{}
+	if len(encs) == 1 {
+		return encs[0], nil
+	}
+	total := 0
+	for _, e := range encs {
+		total += e.len()
+	}
+	out := newEncoding(total)
 	for _, e := range encs {
 		out.appendAll(e)
 	}
@@ -196,7 +203,7 @@ func (t *templatePost) processAll(encs []*Encoding, addSpecial bool) ([]*Encodin
 			}
 			e := encs[i]
 			e.setTypeID(p.typeID)
-			cp := &Encoding{}
+			cp := newEncoding(e.len())
 			cp.appendAll(e)
 			out = append(out, cp)
 			continue

@@ -25,6 +25,18 @@ type Encoding struct {
 	src string // the text encoded, until post-processing merges encodings
 }
 
+// newEncoding returns an empty encoding with room for n tokens.
+func newEncoding(n int) *Encoding {
+	return &Encoding{
+		IDs:               make([]int, 0, n),
+		Tokens:            make([]string, 0, n),
+		Offsets:           make([][2]int, 0, n),
+		TypeIDs:           make([]int, 0, n),
+		SpecialTokensMask: make([]int, 0, n),
+		AttentionMask:     make([]int, 0, n),
+	}
+}
+
 func (e *Encoding) len() int { return len(e.IDs) }
 
 func (e *Encoding) add(id int, tok string, off [2]int, typeID, special int) {
@@ -459,6 +471,9 @@ func (t *Tokenizer) EncodePair(a, b string, addSpecial bool) (*Encoding, error) 
 }
 
 func (t *Tokenizer) encodeSequence(text string, typeID int) (*Encoding, error) {
+	if len(text) > maxText {
+		return nil, fmt.Errorf("text of %d bytes: longer than the %d bytes this package encodes", len(text), maxText)
+	}
 	p, err := t.added.extractAndNormalize(t.normalizer, text)
 	if err != nil {
 		return nil, err
@@ -503,11 +518,16 @@ func (t *Tokenizer) encodeSequence(text string, typeID int) (*Encoding, error) {
 			splits = splits[:last]
 		}
 	}
-	e := &Encoding{src: text}
+	count := 0
 	for _, sp := range splits {
 		if err := t.tokenizeSplit(sp); err != nil {
 			return nil, err
 		}
+		count += len(sp.tokens)
+	}
+	e := newEncoding(count)
+	e.src = text
+	for _, sp := range splits {
 		for _, tk := range sp.tokens {
 			off := [2]int{tk.start, tk.end}
 			if s, e, ok := sp.n.originalRange(tk.start, tk.end); ok {
