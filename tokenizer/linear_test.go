@@ -102,10 +102,10 @@ func TestEncodeWorkLinear(t *testing.T) {
 				}
 				return float64(after.TotalAlloc-before.TotalAlloc) / float64(len(text)), steps
 			}
-			small, _ := perByte(16 << 10)
-			large, _ := perByte(128 << 10)
+			small, _ := perByte(8 << 10)
+			large, _ := perByte(64 << 10)
 			name := fmt.Sprintf("%s %q", e.Name, unit)
-			t.Logf("%s: %.1f bytes allocated per input byte at 16 KiB, %.1f at 128 KiB", name, small, large)
+			t.Logf("%s: %.1f bytes allocated per input byte at 8 KiB, %.1f at 64 KiB", name, small, large)
 			// the pipeline allocated 300 to 800 bytes per input byte on
 			// these inputs when every piece copied its alignments and
 			// slices grew by a quarter; 256 leaves room for the worst
@@ -114,7 +114,7 @@ func TestEncodeWorkLinear(t *testing.T) {
 				t.Errorf("%s: %.1f bytes allocated per input byte", name, large)
 			}
 			if large > 1.3*small+1 {
-				t.Errorf("%s: %.1f bytes allocated per input byte at 128 KiB, %.1f at 16 KiB: more than linear", name, large, small)
+				t.Errorf("%s: %.1f bytes allocated per input byte at 64 KiB, %.1f at 8 KiB: more than linear", name, large, small)
 			}
 		}
 	}
