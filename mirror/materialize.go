@@ -27,6 +27,9 @@ type MaterializeOptions struct {
 	Verify bool
 	// Fsync syncs each file before it is renamed into place.
 	Fsync bool
+	// Only, when set, selects the files to write by path (the others are
+	// not read); nil writes them all.
+	Only func(path string) bool
 }
 
 // MaterializeResult says what Materialize did.
@@ -70,6 +73,9 @@ func Materialize(ctx context.Context, s storage.Store, repo, revision, dir strin
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
 	for _, e := range m.Files {
+		if opts.Only != nil && !opts.Only(e.Path) {
+			continue
+		}
 		g.Go(func() error {
 			written, err := materializeFile(gctx, s, root, e, opts)
 			if err != nil {

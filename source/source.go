@@ -348,6 +348,13 @@ func (s *Source) Files() ([]mirror.PushFile, error) {
 // is first copied (verified) into a temporary directory, or under
 // Options.ModelCache.
 func (s *Source) Local(ctx context.Context) (string, error) {
+	return s.local(ctx, nil)
+}
+
+// local is Local; only, when set, selects the files of a mirror revision
+// to copy (the directory then holds those alone, and a later Local
+// completes it).
+func (s *Source) local(ctx context.Context, only func(path string) bool) (string, error) {
 	if s.Path != "" {
 		return s.Path, nil
 	}
@@ -355,25 +362,32 @@ func (s *Source) Local(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("source: %s has no local copy", s.Spec)
 	}
 	var dir string
-	if s.opts.ModelCache != "" {
+	switch {
+	case s.opts.ModelCache != "":
 		sum := sha256.Sum256([]byte(s.store.Location()))
 		dir = filepath.Join(s.opts.ModelCache, hex.EncodeToString(sum[:8]), hubclient.RepoFolderName(s.manifest.Repo), s.Commit)
-	} else {
+	case s.remove != "": // a partial copy made before
+		dir = s.remove
+	default:
 		tmp, err := os.MkdirTemp(s.opts.TempDir, "hubmirror-model-*")
 		if err != nil {
 			return "", fmt.Errorf("source: %w", err)
 		}
 		dir, s.remove = tmp, tmp
 	}
+	mo := s.opts.Materialize
+	mo.Only = only
 	// By commit: the revision could move between Resolve and the read.
-	if _, err := mirror.Materialize(ctx, s.store, s.manifest.Repo, s.Commit, dir, s.opts.Materialize); err != nil {
+	if _, err := mirror.Materialize(ctx, s.store, s.manifest.Repo, s.Commit, dir, mo); err != nil {
 		s.dropCopy()
 		if err = nameCopy(err, dir, s.Spec); !strings.Contains(err.Error(), s.Spec) {
 			err = fmt.Errorf("%s: %w", s.Spec, err)
 		}
 		return "", err
 	}
-	s.Path = dir
+	if only == nil {
+		s.Path = dir
+	}
 	return dir, nil
 }
 

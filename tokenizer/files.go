@@ -53,6 +53,15 @@ func LoadDir(dir string) (*Tokenizer, error) {
 	return t, nil
 }
 
+// FileNames are the files of a model directory LoadDir may read (and the
+// tokenizer files a model repo may have beside them: special_tokens_map.json,
+// added_tokens.json, SentencePiece's tokenizer.model), for fetching a
+// model's tokenizer without its weights.
+func FileNames() []string {
+	return []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+		"vocab.txt", "vocab.json", "merges.txt", "tokenizer.model"}
+}
+
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil

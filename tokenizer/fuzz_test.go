@@ -276,8 +276,12 @@ func mustRead(t testing.TB, name string) []byte {
 
 // BenchmarkAdversarial encodes one repeated character, spaces, and one
 // repeated emoji at 64 KiB, 256 KiB and 1 MiB with tokenizers of each kind;
-// linear time shows as the same ns/op per byte (MB/s) at every size.
-// (Not a timed test: read the figures.)
+// linear time shows as the same ns/op per byte (MB/s) at every size, and
+// the same user-ns/B (user CPU time of the process per byte, GC included,
+// which other processes on the machine do not inflate). sys-ns/B is the
+// system time per byte: mostly page faults of fresh memory, which grow
+// with the size when the runtime gives the memory of one encoding back to
+// the OS before the next. (Not a timed test: read the figures.)
 //
 //	go test -run '^$' -bench Adversarial -benchtime 1x ./tokenizer
 func BenchmarkAdversarial(b *testing.B) {
@@ -293,11 +297,18 @@ func BenchmarkAdversarial(b *testing.B) {
 				text := strings.Repeat(in.unit, size/len(in.unit))
 				b.Run(fmt.Sprintf("%s/%s/%dK", e.Name, in.name, size>>10), func(b *testing.B) {
 					b.SetBytes(int64(len(text)))
+					user, sys := processCPU()
 					for b.Loop() {
 						if _, err := tok.Encode(text, false); err != nil {
 							b.Fatal(err)
 						}
 					}
+					// CPU time per byte: the figures to compare between
+					// sizes when other processes share the machine
+					user2, sys2 := processCPU()
+					perByte := float64(b.N) * float64(len(text))
+					b.ReportMetric(float64(user2-user)/perByte, "user-ns/B")
+					b.ReportMetric(float64(sys2-sys)/perByte, "sys-ns/B")
 				})
 			}
 		}

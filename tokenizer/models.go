@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -422,10 +424,12 @@ func lookupMerges(vocab map[string]int, pairs [][2][]byte, out []bpeMergeIDs, fi
 	return nil
 }
 
+// symbol is one symbol of a word under BPE merging, in a linked list
+// (prev, next: indexes, -1 at the ends); a removed symbol has start == end.
 type symbol struct {
-	id         int
-	prev, next int
-	start, end int // byte range in the word
+	id         int32
+	prev, next int32
+	start, end int32 // byte range in the word
 }
 
 func (b *bpe) tokenize(s string) ([]token, error) {
@@ -461,9 +465,15 @@ func (b *bpe) tokenize(s string) ([]token, error) {
 }
 
 func (b *bpe) mergeWord(w string) ([]token, error) {
-	syms := make([]symbol, 0, len(w))
+	if len(w) > maxText {
+		return nil, fmt.Errorf("BPE: word of %d bytes is too long", len(w))
+	}
+	// one symbol per rune (per byte for bytes falling back), growing if
+	// needed
+	syms := make([]symbol, 0, utf8.RuneCountInString(w))
 	add := func(id, start, end int) {
-		syms = append(syms, symbol{id: id, prev: len(syms) - 1, next: len(syms) + 1, start: start, end: end})
+		n := int32(len(syms))
+		syms = appendGrow(syms, symbol{id: int32(id), prev: n - 1, next: n + 1, start: int32(start), end: int32(end)})
 	}
 	unkID, unkStart, unkEnd := -1, 0, 0
 	flushUnk := func() {
@@ -474,7 +484,10 @@ func (b *bpe) mergeWord(w string) ([]token, error) {
 	}
 	var sb strings.Builder
 	for i := 0; i < len(w); {
-		_, l := utf8.DecodeRuneInString(w[i:])
+		l := 1
+		if w[i] >= utf8.RuneSelf {
+			_, l = utf8.DecodeRuneInString(w[i:])
+		}
 		end := i + l
 		s := w[i:end]
 		if (i > 0 && b.prefix != "") || (end == len(w) && b.suffix != "") {
@@ -535,111 +548,274 @@ func (b *bpe) mergeWord(w string) ([]token, error) {
 		syms[len(syms)-1].next = -1
 	}
 	b.mergeAll(syms)
-	out := make([]token, 0, len(syms))
+	n := 0
+	for i := int32(0); i >= 0 && int(i) < len(syms); i = syms[i].next {
+		n++
+	}
+	out := make([]token, 0, n)
 	// offsets: the library accumulates symbol lengths from 0
 	pos := 0
-	for i := 0; i >= 0 && i < len(syms); i = syms[i].next {
+	for i := int32(0); i >= 0 && int(i) < len(syms); i = syms[i].next {
 		sy := syms[i]
-		n := sy.end - sy.start
-		val, _ := b.idToToken(sy.id)
-		out = append(out, token{sy.id, val, pos, pos + n})
+		n := int(sy.end - sy.start)
+		val, _ := b.idToToken(int(sy.id))
+		out = append(out, token{int(sy.id), val, pos, pos + n})
 		pos += n
 	}
 	return out, nil
 }
 
-type heapItem struct {
-	pos, rank, newID int
-}
+// mergeHeap is a min-heap of merge candidates, each the rank of a merge in
+// the high 32 bits and the position of its left symbol in the low ones:
+// lowest rank first, leftmost first among equals, as the library orders
+// them. Four children per node: half the depth of a binary heap, fewer
+// cache misses on the long words of adversarial input.
+type mergeHeap []uint64
 
-func lessMerge(a, b heapItem) bool {
-	if a.rank != b.rank {
-		return a.rank < b.rank
-	}
-	return a.pos < b.pos
-}
+func candidate(rank int, pos int32) uint64 { return uint64(uint32(rank))<<32 | uint64(uint32(pos)) }
 
-type mergeHeap []heapItem
-
-func (h *mergeHeap) push(x heapItem) {
+func (h *mergeHeap) push(x uint64) {
 	*h = append(*h, x)
 	s := *h
 	i := len(s) - 1
 	for i > 0 {
-		p := (i - 1) / 2
-		if !lessMerge(s[i], s[p]) {
+		p := (i - 1) / 4
+		if s[p] <= x {
 			break
 		}
-		s[i], s[p] = s[p], s[i]
+		s[i] = s[p]
 		i = p
+	}
+	s[i] = x
+}
+
+// down moves s[i] down to its place.
+func (h mergeHeap) down(i int) {
+	s := h
+	n := len(s)
+	x := s[i]
+	for {
+		c := 4*i + 1
+		if c >= n {
+			break
+		}
+		m := c
+		for k := c + 1; k < c+4 && k < n; k++ {
+			if s[k] < s[m] {
+				m = k
+			}
+		}
+		if x <= s[m] {
+			break
+		}
+		s[i] = s[m]
+		i = m
+	}
+	s[i] = x
+}
+
+func (h mergeHeap) heapify() {
+	if len(h) > 1 { // the last parent is (len-2)/4
+		for i := (len(h) - 2) / 4; i >= 0; i-- {
+			h.down(i)
+		}
 	}
 }
 
-func (h *mergeHeap) pop() heapItem {
+func (h *mergeHeap) pop() uint64 {
 	s := *h
 	top := s[0]
 	n := len(s) - 1
 	s[0] = s[n]
-	s = s[:n]
-	i := 0
-	for {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < n && lessMerge(s[l], s[m]) {
-			m = l
-		}
-		if r < n && lessMerge(s[r], s[m]) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		s[i], s[m] = s[m], s[i]
-		i = m
+	*h = s[:n]
+	if n > 0 {
+		h.down(0)
 	}
-	*h = s
 	return top
 }
 
+// mergeSteps counts the candidates the merge loops took from their queues,
+// for tests that check the work on a long word is linear.
+var mergeSteps atomic.Int64
+
+// longWord is the number of symbols from which mergeAll queues candidates
+// in buckets by rank instead of in one heap.
+const longWord = 256
+
 // mergeAll applies the merges lowest rank first (leftmost first among
-// equals), in O(n log n) for a word of n symbols.
+// equals), as the library does.
 func (b *bpe) mergeAll(syms []symbol) {
 	if len(syms) < 2 || len(b.merges) == 0 {
 		return
 	}
-	h := make(mergeHeap, 0, len(syms))
-	for i := 0; i+1 < len(syms); i++ {
-		if m, ok := b.merges[pairKey(syms[i].id, syms[i+1].id)]; ok {
-			h.push(heapItem{i, m.rank, m.newID})
+	if len(syms) < longWord {
+		b.mergeAllHeap(syms)
+	} else {
+		b.mergeAllBuckets(syms)
+	}
+}
+
+// mergeAt merges the symbol at pos with the next one if their pair is
+// still the merge of the given rank (a candidate is stale once a neighbour
+// merged), and then offers the new pairs on both sides to push.
+func (b *bpe) mergeAt(syms []symbol, rank int, pos int32, push func(rank int, pos int32)) {
+	cur := &syms[pos]
+	if cur.end == cur.start || cur.next < 0 {
+		return
+	}
+	nextPos := cur.next
+	right := syms[nextPos]
+	m, ok := b.merges[pairKey(int(cur.id), int(right.id))]
+	if !ok || m.rank != rank {
+		return // the pair changed since the candidate was queued
+	}
+	cur.id = int32(m.newID)
+	cur.end = right.end
+	cur.next = right.next
+	syms[nextPos].start, syms[nextPos].end = 0, 0 // removed
+	if right.next >= 0 {
+		syms[right.next].prev = pos
+	}
+	if cur.prev >= 0 {
+		if m, ok := b.merges[pairKey(int(syms[cur.prev].id), int(cur.id))]; ok {
+			push(m.rank, cur.prev)
 		}
 	}
+	if cur.next >= 0 {
+		if m, ok := b.merges[pairKey(int(cur.id), int(syms[cur.next].id))]; ok {
+			push(m.rank, pos)
+		}
+	}
+}
+
+// mergeAllHeap keeps every candidate in one heap: O(n log n), the fastest
+// for the short words of ordinary text.
+func (b *bpe) mergeAllHeap(syms []symbol) {
+	h := make(mergeHeap, 0, len(syms))
+	for i := 0; i+1 < len(syms); i++ {
+		if m, ok := b.merges[pairKey(int(syms[i].id), int(syms[i+1].id))]; ok {
+			h = append(h, candidate(m.rank, int32(i)))
+		}
+	}
+	h.heapify()
+	push := func(rank int, pos int32) { h.push(candidate(rank, pos)) }
+	steps := int64(0)
 	for len(h) > 0 {
 		top := h.pop()
-		cur := &syms[top.pos]
-		if cur.end == cur.start || cur.next < 0 {
-			continue
+		steps++
+		b.mergeAt(syms, int(top>>32), int32(uint32(top)), push)
+	}
+	mergeSteps.Add(steps)
+}
+
+// mergeAllBuckets takes the candidates in the same order from buckets of
+// positions, one per rank, and a heap of the ranks that have one: a bucket
+// is sorted once (its positions mostly come in order) and then read from
+// left to right, so that a long word of one repeated character costs a
+// few passes over arrays, not a heap operation deep in a heap of a million
+// candidates per merge. A candidate of the rank being read goes to a small
+// heap read along with the bucket; one of a lower rank (possible only in
+// odd merge lists) puts the rest of the bucket back and the lower rank is
+// read first.
+func (b *bpe) mergeAllBuckets(syms []symbol) {
+	var q rankBuckets
+	q.index = map[int32]int{}
+	for i := 0; i+1 < len(syms); i++ {
+		if m, ok := b.merges[pairKey(int(syms[i].id), int(syms[i+1].id))]; ok {
+			q.add(int32(m.rank), int32(i))
 		}
-		nextPos := cur.next
-		right := syms[nextPos]
-		if m, ok := b.merges[pairKey(cur.id, right.id)]; !ok || m.newID != top.newID {
-			continue
-		}
-		cur.id = top.newID
-		cur.end = right.end
-		cur.next = right.next
-		syms[nextPos].end = syms[nextPos].start // removed
-		syms[nextPos].start, syms[nextPos].end = 0, 0
-		if right.next >= 0 && right.next < len(syms) {
-			syms[right.next].prev = top.pos
-		}
-		if cur.prev >= 0 {
-			if m, ok := b.merges[pairKey(syms[cur.prev].id, cur.id)]; ok {
-				h.push(heapItem{cur.prev, m.rank, m.newID})
+	}
+	var extra mergeHeap // positions of the rank being read, queued while reading it
+	steps := int64(0)
+	for len(q.ranks) > 0 {
+		r := int32(q.ranks.pop())
+		bucket := q.take(r)
+		sortPositions(bucket)
+		extra = extra[:0]
+		lower := false
+		push := func(rank int, pos int32) {
+			switch rk := int32(rank); {
+			case rk > r:
+				q.add(rk, pos)
+			case rk == r:
+				extra.push(uint64(uint32(pos)))
+			default:
+				q.add(rk, pos)
+				lower = true
 			}
 		}
-		if cur.next >= 0 && cur.next < len(syms) {
-			if m, ok := b.merges[pairKey(cur.id, syms[cur.next].id)]; ok {
-				h.push(heapItem{top.pos, m.rank, m.newID})
+		i := 0
+		for i < len(bucket) || len(extra) > 0 {
+			var pos int32
+			if len(extra) > 0 && (i >= len(bucket) || int32(uint32(extra[0])) < bucket[i]) {
+				pos = int32(uint32(extra.pop()))
+			} else {
+				pos = bucket[i]
+				i++
 			}
+			steps++
+			b.mergeAt(syms, int(r), pos, push)
+			if lower {
+				for _, p := range bucket[i:] {
+					q.add(r, p)
+				}
+				for _, p := range extra {
+					q.add(r, int32(uint32(p)))
+				}
+				break
+			}
+		}
+		q.spare = append(q.spare, bucket[:0])
+	}
+	mergeSteps.Add(steps)
+}
+
+// rankBuckets holds merge candidates as a bucket of positions per rank and
+// a heap of the ranks that have a bucket.
+type rankBuckets struct {
+	ranks mergeHeap
+	index map[int32]int // rank -> slot
+	slots [][]int32
+	free  []int     // unused slots
+	spare [][]int32 // emptied buckets, for reuse
+}
+
+func (q *rankBuckets) add(rank, pos int32) {
+	k, ok := q.index[rank]
+	if !ok {
+		var bucket []int32
+		if n := len(q.spare); n > 0 {
+			bucket, q.spare = q.spare[n-1], q.spare[:n-1]
+		}
+		if n := len(q.free); n > 0 {
+			k, q.free = q.free[n-1], q.free[:n-1]
+			q.slots[k] = bucket
+		} else {
+			k = len(q.slots)
+			q.slots = append(q.slots, bucket)
+		}
+		q.index[rank] = k
+		q.ranks.push(uint64(uint32(rank)))
+	}
+	q.slots[k] = appendGrow(q.slots[k], pos)
+}
+
+// take removes the bucket of rank and returns it.
+func (q *rankBuckets) take(rank int32) []int32 {
+	k := q.index[rank]
+	delete(q.index, rank)
+	bucket := q.slots[k]
+	q.slots[k] = nil
+	q.free = append(q.free, k)
+	return bucket
+}
+
+// sortPositions sorts a bucket, which is most often sorted already.
+func sortPositions(p []int32) {
+	for i := 1; i < len(p); i++ {
+		if p[i] < p[i-1] {
+			slices.Sort(p)
+			return
 		}
 	}
 }

@@ -5,33 +5,61 @@ import (
 	"unicode/utf8"
 )
 
-// span is a byte range [0]..[1].
-type span [2]int
+// span is a byte range [0]..[1] of the whole input text. 32 bits keep the
+// alignments of a long text small (Encode refuses texts of 2 GiB and more).
+type span [2]int32
+
+// maxText is the length of the longest text Encode takes: a span holds
+// offsets in 32 bits.
+const maxText = 1<<31 - 1
 
 // normString is a text under normalization that keeps, for every byte of the
-// normalized text, the byte range of the original text it comes from, so that
-// token offsets can be mapped back to the input after normalizers changed it.
-// It follows the alignment rules of the tokenizers library.
+// normalized text, the byte range of the input it comes from, so that token
+// offsets can be mapped back to the input after normalizers changed it. It
+// follows the alignment rules of the tokenizers library.
+//
+// The library gives every piece its own original text and alignments
+// relative to it; here alignments are ranges of the whole input and shift is
+// where the piece's original starts, so that cutting a text into pieces
+// shares the alignments instead of copying them (slice is O(1)). An
+// alignment array is never changed in place: transformations make new ones.
 type normString struct {
-	original string
-	norm     string
-	align    []span // one per byte of norm, ranges into original
-	shift    int    // offset of original within the whole input
+	norm  string
+	align []span // one per byte of norm, ranges into the whole input
+	shift int    // offset of the piece's original text within the whole input
 }
 
 func newNormString(s string) *normString {
-	n := &normString{original: s, norm: s, align: make([]span, len(s))}
-	for i, r := range s {
-		l := utf8.RuneLen(r)
-		if r == utf8.RuneError {
+	n := &normString{norm: s, align: make([]span, len(s))}
+	for i := 0; i < len(s); {
+		l := 1
+		if s[i] >= utf8.RuneSelf {
 			_, l = utf8.DecodeRuneInString(s[i:])
 		}
+		a := span{int32(i), int32(i + l)}
 		for k := 0; k < l; k++ {
-			n.align[i+k] = span{i, i + l}
+			n.align[i+k] = a
 		}
+		i += l
 	}
 	return n
 }
+
+// appendGrow appends x to s, doubling the capacity when s is full: append
+// grows a long slice by a quarter only, which copies the slices of a long
+// text several times over.
+func appendGrow[T any](s []T, x T) []T {
+	if len(s) == cap(s) {
+		ns := make([]T, len(s), max(2*cap(s), 16))
+		copy(ns, s)
+		s = ns
+	}
+	return append(s, x)
+}
+
+// origin is the alignment the library gives to text inserted where there
+// is nothing to align with: the start of the piece's original.
+func (n *normString) origin() span { return span{int32(n.shift), int32(n.shift)} }
 
 // change is one rune of a transformation: delta > 0 inserts the rune,
 // delta == 0 replaces the next rune, delta < 0 replaces the next rune and
@@ -41,8 +69,8 @@ type change struct {
 	delta int
 }
 
-// originalRange maps a normalized byte range to the original string
-// (relative to n.original).
+// originalRange maps a normalized byte range to the piece's original text
+// (relative to n.shift).
 func (n *normString) originalRange(start, end int) (int, int, bool) {
 	if start == end {
 		return start, end, true
@@ -50,7 +78,7 @@ func (n *normString) originalRange(start, end int) (int, int, bool) {
 	if start > end || end > len(n.align) || start < 0 {
 		return 0, 0, false
 	}
-	return n.align[start][0], n.align[end-1][1], true
+	return int(n.align[start][0]) - n.shift, int(n.align[end-1][1]) - n.shift, true
 }
 
 // transformRange replaces the normalized bytes [start,end) by the runes of
@@ -61,18 +89,31 @@ func (n *normString) transformRange(start, end int, dest []change, initialOffset
 	consume := func(k int) int {
 		total := 0
 		for ; k > 0 && pos < len(old); k-- {
-			_, l := utf8.DecodeRuneInString(old[pos:])
+			l := 1
+			if old[pos] >= utf8.RuneSelf {
+				_, l = utf8.DecodeRuneInString(old[pos:])
+			}
 			pos += l
 			total += l
 		}
 		return total
 	}
-	offset := start + consume(initialOffset)
-	var sb strings.Builder
-	sb.Grow(end - start)
-	aligns := make([]span, 0, end-start)
+	size := len(n.norm) - (end - start)
 	for _, c := range dest {
-		var a span
+		if l := utf8.RuneLen(c.r); l > 0 {
+			size += l
+		} else {
+			size += 3
+		}
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	sb.WriteString(n.norm[:start])
+	newAlign := make([]span, 0, size)
+	newAlign = append(newAlign, n.align[:start]...)
+	offset := start + consume(initialOffset)
+	for _, c := range dest {
+		a := n.origin()
 		if c.delta > 0 {
 			if offset >= 1 && offset-1 < len(n.align) {
 				a = n.align[offset-1]
@@ -94,15 +135,48 @@ func (n *normString) transformRange(start, end int, dest []change, initialOffset
 		}
 		sb.WriteRune(c.r)
 		for k := 0; k < l; k++ {
-			aligns = append(aligns, a)
+			newAlign = append(newAlign, a)
 		}
 	}
-	newAlign := make([]span, 0, len(n.align)-(end-start)+len(aligns))
-	newAlign = append(newAlign, n.align[:start]...)
-	newAlign = append(newAlign, aligns...)
+	sb.WriteString(n.norm[end:])
 	newAlign = append(newAlign, n.align[end:]...)
 	n.align = newAlign
-	n.norm = n.norm[:start] + sb.String() + n.norm[end:]
+	n.norm = sb.String()
+}
+
+// byteLevel maps every byte to its byte-level rune: the first byte of an
+// input rune replaces it, the others are inserted after it. It is
+// transform with those changes, without building them.
+func (n *normString) byteLevel() {
+	s := n.norm
+	size := 0
+	for i := 0; i < len(s); i++ {
+		size += byteToRuneLen[s[i]]
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	al := make([]span, 0, size)
+	for i := 0; i < len(s); {
+		l := 1
+		if s[i] >= utf8.RuneSelf {
+			_, l = utf8.DecodeRuneInString(s[i:])
+		}
+		for k := 0; k < l; k++ {
+			a := n.align[i+l-1]
+			if k == 0 {
+				a = n.align[i]
+			}
+			r := byteToRune[s[i+k]]
+			sb.WriteRune(r)
+			al = append(al, a)
+			if byteToRuneLen[s[i+k]] == 2 {
+				al = append(al, a)
+			}
+		}
+		i += l
+	}
+	n.norm = sb.String()
+	n.align = al
 }
 
 func (n *normString) transform(dest []change, initialOffset int) {
@@ -187,8 +261,15 @@ func (n *normString) prepend(s string) {
 // replaceMatches replaces each match range by content, as the library's
 // NormalizedString::replace does.
 func (n *normString) replaceMatches(matches []match, content string) {
+	size := len(n.norm)
+	for _, m := range matches {
+		if m.isMatch {
+			size += len(content) - (m.end - m.start)
+		}
+	}
 	var sb strings.Builder
-	newAlign := make([]span, 0, len(n.align))
+	sb.Grow(size)
+	newAlign := make([]span, 0, size)
 	last := 0
 	for _, m := range matches {
 		if !m.isMatch {
@@ -196,7 +277,7 @@ func (n *normString) replaceMatches(matches []match, content string) {
 		}
 		sb.WriteString(n.norm[last:m.start])
 		newAlign = append(newAlign, n.align[last:m.start]...)
-		var a span
+		a := n.origin()
 		if m.end >= 1 {
 			a = n.align[m.end-1]
 		}
@@ -246,31 +327,30 @@ func (n *normString) strip(left, right bool) {
 	n.transform(dest, lead)
 }
 
-// slice returns the part of n for the normalized byte range [start,end).
+// slice returns the part of n for the normalized byte range [start,end);
+// it shares n's alignments.
 func (n *normString) slice(start, end int) *normString {
-	os, oe, ok := n.originalRange(start, end)
+	s := n.sliceValue(start, end)
+	return &s
+}
+
+func (n *normString) sliceValue(start, end int) normString {
+	os, _, ok := n.originalRange(start, end)
 	if !ok {
-		return &normString{shift: n.shift}
+		return normString{shift: n.shift}
 	}
 	if start == end {
-		os, oe = 0, 0
+		os = 0
 		if start < len(n.align) {
-			os = n.align[start][0]
-			oe = os
+			os = int(n.align[start][0]) - n.shift
 		} else if len(n.align) > 0 {
-			os = n.align[len(n.align)-1][1]
-			oe = os
+			os = int(n.align[len(n.align)-1][1]) - n.shift
 		}
 	}
-	al := make([]span, end-start)
-	for i, a := range n.align[start:end] {
-		al[i] = span{a[0] - os, a[1] - os}
-	}
-	return &normString{
-		original: n.original[os:oe],
-		norm:     n.norm[start:end],
-		align:    al,
-		shift:    n.shift + os,
+	return normString{
+		norm:  n.norm[start:end],
+		align: n.align[start:end:end],
+		shift: n.shift + os,
 	}
 }
 
@@ -280,7 +360,7 @@ func (n *normString) split(matches []match, behavior splitBehavior) []*normStrin
 		start, end int
 		remove     bool
 	}
-	var pieces []piece
+	pieces := make([]piece, 0, len(matches))
 	switch behavior {
 	case splitIsolated:
 		for _, m := range matches {
@@ -325,10 +405,20 @@ func (n *normString) split(matches []match, behavior splitBehavior) []*normStrin
 			pieces[i], pieces[j] = pieces[j], pieces[i]
 		}
 	}
-	out := make([]*normString, 0, len(pieces))
+	kept := 0
 	for _, p := range pieces {
 		if !p.remove {
-			out = append(out, n.slice(p.start, p.end))
+			kept++
+		}
+	}
+	out := make([]*normString, kept)
+	slab := make([]normString, kept) // one allocation for all pieces
+	k := 0
+	for _, p := range pieces {
+		if !p.remove {
+			slab[k] = n.sliceValue(p.start, p.end)
+			out[k] = &slab[k]
+			k++
 		}
 	}
 	return out

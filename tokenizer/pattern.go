@@ -32,9 +32,9 @@ func findMatches(f finder, s string) ([]match, error) {
 	prev := 0
 	err := f.find(s, func(start, end int) {
 		if prev != start {
-			out = append(out, match{prev, start, false})
+			out = appendGrow(out, match{prev, start, false})
 		}
-		out = append(out, match{start, end, true})
+		out = appendGrow(out, match{start, end, true})
 		prev = end
 	})
 	if err != nil {

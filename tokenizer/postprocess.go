@@ -75,11 +75,10 @@ func (a processorAdapter) process(enc, pair *Encoding, addSpecial bool) (*Encodi
 	if err != nil {
 		return nil, err
 	}
-	out := &Encoding{}
-	for _, e := range encs {
-		out.appendAll(e)
+	if len(encs) == 1 {
+		return encs[0], nil
 	}
-	return out, nil
+	return mergeEncodings(encs), nil
 }
 
 type byteLevelPost struct{ trimOffsets, addPrefixSpace bool }
@@ -88,7 +87,7 @@ func (byteLevelPost) addedTokens(bool) int { return 0 }
 func (b byteLevelPost) processAll(encs []*Encoding, _ bool) ([]*Encoding, error) {
 	if b.trimOffsets {
 		for _, e := range encs {
-			trimByteLevelOffsets(e, b.addPrefixSpace)
+			eachPiece(e, func(e *Encoding) { trimByteLevelOffsets(e, b.addPrefixSpace) })
 		}
 	}
 	return encs, nil
@@ -121,7 +120,7 @@ func (p *clsSepPost) processAll(encs []*Encoding, addSpecial bool) ([]*Encoding,
 	if p.roberta {
 		if p.trimOffsets {
 			for _, e := range encs {
-				trimByteLevelOffsets(e, p.addPrefixSpace)
+				eachPiece(e, func(e *Encoding) { trimByteLevelOffsets(e, p.addPrefixSpace) })
 			}
 		}
 		for _, e := range encs {
@@ -133,19 +132,26 @@ func (p *clsSepPost) processAll(encs []*Encoding, addSpecial bool) ([]*Encoding,
 	}
 	out := make([]*Encoding, 0, len(encs))
 	for i, e := range encs {
-		n := &Encoding{}
 		typ := 0
 		if i > 0 && !p.roberta {
 			typ = 1
 		}
-		if i == 0 {
-			n.add(p.cls.id, p.cls.token, [2]int{}, typ, 1)
-		} else if p.roberta {
+		wrap := func(e *Encoding) *Encoding {
+			n := newEncoding(e.len() + 2)
+			if i == 0 {
+				n.add(p.cls.id, p.cls.token, [2]int{}, typ, 1)
+			} else if p.roberta {
+				n.add(p.sep.id, p.sep.token, [2]int{}, typ, 1)
+			}
+			e.setTypeID(typ)
+			n.appendAll(e)
 			n.add(p.sep.id, p.sep.token, [2]int{}, typ, 1)
+			return n
 		}
-		e.setTypeID(typ)
-		n.appendAll(e)
-		n.add(p.sep.id, p.sep.token, [2]int{}, typ, 1)
+		n := wrap(e)
+		for _, o := range e.Overflowing {
+			n.Overflowing = append(n.Overflowing, wrap(o))
+		}
 		out = append(out, n)
 	}
 	return out, nil
@@ -196,9 +202,7 @@ func (t *templatePost) processAll(encs []*Encoding, addSpecial bool) ([]*Encodin
 			}
 			e := encs[i]
 			e.setTypeID(p.typeID)
-			cp := &Encoding{}
-			cp.appendAll(e)
-			out = append(out, cp)
+			out = append(out, e.clone()) // the overflowing pieces keep their type ids, as in the library
 			continue
 		}
 		if !addSpecial {

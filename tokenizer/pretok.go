@@ -27,16 +27,26 @@ func (p *preTokenized) splitEach(f func(n *normString) ([]*normString, error)) e
 	out := make([]*split, 0, len(p.splits))
 	for _, sp := range p.splits {
 		if sp.tokens != nil {
-			out = append(out, sp)
+			out = appendGrow(out, sp)
 			continue
 		}
 		parts, err := f(sp.n)
 		if err != nil {
 			return err
 		}
+		kept := 0
 		for _, n := range parts {
 			if n.norm != "" {
-				out = append(out, &split{n: n})
+				kept++
+			}
+		}
+		slab := make([]split, kept) // one allocation for all parts
+		k := 0
+		for _, n := range parts {
+			if n.norm != "" {
+				slab[k].n = n
+				out = appendGrow(out, &slab[k])
+				k++
 			}
 		}
 	}
@@ -176,25 +186,17 @@ func (b *byteLevelPre) preTokenize(p *preTokenized) error {
 }
 
 // byteLevelTransform maps every byte to its byte-level rune.
-func byteLevelTransform(n *normString) {
-	dest := make([]change, 0, len(n.norm))
-	for i, r := range n.norm {
-		l := utf8.RuneLen(r)
-		if r == utf8.RuneError {
-			_, l = utf8.DecodeRuneInString(n.norm[i:])
-		}
-		for k := 0; k < l; k++ {
-			d := 0
-			if k > 0 {
-				d = 1
-			}
-			dest = append(dest, change{byteToRune[n.norm[i+k]], d})
-		}
-	}
-	n.transform(dest, 0)
-}
+func byteLevelTransform(n *normString) { n.byteLevel() }
 
 var byteToRune, runeToByte = byteLevelTables()
+
+// byteToRuneLen is the UTF-8 length of byteToRune's runes.
+var byteToRuneLen = func() (t [256]int) {
+	for b, r := range byteToRune {
+		t[b] = utf8.RuneLen(r)
+	}
+	return
+}()
 
 func byteLevelTables() ([256]rune, map[rune]byte) {
 	var b2r [256]rune

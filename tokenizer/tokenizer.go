@@ -21,8 +21,24 @@ type Encoding struct {
 	TypeIDs           []int
 	SpecialTokensMask []int
 	AttentionMask     []int
+	// Overflowing holds the tokens truncation cut off, in pieces of the
+	// truncation's max_length overlapping by its stride, each
+	// post-processed and padded like the encoding itself.
+	Overflowing []*Encoding
 
 	src string // the text encoded, until post-processing merges encodings
+}
+
+// newEncoding returns an empty encoding with room for n tokens.
+func newEncoding(n int) *Encoding {
+	return &Encoding{
+		IDs:               make([]int, 0, n),
+		Tokens:            make([]string, 0, n),
+		Offsets:           make([][2]int, 0, n),
+		TypeIDs:           make([]int, 0, n),
+		SpecialTokensMask: make([]int, 0, n),
+		AttentionMask:     make([]int, 0, n),
+	}
 }
 
 func (e *Encoding) len() int { return len(e.IDs) }
@@ -49,16 +65,6 @@ func (e *Encoding) setTypeID(t int) {
 	for i := range e.TypeIDs {
 		e.TypeIDs[i] = t
 	}
-}
-
-// keep keeps tokens [start,end).
-func (e *Encoding) keep(start, end int) {
-	e.IDs = e.IDs[start:end]
-	e.Tokens = e.Tokens[start:end]
-	e.Offsets = e.Offsets[start:end]
-	e.TypeIDs = e.TypeIDs[start:end]
-	e.SpecialTokensMask = e.SpecialTokensMask[start:end]
-	e.AttentionMask = e.AttentionMask[start:end]
 }
 
 // token is a model's output for one piece of a pre-tokenized text; offsets
@@ -459,6 +465,9 @@ func (t *Tokenizer) EncodePair(a, b string, addSpecial bool) (*Encoding, error) 
 }
 
 func (t *Tokenizer) encodeSequence(text string, typeID int) (*Encoding, error) {
+	if len(text) > maxText {
+		return nil, fmt.Errorf("text of %d bytes: longer than the %d bytes this package encodes", len(text), maxText)
+	}
 	p, err := t.added.extractAndNormalize(t.normalizer, text)
 	if err != nil {
 		return nil, err
@@ -503,11 +512,16 @@ func (t *Tokenizer) encodeSequence(text string, typeID int) (*Encoding, error) {
 			splits = splits[:last]
 		}
 	}
-	e := &Encoding{src: text}
+	count := 0
 	for _, sp := range splits {
 		if err := t.tokenizeSplit(sp); err != nil {
 			return nil, err
 		}
+		count += len(sp.tokens)
+	}
+	e := newEncoding(count)
+	e.src = text
+	for _, sp := range splits {
 		for _, tk := range sp.tokens {
 			off := [2]int{tk.start, tk.end}
 			if s, e, ok := sp.n.originalRange(tk.start, tk.end); ok {
@@ -556,7 +570,7 @@ func (t *Tokenizer) postProcess(e, pair *Encoding, addSpecial bool) (*Encoding, 
 	} else {
 		out = e
 		if pair != nil {
-			out.appendAll(pair)
+			out = mergeEncodings([]*Encoding{e, pair})
 		}
 	}
 	if p := t.padding; p != nil {
@@ -567,22 +581,33 @@ func (t *Tokenizer) postProcess(e, pair *Encoding, addSpecial bool) (*Encoding, 
 		if p.multipleOf > 0 && n%p.multipleOf > 0 {
 			n += p.multipleOf - n%p.multipleOf
 		}
-		if k := n - out.len(); k > 0 {
-			pad := &Encoding{}
-			for i := 0; i < k; i++ {
-				pad.add(p.padID, p.padToken, [2]int{}, p.padTypeID, 1)
-				pad.AttentionMask[i] = 0
-			}
-			if p.direction == "Left" {
-				pad.appendAll(out)
-				out = pad
-			} else {
-				out.appendAll(pad)
-			}
-		}
+		out = padTo(out, n, p)
 	}
-	out.src = ""
+	eachPiece(out, func(e *Encoding) { e.src = "" })
 	return out, nil
+}
+
+// padTo pads e and its overflowing pieces to n tokens.
+func padTo(e *Encoding, n int, p *padding) *Encoding {
+	for i, o := range e.Overflowing {
+		e.Overflowing[i] = padTo(o, n, p)
+	}
+	k := n - e.len()
+	if k <= 0 {
+		return e
+	}
+	pad := newEncoding(n)
+	for i := 0; i < k; i++ {
+		pad.add(p.padID, p.padToken, [2]int{}, p.padTypeID, 1)
+		pad.AttentionMask[i] = 0
+	}
+	if p.direction == "Left" {
+		pad.appendAll(e)
+		pad.Overflowing, pad.src = e.Overflowing, e.src
+		return pad
+	}
+	e.appendAll(pad)
+	return e
 }
 
 func (t *Tokenizer) nAddedTokens(isPair bool) int {
@@ -592,23 +617,13 @@ func (t *Tokenizer) nAddedTokens(isPair bool) int {
 	return t.postProcessor.addedTokens(isPair)
 }
 
-func truncateOne(e *Encoding, maxLen int, direction string) {
-	n := e.len()
-	if maxLen >= n {
-		return
-	}
-	if direction == "Left" {
-		e.keep(n-maxLen, n)
-	} else {
-		e.keep(0, maxLen)
-	}
-}
-
 func truncateEncodings(e, pair *Encoding, p *truncation) error {
 	if p.maxLength == 0 {
-		truncateOne(e, 0, p.direction)
+		if err := truncate(e, 0, p.stride, p.direction); err != nil {
+			return err
+		}
 		if pair != nil {
-			truncateOne(pair, 0, p.direction)
+			return truncate(pair, 0, p.stride, p.direction)
 		}
 		return nil
 	}
@@ -623,8 +638,7 @@ func truncateEncodings(e, pair *Encoding, p *truncation) error {
 	switch p.strategy {
 	case "LongestFirst":
 		if pair == nil {
-			truncateOne(e, total-toRemove, p.direction)
-			return nil
+			return truncate(e, total-toRemove, p.stride, p.direction)
 		}
 		n1, n2 := e.len(), pair.len()
 		swap := n1 > n2
@@ -643,8 +657,12 @@ func truncateEncodings(e, pair *Encoding, p *truncation) error {
 		if swap {
 			n1, n2 = n2, n1
 		}
-		truncateOne(e, n1, p.direction)
-		truncateOne(pair, n2, p.direction)
+		if err := truncate(e, n1, p.stride, p.direction); err != nil {
+			return err
+		}
+		if err := truncate(pair, n2, p.stride, p.direction); err != nil {
+			return err
+		}
 	default:
 		target := e
 		if p.strategy == "OnlySecond" {
@@ -656,7 +674,9 @@ func truncateEncodings(e, pair *Encoding, p *truncation) error {
 		if target.len() <= toRemove {
 			return fmt.Errorf("truncation: sequence too short to remove %d tokens", toRemove)
 		}
-		truncateOne(target, target.len()-toRemove, p.direction)
+		if err := truncate(target, target.len()-toRemove, p.stride, p.direction); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -41,6 +41,13 @@ the ids, a tab, the tokens. With --json one object
 text, or of the line; with --pair each sequence's own, plus "type_ids"), one per line with
 --lines.
 
+--max-length N truncates each encoding to N tokens (the special tokens included), as the
+library's truncation (longest_first, right) does; the tokens cut off follow as overflowing
+pieces of N tokens, each overlapping the one before by --stride S tokens and with the
+special tokens of its own: printed after the encoding, and in --json as "overflowing":
+[{...}, ...] (with --lines and no --json only the first piece is printed). They replace
+the truncation of the tokenizer file.
+
 --decode 1,2,3 prints the text of those ids instead ({"text": ...} with --json);
 --no-special then drops the special tokens.` + modelHelp,
 		Flags: []cli.Flag{
@@ -50,6 +57,8 @@ text, or of the line; with --pair each sequence's own, plus "type_ids"), one per
 			&cli.StringFlag{Name: "pair", Usage: "encode the pair (TEXT, `T2`)"},
 			&cli.BoolFlag{Name: "no-special", Usage: "do not add special tokens (with --decode: drop them)"},
 			&cli.StringFlag{Name: "decode", Usage: "decode comma-separated `IDS` into text"},
+			&cli.IntFlag{Name: "max-length", Usage: "truncate to `N` tokens; the rest follows in overflowing pieces"},
+			&cli.IntFlag{Name: "stride", Usage: "overflowing pieces overlap by `S` tokens (with --max-length)"},
 			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -75,6 +84,8 @@ type tokenizeOptions struct {
 	NoSpecial bool
 	Decode    []int // --decode, or nil
 	JSON      bool
+	MaxLength int // --max-length, 0: none
+	Stride    int
 }
 
 func tokenizeFlags(c *cli.Context) (tokenizeOptions, error) {
@@ -87,9 +98,22 @@ func tokenizeFlags(c *cli.Context) (tokenizeOptions, error) {
 		s := c.String("pair")
 		o.Pair = &s
 	}
+	if c.IsSet("max-length") {
+		if o.MaxLength = c.Int("max-length"); o.MaxLength <= 0 {
+			return o, usageErrorf("--max-length %d: want a number of tokens above 0", o.MaxLength)
+		}
+	}
+	if c.IsSet("stride") {
+		if !c.IsSet("max-length") {
+			return o, usageErrorf("--stride goes with --max-length")
+		}
+		if o.Stride = c.Int("stride"); o.Stride < 0 || o.Stride >= o.MaxLength {
+			return o, usageErrorf("--stride %d: want 0 up to --max-length - 1 (%d)", o.Stride, o.MaxLength-1)
+		}
+	}
 	if c.IsSet("decode") {
-		if o.Text != nil || o.File != "" || o.Pair != nil || o.Lines {
-			return o, usageErrorf("--decode takes no --text, --file, --pair or --lines")
+		if o.Text != nil || o.File != "" || o.Pair != nil || o.Lines || o.MaxLength > 0 {
+			return o, usageErrorf("--decode takes no --text, --file, --pair, --lines or --max-length")
 		}
 		ids, err := parseIntList("decode", c.String("decode"))
 		if err != nil {
@@ -121,6 +145,11 @@ func runTokenize(ctx context.Context, o tokenizeOptions, stdin io.Reader, stdout
 	}
 	if o.Decode != nil {
 		return runDecode(tok, o, stdout)
+	}
+	if o.MaxLength > 0 {
+		if tok, err = tok.WithTruncation(tokenizer.Truncation{MaxLength: o.MaxLength, Stride: o.Stride}); err != nil {
+			return err
+		}
 	}
 	var in io.Reader
 	name := "--text"
@@ -166,6 +195,10 @@ func runTokenize(ctx context.Context, o tokenizeOptions, stdin io.Reader, stdout
 		return err
 	}
 	printEncoding(stdout, enc, o.Pair != nil)
+	for i, ov := range enc.Overflowing {
+		fmt.Fprintf(stdout, "\noverflowing %d of %d:\n", i+1, len(enc.Overflowing))
+		printEncoding(stdout, ov, o.Pair != nil)
+	}
 	return nil
 }
 
@@ -313,6 +346,16 @@ func appendEncodingJSON(b []byte, enc *tokenizer.Encoding, pair bool) []byte {
 	if pair {
 		b = append(b, `,"type_ids":[`...)
 		b = appendIDs(b, enc.TypeIDs)
+		b = append(b, ']')
+	}
+	if len(enc.Overflowing) > 0 {
+		b = append(b, `,"overflowing":[`...)
+		for i, ov := range enc.Overflowing {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendEncodingJSON(b, ov, pair)
+		}
 		b = append(b, ']')
 	}
 	return append(b, '}')
