@@ -293,7 +293,7 @@ func BenchmarkAdversarial(b *testing.B) {
 		}
 		tok := loadReferenceTokenizer(b, e)
 		for _, in := range []struct{ name, unit string }{{"a", "a"}, {"spaces", " "}, {"emoji", "\U0001F600"}} {
-			for _, size := range []int{64 << 10, 256 << 10, 1 << 20} {
+			for _, size := range []int{64 << 10, 256 << 10, 1 << 20, 4 << 20} {
 				text := strings.Repeat(in.unit, size/len(in.unit))
 				b.Run(fmt.Sprintf("%s/%s/%dK", e.Name, in.name, size>>10), func(b *testing.B) {
 					b.SetBytes(int64(len(text)))
