@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/hubmirror/hubmirror/arch"
-	"github.com/hubmirror/hubmirror/internal/kernels"
 )
 
 // mpnet is transformers' MPNetModel: RoBERTa-style embeddings (word and
@@ -16,11 +16,8 @@ import (
 // sequence and shared by all layers; with its pooler, MPNetForMaskedLM's
 // head or MPNetForSequenceClassification's.
 type mpnet struct {
-	enc    *encoder
-	pooler *linear  // MPNetModel with a pooler
-	mlm    *mlmHead // MPNetForMaskedLM
-	// classDense and classOut are MPNetForSequenceClassification's head.
-	classDense, classOut *linear
+	enc *encoder
+	robertaHeads
 }
 
 func init() { loaders["mpnet"] = loadMPNet }
@@ -121,49 +118,9 @@ func loadMPNet(s *tensorSet, cfg *arch.Config) (network, Info, error) {
 	m := &mpnet{enc: enc}
 	info := Info{Family: "mpnet", Architecture: class, VocabSize: c.VocabSize, HiddenSize: H,
 		Layers: c.NumHiddenLayers, MaxPositions: c.Sizes().MaxPositions, Outputs: []string{OutputLastHiddenState}}
-	switch class {
-	case "MPNetModel":
-		if s.has(arch.MPNetPooler+".weight", false) {
-			pl, err := loadLinear(s, arch.MPNetPooler, H, H, false, true)
-			if err != nil {
-				return nil, Info{}, err
-			}
-			m.pooler = &pl
-			info.Outputs = append(info.Outputs, OutputPooler)
-		}
-	case "MPNetForMaskedLM":
-		h := &mlmHead{act: kernels.GELU}
-		if h.dense, err = loadAbsLinear(s, arch.MPNetLMDense, H, H); err != nil {
-			return nil, Info{}, err
-		}
-		if h.norm, err = loadAbsNorm(s, arch.MPNetLMNorm, H, c.LayerNormEps); err != nil {
-			return nil, Info{}, err
-		}
-		if h.decoder.w, err = lmHead(s, arch.MPNetLMDecoder+".weight", c.TieWordEmbeddings, enc.word, c.VocabSize, H, class); err != nil {
-			return nil, Info{}, err
-		}
-		// lm_head.bias and lm_head.decoder.bias are one parameter; files
-		// carry either or both.
-		bias := arch.MPNetLMBias
-		if !s.has(bias, true) {
-			bias = arch.MPNetLMDecoder + ".bias"
-		}
-		if h.decoder.b, err = s.vector(bias, c.VocabSize, true); err != nil {
-			return nil, Info{}, fmt.Errorf("%s: %w", class, err)
-		}
-		s.markUsed(func(n string) bool { return n == arch.MPNetLMBias || n == arch.MPNetLMDecoder+".bias" })
-		m.mlm = h
-		info.Outputs = append(info.Outputs, OutputLogits)
-	case "MPNetForSequenceClassification":
-		d, err := loadAbsLinear(s, arch.MPNetClassDense, H, H)
-		if err != nil {
-			return nil, Info{}, err
-		}
-		m.classDense = &d
-		if m.classOut, info.NumLabels, err = classifierHead(s, class, arch.MPNetClassOutProj, H, c.NumLabels); err != nil {
-			return nil, Info{}, err
-		}
-		info.Outputs = append(info.Outputs, OutputLogits)
+	if m.robertaHeads, err = loadRobertaHeads(s, headSpec{kind: strings.TrimPrefix(class, "MPNet"), class: class, pooler: arch.MPNetPooler,
+		hidden: H, vocab: c.VocabSize, labels: c.NumLabels, eps: c.LayerNormEps, tied: c.TieWordEmbeddings, word: enc.word}, &info); err != nil {
+		return nil, Info{}, err
 	}
 	s.markUsed(arch.IsBuffer)
 	return m, info, nil
@@ -174,23 +131,5 @@ func (m *mpnet) run(ctx context.Context, ids []int, rc runConfig) ([]Output, err
 	if err != nil {
 		return nil, err
 	}
-	n, H := len(ids), m.enc.hidden
-	switch {
-	case m.pooler != nil:
-		pooled := make([]float32, H)
-		m.pooler.apply(pooled, x[:H], 1, rc)
-		tanh(pooled)
-		out = append(out, Output{Name: OutputPooler, Shape: []int{1, H}, Data: pooled})
-	case m.mlm != nil:
-		logits := m.mlm.logits(x, n, rc)
-		out = append(out, Output{Name: OutputLogits, Shape: []int{1, n, m.mlm.decoder.w.Out}, Data: logits})
-	case m.classOut != nil:
-		t := make([]float32, H)
-		m.classDense.apply(t, x[:H], 1, rc)
-		tanh(t)
-		logits := make([]float32, m.classOut.w.Out)
-		m.classOut.apply(logits, t, 1, rc)
-		out = append(out, Output{Name: OutputLogits, Shape: []int{1, len(logits)}, Data: logits})
-	}
-	return out, nil
+	return m.outputs(out, x, len(ids), m.enc.hidden, rc), nil
 }
