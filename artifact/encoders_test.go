@@ -30,48 +30,13 @@ var heavyTailed = map[string]bool{"mpnet-mlm-st": true, "modernbert-mlm-st": tru
 // MPNet and ModernBERT fixtures (pruning on the heavy-tailed ones).
 func TestEncoderFamiliesPasses(t *testing.T) {
 	var pruned *forward.Thresholds // the pruned kind's default, cosine 0.8
-	passes := []struct {
-		name string
-		kind forward.Kind
-		pass Pass
-		th   *forward.Thresholds
-	}{
-		{"convert", forward.KindExact, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-			return convert.DedupeShared(g, cfg)
-		}, nil},
-		{"fp16", forward.KindF16, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-			return quantize.Quantize(g, cfg, quantize.Options{Scheme: quantize.FP16})
-		}, nil},
-		{"int8", forward.KindInt8, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-			return quantize.Quantize(g, cfg, quantize.Options{Scheme: quantize.Int8})
-		}, nil},
-		{"sparsity-0.5", forward.KindPruned, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-			return prune.Magnitude(g, cfg, 0.5, false)
-		}, pruned},
-		{"nm-2:4", forward.KindPruned, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-			return prune.NM(g, cfg, 2, 4)
-		}, pruned},
-	}
+	passes := []namedPass{namedConvertPass, namedFp16Pass, namedInt8Pass, sparsityPass(pruned), nmPass(pruned)}
 	for _, fx := range encoderFixtures {
 		for _, p := range passes {
 			if p.kind == forward.KindPruned && !heavyTailed[fx] {
 				continue
 			}
-			t.Run(fx+"/"+p.name, func(t *testing.T) {
-				dst := filepath.Join(t.TempDir(), "out")
-				res, err := Build(context.Background(), filepath.Join(models, fx), dst, p.name, p.pass,
-					Options{Validate: forward.ValidateOptions{Kind: p.kind, Thresholds: p.th}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				v := res.Document.Validation
-				if v.Kind != p.kind || !v.Passed || len(v.Outputs) == 0 {
-					t.Fatalf("kind %s passed %v outputs %d: %v", v.Kind, v.Passed, len(v.Outputs), v.Failures)
-				}
-				for _, o := range v.Outputs {
-					t.Logf("%-20s %-18s cosine %.7f", fx, o.Name, o.Cosine)
-				}
-			})
+			t.Run(fx+"/"+p.name, func(t *testing.T) { runPass(t, fx, p) })
 		}
 	}
 }

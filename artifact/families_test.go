@@ -11,8 +11,6 @@ import (
 	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/convert"
 	"github.com/hubmirror/hubmirror/forward"
-	"github.com/hubmirror/hubmirror/prune"
-	"github.com/hubmirror/hubmirror/quantize"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -28,25 +26,7 @@ var familyFixtures = []string{"roberta-mlm-st", "camembert-mlm-bin", "roberta-cl
 // default 0.8, so pruning is judged at 0.5, as TestPrunedHeadsAreExact
 // judges its pass.
 func TestFamiliesPasses(t *testing.T) {
-	passes := []struct {
-		name string
-		kind forward.Kind
-		pass Pass
-		th   *forward.Thresholds
-	}{
-		{"convert", forward.KindExact, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-			return convert.DedupeShared(g, cfg)
-		}, nil},
-		{"fp16", forward.KindF16, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-			return quantize.Quantize(g, cfg, quantize.Options{Scheme: quantize.FP16})
-		}, nil},
-		{"int8", forward.KindInt8, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-			return quantize.Quantize(g, cfg, quantize.Options{Scheme: quantize.Int8})
-		}, nil},
-		{"sparsity-0.5", forward.KindPruned, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-			return prune.Magnitude(g, cfg, 0.5, false)
-		}, &forward.Thresholds{MinCosine: 0.5}},
-	}
+	passes := []namedPass{namedConvertPass, namedFp16Pass, namedInt8Pass, sparsityPass(&forward.Thresholds{MinCosine: 0.5})}
 	for _, fx := range familyFixtures {
 		for _, p := range passes {
 			if fx == "distilbert-cls-bin" && p.kind == forward.KindPruned {
@@ -55,21 +35,7 @@ func TestFamiliesPasses(t *testing.T) {
 				// family's other two fixtures are pruned below.
 				continue
 			}
-			t.Run(fx+"/"+p.name, func(t *testing.T) {
-				dst := filepath.Join(t.TempDir(), "out")
-				res, err := Build(context.Background(), filepath.Join(models, fx), dst, p.name, p.pass,
-					Options{Validate: forward.ValidateOptions{Kind: p.kind, Thresholds: p.th}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				v := res.Document.Validation
-				if v.Kind != p.kind || !v.Passed || len(v.Outputs) == 0 {
-					t.Fatalf("kind %s passed %v outputs %d: %v", v.Kind, v.Passed, len(v.Outputs), v.Failures)
-				}
-				for _, o := range v.Outputs {
-					t.Logf("%-16s %-18s cosine %.7f", fx, o.Name, o.Cosine)
-				}
-			})
+			t.Run(fx+"/"+p.name, func(t *testing.T) { runPass(t, fx, p) })
 		}
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/hubmirror/hubmirror/convert"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/prune"
-	"github.com/hubmirror/hubmirror/quantize"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -32,31 +31,7 @@ var moePassFixtures = []string{"mixtral-st", "qwen2moe-st", "qwen3moe-st", "qwen
 // as it leaves 0.42-0.52 on the dense llama-tiny-st and qwen3-st
 // (hubmirror prune --pattern 2:4 --min-cosine 0.01 --json).
 func TestMoEPasses(t *testing.T) {
-	passes := []struct {
-		name string
-		kind forward.Kind
-		pass Pass
-		th   *forward.Thresholds
-	}{
-		{"convert", forward.KindExact, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-			return convert.DedupeShared(g, cfg)
-		}, nil},
-		{"fp16", forward.KindF16, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-			return quantize.Quantize(g, cfg, quantize.Options{Scheme: quantize.FP16})
-		}, nil},
-		{"bf16", forward.KindBF16, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-			return quantize.Quantize(g, cfg, quantize.Options{Scheme: quantize.BF16})
-		}, nil},
-		{"int8", forward.KindInt8, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-			return quantize.Quantize(g, cfg, quantize.Options{Scheme: quantize.Int8})
-		}, nil},
-		{"sparsity-0.5", forward.KindPruned, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-			return prune.Magnitude(g, cfg, 0.5, false)
-		}, &forward.Thresholds{MinCosine: 0.5}},
-		{"2:4", forward.KindPruned, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-			return prune.NM(g, cfg, 2, 4)
-		}, &forward.Thresholds{MinCosine: 0.2}},
-	}
+	passes := []namedPass{namedConvertPass, namedFp16Pass, namedBf16Pass, namedInt8Pass, sparsityPass(&forward.Thresholds{MinCosine: 0.5}), nmPass(&forward.Thresholds{MinCosine: 0.2})}
 	for _, fx := range moePassFixtures {
 		src := filepath.Join(models, fx)
 		orig, _ := open(t, src)
@@ -65,19 +40,7 @@ func TestMoEPasses(t *testing.T) {
 				continue // already in that dtype: nothing to quantize
 			}
 			t.Run(fx+"/"+p.name, func(t *testing.T) {
-				dst := filepath.Join(t.TempDir(), "out")
-				res, err := Build(context.Background(), src, dst, p.name, p.pass,
-					Options{Validate: forward.ValidateOptions{Kind: p.kind, Thresholds: p.th}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				v := res.Document.Validation
-				if v.Kind != p.kind || !v.Passed || len(v.Outputs) == 0 {
-					t.Fatalf("kind %s passed %v outputs %d: %v", v.Kind, v.Passed, len(v.Outputs), v.Failures)
-				}
-				for _, o := range v.Outputs {
-					t.Logf("%-16s %-18s cosine %.7f", fx, o.Name, o.Cosine)
-				}
+				dst, _ := runPass(t, fx, p)
 				out, _ := open(t, dst)
 				var routers, experts int
 				for _, x := range orig.Tensors() {

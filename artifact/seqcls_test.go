@@ -11,8 +11,6 @@ import (
 	"github.com/hubmirror/hubmirror/convert"
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/forward"
-	"github.com/hubmirror/hubmirror/prune"
-	"github.com/hubmirror/hubmirror/quantize"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
@@ -26,33 +24,13 @@ var seqClsFixtures = []string{"llama-cls-st", "qwen3-cls-bin", "gpt2-cls-st", "g
 // qwen3-cls-bin), so pruning is judged by the KL divergence of the label
 // distributions (0.027 measured at most).
 func TestSeqClassifierPasses(t *testing.T) {
-	passes := []struct {
-		name string
-		kind forward.Kind
-		pass Pass
-		th   *forward.Thresholds
-	}{
-		{"convert", forward.KindExact, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-			return convert.DedupeShared(g, cfg)
-		}, nil},
-		{"fp16", forward.KindF16, schemePass(quantize.FP16), nil},
-		{"int8", forward.KindInt8, schemePass(quantize.Int8), nil},
-		{"sparsity-0.5", forward.KindPruned, func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
-			return prune.Magnitude(g, cfg, 0.5, false)
-		}, &forward.Thresholds{MaxKL: 0.1}},
-	}
+	passes := []namedPass{namedConvertPass, namedFp16Pass, namedInt8Pass, sparsityPass(&forward.Thresholds{MaxKL: 0.1})}
 	for _, fx := range seqClsFixtures {
 		for _, p := range passes {
 			t.Run(fx+"/"+p.name, func(t *testing.T) {
-				dst := filepath.Join(t.TempDir(), "out")
-				res, err := Build(context.Background(), filepath.Join(models, fx), dst, p.name, p.pass,
-					Options{Validate: forward.ValidateOptions{Kind: p.kind, Thresholds: p.th}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				v := res.Document.Validation
-				if v.Kind != p.kind || !v.Passed || len(v.Outputs) != 2 || v.Reference.NumLabels == 0 {
-					t.Fatalf("kind %s passed %v outputs %d: %v", v.Kind, v.Passed, len(v.Outputs), v.Failures)
+				dst, v := runPass(t, fx, p)
+				if len(v.Outputs) != 2 || v.Reference.NumLabels == 0 {
+					t.Fatalf("outputs %d, labels %d", len(v.Outputs), v.Reference.NumLabels)
 				}
 				if (v.Reference.PadTokenID != nil) != (v.PaddedInputs > 0) {
 					t.Errorf("pad %v, %d padded inputs", v.Reference.PadTokenID, v.PaddedInputs)
@@ -66,9 +44,6 @@ func TestSeqClassifierPasses(t *testing.T) {
 					if x, ok := g.Tensor(arch.DecoderClassifier + ".weight"); !ok || x.DType != weights.F32 {
 						t.Errorf("score.weight after int8: %v", x)
 					}
-				}
-				for _, o := range v.Outputs {
-					t.Logf("%-14s %-18s cosine %.7f top1 %.4f KL %.3g", fx, o.Name, o.Cosine, o.Top1Agreement, o.KLDivergence)
 				}
 			})
 		}
