@@ -128,6 +128,10 @@ var cases = []familyCase{
 	// original_max_position_embeddings 8, and llama.cpp's context of 256
 	// is too) and its attention factor, fused qkv and gate_up.
 	{fixture: "phi3-st", tokenizer: "spm", config: map[string]any{"sliding_window": nil}, ggufName: "tiny-phi-st"},
+	// Tied head, full rotary, bf16 source; max_position_embeddings 48 is
+	// shorter than the text (the attention factor becomes
+	// sqrt(1 + ln(128/16)/ln(16))).
+	{fixture: "phi3-bf16-st", tokenizer: "spm", config: map[string]any{"max_position_embeddings": 128}, ggufName: "tiny-phi-bf16"},
 	// Mixtral is llama.cpp's llama with stacked experts; no window.
 	{fixture: "mixtral-st", tokenizer: "spm", config: map[string]any{"sliding_window": nil}},
 	// llama.cpp's qwen2moe and qwen3moe make every layer an MoE layer:
