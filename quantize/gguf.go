@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hubmirror/hubmirror/arch"
@@ -75,6 +77,9 @@ type GGUFTensor struct {
 	Permuted bool `json:"permuted,omitempty"`
 	// Shifted is what was added to a norm's weights (Gemma's 1).
 	Shifted float32 `json:"shifted,omitempty"`
+	// Expert is the place of an expert's matrix in the stacked tensor
+	// GGUF (ffn_*_exps), nil for the other tensors.
+	Expert *int `json:"expert,omitempty"`
 }
 
 // GGUFReport says what GGUF writes.
@@ -127,13 +132,18 @@ func (f *ggufFamily) ggufName(name string) (gname string, ok bool) {
 // tensors renamed (token_embd, blk.N.attn_q, ..., output_norm, output),
 // per-family changes (the rows of the q and k projections reordered to
 // ggml's interleaved rotary layout for the llama architecture, Gemma's norm
-// weights plus one), norms and biases in F32, every matrix in opts.Type
+// weights plus one, Phi-3's fused matrices kept fused and its LongRoPE
+// factors as tensors, the experts of an MoE layer stacked into one 3-D
+// tensor per projection), norms, biases and routers in F32, every matrix
+// in opts.Type
 // (Q8_0 falls back to F16 for rows that are not a multiple of 32 long, as
 // llama.cpp's converter does), dimensions in ggml's order (reversed), and
 // the vocabulary of the tokenizer in opts.TokenizerDir (see readGGUFVocab).
 // What llama.cpp's graph for the family cannot compute as the model does
 // (other RoPE scalings, binding sliding windows where llama.cpp has none,
-// Gemma's fixed attention scales and window patterns) is refused
+// Gemma's fixed attention scales and window patterns, dense layers in an
+// MoE model, routing weights normalised otherwise than llama.cpp fixes
+// them) is refused
 // (ErrGGUFUnsupported), as is a tokenizer it cannot reproduce
 // (ErrGGUFVocab).
 func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, error) {
@@ -178,6 +188,9 @@ func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, err
 		if err != nil {
 			return nil, err
 		}
+		if err := ggufPhi3Name(opts.Name, v.tokens); err != nil {
+			return nil, err
+		}
 		md = append(md, v.metadata()...)
 		rep.Vocabulary = v.describe()
 	}
@@ -186,7 +199,12 @@ func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, err
 	if embed == nil {
 		embed, _ = g.Tensor("embed_tokens.weight")
 	}
+	experts, err := fam.expertStacks(g, cfg)
+	if err != nil {
+		return nil, err
+	}
 	var tensors []*gguf.Tensor
+	head := false
 	for _, t := range g.Tensors() {
 		if arch.IsBuffer(t.Name) {
 			rep.Skipped = append(rep.Skipped, t.Name)
@@ -199,31 +217,231 @@ func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, err
 		if t.Name == "lm_head.weight" && fam.noHead {
 			return nil, fmt.Errorf("%w: %s has an untied lm_head, and llama.cpp's %s graph uses the token embeddings as the head", ErrGGUFUnsupported, cfg.Architecture(), fam.arch)
 		}
+		if st, ok := experts.of[t.Name]; ok {
+			if st.first != t.Name {
+				continue // written with the stack's first expert
+			}
+			out, err := ggufStack(st, gt.typ, opts.Threads)
+			if err != nil {
+				return nil, err
+			}
+			tensors = append(tensors, out)
+			for e, x := range st.experts {
+				e := e
+				rep.Tensors = append(rep.Tensors, GGUFTensor{Name: x.Name, GGUF: st.name, From: x.DType, To: out.Type.String(), Shape: x.Shape, Expert: &e})
+			}
+			continue
+		}
 		gname, ok := fam.ggufName(t.Name)
 		if !ok {
 			return nil, fmt.Errorf("%w: tensor %s has no place in llama.cpp's %s layout", ErrGGUFUnsupported, t.Name, fam.arch)
 		}
-		switch t.DType {
-		case weights.F32, weights.F16, weights.BF16:
-		default:
-			return nil, fmt.Errorf("%w: tensor %s is %v", ErrGGUFUnsupported, t.Name, t.DType)
+		out, err := fam.tensor(t, gname, c, gt.typ, opts.Threads)
+		if err != nil {
+			return nil, err
 		}
-		heads := 0
-		if fam.permuteQK {
-			heads = c.RotaryHeads(t.Name)
+		if gname == "output.weight" {
+			head = true
 		}
-		var shift float32
-		if fam.normShift != 0 && len(t.Shape) == 1 && strings.HasSuffix(t.Name, "norm.weight") {
-			shift = fam.normShift
+		tensors = append(tensors, out)
+		rep.Tensors = append(rep.Tensors, GGUFTensor{Name: t.Name, GGUF: gname, From: t.DType, To: out.Type.String(), Shape: t.Shape,
+			Permuted: fam.permuteQK && c.RotaryHeads(t.Name) > 0, Shifted: fam.shift(t)})
+	}
+	if fam.needsHead && !head {
+		if embed == nil {
+			return nil, fmt.Errorf("%w: %s has neither lm_head nor token embeddings, and llama.cpp's %s graph needs output.weight", ErrGGUFUnsupported, cfg.Architecture(), fam.arch)
 		}
-		out, err := ggufTensor(t, gname, gt.typ, heads, shift, opts.Threads)
+		// Tied: llama.cpp's graph requires output.weight, so the
+		// embeddings are written twice.
+		out, err := fam.tensor(embed, "output.weight", c, gt.typ, opts.Threads)
 		if err != nil {
 			return nil, err
 		}
 		tensors = append(tensors, out)
-		rep.Tensors = append(rep.Tensors, GGUFTensor{Name: t.Name, GGUF: gname, From: t.DType, To: out.Type.String(), Shape: t.Shape, Permuted: heads > 0, Shifted: shift})
+		rep.Tensors = append(rep.Tensors, GGUFTensor{Name: embed.Name, GGUF: "output.weight", From: embed.DType, To: out.Type.String(), Shape: embed.Shape})
+	}
+	if fam.extra != nil {
+		ts, r, err := fam.extra(cfg)
+		if err != nil {
+			return nil, err
+		}
+		tensors = append(tensors, ts...)
+		rep.Tensors = append(rep.Tensors, r...)
 	}
 	return &GGUFModel{Metadata: md, Tensors: tensors, Report: rep}, nil
+}
+
+// ggufPhi3Tokens are the tokens whose attributes llama.cpp's vocabulary
+// loader sets when general.name contains "phi-3" or "phi3" (whatever the
+// architecture), looking each up with std::map::at: a vocabulary without
+// one of them makes llama.cpp abort loading (std::out_of_range).
+var ggufPhi3Tokens = []string{"</s>", "<unk>", "<s>", "<|endoftext|>"}
+
+// ggufPhi3Name refuses a name that llama.cpp takes for Phi-3's with a
+// vocabulary that lacks Phi-3's special tokens.
+func ggufPhi3Name(name string, tokens []string) error {
+	lower := strings.ToLower(name)
+	if !strings.Contains(lower, "phi-3") && !strings.Contains(lower, "phi3") {
+		return nil
+	}
+	for _, want := range ggufPhi3Tokens {
+		if !slices.Contains(tokens, want) {
+			return fmt.Errorf("%w: general.name %q: llama.cpp takes a model named phi-3 or phi3 for Phi-3 and fails to load it unless its vocabulary has the token %q (give the model another name)",
+				ErrGGUFVocab, name, want)
+		}
+	}
+	return nil
+}
+
+// shift is what is added to t's values in the file: Gemma's norms get 1.
+func (f *ggufFamily) shift(t *weights.Tensor) float32 {
+	if f.normShift != 0 && len(t.Shape) == 1 && strings.HasSuffix(t.Name, "norm.weight") {
+		return f.normShift
+	}
+	return 0
+}
+
+// tensor returns the GGUF tensor gname of the checkpoint tensor t:
+// checked, q/k rows reordered where the family does it, norms shifted,
+// matrices in matType unless the family keeps them F32.
+func (f *ggufFamily) tensor(t *weights.Tensor, gname string, c *arch.LlamaConfig, matType gguf.Type, threads int) (*gguf.Tensor, error) {
+	switch t.DType {
+	case weights.F32, weights.F16, weights.BF16:
+	default:
+		return nil, fmt.Errorf("%w: tensor %s is %v", ErrGGUFUnsupported, t.Name, t.DType)
+	}
+	heads := 0
+	if f.permuteQK {
+		heads = c.RotaryHeads(t.Name)
+	}
+	if f.float32[ggufBase(gname)] {
+		matType = gguf.TypeF32
+	}
+	return ggufTensor(t, gname, matType, heads, f.shift(t), threads)
+}
+
+// ggufBase is a GGUF tensor name without blk.N. and .weight/.bias.
+func ggufBase(gname string) string {
+	if strings.HasPrefix(gname, "blk.") {
+		if i := strings.IndexByte(gname[4:], '.'); i >= 0 {
+			gname = gname[4+i+1:]
+		}
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(gname, ".weight"), ".bias")
+}
+
+// An expertStack is the experts' matrices of one projection of one MoE
+// layer, written as one 3-D tensor [experts, rows, cols] (ggml's {cols,
+// rows, experts}) as convert_hf_to_gguf.py stacks them.
+type expertStack struct {
+	name    string // blk.N.ffn_{gate,up,down}_exps.weight
+	first   string // the checkpoint name of expert 0's matrix
+	experts []*weights.Tensor
+}
+
+type expertStacks struct {
+	of map[string]*expertStack // checkpoint name -> its stack
+}
+
+var expertName = regexp.MustCompile(`^(?:model\.)?layers\.(\d+)\.(.+)\.experts\.(\d+)\.([^.]+)\.weight$`)
+
+// expertStacks groups the experts' matrices of g by layer and projection,
+// checking that each stack has every expert (cfg's count) and one shape.
+func (f *ggufFamily) expertStacks(g *weights.Graph, cfg *arch.Config) (expertStacks, error) {
+	out := expertStacks{of: map[string]*expertStack{}}
+	if f.experts == "" {
+		return out, nil
+	}
+	var n int
+	switch {
+	case cfg.Mixtral() != nil:
+		n = cfg.Mixtral().Experts
+	case cfg.Qwen2MoE() != nil:
+		n = cfg.Qwen2MoE().Experts
+	case cfg.Qwen3MoE() != nil:
+		n = cfg.Qwen3MoE().Experts
+	}
+	stacks := map[string]*expertStack{}
+	var order []*expertStack
+	for _, t := range g.Tensors() {
+		m := expertName.FindStringSubmatch(t.Name)
+		if m == nil || m[2] != f.experts {
+			continue
+		}
+		proj, ok := f.expertNames[m[4]]
+		if !ok {
+			return out, fmt.Errorf("%w: tensor %s has no place in llama.cpp's %s layout", ErrGGUFUnsupported, t.Name, f.arch)
+		}
+		e, _ := strconv.Atoi(m[3])
+		if e >= n {
+			return out, fmt.Errorf("%w: tensor %s: expert %d of %d", ErrGGUFUnsupported, t.Name, e, n)
+		}
+		gname := "blk." + m[1] + "." + proj + ".weight"
+		st := stacks[gname]
+		if st == nil {
+			st = &expertStack{name: gname, experts: make([]*weights.Tensor, n)}
+			stacks[gname] = st
+			order = append(order, st)
+		}
+		if st.experts[e] != nil {
+			return out, fmt.Errorf("%w: tensor %s: expert %d twice", ErrGGUFUnsupported, t.Name, e)
+		}
+		st.experts[e] = t
+		out.of[t.Name] = st
+	}
+	for _, st := range order {
+		for e, x := range st.experts {
+			if x == nil {
+				return out, fmt.Errorf("%w: %s: expert %d of %d is missing", ErrGGUFUnsupported, st.name, e, n)
+			}
+			if len(x.Shape) != 2 || !slices.Equal(x.Shape, st.experts[0].Shape) || x.DType != st.experts[0].DType {
+				return out, fmt.Errorf("%w: %s: expert %d is %v %v, expert 0 %v %v", ErrGGUFUnsupported, x.Name, e, x.DType, x.Shape, st.experts[0].DType, st.experts[0].Shape)
+			}
+			switch x.DType {
+			case weights.F32, weights.F16, weights.BF16:
+			default:
+				return out, fmt.Errorf("%w: tensor %s is %v", ErrGGUFUnsupported, x.Name, x.DType)
+			}
+		}
+		// The first of the stack in the checkpoint's order writes it.
+		for _, t := range g.Tensors() {
+			if out.of[t.Name] == st {
+				st.first = t.Name
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// ggufStack returns the lazily encoded 3-D tensor of a stack: each
+// expert's matrix encoded as a 2-D tensor is, one after the other.
+func ggufStack(st *expertStack, matType gguf.Type, threads int) (*gguf.Tensor, error) {
+	parts := make([]*gguf.Tensor, len(st.experts))
+	for e, x := range st.experts {
+		p, err := ggufTensor(x, st.name, matType, 0, 0, threads)
+		if err != nil {
+			return nil, err
+		}
+		parts[e] = p
+	}
+	dims := append(slices.Clone(parts[0].Dims), uint64(len(parts)))
+	out := &gguf.Tensor{Name: st.name, Dims: dims, Type: parts[0].Type}
+	out.Data = weights.SourceFunc(func() ([]byte, error) {
+		var b []byte
+		for _, p := range parts {
+			d, err := p.Data.Bytes()
+			if err != nil {
+				return nil, err
+			}
+			if b == nil {
+				b = make([]byte, 0, len(d)*len(parts))
+			}
+			b = append(b, d...)
+		}
+		return b, nil
+	})
+	return out, nil
 }
 
 // rotaryToGGML returns the source row of output row r of a q or k

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/formats/gguf"
+	"github.com/hubmirror/hubmirror/weights"
 )
 
 // ggufFamily is how llama.cpp's convert_hf_to_gguf.py lays out one
@@ -34,8 +35,28 @@ type ggufFamily struct {
 	// an lm_head is dropped, which is only right when it is tied.
 	noHead bool
 	// params adds the family's hyperparameters (beyond the ones every
-	// family has) and refuses what llama.cpp's graph cannot express.
+	// family has; a key already added is replaced) and refuses what
+	// llama.cpp's graph cannot express.
 	params func(c *arch.Config, add func(key string, v any)) error
+	// experts is the mixture-of-experts block under a layer ("mlp",
+	// "block_sparse_moe") whose experts.<e>.<projection> matrices are
+	// stacked into one 3-D tensor per projection, named by expertNames
+	// (projection -> llama.cpp's name); "" for a dense family.
+	experts     string
+	expertNames map[string]string
+	// float32 are llama.cpp's names of matrices written F32 whatever the
+	// type (the routers: convert_hf_to_gguf.py keeps ffn_gate_inp and
+	// ffn_gate_inp_shexp in F32).
+	float32 map[string]bool
+	// needsHead: llama.cpp's graph requires output.weight (qwen2moe), so
+	// a tied head is written as a copy of the token embeddings.
+	needsHead bool
+	// ownRope: the family writes its RoPE scaling itself (Phi-3's
+	// LongRoPE); the generic linear-only handling is skipped.
+	ownRope bool
+	// extra returns tensors that are not in the checkpoint (Phi-3's rope
+	// factors).
+	extra func(c *arch.Config) ([]*gguf.Tensor, []GGUFTensor, error)
 }
 
 // The layer tensors every decoder family shares (Llama's names).
@@ -74,8 +95,45 @@ var (
 	})
 )
 
-// ggufFamilies maps a config.json model_type to its GGUF layout. Phi-3 and
-// the mixtures of experts go here too.
+var (
+	// Phi-3 (Phi3MiniModel): q, k and v fused as attn_qkv, gate and up
+	// as ffn_up (gate rows first: llama.cpp's SWIGLU takes the first
+	// half as the gate).
+	ggufPhi3Layer = map[string]string{
+		arch.LlamaInputNorm:         "attn_norm",
+		arch.Phi3QKV:                "attn_qkv",
+		arch.LlamaAttentionOutput:   "attn_output",
+		arch.LlamaPostAttentionNorm: "ffn_norm",
+		arch.Phi3GateUp:             "ffn_up",
+		arch.LlamaDown:              "ffn_down",
+	}
+	// The attention of the Llama layers with an MoE block instead of the
+	// MLP.
+	ggufMoEAttention = map[string]string{
+		arch.LlamaInputNorm:         "attn_norm",
+		arch.LlamaQuery:             "attn_q",
+		arch.LlamaKey:               "attn_k",
+		arch.LlamaValue:             "attn_v",
+		arch.LlamaAttentionOutput:   "attn_output",
+		arch.LlamaPostAttentionNorm: "ffn_norm",
+	}
+	// Mixtral (LlamaModel with experts): the router and w1/w2/w3.
+	ggufMixtralLayer   = withLayer(ggufMoEAttention, map[string]string{arch.MixtralMoE + "." + arch.MoERouter: "ffn_gate_inp"})
+	ggufMixtralExperts = map[string]string{arch.MixtralExpertGate: "ffn_gate_exps", arch.MixtralExpertDown: "ffn_down_exps", arch.MixtralExpertUp: "ffn_up_exps"}
+	ggufQwenExperts    = map[string]string{arch.QwenExpertGate: "ffn_gate_exps", arch.QwenExpertDown: "ffn_down_exps", arch.QwenExpertUp: "ffn_up_exps"}
+	ggufQwenRouter     = map[string]string{arch.QwenMoE + "." + arch.MoERouter: "ffn_gate_inp"}
+	// Qwen2-MoE's shared expert and its sigmoid gate.
+	ggufQwen2MoELayer = withLayer(withLayer(ggufMoEAttention, ggufQwenRouter), map[string]string{
+		arch.QwenMoE + "." + arch.Qwen2MoESharedExpert + "." + arch.QwenExpertGate: "ffn_gate_shexp",
+		arch.QwenMoE + "." + arch.Qwen2MoESharedExpert + "." + arch.QwenExpertUp:   "ffn_up_shexp",
+		arch.QwenMoE + "." + arch.Qwen2MoESharedExpert + "." + arch.QwenExpertDown: "ffn_down_shexp",
+		arch.QwenMoE + "." + arch.Qwen2MoESharedGate:                               "ffn_gate_inp_shexp",
+	})
+	ggufQwen3MoELayer = withLayer(withLayer(ggufMoEAttention, ggufQwenRouter), ggufQKNorms)
+	ggufRouters       = map[string]bool{"ffn_gate_inp": true, "ffn_gate_inp_shexp": true}
+)
+
+// ggufFamilies maps a config.json model_type to its GGUF layout.
 var ggufFamilies = map[string]*ggufFamily{
 	"llama":       {arch: "llama", layer: ggufLlamaLayer, permuteQK: true, params: ggufNoWindows},
 	"mistral":     {arch: "llama", layer: ggufLlamaLayer, permuteQK: true, params: ggufNoWindows},
@@ -84,6 +142,14 @@ var ggufFamilies = map[string]*ggufFamily{
 	"gemma":       {arch: "gemma", layer: ggufLlamaLayer, normShift: 1, noHead: true, params: ggufGemma},
 	"gemma2":      {arch: "gemma2", layer: ggufGemma2Layer, normShift: 1, noHead: true, params: ggufGemma},
 	"gemma3_text": {arch: "gemma3", layer: withLayer(ggufGemma2Layer, ggufQKNorms), normShift: 1, noHead: true, params: ggufGemma},
+	"phi3":        {arch: "phi3", layer: ggufPhi3Layer, ownRope: true, params: ggufPhi3, extra: ggufPhi3RopeFactors},
+	// llama.cpp writes Mixtral as the llama architecture with experts.
+	"mixtral": {arch: "llama", layer: ggufMixtralLayer, permuteQK: true, experts: arch.MixtralMoE, expertNames: ggufMixtralExperts,
+		float32: ggufRouters, params: ggufMoE},
+	"qwen2_moe": {arch: "qwen2moe", layer: ggufQwen2MoELayer, experts: arch.QwenMoE, expertNames: ggufQwenExperts,
+		float32: ggufRouters, needsHead: true, params: ggufMoE},
+	"qwen3_moe": {arch: "qwen3moe", layer: ggufQwen3MoELayer, experts: arch.QwenMoE, expertNames: ggufQwenExperts,
+		float32: ggufRouters, params: ggufMoE},
 }
 
 // ggufFamilyOf returns the GGUF layout of cfg's model, or an error naming
@@ -100,6 +166,10 @@ func ggufFamilyOf(cfg *arch.Config) (*ggufFamily, error) {
 	if mt == "" {
 		// A config without model_type: the family's name, or the class's.
 		switch a := cfg.Architecture(); {
+		case strings.HasPrefix(a, "Qwen2Moe"):
+			mt = "qwen2_moe"
+		case strings.HasPrefix(a, "Qwen3Moe"):
+			mt = "qwen3_moe"
 		case strings.HasPrefix(a, "Mistral"):
 			mt = "mistral"
 		case strings.HasPrefix(a, "Qwen2"):
@@ -120,7 +190,7 @@ func ggufFamilyOf(cfg *arch.Config) (*ggufFamily, error) {
 }
 
 func ggufFamilyNames() string {
-	return "the decoder families llama, mistral, qwen2, qwen3, gemma, gemma2 and gemma3 (text)"
+	return "the decoder families llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3 (text), phi3, mixtral, qwen2_moe and qwen3_moe"
 }
 
 // ggufHyperparameters returns the hyperparameters of a decoder of the
@@ -132,7 +202,15 @@ func ggufHyperparameters(f *ggufFamily, cfg *arch.Config) ([]gguf.KV, error) {
 		return nil, fmt.Errorf("%w: %s has no decoder hyperparameters", ErrGGUFUnsupported, cfg.Architecture())
 	}
 	var md []gguf.KV
-	add := func(key string, v any) { md = append(md, gguf.KV{Key: f.arch + "." + key, Value: v}) }
+	add := func(key string, v any) {
+		for i := range md {
+			if md[i].Key == f.arch+"."+key {
+				md[i].Value = v
+				return
+			}
+		}
+		md = append(md, gguf.KV{Key: f.arch + "." + key, Value: v})
+	}
 	act := c.HiddenAct
 	if g := cfg.Gemma(); g != nil {
 		act = g.HiddenActivation
@@ -156,8 +234,10 @@ func ggufHyperparameters(f *ggufFamily, cfg *arch.Config) ([]gguf.KV, error) {
 	add("attention.value_length", uint32(c.HeadDim))
 	add("rope.dimension_count", uint32(c.HeadDim))
 	add("vocab_size", uint32(c.VocabSize))
-	if err := ggufRopeScaling(cfg, add); err != nil {
-		return nil, err
+	if !f.ownRope {
+		if err := ggufRopeScaling(cfg, add); err != nil {
+			return nil, err
+		}
 	}
 	if f.params != nil {
 		if err := f.params(cfg, add); err != nil {
@@ -176,6 +256,14 @@ func llamaView(cfg *arch.Config) *arch.LlamaConfig {
 		return &cfg.Qwen3().LlamaConfig
 	case cfg.Gemma() != nil:
 		return &cfg.Gemma().LlamaConfig
+	case cfg.Phi3() != nil:
+		return &cfg.Phi3().LlamaConfig
+	case cfg.Mixtral() != nil:
+		return &cfg.Mixtral().LlamaConfig
+	case cfg.Qwen2MoE() != nil:
+		return &cfg.Qwen2MoE().LlamaConfig
+	case cfg.Qwen3MoE() != nil:
+		return &cfg.Qwen3MoE().LlamaConfig
 	}
 	return nil
 }
@@ -231,7 +319,13 @@ func ggufNoWindows(cfg *arch.Config, _ func(string, any)) error {
 	switch {
 	case cfg.Qwen3() != nil:
 		windows = cfg.Qwen3().Windows
-	case cfg.ModelType == "mistral" && c.SlidingWindow > 0:
+	case (cfg.ModelType == "mistral" || cfg.Mixtral() != nil) && c.SlidingWindow > 0:
+		windows = []int{c.SlidingWindow}
+	case cfg.Phi3() != nil:
+		windows = cfg.Phi3().Windows
+	case cfg.Qwen2MoE() != nil && cfg.Qwen2MoE().UseSlidingWindow && c.SlidingWindow > 0:
+		windows = []int{c.SlidingWindow}
+	case cfg.Qwen3MoE() != nil && cfg.Qwen3MoE().UseSlidingWindow && c.SlidingWindow > 0:
 		windows = []int{c.SlidingWindow}
 	case cfg.ModelType == "qwen2" && c.SlidingWindow > 0:
 		var use bool
@@ -240,10 +334,14 @@ func ggufNoWindows(cfg *arch.Config, _ func(string, any)) error {
 			windows = []int{c.SlidingWindow}
 		}
 	}
+	name := cfg.ModelType
+	if name == "" {
+		name = cfg.Family()
+	}
 	for _, w := range windows {
 		if w > 0 && w < c.MaxPositionEmbeddings {
 			return fmt.Errorf("%w: sliding-window attention (window %d < max_position_embeddings %d): llama.cpp's %s graph attends to the whole context",
-				ErrGGUFUnsupported, w, c.MaxPositionEmbeddings, cfg.ModelType)
+				ErrGGUFUnsupported, w, c.MaxPositionEmbeddings, name)
 		}
 	}
 	return nil
@@ -301,5 +399,108 @@ func ggufGemma(cfg *arch.Config, add func(string, any)) error {
 	if window > 0 && g.RopeLocalBaseFreq != 10000 {
 		return fmt.Errorf("%w: rope_local_base_freq %g: llama.cpp's gemma3 graph uses 10000 on sliding-window layers", ErrGGUFUnsupported, g.RopeLocalBaseFreq)
 	}
+	return nil
+}
+
+// ggufPhi3 writes what Phi3MiniModel writes beyond the common keys: the
+// rotary dimensions (partial_rotary_factor), the pretraining context
+// (original_max_position_embeddings: llama.cpp takes the long factors
+// when its context is longer, the short ones otherwise), LongRoPE's
+// attention factor (rope.scaling.attn_factor, by which llama.cpp
+// multiplies cos and sin as transformers does), and the sliding window.
+// llama.cpp's phi3 graph disables sliding-window attention, so a window
+// that binds is refused.
+func ggufPhi3(cfg *arch.Config, add func(string, any)) error {
+	p := cfg.Phi3()
+	if err := ggufNoWindows(cfg, add); err != nil {
+		return err
+	}
+	if p.NumAttentionHeads*p.HeadDim != p.HiddenSize {
+		return fmt.Errorf("%w: phi3 with %d heads of %d != hidden_size %d: llama.cpp's phi3 layers are hidden_size wide",
+			ErrGGUFUnsupported, p.NumAttentionHeads, p.HeadDim, p.HiddenSize)
+	}
+	add("rope.dimension_count", uint32(p.RotaryDim))
+	add("rope.scaling.original_context_length", uint32(p.OriginalMaxPositionEmbeddings))
+	if l := p.LongRoPE; l != nil {
+		add("rope.scaling.attn_factor", float32(l.AttentionFactor))
+	}
+	add("attention.sliding_window", uint32(p.SlidingWindow))
+	return nil
+}
+
+// ggufPhi3RopeFactors returns LongRoPE's factors as llama.cpp's
+// rope_factors_long and rope_factors_short (F32, rotary dimensions / 2),
+// none without LongRoPE.
+func ggufPhi3RopeFactors(cfg *arch.Config) ([]*gguf.Tensor, []GGUFTensor, error) {
+	l := cfg.Phi3().LongRoPE
+	if l == nil {
+		return nil, nil, nil
+	}
+	var ts []*gguf.Tensor
+	var rep []GGUFTensor
+	for _, x := range []struct {
+		name, field string
+		v           []float64
+	}{{"rope_factors_long.weight", "long_factor", l.LongFactor}, {"rope_factors_short.weight", "short_factor", l.ShortFactor}} {
+		v := make([]float32, len(x.v))
+		for i, f := range x.v {
+			v[i] = float32(f)
+		}
+		b, err := encodeFloats(v, gguf.TypeF32)
+		if err != nil {
+			return nil, nil, err
+		}
+		ts = append(ts, &gguf.Tensor{Name: x.name, Dims: []uint64{uint64(len(v))}, Type: gguf.TypeF32, Data: weights.SourceFunc(func() ([]byte, error) { return b, nil })})
+		rep = append(rep, GGUFTensor{Name: "rope_scaling." + x.field, GGUF: x.name, From: weights.F32, To: gguf.TypeF32.String(), Shape: []int64{int64(len(v))}})
+	}
+	return ts, rep, nil
+}
+
+// ggufMoE writes the experts' hyperparameters (expert_count,
+// expert_used_count, and for Qwen the experts' widths) and refuses what
+// llama.cpp's graphs fix in code: every layer an MoE layer (no
+// mlp_only_layers or decoder_sparse_step), the top-k weights renormalised
+// for llama (Mixtral) and qwen3moe, not for qwen2moe (its
+// expert_weights_norm key is not read for these architectures), no
+// sliding window.
+func ggufMoE(cfg *arch.Config, add func(string, any)) error {
+	if err := ggufNoWindows(cfg, add); err != nil {
+		return err
+	}
+	var m *arch.MoE
+	name, wantNorm := cfg.Family(), true
+	switch {
+	case cfg.Mixtral() != nil:
+		m = &cfg.Mixtral().MoE
+	case cfg.Qwen2MoE() != nil:
+		m, wantNorm = &cfg.Qwen2MoE().MoE, false
+		add("expert_feed_forward_length", uint32(m.ExpertIntermediate))
+		add("expert_shared_feed_forward_length", uint32(m.SharedIntermediate))
+		if m.SharedIntermediate == 0 {
+			return fmt.Errorf("%w: qwen2_moe without a shared expert: llama.cpp's qwen2moe graph requires one", ErrGGUFUnsupported)
+		}
+	case cfg.Qwen3MoE() != nil:
+		q := cfg.Qwen3MoE()
+		m = &q.MoE
+		add("expert_feed_forward_length", uint32(m.ExpertIntermediate))
+		if q.AttentionBias {
+			return fmt.Errorf("%w: qwen3_moe with attention_bias: llama.cpp's qwen3moe graph has no attention output bias", ErrGGUFUnsupported)
+		}
+	}
+	if m.Experts == 0 {
+		return fmt.Errorf("%w: %s without experts: llama.cpp's graph requires them", ErrGGUFUnsupported, name)
+	}
+	for i, s := range m.Sparse {
+		if !s {
+			return fmt.Errorf("%w: %s layer %d has a dense MLP (mlp_only_layers, decoder_sparse_step): llama.cpp's graph makes every layer an MoE layer",
+				ErrGGUFUnsupported, name, i)
+		}
+	}
+	if m.NormTopK != wantNorm {
+		return fmt.Errorf("%w: %s with norm_topk_prob %v: llama.cpp's graph for it always %s the top-k routing weights",
+			ErrGGUFUnsupported, name, m.NormTopK, map[bool]string{true: "renormalises", false: "leaves unnormalised"}[wantNorm])
+	}
+	add("expert_count", uint32(m.Experts))
+	add("expert_used_count", uint32(m.TopK))
 	return nil
 }

@@ -28,7 +28,8 @@ result against SRC with the scheme's thresholds; exit 3 when it fails (nothing w
 --threads sets the goroutines of the int8 pass as well as of the forward pass.
 
 --format gguf writes one GGUF file for llama.cpp instead, for the decoder families llama,
-mistral, qwen2, qwen3, gemma, gemma2 and gemma3: --scheme q8_0 (or int8), f16, bf16 or f32
+mistral, qwen2, qwen3, gemma, gemma2, gemma3, phi3, mixtral, qwen2_moe and qwen3_moe (the
+experts stacked as llama.cpp's ffn_*_exps): --scheme q8_0 (or int8), f16, bf16 or f32
 for the matrices, F32 norms and biases, llama.cpp's tensor names, hyperparameters and q/k
 order, and the vocabulary converted from tokenizer.json (SentencePiece-style BPE as
 tokenizer.ggml.model llama, byte-level BPE as gpt2 with the pre-tokenizer llama.cpp knows

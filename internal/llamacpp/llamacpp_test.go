@@ -103,6 +103,9 @@ type familyCase struct {
 	layers []int
 	// name is the case's name when the fixture is used twice.
 	name string
+	// ggufName is general.name when it cannot be the fixture's: llama.cpp
+	// requires Phi-3's special tokens of a model named phi3.
+	ggufName string
 }
 
 var cases = []familyCase{
@@ -120,6 +123,34 @@ var cases = []familyCase{
 	// the sixth is global: rope_theta 1e6 with linear scaling 4.
 	{fixture: "gemma3-st", name: "gemma3-6layers", tokenizer: "spm", layers: []int{0, 1, 2, 3, 0, 1},
 		config: map[string]any{"sliding_window_pattern": 6, "rope_local_base_freq": 10000.0, "num_hidden_layers": 6}},
+	// llama.cpp's phi3 graph disables sliding windows. Partial rotary
+	// (0.75), LongRoPE with the long factors (the text is longer than
+	// original_max_position_embeddings 8, and llama.cpp's context of 256
+	// is too) and its attention factor, fused qkv and gate_up.
+	{fixture: "phi3-st", tokenizer: "spm", config: map[string]any{"sliding_window": nil}, ggufName: "tiny-phi-st"},
+	// Tied head, full rotary, bf16 source; max_position_embeddings 48 is
+	// shorter than the text (the attention factor becomes
+	// sqrt(1 + ln(128/16)/ln(16))).
+	{fixture: "phi3-bf16-st", tokenizer: "spm", config: map[string]any{"max_position_embeddings": 128}, ggufName: "tiny-phi-bf16"},
+	// Mixtral is llama.cpp's llama with stacked experts; no window.
+	{fixture: "mixtral-st", tokenizer: "spm", config: map[string]any{"sliding_window": nil}},
+	// llama.cpp's qwen2moe and qwen3moe make every layer an MoE layer:
+	// the fixtures' MoE layers only (qwen2moe-st's layer 1 and
+	// qwen3moe-st's layer 0 are dense).
+	{fixture: "qwen2moe-st", tokenizer: "bytelevel", layers: []int{0, 2},
+		config: map[string]any{"num_hidden_layers": 2, "mlp_only_layers": []int{}}},
+	// Tied head (written twice: llama.cpp's qwen2moe requires output),
+	// its one MoE layer; qwen2moe never renormalises the top-k weights.
+	{fixture: "qwen2moe-f16-st", name: "qwen2moe-tied", tokenizer: "bytelevel", layers: []int{1},
+		config: map[string]any{"num_hidden_layers": 1, "decoder_sparse_step": 1, "norm_topk_prob": false}},
+	// qwen3moe renormalises the top-k weights (norm_topk_prob false in
+	// this fixture: the routing choices are the same).
+	{fixture: "qwen3moe-bf16-st", tokenizer: "bytelevel", config: map[string]any{"norm_topk_prob": true}},
+	// Tied head; qwen3moe-st's layer 1 alone (its layer 0 is dense; its
+	// layer 2 after layer 1 without layer 0 has routing margins that
+	// llama.cpp's Q8_0 activations flip).
+	{fixture: "qwen3moe-st", name: "qwen3moe-tied", tokenizer: "bytelevel", layers: []int{1},
+		config: map[string]any{"num_hidden_layers": 1, "mlp_only_layers": []int{}}},
 }
 
 // TestLlamaCppRunsGGUF is the acceptance cross-check of the GGUF output:
@@ -179,7 +210,11 @@ func TestLlamaCppRunsGGUF(t *testing.T) {
 		}
 		for _, typ := range types {
 			name := c.label() + "/" + typ
-			gm, err := quantize.GGUF(g, cfg, quantize.GGUFOptions{Type: typ, TokenizerDir: dir, Name: c.fixture, Threads: 1})
+			gname := c.fixture
+			if c.ggufName != "" {
+				gname = c.ggufName
+			}
+			gm, err := quantize.GGUF(g, cfg, quantize.GGUFOptions{Type: typ, TokenizerDir: dir, Name: gname, Threads: 1})
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -187,7 +222,7 @@ func TestLlamaCppRunsGGUF(t *testing.T) {
 			if err := gguf.WriteFile(p, gm.Metadata, gm.Tensors); err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
-			same := run(t, roundTrip(t, g, typ), cfg, enc.IDs)
+			same := run(t, roundTrip(t, g, typ, gm.Report), cfg, enc.IDs)
 			jobs = append(jobs, &job{Name: name, GGUF: p, Text: text, IDs: enc.IDs, More: moreTexts, moreIDs: moreIDs, Out: p + ".logits", family: c.fixture,
 				want: same.Data, source: source.Data, vocab: same.Shape[len(same.Shape)-1], report: gm.Report})
 		}
@@ -244,7 +279,7 @@ func TestLlamaCppRunsGGUF(t *testing.T) {
 			case !ok:
 				t.Fatalf("llama.cpp did not report (stderr: %s)", stderr.String())
 			case r.Error != "":
-				t.Fatalf("llama.cpp: %s", r.Error)
+				t.Fatalf("llama.cpp: %s\n%s", r.Error, stderr.String())
 			case r.Arch != j.report.Architecture:
 				t.Errorf("llama.cpp loaded architecture %q, want %q", r.Arch, j.report.Architecture)
 			}
@@ -310,12 +345,17 @@ func run(t *testing.T, g *weights.Graph, cfg *arch.Config, ids []int) *forward.O
 }
 
 // roundTrip returns g with its matrices as the GGUF file of type typ holds
-// them: rounded to f16 or bf16, or quantized to Q8_0 and back (rows of a
-// multiple of 32 values; F16 otherwise), in float32. The q/k row
-// reordering of the llama architecture moves whole rows, so rounding in
-// Hugging Face's layout gives the same values.
-func roundTrip(t *testing.T, g *weights.Graph, typ string) *weights.Graph {
+// them (the type the report gives each tensor: routers stay F32): rounded
+// to f16 or bf16, or quantized to Q8_0 and back (rows of a multiple of 32
+// values; F16 otherwise), in float32. The q/k row reordering of the llama
+// architecture moves whole rows, and the experts' stacking whole
+// matrices, so rounding in Hugging Face's layout gives the same values.
+func roundTrip(t *testing.T, g *weights.Graph, typ string, rep *quantize.GGUFReport) *weights.Graph {
 	t.Helper()
+	to := map[string]string{}
+	for _, r := range rep.Tensors {
+		to[r.Name] = r.To
+	}
 	out := weights.NewGraph()
 	out.Config = g.Config
 	for _, x := range g.Tensors() {
@@ -323,10 +363,16 @@ func roundTrip(t *testing.T, g *weights.Graph, typ string) *weights.Graph {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(x.Shape) == 2 && typ != "f32" {
-			cols := int(x.Shape[1])
-			switch {
-			case typ == "q8_0" && cols%gguf.Q8_0BlockLen == 0:
+		want, ok := to[x.Name]
+		if !ok && len(x.Shape) == 2 { // a tied head, not written
+			want = strings.ToUpper(typ)
+			if typ == "q8_0" && x.Shape[1]%gguf.Q8_0BlockLen != 0 {
+				want = "F16"
+			}
+		}
+		if len(x.Shape) == 2 && want != "F32" && want != "" {
+			switch want {
+			case "Q8_0":
 				b := make([]byte, len(v)/gguf.Q8_0BlockLen*gguf.Q8_0BlockBytes)
 				if err := gguf.EncodeQ8_0(b, v); err != nil {
 					t.Fatal(err)
@@ -335,7 +381,7 @@ func roundTrip(t *testing.T, g *weights.Graph, typ string) *weights.Graph {
 					blk := b[i/gguf.Q8_0BlockLen*gguf.Q8_0BlockBytes:]
 					v[i] = weights.F16ToFloat32(binary.LittleEndian.Uint16(blk)) * float32(int8(blk[2+i%gguf.Q8_0BlockLen]))
 				}
-			case typ == "bf16":
+			case "BF16":
 				for i, f := range v {
 					v[i] = weights.BF16ToFloat32(weights.Float32ToBF16(f))
 				}
