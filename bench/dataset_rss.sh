@@ -81,5 +81,6 @@ for d in $(seq -f '%02g' 0 $(((FILES - 1) / 1000))); do
   "$work/dataset_hub" -walk "$url/api/datasets/bench/ds/tree/main/data/train/part-$d" >/dev/null
 done
 t1=$(date +%s.%N)
+case "$walk" in *" $((FILES + 2)) files,"*) ;; *) echo "tree walk through serve: $walk, want $((FILES + 2)) files" >&2; exit 1 ;; esac
 row "serve: recursive tree walk ($walk)" "$(hwm) $(echo "$t1 - $t0" | bc)"
 echo "serve at start: $(echo "$start_kb" | awk '{printf "%.1f", $1/1024}') MiB"
