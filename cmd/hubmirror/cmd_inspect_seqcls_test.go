@@ -16,7 +16,7 @@ func decoderClassifierParams(t *testing.T, dir string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasSuffix(c.Architecture(), "ForSequenceClassification") || c.Bert() != nil || c.Roberta() != nil || c.DistilBert() != nil {
+	if !strings.HasSuffix(c.Architecture(), "ForSequenceClassification") || c.Bert() != nil || c.Roberta() != nil || c.DistilBert() != nil || c.MPNet() != nil || c.ModernBert() != nil {
 		return 0
 	}
 	sc, err := c.SequenceClassification()
