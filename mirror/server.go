@@ -636,19 +636,28 @@ func (s *Server) refs(w http.ResponseWriter, r *http.Request, repo string) {
 // resolve serves HEAD and GET /{repo}/resolve/{rev}/{path}.
 func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, rev, file string) {
 	setRoute(w, routeResolve)
+	if s.resolveEarly(w, r, repo, rev, file) {
+		return
+	}
 	cm, err := s.revision(w, r, repo, rev)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	m := cm.m
-	h := w.Header()
-	h.Set(hubproto.HeaderRepoCommit, m.Commit)
 	e, ok := m.File(file)
 	if !ok {
+		w.Header().Set(hubproto.HeaderRepoCommit, m.Commit)
 		s.fail(w, r, fmt.Errorf("mirror: %s@%s: no file %q: %w", repo, rev, file, ErrEntryNotFound))
 		return
 	}
+	s.serveEntry(w, r, m.Commit, e)
+}
+
+// serveEntry serves HEAD and GET of the file e of commit.
+func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, commit string, e Entry) {
+	h := w.Header()
+	h.Set(hubproto.HeaderRepoCommit, commit)
 	etag := `"` + e.ETag() + `"`
 	h.Set("ETag", etag)
 	if e.LFS {
@@ -723,6 +732,7 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, rev, file
 	}
 	var rc io.ReadCloser
 	var info storage.Info
+	var err error
 	if full && !verifiedAlready {
 		info, err = s.store.Stat(ctx, BlobKey(e.SHA256))
 		if err == nil {

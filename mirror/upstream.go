@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/hubmirror/hubmirror/hubclient"
 	"github.com/hubmirror/hubmirror/storage"
 )
@@ -75,10 +73,30 @@ type Upstream struct {
 	client *hubclient.Client
 	opts   UpstreamOptions
 
-	flights singleflight.Group
-
 	mu     sync.Mutex
 	checks map[string]upstreamCheck
+	// pulls and refs are the pulls and ref resolutions under way, by
+	// repo@commit and repo@ref.
+	pulls map[string]*pullFlight
+	refs  map[string]*refFlight
+	// running counts the pulls and resolutions under way (Wait).
+	running sync.WaitGroup
+}
+
+// Wait waits until the fetches under way end, or ctx does: a server that
+// stops waits for them so that what they fetched gets its manifest.
+func (u *Upstream) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		u.running.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // upstreamCheck is the outcome of resolving a ref upstream.
@@ -104,7 +122,8 @@ func NewUpstream(c *hubclient.Client, opts UpstreamOptions) (*Upstream, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Upstream{client: c, opts: opts, checks: map[string]upstreamCheck{}}, nil
+	return &Upstream{client: c, opts: opts, checks: map[string]upstreamCheck{},
+		pulls: map[string]*pullFlight{}, refs: map[string]*refFlight{}}, nil
 }
 
 // Admits reports whether repo (a qualified id) may be fetched from the
@@ -198,7 +217,7 @@ func (s *Server) revision(w http.ResponseWriter, r *http.Request, repo, rev stri
 		// names nothing.
 		return s.manifest(ctx, repo, rev)
 	}
-	commit, err := u.resolveRef(ctx, s.store, s.opts.Metrics, repo, name)
+	commit, _, err := u.resolveRef(ctx, s.store, s.opts.Metrics, repo, name, "")
 	if err == nil {
 		return s.manifest(ctx, repo, commit)
 	}
@@ -252,58 +271,171 @@ func (s *Server) failUpstream(w http.ResponseWriter, r *http.Request, err *Upstr
 	writeError(w, r, http.StatusBadGateway, "", err.Error())
 }
 
-// wait waits for a shared call, or for ctx to end (the call runs on for
-// the others).
-func wait(ctx context.Context, ch <-chan singleflight.Result) (any, error) {
-	select {
-	case res := <-ch:
-		return res.Val, res.Err
-	case <-ctx.Done():
-		return nil, ctx.Err()
+// pullFlight is a pull of one commit under way, shared by the requests
+// that wait for it; it runs on when they go away.
+type pullFlight struct {
+	done chan struct{}
+	err  error // set before done is closed
+
+	mu     sync.Mutex
+	stored map[string]Entry // the files whose blobs are in the store
+	added  chan struct{}    // closed (and replaced) when a file is stored
+}
+
+func (f *pullFlight) add(e Entry) {
+	f.mu.Lock()
+	f.stored[e.Path] = e
+	close(f.added)
+	f.added = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// waitFile waits until path's blob is in the store and returns its entry;
+// ok is false when the pull ended without it (err says why, nil when the
+// commit has no such file or the mirror held the commit already).
+func (f *pullFlight) waitFile(ctx context.Context, path string) (e Entry, ok bool, err error) {
+	for {
+		f.mu.Lock()
+		e, ok := f.stored[path]
+		added := f.added
+		f.mu.Unlock()
+		if ok {
+			return e, true, nil
+		}
+		select {
+		case <-added:
+		case <-f.done:
+			f.mu.Lock()
+			e, ok := f.stored[path]
+			f.mu.Unlock()
+			return e, ok, f.err
+		case <-ctx.Done():
+			return Entry{}, false, ctx.Err()
+		}
 	}
 }
 
-// fetch pulls commit of repo from the upstream into store, without a ref,
-// unless the mirror holds it; concurrent fetches of the same commit share
-// one pull, which runs on when the requests that wait for it go away.
-func (u *Upstream) fetch(ctx context.Context, store storage.Store, metrics *Metrics, repo, commit string) error {
-	ch := u.flights.DoChan("pull\x00"+repo+"@"+commit, func() (any, error) {
-		fctx := context.WithoutCancel(ctx)
-		if _, err := ReadManifest(fctx, store, repo, commit); !missing(err) {
-			return nil, err
-		}
-		opts := u.opts.Pull
-		opts.Include, opts.Exclude, opts.Revision, opts.Listed, opts.Progress = nil, nil, "", nil, nil
-		_, err := Pull(fctx, u.client, store, repo, commit, opts)
-		metrics.UpstreamFetch(err)
-		return nil, err
-	})
-	_, err := wait(ctx, ch)
-	return err
+func (f *pullFlight) wait(ctx context.Context) error {
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
+
+// startPull starts pulling commit of repo from the upstream into store,
+// without a ref, with the file first (if any) before the others, unless
+// a pull of it is under way: then it returns that one. A pull of a
+// commit the mirror holds ends at once.
+func (u *Upstream) startPull(ctx context.Context, store storage.Store, metrics *Metrics, repo, commit, first string) *pullFlight {
+	key := repo + "@" + commit
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if f := u.pulls[key]; f != nil {
+		return f
+	}
+	f := &pullFlight{done: make(chan struct{}), stored: map[string]Entry{}, added: make(chan struct{})}
+	u.pulls[key] = f
+	u.running.Add(1)
+	go func() {
+		defer u.running.Done()
+		fctx := context.WithoutCancel(ctx)
+		_, err := ReadManifest(fctx, store, repo, commit)
+		if missing(err) {
+			opts := u.opts.Pull
+			opts.Include, opts.Exclude, opts.Revision, opts.Listed, opts.Progress = nil, nil, "", nil, nil
+			opts.First, opts.Stored = nil, f.add
+			if first != "" {
+				opts.First = []string{first}
+			}
+			_, err = Pull(fctx, u.client, store, repo, commit, opts)
+			metrics.UpstreamFetch(err)
+		}
+		u.mu.Lock()
+		delete(u.pulls, key)
+		u.mu.Unlock()
+		f.err = err
+		close(f.done)
+	}()
+	return f
+}
+
+// fetch pulls commit of repo into store (see startPull) and waits for the
+// pull to end.
+func (u *Upstream) fetch(ctx context.Context, store storage.Store, metrics *Metrics, repo, commit string) error {
+	return u.startPull(ctx, store, metrics, repo, commit, "").wait(ctx)
+}
+
+// refFlight is a resolution of a ref upstream under way, shared by the
+// requests that wait for it; it runs on when they go away.
+type refFlight struct {
+	// known is closed once commit and pull are set (pull is nil when the
+	// mirror holds the commit), or when the resolution failed.
+	known     chan struct{}
+	knownOnce sync.Once
+	commit    string
+	pull      *pullFlight
+	done      chan struct{}
+	// result and err are set before done is closed.
+	result string
+	err    error
+}
+
+func (rf *refFlight) setKnown() { rf.knownOnce.Do(func() { close(rf.known) }) }
 
 // resolveRef returns the commit ref of repo names upstream, resolved within
 // TTL (a failure is retried sooner), with that commit in the mirror and
-// the mirror's ref pointing at it.
-func (u *Upstream) resolveRef(ctx context.Context, store storage.Store, metrics *Metrics, repo, ref string) (string, error) {
+// the mirror's ref pointing at it. With file set, it returns as soon as the
+// commit is known and its pull under way, with the pull (whose first file
+// is file when this request started it); the caller then waits for the
+// file, and the ref is written when the pull ends.
+func (u *Upstream) resolveRef(ctx context.Context, store storage.Store, metrics *Metrics, repo, ref, file string) (string, *pullFlight, error) {
 	key := repo + "@" + ref
 	u.mu.Lock()
 	c, ok := u.checks[key]
-	u.mu.Unlock()
 	if ok && u.opts.Now().Sub(c.at) < u.reuseFor(c.err) {
-		return c.commit, c.err
+		u.mu.Unlock()
+		return c.commit, nil, c.err
 	}
-	ch := u.flights.DoChan("ref\x00"+key, func() (any, error) {
-		fctx := context.WithoutCancel(ctx)
-		commit, err := u.refresh(fctx, store, metrics, repo, ref)
-		u.remember(key, upstreamCheck{at: u.opts.Now(), commit: commit, err: err})
-		return commit, err
-	})
-	v, err := wait(ctx, ch)
-	if err != nil {
-		return "", err
+	rf := u.refs[key]
+	if rf == nil {
+		rf = &refFlight{known: make(chan struct{}), done: make(chan struct{})}
+		u.refs[key] = rf
+		u.running.Add(1)
+		go func() {
+			defer u.running.Done()
+			commit, err := u.refresh(context.WithoutCancel(ctx), store, metrics, repo, ref, rf, file)
+			u.mu.Lock()
+			u.rememberLocked(key, upstreamCheck{at: u.opts.Now(), commit: commit, err: err})
+			delete(u.refs, key)
+			u.mu.Unlock()
+			rf.result, rf.err = commit, err
+			rf.setKnown()
+			close(rf.done)
+		}()
 	}
-	return v.(string), nil
+	u.mu.Unlock()
+	if file != "" {
+		select {
+		case <-rf.known:
+		case <-ctx.Done():
+			return "", nil, ctx.Err()
+		}
+		select {
+		case <-rf.done:
+		default:
+			if rf.pull != nil {
+				return rf.commit, rf.pull, nil
+			}
+		}
+	}
+	select {
+	case <-rf.done:
+	case <-ctx.Done():
+		return "", nil, ctx.Err()
+	}
+	return rf.result, nil, rf.err
 }
 
 // reuseFor is how long a check with outcome err is reused.
@@ -314,9 +446,7 @@ func (u *Upstream) reuseFor(err error) time.Duration {
 	return min(u.opts.TTL, maxFailureTTL)
 }
 
-func (u *Upstream) remember(key string, c upstreamCheck) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
+func (u *Upstream) rememberLocked(key string, c upstreamCheck) {
 	if len(u.checks) >= maxUpstreamChecks {
 		now := u.opts.Now()
 		for k, old := range u.checks {
@@ -335,8 +465,9 @@ func (u *Upstream) remember(key string, c upstreamCheck) {
 }
 
 // refresh resolves ref upstream, fetches the commit it names when the
-// mirror lacks it, and points the mirror's ref at it.
-func (u *Upstream) refresh(ctx context.Context, store storage.Store, metrics *Metrics, repo, ref string) (string, error) {
+// mirror lacks it, and points the mirror's ref at it. It sets rf's commit
+// and pull as soon as they are known.
+func (u *Upstream) refresh(ctx context.Context, store storage.Store, metrics *Metrics, repo, ref string, rf *refFlight, file string) (string, error) {
 	info, err := u.client.RepoInfo(ctx, repo, ref)
 	if err != nil {
 		metrics.UpstreamFetch(err)
@@ -366,8 +497,11 @@ func (u *Upstream) refresh(ctx context.Context, store storage.Store, metrics *Me
 		if !missing(err) {
 			return "", err
 		}
-		// fetch counts the pull.
-		if err := u.fetch(ctx, store, metrics, repo, commit); err != nil {
+		// The pull counts itself.
+		pf := u.startPull(ctx, store, metrics, repo, commit, file)
+		rf.commit, rf.pull = commit, pf
+		rf.setKnown()
+		if err := pf.wait(ctx); err != nil {
 			return "", err
 		}
 	} else {
@@ -377,4 +511,49 @@ func (u *Upstream) refresh(ctx context.Context, store storage.Store, metrics *Me
 		return "", err
 	}
 	return commit, nil
+}
+
+// resolveEarly serves a file of a revision the mirror lacks as soon as its
+// blob is in the store, while the pull of the rest of the revision goes
+// on (see Upstream). It returns false, having written nothing, when the
+// request is to be served the ordinary way: no upstream, a repo it does
+// not admit, a revision the mirror holds (or held when resolved within
+// TTL), a failure the ordinary way reports, or a file the revision lacks.
+func (s *Server) resolveEarly(w http.ResponseWriter, r *http.Request, repo, rev, file string) bool {
+	u := s.opts.Upstream
+	if u == nil || !u.Admits(repo) {
+		return false
+	}
+	ctx := r.Context()
+	if rev == "" {
+		rev = "main"
+	}
+	var commit string
+	var pf *pullFlight
+	if IsCommitID(rev) {
+		if _, err := s.manifest(ctx, repo, rev); !missing(err) {
+			return false
+		}
+		commit, pf = rev, u.startPull(ctx, s.store, s.opts.Metrics, repo, rev, file)
+	} else {
+		name := shortRefName(rev)
+		if strings.HasPrefix(rev, "refs/convert/") || ValidateRevision(name) != nil {
+			return false
+		}
+		var err error
+		commit, pf, err = u.resolveRef(ctx, s.store, s.opts.Metrics, repo, name, file)
+		if err != nil || pf == nil {
+			return false
+		}
+	}
+	e, ok, err := pf.waitFile(ctx, file)
+	if err != nil {
+		s.fail(w, r, upstreamFailure(repo, rev, err))
+		return true
+	}
+	if !ok {
+		return false
+	}
+	s.serveEntry(w, r, commit, e)
+	return true
 }

@@ -47,6 +47,15 @@ type upstreamServer struct {
 	srv     *httptest.Server
 	clock   *testClock
 	metrics *Metrics
+	up      *Upstream
+}
+
+// settle waits for the fetches under way.
+func (u *upstreamServer) settle(t *testing.T) {
+	t.Helper()
+	if err := u.up.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func newUpstreamServer(t *testing.T, s storage.Store, hub *hubtest.Hub, token string, uopts UpstreamOptions) *upstreamServer {
@@ -62,13 +71,14 @@ func newUpstreamServer(t *testing.T, s storage.Store, hub *hubtest.Hub, token st
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { u.Wait(context.Background()) }) // before the store goes
 	m, err := NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(NewServer(s, ServerOptions{Upstream: u, Metrics: m, SmallFile: 64 << 10}))
 	t.Cleanup(srv.Close)
-	return &upstreamServer{store: s, srv: srv, clock: clock, metrics: m}
+	return &upstreamServer{store: s, srv: srv, clock: clock, metrics: m, up: u}
 }
 
 func (u *upstreamServer) get(t *testing.T, path string, hdr ...string) (*http.Response, []byte) {
@@ -179,6 +189,7 @@ func testUpstreamPullThrough(t *testing.T, s storage.Store) {
 	if len(entries) != 2 || entries[0].Path != "onnx/README.md" || entries[1].Path != "onnx/model.onnx" {
 		t.Errorf("tree of onnx: %+v", entries)
 	}
+	u.settle(t)
 	m, err := Resolve(ctx, s, "org/model", "main")
 	if err != nil {
 		t.Fatalf("the mirror lacks what was served: %v", err)
@@ -212,6 +223,7 @@ func testUpstreamPullThrough(t *testing.T, s storage.Store) {
 	if resp.StatusCode != http.StatusOK || string(body) != "{\"id\": 0}\n" {
 		t.Fatalf("dataset file: %s %q", resp.Status, body)
 	}
+	u.settle(t)
 	if m, err := Resolve(ctx, s, "datasets/org/data", "main"); err != nil || m.Commit != data.Commit() || len(m.Files) != 2 {
 		t.Errorf("mirror's dataset: %v, %v", m, err)
 	}
@@ -246,6 +258,7 @@ func TestUpstreamCommitNoRef(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || string(body) != "one\n" {
 		t.Fatalf("%s %q", resp.Status, body)
 	}
+	u.settle(t)
 	if _, err := ReadManifest(ctx, u.store, "org/model", first); err != nil {
 		t.Fatal(err)
 	}
@@ -469,4 +482,44 @@ func TestUpstreamCorrupt(t *testing.T) {
 	if got := counterValue(t, u.metrics.upstreamFailures); got != 1 {
 		t.Errorf("upstream failures counted %v, want 1", got)
 	}
+}
+
+// TestUpstreamFileFirst: a file of a revision the mirror lacks is served
+// once its own blob is stored, without waiting for the rest of the
+// revision: here the rest cannot be fetched at all (the hub fails every
+// download of another file), and the file is served all the same; the
+// revision is served once the hub delivers it.
+func TestUpstreamFileFirst(t *testing.T) {
+	ctx := context.Background()
+	hub := hubtest.New(t)
+	repo := hub.AddRepo("org/model").AddContent("a-big.bin", hubtest.PseudoRandom(6, 200<<10), true).AddFile("z.json", []byte(`{"z": 1}`))
+	hub.Inject(hubtest.Fault{Kind: hubtest.ServiceUnavailable, Path: "a-big.bin", Times: -1})
+	u := newUpstreamServer(t, newStore(t), hub, "", UpstreamOptions{Pull: PullOptions{Jobs: 1}, TTL: time.Minute})
+	resp, body := u.get(t, "/org/model/resolve/main/z.json")
+	if resp.StatusCode != http.StatusOK || string(body) != `{"z": 1}` {
+		t.Fatalf("z.json: %s %q", resp.Status, body)
+	}
+	if got := resp.Header.Get(hubproto.HeaderRepoCommit); got != repo.Commit() {
+		t.Errorf("X-Repo-Commit %s, want %s", got, repo.Commit())
+	}
+	u.settle(t)
+	if _, err := ReadManifest(ctx, u.store, "org/model", repo.Commit()); !missing(err) {
+		t.Fatalf("the revision was fetched in spite of the fault: %v", err)
+	}
+	resp, _ = u.get(t, "/org/model/resolve/main/a-big.bin")
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("a-big.bin while the hub fails it: %s", resp.Status)
+	}
+	hub.ClearFaults()
+	u.clock.Advance(time.Minute)
+	resp, body = u.get(t, "/org/model/resolve/main/a-big.bin")
+	if resp.StatusCode != http.StatusOK || string(body) != string(contentOf(t, repo.File("a-big.bin"))) {
+		t.Errorf("a-big.bin once the hub delivers it: %s, %d bytes", resp.Status, len(body))
+	}
+	u.settle(t)
+	m, err := Resolve(ctx, u.store, "org/model", "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAgainstHub(t, u.store, m, hubClient(t, hub), "org/model")
 }

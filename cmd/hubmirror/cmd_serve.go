@@ -43,7 +43,8 @@ blob reads only the chunks it covers; a response whose bytes do not match is cut
 The first line on stdout is the URL it listens on; with --json, the second is a
 JSON document (url, from, repos) on one line. One access-log line per request
 goes to stderr. SIGINT or SIGTERM stops it gracefully: it stops accepting, lets
-requests in flight finish (up to --grace), then exits.
+requests in flight (and fetches from --upstream) finish (up to --grace), then
+exits.
 
 --metrics-addr HOST:PORT serves Prometheus metrics at /metrics on a listener of
 their own (so that the mirror's port stays the Hub's protocol alone, and the
@@ -289,6 +290,13 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 		return fmt.Errorf("shutdown: requests still running after %s: %w", o.Grace, err)
+	}
+	if sopts.Upstream != nil {
+		// Fetches under way end with their manifests (or are cut at the
+		// grace period: a rerun completes them).
+		if err := sopts.Upstream.Wait(sctx); err != nil {
+			return fmt.Errorf("shutdown: fetches from --upstream still running after %s: %w", o.Grace, err)
+		}
 	}
 	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -42,6 +42,10 @@ func TestServeUpstream(t *testing.T) {
 	if code, body := get("/org/gated/resolve/main/w.bin"); code != http.StatusOK || !bytes.Equal(body, want) {
 		t.Errorf("w.bin through the upstream: %d, %d bytes", code, len(body))
 	}
+	// The file is served as soon as it is in; info waits for the revision.
+	if code, body := get("/api/models/org/gated"); code != http.StatusOK || !bytes.Contains(body, []byte(repo.Commit())) {
+		t.Errorf("info through the upstream: %d %s", code, body)
+	}
 	if code, _ := get("/org/denied/resolve/main/a.txt"); code != http.StatusNotFound {
 		t.Errorf("a denied repo: %d", code)
 	}
