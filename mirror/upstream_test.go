@@ -523,3 +523,25 @@ func TestUpstreamFileFirst(t *testing.T) {
 	}
 	checkAgainstHub(t, u.store, m, hubClient(t, hub), "org/model")
 }
+
+// TestUpstreamFailing: an upstream that answers errors (503 after every
+// retry) is reported like an unreachable one: what the mirror holds is
+// served from it, with the header.
+func TestUpstreamFailing(t *testing.T) {
+	hub := hubtest.New(t)
+	repo := hub.AddRepo("org/model").AddFile("a.txt", []byte("one\n"))
+	u := newUpstreamServer(t, newStore(t), hub, "", UpstreamOptions{TTL: time.Minute})
+	if _, body := u.get(t, "/org/model/resolve/main/a.txt"); string(body) != "one\n" {
+		t.Fatalf("a.txt: %q", body)
+	}
+	u.settle(t)
+	hub.Inject(hubtest.Fault{Kind: hubtest.ServiceUnavailable, Scope: hubtest.ScopeAny, Times: -1})
+	u.clock.Advance(2 * time.Minute)
+	resp, body := u.get(t, "/org/model/resolve/main/a.txt")
+	if resp.StatusCode != http.StatusOK || string(body) != "one\n" || resp.Header.Get(hubproto.HeaderRepoCommit) != repo.Commit() {
+		t.Errorf("a.txt with the hub failing: %s %q", resp.Status, body)
+	}
+	if got := resp.Header.Get(HeaderUpstream); got != "failed; served from mirror" {
+		t.Errorf("%s: %q", HeaderUpstream, got)
+	}
+}
