@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,10 @@ type PullOptions struct {
 	Now func() time.Time
 	// StaleUploadAge is passed to Push (PushOptions.StaleUploadAge).
 	StaleUploadAge time.Duration
+	// First names files to stream before the others (a file a client
+	// waits for), and Stored is passed to Push (PushOptions.Stored).
+	First  []string
+	Stored func(Entry)
 }
 
 // PullResult says what a pull did.
@@ -158,6 +163,21 @@ func Pull(ctx context.Context, c *hubclient.Client, s storage.Store, repo, revis
 		files = append(files, pf)
 	}
 
+	if len(opts.First) > 0 {
+		first := map[string]bool{}
+		for _, p := range opts.First {
+			first[p] = true
+		}
+		slices.SortStableFunc(files, func(a, b PushFile) int {
+			switch {
+			case first[a.Path] == first[b.Path]:
+				return 0
+			case first[a.Path]:
+				return -1
+			}
+			return 1
+		})
+	}
 	if opts.Listed != nil {
 		var total int64
 		for _, f := range files {
@@ -178,7 +198,7 @@ func Pull(ctx context.Context, c *hubclient.Client, s storage.Store, repo, revis
 	pushed, err := Push(ctx, s, repo, files, PushOptions{
 		Revision: refName, NoRef: noRef, Commit: commit, Source: src,
 		Jobs: opts.Jobs, SpoolMemory: opts.SpoolMemory, TempDir: opts.TempDir, Progress: opts.Progress, Now: opts.Now,
-		StaleUploadAge: opts.StaleUploadAge,
+		StaleUploadAge: opts.StaleUploadAge, Stored: opts.Stored,
 	})
 	if err != nil {
 		return nil, err

@@ -77,17 +77,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "hubmirror_verification_failures_total",
 			Help: "Responses refused or cut because the mirror's bytes did not match their manifest or chunk sidecar.",
 		}),
-		// Nothing fetches from an upstream yet: these stay at zero until
-		// pull-through serving (serve --upstream) counts its fetches
-		// with UpstreamFetch. They are registered now so that dashboards
-		// and alerts can be written against them.
+		// Pull-through serving (serve --upstream, Upstream) counts its
+		// fetches with UpstreamFetch.
 		upstreamFetches: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hubmirror_upstream_fetches_total",
-			Help: "Files fetched from the upstream hub (pull-through serving).",
+			Help: "Calls to the upstream hub (pull-through serving): a revision pulled into the mirror, or a branch or tag resolved again.",
 		}),
 		upstreamFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hubmirror_upstream_fetch_failures_total",
-			Help: "Fetches from the upstream hub that failed.",
+			Help: "Calls to the upstream hub that failed (unreachable, an error answer, bytes that did not verify).",
 		}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.bytes, m.duration, m.inFlight, m.blobsVerified, m.verifyFailures, m.upstreamFetches, m.upstreamFailures} {

@@ -100,6 +100,11 @@ type PushOptions struct {
 	// Now returns the creation time recorded in a new manifest; nil means
 	// time.Now.
 	Now func() time.Time
+	// Stored, when set, is called (from several goroutines) with each
+	// file's entry once its blob, verified, and its chunk sidecar are in
+	// the store, before the manifest is written: a caller may read the
+	// blob from then on (pull-through serving, Upstream).
+	Stored func(Entry)
 	// StaleUploadAge is the age from which an incomplete upload of a blob
 	// (an S3 multipart upload a crashed or killed push left behind) is
 	// aborted when Push starts; 0 means DefaultStaleUploadAge, a negative
@@ -256,6 +261,9 @@ func Push(ctx context.Context, s storage.Store, repo string, files []PushFile, o
 				return fmt.Errorf("mirror: push %s: %w", files[i].Path, err)
 			}
 			entries[i] = e
+			if opts.Stored != nil {
+				opts.Stored(e)
+			}
 			return nil
 		})
 	}

@@ -54,6 +54,9 @@ type ServerOptions struct {
 	// Metrics, when set, count the requests and verifications (see
 	// NewMetrics).
 	Metrics *Metrics
+	// Upstream, when set, is the hub a revision the mirror lacks is
+	// fetched from (pull-through serving; see Upstream).
+	Upstream *Upstream
 }
 
 // DefaultStorageTimeout is the default of ServerOptions.StorageTimeout.
@@ -449,7 +452,10 @@ func (cm *cachedManifest) treeOIDs() map[string]string {
 
 // fail writes the response for an error of the mirror.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ue *UpstreamError
 	switch {
+	case errors.As(err, &ue):
+		s.failUpstream(w, r, ue)
 	case errors.Is(err, ErrRepoNotFound):
 		writeError(w, r, http.StatusNotFound, hubproto.ErrorRepoNotFound, "Repository not found")
 	case errors.Is(err, ErrRevisionNotFound):
@@ -554,7 +560,7 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request, repoType str
 
 func (s *Server) modelInfo(w http.ResponseWriter, r *http.Request, repo, rev string) {
 	setRoute(w, routeInfo)
-	cm, err := s.manifest(r.Context(), repo, rev)
+	cm, err := s.revision(w, r, repo, rev)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -630,19 +636,28 @@ func (s *Server) refs(w http.ResponseWriter, r *http.Request, repo string) {
 // resolve serves HEAD and GET /{repo}/resolve/{rev}/{path}.
 func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, rev, file string) {
 	setRoute(w, routeResolve)
-	cm, err := s.manifest(r.Context(), repo, rev)
+	if s.resolveEarly(w, r, repo, rev, file) {
+		return
+	}
+	cm, err := s.revision(w, r, repo, rev)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	m := cm.m
-	h := w.Header()
-	h.Set(hubproto.HeaderRepoCommit, m.Commit)
 	e, ok := m.File(file)
 	if !ok {
+		w.Header().Set(hubproto.HeaderRepoCommit, m.Commit)
 		s.fail(w, r, fmt.Errorf("mirror: %s@%s: no file %q: %w", repo, rev, file, ErrEntryNotFound))
 		return
 	}
+	s.serveEntry(w, r, m.Commit, e)
+}
+
+// serveEntry serves HEAD and GET of the file e of commit.
+func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, commit string, e Entry) {
+	h := w.Header()
+	h.Set(hubproto.HeaderRepoCommit, commit)
 	etag := `"` + e.ETag() + `"`
 	h.Set("ETag", etag)
 	if e.LFS {
@@ -717,6 +732,7 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, rev, file
 	}
 	var rc io.ReadCloser
 	var info storage.Info
+	var err error
 	if full && !verifiedAlready {
 		info, err = s.store.Stat(ctx, BlobKey(e.SHA256))
 		if err == nil {

@@ -151,7 +151,7 @@ func lastCommit(m *Manifest) *hubproto.LastCommit {
 
 func (s *Server) tree(w http.ResponseWriter, r *http.Request, repo, rev, dir string) {
 	setRoute(w, routeTree)
-	cm, err := s.manifest(r.Context(), repo, rev)
+	cm, err := s.revision(w, r, repo, rev)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -212,7 +212,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request, repo, rev, dir str
 // left out, as the Hub does.
 func (s *Server) pathsInfo(w http.ResponseWriter, r *http.Request, repo, rev string) {
 	setRoute(w, routePaths)
-	cm, err := s.manifest(r.Context(), repo, rev)
+	cm, err := s.revision(w, r, repo, rev)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
 
+	"github.com/hubmirror/hubmirror/hubclient"
 	"github.com/hubmirror/hubmirror/mirror"
 	"github.com/hubmirror/hubmirror/storage"
 )
@@ -40,7 +43,8 @@ blob reads only the chunks it covers; a response whose bytes do not match is cut
 The first line on stdout is the URL it listens on; with --json, the second is a
 JSON document (url, from, repos) on one line. One access-log line per request
 goes to stderr. SIGINT or SIGTERM stops it gracefully: it stops accepting, lets
-requests in flight finish (up to --grace), then exits.
+requests in flight (and fetches from --upstream) finish (up to --grace), then
+exits.
 
 --metrics-addr HOST:PORT serves Prometheus metrics at /metrics on a listener of
 their own (so that the mirror's port stays the Hub's protocol alone, and the
@@ -51,7 +55,19 @@ hubmirror_http_requests_in_flight, hubmirror_blobs_verified_total,
 hubmirror_verification_failures_total, hubmirror_upstream_fetches_total,
 hubmirror_upstream_fetch_failures_total, and the Go runtime's and the
 process's (go_*, process_*). With --json, the document gives its URL
-(metrics_url).`,
+(metrics_url).
+
+--upstream HUB_URL makes it a pull-through mirror: a request for a repo or
+revision the mirror lacks is fetched from that hub (every byte verified, as
+pull --to does) into the mirror, then served; concurrent requests for the same
+revision share one fetch. A branch or tag is resolved upstream again after
+--upstream-ttl; while the hub cannot be reached, what the mirror holds is
+served and the answer carries "X-Hubmirror-Upstream: unreachable; served from
+mirror" (a revision it lacks is then a 502). Only repos that match an --allow
+glob (all when there is none) and no --deny glob are fetched; globs match the
+repo id as the Hub writes it, "*" within one segment: 'org/*',
+'datasets/org/*'. The hub is sent the token in --upstream-token-file, if any,
+and never a client's token.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "the mirror's `URL` (required)"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address to listen on (port 0: any free port)"},
@@ -60,6 +76,11 @@ process's (go_*, process_*). With --json, the document gives its URL
 			&cli.DurationFlag{Name: "grace", Value: 30 * time.Second, Usage: "how long shutdown waits for requests in flight"},
 			&cli.DurationFlag{Name: "storage-timeout", Value: mirror.DefaultStorageTimeout, Usage: "how long a request waits for each call to the mirror's storage before it is answered 503 (0: no bound)"},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics at http://`HOST:PORT`/metrics (port 0: any free port); default none"},
+			&cli.StringFlag{Name: "upstream", Usage: "fetch what the mirror lacks from the hub at `HUB_URL` (pull-through)"},
+			&cli.StringFlag{Name: "upstream-token-file", Usage: "`FILE` holding the token sent to --upstream (gated and private repos)"},
+			&cli.StringSliceFlag{Name: "allow", Usage: "fetch from --upstream only repos matching this `GLOB` (repeatable; default all)"},
+			&cli.StringSliceFlag{Name: "deny", Usage: "never fetch from --upstream repos matching this `GLOB` (repeatable)"},
+			&cli.DurationFlag{Name: "upstream-ttl", Value: mirror.DefaultUpstreamTTL, Usage: "how long a branch or tag resolved upstream is served before it is resolved again"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no access log"},
 			jsonFlag,
 		},
@@ -85,13 +106,26 @@ process's (go_*, process_*). With --json, the document gives its URL
 			if c.Duration("storage-timeout") < 0 {
 				return usageErrorf("--storage-timeout must not be negative")
 			}
+			up := upstreamOptions{URL: c.String("upstream"), TokenFile: c.String("upstream-token-file"),
+				Allow: c.StringSlice("allow"), Deny: c.StringSlice("deny"), TTL: c.Duration("upstream-ttl")}
+			if up.URL == "" && (up.TokenFile != "" || len(up.Allow)+len(up.Deny) > 0 || c.IsSet("upstream-ttl")) {
+				return usageErrorf("--upstream-token-file, --allow, --deny and --upstream-ttl need --upstream HUB_URL")
+			}
+			if up.TTL <= 0 {
+				return usageErrorf("--upstream-ttl must be positive")
+			}
+			for _, g := range append(append([]string{}, up.Allow...), up.Deny...) {
+				if _, err := path.Match(g, ""); err != nil {
+					return usageErrorf("--allow/--deny %q: %v", g, err)
+				}
+			}
 			token := c.String("token")
 			if token == "" {
 				token = os.Getenv("HUBMIRROR_SERVE_TOKEN")
 			}
 			opts := serveOptions{From: c.String("from"), Addr: c.String("addr"), Token: token,
 				MaxConcurrent: c.Int("max-concurrent"), Grace: c.Duration("grace"), Quiet: c.Bool("quiet"), JSON: c.Bool("json"),
-				StorageTimeout: c.Duration("storage-timeout"), MetricsAddr: c.String("metrics-addr")}
+				StorageTimeout: c.Duration("storage-timeout"), MetricsAddr: c.String("metrics-addr"), Upstream: up}
 			return runServe(c.Context, opts, c.App.Writer, c.App.ErrWriter)
 		},
 	})
@@ -106,10 +140,42 @@ type serveOptions struct {
 	StorageTimeout time.Duration
 	// MetricsAddr, when set, is where /metrics is served.
 	MetricsAddr string
+	// Upstream, when its URL is set, makes the server pull-through.
+	Upstream upstreamOptions
+}
+
+// upstreamOptions are serve's --upstream flags.
+type upstreamOptions struct {
+	URL, TokenFile string
+	Allow, Deny    []string
+	TTL            time.Duration
+}
+
+// newUpstream returns the upstream of o, or nil without --upstream.
+func (o upstreamOptions) newUpstream() (*mirror.Upstream, error) {
+	if o.URL == "" {
+		return nil, nil
+	}
+	token := ""
+	if o.TokenFile != "" {
+		data, err := os.ReadFile(o.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--upstream-token-file: %w", err)
+		}
+		token = strings.TrimSpace(string(data))
+		if token == "" {
+			return nil, fmt.Errorf("--upstream-token-file %s is empty", o.TokenFile)
+		}
+	}
+	client, err := hubclient.New(hubclient.Options{Endpoint: o.URL, Token: token})
+	if err != nil {
+		return nil, fmt.Errorf("--upstream: %w", err)
+	}
+	return mirror.NewUpstream(client, mirror.UpstreamOptions{Allow: o.Allow, Deny: o.Deny, TTL: o.TTL})
 }
 
 func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error {
-	store, err := storage.Open(ctx, o.From, storage.OpenOptions{MaxConcurrent: 2*o.MaxConcurrent + 4})
+	store, err := storage.Open(ctx, o.From, storage.OpenOptions{MaxConcurrent: 2*o.MaxConcurrent + 4, Create: o.Upstream.URL != ""})
 	if err != nil {
 		return err
 	}
@@ -132,6 +198,9 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		storageTimeout = -1 // ServerOptions: negative is no bound
 	}
 	sopts := mirror.ServerOptions{Token: o.Token, MaxConcurrent: o.MaxConcurrent, Log: logger, StorageTimeout: storageTimeout}
+	if sopts.Upstream, err = o.Upstream.newUpstream(); err != nil {
+		return err
+	}
 	var metricsSrv *http.Server
 	var metricsLn net.Listener
 	if o.MetricsAddr != "" {
@@ -178,6 +247,9 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		if metricsURL != "" {
 			d["metrics_url"] = metricsURL
 		}
+		if o.Upstream.URL != "" {
+			d["upstream"] = o.Upstream.URL
+		}
 		doc, err := json.Marshal(d)
 		if err == nil {
 			_, err = fmt.Fprintf(stdout, "%s\n", doc)
@@ -190,6 +262,9 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		fmt.Fprintf(stderr, "serving %d repos from %s at %s (HF_ENDPOINT=%s)\n", len(repos), store.Location(), url, url)
 		if metricsURL != "" {
 			fmt.Fprintf(stderr, "metrics at %s\n", metricsURL)
+		}
+		if o.Upstream.URL != "" {
+			fmt.Fprintf(stderr, "fetching what the mirror lacks from %s\n", o.Upstream.URL)
 		}
 	}
 
@@ -215,6 +290,13 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 		return fmt.Errorf("shutdown: requests still running after %s: %w", o.Grace, err)
+	}
+	if sopts.Upstream != nil {
+		// Fetches under way end with their manifests (or are cut at the
+		// grace period: a rerun completes them).
+		if err := sopts.Upstream.Wait(sctx); err != nil {
+			return fmt.Errorf("shutdown: fetches from --upstream still running after %s: %w", o.Grace, err)
+		}
 	}
 	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
