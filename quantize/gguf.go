@@ -22,7 +22,10 @@ type GGUFOptions struct {
 	// Name is general.name; "" omits it.
 	Name string
 	// Type is the type of the matrices: "q8_0" (the default), "f16",
-	// "bf16" or "f32". Vectors (norms, biases) are F32 whatever the type.
+	// "bf16" or "f32", or one of llama-quantize's file types "q4_0",
+	// "q4_k_m", "q5_k_m" or "q6_k", whose matrices get the types of
+	// llama-quantize's mix (see ggufMix). Vectors (norms, biases) are F32
+	// whatever the type.
 	Type string
 	// TokenizerDir is the directory of tokenizer.json (and
 	// tokenizer_config.json), converted to the GGUF vocabulary.
@@ -41,16 +44,26 @@ var ggufTypes = map[string]struct {
 	typ      gguf.Type
 	fileType uint32
 	name     string
+	// mix: the types per tensor are llama-quantize's (ggufMix).
+	mix bool
 }{
-	"f32":  {gguf.TypeF32, 0, "ALL_F32"},
-	"f16":  {gguf.TypeF16, 1, "MOSTLY_F16"},
-	"q8_0": {gguf.TypeQ8_0, 7, "MOSTLY_Q8_0"},
-	"bf16": {gguf.TypeBF16, 32, "MOSTLY_BF16"},
+	"f32":    {gguf.TypeF32, 0, "ALL_F32", false},
+	"f16":    {gguf.TypeF16, 1, "MOSTLY_F16", false},
+	"q8_0":   {gguf.TypeQ8_0, 7, "MOSTLY_Q8_0", false},
+	"bf16":   {gguf.TypeBF16, 32, "MOSTLY_BF16", false},
+	"q4_0":   {gguf.TypeQ4_0, 2, "MOSTLY_Q4_0", true},
+	"q4_k_m": {gguf.TypeQ4_K, 15, "MOSTLY_Q4_K_M", true},
+	"q5_k_m": {gguf.TypeQ5_K, 17, "MOSTLY_Q5_K_M", true},
+	"q6_k":   {gguf.TypeQ6_K, 18, "MOSTLY_Q6_K", true},
 }
 
-// ParseGGUFType checks a GGUF output type (q8_0, f16, bf16, f32; int8 and
-// fp16 are taken for q8_0 and f16) and returns its name in GGUFOptions.
+const ggufTypeNames = "q8_0, f16, bf16, f32, q4_0, q4_k_m, q5_k_m or q6_k"
+
+// ParseGGUFType checks a GGUF output type (q8_0, f16, bf16, f32, q4_0,
+// q4_k_m, q5_k_m, q6_k; int8 and fp16 are taken for q8_0 and f16, and
+// upper case for lower) and returns its name in GGUFOptions.
 func ParseGGUFType(s string) (string, error) {
+	s = strings.ToLower(s)
 	switch s {
 	case "int8":
 		s = "q8_0"
@@ -58,7 +71,7 @@ func ParseGGUFType(s string) (string, error) {
 		s = "f16"
 	}
 	if _, ok := ggufTypes[s]; !ok {
-		return "", fmt.Errorf("GGUF type %q: want q8_0, f16, bf16 or f32", s)
+		return "", fmt.Errorf("GGUF type %q: want %s", s, ggufTypeNames)
 	}
 	return s, nil
 }
@@ -148,7 +161,7 @@ func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, err
 	}
 	gt, ok := ggufTypes[tname]
 	if !ok {
-		return nil, fmt.Errorf("%w: type %q (q8_0, f16, bf16 or f32)", ErrGGUFUnsupported, tname)
+		return nil, fmt.Errorf("%w: type %q (%s)", ErrGGUFUnsupported, tname, ggufTypeNames)
 	}
 	rep := &GGUFReport{Format: "gguf", Architecture: fam.arch, FileType: gt.name, Tensors: []GGUFTensor{}}
 	md := []gguf.KV{
@@ -186,6 +199,11 @@ func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, err
 	if embed == nil {
 		embed, _ = g.Tensor("embed_tokens.weight")
 	}
+	var mix *ggufMix
+	if gt.mix {
+		mix = newGGUFMix(tname, gt.typ, ggufNames(g, fam, c.TieWordEmbeddings, embed), c.NumHiddenLayers, ggufExperts(cfg),
+			fam.arch == "llama" && c.NumHiddenLayers == 80 && c.NumAttentionHeads != c.NumKeyValueHeads)
+	}
 	var tensors []*gguf.Tensor
 	for _, t := range g.Tensors() {
 		if arch.IsBuffer(t.Name) {
@@ -216,7 +234,17 @@ func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, err
 		if fam.normShift != 0 && len(t.Shape) == 1 && strings.HasSuffix(t.Name, "norm.weight") {
 			shift = fam.normShift
 		}
-		out, err := ggufTensor(t, gname, gt.typ, heads, shift, opts.Threads)
+		typ := gt.typ
+		if mix != nil {
+			var ne0 int64
+			if len(t.Shape) > 0 {
+				ne0 = t.Shape[len(t.Shape)-1]
+			}
+			if typ, err = mix.typeOf(gname, len(t.Shape), ne0); err != nil {
+				return nil, err
+			}
+		}
+		out, err := ggufTensor(t, gname, typ, heads, shift, opts.Threads)
 		if err != nil {
 			return nil, err
 		}
@@ -316,6 +344,8 @@ func ggufTensor(t *weights.Tensor, gname string, matType gguf.Type, heads int, s
 				switch typ {
 				case gguf.TypeQ8_0:
 					err = gguf.EncodeQ8_0(row, x)
+				case gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ5_1, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K:
+					err = gguf.Encode(typ, row, x)
 				case gguf.TypeF32:
 					for i, f := range x {
 						binary.LittleEndian.PutUint32(row[4*i:], math.Float32bits(f))
