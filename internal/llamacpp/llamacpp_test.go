@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,10 +104,22 @@ type familyCase struct {
 	layers []int
 	// name is the case's name when the fixture is used twice.
 	name string
+	// widen, when set, replaces every weight by random values with the
+	// fixture's hidden and intermediate sizes changed to widen[0] and
+	// widen[1] (rows of a multiple of 256 for the k-quants; config gets
+	// the new sizes too).
+	widen []int
 }
 
 var cases = []familyCase{
-	{fixture: "llama-tiny-st", tokenizer: "spm", types: []string{"f32", "f16", "bf16", "q8_0"}},
+	// Rows of 32 and 80: the k-quant types fall back (Q5_0, Q5_1, Q8_0,
+	// F16) as llama-quantize's do.
+	{fixture: "llama-tiny-st", tokenizer: "spm", types: []string{"f32", "f16", "bf16", "q8_0", "q4_k_m", "q6_k"}},
+	// Hidden size 256 and intermediate 512: every matrix is k-quantized
+	// (Q4_K with Q6_K attn_v, ffn_down and output for q4_k_m).
+	{fixture: "llama-tiny-st", name: "llama-wide", tokenizer: "spm", widen: []int{256, 512},
+		config: map[string]any{"hidden_size": 256, "intermediate_size": 512},
+		types: []string{"q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k"}},
 	// llama.cpp's llama graph has no sliding window.
 	{fixture: "mistral-bin", tokenizer: "spm", config: map[string]any{"sliding_window": nil}},
 	{fixture: "qwen2-bias-st", tokenizer: "bytelevel"},
@@ -183,11 +196,20 @@ func TestLlamaCppRunsGGUF(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
+			if c.widen != nil && typ != "q8_0" {
+				// Every matrix is really of the scheme's block types, no
+				// fallback.
+				for _, rt := range gm.Report.Tensors {
+					if len(rt.Shape) == 2 && !slices.Contains([]string{"Q4_0", "Q4_K", "Q5_K", "Q6_K"}, rt.To) {
+						t.Errorf("%s: %s is %s", name, rt.GGUF, rt.To)
+					}
+				}
+			}
 			p := filepath.Join(work, c.label()+"-"+typ+".gguf")
 			if err := gguf.WriteFile(p, gm.Metadata, gm.Tensors); err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
-			same := run(t, roundTrip(t, g, typ), cfg, enc.IDs)
+			same := run(t, roundTrip(t, g, gm.Report), cfg, enc.IDs)
 			jobs = append(jobs, &job{Name: name, GGUF: p, Text: text, IDs: enc.IDs, More: moreTexts, moreIDs: moreIDs, Out: p + ".logits", family: c.fixture,
 				want: same.Data, source: source.Data, vocab: same.Shape[len(same.Shape)-1], report: gm.Report})
 		}
@@ -309,13 +331,35 @@ func run(t *testing.T, g *weights.Graph, cfg *arch.Config, ids []int) *forward.O
 	return logits
 }
 
-// roundTrip returns g with its matrices as the GGUF file of type typ holds
-// them: rounded to f16 or bf16, or quantized to Q8_0 and back (rows of a
-// multiple of 32 values; F16 otherwise), in float32. The q/k row
-// reordering of the llama architecture moves whole rows, so rounding in
-// Hugging Face's layout gives the same values.
-func roundTrip(t *testing.T, g *weights.Graph, typ string) *weights.Graph {
+// roundTrip returns g with each matrix as the GGUF file holds it (the
+// type rep reports for it): rounded to f16 or bf16, or quantized with
+// gguf.Encode and back with gguf.Decode (whose bytes and values are
+// checked against ggml's reference code), in float32. The q/k row
+// reordering of the llama architecture moves whole rows, and every type
+// quantizes rows independently, so rounding in Hugging Face's layout
+// gives the same values.
+func roundTrip(t *testing.T, g *weights.Graph, rep *quantize.GGUFReport) *weights.Graph {
 	t.Helper()
+	types := map[string]gguf.Type{}
+	for _, ty := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0,
+		gguf.TypeQ5_1, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K} {
+		types[ty.String()] = ty
+	}
+	to := map[string]gguf.Type{}
+	for _, rt := range rep.Tensors {
+		ty, ok := types[rt.To]
+		if !ok {
+			t.Fatalf("%s: type %s", rt.Name, rt.To)
+		}
+		to[rt.Name] = ty
+	}
+	if _, ok := to["lm_head.weight"]; !ok { // tied: the head is the embeddings as written
+		for _, e := range []string{"model.embed_tokens.weight", "embed_tokens.weight"} {
+			if ty, ok := to[e]; ok {
+				to["lm_head.weight"] = ty
+			}
+		}
+	}
 	out := weights.NewGraph()
 	out.Config = g.Config
 	for _, x := range g.Tensors() {
@@ -323,26 +367,27 @@ func roundTrip(t *testing.T, g *weights.Graph, typ string) *weights.Graph {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(x.Shape) == 2 && typ != "f32" {
-			cols := int(x.Shape[1])
-			switch {
-			case typ == "q8_0" && cols%gguf.Q8_0BlockLen == 0:
-				b := make([]byte, len(v)/gguf.Q8_0BlockLen*gguf.Q8_0BlockBytes)
-				if err := gguf.EncodeQ8_0(b, v); err != nil {
-					t.Fatal(err)
-				}
-				for i := range v {
-					blk := b[i/gguf.Q8_0BlockLen*gguf.Q8_0BlockBytes:]
-					v[i] = weights.F16ToFloat32(binary.LittleEndian.Uint16(blk)) * float32(int8(blk[2+i%gguf.Q8_0BlockLen]))
-				}
-			case typ == "bf16":
-				for i, f := range v {
-					v[i] = weights.BF16ToFloat32(weights.Float32ToBF16(f))
-				}
-			default: // f16, and Q8_0's fallback
-				for i, f := range v {
-					v[i] = weights.F16ToFloat32(weights.Float32ToF16(f))
-				}
+		switch ty := to[x.Name]; ty {
+		case gguf.TypeF32:
+		case gguf.TypeBF16:
+			for i, f := range v {
+				v[i] = weights.BF16ToFloat32(weights.Float32ToBF16(f))
+			}
+		case gguf.TypeF16:
+			for i, f := range v {
+				v[i] = weights.F16ToFloat32(weights.Float32ToF16(f))
+			}
+		default:
+			size, err := gguf.ByteSize(ty, []uint64{uint64(len(v))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, size)
+			if err := gguf.Encode(ty, b, v); err != nil {
+				t.Fatal(err)
+			}
+			if err := gguf.Decode(ty, v, b); err != nil {
+				t.Fatal(err)
 			}
 		}
 		y, err := weights.FromFloat32(x.Name, weights.F32, x.Shape, v)
@@ -466,7 +511,67 @@ func modelDir(t *testing.T, work string, c familyCase) string {
 	if c.layers != nil || rows != nil {
 		rewrite(t, src, filepath.Join(dir, safetensors.SingleFile), c.layers, rows)
 	}
+	if c.widen != nil {
+		widen(t, src, filepath.Join(dir, safetensors.SingleFile), c.widen[0], c.widen[1])
+	}
 	return dir
+}
+
+// widen rewrites the model file path with every dimension equal to the
+// hidden or intermediate size of the fixture src changed to hidden and
+// inter, and random weights: matrices normal with standard deviation
+// 1/sqrt(columns), norms 1 plus normal noise of 0.1 (a seeded generator).
+func widen(t *testing.T, src, path string, hidden, inter int) {
+	t.Helper()
+	var old struct {
+		Hidden int `json:"hidden_size"`
+		Inter  int `json:"intermediate_size"`
+	}
+	raw, err := os.ReadFile(filepath.Join(src, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &old); err != nil {
+		t.Fatal(err)
+	}
+	g, err := formats.Open(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(16, 256))
+	var out []*weights.Tensor
+	for _, x := range g.Tensors() {
+		shape := slices.Clone(x.Shape)
+		for i, d := range shape {
+			switch int(d) {
+			case old.Hidden:
+				shape[i] = int64(hidden)
+			case old.Inter:
+				shape[i] = int64(inter)
+			}
+		}
+		n := int64(1)
+		for _, d := range shape {
+			n *= d
+		}
+		v := make([]float32, n)
+		for i := range v {
+			if len(shape) == 1 {
+				v[i] = float32(1 + 0.1*rng.NormFloat64())
+			} else {
+				v[i] = float32(rng.NormFloat64() / math.Sqrt(float64(shape[len(shape)-1])))
+			}
+		}
+		y, err := weights.FromFloat32(x.Name, weights.F32, shape, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, y)
+	}
+	g.Close()
+	if err := safetensors.WriteFile(path, out, nil); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (c familyCase) label() string {
