@@ -119,7 +119,7 @@ var cases = []familyCase{
 	// (Q4_K with Q6_K attn_v, ffn_down and output for q4_k_m).
 	{fixture: "llama-tiny-st", name: "llama-wide", tokenizer: "spm", widen: []int{256, 512},
 		config: map[string]any{"hidden_size": 256, "intermediate_size": 512},
-		types: []string{"q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k"}},
+		types:  []string{"q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k"}},
 	// llama.cpp's llama graph has no sliding window.
 	{fixture: "mistral-bin", tokenizer: "spm", config: map[string]any{"sliding_window": nil}},
 	{fixture: "qwen2-bias-st", tokenizer: "bytelevel"},
