@@ -138,7 +138,7 @@ var cases = []familyCase{
 // TestLlamaCppRunsGGUF is the acceptance cross-check of the GGUF output:
 // llama.cpp loads each file as written, tokenizes the text to the ids of
 // the tokenizer package, and its logits agree with the forward pass on
-// the forward pass on the weights the file holds (decoded with
+// the weights the file holds (decoded with
 // gguf.Decode; cosine per position at least 0.999 for every type, Q8_0
 // and the k-quants included: llama.cpp also quantizes the activations to
 // 8 bits in its quantized dot products). Top-1 agreement is logged.
