@@ -15,7 +15,7 @@ var quantTypes = map[string]Type{
 	"q4_k": TypeQ4_K, "q5_k": TypeQ5_K, "q6_k": TypeQ6_K,
 }
 
-func readF32s(t *testing.T, path string) []float32 {
+func readF32s(t testing.TB, path string) []float32 {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -134,5 +134,28 @@ func TestQuantsRefuseBadInput(t *testing.T) {
 	}
 	if err := Decode(TypeF16, make([]float32, 4), make([]byte, 8)); !errors.Is(err, ErrInvalid) {
 		t.Errorf("F16: %v", err)
+	}
+}
+
+// BenchmarkEncode: values per second of each quantizer on 64 rows of 4096
+// normal values.
+func BenchmarkEncode(b *testing.B) {
+	x := readF32s(b, "testdata/quants/normal.f32")
+	for len(x) < 64*4096 {
+		x = append(x, x...)
+	}
+	x = x[:64*4096]
+	for _, tn := range []string{"q8_0", "q4_0", "q4_k", "q5_k", "q6_k"} {
+		typ := quantTypes[tn]
+		size, _ := ByteSize(typ, []uint64{uint64(len(x))})
+		dst := make([]byte, size)
+		b.Run(tn, func(b *testing.B) {
+			b.SetBytes(int64(4 * len(x)))
+			for b.Loop() {
+				if err := Encode(typ, dst, x); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
