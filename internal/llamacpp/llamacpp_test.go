@@ -721,3 +721,115 @@ func writeTokenizer(t *testing.T, dir string, n int, byteLevel bool) {
 	}
 	writeJSON(t, filepath.Join(dir, "tokenizer.json"), doc)
 }
+
+// TestGGMLQuantizesAsWeDo compares gguf.Encode and gguf.Decode with
+// llama.cpp's own ggml (libggml-base.so of node-llama-cpp, called through
+// Python's ctypes by testdata/ggml_quants.py: quantize_row_*_ref, which
+// llama-quantize uses without an importance matrix, and dequantize_row_*)
+// on the test tensors of formats/gguf/testdata/quants and on 64 rows of
+// 4096 normal values with outliers: the bytes and the decoded values must
+// be equal, for Q4_0, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K.
+func TestGGMLQuantizesAsWeDo(t *testing.T) {
+	mods := modules(t)
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3 to call ggml through ctypes")
+	}
+	libs, _ := filepath.Glob(filepath.Join(mods, "@node-llama-cpp", "linux-x64", "bins", "*", "libggml-base.so"))
+	if len(libs) == 0 {
+		t.Skipf("no libggml-base.so for linux-x64 under %s", mods)
+	}
+	dir := t.TempDir()
+	inputs := map[string][]float32{}
+	srcs, _ := filepath.Glob("../../formats/gguf/testdata/quants/*.f32")
+	for _, p := range srcs {
+		base := strings.TrimSuffix(filepath.Base(p), ".f32")
+		if strings.Contains(base, ".") {
+			continue
+		}
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := make([]float32, len(raw)/4)
+		for i := range v {
+			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+		}
+		inputs[base] = v
+	}
+	rng := rand.New(rand.NewPCG(4096, 16))
+	big := make([]float32, 64*4096)
+	for i := range big {
+		big[i] = float32(rng.NormFloat64() * 0.02)
+		if rng.IntN(500) == 0 {
+			big[i] *= 30
+		}
+	}
+	inputs["random64x4096"] = big
+	types := map[string]gguf.Type{"q4_0": gguf.TypeQ4_0, "q5_0": gguf.TypeQ5_0, "q5_1": gguf.TypeQ5_1, "q8_0": gguf.TypeQ8_0,
+		"q4_k": gguf.TypeQ4_K, "q5_k": gguf.TypeQ5_K, "q6_k": gguf.TypeQ6_K}
+	f32bytes := func(v []float32) []byte {
+		b := make([]byte, 4*len(v))
+		for i, f := range v {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+		}
+		return b
+	}
+	for name, x := range inputs {
+		if err := os.WriteFile(filepath.Join(dir, name+".f32"), f32bytes(x), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for tn, ty := range types {
+			size, err := gguf.ByteSize(ty, []uint64{uint64(len(x))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, size)
+			if err := gguf.Encode(ty, b, x); err != nil {
+				t.Fatal(err)
+			}
+			y := make([]float32, len(x))
+			if err := gguf.Decode(ty, y, b); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name+"."+tn), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name+"."+tn+".f32"), f32bytes(y), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cmd := exec.Command(python, "testdata/ggml_quants.py", libs[0], dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ggml_quants.py: %v\n%s", err, stderr.String())
+	}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var r struct {
+			Case        string `json:"case"`
+			Type        string `json:"type"`
+			Blocks      int    `json:"blocks"`
+			BytesEqual  bool   `json:"bytes_equal"`
+			FirstDiff   int    `json:"first_diff"`
+			ValuesEqual *bool  `json:"values_equal"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		checked++
+		if !r.BytesEqual {
+			t.Errorf("%s %s: ggml's quantize_row_%s_ref differs from gguf.Encode at byte %d", r.Case, r.Type, r.Type, r.FirstDiff)
+		}
+		if r.ValuesEqual == nil || !*r.ValuesEqual {
+			t.Errorf("%s %s: ggml's dequantize_row differs from gguf.Decode", r.Case, r.Type)
+		}
+	}
+	if checked != len(inputs)*len(types) {
+		t.Errorf("%d results, want %d", checked, len(inputs)*len(types))
+	}
+	t.Logf("%d tensors x %d types: bytes and values equal to ggml's (%s)", len(inputs), len(types), libs[0])
+}
