@@ -120,6 +120,10 @@ var cases = []familyCase{
 	{fixture: "llama-tiny-st", name: "llama-wide", tokenizer: "spm", widen: []int{256, 512},
 		config: map[string]any{"hidden_size": 256, "intermediate_size": 512},
 		types:  []string{"q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k"}},
+	// Tied embeddings: token_embd is the head, Q6_K.
+	{fixture: "qwen2-bias-st", name: "qwen2-wide", tokenizer: "bytelevel", widen: []int{256, 512},
+		config: map[string]any{"use_sliding_window": false, "hidden_size": 256, "intermediate_size": 512},
+		types:  []string{"q4_k_m", "q6_k"}},
 	// llama.cpp's llama graph has no sliding window.
 	{fixture: "mistral-bin", tokenizer: "spm", config: map[string]any{"sliding_window": nil}},
 	{fixture: "qwen2-bias-st", tokenizer: "bytelevel"},
@@ -521,13 +525,15 @@ func modelDir(t *testing.T, work string, c familyCase) string {
 
 // widen rewrites the model file path with every dimension equal to the
 // hidden or intermediate size of the fixture src changed to hidden and
-// inter, and random weights: matrices normal with standard deviation
+// inter (and the k/v projections' rows in proportion), and random weights: matrices normal with standard deviation
 // 1/sqrt(columns), norms 1 plus normal noise of 0.1 (a seeded generator).
 func widen(t *testing.T, src, path string, hidden, inter int) {
 	t.Helper()
 	var old struct {
-		Hidden int `json:"hidden_size"`
-		Inter  int `json:"intermediate_size"`
+		Hidden  int `json:"hidden_size"`
+		Inter   int `json:"intermediate_size"`
+		Heads   int `json:"num_attention_heads"`
+		KVHeads int `json:"num_key_value_heads"`
 	}
 	raw, err := os.ReadFile(filepath.Join(src, "config.json"))
 	if err != nil {
@@ -540,6 +546,8 @@ func widen(t *testing.T, src, path string, hidden, inter int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The k and v projections' rows (heads of hidden/heads rows).
+	oldKV, newKV := old.KVHeads*old.Hidden/old.Heads, old.KVHeads*hidden/old.Heads
 	rng := rand.New(rand.NewPCG(16, 256))
 	var out []*weights.Tensor
 	for _, x := range g.Tensors() {
@@ -550,6 +558,8 @@ func widen(t *testing.T, src, path string, hidden, inter int) {
 				shape[i] = int64(hidden)
 			case old.Inter:
 				shape[i] = int64(inter)
+			case oldKV:
+				shape[i] = int64(newKV)
 			}
 		}
 		n := int64(1)
