@@ -107,3 +107,20 @@ func TestGGUFMixFallbacks(t *testing.T) {
 		t.Error("q4_0 rows of 80: no error")
 	}
 }
+
+// TestGGUFMixFusedQKV: a fused attn_qkv (Phi-3) counts as attn_v
+// (category_is_attn_v): Q6_K in the use_more_bits layers of Q4_K_M.
+func TestGGUFMixFusedQKV(t *testing.T) {
+	names := append(layerNames(8, "attn_qkv.weight", "ffn_down.weight"), "output.weight")
+	m := newGGUFMix("q4_k_m", gguf.TypeQ4_K, names, 8, 0, false)
+	for i := 0; i < 8; i++ {
+		typ, err := m.typeOf(fmt.Sprintf("blk.%d.attn_qkv.weight", i), 2, 3072)
+		w := gguf.TypeQ4_K
+		if slices.Contains([]int{0, 3, 6, 7}, i) {
+			w = gguf.TypeQ6_K
+		}
+		if typ != w || err != nil {
+			t.Errorf("layer %d attn_qkv: %v (%v), want %v", i, typ, err, w)
+		}
+	}
+}
