@@ -24,7 +24,10 @@ type GGUFOptions struct {
 	// Name is general.name; "" omits it.
 	Name string
 	// Type is the type of the matrices: "q8_0" (the default), "f16",
-	// "bf16" or "f32". Vectors (norms, biases) are F32 whatever the type.
+	// "bf16" or "f32", or one of llama-quantize's file types "q4_0",
+	// "q4_k_m", "q5_k_m" or "q6_k", whose matrices get the types of
+	// llama-quantize's mix (see ggufMix). Vectors (norms, biases) are F32
+	// whatever the type.
 	Type string
 	// TokenizerDir is the directory of tokenizer.json (and
 	// tokenizer_config.json), converted to the GGUF vocabulary.
@@ -43,16 +46,26 @@ var ggufTypes = map[string]struct {
 	typ      gguf.Type
 	fileType uint32
 	name     string
+	// mix: the types per tensor are llama-quantize's (ggufMix).
+	mix bool
 }{
-	"f32":  {gguf.TypeF32, 0, "ALL_F32"},
-	"f16":  {gguf.TypeF16, 1, "MOSTLY_F16"},
-	"q8_0": {gguf.TypeQ8_0, 7, "MOSTLY_Q8_0"},
-	"bf16": {gguf.TypeBF16, 32, "MOSTLY_BF16"},
+	"f32":    {gguf.TypeF32, 0, "ALL_F32", false},
+	"f16":    {gguf.TypeF16, 1, "MOSTLY_F16", false},
+	"q8_0":   {gguf.TypeQ8_0, 7, "MOSTLY_Q8_0", false},
+	"bf16":   {gguf.TypeBF16, 32, "MOSTLY_BF16", false},
+	"q4_0":   {gguf.TypeQ4_0, 2, "MOSTLY_Q4_0", true},
+	"q4_k_m": {gguf.TypeQ4_K, 15, "MOSTLY_Q4_K_M", true},
+	"q5_k_m": {gguf.TypeQ5_K, 17, "MOSTLY_Q5_K_M", true},
+	"q6_k":   {gguf.TypeQ6_K, 18, "MOSTLY_Q6_K", true},
 }
 
-// ParseGGUFType checks a GGUF output type (q8_0, f16, bf16, f32; int8 and
-// fp16 are taken for q8_0 and f16) and returns its name in GGUFOptions.
+const ggufTypeNames = "q8_0, f16, bf16, f32, q4_0, q4_k_m, q5_k_m or q6_k"
+
+// ParseGGUFType checks a GGUF output type (q8_0, f16, bf16, f32, q4_0,
+// q4_k_m, q5_k_m, q6_k; int8 and fp16 are taken for q8_0 and f16, and
+// upper case for lower) and returns its name in GGUFOptions.
 func ParseGGUFType(s string) (string, error) {
+	s = strings.ToLower(s)
 	switch s {
 	case "int8":
 		s = "q8_0"
@@ -60,7 +73,7 @@ func ParseGGUFType(s string) (string, error) {
 		s = "f16"
 	}
 	if _, ok := ggufTypes[s]; !ok {
-		return "", fmt.Errorf("GGUF type %q: want q8_0, f16, bf16 or f32", s)
+		return "", fmt.Errorf("GGUF type %q: want %s", s, ggufTypeNames)
 	}
 	return s, nil
 }
@@ -158,7 +171,7 @@ func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, err
 	}
 	gt, ok := ggufTypes[tname]
 	if !ok {
-		return nil, fmt.Errorf("%w: type %q (q8_0, f16, bf16 or f32)", ErrGGUFUnsupported, tname)
+		return nil, fmt.Errorf("%w: type %q (%s)", ErrGGUFUnsupported, tname, ggufTypeNames)
 	}
 	rep := &GGUFReport{Format: "gguf", Architecture: fam.arch, FileType: gt.name, Tensors: []GGUFTensor{}}
 	md := []gguf.KV{
@@ -203,6 +216,17 @@ func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, err
 	if err != nil {
 		return nil, err
 	}
+	var mix *ggufMix
+	if gt.mix {
+		names := ggufNames(g, fam, c.TieWordEmbeddings, embed)
+		for _, t := range g.Tensors() {
+			if st, ok := experts.of[t.Name]; ok && st.first == t.Name {
+				names = append(names, st.name)
+			}
+		}
+		mix = newGGUFMix(tname, gt.typ, names, c.NumHiddenLayers, ggufExperts(cfg),
+			fam.arch == "llama" && c.NumHiddenLayers == 80 && c.NumAttentionHeads != c.NumKeyValueHeads)
+	}
 	var tensors []*gguf.Tensor
 	head := false
 	for _, t := range g.Tensors() {
@@ -221,7 +245,11 @@ func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, err
 			if st.first != t.Name {
 				continue // written with the stack's first expert
 			}
-			out, err := ggufStack(st, gt.typ, opts.Threads)
+			typ, err := mixType(mix, gt.typ, st.name, append([]int64{int64(len(st.experts))}, st.experts[0].Shape...))
+			if err != nil {
+				return nil, err
+			}
+			out, err := ggufStack(st, typ, opts.Threads)
 			if err != nil {
 				return nil, err
 			}
@@ -236,7 +264,11 @@ func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, err
 		if !ok {
 			return nil, fmt.Errorf("%w: tensor %s has no place in llama.cpp's %s layout", ErrGGUFUnsupported, t.Name, fam.arch)
 		}
-		out, err := fam.tensor(t, gname, c, gt.typ, opts.Threads)
+		typ, err := mixType(mix, gt.typ, gname, t.Shape)
+		if err != nil {
+			return nil, err
+		}
+		out, err := fam.tensor(t, gname, c, typ, opts.Threads)
 		if err != nil {
 			return nil, err
 		}
@@ -253,7 +285,11 @@ func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, err
 		}
 		// Tied: llama.cpp's graph requires output.weight, so the
 		// embeddings are written twice.
-		out, err := fam.tensor(embed, "output.weight", c, gt.typ, opts.Threads)
+		typ, err := mixType(mix, gt.typ, "output.weight", embed.Shape)
+		if err != nil {
+			return nil, err
+		}
+		out, err := fam.tensor(embed, "output.weight", c, typ, opts.Threads)
 		if err != nil {
 			return nil, err
 		}
@@ -269,6 +305,20 @@ func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, err
 		rep.Tensors = append(rep.Tensors, r...)
 	}
 	return &GGUFModel{Metadata: md, Tensors: tensors, Report: rep}, nil
+}
+
+// mixType is the type of GGUF tensor gname of the given shape: the file
+// type's matrix type, or for llama-quantize's mixes (mix set) the type the
+// mix gives it.
+func mixType(mix *ggufMix, def gguf.Type, gname string, shape []int64) (gguf.Type, error) {
+	if mix == nil {
+		return def, nil
+	}
+	var ne0 int64
+	if len(shape) > 0 {
+		ne0 = shape[len(shape)-1]
+	}
+	return mix.typeOf(gname, len(shape), ne0)
 }
 
 // ggufPhi3Tokens are the tokens whose attributes llama.cpp's vocabulary
@@ -534,6 +584,8 @@ func ggufTensor(t *weights.Tensor, gname string, matType gguf.Type, heads int, s
 				switch typ {
 				case gguf.TypeQ8_0:
 					err = gguf.EncodeQ8_0(row, x)
+				case gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ5_1, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K:
+					err = gguf.Encode(typ, row, x)
 				case gguf.TypeF32:
 					for i, f := range x {
 						binary.LittleEndian.PutUint32(row[4*i:], math.Float32bits(f))

@@ -30,7 +30,9 @@ result against SRC with the scheme's thresholds; exit 3 when it fails (nothing w
 --format gguf writes one GGUF file for llama.cpp instead, for the decoder families llama,
 mistral, qwen2, qwen3, gemma, gemma2, gemma3, phi3, mixtral, qwen2_moe and qwen3_moe (the
 experts stacked as llama.cpp's ffn_*_exps): --scheme q8_0 (or int8), f16, bf16 or f32
-for the matrices, F32 norms and biases, llama.cpp's tensor names, hyperparameters and q/k
+for the matrices, or llama-quantize's q4_0, q4_k_m, q5_k_m or q6_k with its types per tensor
+(Q6_K output and, for _m, Q6_K attn_v and ffn_down in some layers; rows that are not a
+multiple of 256 fall back to Q5_0/Q5_1/Q8_0 as llama-quantize does), F32 norms and biases, llama.cpp's tensor names, hyperparameters and q/k
 order, and the vocabulary converted from tokenizer.json (SentencePiece-style BPE as
 tokenizer.ggml.model llama, byte-level BPE as gpt2 with the pre-tokenizer llama.cpp knows
 by its regex; special tokens, add_bos/add_eos, the chat template). A model without a
@@ -39,11 +41,11 @@ without a vocabulary. The forward pass cannot read GGUF, so this output is not v
 it (validation.json says so); the test suite runs the files with llama.cpp against the
 forward pass.` + modelHelp + dstHelp,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "scheme", Usage: "int8, fp16 or bf16 (required); with --format gguf: q8_0, f16, bf16 or f32"},
+			&cli.StringFlag{Name: "scheme", Usage: "int8, fp16 or bf16 (required); with --format gguf: q8_0, f16, bf16, f32, q4_0, q4_k_m, q5_k_m or q6_k"},
 			&cli.IntFlag{Name: "group-size", Usage: "int8: inputs per scale (0: one scale per output channel)"},
 			&cli.StringSliceFlag{Name: "keep", Usage: "glob of tensor names to keep in float (repeatable)"},
 			&cli.StringSliceFlag{Name: "include", Usage: "glob of 2-D weights to quantize although the rule keeps them (repeatable)"},
-			&cli.StringFlag{Name: "format", Value: "safetensors", Usage: "safetensors, or gguf (--scheme q8_0, f16, bf16 or f32)"},
+			&cli.StringFlag{Name: "format", Value: "safetensors", Usage: "safetensors, or gguf (--scheme q8_0, f16, bf16, f32, q4_0, q4_k_m, q5_k_m or q6_k)"},
 			&cli.BoolFlag{Name: "no-vocab", Usage: "--format gguf: write no vocabulary (tokenizer.ggml.model no_vocab)"},
 		}, passFlags()...),
 		Action: func(c *cli.Context) error {
@@ -108,7 +110,7 @@ func quantizeGGUF(c *cli.Context, args []string) error {
 		return usageErrorf("--scheme: %v", err)
 	}
 	if c.Int("group-size") != 0 || len(c.StringSlice("keep")) > 0 || len(c.StringSlice("include")) > 0 {
-		return usageErrorf("--format gguf takes --scheme q8_0, f16, bf16 or f32, without --group-size, --keep or --include")
+		return usageErrorf("--format gguf takes --scheme q8_0, f16, bf16, f32, q4_0, q4_k_m, q5_k_m or q6_k, without --group-size, --keep or --include")
 	}
 	opts, err := buildOptions(c, forward.KindInt8)
 	if err != nil {

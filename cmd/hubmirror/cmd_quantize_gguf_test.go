@@ -63,6 +63,14 @@ func TestQuantizeGGUF(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(f16, artifact.GGUFFileName("f16"))); err != nil {
 		t.Error(err)
 	}
+	// A llama-quantize file type, named as llama-quantize spells it.
+	km := filepath.Join(t.TempDir(), "km")
+	if _, stderr, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), km, "--scheme", "Q4_K_M", "--format", "gguf", "--no-vocab"); code != 0 {
+		t.Fatalf("--scheme Q4_K_M: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(km, "model-Q4_K_M.gguf")); err != nil {
+		t.Error(err)
+	}
 }
 
 func TestQuantizeGGUFRefusals(t *testing.T) {

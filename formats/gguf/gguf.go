@@ -15,8 +15,9 @@
 // written one at a time, so that lazy sources keep one tensor in memory.
 //
 // The package writes; it does not read (the tests hold a reader that checks
-// what it writes). It knows the tensor types F32, F16, BF16 and Q8_0, and
-// encodes Q8_0 (EncodeQ8_0).
+// what it writes). It knows the tensor types F32, F16, BF16, Q8_0, Q4_0,
+// Q5_0, Q5_1, Q4_K, Q5_K and Q6_K, and encodes and decodes the quantized
+// ones as ggml's reference code does (EncodeQ8_0, Encode, Decode).
 package gguf
 
 import (
@@ -62,7 +63,13 @@ type Type uint32
 const (
 	TypeF32  Type = 0
 	TypeF16  Type = 1
+	TypeQ4_0 Type = 2
+	TypeQ5_0 Type = 6
+	TypeQ5_1 Type = 7
 	TypeQ8_0 Type = 8
+	TypeQ4_K Type = 12
+	TypeQ5_K Type = 13
+	TypeQ6_K Type = 14
 	TypeBF16 Type = 30
 )
 
@@ -77,6 +84,18 @@ func (t Type) String() string {
 		return "Q8_0"
 	case TypeBF16:
 		return "BF16"
+	case TypeQ4_0:
+		return "Q4_0"
+	case TypeQ5_0:
+		return "Q5_0"
+	case TypeQ5_1:
+		return "Q5_1"
+	case TypeQ4_K:
+		return "Q4_K"
+	case TypeQ5_K:
+		return "Q5_K"
+	case TypeQ6_K:
+		return "Q6_K"
 	}
 	return fmt.Sprintf("Type(%d)", uint32(t))
 }
@@ -96,6 +115,9 @@ func (t Type) block() (elems, bytes int64, ok bool) {
 		return 1, 2, true
 	case TypeQ8_0:
 		return Q8_0BlockLen, Q8_0BlockBytes, true
+	case TypeQ4_0, TypeQ5_0, TypeQ5_1, TypeQ4_K, TypeQ5_K, TypeQ6_K:
+		c := codecs[t]
+		return int64(c.elems), int64(c.bytes), true
 	}
 	return 0, 0, false
 }

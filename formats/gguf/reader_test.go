@@ -330,5 +330,9 @@ func (t *ReadTensor) Dequantize() ([]float32, error) {
 		}
 		return v, nil
 	}
+	if c, ok := codecs[t.Type]; ok {
+		v := make([]float32, len(t.Data)/c.bytes*c.elems)
+		return v, Decode(t.Type, v, t.Data)
+	}
 	return nil, fmt.Errorf("%w: cannot dequantize %v", errRead, t.Type)
 }

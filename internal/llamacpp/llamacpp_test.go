@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,10 +107,26 @@ type familyCase struct {
 	// ggufName is general.name when it cannot be the fixture's: llama.cpp
 	// requires Phi-3's special tokens of a model named phi3.
 	ggufName string
+	// widen, when set, replaces every weight by random values with the
+	// fixture's hidden and intermediate sizes changed to widen[0] and
+	// widen[1] (rows of a multiple of 256 for the k-quants; config gets
+	// the new sizes too).
+	widen []int
 }
 
 var cases = []familyCase{
-	{fixture: "llama-tiny-st", tokenizer: "spm", types: []string{"f32", "f16", "bf16", "q8_0"}},
+	// Rows of 32 and 80: the k-quant types fall back (Q5_0, Q5_1, Q8_0,
+	// F16) as llama-quantize's do.
+	{fixture: "llama-tiny-st", tokenizer: "spm", types: []string{"f32", "f16", "bf16", "q8_0", "q4_k_m", "q6_k"}},
+	// Hidden size 256 and intermediate 512: every matrix is k-quantized
+	// (Q4_K with Q6_K attn_v, ffn_down and output for q4_k_m).
+	{fixture: "llama-tiny-st", name: "llama-wide", tokenizer: "spm", widen: []int{256, 512},
+		config: map[string]any{"hidden_size": 256, "intermediate_size": 512},
+		types:  []string{"q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k"}},
+	// Tied embeddings: token_embd is the head, Q6_K.
+	{fixture: "qwen2-bias-st", name: "qwen2-wide", tokenizer: "bytelevel", widen: []int{256, 512},
+		config: map[string]any{"use_sliding_window": false, "hidden_size": 256, "intermediate_size": 512},
+		types:  []string{"q4_k_m", "q6_k"}},
 	// llama.cpp's llama graph has no sliding window.
 	{fixture: "mistral-bin", tokenizer: "spm", config: map[string]any{"sliding_window": nil}},
 	{fixture: "qwen2-bias-st", tokenizer: "bytelevel"},
@@ -156,8 +173,10 @@ var cases = []familyCase{
 // TestLlamaCppRunsGGUF is the acceptance cross-check of the GGUF output:
 // llama.cpp loads each file as written, tokenizes the text to the ids of
 // the tokenizer package, and its logits agree with the forward pass on
-// the source weights (cosine per position at least 0.999 for every type,
-// Q8_0 included).
+// the weights the file holds (decoded with
+// gguf.Decode; cosine per position at least 0.999 for every type, Q8_0
+// and the k-quants included: llama.cpp also quantizes the activations to
+// 8 bits in its quantized dot products). Top-1 agreement is logged.
 func TestLlamaCppRunsGGUF(t *testing.T) {
 	mods := modules(t)
 	work := t.TempDir()
@@ -218,11 +237,20 @@ func TestLlamaCppRunsGGUF(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
+			if c.widen != nil && typ != "q8_0" {
+				// Every matrix is really of the scheme's block types, no
+				// fallback.
+				for _, rt := range gm.Report.Tensors {
+					if len(rt.Shape) == 2 && !slices.Contains([]string{"Q4_0", "Q4_K", "Q5_K", "Q6_K"}, rt.To) {
+						t.Errorf("%s: %s is %s", name, rt.GGUF, rt.To)
+					}
+				}
+			}
 			p := filepath.Join(work, c.label()+"-"+typ+".gguf")
 			if err := gguf.WriteFile(p, gm.Metadata, gm.Tensors); err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
-			same := run(t, roundTrip(t, g, typ, gm.Report), cfg, enc.IDs)
+			same := run(t, roundTrip(t, g, gm.Report), cfg, enc.IDs)
 			jobs = append(jobs, &job{Name: name, GGUF: p, Text: text, IDs: enc.IDs, More: moreTexts, moreIDs: moreIDs, Out: p + ".logits", family: c.fixture,
 				want: same.Data, source: source.Data, vocab: same.Shape[len(same.Shape)-1], report: gm.Report})
 		}
@@ -344,17 +372,34 @@ func run(t *testing.T, g *weights.Graph, cfg *arch.Config, ids []int) *forward.O
 	return logits
 }
 
-// roundTrip returns g with its matrices as the GGUF file of type typ holds
-// them (the type the report gives each tensor: routers stay F32): rounded
-// to f16 or bf16, or quantized to Q8_0 and back (rows of a multiple of 32
-// values; F16 otherwise), in float32. The q/k row reordering of the llama
-// architecture moves whole rows, and the experts' stacking whole
-// matrices, so rounding in Hugging Face's layout gives the same values.
-func roundTrip(t *testing.T, g *weights.Graph, typ string, rep *quantize.GGUFReport) *weights.Graph {
+// roundTrip returns g with each matrix as the GGUF file holds it (the
+// type rep reports for it): rounded to f16 or bf16, or quantized with
+// gguf.Encode and back with gguf.Decode (whose bytes and values are
+// checked against ggml's reference code), in float32. The q/k row
+// reordering of the llama architecture moves whole rows, and every type
+// quantizes rows independently, so rounding in Hugging Face's layout
+// gives the same values.
+func roundTrip(t *testing.T, g *weights.Graph, rep *quantize.GGUFReport) *weights.Graph {
 	t.Helper()
-	to := map[string]string{}
-	for _, r := range rep.Tensors {
-		to[r.Name] = r.To
+	types := map[string]gguf.Type{}
+	for _, ty := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0,
+		gguf.TypeQ5_1, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K} {
+		types[ty.String()] = ty
+	}
+	to := map[string]gguf.Type{}
+	for _, rt := range rep.Tensors {
+		ty, ok := types[rt.To]
+		if !ok {
+			t.Fatalf("%s: type %s", rt.Name, rt.To)
+		}
+		to[rt.Name] = ty
+	}
+	if _, ok := to["lm_head.weight"]; !ok { // tied: the head is the embeddings as written
+		for _, e := range []string{"model.embed_tokens.weight", "embed_tokens.weight"} {
+			if ty, ok := to[e]; ok {
+				to["lm_head.weight"] = ty
+			}
+		}
 	}
 	out := weights.NewGraph()
 	out.Config = g.Config
@@ -363,32 +408,27 @@ func roundTrip(t *testing.T, g *weights.Graph, typ string, rep *quantize.GGUFRep
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, ok := to[x.Name]
-		if !ok && len(x.Shape) == 2 { // a tied head, not written
-			want = strings.ToUpper(typ)
-			if typ == "q8_0" && x.Shape[1]%gguf.Q8_0BlockLen != 0 {
-				want = "F16"
+		switch ty := to[x.Name]; ty {
+		case gguf.TypeF32:
+		case gguf.TypeBF16:
+			for i, f := range v {
+				v[i] = weights.BF16ToFloat32(weights.Float32ToBF16(f))
 			}
-		}
-		if len(x.Shape) == 2 && want != "F32" && want != "" {
-			switch want {
-			case "Q8_0":
-				b := make([]byte, len(v)/gguf.Q8_0BlockLen*gguf.Q8_0BlockBytes)
-				if err := gguf.EncodeQ8_0(b, v); err != nil {
-					t.Fatal(err)
-				}
-				for i := range v {
-					blk := b[i/gguf.Q8_0BlockLen*gguf.Q8_0BlockBytes:]
-					v[i] = weights.F16ToFloat32(binary.LittleEndian.Uint16(blk)) * float32(int8(blk[2+i%gguf.Q8_0BlockLen]))
-				}
-			case "BF16":
-				for i, f := range v {
-					v[i] = weights.BF16ToFloat32(weights.Float32ToBF16(f))
-				}
-			default: // f16, and Q8_0's fallback
-				for i, f := range v {
-					v[i] = weights.F16ToFloat32(weights.Float32ToF16(f))
-				}
+		case gguf.TypeF16:
+			for i, f := range v {
+				v[i] = weights.F16ToFloat32(weights.Float32ToF16(f))
+			}
+		default:
+			size, err := gguf.ByteSize(ty, []uint64{uint64(len(v))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, size)
+			if err := gguf.Encode(ty, b, v); err != nil {
+				t.Fatal(err)
+			}
+			if err := gguf.Decode(ty, v, b); err != nil {
+				t.Fatal(err)
 			}
 		}
 		y, err := weights.FromFloat32(x.Name, weights.F32, x.Shape, v)
@@ -512,7 +552,73 @@ func modelDir(t *testing.T, work string, c familyCase) string {
 	if c.layers != nil || rows != nil {
 		rewrite(t, src, filepath.Join(dir, safetensors.SingleFile), c.layers, rows)
 	}
+	if c.widen != nil {
+		widen(t, src, filepath.Join(dir, safetensors.SingleFile), c.widen[0], c.widen[1])
+	}
 	return dir
+}
+
+// widen rewrites the model file path with every dimension equal to the
+// hidden or intermediate size of the fixture src changed to hidden and
+// inter (and the k/v projections' rows in proportion), and random weights: matrices normal with standard deviation
+// 1/sqrt(columns), norms 1 plus normal noise of 0.1 (a seeded generator).
+func widen(t *testing.T, src, path string, hidden, inter int) {
+	t.Helper()
+	var old struct {
+		Hidden  int `json:"hidden_size"`
+		Inter   int `json:"intermediate_size"`
+		Heads   int `json:"num_attention_heads"`
+		KVHeads int `json:"num_key_value_heads"`
+	}
+	raw, err := os.ReadFile(filepath.Join(src, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &old); err != nil {
+		t.Fatal(err)
+	}
+	g, err := formats.Open(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The k and v projections' rows (heads of hidden/heads rows).
+	oldKV, newKV := old.KVHeads*old.Hidden/old.Heads, old.KVHeads*hidden/old.Heads
+	rng := rand.New(rand.NewPCG(16, 256))
+	var out []*weights.Tensor
+	for _, x := range g.Tensors() {
+		shape := slices.Clone(x.Shape)
+		for i, d := range shape {
+			switch int(d) {
+			case old.Hidden:
+				shape[i] = int64(hidden)
+			case old.Inter:
+				shape[i] = int64(inter)
+			case oldKV:
+				shape[i] = int64(newKV)
+			}
+		}
+		n := int64(1)
+		for _, d := range shape {
+			n *= d
+		}
+		v := make([]float32, n)
+		for i := range v {
+			if len(shape) == 1 {
+				v[i] = float32(1 + 0.1*rng.NormFloat64())
+			} else {
+				v[i] = float32(rng.NormFloat64() / math.Sqrt(float64(shape[len(shape)-1])))
+			}
+		}
+		y, err := weights.FromFloat32(x.Name, weights.F32, shape, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, y)
+	}
+	g.Close()
+	if err := safetensors.WriteFile(path, out, nil); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (c familyCase) label() string {
@@ -659,4 +765,116 @@ func writeTokenizer(t *testing.T, dir string, n int, byteLevel bool) {
 		}
 	}
 	writeJSON(t, filepath.Join(dir, "tokenizer.json"), doc)
+}
+
+// TestGGMLQuantizesAsWeDo compares gguf.Encode and gguf.Decode with
+// llama.cpp's own ggml (libggml-base.so of node-llama-cpp, called through
+// Python's ctypes by testdata/ggml_quants.py: quantize_row_*_ref, which
+// llama-quantize uses without an importance matrix, and dequantize_row_*)
+// on the test tensors of formats/gguf/testdata/quants and on 64 rows of
+// 4096 normal values with outliers: the bytes and the decoded values must
+// be equal, for Q4_0, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K.
+func TestGGMLQuantizesAsWeDo(t *testing.T) {
+	mods := modules(t)
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3 to call ggml through ctypes")
+	}
+	libs, _ := filepath.Glob(filepath.Join(mods, "@node-llama-cpp", "linux-x64", "bins", "*", "libggml-base.so"))
+	if len(libs) == 0 {
+		t.Skipf("no libggml-base.so for linux-x64 under %s", mods)
+	}
+	dir := t.TempDir()
+	inputs := map[string][]float32{}
+	srcs, _ := filepath.Glob("../../formats/gguf/testdata/quants/*.f32")
+	for _, p := range srcs {
+		base := strings.TrimSuffix(filepath.Base(p), ".f32")
+		if strings.Contains(base, ".") {
+			continue
+		}
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := make([]float32, len(raw)/4)
+		for i := range v {
+			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+		}
+		inputs[base] = v
+	}
+	rng := rand.New(rand.NewPCG(4096, 16))
+	big := make([]float32, 64*4096)
+	for i := range big {
+		big[i] = float32(rng.NormFloat64() * 0.02)
+		if rng.IntN(500) == 0 {
+			big[i] *= 30
+		}
+	}
+	inputs["random64x4096"] = big
+	types := map[string]gguf.Type{"q4_0": gguf.TypeQ4_0, "q5_0": gguf.TypeQ5_0, "q5_1": gguf.TypeQ5_1, "q8_0": gguf.TypeQ8_0,
+		"q4_k": gguf.TypeQ4_K, "q5_k": gguf.TypeQ5_K, "q6_k": gguf.TypeQ6_K}
+	f32bytes := func(v []float32) []byte {
+		b := make([]byte, 4*len(v))
+		for i, f := range v {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+		}
+		return b
+	}
+	for name, x := range inputs {
+		if err := os.WriteFile(filepath.Join(dir, name+".f32"), f32bytes(x), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for tn, ty := range types {
+			size, err := gguf.ByteSize(ty, []uint64{uint64(len(x))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, size)
+			if err := gguf.Encode(ty, b, x); err != nil {
+				t.Fatal(err)
+			}
+			y := make([]float32, len(x))
+			if err := gguf.Decode(ty, y, b); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name+"."+tn), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name+"."+tn+".f32"), f32bytes(y), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cmd := exec.Command(python, "testdata/ggml_quants.py", libs[0], dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ggml_quants.py: %v\n%s", err, stderr.String())
+	}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var r struct {
+			Case        string `json:"case"`
+			Type        string `json:"type"`
+			Blocks      int    `json:"blocks"`
+			BytesEqual  bool   `json:"bytes_equal"`
+			FirstDiff   int    `json:"first_diff"`
+			ValuesEqual *bool  `json:"values_equal"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		checked++
+		if !r.BytesEqual {
+			t.Errorf("%s %s: ggml's quantize_row_%s_ref differs from gguf.Encode at byte %d", r.Case, r.Type, r.Type, r.FirstDiff)
+		}
+		if r.ValuesEqual == nil || !*r.ValuesEqual {
+			t.Errorf("%s %s: ggml's dequantize_row differs from gguf.Decode", r.Case, r.Type)
+		}
+	}
+	if checked != len(inputs)*len(types) {
+		t.Errorf("%d results, want %d", checked, len(inputs)*len(types))
+	}
+	t.Logf("%d tensors x %d types: bytes and values equal to ggml's (%s)", len(inputs), len(types), libs[0])
 }
