@@ -22,9 +22,12 @@ import (
 const fp8Max = 448
 
 // EncodeE4M3 is the float8_e4m3fn code of clamp(v, -448, 448), rounded to
-// nearest even; NaN stays NaN.
+// nearest even; NaN stays NaN, with its sign (as PyTorch's conversion).
 func EncodeE4M3(v float32) uint8 {
 	if v != v {
+		if math.Signbit(float64(v)) {
+			return 0xff
+		}
 		return 0x7f
 	}
 	return weights.Float32ToF8E4M3(min(max(v, -fp8Max), fp8Max))
