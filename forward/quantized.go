@@ -16,12 +16,13 @@ import (
 // "<name>.weight_scale" [out, groups], "<name>.weight_shape" [2] and, when
 // asymmetric, "<name>.weight_zero_point" [ceil(out/8), groups] packed down
 // the outputs) and float-quantized (FP8: an F8_E4M3 "<name>.weight" with
-// "<name>.weight_scale" per output channel or per tensor). Both are widened
-// to an f32 copy of the matrix when the model loads (w = (q − zero)·scale,
-// one f32 product per element).
+// "<name>.weight_scale" per output channel or per tensor). Int4 weights
+// stay packed (kernels.Int4: the kernels widen them panel by panel, w =
+// (q − zero)·scale, one f32 product); FP8 weights are widened to an f32
+// copy with their scales applied when the model loads.
 
 // int4Matrix returns the pack-quantized weight whose packed codes are p as
-// an f32 kernel weight of logical shape out×in (the packed layout is always
+// a kernel weight of logical shape out×in viewing the packed bytes (the packed layout is always
 // [out][in], whatever the module's stored layout was).
 func (s *tensorSet) int4Matrix(p *weights.Tensor, out, in int) (*kernels.Weight, error) {
 	base := strings.TrimSuffix(p.Name, "_packed") // "<name>.weight"
@@ -96,14 +97,10 @@ func (s *tensorSet) int4Matrix(p *weights.Tensor, out, in int) (*kernels.Weight,
 	if err := w.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: tensor %s: %v", ErrWeights, quote(p.Name), err)
 	}
-	v := w.Dequantize()
-	kw := &kernels.Weight{Out: out, In: in, DType: weights.F32, Data: make([]byte, 4*len(v))}
-	if err := weights.EncodeFloat32(kw.Data, v, weights.F32); err != nil {
-		return nil, fmt.Errorf("%w: tensor %s: %v", ErrWeights, quote(p.Name), err)
-	}
+	kw := &kernels.Weight{Out: out, In: in, DType: weights.I32, Data: w.Packed, Int4: w}
 	s.used[p.Name] = true
 	s.quantElems["int4"] += int64(out) * int64(in)
-	s.matrixElems[weights.F32] += int64(out) * int64(in)
+	s.matrixElems[weights.I32] += int64(out) * int64(in)
 	return kw, nil
 }
 

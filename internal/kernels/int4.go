@@ -105,6 +105,26 @@ func (w *Int4) DequantizeRow(dst []float32, o int) {
 	}
 }
 
+// widenRange writes the values of output o at inputs pc..pc+len(dst)-1.
+func (w *Int4) widenRange(dst []float32, o, pc int) {
+	words := (w.In + 7) / 8
+	groups, gs := w.Groups(), w.group()
+	row := w.Packed[4*o*words : 4*(o+1)*words]
+	for i := 0; i < len(dst); {
+		g := (pc + i) / gs
+		end := min(len(dst), (g+1)*gs-pc)
+		s, z := w.Scales[o*groups+g], w.Zero(o, g)
+		var lut [16]float32
+		for u := range lut {
+			lut[u] = float32(u-8-z) * s
+		}
+		for ; i < end; i++ {
+			k := pc + i
+			dst[i] = lut[binary.LittleEndian.Uint32(row[4*(k/8):])>>(4*(k%8))&15]
+		}
+	}
+}
+
 // Dequantize returns the weight as f32, [Out][In]; w must be valid.
 func (w *Int4) Dequantize() []float32 {
 	out := make([]float32, w.Out*w.In)
@@ -146,4 +166,23 @@ func PackInt4Columns(z []int8, rows, cols int) []byte {
 		}
 	}
 	return out
+}
+
+// Rows returns outputs lo..hi-1 of w as an int4 weight: the packed codes
+// and scales are views of w's; zero points are repacked (they are packed
+// down the outputs, so a slice not starting at a multiple of 8 moves them).
+func (w *Int4) Rows(lo, hi int) *Int4 {
+	words, groups := (w.In+7)/8, w.Groups()
+	r := &Int4{Out: hi - lo, In: w.In, GroupSize: w.GroupSize,
+		Packed: w.Packed[4*lo*words : 4*hi*words : 4*hi*words], Scales: w.Scales[lo*groups : hi*groups : hi*groups]}
+	if w.Zeros != nil {
+		z := make([]int8, (hi-lo)*groups)
+		for o := lo; o < hi; o++ {
+			for g := 0; g < groups; g++ {
+				z[(o-lo)*groups+g] = int8(w.Zero(o, g))
+			}
+		}
+		r.Zeros = PackInt4Columns(z, hi-lo, groups)
+	}
+	return r
 }
