@@ -118,9 +118,19 @@ func (w *Int4) widenRange(dst []float32, o, pc int) {
 		for u := range lut {
 			lut[u] = float32(u-8-z) * s
 		}
-		for ; i < end; i++ {
+		for i < end {
 			k := pc + i
-			dst[i] = lut[binary.LittleEndian.Uint32(row[4*(k/8):])>>(4*(k%8))&15]
+			if k%8 != 0 || end-i < 8 {
+				dst[i] = lut[binary.LittleEndian.Uint32(row[4*(k/8):])>>(4*(k%8))&15]
+				i++
+				continue
+			}
+			// A whole word: eight codes, low nibble first.
+			word := binary.LittleEndian.Uint32(row[4*(k/8):])
+			d := dst[i : i+8 : i+8]
+			d[0], d[1], d[2], d[3] = lut[word&15], lut[word>>4&15], lut[word>>8&15], lut[word>>12&15]
+			d[4], d[5], d[6], d[7] = lut[word>>16&15], lut[word>>20&15], lut[word>>24&15], lut[word>>28]
+			i += 8
 		}
 	}
 }
