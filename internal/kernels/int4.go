@@ -196,3 +196,44 @@ func (w *Int4) Rows(lo, hi int) *Int4 {
 	}
 	return r
 }
+
+// rowsInt4 sets y[t][o] = bias[o] + Σ_i x[t][i]·W[o][i] for outputs o0..o1-1
+// of the int4 weight w (the gemv path): codes are looked up in a table of
+// the group's 16 values and multiplied into the sum as they are unpacked,
+// a word (eight inputs) at a time, with no widened row in between.
+func rowsInt4(y, x []float32, m int, w *Int4, o0, o1 int, bias []float32) {
+	n, k := w.Out, w.In
+	words, groups, gs := (k+7)/8, w.Groups(), w.group()
+	for o := o0; o < o1; o++ {
+		row := w.Packed[4*o*words : 4*(o+1)*words]
+		for t := 0; t < m; t++ {
+			xt := x[t*k : (t+1)*k]
+			var s0, s1 float32
+			for g := 0; g < groups; g++ {
+				sc, z := w.Scales[o*groups+g], w.Zero(o, g)
+				var lut [16]float32
+				for u := range lut {
+					lut[u] = float32(u-8-z) * sc
+				}
+				i, end := g*gs, min((g+1)*gs, k)
+				for i < end {
+					if i%8 != 0 || end-i < 8 {
+						s0 += xt[i] * lut[binary.LittleEndian.Uint32(row[4*(i/8):])>>(4*(i%8))&15]
+						i++
+						continue
+					}
+					word := binary.LittleEndian.Uint32(row[4*(i/8):])
+					xs := xt[i : i+8 : i+8]
+					s0 += xs[0]*lut[word&15] + xs[2]*lut[word>>8&15] + xs[4]*lut[word>>16&15] + xs[6]*lut[word>>24&15]
+					s1 += xs[1]*lut[word>>4&15] + xs[3]*lut[word>>12&15] + xs[5]*lut[word>>20&15] + xs[7]*lut[word>>28]
+					i += 8
+				}
+			}
+			s := s0 + s1
+			if bias != nil {
+				s += bias[o]
+			}
+			y[t*n+o] = s
+		}
+	}
+}
