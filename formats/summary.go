@@ -1,6 +1,7 @@
 package formats
 
 import (
+	"encoding/binary"
 	"slices"
 	"strings"
 
@@ -44,6 +45,9 @@ type Summary struct {
 	ConfigTied []string `json:"config_tied,omitempty"`
 	Globals    []string `json:"pickle_globals"`
 	Files      []string `json:"files"`
+	// Quantization lists the schemes of the quantized matrices (int8,
+	// w4a16 with its group size and symmetry, fp8); none when empty.
+	Quantization []QuantGroup `json:"quantization,omitempty"`
 }
 
 // Summarize describes g. cfg may be nil.
@@ -75,19 +79,24 @@ func Summarize(g *weights.Graph, cfg *arch.Config) *Summary {
 		}
 		seen[r] = true
 		s.Bytes += t.NumBytes()
-		if isParameter(g, t) && t.Name != tiedHead {
-			s.Parameters += n
+		if pn, ok := parameterElements(g, t); ok && t.Name != tiedHead {
+			s.Parameters += pn
 		}
 	}
 	if cfg != nil {
 		s.ConfigTied = configTied(g, cfg)
 	}
+	s.Quantization = Quantization(g)
 	return s
 }
 
 // isParameter reports whether t holds parameters of the model: a float
 // tensor that is not a buffer, or an int8 weight with its scale beside it,
 // but not the scale or zero point of such a weight.
+//
+// A pack-quantized int4 weight ("weight_packed") counts as the weight it
+// replaces (out·in elements), an F8_E4M3 weight as itself; their scales,
+// zero points and weight_shape do not count.
 func isParameter(g *weights.Graph, t *weights.Tensor) bool {
 	if t.DType == weights.I8 {
 		return strings.HasSuffix(t.Name, ".weight") && hasTensor(g, t.Name+"_scale")
@@ -97,12 +106,31 @@ func isParameter(g *weights.Graph, t *weights.Tensor) bool {
 	}
 	for _, aux := range []string{"_scale", "_zero_point"} {
 		if w, ok := strings.CutSuffix(t.Name, aux); ok && strings.HasSuffix(w, ".weight") {
-			if wt, ok := g.Tensor(w); ok && wt.DType == weights.I8 {
+			if wt, ok := g.Tensor(w); ok && (wt.DType == weights.I8 || wt.DType == weights.F8E4M3) {
+				return false
+			}
+			if hasTensor(g, w+"_packed") {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// parameterElements is the number of parameters t holds when isParameter
+// or a packed int4 weight: its elements, or for weight_packed the elements
+// of the weight it replaces.
+func parameterElements(g *weights.Graph, t *weights.Tensor) (int64, bool) {
+	if q, ok := quantizedWeight(g, t); ok && q.Scheme == "w4a16" {
+		out, in := t.Shape[0], t.Shape[1]*8
+		if st, ok := g.Tensor(strings.TrimSuffix(t.Name, "_packed") + "_shape"); ok {
+			if b, err := st.Bytes(); err == nil && st.DType == weights.I64 && len(b) == 16 {
+				out, in = int64(binary.LittleEndian.Uint64(b)), int64(binary.LittleEndian.Uint64(b[8:]))
+			}
+		}
+		return out * in, true
+	}
+	return t.NumElements(), isParameter(g, t)
 }
 
 func hasTensor(g *weights.Graph, name string) bool {

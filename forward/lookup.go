@@ -21,10 +21,14 @@ type tensorSet struct {
 	used   map[string]bool
 	// matrixElems counts the elements of the matrices used, per dtype.
 	matrixElems map[weights.DType]int64
+	// quantElems counts the elements of the int4 and fp8 matrices used
+	// (widened to f32 copies, counted as F32 in matrixElems too).
+	quantElems map[string]int64
+	groupSize  *int // configGroupSize, once read
 }
 
 func newTensorSet(g *weights.Graph) *tensorSet {
-	return &tensorSet{g: g, used: map[string]bool{}, matrixElems: map[weights.DType]int64{}}
+	return &tensorSet{g: g, used: map[string]bool{}, matrixElems: map[weights.DType]int64{}, quantElems: map[string]int64{}}
 }
 
 // detectPrefix sets the base-model prefix: the first of the family's
@@ -83,6 +87,9 @@ func oldNormName(name string) (string, bool) {
 
 func (s *tensorSet) has(name string, absolute bool) bool {
 	_, ok := s.lookup(name, absolute)
+	if !ok && strings.HasSuffix(name, ".weight") {
+		_, ok = s.lookup(name+"_packed", absolute)
+	}
 	return ok
 }
 
@@ -141,6 +148,9 @@ func (s *tensorSet) matrix(name string, out, in int, conv1d, absolute bool) (*ke
 	wname := name + ".weight"
 	t, ok := s.lookup(wname, absolute)
 	if !ok {
+		if p, ok := s.lookup(wname+"_packed", absolute); ok {
+			return s.int4Matrix(p, out, in)
+		}
 		return nil, fmt.Errorf("%w: missing tensor %s", ErrWeights, quote(s.fullName(wname, absolute)))
 	}
 	return s.toMatrix(t, out, in, conv1d)
@@ -175,6 +185,11 @@ func (s *tensorSet) toMatrix(t *weights.Tensor, out, in int, conv1d bool) (*kern
 		v, err := t.Float32s()
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrWeights, err)
+		}
+		if t.DType != weights.F64 {
+			if err := s.fp8Scales(v, t.Name, out, in, conv1d); err != nil {
+				return nil, err
+			}
 		}
 		w.DType = weights.F32
 		w.Data = make([]byte, 4*len(v))

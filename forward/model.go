@@ -93,6 +93,9 @@ type Info struct {
 	WeightDType weights.DType `json:"weight_dtype"`
 	// Quantized reports int8 matrix weights.
 	Quantized bool `json:"quantized,omitempty"`
+	// Quantization names the quantized matrices' scheme: "int8", "int4"
+	// (pack-quantized W4A16) or "fp8" (float-quantized); "" when none.
+	Quantization string `json:"quantization,omitempty"`
 	// NumLabels is the size of a classification head, 0 for none.
 	NumLabels int `json:"num_labels,omitempty"`
 	// PadTokenID is the pad token a decoder's sequence-classification
@@ -232,7 +235,15 @@ func Load(g *weights.Graph, cfg *arch.Config, opts Options) (*Model, error) {
 	m.info.ModelType = cfg.ModelType
 	m.info.Positions = cfg.Params.Sizes().MaxPositions
 	m.info.WeightDType = s.mainDType()
-	m.info.Quantized = s.matrixElems[weights.I8] > 0
+	m.info.Quantized = s.matrixElems[weights.I8] > 0 || s.quantElems["int4"] > 0 || s.quantElems["fp8"] > 0
+	switch {
+	case s.quantElems["int4"] > 0:
+		m.info.Quantization = "int4"
+	case s.quantElems["fp8"] > 0:
+		m.info.Quantization = "fp8"
+	case s.matrixElems[weights.I8] > 0:
+		m.info.Quantization = "int8"
+	}
 	m.info.Unused = s.unused()
 	return m, nil
 }

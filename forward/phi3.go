@@ -77,6 +77,14 @@ func linearRows(l linear, lo, hi int) linear {
 	if w.InMajor {
 		panic("forward: linearRows of an [in, out] weight")
 	}
+	if w.Int4 != nil {
+		q := w.Int4.Rows(lo, hi)
+		out := linear{w: &kernels.Weight{Out: hi - lo, In: w.In, DType: w.DType, Data: q.Packed, Int4: q}}
+		if l.b != nil {
+			out.b = l.b[lo:hi:hi]
+		}
+		return out
+	}
 	row := w.In * w.DType.Size()
 	r := &kernels.Weight{Out: hi - lo, In: w.In, DType: w.DType, Data: w.Data[lo*row : hi*row : hi*row], GroupSize: w.GroupSize}
 	if w.Scales != nil {

@@ -31,13 +31,19 @@ const (
 	KindF16   Kind = "f16"
 	KindBF16  Kind = "bf16"
 	KindInt8  Kind = "int8"
+	// KindInt4 judges W4A16 (4-bit weights in groups), KindFP8 F8_E4M3
+	// weights with per-channel scales.
+	KindInt4 Kind = "int4"
+	KindFP8  Kind = "fp8"
 	// KindPruned judges pruned models, whose outputs change by design: the
 	// default only catches a broken result; set thresholds for a real one.
 	KindPruned Kind = "pruned"
 )
 
 // Kinds lists the kinds of comparison.
-func Kinds() []Kind { return []Kind{KindExact, KindF16, KindBF16, KindInt8, KindPruned} }
+func Kinds() []Kind {
+	return []Kind{KindExact, KindF16, KindBF16, KindInt8, KindInt4, KindFP8, KindPruned}
+}
 
 // Thresholds are the limits a candidate's outputs must meet. A zero field is
 // not checked. The logit limits (MinTop1, MaxKL) apply to logits only,
@@ -88,10 +94,14 @@ func DefaultThresholds(k Kind) (Thresholds, error) {
 		return Thresholds{MinCosine: 0.995, MinTop1: 0.9, MaxKL: 1e-2, MaxPerplexityRatio: 1.03, MaxTextKL: 2e-3, MinTextTop1: 0.97}, nil
 	case KindInt8:
 		return Thresholds{MinCosine: 0.99, MinTop1: 0.8, MaxKL: 5e-2, MaxPerplexityRatio: 1.04, MaxTextKL: 5e-3, MinTextTop1: 0.95}, nil
+	case KindInt4:
+		return Thresholds{MinCosine: 0.4, MinTop1: 0.5, MaxKL: 1, MaxPerplexityRatio: 1.6, MaxTextKL: 0.5, MinTextTop1: 0.75}, nil
+	case KindFP8:
+		return Thresholds{MinCosine: 0.9, MinTop1: 0.8, MaxKL: 6e-2, MaxPerplexityRatio: 1.12, MaxTextKL: 4e-2, MinTextTop1: 0.87}, nil
 	case KindPruned:
 		return Thresholds{MinCosine: 0.8}, nil
 	}
-	return Thresholds{}, fmt.Errorf("forward: unknown kind of comparison %q (exact, f16, bf16, int8 or pruned)", k)
+	return Thresholds{}, fmt.Errorf("forward: unknown kind of comparison %q (exact, f16, bf16, int8, int4, fp8 or pruned)", k)
 }
 
 // Check returns a description of every limit m breaks; none means it passes.
@@ -145,6 +155,10 @@ func (t Thresholds) CheckPerplexity(p *Perplexity) []string {
 // half-precision type the reference does not use, exact otherwise.
 func InferKind(ref, cand Info) Kind {
 	switch {
+	case cand.Quantization == "int4":
+		return KindInt4
+	case cand.Quantization == "fp8":
+		return KindFP8
 	case cand.Quantized:
 		return KindInt8
 	case cand.WeightDType == ref.WeightDType:

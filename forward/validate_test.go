@@ -94,7 +94,7 @@ func TestThresholdsCheck(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if _, err := DefaultThresholds("fp8"); err == nil {
+	if _, err := DefaultThresholds("fp4"); err == nil {
 		t.Error("unknown kind accepted")
 	}
 }
@@ -217,8 +217,11 @@ func TestValidateDetectsBrokenCandidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range Kinds() {
-		if k == KindPruned {
-			continue // lenient by design: pruning changes outputs more than this
+		if k == KindPruned || k == KindInt4 {
+			// Lenient by design: pruning, and 4-bit weights on random
+			// fixtures, change outputs more than this (artifact's
+			// TestSwappedNibblesFailValidation is int4's broken case).
+			continue
 		}
 		rep, err := Validate(context.Background(), ref, cand, ValidateOptions{Kind: k})
 		if err != nil {

@@ -776,6 +776,9 @@ func TestVariantConstructors(t *testing.T) {
 		{quantize.Options{Scheme: quantize.Int8, GroupSize: 16}, "int8-g16", forward.KindInt8},
 		{quantize.Options{Scheme: quantize.FP16}, "fp16", forward.KindF16},
 		{quantize.Options{Scheme: quantize.BF16}, "bf16", forward.KindBF16},
+		{quantize.Options{Scheme: quantize.W4A16, GroupSize: 128}, "w4a16-g128", forward.KindInt4},
+		{quantize.Options{Scheme: quantize.W4A16, GroupSize: 32, Asym: true}, "w4a16-g32-asym", forward.KindInt4},
+		{quantize.Options{Scheme: quantize.FP8}, "fp8", forward.KindFP8},
 	} {
 		v, err := QuantizeVariant(c.opts)
 		if err != nil || v.Name != c.name || v.Kind != c.kind || v.Label != "quantize "+c.name || v.Pass == nil {

@@ -17,7 +17,9 @@ import (
 // Llama-shaped model (TinyLlama's layer: hidden 2048, intermediate 5632, 32
 // heads, 4 KV heads; 2 layers; a 1024-token vocabulary so that the layers,
 // not the f32 embedding and head, dominate) with the same model after the
-// int8 pass (per channel, and groups of 128), at sequence lengths 1 (the
+// int8 pass (per channel, and groups of 128), the w4a16 pass (groups of
+// 128: int4 widened by the plain-Go panel path) and the fp8 pass (widened
+// to f32 at load), at sequence lengths 1 (the
 // matrix-vector path of decoding), 16 and 64, batch 1, GOMAXPROCS threads.
 // The int8 model is built with Quantize and read from the graph it returns,
 // as `hubmirror quantize` writes it. Weights are in memory (not mapped), so
@@ -63,13 +65,14 @@ func BenchmarkForwardInt8VsF32(b *testing.B) {
 		g.Add(t)
 	}
 	models := []struct {
-		name  string
-		group int
-	}{{"f32", -1}, {"int8", 0}, {"int8-g128", 128}}
+		name   string
+		group  int
+		scheme Scheme
+	}{{"f32", -1, ""}, {"int8", 0, Int8}, {"int8-g128", 128, Int8}, {"w4a16-g128", 128, W4A16}, {"fp8", 0, FP8}}
 	for _, m := range models {
 		mg := g
 		if m.group >= 0 {
-			qg, _, err := Quantize(g, cfg, Options{Scheme: Int8, GroupSize: m.group})
+			qg, _, err := Quantize(g, cfg, Options{Scheme: m.scheme, GroupSize: m.group})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -90,7 +93,7 @@ func BenchmarkForwardInt8VsF32(b *testing.B) {
 			b.Fatal(err)
 		}
 		if m.group >= 0 && !model.Info().Quantized {
-			b.Fatalf("%s: the model did not load as int8", m.name)
+			b.Fatalf("%s: the model did not load as quantized", m.name)
 		}
 		for _, seq := range []int{1, 16, 64} {
 			ids := make([]int, seq)

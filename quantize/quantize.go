@@ -33,7 +33,15 @@ const (
 	Int8 Scheme = "int8"
 	FP16 Scheme = "fp16"
 	BF16 Scheme = "bf16"
+	// W4A16 is int4 weights in groups (compressed-tensors pack-quantized).
+	W4A16 Scheme = "w4a16"
+	// FP8 is F8_E4M3 weights with per-channel scales and dynamic per-token
+	// fp8 activations (compressed-tensors float-quantized, FP8_DYNAMIC).
+	FP8 Scheme = "fp8"
 )
+
+// DefaultInt4GroupSize is the group size of W4A16 when none is given.
+const DefaultInt4GroupSize = 128
 
 // ErrNothingToQuantize is returned by Quantize when the scheme would change
 // no tensor: the model is already in the target form (an int8 model, an f16
@@ -44,19 +52,22 @@ var ErrNothingToQuantize = errors.New("quantize: nothing to quantize")
 // ParseScheme checks a scheme name.
 func ParseScheme(s string) (Scheme, error) {
 	switch Scheme(s) {
-	case Int8, FP16, BF16:
+	case Int8, FP16, BF16, W4A16, FP8:
 		return Scheme(s), nil
 	}
-	return "", fmt.Errorf("quantize: unknown scheme %q (int8, fp16, bf16)", s)
+	return "", fmt.Errorf("quantize: unknown scheme %q (int8, w4a16, fp8, fp16, bf16)", s)
 }
 
 // Options configure a quantization pass.
 type Options struct {
 	Scheme Scheme
-	// GroupSize is the number of inputs that share one int8 scale; 0 means
-	// one scale per output channel. Every quantized layer's input size must
-	// be a multiple of it.
+	// GroupSize is the number of inputs that share one int8 or int4 scale;
+	// 0 means one scale per output channel. For int8 every quantized
+	// layer's input size must be a multiple of it; for w4a16 the last group
+	// of a row may be shorter. FP8 takes none.
 	GroupSize int
+	// Asym (w4a16 only) gives each group a zero point as well as a scale.
+	Asym bool
 	// Keep lists glob patterns (fnmatch style, * matches dots) of tensor
 	// names that stay in float although the rule would quantize them.
 	Keep []string
@@ -183,9 +194,15 @@ func Quantize(g *weights.Graph, cfg *arch.Config, opts Options) (*weights.Graph,
 				return nil, nil, err
 			}
 		}
-	case Int8:
+	case Int8, W4A16, FP8:
 		if opts.GroupSize < 0 {
 			return nil, nil, fmt.Errorf("quantize: negative group size %d", opts.GroupSize)
+		}
+		if opts.Asym && opts.Scheme != W4A16 {
+			return nil, nil, fmt.Errorf("quantize: asymmetric quantization is for the w4a16 scheme only")
+		}
+		if opts.GroupSize > 0 && opts.Scheme == FP8 {
+			return nil, nil, fmt.Errorf("quantize: the fp8 scheme has per-channel scales, no group size")
 		}
 		out = g.Derive()
 		for _, t := range g.Tensors() {
@@ -204,20 +221,43 @@ func Quantize(g *weights.Graph, cfg *arch.Config, opts Options) (*weights.Graph,
 				}
 				continue
 			}
-			q, scale, err := int8Tensors(t, cfg, opts.GroupSize, opts.Threads)
-			if err != nil {
-				return nil, nil, err
+			var ts []*weights.Tensor
+			to := weights.I8
+			switch opts.Scheme {
+			case Int8:
+				q, scale, err := int8Tensors(t, cfg, opts.GroupSize, opts.Threads)
+				if err != nil {
+					return nil, nil, err
+				}
+				ts = []*weights.Tensor{q, scale}
+			case W4A16:
+				if ts, err = int4Tensors(t, cfg, opts.GroupSize, opts.Asym); err != nil {
+					return nil, nil, err
+				}
+				to = weights.I32
+			case FP8:
+				if ts, err = fp8Tensors(t, cfg); err != nil {
+					return nil, nil, err
+				}
+				to = weights.F8E4M3
 			}
-			if err := out.Add(q); err != nil {
-				return nil, nil, err
+			for _, q := range ts {
+				if err := out.Add(q); err != nil {
+					return nil, nil, fmt.Errorf("quantize: %s: %w", t.Name, err)
+				}
 			}
-			if err := out.Add(scale); err != nil {
-				return nil, nil, fmt.Errorf("quantize: %s: %w", t.Name, err)
-			}
-			rep.Changed = append(rep.Changed, Change{Name: t.Name, From: t.DType, To: weights.I8, Shape: t.Shape, Scale: scale.Name})
+			rep.Changed = append(rep.Changed, Change{Name: t.Name, From: t.DType, To: to, Shape: t.Shape, Scale: strings.TrimSuffix(t.Name, ".weight") + ".weight_scale"})
 		}
 		if out.Config != nil {
-			qc := CompressedTensorsConfig(opts.GroupSize, rep.Ignored)
+			var qc map[string]any
+			switch opts.Scheme {
+			case Int8:
+				qc = CompressedTensorsConfig(opts.GroupSize, rep.Ignored)
+			case W4A16:
+				qc = PackQuantizedConfig(opts.GroupSize, opts.Asym, rep.Ignored)
+			case FP8:
+				qc = FloatQuantizedConfig(rep.Ignored)
+			}
 			if out.Config, err = arch.UpdateConfig(out.Config, map[string]any{"quantization_config": qc}); err != nil {
 				return nil, nil, err
 			}

@@ -54,6 +54,9 @@ func printSummary(w io.Writer, spec string, s *formats.Summary) {
 	fmt.Fprintf(w, "parameters:   %d\n", s.Parameters)
 	fmt.Fprintf(w, "bytes:        %d\n", s.Bytes)
 	fmt.Fprintf(w, "files:        %s\n", strings.Join(s.Files, ", "))
+	for _, q := range s.Quantization {
+		fmt.Fprintf(w, "quantization: %s (%d modules)\n", q, q.Modules)
+	}
 	if len(s.Globals) > 0 {
 		fmt.Fprintf(w, "pickle globals: %s\n", strings.Join(s.Globals, ", "))
 	}

@@ -16,12 +16,18 @@ import (
 func init() {
 	register(&cli.Command{
 		Name:      "quantize",
-		Usage:     "quantize a model (int8, fp16, bf16), validate it against the original, publish it",
+		Usage:     "quantize a model (int8, w4a16, fp8, fp16, bf16), validate it against the original, publish it",
 		ArgsUsage: "SRC DST",
 		Description: `--scheme int8 quantizes the Linear weights of the model body to int8, weight-only and
 symmetric, with one scale per output channel or, with --group-size G, per G inputs; the
 result uses the compressed-tensors int-quantized layout (int8 weight, weight_scale in the
-model dtype, quantization_config in config.json). Embeddings, norms, biases and heads
+model dtype, quantization_config in config.json). --scheme w4a16 quantizes them to int4 in
+groups of --group-size inputs (default 128; the last group of a row may be shorter), round
+to nearest, symmetric or with --asym a zero point per group, in the compressed-tensors
+pack-quantized layout (weight_packed: eight codes to an int32, weight_scale,
+weight_zero_point, weight_shape). --scheme fp8 stores them as F8_E4M3 with a scale per
+output channel (compressed-tensors float-quantized, llm-compressor's FP8_DYNAMIC config:
+activations quantized per token at run time by the server). Embeddings, norms, biases and heads
 (lm_head, classifiers) stay in float; --keep GLOB keeps more, --include GLOB quantizes
 more. --scheme fp16 / bf16 casts every float tensor. The forward pass then checks the
 result against SRC with the scheme's thresholds; exit 3 when it fails (nothing written).
@@ -41,8 +47,10 @@ without a vocabulary. The forward pass cannot read GGUF, so this output is not v
 it (validation.json says so); the test suite runs the files with llama.cpp against the
 forward pass.` + modelHelp + dstHelp,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "scheme", Usage: "int8, fp16 or bf16 (required); with --format gguf: q8_0, f16, bf16, f32, q4_0, q4_k_m, q5_k_m or q6_k"},
-			&cli.IntFlag{Name: "group-size", Usage: "int8: inputs per scale (0: one scale per output channel)"},
+			&cli.StringFlag{Name: "scheme", Usage: "int8, w4a16, fp8, fp16 or bf16 (required); with --format gguf: q8_0, f16, bf16, f32, q4_0, q4_k_m, q5_k_m or q6_k"},
+			&cli.IntFlag{Name: "group-size", Usage: "int8, w4a16: inputs per scale (0: one scale per output channel; w4a16 default 128)"},
+			&cli.BoolFlag{Name: "asym", Usage: "w4a16: a zero point per group as well as a scale"},
+			&cli.StringFlag{Name: "method", Value: "rtn", Usage: "w4a16: rtn (round to nearest)"},
 			&cli.StringSliceFlag{Name: "keep", Usage: "glob of tensor names to keep in float (repeatable)"},
 			&cli.StringSliceFlag{Name: "include", Usage: "glob of 2-D weights to quantize although the rule keeps them (repeatable)"},
 			&cli.StringFlag{Name: "format", Value: "safetensors", Usage: "safetensors, or gguf (--scheme q8_0, f16, bf16, f32, q4_0, q4_k_m, q5_k_m or q6_k)"},
@@ -55,7 +63,7 @@ forward pass.` + modelHelp + dstHelp,
 			}
 			// --scheme is checked here, not with Required (see parseInterspersed).
 			if c.String("scheme") == "" {
-				return usageErrorf("quantize needs --scheme (int8, fp16 or bf16)")
+				return usageErrorf("quantize needs --scheme (int8, w4a16, fp8, fp16 or bf16)")
 			}
 			if c.String("format") == "gguf" {
 				return quantizeGGUF(c, args)
@@ -67,15 +75,30 @@ forward pass.` + modelHelp + dstHelp,
 			if err != nil {
 				return usageErrorf("--scheme: %v", err)
 			}
-			if err := checkGroupSize(c.Int("group-size"), scheme); err != nil {
+			groupSize := c.Int("group-size")
+			if scheme == quantize.W4A16 {
+				if groupSize < 0 {
+					return usageErrorf("--group-size %d: a positive size (0: one scale per output channel)", groupSize)
+				}
+				if !c.IsSet("group-size") {
+					groupSize = quantize.DefaultInt4GroupSize
+				}
+			} else if err := checkGroupSize(groupSize, scheme); err != nil {
 				return err
 			}
-			kind := map[quantize.Scheme]forward.Kind{quantize.Int8: forward.KindInt8, quantize.FP16: forward.KindF16, quantize.BF16: forward.KindBF16}[scheme]
+			if c.Bool("asym") && scheme != quantize.W4A16 {
+				return usageErrorf("--asym is for --scheme w4a16")
+			}
+			if m := c.String("method"); m != "rtn" {
+				return usageErrorf("--method %q: only rtn (round to nearest) is implemented", m)
+			}
+			kind := map[quantize.Scheme]forward.Kind{quantize.Int8: forward.KindInt8, quantize.W4A16: forward.KindInt4, quantize.FP8: forward.KindFP8,
+				quantize.FP16: forward.KindF16, quantize.BF16: forward.KindBF16}[scheme]
 			opts, err := buildOptions(c, kind)
 			if err != nil {
 				return err
 			}
-			qo := quantize.Options{Scheme: scheme, GroupSize: c.Int("group-size"), Keep: c.StringSlice("keep"), Include: c.StringSlice("include"),
+			qo := quantize.Options{Scheme: scheme, GroupSize: groupSize, Asym: c.Bool("asym"), Keep: c.StringSlice("keep"), Include: c.StringSlice("include"),
 				Threads: c.Int("threads")}
 			pass := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 				return quantize.Quantize(g, cfg, qo)

@@ -103,7 +103,7 @@ func TestValidateCommandErrors(t *testing.T) {
 		{[]string{ref, filepath.Join(forwardFixtures, "bert-bin")}, 2, "not comparable"},
 		{[]string{ref, filepath.Join(forwardFixtures, "qwen2-bias-st")}, 2, "Qwen2ForCausalLM"},
 		{[]string{filepath.Join(forwardFixtures, "bert-bin"), filepath.Join(forwardFixtures, "bert-cls-st")}, 2, "not comparable"},
-		{[]string{ref, ref, "--kind", "fp8"}, 2, "fp8"},
+		{[]string{ref, ref, "--kind", "fp4"}, 2, "fp4"},
 		{[]string{ref, ref, "--lengths", "3,x"}, 2, "--lengths"},
 		{[]string{ref, ref, "--lengths", "0"}, 2, "--lengths"},
 		{[]string{ref, ref, "--sequences", "0"}, 2, "--sequences"},

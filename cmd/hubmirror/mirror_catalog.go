@@ -79,8 +79,11 @@ func catalogFlags(c *cli.Context, args []string) (*mirrorCatalog, error) {
 	groupSize := c.Int("group-size")
 	mc.Variant = func(s quantize.Scheme) (pipeline.Variant, error) {
 		o := quantize.Options{Scheme: s}
-		if s == quantize.Int8 {
+		switch s {
+		case quantize.Int8:
 			o.GroupSize = groupSize
+		case quantize.W4A16:
+			o.GroupSize = quantize.DefaultInt4GroupSize
 		}
 		return pipeline.QuantizeVariant(o)
 	}

@@ -344,6 +344,8 @@ func (s bSource) widenRow(dst []float32, o, pc int) {
 		widenF16(dst, w.Data[2*base:2*(base+len(dst))])
 	case weights.BF16:
 		widenBF16(dst, w.Data[2*base:2*(base+len(dst))])
+	case weights.I32:
+		w.Int4.widenRange(dst, o, pc)
 	case weights.I8:
 		q := w.Data[base : base+len(dst)]
 		if w.GroupSize == 0 {

@@ -129,7 +129,7 @@ func transpose16BF16(dst *float32, ldd int, src *byte, lds int, blocks int)
 // many it packed (0 without AVX-512).
 func (s bSource) transpose16(dst []float32, ldd, o0, pc, kc int) int {
 	blocks := kc / 16
-	if !hasAVX512 || blocks == 0 {
+	if !hasAVX512 || blocks == 0 || s.w.DType == weights.I32 { // int4: widenRow
 		return 0
 	}
 	w := s.w

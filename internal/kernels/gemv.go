@@ -65,6 +65,10 @@ func gemvRange(y, x []float32, m int, src bSource, bias []float32, o0, o1 int) {
 		src.rowsI8(y, x, m, o0, o1, bias)
 		return
 	}
+	if w.Int4 != nil {
+		rowsInt4(y, x, m, w.Int4, o0, o1, bias)
+		return
+	}
 	var buf *[]float32
 	if src.f32 == nil {
 		buf = rowBufs.get(k)

@@ -50,7 +50,9 @@ type Weight struct {
 	// InMajor false: Data is stored [Out][In] (nn.Linear); true: stored
 	// [In][Out] (GPT-2 Conv1D).
 	InMajor bool
-	// DType is F32, F16, BF16 or I8.
+	// DType is F32, F16, BF16 or I8; I32 marks a pack-quantized int4
+	// weight (W4A16), held in Int4 (Data is then Int4.Packed, and the
+	// layout is always [Out][In]).
 	DType weights.DType
 	// Data holds Out*In little-endian elements of DType.
 	Data []byte
@@ -62,6 +64,8 @@ type Weight struct {
 	// GroupSize (I8 only) is 0 for per-channel scales, else the group length
 	// along In; In must be a multiple of it.
 	GroupSize int
+	// Int4 (I32 only) is the int4 weight; its Out and In are the Weight's.
+	Int4 *Int4
 }
 
 // Validate checks that the dtype is supported and that the lengths of Data
@@ -73,6 +77,19 @@ func (w *Weight) Validate() error {
 	}
 	switch w.DType {
 	case weights.F32, weights.F16, weights.BF16, weights.I8:
+		if w.Int4 != nil {
+			return fmt.Errorf("%w: int4 data given for %v", ErrInvalidWeight, w.DType)
+		}
+	case weights.I32:
+		switch {
+		case w.Int4 == nil:
+			return fmt.Errorf("%w: I32 weight without int4 data", ErrInvalidWeight)
+		case w.Int4.Out != w.Out || w.Int4.In != w.In:
+			return fmt.Errorf("%w: int4 data %d×%d for a %d×%d weight", ErrInvalidWeight, w.Int4.Out, w.Int4.In, w.Out, w.In)
+		case w.InMajor || w.Scales != nil || w.GroupSize != 0:
+			return fmt.Errorf("%w: an int4 weight is [Out][In] with its scales in Int4", ErrInvalidWeight)
+		}
+		return w.Int4.Validate()
 	default:
 		return fmt.Errorf("%w: unsupported dtype %v", ErrInvalidWeight, w.DType)
 	}

@@ -27,6 +27,10 @@ func (w *Weight) at(o, i int) float32 {
 		return weights.BF16ToFloat32(binary.LittleEndian.Uint16(w.Data[2*idx:]))
 	case weights.I8:
 		return float32(int8(w.Data[idx])) * w.scale(o, i)
+	case weights.I32:
+		q := w.Int4
+		g := i / q.group()
+		return float32(q.Code(o, i)-q.Zero(o, g)) * q.Scales[o*q.Groups()+g]
 	}
 	panic("kernels: unsupported dtype " + w.DType.String())
 }
