@@ -2,6 +2,8 @@ package mirror
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -74,5 +76,58 @@ func TestGCKeepsBlobUploadedAfterItStarted(t *testing.T) {
 	s.mod = sec.Add(-3 * time.Second)
 	if res, err := GC(ctx, s, GCOptions{Now: func() time.Time { return sec.Add(500 * time.Millisecond) }}); err != nil || len(res.DeletedBlobs) != 1 {
 		t.Errorf("the blob, 3.5s old and unleased: %+v %v", res, err)
+	}
+}
+
+// TestPushStoredWhenSafe: a push finds a blob present, which a GC that
+// listed the leases just before deletes; Stored, which lets a pull-through
+// server read the blob, is called for it only once the push has uploaded
+// it again (see TestPushRepairsBlobDeletedByConcurrentGC).
+func TestPushStoredWhenSafe(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	old := gcPoll
+	gcPoll = 10 * time.Millisecond
+	t.Cleanup(func() { gcPoll = old })
+	content := []byte("reused content")
+	pushAt(t, s, "org/old", "main", map[string][]byte{"w": content}, t0, nil)
+	if _, err := Remove(ctx, s, "org/old", ""); err != nil {
+		t.Fatal(err)
+	}
+	sha := storage.SHA256Hex(content)
+	listed, statted := make(chan struct{}), make(chan struct{})
+	once1, once2 := &sync.Once{}, &sync.Once{}
+	gcStore := &raceStore{Store: s, gc: true, sha: sha, listed: listed, statted: statted, onceList: once1, onceStat: once2}
+	pushStore := &raceStore{Store: s, sha: sha, listed: listed, statted: statted, onceList: once1, onceStat: once2}
+
+	done := make(chan struct{})
+	var gcRes *GCResult
+	var gcErr error
+	go func() {
+		defer close(done)
+		gcRes, gcErr = GC(ctx, gcStore, GCOptions{Now: later(time.Hour)})
+	}()
+	var mu sync.Mutex
+	var stored []string
+	stat := func(e Entry) {
+		if e.Path == "w" {
+			<-done // the GC's delete comes first
+		}
+		_, err := s.Stat(ctx, BlobKey(e.SHA256))
+		mu.Lock()
+		stored = append(stored, fmt.Sprintf("%s: %v", e.Path, err))
+		mu.Unlock()
+	}
+	res, err := Push(ctx, pushStore, "org/new", bytesFiles(map[string][]byte{"w": content, "x": []byte("new")}), PushOptions{Stored: stat})
+	<-done
+	if gcErr != nil || len(gcRes.DeletedBlobs) != 1 {
+		t.Fatalf("gc did not delete the blob: %+v %v", gcRes, gcErr)
+	}
+	if err != nil || res.Reuploaded != 1 {
+		t.Fatalf("push: %+v %v", res, err)
+	}
+	slices.Sort(stored)
+	if want := []string{"w: <nil>", "x: <nil>"}; !slices.Equal(stored, want) {
+		t.Errorf("the blobs in the store when Stored was called: %q, want %q", stored, want)
 	}
 }
