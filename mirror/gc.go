@@ -20,7 +20,8 @@ type GCOptions struct {
 	// commits a ref reaches (see Remove). 0 drops no manifest.
 	KeepLast int
 	// Grace: a blob (or sidecar) no manifest lists is deleted only when
-	// its modification time is at least Grace old.
+	// its modification time is at least Grace old (plus 2s, the coarse
+	// times some stores keep) when GC starts.
 	Grace time.Duration
 	// DryRun computes what GC would do and changes nothing.
 	DryRun bool
@@ -125,7 +126,13 @@ func GC(ctx context.Context, s storage.Store, opts GCOptions) (*GCResult, error)
 	}
 	res.ReferencedBlobs = len(referenced)
 
-	cutoff := start.Add(-opts.Grace)
+	// A blob uploaded after start can carry a store time up to
+	// gcClockSlack older (S3 keeps whole seconds): without the slack, a
+	// blob whose lease this GC listed too early to see, uploaded just
+	// after it started, would look Grace old with a short Grace and be
+	// deleted under a push (which uploads it again before its manifest,
+	// but a pull-through server reads it before that).
+	cutoff := start.Add(-opts.Grace - gcClockSlack)
 	keep := func(sha string, mod time.Time) bool {
 		switch {
 		case referenced[sha]:

@@ -103,7 +103,10 @@ type PushOptions struct {
 	// Stored, when set, is called (from several goroutines) with each
 	// file's entry once its blob, verified, and its chunk sidecar are in
 	// the store, before the manifest is written: a caller may read the
-	// blob from then on (pull-through serving, Upstream).
+	// blob from then on (pull-through serving, Upstream). For a blob
+	// uploaded, that is when its upload ends (its lease keeps it from a
+	// GC); for one found present, once every blob is in place and checked
+	// again after the GCs running meanwhile (see lease.go).
 	Stored func(Entry)
 	// StaleUploadAge is the age from which an incomplete upload of a blob
 	// (an S3 multipart upload a crashed or killed push left behind) is
@@ -252,6 +255,7 @@ func Push(ctx context.Context, s storage.Store, repo string, files []PushFile, o
 		return nil, fmt.Errorf("mirror: push %s: %w", repo, err)
 	}
 	entries := make([]Entry, len(files))
+	later := make([]bool, len(files)) // Stored after the recheck
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.opts.Jobs)
 	for i := range files {
@@ -262,7 +266,11 @@ func Push(ctx context.Context, s storage.Store, repo string, files []PushFile, o
 			}
 			entries[i] = e
 			if opts.Stored != nil {
-				opts.Stored(e)
+				if p.foundPresent(e.SHA256) {
+					later[i] = true
+				} else {
+					opts.Stored(e)
+				}
 			}
 			return nil
 		})
@@ -272,6 +280,16 @@ func Push(ctx context.Context, s storage.Store, repo string, files []PushFile, o
 	}
 	if err := p.recheck(ctx, files, entries); err != nil {
 		return nil, err
+	}
+	if opts.Stored != nil {
+		// A blob found present has no blob lease: a GC that listed the
+		// leases before the full list lease may delete it until the
+		// recheck; it is safe to read from now on.
+		for i, e := range entries {
+			if later[i] {
+				opts.Stored(e)
+			}
+		}
 	}
 	sortEntries(entries)
 	commit := opts.Commit
@@ -312,6 +330,16 @@ type pusher struct {
 	blobs map[string]*sync.Mutex
 	// lease holds the leases on the blobs the push relies on (see GC).
 	lease *leaser
+	// present holds the blobs found present (no blob lease), by sha256.
+	present map[string]bool
+}
+
+// foundPresent reports whether the blob with the given sha256 was found
+// present rather than uploaded by this push.
+func (p *pusher) foundPresent(sha string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.present[sha]
 }
 
 // recheck runs when every blob of the push is in place: it writes the
@@ -547,6 +575,10 @@ func (p *pusher) done(e Entry, uploaded bool) {
 	} else {
 		p.res.Present++
 		p.res.PresentBytes += e.Size
+		if p.present == nil {
+			p.present = map[string]bool{}
+		}
+		p.present[e.SHA256] = true
 	}
 	p.mu.Unlock()
 	if p.opts.Progress != nil {

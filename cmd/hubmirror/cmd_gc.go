@@ -19,7 +19,8 @@ func init() {
     they were mirrored) of each revision name they were pushed as; a commit a ref names
     (or a variant's source) always stays;
   - deletes the blobs, and their chunk sidecars, that no manifest lists, no running
-    push holds a lease on, and that are at least --grace old;
+    push holds a lease on, and that are at least --grace old (and 2s: some stores
+    keep whole seconds);
   - aborts incomplete multipart uploads of blobs older than --stale-uploads;
 and prints what it freed. --dry-run prints what it would do and changes nothing.
 Safe while push, pull --to, mirror and serve --upstream write to the same store:

@@ -166,7 +166,7 @@ func clientLoad(endpoint string, repos []*concRepo, workers, minEach int, stop <
 				case 1:
 					body, status, err := get(client, tg.url, "")
 					if err != nil || status != http.StatusOK || !bytes.Equal(body, tg.data) {
-						errs.add("GET %s: status %d, %d bytes (want %d), equal %v, %v", tg.url, status, len(body), len(tg.data), bytes.Equal(body, tg.data), err)
+						errs.add("GET %s: status %d, %d bytes (want %d), equal %v, %v%s", tg.url, status, len(body), len(tg.data), bytes.Equal(body, tg.data), err, errorBody(status, body))
 					}
 					gets.Add(1)
 				case 2:
@@ -174,7 +174,7 @@ func clientLoad(endpoint string, repos []*concRepo, workers, minEach int, stop <
 					end := start + rng.IntN(min(len(tg.data)-start, 1<<20)) // inclusive
 					body, status, err := get(client, tg.url, fmt.Sprintf("bytes=%d-%d", start, end))
 					if err != nil || status != http.StatusPartialContent || !bytes.Equal(body, tg.data[start:end+1]) {
-						errs.add("GET %s bytes=%d-%d: status %d, %d bytes (want %d), %v", tg.url, start, end, status, len(body), end+1-start, err)
+						errs.add("GET %s bytes=%d-%d: status %d, %d bytes (want %d), %v%s", tg.url, start, end, status, len(body), end+1-start, err, errorBody(status, body))
 					}
 					ranges.Add(1)
 				}
@@ -199,6 +199,57 @@ func get(client *http.Client, url, rng string) ([]byte, int, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	return body, resp.StatusCode, err
+}
+
+// sameFile requests one file n times at once (full GETs, range GETs and
+// HEADs, released together), checking every byte against the hub's
+// content; wait returns when all answered.
+func sameFile(endpoint string, r *concRepo, path string, n int, errs *loadErrors) (wait func()) {
+	url := endpoint + "/" + r.id + "/resolve/main/" + path
+	data := r.files[path]
+	client := &http.Client{Timeout: time.Minute}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			switch i % 3 {
+			case 0:
+				body, status, err := get(client, url, "")
+				if err != nil || status != http.StatusOK || !bytes.Equal(body, data) {
+					errs.add("concurrent GET %s: status %d, %d bytes (want %d), equal %v, %v%s", url, status, len(body), len(data), bytes.Equal(body, data), err, errorBody(status, body))
+				}
+			case 1:
+				from, to := i*len(data)/(n+1), len(data)-1-i
+				body, status, err := get(client, url, fmt.Sprintf("bytes=%d-%d", from, to))
+				if err != nil || status != http.StatusPartialContent || !bytes.Equal(body, data[from:to+1]) {
+					errs.add("concurrent GET %s bytes=%d-%d: status %d, %d bytes (want %d), %v%s", url, from, to, status, len(body), to+1-from, err, errorBody(status, body))
+				}
+			case 2:
+				resp, err := client.Head(url)
+				if err != nil {
+					errs.add("concurrent HEAD %s: %v", url, err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || resp.ContentLength != int64(len(data)) || resp.Header.Get("X-Repo-Commit") != r.hub.Commit() {
+					errs.add("concurrent HEAD %s: %s, length %d (want %d), commit %q", url, resp.Status, resp.ContentLength, len(data), resp.Header.Get("X-Repo-Commit"))
+				}
+			}
+		}()
+	}
+	close(start)
+	return wg.Wait
+}
+
+// errorBody is ": " and body when status is not a success.
+func errorBody(status int, body []byte) string {
+	if status < 300 {
+		return ""
+	}
+	return ": " + string(body)
 }
 
 // gcLoop runs `gc --grace 0s` again and again until stop is closed (and at
@@ -259,12 +310,17 @@ func checkManifests(t *testing.T, store storage.Store, repos ...*concRepo) {
 // bucket of the S3 server .ci/run starts (skipped without
 // HUBMIRROR_TEST_S3_ENDPOINT): `pull --to` of a model and of a dataset of
 // hundreds of files, `mirror` with an int8 variant and a plain one, `serve
-// --from` the bucket under client load (HEAD, GET and range GETs of files
-// mirrored before, every byte checked) and `gc --grace 0s` in a loop. Then
-// `verify` must be clean and every manifest complete. Second phase: a `pull
-// --to` and a `mirror` are SIGKILLed after they uploaded part of their repo
-// (its other file trickles from the hub), rerun, and again `verify` is clean
-// and the manifests complete; the load and the GC loop go on throughout.
+// --from` the bucket `--upstream` the test hub under client load (HEAD, GET
+// and range GETs, every byte checked, of files mirrored before and of a
+// model and a dataset the mirror lacks, pulled through, with requests for
+// the same file at once) and `gc --grace 0s` in a loop. Then `verify` must
+// be clean, every manifest complete, and each file pulled through fetched
+// from the hub once. Second phase: a `pull --to` and a `mirror` are
+// SIGKILLed after they uploaded part of their repo (its other file
+// trickles from the hub), rerun, and again `verify` is clean and the
+// manifests complete; the load and the GC loop go on throughout.
+// Last, with the hub stopped, serve answers for the repos it pulled through
+// from the mirror, saying so in X-Hubmirror-Upstream.
 func TestConcurrentProcessesS3(t *testing.T) {
 	ep := os.Getenv("HUBMIRROR_TEST_S3_ENDPOINT")
 	if ep == "" {
@@ -312,12 +368,28 @@ func TestConcurrentProcessesS3(t *testing.T) {
 	}
 	llama := addConcRepo(hub, "acme/tiny-llama", llamaFiles)
 
+	// What serve pulls through from the hub: the mirror lacks these when
+	// the load starts. Their paths are theirs alone, to count their
+	// downloads from the hub.
+	upModel := addConcRepo(hub, "org/up-model", map[string][]byte{
+		"up-model.json":  []byte(`{"model_type": "up"}`),
+		"up/model-0.bin": pseudoRandom(9, 3<<20),
+		"up/model-1.bin": pseudoRandom(10, 6000),
+	})
+	upDS := addConcRepo(hub, "datasets/org/up-ds", smallFiles("up-ds", "up-rows", 30))
+	upDS.files["up/ds.bin"] = pseudoRandom(11, 2<<20)
+	upDS.hub.AddFile("up/ds.bin", upDS.files["up/ds.bin"])
+
 	// org/again holds the files of org/gone, mirrored and removed before
 	// the GC loop starts: its blobs, unreferenced, are what the GCs delete
 	// while the pull of org/again finds them present.
 	goneFiles := withBig(smallFiles("gone", "g", 200), 8, 1<<20)
 	addConcRepo(hub, "org/gone", goneFiles)
 	again := addConcRepo(hub, "org/again", goneFiles)
+	// A file of org/up-model has the content of one of org/gone: its pull
+	// through finds the blob present, or deleted by a GC meanwhile.
+	upModel.files["up/gone-copy.bin"] = goneFiles["data/big-0.bin"]
+	upModel.hub.AddFile("up/gone-copy.bin", goneFiles["data/big-0.bin"])
 
 	// What serve serves, mirrored before the load starts.
 	startProc(t, bin, env, "pull", served.id, "--to", url).mustSucceed(t)
@@ -325,7 +397,9 @@ func TestConcurrentProcessesS3(t *testing.T) {
 	startProc(t, bin, env, "pull", "org/gone", "--to", url).mustSucceed(t)
 	startProc(t, bin, env, "rm", url, "org/gone").mustSucceed(t)
 
-	srv := startProc(t, bin, env, "serve", "--from", url, "--addr", "127.0.0.1:0", "--quiet")
+	// A short --upstream-ttl, so that serve asks the hub again when it
+	// stops (the last phase).
+	srv := startProc(t, bin, env, "serve", "--from", url, "--upstream", hub.URL(), "--upstream-ttl", "1s", "--addr", "127.0.0.1:0", "--quiet")
 	endpoint := ""
 	for deadline := time.Now().Add(30 * time.Second); endpoint == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if line, err := bufio.NewReader(strings.NewReader(srv.out.String())).ReadString('\n'); err == nil {
@@ -338,8 +412,24 @@ func TestConcurrentProcessesS3(t *testing.T) {
 
 	stopLoad, stopGC := make(chan struct{}), make(chan struct{})
 	var errs loadErrors
-	heads, gets, ranges, waitLoad := clientLoad(endpoint, []*concRepo{served, servedDS}, 6, 20, stopLoad, &errs)
 	gcRuns, waitGC := gcLoop(t, bin, env, url, stopGC)
+
+	// Phase 1: writers at the same time.
+	writers := []*proc{
+		startProc(t, bin, env, "pull", again.id, "--to", url),
+		startProc(t, bin, env, "pull", modelA.id, "--to", url),
+		startProc(t, bin, env, "pull", dataset.id, "--to", url),
+		startProc(t, bin, env, "mirror", llama.id, "--to", url, "--quantize", "int8"),
+		startProc(t, bin, env, "mirror", plain.id, "--to", url),
+	}
+	// The load starts with requests for the same file of each repo the
+	// mirror lacks at once, while the writers and the GC run.
+	waitSame := []func(){
+		sameFile(endpoint, upModel, "up/model-0.bin", 9, &errs),
+		sameFile(endpoint, upModel, "up/gone-copy.bin", 6, &errs),
+		sameFile(endpoint, upDS, "up/ds.bin", 9, &errs),
+	}
+	heads, gets, ranges, waitLoad := clientLoad(endpoint, []*concRepo{served, servedDS, upModel, upDS}, 6, 20, stopLoad, &errs)
 	stopped := false
 	stopAll := func() {
 		if !stopped {
@@ -351,17 +441,11 @@ func TestConcurrentProcessesS3(t *testing.T) {
 		}
 	}
 	defer stopAll()
-
-	// Phase 1: writers at the same time.
-	writers := []*proc{
-		startProc(t, bin, env, "pull", again.id, "--to", url),
-		startProc(t, bin, env, "pull", modelA.id, "--to", url),
-		startProc(t, bin, env, "pull", dataset.id, "--to", url),
-		startProc(t, bin, env, "mirror", llama.id, "--to", url, "--quantize", "int8"),
-		startProc(t, bin, env, "mirror", plain.id, "--to", url),
-	}
 	for _, w := range writers {
 		w.mustSucceed(t)
+	}
+	for _, w := range waitSame {
+		w()
 	}
 	verify := func(phase string) {
 		t.Helper()
@@ -376,7 +460,7 @@ func TestConcurrentProcessesS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	checkManifests(t, store, served, servedDS, again, modelA, dataset, plain, llama)
+	checkManifests(t, store, served, servedDS, again, modelA, dataset, plain, llama, upModel, upDS)
 	ctx := context.Background()
 	if m, err := mirror.Resolve(ctx, store, llama.id, "int8"); err != nil || m.Variant == nil || m.Variant.SourceCommit != llama.hub.Commit() {
 		t.Errorf("the int8 variant of %s: %+v, %v", llama.id, m, err)
@@ -449,14 +533,63 @@ func TestConcurrentProcessesS3(t *testing.T) {
 	}
 	stopAll()
 	verify("phase 2")
-	checkManifests(t, store, served, servedDS, again, modelA, dataset, plain, llama, slowPull, slowMirror)
+	checkManifests(t, store, served, servedDS, again, modelA, dataset, plain, llama, slowPull, slowMirror, upModel, upDS)
+	// Concurrent requests shared one fetch of each file from the hub
+	// (none for the copy of org/gone's file when the pull found its blob
+	// present, one when a GC had deleted it or did meanwhile: then the
+	// pull uploads it again before its manifest).
+	upFiles, upBytes := 0, int64(0)
+	for _, r := range []*concRepo{upModel, upDS} {
+		for p, data := range r.files {
+			upFiles++
+			upBytes += int64(len(data))
+			sent := hub.BytesSent(p)
+			if sent != int64(len(data)) && (p != "up/gone-copy.bin" || sent != 0) {
+				t.Errorf("%s: the hub sent %d bytes of %s, the file has %d", r.id, sent, p, len(data))
+			}
+		}
+	}
+
+	// Last phase: the hub stops; what serve pulled through is served from
+	// the mirror, saying so, once the 1s TTL of its last check is over.
+	hub.Close()
+	client := &http.Client{Timeout: time.Minute}
+	for _, r := range []*concRepo{upModel, upDS} {
+		for p, data := range r.files {
+			if !strings.HasPrefix(p, "up/") {
+				continue
+			}
+			u := endpoint + "/" + r.id + "/resolve/main/" + p
+			var resp *http.Response
+			for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+				req, _ := http.NewRequest(http.MethodGet, u, nil)
+				req.Header.Set("Range", "bytes=10-")
+				resp, err = client.Do(req)
+				if err != nil {
+					t.Fatalf("GET %s with the hub stopped: %v", u, err)
+				}
+				if resp.Header.Get(mirror.HeaderUpstream) != "" || time.Now().After(deadline) {
+					break
+				}
+				resp.Body.Close()
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, data[10:]) || resp.Header.Get("X-Repo-Commit") != r.hub.Commit() {
+				t.Errorf("GET %s bytes=10- with the hub stopped: %s, %d bytes (want %d), commit %q, %v", u, resp.Status, len(body), len(data)-10, resp.Header.Get("X-Repo-Commit"), err)
+			}
+			if h := resp.Header.Get(mirror.HeaderUpstream); h != "unreachable; served from mirror" {
+				t.Errorf("GET %s with the hub stopped: %s %q", u, mirror.HeaderUpstream, h)
+			}
+		}
+	}
 
 	errs.mu.Lock()
 	defer errs.mu.Unlock()
 	if errs.n > 0 {
 		t.Errorf("%d failed or wrong client requests, the first: %s", errs.n, strings.Join(errs.errs, "\n"))
 	}
-	t.Logf("clients: %d HEAD, %d GET, %d range GET; %d gc runs", heads.Load(), gets.Load(), ranges.Load(), gcRuns.Load())
+	t.Logf("clients: %d HEAD, %d GET, %d range GET; %d gc runs; %d files (%d bytes) pulled through", heads.Load(), gets.Load(), ranges.Load(), gcRuns.Load(), upFiles, upBytes)
 	select {
 	case <-srv.done:
 		t.Errorf("serve ended: %s", srv.err.String())
