@@ -1,0 +1,189 @@
+package quantize
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+
+	"github.com/hubmirror/hubmirror/arch"
+	"github.com/hubmirror/hubmirror/formats"
+	"github.com/hubmirror/hubmirror/formats/gguf"
+	"github.com/hubmirror/hubmirror/internal/mmap"
+	"github.com/hubmirror/hubmirror/weights"
+)
+
+func init() { formats.RegisterGGUF(OpenGGUF) }
+
+var ggufLayerName = regexp.MustCompile(`^blk\.(\d+)\.(.+)\.(weight|bias)$`)
+
+// OpenGGUF reads a GGUF file laid out as GGUF writes it (and as llama.cpp's
+// convert_hf_to_gguf.py does for the same families) back into a Graph with
+// Hugging Face's names and layout, for the model config (config.json)
+// raw: names from the family's table, the q and k rows put back in Hugging
+// Face's rotary order for the llama architecture, Gemma's norms minus one,
+// the stacked experts split into one matrix per expert, Phi-3's fused
+// matrices kept fused and its rope factors dropped (the config holds them),
+// a head that is a copy of tied embeddings dropped. Every tensor is F32,
+// dequantized when its data are asked for, so that memory holds about one
+// tensor at a time; the file is mapped. The config is required: GGUF's
+// metadata are not turned into a config.json.
+func OpenGGUF(path string, config []byte) (*weights.Graph, error) {
+	if config == nil {
+		return nil, fmt.Errorf("%w: %s: reading a GGUF file as a model needs the config.json of the model beside it", ErrGGUFUnsupported, path)
+	}
+	cfg, err := arch.ParseConfig(config)
+	if err != nil {
+		return nil, fmt.Errorf("%s: config: %w", path, err)
+	}
+	fam, err := ggufFamilyOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := llamaView(cfg)
+	return mmap.OpenGraph(path, "gguf", func(data []byte, name string) (*weights.Graph, error) {
+		f, err := gguf.Parse(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if a, _ := f.Get("general.architecture"); a != fam.arch {
+			return nil, fmt.Errorf("%w: %s: general.architecture %v, and its config.json (%s) is llama.cpp's %s", ErrGGUFUnsupported, name, a, cfg.Architecture(), fam.arch)
+		}
+		g, err := fam.readGraph(f, c, name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		g.Config = config
+		g.Files = []string{name}
+		return g, nil
+	})
+}
+
+// readGraph inverts GGUF's layout of f's tensors.
+func (fam *ggufFamily) readGraph(f *gguf.File, c *arch.LlamaConfig, file string) (*weights.Graph, error) {
+	back := map[string]string{}
+	for hf, g := range fam.layer {
+		back[g] = hf
+	}
+	backExp := map[string]string{}
+	for hf, g := range fam.expertNames {
+		backExp[g] = hf
+	}
+	g := weights.NewGraph()
+	add := func(name string, rt *gguf.ReadTensor, heads int, shift float32) error {
+		shape := make([]int64, len(rt.Dims))
+		for i, d := range rt.Dims {
+			shape[len(rt.Dims)-1-i] = int64(d)
+		}
+		if len(shape) != 1 && len(shape) != 2 {
+			return fmt.Errorf("%w: tensor %s has dimensions %v", gguf.ErrRead, rt.Name, rt.Dims)
+		}
+		n := shape[0] // rows, or the elements of a vector
+		hd := 0
+		if heads > 0 {
+			if n%int64(heads) != 0 || (n/int64(heads))%2 != 0 {
+				return fmt.Errorf("%w: tensor %s: %d rows do not split into %d heads of an even size", gguf.ErrRead, rt.Name, n, heads)
+			}
+			hd = int(n) / heads
+		}
+		if len(shape) != 1 || !strings.HasSuffix(name, "norm.weight") {
+			shift = 0 // Gemma's norms only
+		}
+		t := &weights.Tensor{Name: name, DType: weights.F32, Shape: shape, File: file}
+		t.Data = weights.SourceFunc(func() ([]byte, error) {
+			v, err := rt.Dequantize()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", rt.Name, err)
+			}
+			if hd > 0 {
+				cols := len(v) / int(n)
+				u := make([]float32, len(v))
+				for r := 0; r < int(n); r++ {
+					src := rotaryToGGML(r, hd)
+					copy(u[src*cols:(src+1)*cols], v[r*cols:(r+1)*cols])
+				}
+				v = u
+			}
+			b := make([]byte, 4*len(v))
+			for i, x := range v {
+				binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x-shift))
+			}
+			return b, nil
+		})
+		return g.Add(t)
+	}
+	for i := range f.Tensors {
+		rt := &f.Tensors[i]
+		switch rt.Name {
+		case "token_embd.weight":
+			if err := add("model.embed_tokens.weight", rt, 0, 0); err != nil {
+				return nil, err
+			}
+			continue
+		case "output_norm.weight":
+			if err := add("model.norm.weight", rt, 0, fam.normShift); err != nil {
+				return nil, err
+			}
+			continue
+		case "output.weight":
+			if c.TieWordEmbeddings {
+				continue // a copy of token_embd (qwen2moe)
+			}
+			if err := add("lm_head.weight", rt, 0, 0); err != nil {
+				return nil, err
+			}
+			continue
+		case "rope_factors_long.weight", "rope_factors_short.weight":
+			continue // the config's LongRoPE factors
+		}
+		m := ggufLayerName.FindStringSubmatch(rt.Name)
+		if m == nil {
+			return nil, fmt.Errorf("%w: tensor %s has no place in the Hugging Face layout of llama.cpp's %s", ErrGGUFUnsupported, rt.Name, fam.arch)
+		}
+		if proj, ok := backExp[m[2]]; ok && m[3] == "weight" {
+			if len(rt.Dims) != 3 {
+				return nil, fmt.Errorf("%w: tensor %s has dimensions %v, want 3", gguf.ErrRead, rt.Name, rt.Dims)
+			}
+			ne := int(rt.Dims[2])
+			per := len(rt.Data) / ne
+			for e := 0; e < ne; e++ {
+				part := &gguf.ReadTensor{Name: fmt.Sprintf("%s[%d]", rt.Name, e), Dims: rt.Dims[:2], Type: rt.Type, Data: rt.Data[e*per : (e+1)*per]}
+				name := fmt.Sprintf("model.layers.%s.%s.experts.%d.%s.weight", m[1], fam.experts, e, proj)
+				if err := add(name, part, 0, 0); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		hf, ok := back[m[2]]
+		if !ok {
+			return nil, fmt.Errorf("%w: tensor %s has no place in the Hugging Face layout of llama.cpp's %s", ErrGGUFUnsupported, rt.Name, fam.arch)
+		}
+		name := "model.layers." + m[1] + "." + hf + "." + m[3]
+		heads := 0
+		if fam.permuteQK {
+			heads = c.RotaryHeads(name)
+		}
+		if err := add(name, rt, heads, fam.normShift); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// GGUFValidationKind is the kind of comparison (forward.Kind's name) that
+// judges a GGUF file of type typ (GGUFOptions.Type) against its source:
+// exact for f32, f16 and bf16 for those, int8 for q8_0 and q6_k, int4 for
+// the 4- and 5-bit types (q4_0, q4_k_m, q5_k_m).
+func GGUFValidationKind(typ string) string {
+	switch typ {
+	case "f32":
+		return "exact"
+	case "f16", "bf16":
+		return typ
+	case "", "q8_0", "q6_k":
+		return "int8"
+	}
+	return "int4"
+}
