@@ -2,6 +2,7 @@ package quantize
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -15,6 +16,10 @@ import (
 )
 
 func init() { formats.RegisterGGUF(OpenGGUF) }
+
+// ErrGGUFRead is wrapped by the errors about a GGUF file that OpenGGUF
+// cannot read as a model.
+var ErrGGUFRead = errors.New("quantize: cannot read GGUF as a model")
 
 var ggufLayerName = regexp.MustCompile(`^blk\.(\d+)\.(.+)\.(weight|bias)$`)
 
@@ -31,7 +36,7 @@ var ggufLayerName = regexp.MustCompile(`^blk\.(\d+)\.(.+)\.(weight|bias)$`)
 // metadata are not turned into a config.json.
 func OpenGGUF(path string, config []byte) (*weights.Graph, error) {
 	if config == nil {
-		return nil, fmt.Errorf("%w: %s: reading a GGUF file as a model needs the config.json of the model beside it", ErrGGUFUnsupported, path)
+		return nil, fmt.Errorf("%w: %s: no config.json beside it (the GGUF metadata are not turned into a config)", ErrGGUFRead, path)
 	}
 	cfg, err := arch.ParseConfig(config)
 	if err != nil {
@@ -48,7 +53,7 @@ func OpenGGUF(path string, config []byte) (*weights.Graph, error) {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		if a, _ := f.Get("general.architecture"); a != fam.arch {
-			return nil, fmt.Errorf("%w: %s: general.architecture %v, and its config.json (%s) is llama.cpp's %s", ErrGGUFUnsupported, name, a, cfg.Architecture(), fam.arch)
+			return nil, fmt.Errorf("%w: %s: general.architecture %v, and its config.json (%s) is llama.cpp's %s", ErrGGUFRead, name, a, cfg.Architecture(), fam.arch)
 		}
 		g, err := fam.readGraph(f, c, name)
 		if err != nil {
@@ -139,7 +144,7 @@ func (fam *ggufFamily) readGraph(f *gguf.File, c *arch.LlamaConfig, file string)
 		}
 		m := ggufLayerName.FindStringSubmatch(rt.Name)
 		if m == nil {
-			return nil, fmt.Errorf("%w: tensor %s has no place in the Hugging Face layout of llama.cpp's %s", ErrGGUFUnsupported, rt.Name, fam.arch)
+			return nil, fmt.Errorf("%w: tensor %s has no place in the Hugging Face layout of llama.cpp's %s", ErrGGUFRead, rt.Name, fam.arch)
 		}
 		if proj, ok := backExp[m[2]]; ok && m[3] == "weight" {
 			if len(rt.Dims) != 3 {
@@ -158,7 +163,7 @@ func (fam *ggufFamily) readGraph(f *gguf.File, c *arch.LlamaConfig, file string)
 		}
 		hf, ok := back[m[2]]
 		if !ok {
-			return nil, fmt.Errorf("%w: tensor %s has no place in the Hugging Face layout of llama.cpp's %s", ErrGGUFUnsupported, rt.Name, fam.arch)
+			return nil, fmt.Errorf("%w: tensor %s has no place in the Hugging Face layout of llama.cpp's %s", ErrGGUFRead, rt.Name, fam.arch)
 		}
 		name := "model.layers." + m[1] + "." + hf + "." + m[3]
 		heads := 0
