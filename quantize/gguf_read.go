@@ -179,8 +179,8 @@ func (fam *ggufFamily) readGraph(f *gguf.File, c *arch.LlamaConfig, file string)
 
 // GGUFValidationKind is the kind of comparison (forward.Kind's name) that
 // judges a GGUF file of type typ (GGUFOptions.Type) against its source:
-// exact for f32, f16 and bf16 for those, int8 for q8_0 and q6_k, int4 for
-// the 4- and 5-bit types (q4_0, q4_k_m, q5_k_m).
+// exact for f32, f16 and bf16 for those, int8 for q8_0 and q6_k, kquant
+// for the 4- and 5-bit types (q4_0, q4_k_m, q5_k_m).
 func GGUFValidationKind(typ string) string {
 	switch typ {
 	case "f32":
@@ -190,5 +190,5 @@ func GGUFValidationKind(typ string) string {
 	case "", "q8_0", "q6_k":
 		return "int8"
 	}
-	return "int4"
+	return "kquant"
 }

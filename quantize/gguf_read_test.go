@@ -194,14 +194,14 @@ func ggufValidate(t *testing.T, g *weights.Graph, dir string, kind forward.Kind)
 	return rep
 }
 
-// TestReadGGUFValidates: Q8_0 files pass validation with the int8
-// thresholds and Q4_K_M with GGUFValidationKind's; a file written without
-// the q/k permutation, or without Gemma's +1, read as if it had them,
-// fails.
+// TestReadGGUFValidates: the Q8_0 and Q6_K files of every family pass
+// validation with the int8 thresholds, Q5_K_M and Q4_K_M with kquant's; a
+// file written without the q/k permutation, or without Gemma's +1, read
+// as if it had them, fails with int8's and kquant's.
 func TestReadGGUFValidates(t *testing.T) {
-	for _, c := range []ggufReadCase{ggufReadCases[0], ggufReadCases[4], ggufReadCases[8]} {
+	for _, c := range ggufReadCases {
 		g, cfg := ggufSource(t, c)
-		for _, typ := range []string{"q8_0", "q4_k_m"} {
+		for _, typ := range []string{"q8_0", "q6_k", "q5_k_m", "q4_k_m"} {
 			kind := forward.Kind(GGUFValidationKind(typ))
 			if rep := ggufValidate(t, g, writeGGUFDir(t, g, cfg, typ), kind); !rep.Passed {
 				t.Errorf("%s %s (kind %s): %v", c.fixture, typ, kind, rep.Err())
@@ -220,11 +220,16 @@ func TestReadGGUFValidates(t *testing.T) {
 		bad := *good
 		c.broken(&bad)
 		ggufFamilies[c.family] = &bad
-		dir := writeGGUFDir(t, g, cfg, "q8_0")
+		dirs := map[string]string{}
+		for _, typ := range []string{"q8_0", "q4_k_m"} {
+			dirs[typ] = writeGGUFDir(t, g, cfg, typ)
+		}
 		ggufFamilies[c.family] = good
-		rep := ggufValidate(t, g, dir, forward.KindInt8)
-		if rep.Passed || !errors.Is(rep.Err(), forward.ErrValidationFailed) {
-			t.Errorf("%s written without its family's change: validation passed (%v)", c.fixture, rep.Err())
+		for typ, dir := range dirs {
+			rep := ggufValidate(t, g, dir, forward.Kind(GGUFValidationKind(typ)))
+			if rep.Passed || !errors.Is(rep.Err(), forward.ErrValidationFailed) {
+				t.Errorf("%s %s written without its family's change: validation passed (%v)", c.fixture, typ, rep.Err())
+			}
 		}
 	}
 }

@@ -79,7 +79,7 @@ func TestQuantizeGGUF(t *testing.T) {
 	// A llama-quantize file type, named as llama-quantize spells it.
 	km := filepath.Join(t.TempDir(), "km")
 	if out, stderr, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), km, "--scheme", "Q4_K_M", "--format", "gguf", "--no-vocab", "--json"); code != 0 ||
-		!strings.Contains(out, `"kind": "int4"`) {
+		!strings.Contains(out, `"kind": "kquant"`) {
 		t.Fatalf("--scheme Q4_K_M: exit %d: %s%s", code, out, stderr)
 	}
 	if _, err := os.Stat(filepath.Join(km, "model-Q4_K_M.gguf")); err != nil {
