@@ -32,34 +32,36 @@ var ggufLayerName = regexp.MustCompile(`^blk\.(\d+)\.(.+)\.(weight|bias)$`)
 // matrices kept fused and its rope factors dropped (the config holds them),
 // a head that is a copy of tied embeddings dropped. Every tensor is F32,
 // dequantized when its data are asked for, so that memory holds about one
-// tensor at a time; the file is mapped. The config is required: GGUF's
-// metadata are not turned into a config.json.
+// tensor at a time; the file is mapped. Without a config (config nil),
+// one is synthesized from the GGUF metadata (ggufConfig).
 func OpenGGUF(path string, config []byte) (*weights.Graph, error) {
-	if config == nil {
-		return nil, fmt.Errorf("%w: %s: no config.json beside it (the GGUF metadata are not turned into a config)", ErrGGUFRead, path)
-	}
-	cfg, err := arch.ParseConfig(config)
-	if err != nil {
-		return nil, fmt.Errorf("%s: config: %w", path, err)
-	}
-	fam, err := ggufFamilyOf(cfg)
-	if err != nil {
-		return nil, err
-	}
-	c := llamaView(cfg)
 	return mmap.OpenGraph(path, "gguf", func(data []byte, name string) (*weights.Graph, error) {
 		f, err := gguf.Parse(data)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
+		raw := config
+		if raw == nil {
+			if raw, err = ggufConfig(f); err != nil {
+				return nil, fmt.Errorf("%s (no config.json beside it): %w", name, err)
+			}
+		}
+		cfg, err := arch.ParseConfig(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: config: %w", name, err)
+		}
+		fam, err := ggufFamilyOf(cfg)
+		if err != nil {
+			return nil, err
+		}
 		if a, _ := f.Get("general.architecture"); a != fam.arch {
 			return nil, fmt.Errorf("%w: %s: general.architecture %v, and its config.json (%s) is llama.cpp's %s", ErrGGUFRead, name, a, cfg.Architecture(), fam.arch)
 		}
-		g, err := fam.readGraph(f, c, name)
+		g, err := fam.readGraph(f, llamaView(cfg), name)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		g.Config = config
+		g.Config = raw
 		g.Files = []string{name}
 		return g, nil
 	})

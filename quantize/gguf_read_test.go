@@ -233,3 +233,45 @@ func TestReadGGUFValidates(t *testing.T) {
 		}
 	}
 }
+
+// TestReadGGUFWithoutConfig: an F32 GGUF file alone (no config.json
+// beside it, as llama.cpp's converter writes them) is read with a config
+// synthesized from its metadata, and the forward pass on it gives the
+// source's logits within 1e-5.
+func TestReadGGUFWithoutConfig(t *testing.T) {
+	for _, c := range ggufReadCases {
+		t.Run(c.fixture, func(t *testing.T) {
+			g, cfg := ggufSource(t, c)
+			dir := writeGGUFDir(t, g, cfg, "f32")
+			if err := os.Remove(filepath.Join(dir, "config.json")); err != nil {
+				t.Fatal(err)
+			}
+			cg, err := formats.Open(filepath.Join(dir, "model.gguf"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cg.Close()
+			ids := []int{1, 5, 2, 7, 3, 9, 4, 6}
+			ref, err := loadModel(t, g).Run(context.Background(), ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := loadModel(t, cg).Run(context.Background(), ids)
+			if err != nil {
+				t.Fatalf("%v\nconfig %s", err, cg.Config)
+			}
+			a, _ := ref.Get("logits")
+			b, _ := got.Get("logits")
+			if a == nil || b == nil || len(a.Data) != len(b.Data) {
+				t.Fatalf("logits missing or of different sizes")
+			}
+			worst := 0.0
+			for i := range a.Data {
+				worst = math.Max(worst, math.Abs(float64(a.Data[i]-b.Data[i])))
+			}
+			if worst > 1e-5 {
+				t.Errorf("logits differ by up to %g; config %s", worst, cg.Config)
+			}
+		})
+	}
+}
