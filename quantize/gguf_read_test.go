@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/hubmirror/hubmirror/arch"
@@ -273,5 +274,39 @@ func TestReadGGUFWithoutConfig(t *testing.T) {
 				t.Errorf("logits differ by up to %g; config %s", worst, cg.Config)
 			}
 		})
+	}
+}
+
+// TestReadGGUFRefuses: a truncated file, a config of another architecture
+// and a file of an architecture GGUF does not write give errors that say
+// what and where.
+func TestReadGGUFRefuses(t *testing.T) {
+	g, cfg := ggufSource(t, ggufReadCases[0])
+	dir := writeGGUFDir(t, g, cfg, "q8_0")
+	file := filepath.Join(dir, "model.gguf")
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.gguf")
+	if err := os.WriteFile(cut, raw[:len(raw)-100], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := formats.Open(cut); !errors.Is(err, gguf.ErrRead) || !strings.Contains(err.Error(), "cut.gguf") {
+		t.Errorf("truncated file: %v", err)
+	}
+	gemma, err := os.ReadFile(filepath.Join("..", "testdata", "models", "gemma-st", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenGGUF(file, gemma); !errors.Is(err, ErrGGUFRead) || !strings.Contains(err.Error(), "general.architecture llama") {
+		t.Errorf("gemma config for a llama file: %v", err)
+	}
+	other := filepath.Join(t.TempDir(), "gpt2.gguf")
+	if err := gguf.WriteFile(other, []gguf.KV{{Key: "general.architecture", Value: "gpt2"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := formats.Open(other); !errors.Is(err, ErrGGUFRead) || !strings.Contains(err.Error(), `"gpt2"`) {
+		t.Errorf("gpt2 GGUF: %v", err)
 	}
 }
