@@ -1,6 +1,7 @@
 // Package formats detects the layout of a model directory or weight file and
 // reads it into a weights.Graph, through the readers in formats/safetensors
-// and formats/torch. What a config.json means is package arch's.
+// and formats/torch, and GGUF files through the reader package quantize
+// registers (RegisterGGUF). What a config.json means is package arch's.
 package formats
 
 import (
