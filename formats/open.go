@@ -111,6 +111,18 @@ func Detect(path string) (*Layout, error) {
 		}
 	}
 	sort.Strings(found)
+	if len(found) > 1 {
+		// A GGUF export beside a checkpoint: the checkpoint.
+		var other []string
+		for _, n := range found {
+			if !strings.HasSuffix(n, ".gguf") {
+				other = append(other, n)
+			}
+		}
+		if len(other) > 0 {
+			found = other
+		}
+	}
 	switch len(found) {
 	case 0:
 		return nil, fmt.Errorf("%w in %s (looked for %s, or one *.safetensors, *.bin, *.pt, *.gguf file)", ErrNoWeights, path, names())
