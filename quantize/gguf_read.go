@@ -7,6 +7,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"unsafe"
 
 	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/formats"
@@ -112,11 +113,12 @@ func (fam *ggufFamily) readGraph(f *gguf.File, c *arch.LlamaConfig, file string)
 				}
 				v = u
 			}
-			b := make([]byte, 4*len(v))
-			for i, x := range v {
-				binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x-shift))
+			if shift != 0 {
+				for i := range v {
+					v[i] -= shift
+				}
 			}
-			return b, nil
+			return float32Bytes(v), nil
 		})
 		return g.Add(t)
 	}
@@ -193,4 +195,21 @@ func GGUFValidationKind(typ string) string {
 		return "int8"
 	}
 	return "kquant"
+}
+
+// float32Bytes returns v as little-endian bytes: a view of v on a
+// little-endian machine (no second copy of a dequantized tensor), else a
+// copy.
+func float32Bytes(v []float32) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	if littleEndian {
+		return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))
+	}
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return b
 }
