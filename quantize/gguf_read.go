@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"runtime"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/hubmirror/hubmirror/arch"
@@ -100,6 +102,13 @@ func (fam *ggufFamily) readGraph(f *gguf.File, c *arch.LlamaConfig, file string)
 		}
 		t := &weights.Tensor{Name: name, DType: weights.F32, Shape: shape, File: file}
 		t.Data = weights.SourceFunc(func() ([]byte, error) {
+			if len(shape) == 2 {
+				v, err := decodeRows(rt, int(shape[0]), int(shape[1]), hd)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", rt.Name, err)
+				}
+				return float32Bytes(v), nil
+			}
 			v, err := rt.Dequantize()
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", rt.Name, err)
@@ -212,4 +221,46 @@ func float32Bytes(v []float32) []byte {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
 	}
 	return b
+}
+
+// decodeRows dequantizes the matrix rt of rows x cols values on
+// GOMAXPROCS goroutines, each ggml row r into Hugging Face's row r, or
+// rotaryToGGML(r, hd) when hd > 0 (q and k of the llama architecture).
+func decodeRows(rt *gguf.ReadTensor, rows, cols, hd int) ([]float32, error) {
+	if rows == 0 || len(rt.Data)%rows != 0 {
+		return nil, fmt.Errorf("%w: %d bytes do not split into %d rows", gguf.ErrRead, len(rt.Data), rows)
+	}
+	rowBytes := len(rt.Data) / rows
+	v := make([]float32, rows*cols)
+	decode := func(dst []float32, src []byte) error {
+		switch rt.Type {
+		case gguf.TypeF32:
+			return weights.DecodeFloat32(dst, src, weights.F32)
+		case gguf.TypeF16:
+			return weights.DecodeFloat32(dst, src, weights.F16)
+		case gguf.TypeBF16:
+			return weights.DecodeFloat32(dst, src, weights.BF16)
+		}
+		return gguf.Decode(rt.Type, dst, src)
+	}
+	workers := min(runtime.GOMAXPROCS(0), rows)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			r0, r1 := rows*w/workers, rows*(w+1)/workers
+			if hd == 0 {
+				errs[w] = decode(v[r0*cols:r1*cols], rt.Data[r0*rowBytes:r1*rowBytes])
+				return
+			}
+			for r := r0; r < r1 && errs[w] == nil; r++ {
+				d := rotaryToGGML(r, hd)
+				errs[w] = decode(v[d*cols:(d+1)*cols], rt.Data[r*rowBytes:(r+1)*rowBytes])
+			}
+		}(w)
+	}
+	wg.Wait()
+	return v, errors.Join(errs...)
 }
