@@ -1,6 +1,7 @@
 // Package formats detects the layout of a model directory or weight file and
 // reads it into a weights.Graph, through the readers in formats/safetensors
-// and formats/torch. What a config.json means is package arch's.
+// and formats/torch, and GGUF files through the reader package quantize
+// registers (RegisterGGUF). What a config.json means is package arch's.
 package formats
 
 import (
@@ -37,7 +38,18 @@ const (
 	KindSafetensorsIndex Kind = "safetensors-index"
 	KindTorch            Kind = "torch"
 	KindTorchIndex       Kind = "torch-index"
+	// KindGGUF is a GGUF file, read by the function given to RegisterGGUF.
+	KindGGUF Kind = "gguf"
 )
+
+// openGGUF reads a GGUF file as a model for its config.json (nil when
+// there is none); package quantize, which knows llama.cpp's layouts,
+// registers it.
+var openGGUF func(path string, config []byte) (*weights.Graph, error)
+
+// RegisterGGUF sets the reader of GGUF files (quantize.OpenGGUF registers
+// itself when package quantize is linked in).
+func RegisterGGUF(open func(path string, config []byte) (*weights.Graph, error)) { openGGUF = open }
 
 // Layout says where a model's weights and config are.
 type Layout struct {
@@ -94,14 +106,26 @@ func Detect(path string) (*Layout, error) {
 	var found []string
 	for _, e := range entries {
 		n := e.Name()
-		if strings.HasSuffix(n, ".safetensors") || strings.HasSuffix(n, ".bin") || strings.HasSuffix(n, ".pt") || strings.HasSuffix(n, ".pth") {
+		if strings.HasSuffix(n, ".safetensors") || strings.HasSuffix(n, ".bin") || strings.HasSuffix(n, ".pt") || strings.HasSuffix(n, ".pth") || strings.HasSuffix(n, ".gguf") {
 			found = append(found, n)
 		}
 	}
 	sort.Strings(found)
+	if len(found) > 1 {
+		// A GGUF export beside a checkpoint: the checkpoint.
+		var other []string
+		for _, n := range found {
+			if !strings.HasSuffix(n, ".gguf") {
+				other = append(other, n)
+			}
+		}
+		if len(other) > 0 {
+			found = other
+		}
+	}
 	switch len(found) {
 	case 0:
-		return nil, fmt.Errorf("%w in %s (looked for %s, or one *.safetensors, *.bin, *.pt file)", ErrNoWeights, path, names())
+		return nil, fmt.Errorf("%w in %s (looked for %s, or one *.safetensors, *.bin, *.pt, *.gguf file)", ErrNoWeights, path, names())
 	case 1:
 		f := filepath.Join(path, found[0])
 		kind, err := sniff(f)
@@ -138,6 +162,8 @@ func sniff(path string) (Kind, error) {
 	}
 	head = head[:n]
 	switch {
+	case bytes.HasPrefix(head, []byte("GGUF")):
+		return KindGGUF, nil
 	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
 		return KindTorch, nil
 	case len(head) >= 2 && head[0] == 0x80 && head[1] <= 5: // pickle PROTO opcode
@@ -192,6 +218,8 @@ func OpenLayout(l *Layout) (*weights.Graph, error) {
 		g, err = torch.Open(l.Weights)
 	case KindTorchIndex:
 		g, err = torch.OpenIndex(l.Weights)
+	case KindGGUF:
+		return openGGUFLayout(l)
 	default:
 		err = fmt.Errorf("%w: %s", ErrUnknownFormat, l.Weights)
 	}
@@ -211,4 +239,31 @@ func OpenLayout(l *Layout) (*weights.Graph, error) {
 		g.Config = raw
 	}
 	return g, nil
+}
+
+// openGGUFLayout reads a GGUF file with the config.json of its directory
+// (or, for a lone file, the one beside it).
+func openGGUFLayout(l *Layout) (*weights.Graph, error) {
+	if openGGUF == nil {
+		return nil, fmt.Errorf("%w: %s is GGUF, and no GGUF reader is linked in (package quantize)", ErrUnknownFormat, l.Weights)
+	}
+	cfgPath := l.Config
+	if cfgPath == "" {
+		if p := filepath.Join(filepath.Dir(l.Weights), "config.json"); fileExists(p) {
+			cfgPath = p
+		}
+	}
+	var raw []byte
+	if cfgPath != "" {
+		var err error
+		if raw, err = os.ReadFile(cfgPath); err != nil {
+			return nil, err
+		}
+	}
+	return openGGUF(l.Weights, raw)
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }

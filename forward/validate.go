@@ -35,6 +35,9 @@ const (
 	// weights with per-channel scales.
 	KindInt4 Kind = "int4"
 	KindFP8  Kind = "fp8"
+	// KindKQuant judges GGUF's 4- and 5-bit block types (Q4_0, Q4_K_M,
+	// Q5_K_M: llama-quantize's mixes).
+	KindKQuant Kind = "kquant"
 	// KindPruned judges pruned models, whose outputs change by design: the
 	// default only catches a broken result; set thresholds for a real one.
 	KindPruned Kind = "pruned"
@@ -42,7 +45,7 @@ const (
 
 // Kinds lists the kinds of comparison.
 func Kinds() []Kind {
-	return []Kind{KindExact, KindF16, KindBF16, KindInt8, KindInt4, KindFP8, KindPruned}
+	return []Kind{KindExact, KindF16, KindBF16, KindInt8, KindInt4, KindFP8, KindKQuant, KindPruned}
 }
 
 // Thresholds are the limits a candidate's outputs must meet. A zero field is
@@ -98,10 +101,22 @@ func DefaultThresholds(k Kind) (Thresholds, error) {
 		return Thresholds{MinCosine: 0.4, MinTop1: 0.5, MaxKL: 1, MaxPerplexityRatio: 1.6, MaxTextKL: 0.5, MinTextTop1: 0.75}, nil
 	case KindFP8:
 		return Thresholds{MinCosine: 0.9, MinTop1: 0.8, MaxKL: 6e-2, MaxPerplexityRatio: 1.12, MaxTextKL: 4e-2, MinTextTop1: 0.87}, nil
+	case KindKQuant:
+		// Measured on the decoder fixtures written as Q4_K_M and Q5_K_M
+		// GGUF and read back (quantize's TestReadGGUFValidates): cosine
+		// >= 0.96, top-1 >= 0.82, KL <= 0.046, on text (llama-tiny-st)
+		// ratio 0.994, KL 0.036, top-1 0.85; on bench's random-weight
+		// TinyLlama shapes (4 layers, vocabulary 32000: flat logits)
+		// cosine 0.912, top-1 0.475, KL 0.056. The same fixtures with the
+		// q/k rows left in Hugging Face's order give cosine 0.58-0.68, KL
+		// 0.83-0.88, and llama-tiny-st with one down_proj ×1.5 KL 0.148
+		// (TestValidateDetectsBrokenCandidate): KL and cosine judge,
+		// top-1 only catches a collapse.
+		return Thresholds{MinCosine: 0.85, MinTop1: 0.4, MaxKL: 0.1, MaxPerplexityRatio: 1.2, MaxTextKL: 0.15, MinTextTop1: 0.75}, nil
 	case KindPruned:
 		return Thresholds{MinCosine: 0.8}, nil
 	}
-	return Thresholds{}, fmt.Errorf("forward: unknown kind of comparison %q (exact, f16, bf16, int8, int4, fp8 or pruned)", k)
+	return Thresholds{}, fmt.Errorf("forward: unknown kind of comparison %q (exact, f16, bf16, int8, int4, fp8, kquant or pruned)", k)
 }
 
 // Check returns a description of every limit m breaks; none means it passes.

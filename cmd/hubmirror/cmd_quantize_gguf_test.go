@@ -24,7 +24,11 @@ func TestQuantizeGGUF(t *testing.T) {
 		Passed      bool
 		Files       []string
 		Unvalidated string
-		Changes     struct {
+		Validation  struct {
+			Kind   string
+			Passed bool
+		}
+		Changes struct {
 			Format       string
 			Architecture string
 			Vocabulary   string
@@ -37,7 +41,7 @@ func TestQuantizeGGUF(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if !doc.Published || doc.Unvalidated == "" || doc.Changes.Format != "gguf" || len(doc.Changes.Tensors) != 3+9*2 ||
+	if !doc.Published || !doc.Passed || doc.Unvalidated != "" || doc.Validation.Kind != "int8" || !doc.Validation.Passed || doc.Changes.Format != "gguf" || len(doc.Changes.Tensors) != 3+9*2 ||
 		doc.Changes.Architecture != "llama" || !strings.HasPrefix(doc.Changes.Vocabulary, "none") {
 		t.Fatalf("%s", out)
 	}
@@ -53,20 +57,30 @@ func TestQuantizeGGUF(t *testing.T) {
 		t.Error("safetensors written too")
 	}
 	human, _, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), dst, "--scheme", "int8", "--format", "gguf", "--no-vocab")
-	if code != 0 || !strings.Contains(human, "not validated by the forward pass") {
+	if code != 0 || strings.Contains(human, "not validated") || !strings.Contains(human, "int8") {
 		t.Fatalf("exit %d:\n%s", code, human)
 	}
+	// forward and validate read the GGUF file (config.json beside it).
+	gfile := filepath.Join(dst, artifact.GGUFFile)
+	if fw, stderr, code := runCLI(t, "forward", gfile, "--ids", "1,2,3"); code != 0 || !strings.Contains(fw, "logits") {
+		t.Fatalf("forward on the GGUF file: exit %d: %s%s", code, fw, stderr)
+	}
+	if _, stderr, code := runCLI(t, "validate", filepath.Join(fixtureModels, "llama-tiny-st"), gfile, "--kind", "int8"); code != 0 {
+		t.Fatalf("validate the GGUF file: exit %d: %s", code, stderr)
+	}
 	f16 := filepath.Join(t.TempDir(), "f16")
-	if _, stderr, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "gemma-st"), f16, "--scheme", "f16", "--format", "gguf", "--no-vocab"); code != 0 {
-		t.Fatalf("gemma f16 --no-vocab: exit %d: %s", code, stderr)
+	if out, stderr, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "gemma-st"), f16, "--scheme", "f16", "--format", "gguf", "--no-vocab", "--json"); code != 0 ||
+		!strings.Contains(out, `"kind": "f16"`) {
+		t.Fatalf("gemma f16 --no-vocab: exit %d: %s%s", code, out, stderr)
 	}
 	if _, err := os.Stat(filepath.Join(f16, artifact.GGUFFileName("f16"))); err != nil {
 		t.Error(err)
 	}
 	// A llama-quantize file type, named as llama-quantize spells it.
 	km := filepath.Join(t.TempDir(), "km")
-	if _, stderr, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), km, "--scheme", "Q4_K_M", "--format", "gguf", "--no-vocab"); code != 0 {
-		t.Fatalf("--scheme Q4_K_M: exit %d: %s", code, stderr)
+	if out, stderr, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "llama-tiny-st"), km, "--scheme", "Q4_K_M", "--format", "gguf", "--no-vocab", "--json"); code != 0 ||
+		!strings.Contains(out, `"kind": "kquant"`) {
+		t.Fatalf("--scheme Q4_K_M: exit %d: %s%s", code, out, stderr)
 	}
 	if _, err := os.Stat(filepath.Join(km, "model-Q4_K_M.gguf")); err != nil {
 		t.Error(err)

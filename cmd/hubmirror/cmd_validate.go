@@ -38,7 +38,7 @@ or int8; without --kind it is inferred from the candidate's weights. The thresho
 override single limits (0 disables one). Models of different architectures, vocabularies
 or outputs are refused (exit 2), not compared. Exit 3 when a threshold fails.` + modelHelp,
 		Flags: append(validationFlags(),
-			&cli.StringFlag{Name: "kind", Usage: "thresholds for a comparison of kind exact, f16, bf16, int8, int4, fp8 or pruned (default: inferred)"},
+			&cli.StringFlag{Name: "kind", Usage: "thresholds for a comparison of kind exact, f16, bf16, int8, int4, fp8, kquant or pruned (default: inferred)"},
 			forwardThreadsFlag,
 			jsonFlag,
 		),
@@ -59,7 +59,7 @@ or outputs are refused (exit 2), not compared. Exit 3 when a threshold fails.` +
 				Validate: vo, Thresholds: thresholds}
 			if k := c.String("kind"); k != "" {
 				if _, err := forward.DefaultThresholds(forward.Kind(k)); err != nil {
-					return usageErrorf("--kind %q: want exact, f16, bf16, int8, int4, fp8 or pruned", k)
+					return usageErrorf("--kind %q: want exact, f16, bf16, int8, int4, fp8, kquant or pruned", k)
 				}
 				opts.Validate.Kind = forward.Kind(k)
 			}

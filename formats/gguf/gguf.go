@@ -14,8 +14,7 @@
 // written in the order given, each tensor's data obtained (Tensor.Data) and
 // written one at a time, so that lazy sources keep one tensor in memory.
 //
-// The package writes; it does not read (the tests hold a reader that checks
-// what it writes). It knows the tensor types F32, F16, BF16, Q8_0, Q4_0,
+// The package writes, and reads back (Parse, ReadFile). It knows the tensor types F32, F16, BF16, Q8_0, Q4_0,
 // Q5_0, Q5_1, Q4_K, Q5_K and Q6_K, and encodes and decodes the quantized
 // ones as ggml's reference code does (EncodeQ8_0, Encode, Decode).
 package gguf

@@ -251,6 +251,20 @@ func TestLlamaCppRunsGGUF(t *testing.T) {
 				t.Fatalf("%s: %v", name, err)
 			}
 			same := run(t, roundTrip(t, g, gm.Report), cfg, enc.IDs)
+			// The forward pass on the file itself (quantize.OpenGGUF)
+			// computes what it computes on the weights the file holds.
+			fg, err := quantize.OpenGGUF(p, g.Config)
+			if err != nil {
+				t.Fatalf("%s: reading back: %v", name, err)
+			}
+			fromFile := run(t, fg, cfg, enc.IDs)
+			fg.Close()
+			for i := range same.Data {
+				if d := math.Abs(float64(same.Data[i] - fromFile.Data[i])); d > 1e-4 {
+					t.Fatalf("%s: the forward pass on the GGUF file differs from the one on its weights by %g at %d", name, d, i)
+				}
+			}
+			same = fromFile
 			jobs = append(jobs, &job{Name: name, GGUF: p, Text: text, IDs: enc.IDs, More: moreTexts, moreIDs: moreIDs, Out: p + ".logits", family: c.fixture,
 				want: same.Data, source: source.Data, vocab: same.Shape[len(same.Shape)-1], report: gm.Report})
 		}

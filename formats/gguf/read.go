@@ -10,11 +10,10 @@ import (
 	"github.com/hubmirror/hubmirror/weights"
 )
 
-// This file is the test suite's GGUF reader (the package itself only
-// writes): it parses a whole file as ggml's docs/gguf.md describes, checks
-// every count, length, offset and alignment against the bytes present, and
-// dequantizes F32, F16 and Q8_0. ReadFile is exported to the external tests
-// (llama_test.go) through this _test file only.
+// The reader parses a whole file held in memory (or mapped) as ggml's
+// docs/gguf.md describes, checks every count, length, offset and alignment
+// against the bytes present, and dequantizes every type the package knows.
+// Tensor data are views into the bytes given to Parse.
 
 // File is a parsed GGUF file.
 type File struct {
@@ -55,7 +54,10 @@ func (f *File) Tensor(name string) (*ReadTensor, bool) {
 	return nil, false
 }
 
-var errRead = errors.New("gguf test reader")
+// ErrRead is wrapped by the errors about a malformed GGUF file.
+var ErrRead = errors.New("gguf: malformed file")
+
+var errRead = ErrRead
 
 type reader struct {
 	b   []byte
