@@ -149,30 +149,6 @@ func fp8Tensors(t *weights.Tensor, cfg *arch.Config) ([]*weights.Tensor, error) 
 // writes for its FP8_DYNAMIC preset: F8_E4M3 weights with a static scale
 // per output channel, activations quantized to fp8 per token at run time.
 func FloatQuantizedConfig(ignore []string) map[string]any {
-	if ignore == nil {
-		ignore = []string{}
-	}
-	return map[string]any{
-		"quant_method":        "compressed-tensors",
-		"format":              "float-quantized",
-		"quantization_status": "compressed",
-		"config_groups": map[string]any{
-			"group_0": map[string]any{
-				"targets": []string{"Linear"},
-				"weights": map[string]any{
-					"num_bits": 8, "type": "float", "symmetric": true, "strategy": "channel",
-					"group_size": nil, "dynamic": false, "observer": "minmax", "actorder": nil, "block_structure": nil,
-				},
-				"input_activations": map[string]any{
-					"num_bits": 8, "type": "float", "symmetric": true, "strategy": "token",
-					"group_size": nil, "dynamic": true, "observer": nil, "actorder": nil, "block_structure": nil,
-				},
-				"output_activations": nil,
-				"format":             "float-quantized",
-			},
-		},
-		"ignore":                   ignore,
-		"kv_cache_scheme":          nil,
-		"global_compression_ratio": nil,
-	}
+	return compressedTensorsConfig("float-quantized", quantArgs(8, "float", true, "channel", nil, false, "minmax"),
+		quantArgs(8, "float", true, "token", nil, true, nil), "float-quantized", ignore)
 }

@@ -251,27 +251,5 @@ func PackQuantizedConfig(groupSize int, asym bool, ignore []string) map[string]a
 	if groupSize > 0 {
 		strategy, gs = "group", groupSize
 	}
-	if ignore == nil {
-		ignore = []string{}
-	}
-	return map[string]any{
-		"quant_method":        "compressed-tensors",
-		"format":              "pack-quantized",
-		"quantization_status": "compressed",
-		"config_groups": map[string]any{
-			"group_0": map[string]any{
-				"targets": []string{"Linear"},
-				"weights": map[string]any{
-					"num_bits": 4, "type": "int", "symmetric": !asym, "strategy": strategy,
-					"group_size": gs, "dynamic": false, "observer": "minmax", "actorder": nil, "block_structure": nil,
-				},
-				"input_activations":  nil,
-				"output_activations": nil,
-				"format":             "pack-quantized",
-			},
-		},
-		"ignore":                   ignore,
-		"kv_cache_scheme":          nil,
-		"global_compression_ratio": nil,
-	}
+	return compressedTensorsConfig("pack-quantized", quantArgs(4, "int", !asym, strategy, gs, false, "minmax"), nil, "pack-quantized", ignore)
 }

@@ -321,24 +321,45 @@ func CompressedTensorsConfig(groupSize int, ignore []string) map[string]any {
 	if groupSize > 0 {
 		strategy, gs = "group", groupSize
 	}
+	return compressedTensorsConfig("int-quantized", quantArgs(8, "int", true, strategy, gs, false, "minmax"), nil, "", ignore)
+}
+
+// quantArgs are compressed-tensors' QuantizationArgs of a group's weights
+// or activations.
+func quantArgs(bits int, typ string, symmetric bool, strategy string, groupSize any, dynamic bool, observer any) map[string]any {
+	return map[string]any{
+		"num_bits": bits, "type": typ, "symmetric": symmetric, "strategy": strategy,
+		"group_size": groupSize, "dynamic": dynamic, "observer": observer, "actorder": nil, "block_structure": nil,
+	}
+}
+
+// compressedTensorsConfig is the quantization_config compressed-tensors
+// writes for one config group targeting every Linear: format names the
+// compressor, weights and inputs are the group's quantization args (inputs
+// nil for weight-only schemes), groupFormat is the group's own format key
+// ("" leaves it out, as int-quantized configs do), ignore names the Linear
+// modules left in float.
+func compressedTensorsConfig(format string, weights, inputs map[string]any, groupFormat string, ignore []string) map[string]any {
 	if ignore == nil {
 		ignore = []string{}
 	}
+	group := map[string]any{
+		"targets":            []string{"Linear"},
+		"weights":            weights,
+		"input_activations":  nil,
+		"output_activations": nil,
+	}
+	if inputs != nil {
+		group["input_activations"] = inputs
+	}
+	if groupFormat != "" {
+		group["format"] = groupFormat
+	}
 	return map[string]any{
-		"quant_method":        "compressed-tensors",
-		"format":              "int-quantized",
-		"quantization_status": "compressed",
-		"config_groups": map[string]any{
-			"group_0": map[string]any{
-				"targets": []string{"Linear"},
-				"weights": map[string]any{
-					"num_bits": 8, "type": "int", "symmetric": true, "strategy": strategy,
-					"group_size": gs, "dynamic": false, "observer": "minmax", "actorder": nil, "block_structure": nil,
-				},
-				"input_activations":  nil,
-				"output_activations": nil,
-			},
-		},
+		"quant_method":             "compressed-tensors",
+		"format":                   format,
+		"quantization_status":      "compressed",
+		"config_groups":            map[string]any{"group_0": group},
 		"ignore":                   ignore,
 		"kv_cache_scheme":          nil,
 		"global_compression_ratio": nil,
