@@ -73,23 +73,24 @@ type llamaLayer struct {
 // (Llama, Qwen3, Gemma): attention's q, k, v and o, the MLP's gate, up and
 // down.
 type projections struct {
-	q, k, v, o     linear
-	gate, up, down linear
+	q, k, v, o linear
+	gatedMLP   // gate, up, down
 }
 
-// loadProjections loads the projections of the layer with prefix p.
+// loadProjections loads the attention projections and the gated MLP of the
+// layer with prefix p.
 func loadProjections(s *tensorSet, p string, hidden, inter, heads, kvHeads, headDim int) (projections, error) {
-	var l projections
+	l, err := loadAttention(s, p, hidden, heads, kvHeads, headDim)
+	if err != nil {
+		return projections{}, err
+	}
 	for _, x := range []struct {
 		dst     *linear
 		name    string
 		out, in int
 	}{
-		{&l.q, arch.LlamaQuery, heads * headDim, hidden}, {&l.k, arch.LlamaKey, kvHeads * headDim, hidden},
-		{&l.v, arch.LlamaValue, kvHeads * headDim, hidden}, {&l.o, arch.LlamaAttentionOutput, hidden, heads * headDim},
 		{&l.gate, arch.LlamaGate, inter, hidden}, {&l.up, arch.LlamaUp, inter, hidden}, {&l.down, arch.LlamaDown, hidden, inter},
 	} {
-		var err error
 		if *x.dst, err = loadLinear(s, p+x.name, x.out, x.in, false, false); err != nil {
 			return projections{}, err
 		}
@@ -100,17 +101,7 @@ func loadProjections(s *tensorSet, p string, hidden, inter, heads, kvHeads, head
 // mlp computes dst = down(act(gate(a)) · up(a)) for n rows, with gate and
 // up as scratch [n×intermediate].
 func (l *projections) mlp(dst, a, gate, up []float32, n int, act func([]float32), rc runConfig) {
-	l.gate.apply(gate, a, n, rc)
-	l.up.apply(up, a, n, rc)
-	w := l.gate.w.Out
-	parallelRows(n, w, rc.threads, func(lo, hi int) {
-		g, u := gate[lo*w:hi*w], up[lo*w:hi*w]
-		act(g)
-		for i := range g {
-			g[i] *= u[i]
-		}
-	})
-	l.down.apply(dst, gate, n, rc)
+	l.gatedMLP.apply(dst, a, gate, up, n, act, rc)
 }
 
 // rotateRange applies the rotary embedding to each head of rows [lo, hi)

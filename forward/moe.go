@@ -82,7 +82,7 @@ func loadMoE(s *tensorSet, p string, hidden int, nm moeNames, act func([]float32
 }
 
 // loadAttention loads the attention projections (q, k, v, o) of the layer
-// with prefix p: a decoder layer whose MLP is an MoE block.
+// with prefix p (alone for a decoder layer whose MLP is an MoE block).
 func loadAttention(s *tensorSet, p string, hidden, heads, kvHeads, headDim int) (projections, error) {
 	var l projections
 	for _, x := range []struct {
@@ -108,10 +108,13 @@ func (g *gatedMLP) apply(dst, x, gate, up []float32, n int, act func([]float32),
 	gate, up = gate[:n*inter], up[:n*inter]
 	g.gate.apply(gate, x, n, rc)
 	g.up.apply(up, x, n, rc)
-	act(gate)
-	for i := range gate {
-		gate[i] *= up[i]
-	}
+	parallelRows(n, inter, rc.threads, func(lo, hi int) {
+		g, u := gate[lo*inter:hi*inter], up[lo*inter:hi*inter]
+		act(g)
+		for i := range g {
+			g[i] *= u[i]
+		}
+	})
 	g.down.apply(dst, gate, n, rc)
 }
 

@@ -112,19 +112,12 @@ func (j *fp8Job) quantized() ([]byte, error) {
 
 // fp8Tensors returns the lazy F8_E4M3 weight and its [out, 1] scale.
 func fp8Tensors(t *weights.Tensor, cfg *arch.Config) ([]*weights.Tensor, error) {
-	switch t.DType {
-	case weights.F32, weights.F16, weights.BF16:
-	default:
-		return nil, fmt.Errorf("quantize: %s: cannot quantize %v weights", t.Name, t.DType)
+	o, i, err := linearDims(t, cfg)
+	if err != nil {
+		return nil, err
 	}
-	out, in := arch.LinearDims(cfg, t)
+	out, in := int64(o), int64(i)
 	prefix := strings.TrimSuffix(t.Name, ".weight")
-	if prefix == t.Name {
-		return nil, fmt.Errorf("quantize: %s: not a .weight tensor", t.Name)
-	}
-	if int64(int(out)) != out || int64(int(in)) != in {
-		return nil, fmt.Errorf("quantize: %s: shape %v too large", t.Name, t.Shape)
-	}
 	job := &fp8Job{src: t, out: int(out), in: int(in), inMajor: arch.IsConv1D(cfg, t.Name), scaleType: t.DType}
 	q := &weights.Tensor{Name: t.Name, DType: weights.F8E4M3, Shape: append([]int64(nil), t.Shape...), File: t.File,
 		Data: weights.SourceFunc(func() ([]byte, error) {

@@ -184,19 +184,15 @@ func (j *int4Job) packed() ([]byte, error) {
 // weight_zero_point. A Conv1D weight (stored [in][out]) is packed in the
 // Linear orientation [out][in], as weight_shape says.
 func int4Tensors(t *weights.Tensor, cfg *arch.Config, groupSize int, asym bool) ([]*weights.Tensor, error) {
-	switch t.DType {
-	case weights.F32, weights.F16, weights.BF16:
-	default:
-		return nil, fmt.Errorf("quantize: %s: cannot quantize %v weights", t.Name, t.DType)
+	o, i, err := linearDims(t, cfg)
+	if err != nil {
+		return nil, err
 	}
-	out, in := arch.LinearDims(cfg, t)
-	prefix := strings.TrimSuffix(t.Name, ".weight")
-	if prefix == t.Name {
-		return nil, fmt.Errorf("quantize: %s: not a .weight tensor", t.Name)
-	}
-	if int64(int(out)) != out || int64(int(in)) != in || out*((in+7)/8) > math.MaxInt32 {
+	out, in := int64(o), int64(i)
+	if out*((in+7)/8) > math.MaxInt32 {
 		return nil, fmt.Errorf("quantize: %s: shape %v too large", t.Name, t.Shape)
 	}
+	prefix := strings.TrimSuffix(t.Name, ".weight")
 	gs := groupSize
 	if gs <= 0 || gs > int(in) {
 		gs = int(in)

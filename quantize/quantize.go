@@ -271,27 +271,37 @@ func Quantize(g *weights.Graph, cfg *arch.Config, opts Options) (*weights.Graph,
 	return out, rep, nil
 }
 
-// int8Tensors returns the lazily quantized int8 weight and its scale
-// tensor, which share one int8Job.
-func int8Tensors(t *weights.Tensor, cfg *arch.Config, groupSize, threads int) (q, scale *weights.Tensor, err error) {
+// linearDims checks that t is a float .weight tensor the quantizers can
+// take and returns its Linear dimensions (out, in), whatever its layout
+// (a Conv1D weight is stored [in][out]).
+func linearDims(t *weights.Tensor, cfg *arch.Config) (out, in int, err error) {
 	switch t.DType {
 	case weights.F32, weights.F16, weights.BF16:
 	default:
-		return nil, nil, fmt.Errorf("quantize: %s: cannot quantize %v weights", t.Name, t.DType)
+		return 0, 0, fmt.Errorf("quantize: %s: cannot quantize %v weights", t.Name, t.DType)
 	}
-	out, in := arch.LinearDims(cfg, t)
-	if groupSize > 0 && in%int64(groupSize) != 0 {
+	if !strings.HasSuffix(t.Name, ".weight") {
+		return 0, 0, fmt.Errorf("quantize: %s: not a .weight tensor", t.Name)
+	}
+	o, i := arch.LinearDims(cfg, t)
+	if int64(int(o)) != o || int64(int(i)) != i {
+		return 0, 0, fmt.Errorf("quantize: %s: shape %v too large", t.Name, t.Shape)
+	}
+	return int(o), int(i), nil
+}
+
+// int8Tensors returns the lazily quantized int8 weight and its scale
+// tensor, which share one int8Job.
+func int8Tensors(t *weights.Tensor, cfg *arch.Config, groupSize, threads int) (q, scale *weights.Tensor, err error) {
+	out, in, err := linearDims(t, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if groupSize > 0 && in%groupSize != 0 {
 		return nil, nil, fmt.Errorf("quantize: %s: input size %d is not a multiple of group size %d", t.Name, in, groupSize)
 	}
-	prefix := strings.TrimSuffix(t.Name, ".weight")
-	if prefix == t.Name {
-		return nil, nil, fmt.Errorf("quantize: %s: not a .weight tensor", t.Name)
-	}
-	if int64(int(out)) != out || int64(int(in)) != in {
-		return nil, nil, fmt.Errorf("quantize: %s: shape %v too large", t.Name, t.Shape)
-	}
-	groups := int64(groupsOf(int(in), groupSize))
-	job := &int8Job{src: t, out: int(out), in: int(in), inMajor: arch.IsConv1D(cfg, t.Name), groupSize: groupSize,
+	groups := int64(groupsOf(in, groupSize))
+	job := &int8Job{src: t, out: out, in: in, inMajor: arch.IsConv1D(cfg, t.Name), groupSize: groupSize,
 		scaleType: t.DType, threads: threads}
 	q = &weights.Tensor{Name: t.Name, DType: weights.I8, Shape: append([]int64(nil), t.Shape...), File: t.File,
 		Data: weights.SourceFunc(func() ([]byte, error) {
@@ -301,7 +311,7 @@ func int8Tensors(t *weights.Tensor, cfg *arch.Config, groupSize, threads int) (q
 			}
 			return b, nil
 		})}
-	scale = &weights.Tensor{Name: prefix + ".weight_scale", DType: job.scaleType, Shape: []int64{out, groups},
+	scale = &weights.Tensor{Name: strings.TrimSuffix(t.Name, ".weight") + ".weight_scale", DType: job.scaleType, Shape: []int64{int64(out), groups},
 		Data: weights.SourceFunc(func() ([]byte, error) {
 			s, err := job.scaleValues()
 			if err != nil {
