@@ -129,6 +129,18 @@ type Truncation struct {
 // WithTruncation returns a copy of t that truncates as tr says (replacing
 // the truncation of its file), as the library's Tokenizer::with_truncation.
 func (t *Tokenizer) WithTruncation(tr Truncation) (*Tokenizer, error) {
+	tc, err := newTruncation(tr)
+	if err != nil {
+		return nil, err
+	}
+	c := *t
+	c.truncation = tc
+	return &c, nil
+}
+
+// newTruncation checks tr (the file's truncation or one given in code)
+// with the library's defaults: strategy LongestFirst, direction Right.
+func newTruncation(tr Truncation) (*truncation, error) {
 	if tr.Strategy == "" {
 		tr.Strategy = "LongestFirst"
 	}
@@ -138,15 +150,13 @@ func (t *Tokenizer) WithTruncation(tr Truncation) (*Tokenizer, error) {
 	switch tr.Strategy {
 	case "LongestFirst", "OnlyFirst", "OnlySecond":
 	default:
-		return nil, fmt.Errorf("truncation: unknown strategy %q (LongestFirst, OnlyFirst or OnlySecond)", tr.Strategy)
+		return nil, fmt.Errorf("truncation.strategy: unknown %q (LongestFirst, OnlyFirst or OnlySecond)", tr.Strategy)
 	}
 	if tr.Direction != "Right" && tr.Direction != "Left" {
-		return nil, fmt.Errorf("truncation: unknown direction %q (Right or Left)", tr.Direction)
+		return nil, fmt.Errorf("truncation.direction: unknown %q (Right or Left)", tr.Direction)
 	}
 	if tr.MaxLength < 0 || tr.Stride < 0 {
 		return nil, fmt.Errorf("truncation: negative max_length %d or stride %d", tr.MaxLength, tr.Stride)
 	}
-	c := *t
-	c.truncation = &truncation{direction: tr.Direction, maxLength: tr.MaxLength, strategy: tr.Strategy, stride: tr.Stride}
-	return &c, nil
+	return &truncation{direction: tr.Direction, maxLength: tr.MaxLength, strategy: tr.Strategy, stride: tr.Stride}, nil
 }

@@ -359,26 +359,7 @@ func parseTruncation(raw json.RawMessage) (*truncation, error) {
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return nil, fmt.Errorf("truncation: %w", err)
 	}
-	if v.Direction == "" {
-		v.Direction = "Right"
-	}
-	if v.Strategy == "" {
-		v.Strategy = "LongestFirst"
-	}
-	switch v.Strategy {
-	case "LongestFirst", "OnlyFirst", "OnlySecond":
-	default:
-		return nil, fmt.Errorf("truncation.strategy: unknown %q", v.Strategy)
-	}
-	switch v.Direction {
-	case "Right", "Left":
-	default:
-		return nil, fmt.Errorf("truncation.direction: unknown %q", v.Direction)
-	}
-	if v.MaxLength < 0 || v.Stride < 0 {
-		return nil, fmt.Errorf("truncation: negative max_length or stride")
-	}
-	return &truncation{direction: v.Direction, maxLength: v.MaxLength, strategy: v.Strategy, stride: v.Stride}, nil
+	return newTruncation(Truncation{MaxLength: v.MaxLength, Stride: v.Stride, Strategy: v.Strategy, Direction: v.Direction})
 }
 
 func parsePadding(raw json.RawMessage) (*padding, error) {
