@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/hubmirror/hubmirror/arch"
@@ -436,24 +437,52 @@ func ggufPoolingType(dir string) (uint32, error) {
 		if err != nil {
 			return 0, err
 		}
-		var c struct {
-			Mean bool   `json:"pooling_mode_mean_tokens"`
-			CLS  bool   `json:"pooling_mode_cls_token"`
-			Last bool   `json:"pooling_mode_lasttoken"`
-			Mode string `json:"pooling_mode"`
-		}
+		var c map[string]any
 		if err := json.Unmarshal(raw, &c); err != nil {
 			return 0, fmt.Errorf("%w: %s: %v", ErrGGUFUnsupported, p, err)
 		}
-		switch {
-		case c.Mean || c.Mode == "mean":
-			return 1, nil
-		case c.CLS || c.Mode == "cls":
-			return 2, nil
-		case c.Last || c.Mode == "lasttoken":
-			return 3, nil
+		// sentence-transformers concatenates the poolings it is told
+		// to do; llama.cpp does one.
+		var modes []string
+		for k, v := range c {
+			if on, _ := v.(bool); on && strings.HasPrefix(k, "pooling_mode_") {
+				modes = append(modes, strings.TrimPrefix(k, "pooling_mode_"))
+			}
 		}
-		return 0, fmt.Errorf("%w: %s: a pooling llama.cpp does not have (it pools by mean, cls or last token)", ErrGGUFUnsupported, p)
+		slices.Sort(modes)
+		if m, ok := c["pooling_mode"].(string); ok && len(modes) == 0 {
+			if n, ok := map[string]string{"mean": "mean_tokens", "cls": "cls_token", "lasttoken": "lasttoken"}[m]; ok {
+				m = n
+			}
+			modes = append(modes, m)
+		}
+		if len(modes) == 1 {
+			switch modes[0] {
+			case "mean_tokens":
+				return 1, nil
+			case "cls_token":
+				return 2, nil
+			case "lasttoken":
+				return 3, nil
+			}
+		}
+		return 0, fmt.Errorf("%w: %s: pooling %v: llama.cpp pools by the mean, the first or the last token, one of them", ErrGGUFUnsupported, p, modes)
 	}
 	return 0, nil
+}
+
+// GGUFReadBack returns an error for a model whose GGUF file OpenGGUF
+// cannot read back into the forward pass, so that a GGUF artifact of it
+// cannot be validated: the encoders, which GGUF writes for llama.cpp
+// (ErrGGUFUnsupported).
+func GGUFReadBack(cfg *arch.Config) error {
+	e, err := ggufEncoderOf(cfg)
+	if err != nil {
+		return err
+	}
+	if e != nil {
+		return fmt.Errorf("%w: %s is an encoder: the GGUF file is written for llama.cpp's %s architecture, but the forward pass does not read an encoder's GGUF back, so it cannot be validated",
+			ErrGGUFUnsupported, cfg.Architecture(), e.arch)
+	}
+	return nil
 }

@@ -181,6 +181,9 @@ func (v *ggufEncoderVocab) encoderSpecials(dir, path string, post *encoderPost) 
 				}
 				if seen && r.SpecialToken != nil {
 					addSep = true
+					if id, ok := ids[r.SpecialToken.ID]; ok && v.sep < 0 {
+						v.sep = id
+					}
 				}
 			}
 		}
