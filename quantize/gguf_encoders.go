@@ -41,7 +41,26 @@ type ggufEncoder struct {
 	// positionOffset is the number of position embedding rows dropped
 	// (RoBERTa's padding_idx + 1: its positions start there).
 	positionOffset int
+	// classifier maps the tensors of a sequence classification head to
+	// llama.cpp's cls (a dense layer and tanh on the first token's hidden
+	// state) and cls.output (the labels' scores), which its bert graph
+	// computes with the rank pooling; written when the checkpoint has
+	// classifier (its output layer), dropped with the other heads
+	// otherwise.
+	classifier map[string]string
+	// classifierOut is the name of the classifier's output layer.
+	classifierOut string
 }
+
+var (
+	// BERT's pooler (dense, tanh) then classifier.
+	ggufBertClassifier = map[string]string{arch.BertPooler: "cls", arch.BertClassifier: "cls.output"}
+	// RoBERTa's head: dense, tanh, out_proj.
+	ggufRobertaClassifier = map[string]string{arch.RobertaClassDense: "cls", arch.RobertaClassOutProj: "cls.output"}
+	// ModernBERT's head (dense, GELU, norm) then classifier.
+	ggufModernBertClassifier = map[string]string{arch.ModernBertHeadDense: "cls", arch.ModernBertHeadNorm: "cls.norm",
+		arch.ModernBertClassifier: "cls.output"}
+)
 
 var (
 	ggufBertLayer       = regexp.MustCompile(`^encoder\.layer\.(\d+)\.(.+)$`)
@@ -105,19 +124,29 @@ func ggufEncoderOf(cfg *arch.Config) (*ggufEncoder, error) {
 	switch {
 	case cfg.Bert() != nil:
 		return &ggufEncoder{arch: "bert", prefixes: []string{"bert."}, embeddings: ggufBertEmbeddings,
-			layer: ggufBertLayer, layerNames: ggufBertLayerNames, heads: bertHeads}, nil
+			layer: ggufBertLayer, layerNames: ggufBertLayerNames, heads: bertHeads,
+			classifier: ggufBertClassifier, classifierOut: arch.BertClassifier}, nil
 	case cfg.Roberta() != nil:
 		return &ggufEncoder{arch: "bert", prefixes: []string{"roberta."}, embeddings: ggufBertEmbeddings,
 			layer: ggufBertLayer, layerNames: ggufBertLayerNames, heads: bertHeads,
-			positionOffset: cfg.Roberta().PadTokenID + 1}, nil
+			positionOffset: cfg.Roberta().PadTokenID + 1,
+			classifier:     ggufRobertaClassifier, classifierOut: arch.RobertaClassOutProj}, nil
 	case cfg.DistilBert() != nil:
 		return &ggufEncoder{arch: "bert", prefixes: []string{"distilbert."}, embeddings: ggufBertEmbeddings,
 			layer: ggufDistilBertLayer, layerNames: ggufDistilBertLayerNames,
 			heads: []string{"vocab_transform.", "vocab_layer_norm.", "vocab_projector.", "pre_classifier.", "classifier."}}, nil
 	case cfg.ModernBert() != nil:
-		return &ggufEncoder{arch: "modern-bert", prefixes: []string{"model."}, embeddings: ggufModernBertEmbeddings,
+		e := &ggufEncoder{arch: "modern-bert", prefixes: []string{"model."}, embeddings: ggufModernBertEmbeddings,
 			layer: ggufModernBertLayer, layerNames: ggufModernBertLayerNames,
-			heads: []string{"head.", "decoder.", "classifier."}}, nil
+			heads: []string{"head.", "decoder.", "classifier."}}
+		// llama.cpp's modern-bert ranks the mean of the hidden states
+		// through cls (no bias), GELU, cls.norm (no bias) and cls.output.
+		m := cfg.ModernBert()
+		if m.ClassifierPooling == "mean" && !m.ClassifierBias && !m.NormBias &&
+			slices.Contains([]string{"gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast"}, m.ClassifierActivation) {
+			e.classifier, e.classifierOut = ggufModernBertClassifier, arch.ModernBertClassifier
+		}
+		return e, nil
 	case cfg.MPNet() != nil:
 		return nil, fmt.Errorf("%w: %s: llama.cpp has no MPNet architecture (its convert_hf_to_gguf.py registers no MPNet class and its architecture list has no mpnet)",
 			ErrGGUFUnsupported, cfg.Architecture())
@@ -137,12 +166,15 @@ func (e *ggufEncoder) ggufName(name string) (gname string, head, ok bool) {
 	} else if s, ok := strings.CutSuffix(name, ".beta"); ok {
 		name = s + ".bias"
 	}
+	base, suffix, ok := cutParam(name)
+	if n, isCls := e.classifier[base]; ok && isCls && e.classifierOut != "" {
+		return n + suffix, false, true
+	}
 	for _, h := range e.heads {
 		if strings.HasPrefix(name, h) {
 			return "", true, true
 		}
 	}
-	base, suffix, ok := cutParam(name)
 	if !ok {
 		return "", false, false
 	}
@@ -238,6 +270,14 @@ func ggufEncoderGGUF(g *weights.Graph, cfg *arch.Config, e *ggufEncoder, opts GG
 		rep.Vocabulary = v.describe()
 	}
 
+	labels, err := e.classifierLabels(g, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if labels != nil {
+		md = append(md, gguf.KV{Key: e.arch + ".classifier.output_labels", Value: labels})
+	}
+
 	var tensors []*gguf.Tensor
 	written := map[string]string{}
 	for _, t := range g.Tensors() {
@@ -285,6 +325,44 @@ func ggufEncoderGGUF(g *weights.Graph, cfg *arch.Config, e *ggufEncoder, opts GG
 		}
 	}
 	return &GGUFModel{Metadata: md, Tensors: tensors, Report: rep}, nil
+}
+
+// classifierLabels returns the labels of the model's sequence
+// classification head (config.json's id2label, LABEL_<i> without it), nil
+// without one, in which case the head's tensors are not written
+// (e.classifierOut is cleared).
+func (e *ggufEncoder) classifierLabels(g *weights.Graph, cfg *arch.Config) ([]string, error) {
+	if e.classifierOut == "" {
+		return nil, nil
+	}
+	var out *weights.Tensor
+	for _, p := range append([]string{""}, e.prefixes...) {
+		if t, ok := g.Tensor(p + e.classifierOut + ".weight"); ok {
+			out = t
+		}
+	}
+	if out == nil {
+		e.classifierOut = ""
+		return nil, nil
+	}
+	if len(out.Shape) != 2 || out.Shape[0] < 1 {
+		return nil, fmt.Errorf("%w: %s has shape %v", ErrGGUFUnsupported, out.Name, out.Shape)
+	}
+	n := int(out.Shape[0])
+	labels := make([]string, n)
+	for i := range labels {
+		labels[i] = fmt.Sprintf("LABEL_%d", i)
+	}
+	var id2label map[string]string
+	if raw, ok := cfg.Raw["id2label"]; ok && json.Unmarshal(raw, &id2label) == nil {
+		for k, v := range id2label {
+			var i int
+			if _, err := fmt.Sscan(k, &i); err == nil && i >= 0 && i < n {
+				labels[i] = v
+			}
+		}
+	}
+	return labels, nil
 }
 
 // dropRows returns t without its first n rows.

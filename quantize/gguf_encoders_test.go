@@ -101,13 +101,25 @@ func TestGGUFBert(t *testing.T) {
 			t.Errorf("%s: %v, want %s", name, x, want)
 		}
 	}
-	for _, s := range []string{"bert.pooler.dense.weight", "classifier.weight"} {
-		if !slices.Contains(m.Report.Skipped, s) {
-			t.Errorf("%s not skipped: %v", s, m.Report.Skipped)
+	// The sequence classification head: the pooler (dense, tanh) as cls,
+	// the classifier as cls.output, which llama.cpp's rank pooling runs.
+	for _, c := range []struct{ hf, gguf string }{{"bert.pooler.dense.weight", "cls.weight"}, {"bert.pooler.dense.bias", "cls.bias"},
+		{"classifier.weight", "cls.output.weight"}, {"classifier.bias", "cls.output.bias"}} {
+		if !slices.ContainsFunc(m.Report.Tensors, func(x GGUFTensor) bool { return x.Name == c.hf && x.GGUF == c.gguf }) {
+			t.Errorf("%s not written as %s", c.hf, c.gguf)
 		}
 	}
-	if n := len(m.Tensors); n != 5+2*16 {
-		t.Errorf("%d tensors, want %d", n, 5+2*16)
+	if got := kv(m.Metadata, "bert.classifier.output_labels"); !slices.Equal(got.([]string), []string{"NEGATIVE", "NEUTRAL", "POSITIVE"}) {
+		t.Errorf("classifier labels %v", got)
+	}
+	if n := len(m.Tensors); n != 5+2*16+4 {
+		t.Errorf("%d tensors, want %d", n, 5+2*16+4)
+	}
+	// Without a classifier the pooler is dropped.
+	m = encoderGGUF(t, "bert-bin", GGUFOptions{Type: "f16", NoVocab: true})
+	if !slices.Contains(m.Report.Skipped, "pooler.dense.weight") || tensorOf(m, "cls.weight") != nil ||
+		kv(m.Metadata, "bert.classifier.output_labels") != nil {
+		t.Errorf("BertModel: pooler written (skipped %v)", m.Report.Skipped)
 	}
 }
 

@@ -77,6 +77,9 @@ var encoderCases = []encoderCase{
 	{fixture: "modernbert-model-st", tokenizer: "modernbert"},
 	// Windows of 8, global layers 0 and 3, RoPE bases 160000 and 10000.
 	{fixture: "modernbert-mlm-st", tokenizer: "modernbert"},
+	// Its classifier (mean pooling, head, classifier) as llama.cpp's
+	// rank pooling.
+	{fixture: "modernbert-cls-st", tokenizer: "modernbert"},
 }
 
 // minCosine is the least cosine of llama.cpp's embedding and ours per
@@ -86,6 +89,13 @@ var encoderCases = []encoderCase{
 // fixtures give 0.999997 or more; a RoPE base off on the sliding-window
 // layers of a ModernBERT already gives 0.99998).
 var minCosine = map[string]float64{"f32": 0.99999, "f16": 0.99999, "bf16": 0.99999, "q8_0": 0.999}
+
+// rankTolerance is the largest difference of llama.cpp's classifier
+// scores and ours (times the largest score when above 1) per file type:
+// the fixtures give 4e-4 (f32), 8e-4 (f16), 4e-3 (bf16) and 1.5e-2
+// (q8_0); the dense layer and tanh or GELU of the head amplify the
+// differences of the embeddings.
+var rankTolerance = map[string]float64{"ALL_F32": 1e-3, "MOSTLY_F16": 2e-3, "MOSTLY_BF16": 1e-2, "MOSTLY_Q8_0": 3e-2}
 
 // poolings are the pooling types of the files llama.cpp runs: the file
 // as written (no pooling_type: llama.cpp's embedding is the last token's
@@ -104,7 +114,11 @@ var poolings = []struct {
 // weights the file holds: the last token's hidden state (the file as
 // written, no pooling type), the mean of the hidden states and the first
 // token's (the file with pooling_type mean, cls), each with cosine at
-// least minCosine of its type (f32, f16, bf16, q8_0).
+// least minCosine of its type (f32, f16, bf16, q8_0); and for the
+// fixtures with a sequence classification head, its scores (llama.cpp's
+// rank pooling: the head on the first token for BERT and RoBERTa, on the
+// mean for ModernBERT) agree with the forward pass's logits within
+// rankTolerance.
 func TestLlamaCppEmbedsEncoderGGUF(t *testing.T) {
 	mods := modules(t)
 	work := t.TempDir()
@@ -114,6 +128,8 @@ func TestLlamaCppEmbedsEncoderGGUF(t *testing.T) {
 		Texts []string `json:"texts"`
 		IDs   []int    `json:"ids"`
 		Out   string   `json:"out"`
+		// Rank: the classification head's scores, not an embedding.
+		Rank bool `json:"rank"`
 		// ours
 		pooling string
 		min     float64 // the least cosine
@@ -159,7 +175,11 @@ func TestLlamaCppEmbedsEncoderGGUF(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s/%s: %v", c.fixture, typ, err)
 			}
-			hidden := lastHidden(t, roundTrip(t, g, gm.Report), cfg, ids)
+			outs := forwardOutputs(t, roundTrip(t, g, gm.Report), cfg, ids)
+			hidden, ok := outs.Get(forward.OutputLastHiddenState)
+			if !ok {
+				t.Fatal("no last_hidden_state")
+			}
 			for _, p := range poolings {
 				name := c.fixture + "/" + typ + "/" + p.name
 				md := slices.Clone(gm.Metadata)
@@ -172,6 +192,21 @@ func TestLlamaCppEmbedsEncoderGGUF(t *testing.T) {
 				}
 				jobs = append(jobs, &job{Name: name, GGUF: path, Texts: texts, IDs: ids, Out: path + ".emb",
 					pooling: p.name, min: minCosine[typ], want: pool(hidden, p.name), textIDs: textIDs, report: gm.Report})
+			}
+			// A classification head: llama.cpp's rank pooling computes
+			// its scores (the file as written).
+			if slices.ContainsFunc(gm.Report.Tensors, func(x quantize.GGUFTensor) bool { return x.GGUF == "cls.output.weight" }) {
+				logits, ok := outs.Get("logits")
+				if !ok {
+					t.Fatalf("%s: no logits", c.fixture)
+				}
+				name := c.fixture + "/" + typ + "/rank"
+				path := filepath.Join(work, strings.ReplaceAll(name, "/", "-")+".gguf")
+				if err := gguf.WriteFile(path, gm.Metadata, gm.Tensors); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				jobs = append(jobs, &job{Name: name, GGUF: path, Texts: texts, IDs: ids, Out: path + ".scores", Rank: true,
+					pooling: "rank", min: minCosine[typ], want: slices.Clone(logits.Data), textIDs: textIDs, report: gm.Report})
 			}
 		}
 	}
@@ -268,6 +303,19 @@ func TestLlamaCppEmbedsEncoderGGUF(t *testing.T) {
 				t.Fatalf("llama.cpp's embedding has %d dimensions, ours %d", len(got), len(j.want))
 			}
 			c := cosine(got, j.want)
+			if j.Rank {
+				var maxAbs, scale float64
+				for i := range got {
+					maxAbs = math.Max(maxAbs, math.Abs(float64(got[i]-j.want[i])))
+					scale = math.Max(scale, math.Abs(float64(j.want[i])))
+				}
+				t.Logf("%s (%s, %s, %d tokens): classifier scores %v, ours %v: max |diff| %.3g",
+					j.Name, j.report.Architecture, j.report.FileType, len(j.IDs), got, j.want, maxAbs)
+				if tol := rankTolerance[j.report.FileType] * math.Max(1, scale); !(maxAbs <= tol) {
+					t.Errorf("classifier scores differ by %.3g (> %.3g)", maxAbs, tol)
+				}
+				return
+			}
 			t.Logf("%s (%s, %s, %d tokens): %s embedding cosine %.6f; vocabulary %s",
 				j.Name, j.report.Architecture, j.report.FileType, len(j.IDs), j.pooling, c, j.report.Vocabulary)
 			if !(c >= j.min) {
@@ -277,8 +325,8 @@ func TestLlamaCppEmbedsEncoderGGUF(t *testing.T) {
 	}
 }
 
-// lastHidden returns the forward pass's last hidden states [seq, hidden].
-func lastHidden(t *testing.T, g *weights.Graph, cfg *arch.Config, ids []int) *forward.Output {
+// forwardOutputs returns the forward pass's outputs on ids.
+func forwardOutputs(t *testing.T, g *weights.Graph, cfg *arch.Config, ids []int) *forward.Outputs {
 	t.Helper()
 	m, err := forward.Load(g, cfg, forward.Options{Threads: 1})
 	if err != nil {
@@ -288,11 +336,7 @@ func lastHidden(t *testing.T, g *weights.Graph, cfg *arch.Config, ids []int) *fo
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, ok := out.Get(forward.OutputLastHiddenState)
-	if !ok {
-		t.Fatal("no last_hidden_state")
-	}
-	return h
+	return out
 }
 
 // pool returns the last position's, the first's or the mean of the

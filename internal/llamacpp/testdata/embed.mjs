@@ -5,7 +5,9 @@
 // computes the embedding of the case's ids with an embedding context
 // (LlamaEmbeddingContext.getEmbeddingFor: llama.cpp's result pooled as the
 // file's pooling_type says, the last token's hidden state without one),
-// written as float32 to the case's out file. Prints one JSON line per case:
+// written as float32 to the case's out file; for a rank case, the scores of
+// the classification head on the case's ids (a LlamaRankingContext: the rank
+// pooling) instead. Prints one JSON line per case:
 // {name, arch, vocabType, bos, eos, sep, addBos, addEos, raw, input, dims,
 // error}: raw the ids of each text, input the ids the embedding context
 // evaluated.
@@ -32,6 +34,20 @@ for (const c of cases) {
     res.addBos = t.shouldPrependBosToken;
     res.addEos = t.shouldAppendEosToken;
     res.raw = c.texts.map(text => model.tokenize(text, false).map(Number));
+    if (c.rank) {
+      // The scores of the classification head (llama.cpp's rank
+      // pooling), before LlamaRankingContext's sigmoid.
+      const rc = await model.createRankingContext({contextSize: 128, batchSize: 128, threads: 1});
+      await rc._evaluateRankingForInput(c.ids);
+      const scores = rc._llamaContext._ctx.getEmbedding(c.ids.length);
+      res.input = c.ids;
+      res.dims = scores.length;
+      fs.writeFileSync(c.out, Buffer.from(Float32Array.from(scores).buffer));
+      await rc.dispose();
+      await model.dispose();
+      console.log(JSON.stringify(res));
+      continue;
+    }
     const ctx = await model.createEmbeddingContext({contextSize: 128, batchSize: 128, threads: 1});
     // The ids the context evaluates: ours, with the start and end tokens
     // it adds when they are missing.
