@@ -19,8 +19,10 @@ import (
 // family (conversion/bert.py: BertModel, RobertaModel, XLMRobertaModel,
 // DistilBertModel, ModernBertModel): llama.cpp computes embeddings with
 // these architectures (the last hidden states, pooled as the file's
-// pooling_type says), so the heads (pooler, masked-LM and classification
-// heads) are not written.
+// pooling_type says) and, with its rank pooling, the scores of a sequence
+// classification head; the other heads (masked-LM heads, DistilBERT's
+// classifier, ReLU then linear, which llama.cpp's graph cannot compute)
+// are not written.
 type ggufEncoder struct {
 	// arch is general.architecture: "bert" (BERT, RoBERTa, XLM-RoBERTa,
 	// CamemBERT, DistilBERT) or "modern-bert".
@@ -210,8 +212,12 @@ func cutParam(name string) (base, suffix string, ok bool) {
 // Pooling module beside the model), RoBERTa's position embeddings from
 // padding_idx + 1 on (llama.cpp counts positions from 0), and the
 // vocabulary: WordPiece as tokenizer.ggml.model "bert", Unigram as "t5",
-// byte-level BPE as "gpt2" (see readGGUFEncoderVocab). Heads are dropped
-// (GGUFReport.Skipped): llama.cpp computes embeddings. What llama.cpp's
+// byte-level BPE as "gpt2" (see readGGUFEncoderVocab). A sequence
+// classification head that llama.cpp's rank pooling computes is written as
+// cls and cls.output with the labels (BERT's pooler and classifier,
+// RoBERTa's head, ModernBERT's head with mean pooling: unlike
+// convert_hf_to_gguf.py, which drops BERT's pooler); the other heads are
+// dropped (GGUFReport.Skipped). What llama.cpp's
 // graphs compute otherwise (another activation, ModernBERT's biases or a
 // layer pattern other than a global layer every
 // global_attn_every_n_layers from the first, relative position

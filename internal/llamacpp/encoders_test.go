@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/formats"
@@ -652,4 +653,329 @@ func TestGGUFEncoderRefusals(t *testing.T) {
 	if _, err := quantize.GGUF(g, cfg, quantize.GGUFOptions{Type: "q4_k_m", NoVocab: true}); !errors.Is(err, quantize.ErrGGUFUnsupported) {
 		t.Errorf("q4_k_m for BERT: %v, want ErrGGUFUnsupported", err)
 	}
+}
+
+// TestLlamaCppTokenizesLikeTokenizers checks the encoder vocabularies
+// against the tokenizers library itself on real tokenizers: for BERT's
+// uncased and cased WordPiece, RoBERTa's byte-level BPE and a
+// SentencePiece Unigram with its precompiled charsmap (the tokenizer
+// package's reference files, tokenizer/testdata/reference: tokenizer.json
+// and the ids the tokenizers library gives for each line of a
+// multilingual corpus), the GGUF vocabulary that quantize.GGUF writes for
+// a model of the family (a one-layer model of zeros, which llama.cpp loads
+// vocabulary only) makes llama.cpp tokenize every corpus line to the
+// library's ids, special tokens added as llama_tokenize adds them.
+func TestLlamaCppTokenizesLikeTokenizers(t *testing.T) {
+	mods := modules(t)
+	work := t.TempDir()
+	ref := "../../tokenizer/testdata/reference"
+	type job struct {
+		Name         string   `json:"name"`
+		GGUF         string   `json:"gguf"`
+		Texts        []string `json:"texts"`
+		IDs          []int    `json:"ids"`
+		VocabOnly    bool     `json:"vocabOnly"`
+		ParseSpecial bool     `json:"parseSpecial"`
+		want         [][]int
+	}
+	var jobs []*job
+	for _, c := range []struct {
+		name, modelType, class string
+	}{
+		{"bert-uncased", "bert", "BertModel"},
+		{"bert-cased", "bert", "BertModel"},
+		{"roberta", "roberta", "RobertaModel"},
+		{"unigram-precompiled", "xlm-roberta", "XLMRobertaModel"},
+	} {
+		dir := filepath.Join(work, c.name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		raw := gunzip(t, filepath.Join(ref, "tokenizers", c.name+".json.gz"))
+		if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(filepath.Join(ref, "dirs", c.name, "tokenizer_config.json")); err == nil {
+			if err := os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var tj struct {
+			Model struct {
+				Vocab json.RawMessage `json:"vocab"`
+			} `json:"model"`
+			AddedTokens []struct {
+				ID int `json:"id"`
+			} `json:"added_tokens"`
+		}
+		if err := json.Unmarshal(raw, &tj); err != nil {
+			t.Fatal(err)
+		}
+		vocab := 0
+		var byName map[string]int
+		var list [][2]any
+		if json.Unmarshal(tj.Model.Vocab, &byName) == nil {
+			for _, id := range byName {
+				vocab = max(vocab, id+1)
+			}
+		} else if err := json.Unmarshal(tj.Model.Vocab, &list); err == nil {
+			vocab = len(list)
+		} else {
+			t.Fatalf("%s: model.vocab: %v", c.name, err)
+		}
+		for _, a := range tj.AddedTokens {
+			vocab = max(vocab, a.ID+1)
+		}
+		pad := 0
+		if c.modelType != "bert" {
+			pad = 1
+			if c.name == "roberta" {
+				pad = 50258 // <pad> after GPT-2's vocabulary
+			}
+		}
+		cfg := map[string]any{"architectures": []string{c.class}, "model_type": c.modelType, "vocab_size": vocab,
+			"hidden_size": 32, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 1,
+			"max_position_embeddings": pad + 2 + 64, "type_vocab_size": 1, "pad_token_id": pad, "hidden_act": "gelu"}
+		g := zeroEncoder(t, cfg)
+		pcfg, err := arch.ParseConfig(g.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gm, err := quantize.GGUF(g, pcfg, quantize.GGUFOptions{Type: "f32", TokenizerDir: dir, Name: c.name})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		path := filepath.Join(work, c.name+".gguf")
+		if err := gguf.WriteFile(path, gm.Metadata, gm.Tensors); err != nil {
+			t.Fatal(err)
+		}
+		j := &job{Name: c.name, GGUF: path, VocabOnly: true, ParseSpecial: true, IDs: []int{}}
+		for _, line := range bytes.Split(gunzip(t, filepath.Join(ref, "expected", c.name+".jsonl.gz")), []byte("\n")) {
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			var e struct {
+				A       string  `json:"a"`
+				B       *string `json:"b"`
+				Special bool    `json:"special"`
+				IDs     []int   `json:"ids"`
+			}
+			if err := json.Unmarshal(line, &e); err != nil {
+				t.Fatal(err)
+			}
+			if e.B == nil && e.Special {
+				j.Texts = append(j.Texts, e.A)
+				j.want = append(j.want, e.IDs)
+			}
+		}
+		jobs = append(jobs, j)
+	}
+	corpus := map[string]bool{}
+	for _, line := range strings.Split(string(readFile(t, filepath.Join(ref, "corpus.txt"))), "\n") {
+		corpus[line] = true
+	}
+	manifest, _ := json.Marshal(jobs)
+	mp := filepath.Join(work, "manifest.json")
+	if err := os.WriteFile(mp, manifest, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", "testdata/embed.mjs", mp, mods)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node embed.mjs: %v\n%s", err, stderr.String())
+	}
+	results := map[string]struct {
+		VocabType string  `json:"vocabType"`
+		BOS       *int    `json:"bos"`
+		EOS       *int    `json:"eos"`
+		SEP       *int    `json:"sep"`
+		AddBOS    bool    `json:"addBos"`
+		AddEOS    bool    `json:"addEos"`
+		Raw       [][]int `json:"raw"`
+		Error     string  `json:"error"`
+	}{}
+	for _, line := range bytes.Split(stdout, []byte("\n")) {
+		if !bytes.HasPrefix(line, []byte("{")) {
+			continue
+		}
+		var r struct {
+			Name string `json:"name"`
+		}
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("node output %q: %v", line, err)
+		}
+		x := results[r.Name]
+		if err := json.Unmarshal(line, &x); err != nil {
+			t.Fatal(err)
+		}
+		results[r.Name] = x
+	}
+	for _, j := range jobs {
+		t.Run(j.Name, func(t *testing.T) {
+			r, ok := results[j.Name]
+			switch {
+			case !ok:
+				t.Fatalf("llama.cpp did not report (stderr: %s)", stderr.String())
+			case r.Error != "":
+				t.Fatalf("llama.cpp: %s", r.Error)
+			}
+			bad, checked, same := 0, 0, 0
+			for i, want := range j.want {
+				var got []int
+				if i < len(r.Raw) {
+					got = slices.Clone(r.Raw[i])
+				}
+				if r.VocabType == "wpm" && r.BOS != nil && r.SEP != nil {
+					got = append(append([]int{*r.BOS}, got...), *r.SEP)
+				} else {
+					if r.AddBOS && r.BOS != nil {
+						got = append([]int{*r.BOS}, got...)
+					}
+					if r.AddEOS && r.EOS != nil {
+						got = append(got, *r.EOS)
+					}
+				}
+				if slices.Equal(got, want) {
+					same++
+				}
+				if !corpus[j.Texts[i]] || llamaCppDiffers(r.VocabType, j.Texts[i]) != "" {
+					continue
+				}
+				checked++
+				if !slices.Equal(got, want) {
+					if bad++; bad <= 10 {
+						t.Errorf("%q: llama.cpp (%s) tokenizes to %v\nthe tokenizers library to %v", j.Texts[i], r.VocabType, got, want)
+					}
+				}
+			}
+			t.Logf("%s (%s vocabulary): %d of the %d corpus lines checked tokenized alike; of all %d texts (the generated ones too) %d alike",
+				j.Name, r.VocabType, checked-bad, checked, len(j.want), same)
+			if checked < 30 {
+				t.Errorf("only %d corpus lines checked", checked)
+			}
+		})
+	}
+}
+
+// llamaCppDiffers says why llama.cpp's tokenizer of a vocabulary type
+// tokenizes text otherwise than the tokenizers library, whatever the GGUF
+// file says ("" when it does not):
+//   - special tokens written in the text: llama.cpp parses its control
+//     tokens and more (GPT-2's <|endoftext|>, a normal token in RoBERTa's
+//     vocabulary) and ignores lstrip (RoBERTa's <mask>);
+//   - WordPiece (llama_vocab's WPM): no limit on the length of a word (the
+//     library gives [UNK] beyond 100 characters), no decomposition of
+//     Hangul syllables in its NFD, accents stripped by its own
+//     classification of marks (the library strips category Mn after NFD);
+//   - Unigram (UGM): leading and trailing whitespace removed as
+//     SentencePiece does (the library's Replace and Metaspace keep a
+//     trailing ▁), and stacked combining marks normalized otherwise by the
+//     charsmap.
+func llamaCppDiffers(vocabType, text string) string {
+	if strings.ContainsAny(text, "<[") {
+		return "special tokens in the text"
+	}
+	switch vocabType {
+	case "wpm":
+		for _, w := range strings.Fields(text) {
+			if len([]rune(w)) > 100 {
+				return "a word of more than 100 characters"
+			}
+		}
+		for _, r := range text {
+			switch {
+			case r >= 0xAC00 && r <= 0xD7A3:
+				return "Hangul syllables"
+			case unicode.Is(unicode.Mc, r) || (unicode.Is(unicode.Mn, r) && (r < 0x300 || r > 0x36F)):
+				return "marks outside the Latin combining diacritics"
+			}
+		}
+	case "ugm":
+		if strings.TrimSpace(text) != text {
+			return "leading or trailing whitespace"
+		}
+		prev := false
+		for _, r := range text {
+			mark := unicode.Is(unicode.Mn, r)
+			if mark && prev {
+				return "stacked combining marks"
+			}
+			prev = mark
+		}
+	}
+	return ""
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func gunzip(t *testing.T, path string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// zeroEncoder returns a one-layer BERT-layout model of zeros with the
+// config cfg (hidden_size, intermediate_size, vocab_size,
+// max_position_embeddings, type_vocab_size).
+func zeroEncoder(t *testing.T, cfg map[string]any) *weights.Graph {
+	t.Helper()
+	h, ff := int64(cfg["hidden_size"].(int)), int64(cfg["intermediate_size"].(int))
+	shapes := map[string][]int64{
+		"embeddings.word_embeddings.weight":       {int64(cfg["vocab_size"].(int)), h},
+		"embeddings.position_embeddings.weight":   {int64(cfg["max_position_embeddings"].(int)), h},
+		"embeddings.token_type_embeddings.weight": {int64(cfg["type_vocab_size"].(int)), h},
+		"embeddings.LayerNorm.weight":             {h},
+		"embeddings.LayerNorm.bias":               {h},
+	}
+	for _, n := range []string{"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"} {
+		shapes["encoder.layer.0."+n+".weight"], shapes["encoder.layer.0."+n+".bias"] = []int64{h, h}, []int64{h}
+	}
+	for _, n := range []string{"attention.output.LayerNorm", "output.LayerNorm"} {
+		shapes["encoder.layer.0."+n+".weight"], shapes["encoder.layer.0."+n+".bias"] = []int64{h}, []int64{h}
+	}
+	shapes["encoder.layer.0.intermediate.dense.weight"], shapes["encoder.layer.0.intermediate.dense.bias"] = []int64{ff, h}, []int64{ff}
+	shapes["encoder.layer.0.output.dense.weight"], shapes["encoder.layer.0.output.dense.bias"] = []int64{h, ff}, []int64{h}
+	g := weights.NewGraph()
+	names := make([]string, 0, len(shapes))
+	for n := range shapes {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		size := int64(1)
+		for _, d := range shapes[n] {
+			size *= d
+		}
+		x, err := weights.FromFloat32(n, weights.F32, shapes[n], make([]float32, size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Add(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, _ := json.Marshal(cfg)
+	g.Config = raw
+	return g
 }

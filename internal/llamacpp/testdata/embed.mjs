@@ -7,7 +7,7 @@
 // file's pooling_type says, the last token's hidden state without one),
 // written as float32 to the case's out file; for a rank case, the scores of
 // the classification head on the case's ids (a LlamaRankingContext: the rank
-// pooling) instead. Prints one JSON line per case:
+// pooling) instead; for a vocabOnly case, the tokenization only. Prints one JSON line per case:
 // {name, arch, vocabType, bos, eos, sep, addBos, addEos, raw, input, dims,
 // error}: raw the ids of each text, input the ids the embedding context
 // evaluated.
@@ -24,16 +24,25 @@ const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLeve
 for (const c of cases) {
   const res = {name: c.name};
   try {
-    const model = await llama.loadModel({modelPath: c.gguf});
+    const model = await llama.loadModel({modelPath: c.gguf, vocabOnly: Boolean(c.vocabOnly)});
     const t = model.tokens;
     res.arch = model.fileInfo?.metadata?.general?.architecture;
     res.vocabType = model.vocabularyType;
     res.bos = t.bos == null ? null : Number(t.bos);
     res.eos = t.eos == null ? null : Number(t.eos);
     res.sep = t.sep == null ? null : Number(t.sep);
-    res.addBos = t.shouldPrependBosToken;
-    res.addEos = t.shouldAppendEosToken;
-    res.raw = c.texts.map(text => model.tokenize(text, false).map(Number));
+    // llama.cpp's add_bos and add_eos (llama_vocab_get_add_bos/eos;
+    // model.tokens' flags are false without a bos token).
+    res.addBos = model._model.shouldPrependBosToken();
+    res.addEos = model._model.shouldAppendEosToken();
+    // Special tokens in a text are parsed as such when the case says so
+    // (the tokenizers library always does).
+    res.raw = c.texts.map(text => model.tokenize(text, Boolean(c.parseSpecial)).map(Number));
+    if (c.vocabOnly) {
+      await model.dispose();
+      console.log(JSON.stringify(res));
+      continue;
+    }
     if (c.rank) {
       // The scores of the classification head (llama.cpp's rank
       // pooling), before LlamaRankingContext's sigmoid.
