@@ -142,6 +142,9 @@ func quantizeGGUF(c *cli.Context, args []string) error {
 	gopts := quantize.GGUFOptions{Type: typ, NoVocab: c.Bool("no-vocab"), Threads: c.Int("threads")}
 	var rep *quantize.GGUFReport
 	pass := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
+		if err := quantize.GGUFReadBack(cfg); err != nil {
+			return nil, nil, err // validation reads the file back
+		}
 		plan := gopts
 		plan.NoVocab = true // the vocabulary is read by the writer, from the source directory
 		m, err := quantize.GGUF(g, cfg, plan)
