@@ -60,7 +60,9 @@ type Options struct {
 	Threads int
 	// BeforeLayer, when set, is called before each layer of a run and
 	// before the pooler or head (for RunBatch: once per layer of the whole
-	// batch, from one of its goroutines). Validation of large models passes
+	// batch, from one of its goroutines), and between the slices of rows
+	// of a Linear product with a weight of more than 64 MB (a large head;
+	// see releaseSliceBytes). Validation of large models passes
 	// weights.Graph.Release, so that the pages of the layers already run
 	// leave the resident set: memory then stays near one layer's weights
 	// instead of the model's size.
@@ -94,7 +96,8 @@ type Info struct {
 	// Quantized reports int8 matrix weights.
 	Quantized bool `json:"quantized,omitempty"`
 	// Quantization names the quantized matrices' scheme: "int8", "int4"
-	// (pack-quantized W4A16) or "fp8" (float-quantized); "" when none.
+	// (pack-quantized W4A16), "fp8" (float-quantized) or "gguf" (ggml's
+	// quantized blocks, WeightDType U8); "" when none.
 	Quantization string `json:"quantization,omitempty"`
 	// NumLabels is the size of a classification head, 0 for none.
 	NumLabels int `json:"num_labels,omitempty"`
@@ -169,7 +172,7 @@ type runConfig struct {
 // one product over the rows of every sequence of the batch.
 func (rc runConfig) linear(y, x []float32, m int, w *kernels.Weight, b []float32) {
 	if rc.batch == nil {
-		kernels.Linear(y, x, m, w, b, rc.threads)
+		linearReleasing(y, x, m, w, b, rc.threads, rc.beforeLayer)
 		return
 	}
 	rc.batch.linear(y, x, m, w, b)
@@ -235,8 +238,10 @@ func Load(g *weights.Graph, cfg *arch.Config, opts Options) (*Model, error) {
 	m.info.ModelType = cfg.ModelType
 	m.info.Positions = cfg.Params.Sizes().MaxPositions
 	m.info.WeightDType = s.mainDType()
-	m.info.Quantized = s.matrixElems[weights.I8] > 0 || s.quantElems["int4"] > 0 || s.quantElems["fp8"] > 0
+	m.info.Quantized = s.matrixElems[weights.I8] > 0 || s.quantElems["int4"] > 0 || s.quantElems["fp8"] > 0 || s.quantElems["gguf"] > 0
 	switch {
+	case s.quantElems["gguf"] > 0:
+		m.info.Quantization = "gguf"
 	case s.quantElems["int4"] > 0:
 		m.info.Quantization = "int4"
 	case s.quantElems["fp8"] > 0:
@@ -437,7 +442,7 @@ func (l *lockstep) sameProduct() bool {
 func (l *lockstep) stacked() {
 	if len(l.calls) == 1 {
 		c := l.calls[0]
-		kernels.Linear(c.y, c.x, c.m, c.w, c.b, l.threads)
+		linearReleasing(c.y, c.x, c.m, c.w, c.b, l.threads, l.hook)
 		return
 	}
 	w, b := l.calls[0].w, l.calls[0].b
@@ -452,7 +457,7 @@ func (l *lockstep) stacked() {
 		copy(l.x[r*w.In:], c.x[:c.m*w.In])
 		r += c.m
 	}
-	kernels.Linear(l.y, l.x, rows, w, b, l.threads)
+	linearReleasing(l.y, l.x, rows, w, b, l.threads, l.hook)
 	l.stacks++
 	r = 0
 	for _, c := range l.calls {
