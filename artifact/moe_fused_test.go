@@ -1,11 +1,14 @@
 package artifact
 
 import (
+	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/weights"
 )
@@ -78,6 +81,46 @@ func TestMoEFusedPasses(t *testing.T) {
 					t.Fatalf("%d fused experts tensors, %d q_proj", fused, attention)
 				}
 			})
+		}
+	}
+}
+
+// A conversion that writes each expert's up rows before its gate rows in
+// gate_up_proj (the order of llama.cpp's separate up and gate stacks, put
+// back together the wrong way) loads with the right shapes and is caught
+// by validation.
+func TestMoEFusedSwappedGateUpCaught(t *testing.T) {
+	swapped := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
+		out := g.Derive()
+		for _, x := range g.Tensors() {
+			if strings.HasSuffix(x.Name, ".experts.gate_up_proj") {
+				v, err := x.Float32s()
+				if err != nil {
+					return nil, nil, err
+				}
+				half := int(x.Shape[1]/2) * int(x.Shape[2])
+				for e := 0; e < int(x.Shape[0]); e++ {
+					gate := v[2*e*half : (2*e+1)*half]
+					up := v[(2*e+1)*half : (2*e+2)*half]
+					for i := range gate {
+						gate[i], up[i] = up[i], gate[i]
+					}
+				}
+				if x, err = weights.FromFloat32(x.Name, x.DType, x.Shape, v); err != nil {
+					return nil, nil, err
+				}
+			}
+			if err := out.Add(x); err != nil {
+				return nil, nil, err
+			}
+		}
+		return out, nil, nil
+	}
+	for _, fx := range []string{"mixtral-fused-st", "qwen3moe-fused-st"} {
+		res, err := Build(context.Background(), filepath.Join(models, fx), filepath.Join(t.TempDir(), "out"), "convert", swapped,
+			Options{Validate: forward.ValidateOptions{Kind: forward.KindExact}})
+		if !errors.Is(err, forward.ErrValidationFailed) || res == nil || res.Published || res.Document.Passed {
+			t.Errorf("%s: err %v, result %+v", fx, err, res)
 		}
 	}
 }
