@@ -71,6 +71,21 @@ func FusedExperts() (gateUp, down string) {
 	return p + FusedGateUp, p + FusedDown
 }
 
+// ExpertNames returns the per-expert layout's names of an MoE family's
+// config: the block holding the router and experts.<e>. (relative to the
+// layer's prefix) and an expert's gate, up and down projections; ok is
+// false for another family.
+func ExpertNames(cfg *Config) (block, gate, up, down string, ok bool) {
+	switch {
+	case cfg == nil:
+	case cfg.Mixtral() != nil:
+		return MixtralMoE, MixtralExpertGate, MixtralExpertUp, MixtralExpertDown, true
+	case cfg.Qwen2MoE() != nil, cfg.Qwen3MoE() != nil:
+		return QwenMoE, QwenExpertGate, QwenExpertUp, QwenExpertDown, true
+	}
+	return "", "", "", "", false
+}
+
 // FusedExpertSlices returns how a fused experts tensor (RoleExperts) of the
 // given shape splits into the Linear weights of the per-expert layout: n
 // matrices of out×in, one after the other (gate_up_proj: each expert's

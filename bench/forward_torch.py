@@ -15,7 +15,9 @@ each N given (default 1 and 2).
     /usr/bin/python3 bench/forward_torch.py [--runs 5] [--threads 1,2] [--only Mixtral,Qwen3Moe]
 
 Prints one line per case and thread count: the median and the best time of
---runs runs after one warm-up run.
+--runs runs after one warm-up run, and the median CPU time of the process
+(all its threads) per run: on a machine shared with other work, the work
+itself.
 """
 import argparse
 import math
@@ -205,13 +207,14 @@ def main():
         for name, (fn, ids) in cases:
             with torch.inference_mode():
                 fn(ids)
-                times = []
+                times, cpu = [], []
                 for _ in range(args.runs):
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     fn(ids)
                     times.append(time.perf_counter() - t0)
+                    cpu.append(time.process_time() - c0)
             print(f"torch {name:23s} threads={threads}  median {statistics.median(times)*1e3:8.1f} ms"
-                  f"  best {min(times)*1e3:8.1f} ms")
+                  f"  best {min(times)*1e3:8.1f} ms  CPU median {statistics.median(cpu)*1e3:8.1f} ms")
 
 
 if __name__ == "__main__":

@@ -118,8 +118,9 @@ func loadFusedExperts(s *tensorSet, p string, experts, inter, hidden int) ([]gat
 
 // stacked returns the 3-D float tensor name (absolute: false) of shape
 // [n, parts×out, in] as the n×parts Linear weights out×in of its slices,
-// in storage order, viewed in place (F32, F16, BF16; F64 and F8 widened to
-// an f32 copy).
+// in storage order, viewed in place (F32, F16, BF16; F64 widened to an f32
+// copy). Other dtypes are refused: quantized experts are stored per expert
+// (compressed-tensors), and no scale layout of fused F8 experts is known.
 func (s *tensorSet) stacked(name string, n, parts, out, in int) ([]*kernels.Weight, error) {
 	t, ok := s.lookup(name, false)
 	if !ok {
@@ -138,7 +139,7 @@ func (s *tensorSet) stacked(name string, n, parts, out, in int) ([]*kernels.Weig
 			return nil, fmt.Errorf("%w: %v", ErrWeights, err)
 		}
 		data = b
-	case weights.F64, weights.F8E4M3, weights.F8E5M2:
+	case weights.F64:
 		v, err := t.Float32s()
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrWeights, err)

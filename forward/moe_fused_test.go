@@ -104,7 +104,7 @@ func tensorBytes(t *testing.T, g *weights.Graph, name string) []byte {
 	return b
 }
 
-// Fused experts that are missing, of the wrong shape or not float are
+// Fused experts that are missing, of the wrong shape, integer or F8 are
 // refused by name, and so is a fused Mixtral block without its router
 // under mlp.gate.
 func TestMoEFusedBadWeights(t *testing.T) {
@@ -119,6 +119,7 @@ func TestMoEFusedBadWeights(t *testing.T) {
 		{"mixtral-fused-st", "model.layers.1.mlp.experts.gate_up_proj", []int64{4, 48, 32}, weights.F32, ErrWeights},
 		{"qwen3moe-fused-st", "model.layers.1.mlp.experts.down_proj", []int64{8, 16, 32}, weights.F32, ErrWeights},
 		{"qwen3moe-fused-st", "model.layers.1.mlp.experts.gate_up_proj", []int64{8, 32, 32}, weights.I8, ErrUnsupported},
+		{"mixtral-fused-st", "model.layers.2.mlp.experts.down_proj", []int64{4, 32, 48}, weights.F8E4M3, ErrUnsupported},
 	} {
 		var g *weights.Graph
 		if c.shape == nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hubmirror/hubmirror/arch"
+	"github.com/hubmirror/hubmirror/convert"
 	"github.com/hubmirror/hubmirror/formats/gguf"
 	"github.com/hubmirror/hubmirror/weights"
 )
@@ -162,6 +163,9 @@ func (f *ggufFamily) ggufName(name string) (gname string, ok bool) {
 func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, error) {
 	fam, err := ggufFamilyOf(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if g, _, err = convert.PerExpert(g, cfg); err != nil { // transformers 5's fused experts, as the Hub stores them
 		return nil, err
 	}
 	c := llamaView(cfg)
