@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hubmirror/hubmirror/arch"
+	"github.com/hubmirror/hubmirror/convert"
 	"github.com/hubmirror/hubmirror/formats/gguf"
 	"github.com/hubmirror/hubmirror/weights"
 )
@@ -171,6 +172,9 @@ func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, err
 	}
 	fam, err := ggufFamilyOf(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if g, _, err = convert.PerExpert(g, cfg); err != nil { // transformers 5's fused experts, as the Hub stores them
 		return nil, err
 	}
 	c := llamaView(cfg)
