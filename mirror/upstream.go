@@ -276,31 +276,82 @@ func (s *Server) failUpstream(w http.ResponseWriter, r *http.Request, err *Upstr
 type pullFlight struct {
 	done chan struct{}
 	err  error // set before done is closed
+	// tempDir holds the temporary files of the streams.
+	tempDir string
 
 	mu     sync.Mutex
 	stored map[string]Entry // the files whose blobs are in the store
-	added  chan struct{}    // closed (and replaced) when a file is stored
+	// streams are the downloads teed for clients, by path, until their
+	// blob is stored or the pull ends (see pullstream.go); wanted counts
+	// the requests waiting for each path.
+	streams map[string]*fileStream
+	wanted  map[string]int
+	added   chan struct{} // closed (and replaced) when a file is stored or a stream starts
+}
+
+func newPullFlight(tempDir string) *pullFlight {
+	return &pullFlight{done: make(chan struct{}), tempDir: tempDir, stored: map[string]Entry{},
+		streams: map[string]*fileStream{}, wanted: map[string]int{}, added: make(chan struct{})}
+}
+
+func (f *pullFlight) signalLocked() {
+	close(f.added)
+	f.added = make(chan struct{})
 }
 
 func (f *pullFlight) add(e Entry) {
 	f.mu.Lock()
 	f.stored[e.Path] = e
-	close(f.added)
-	f.added = make(chan struct{})
+	if st := f.streams[e.Path]; st != nil {
+		delete(f.streams, e.Path)
+		st.release()
+	}
+	f.signalLocked()
 	f.mu.Unlock()
 }
 
-// waitFile waits until path's blob is in the store and returns its entry;
-// ok is false when the pull ended without it (err says why, nil when the
-// commit has no such file or the mirror held the commit already).
-func (f *pullFlight) waitFile(ctx context.Context, path string) (e Entry, ok bool, err error) {
+// end records the pull's outcome and drops its streams (their clients
+// keep theirs).
+func (f *pullFlight) end(err error) {
+	f.mu.Lock()
+	for p, st := range f.streams {
+		delete(f.streams, p)
+		st.release()
+	}
+	f.err = err
+	f.mu.Unlock()
+	close(f.done)
+}
+
+// waitFile waits until path's blob is in the store, and returns its entry,
+// or until a stream of it that has not failed is under way, and returns
+// that (acquired: the caller releases it). found is false when the pull
+// ended without either (err says why, nil when the commit has no such file
+// or the mirror held the commit already).
+func (f *pullFlight) waitFile(ctx context.Context, path string) (e Entry, st *fileStream, found bool, err error) {
+	f.mu.Lock()
+	f.wanted[path]++
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		if f.wanted[path]--; f.wanted[path] == 0 {
+			delete(f.wanted, path)
+		}
+		f.mu.Unlock()
+	}()
 	for {
 		f.mu.Lock()
 		e, ok := f.stored[path]
+		st := f.streams[path]
+		if !ok && st != nil && !st.failed() {
+			st.acquire()
+		} else {
+			st = nil
+		}
 		added := f.added
 		f.mu.Unlock()
-		if ok {
-			return e, true, nil
+		if ok || st != nil {
+			return e, st, true, nil
 		}
 		select {
 		case <-added:
@@ -308,9 +359,9 @@ func (f *pullFlight) waitFile(ctx context.Context, path string) (e Entry, ok boo
 			f.mu.Lock()
 			e, ok := f.stored[path]
 			f.mu.Unlock()
-			return e, ok, f.err
+			return e, nil, ok, f.err
 		case <-ctx.Done():
-			return Entry{}, false, ctx.Err()
+			return Entry{}, nil, false, ctx.Err()
 		}
 	}
 }
@@ -335,7 +386,7 @@ func (u *Upstream) startPull(ctx context.Context, store storage.Store, metrics *
 	if f := u.pulls[key]; f != nil {
 		return f
 	}
-	f := &pullFlight{done: make(chan struct{}), stored: map[string]Entry{}, added: make(chan struct{})}
+	f := newPullFlight(u.opts.Pull.TempDir)
 	u.pulls[key] = f
 	u.running.Add(1)
 	go func() {
@@ -345,7 +396,7 @@ func (u *Upstream) startPull(ctx context.Context, store storage.Store, metrics *
 		if missing(err) {
 			opts := u.opts.Pull
 			opts.Include, opts.Exclude, opts.Revision, opts.Listed, opts.Progress = nil, nil, "", nil, nil
-			opts.First, opts.Stored = nil, f.add
+			opts.First, opts.Stored, opts.tee = nil, f.add, f.tee
 			if first != "" {
 				opts.First = []string{first}
 			}
@@ -355,8 +406,7 @@ func (u *Upstream) startPull(ctx context.Context, store storage.Store, metrics *
 		u.mu.Lock()
 		delete(u.pulls, key)
 		u.mu.Unlock()
-		f.err = err
-		close(f.done)
+		f.end(err)
 	}()
 	return f
 }
@@ -513,9 +563,10 @@ func (u *Upstream) refresh(ctx context.Context, store storage.Store, metrics *Me
 	return commit, nil
 }
 
-// resolveEarly serves a file of a revision the mirror lacks as soon as its
-// blob is in the store, while the pull of the rest of the revision goes
-// on (see Upstream). It returns false, having written nothing, when the
+// resolveEarly serves a file of a revision the mirror lacks as its bytes
+// arrive from the upstream (see pullstream.go), or once its blob is in the
+// store, while the pull of the rest of the revision goes on (see
+// Upstream). It returns false, having written nothing, when the
 // request is to be served the ordinary way: no upstream, a repo it does
 // not admit, a revision the mirror holds (or held when resolved within
 // TTL), a failure the ordinary way reports, or a file the revision lacks.
@@ -546,14 +597,10 @@ func (s *Server) resolveEarly(w http.ResponseWriter, r *http.Request, repo, rev,
 			return false
 		}
 	}
-	e, ok, err := pf.waitFile(ctx, file)
+	ok, err := s.waitStream(ctx, w, r, pf, commit, file)
 	if err != nil {
 		s.fail(w, r, upstreamFailure(repo, rev, err))
 		return true
 	}
-	if !ok {
-		return false
-	}
-	s.serveEntry(w, r, commit, e)
-	return true
+	return ok
 }
