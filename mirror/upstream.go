@@ -23,6 +23,9 @@ const HeaderUpstream = "X-Hubmirror-Upstream"
 // DefaultUpstreamTTL is the default of UpstreamOptions.TTL.
 const DefaultUpstreamTTL = 10 * time.Minute
 
+// DefaultNegativeTTL is the default of UpstreamOptions.NegativeTTL.
+const DefaultNegativeTTL = 30 * time.Second
+
 // maxFailureTTL bounds how long a failed upstream check (unreachable, an
 // error) is reused before the upstream is asked again.
 const maxFailureTTL = 30 * time.Second
@@ -43,6 +46,14 @@ type UpstreamOptions struct {
 	// mirror before it is resolved again; 0 means DefaultUpstreamTTL. A
 	// commit id is never resolved again.
 	TTL time.Duration
+	// NegativeTTL is how long the upstream's "not found" is remembered:
+	// a repo it does not know (or does not let the server's token read)
+	// for every revision of the repo, a branch, tag or commit id it does
+	// not know for that revision. Within it, a request for what the
+	// mirror lacks is answered 404 without asking the upstream again (a
+	// client that retries, or many clients asking for a repo that does not
+	// exist, cost the upstream one request). 0 means DefaultNegativeTTL.
+	NegativeTTL time.Duration
 	// Pull configures the fetches (Jobs, Connections, ChunkSize,
 	// SpoolMemory, TempDir); its Include, Exclude, Revision, Listed and
 	// Progress are not used: a fetch mirrors the whole revision.
@@ -118,6 +129,9 @@ func NewUpstream(c *hubclient.Client, opts UpstreamOptions) (*Upstream, error) {
 	}
 	if opts.TTL <= 0 {
 		opts.TTL = DefaultUpstreamTTL
+	}
+	if opts.NegativeTTL <= 0 {
+		opts.NegativeTTL = DefaultNegativeTTL
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -387,6 +401,10 @@ func (u *Upstream) startPull(ctx context.Context, store storage.Store, metrics *
 		return f
 	}
 	f := newPullFlight(u.opts.Pull.TempDir)
+	if err := u.knownMissLocked(repo, commit); err != nil {
+		f.end(err)
+		return f
+	}
 	u.pulls[key] = f
 	u.running.Add(1)
 	go func() {
@@ -405,6 +423,7 @@ func (u *Upstream) startPull(ctx context.Context, store storage.Store, metrics *
 		}
 		u.mu.Lock()
 		delete(u.pulls, key)
+		u.noteMissLocked(repo, commit, err)
 		u.mu.Unlock()
 		f.end(err)
 	}()
@@ -443,6 +462,10 @@ func (rf *refFlight) setKnown() { rf.knownOnce.Do(func() { close(rf.known) }) }
 func (u *Upstream) resolveRef(ctx context.Context, store storage.Store, metrics *Metrics, repo, ref, file string) (string, *pullFlight, error) {
 	key := repo + "@" + ref
 	u.mu.Lock()
+	if err := u.knownMissLocked(repo, ""); err != nil {
+		u.mu.Unlock()
+		return "", nil, err
+	}
 	c, ok := u.checks[key]
 	if ok && u.opts.Now().Sub(c.at) < u.reuseFor(c.err) {
 		u.mu.Unlock()
@@ -458,6 +481,9 @@ func (u *Upstream) resolveRef(ctx context.Context, store storage.Store, metrics 
 			commit, err := u.refresh(context.WithoutCancel(ctx), store, metrics, repo, ref, rf, file)
 			u.mu.Lock()
 			u.rememberLocked(key, upstreamCheck{at: u.opts.Now(), commit: commit, err: err})
+			if repoMiss(err) {
+				u.rememberLocked(repo, upstreamCheck{at: u.opts.Now(), err: err})
+			}
 			delete(u.refs, key)
 			u.mu.Unlock()
 			rf.result, rf.err = commit, err
@@ -490,10 +516,50 @@ func (u *Upstream) resolveRef(ctx context.Context, store storage.Store, metrics 
 
 // reuseFor is how long a check with outcome err is reused.
 func (u *Upstream) reuseFor(err error) time.Duration {
-	if err == nil || upstreamNotFound(err) {
+	switch {
+	case err == nil:
 		return u.opts.TTL
+	case upstreamNotFound(err):
+		return u.opts.NegativeTTL
 	}
 	return min(u.opts.TTL, maxFailureTTL)
+}
+
+// repoMiss reports whether err says the upstream does not let the server
+// read the repo at all (rather than one revision of it).
+func repoMiss(err error) bool {
+	return upstreamNotFound(err) && !errors.Is(err, hubclient.ErrRevisionNotFound)
+}
+
+// knownMissLocked returns the upstream's "not found" of repo (any
+// revision) or of repo at rev ("" for the repo alone) when it was answered
+// within NegativeTTL, else nil. The checks map holds the repo's under the
+// repo id (which has no '@'), a revision's under repo@rev.
+func (u *Upstream) knownMissLocked(repo, rev string) error {
+	now := u.opts.Now()
+	keys := []string{repo}
+	if rev != "" {
+		keys = append(keys, repo+"@"+rev)
+	}
+	for _, k := range keys {
+		if c, ok := u.checks[k]; ok && c.err != nil && upstreamNotFound(c.err) && now.Sub(c.at) < u.opts.NegativeTTL {
+			return c.err
+		}
+	}
+	return nil
+}
+
+// noteMissLocked remembers a "not found" of the upstream for a pull of
+// commit (see knownMissLocked); other outcomes are not remembered.
+func (u *Upstream) noteMissLocked(repo, commit string, err error) {
+	if !upstreamNotFound(err) {
+		return
+	}
+	key := repo + "@" + commit
+	if repoMiss(err) {
+		key = repo
+	}
+	u.rememberLocked(key, upstreamCheck{at: u.opts.Now(), err: err})
 }
 
 func (u *Upstream) rememberLocked(key string, c upstreamCheck) {
