@@ -78,6 +78,18 @@ type UpstreamOptions struct {
 // token read) and the mirror lacks is 404 RepoNotFound, as without an
 // upstream.
 //
+// A file a request waits for is served while it streams in from the
+// upstream, to that request and to every other that asks for it meanwhile,
+// from one download, verified as it goes (see pullstream.go). What the
+// upstream does not know is remembered for NegativeTTL.
+//
+// The refs listing (/api/{type}s/{repo}/refs) shows the refs the mirror
+// holds and does not ask the upstream: the upstream's refs would name
+// revisions the mirror does not hold, and listing them would cost an
+// upstream call per listing for little (clients download by branch, tag or
+// commit, which are fetched on demand). A branch or tag resolved upstream
+// is written to the mirror, so it is listed from then on.
+//
 // The hubclient.Client carries the server's own token, if any; the tokens
 // clients send to the server are never forwarded.
 type Upstream struct {

@@ -61,3 +61,27 @@ func TestUpstreamNegativeCache(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamRefsFromMirror: the refs listing shows what the mirror holds
+// and never asks the upstream (see Upstream): a repo the mirror lacks is
+// 404 there; once a request fetched its main, main is listed.
+func TestUpstreamRefsFromMirror(t *testing.T) {
+	hub := hubtest.New(t)
+	repo := hub.AddRepo("org/model").AddFile("a.txt", []byte("one\n")).Tag("v1")
+	u := newUpstreamServer(t, newStore(t), hub, "", UpstreamOptions{})
+	resp, _ := u.get(t, "/api/models/org/model/refs")
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("refs of a repo the mirror lacks: %s", resp.Status)
+	}
+	if n := len(hub.Requests()); n != 0 {
+		t.Errorf("the refs listing made %d hub requests", n)
+	}
+	if sha, _ := u.info(t, "/api/models/org/model"); sha != repo.Commit() {
+		t.Fatalf("info names %s", sha)
+	}
+	u.settle(t)
+	resp, body := u.get(t, "/api/models/org/model/refs")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"refs/heads/main"`) || strings.Contains(string(body), "v1") {
+		t.Errorf("refs after main was fetched: %s %s", resp.Status, body)
+	}
+}
