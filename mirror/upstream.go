@@ -56,7 +56,11 @@ type UpstreamOptions struct {
 	NegativeTTL time.Duration
 	// Pull configures the fetches (Jobs, Connections, ChunkSize,
 	// SpoolMemory, TempDir); its Include, Exclude, Revision, Listed and
-	// Progress are not used: a fetch mirrors the whole revision.
+	// Progress are not used: a fetch mirrors the whole revision. TempDir
+	// also holds the temporary files of the files served while they stream
+	// in (see pullstream.go): it needs room for the files a fetch
+	// downloads at once (Jobs of them, 4 by default), each until it is
+	// stored.
 	Pull PullOptions
 	// Now is the clock of the TTL; nil means time.Now.
 	Now func() time.Time
