@@ -38,11 +38,20 @@ func watchdog(t *testing.T, what string, done <-chan struct{}) {
 	}
 }
 
+// clientContext is a context for a test's requests that ends before the
+// servers stop, so that a test that fails while a response is under way
+// does not hang in their cleanup.
+func clientContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // streamGet starts a GET of path and returns the response once its headers
 // are in (the server sends them with the first byte).
 func streamGet(t *testing.T, u *upstreamServer, path string, hdr ...string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, u.srv.URL+path, nil)
+	req, err := http.NewRequestWithContext(clientContext(t), http.MethodGet, u.srv.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +139,9 @@ func testUpstreamStreams(t *testing.T, s storage.Store) {
 	}
 	// A range beyond what arrived waits for it.
 	late := make(chan []byte, 1)
+	lateCtx := clientContext(t)
 	go func() {
-		req, _ := http.NewRequest(http.MethodGet, u.srv.URL+"/org/big/resolve/main/big.bin", nil)
+		req, _ := http.NewRequestWithContext(lateCtx, http.MethodGet, u.srv.URL+"/org/big/resolve/main/big.bin", nil)
 		req.Header.Set("Range", "bytes=200000-")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -233,14 +243,18 @@ func testUpstreamStreamCorrupt(t *testing.T, s storage.Store) {
 	}
 }
 
-// TestUpstreamStreamConcurrent: clients that ask for the same file at the
+func TestUpstreamStreamConcurrentLocal(t *testing.T) { testUpstreamStreamConcurrent(t, newStore(t)) }
+
+func TestUpstreamStreamConcurrentS3(t *testing.T) { testUpstreamStreamConcurrent(t, s3Store(t)) }
+
+// testUpstreamStreamConcurrent: clients that ask for the same file at the
 // same time share one upstream download and receive identical bytes.
-func TestUpstreamStreamConcurrent(t *testing.T) {
+func testUpstreamStreamConcurrent(t *testing.T, s storage.Store) {
 	hub := hubtest.New(t)
 	const size = 1<<20 + 17
 	content, _ := streamRepo(t, hub, size)
 	hub.Inject(hubtest.Fault{Kind: hubtest.Trickle, Path: "big.bin", Rate: 8 << 20, Times: -1})
-	u := newUpstreamServer(t, newStore(t), hub, "", UpstreamOptions{})
+	u := newUpstreamServer(t, s, hub, "", UpstreamOptions{})
 	const clients = 6
 	bodies := make([][]byte, clients)
 	errs := make([]error, clients)
@@ -265,6 +279,52 @@ func TestUpstreamStreamConcurrent(t *testing.T) {
 		if errs[i] != nil || !bytes.Equal(bodies[i], content) {
 			t.Fatalf("client %d: %v, %d bytes", i, errs[i], len(bodies[i]))
 		}
+	}
+	u.settle(t)
+	if n := len(hub.Downloads("big.bin")); n != 1 {
+		t.Errorf("%d downloads of big.bin from the hub, want 1", n)
+	}
+}
+
+// TestUpstreamStreamJoinLarge: a large file whose download started before
+// any client asked for it (a repo info request started the fetch) is teed
+// all the same, so a client that comes later gets the bytes so far at once.
+func TestUpstreamStreamJoinLarge(t *testing.T) {
+	ctx := context.Background()
+	hub := hubtest.New(t)
+	const size, head = streamFrom + 1<<20, 1 << 20
+	content, sha := streamRepo(t, hub, size)
+	s := newStore(t)
+	u := newUpstreamServer(t, s, hub, "", UpstreamOptions{Pull: PullOptions{Connections: 1}})
+	gate := hub.Hold("big.bin", head)
+	t.Cleanup(gate.Open)
+	info := make(chan int, 1)
+	infoCtx := clientContext(t)
+	go func() {
+		req, _ := http.NewRequestWithContext(infoCtx, http.MethodGet, u.srv.URL+"/api/models/org/big", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			info <- 0
+			return
+		}
+		resp.Body.Close()
+		info <- resp.StatusCode
+	}()
+	watchdog(t, "the download reaching the gate", gate.Reached())
+	resp := streamGet(t, u, "/org/big/resolve/main/big.bin")
+	if !bytes.Equal(readN(t, resp.Body, head), content[:head]) {
+		t.Fatal("the joining client's head differs from the file's")
+	}
+	if _, err := s.Stat(ctx, BlobKey(sha)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the blob is in the store before the upstream sent it whole: %v", err)
+	}
+	gate.Open()
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(rest, content[head:]) {
+		t.Fatalf("after the gate: %d bytes, %v", len(rest), err)
+	}
+	if code := <-info; code != http.StatusOK {
+		t.Errorf("repo info: %d", code)
 	}
 	u.settle(t)
 	if n := len(hub.Downloads("big.bin")); n != 1 {
