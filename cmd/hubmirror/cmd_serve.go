@@ -72,9 +72,10 @@ fetched; globs match the repo id as the Hub writes it, "*" within one segment:
 if any, and never a client's token.
 
 A file being fetched is served while it streams in: the first client and those
-that come later (from the first byte, or their range's) receive the bytes as
-they arrive from the hub, through a temporary file in --temp-dir (unlinked at
-once; memory does not grow with the file), from one download. Each is verified
+that come later (from the first byte, or their range's: a range beyond what has
+arrived waits for it) receive the bytes as they arrive from the hub, through a
+temporary file in --temp-dir (unlinked at once; memory does not grow with the
+file), from one download. Each is verified
 as it goes against the sha256 (or git blob id) the hub's listing gives: the last
 byte of every response waits until the whole file matched, and a file that does
 not match is not stored and the responses under way are cut short of their
