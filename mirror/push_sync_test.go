@@ -44,6 +44,19 @@ func TestPushLocalSyncs(t *testing.T) {
 	if dirSyncs != 3 {
 		t.Errorf("%d directory fsyncs, want 3", dirSyncs)
 	}
+	// Pushed again, every blob is found present: it may be another
+	// push's, its directory sync still pending, so the blobs' directory is
+	// synced before the manifest is relied on (none is written here, and
+	// no blob is fsynced).
+	before, beforeDirs := l.Syncs()
+	if _, err := Push(ctx, l, "org/many", files, PushOptions{Revision: "again"}); err != nil {
+		t.Fatal(err)
+	}
+	fileSyncs, dirSyncs = l.Syncs()
+	if fileSyncs-before != 1 || dirSyncs-beforeDirs != 2 {
+		t.Errorf("a push of present blobs made %d file and %d directory fsyncs, want 1 (the new ref) and 2 (the blobs', the ref's)",
+			fileSyncs-before, dirSyncs-beforeDirs)
+	}
 	m, err := Resolve(ctx, l, "org/many", "main")
 	if err != nil || len(m.Files) != n {
 		t.Fatalf("the pushed revision: %v, %v", m, err)

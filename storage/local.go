@@ -349,6 +349,11 @@ func (l *Local) Stat(ctx context.Context, key string) (Info, error) {
 	if !st.Mode().IsRegular() {
 		return Info{}, fmt.Errorf("storage: stat %s: %w", key, ErrNotFound)
 	}
+	if b := syncBatchOf(ctx); b != nil && !withoutSync(ctx) {
+		// Found by a writer that will refer to it: its name may be
+		// another writer's rename not made durable yet (see SyncBatch).
+		b.add(l, path.Dir(key))
+	}
 	return fileInfo(key, st), nil
 }
 

@@ -39,7 +39,11 @@ func withoutSync(ctx context.Context) bool {
 // into place, so it is whole once its name is durable, but the renames
 // become durable only when Sync has synced their directories, once each
 // however many objects went into it. A writer that makes other objects
-// refer to these (a manifest to its blobs) calls Sync first. Safe for
+// refer to these (a manifest to its blobs) calls Sync first. A Stat with
+// the batch's context (and not WithoutSync) that finds an object adds its
+// directory too: the object may be another writer's, renamed into place
+// with its directory sync still deferred, and a writer that found it
+// present and refers to it must make it durable as well. Safe for
 // concurrent use.
 type SyncBatch struct {
 	mu   sync.Mutex

@@ -54,6 +54,20 @@ func TestLocalSyncs(t *testing.T) {
 	if n := b.Sync(); n != 0 {
 		t.Errorf("a second Sync synced %d directories", n)
 	}
+	// A Stat in a batch that finds an object adds its directory.
+	if _, err := l.Stat(bctx, "a/one"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Stat(bctx, "c/missing"); err == nil {
+		t.Fatal("a missing object found")
+	}
+	if _, err := l.Stat(WithoutSync(bctx), "leases/x/two"); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.Sync(); n != 1 {
+		t.Errorf("after Stats the batch synced %d directories, want 1", n)
+	}
+	check("a Stat's Sync", 0, 1)
 	// WithoutSync wins over a batch.
 	if err := PutBytes(WithoutSync(bctx), l, "blobs/nosync", []byte("n")); err != nil {
 		t.Fatal(err)
