@@ -19,8 +19,51 @@
 # and the time of a second pull --to (downloads and uploads nothing).
 #
 # Usage: bench/mirror_pull_to.sh   (env: SIZE, RUNS, CAP, CACHE_ROOT)
+#
+# With FILES=N it measures instead the cost per small file of `hubmirror pull
+# datasets/bench/ds --to DIR` into a local directory (the store's fsyncs and
+# file operations): the test hub serves a dataset of N files of about 100 bytes
+# (bench/dataset_hub -lfs 0); RUNS (default 3) pulls into a new directory each,
+# wall clock, median, and the median per file. With STRACE=1 one more pull runs
+# under strace -f -c and the fsync, fdatasync, openat, renameat, mkdirat and
+# unlinkat calls per file are printed.
+#
+# Usage: FILES=2000 bench/mirror_pull_to.sh   (env: RUNS, STRACE)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ -n "${FILES:-}" ]; then
+  RUNS=${RUNS:-3}
+  work=$(mktemp -d)
+  hubpid=""
+  trap 'if [ -n "$hubpid" ]; then kill "$hubpid" 2>/dev/null || true; wait "$hubpid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
+  go build -o "$work/hubmirror" ./cmd/hubmirror
+  go build -o "$work/dataset_hub" ./bench/dataset_hub
+  "$work/dataset_hub" -files "$FILES" -lfs 0 >"$work/hub.out" &
+  hubpid=$!
+  for _ in $(seq 1 600); do [ "$(wc -l <"$work/hub.out")" -ge 2 ] && break; sleep 0.1; done
+  export HF_ENDPOINT="$(sed -n 1p "$work/hub.out")" HF_HUB_DISABLE_PROGRESS_BARS=1 HF_TOKEN=
+  unset HF_HUB_OFFLINE
+  ts=()
+  for i in $(seq 1 "$RUNS"); do
+    t0=$(date +%s.%N)
+    "$work/hubmirror" pull datasets/bench/ds --to "$work/mirror-$i" >/dev/null
+    t1=$(date +%s.%N)
+    ts+=("$(echo "$t1 - $t0" | bc)")
+    rm -rf "$work/mirror-$i"
+    sync
+  done
+  m=$(printf '%s\n' "${ts[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  fs=$(df -T "$work" | awk 'NR==2 {print $2}')
+  echo "pull --to DIR of $FILES small files ($fs, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)): ${m}s median, $(echo "$m $FILES" | awk '{printf "%.2f", $1*1000/$2}') ms per file; runs: ${ts[*]}"
+  if [ "${STRACE:-}" = 1 ]; then
+    strace -f -c -o "$work/strace.txt" "$work/hubmirror" pull datasets/bench/ds --to "$work/mirror-s" >/dev/null
+    for sc in fsync fdatasync openat renameat mkdirat unlinkat; do
+      awk -v sc="$sc" -v n="$FILES" '$NF == sc {c = ($4 ~ /^[0-9]+$/) ? $4 : $3; printf "  %-10s %8d calls, %.2f per file\n", sc, c, c/n}' "$work/strace.txt"
+    done
+  fi
+  exit 0
+fi
 
 SIZE=${SIZE:-1073741824}
 RUNS=${RUNS:-3}

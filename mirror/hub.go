@@ -57,6 +57,10 @@ type PullOptions struct {
 	// waits for), and Stored is passed to Push (PushOptions.Stored).
 	First  []string
 	Stored func(Entry)
+	// tee, when set, is given each download of a file from the Hub with
+	// what the listing says of the file, and returns the reader to upload
+	// from (pull-through serving: see pullstream.go).
+	tee func(Entry, io.ReadCloser) io.ReadCloser
 }
 
 // PullResult says what a pull did.
@@ -147,6 +151,7 @@ func Pull(ctx context.Context, c *hubclient.Client, s storage.Store, repo, revis
 			pf.SHA256 = known[blobKey{f.BlobID, f.Size}]
 		}
 		path, etag, size := f.Path, f.ETag(), f.Size
+		known, oid, lfs := pf.SHA256, f.BlobID, pf.LFS
 		pf.Open = func(ctx context.Context) (io.ReadCloser, error) {
 			rc, meta, err := c.OpenFileParallel(ctx, repo, commit, path, stream)
 			if err != nil {
@@ -158,7 +163,11 @@ func Pull(ctx context.Context, c *hubclient.Client, s storage.Store, repo, revis
 					repo, commit, path, meta.ETag, meta.Size, etag, size, storage.ErrHashMismatch)
 			}
 			downloadedFiles.Add(1)
-			return &countingReader{ReadCloser: rc, n: &downloads}, nil
+			var r io.ReadCloser = &countingReader{ReadCloser: rc, n: &downloads}
+			if opts.tee != nil {
+				r = opts.tee(Entry{Path: path, Size: size, SHA256: known, GitOID: oid, LFS: lfs}, r)
+			}
+			return r, nil
 		}
 		files = append(files, pf)
 	}

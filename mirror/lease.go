@@ -46,6 +46,19 @@ import (
 // marker younger than its start, and checks and repairs its blobs after
 // G's last delete, and every GC that starts after that sees the full list.
 // See GC.
+//
+// Leases are written without fsync (storage.WithoutSync: on a local store
+// a lease costs a file and a rename, not two fsyncs): a lease only keeps a
+// GC from deleting the blobs of a push under way, and only while that push
+// runs. Other processes see it as soon as it is written, fsync or not, so
+// a GC running meanwhile honours it. Only a crash of the machine can lose
+// it, and that kills the push too (on a local store) or leaves it running
+// elsewhere against a store that kept the lease (a bucket, where a PUT is
+// durable anyway). A push that dies leaves blobs no manifest refers to,
+// which a GC may delete: nothing refers to them. What must survive a crash
+// is what refers to blobs, the manifest, and it is written only after
+// every blob it names is durable (Push syncs the blobs' directories first,
+// storage.SyncBatch).
 const (
 	leasePrefix  = "leases/"
 	leaseListExt = ".list"
@@ -119,7 +132,7 @@ func (l *leaser) start(ctx context.Context) error {
 	l.mu.Lock()
 	l.listTried = true
 	l.mu.Unlock()
-	if err := storage.PutBytes(ctx, l.s, l.listKey(), nil); err != nil {
+	if err := storage.PutBytes(storage.WithoutSync(ctx), l.s, l.listKey(), nil); err != nil {
 		return fmt.Errorf("writing the push's lease: %w", err)
 	}
 	info, err := l.s.Stat(ctx, l.listKey())
@@ -145,7 +158,7 @@ func (l *leaser) take(ctx context.Context, sha string) error {
 	if done {
 		return nil
 	}
-	if err := storage.PutBytes(ctx, l.s, l.key(sha), nil); err != nil {
+	if err := storage.PutBytes(storage.WithoutSync(ctx), l.s, l.key(sha), nil); err != nil {
 		return fmt.Errorf("taking the lease of blob %s: %w", sha, err)
 	}
 	l.mu.Lock()
@@ -174,7 +187,7 @@ func (l *leaser) mustRecheck(ctx context.Context, shas []string) (bool, error) {
 			list.WriteByte('\n')
 		}
 	}
-	now, err := storeClock(ctx, l.s, l.listKey(), list.Bytes())
+	now, err := storeClock(storage.WithoutSync(ctx), l.s, l.listKey(), list.Bytes())
 	if err != nil {
 		return false, fmt.Errorf("writing the push's lease: %w", err)
 	}

@@ -254,9 +254,15 @@ func Push(ctx context.Context, s storage.Store, repo string, files []PushFile, o
 	if err := p.lease.start(ctx); err != nil {
 		return nil, fmt.Errorf("mirror: push %s: %w", repo, err)
 	}
+	// The blobs (and sidecars) are fsynced one by one, but the renames
+	// that put them in place are made durable once per directory, before
+	// the manifest that refers to them (storage.SyncBatch; on a local
+	// store, one directory fsync per push instead of one per blob).
+	batch := storage.NewSyncBatch()
+	bctx := storage.WithSyncBatch(ctx, batch)
 	entries := make([]Entry, len(files))
 	later := make([]bool, len(files)) // Stored after the recheck
-	g, gctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(bctx)
 	g.SetLimit(p.opts.Jobs)
 	for i := range files {
 		g.Go(func() error {
@@ -278,9 +284,10 @@ func Push(ctx context.Context, s storage.Store, repo string, files []PushFile, o
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	if err := p.recheck(ctx, files, entries); err != nil {
+	if err := p.recheck(bctx, files, entries); err != nil {
 		return nil, err
 	}
+	batch.Sync()
 	if opts.Stored != nil {
 		// A blob found present has no blob lease: a GC that listed the
 		// leases before the full list lease may delete it until the

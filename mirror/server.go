@@ -654,8 +654,10 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, rev, file
 	s.serveEntry(w, r, m.Commit, e)
 }
 
-// serveEntry serves HEAD and GET of the file e of commit.
-func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, commit string, e Entry) {
+// entryHeaders sets the headers of a HEAD or GET of the file e of commit
+// and returns the byte range to send with its status; ok is false when the
+// answer is complete already (HEAD, 304, 416).
+func (s *Server) entryHeaders(w http.ResponseWriter, r *http.Request, commit string, e Entry) (offset, length int64, status int, ok bool) {
 	h := w.Header()
 	h.Set(hubproto.HeaderRepoCommit, commit)
 	etag := `"` + e.ETag() + `"`
@@ -672,17 +674,17 @@ func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, commit strin
 	h.Set("Content-Type", ct)
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagListMatches(inm, e.ETag()) {
 		w.WriteHeader(http.StatusNotModified)
-		return
+		return 0, 0, 0, false
 	}
 
-	offset, length, status := int64(0), e.Size, http.StatusOK
+	offset, length, status = 0, e.Size, http.StatusOK
 	if rh := r.Header.Get("Range"); rh != "" && ifRangeAllows(r.Header.Get("If-Range"), etag) {
 		off, n, ok, satisfiable := hubproto.ParseRange(rh, e.Size)
 		switch {
 		case ok && !satisfiable:
 			h.Set("Content-Range", fmt.Sprintf("bytes */%d", e.Size))
 			writeError(w, r, http.StatusRequestedRangeNotSatisfiable, "", "range not satisfiable")
-			return
+			return 0, 0, 0, false
 		case ok:
 			offset, length, status = off, n, http.StatusPartialContent
 			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, e.Size))
@@ -691,6 +693,15 @@ func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, commit strin
 	h.Set("Content-Length", strconv.FormatInt(length, 10))
 	if r.Method == http.MethodHead {
 		w.WriteHeader(status)
+		return 0, 0, 0, false
+	}
+	return offset, length, status, true
+}
+
+// serveEntry serves HEAD and GET of the file e of commit.
+func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, commit string, e Entry) {
+	offset, length, status, ok := s.entryHeaders(w, r, commit, e)
+	if !ok {
 		return
 	}
 	ctx := r.Context()

@@ -23,6 +23,9 @@ const HeaderUpstream = "X-Hubmirror-Upstream"
 // DefaultUpstreamTTL is the default of UpstreamOptions.TTL.
 const DefaultUpstreamTTL = 10 * time.Minute
 
+// DefaultNegativeTTL is the default of UpstreamOptions.NegativeTTL.
+const DefaultNegativeTTL = 30 * time.Second
+
 // maxFailureTTL bounds how long a failed upstream check (unreachable, an
 // error) is reused before the upstream is asked again.
 const maxFailureTTL = 30 * time.Second
@@ -43,9 +46,21 @@ type UpstreamOptions struct {
 	// mirror before it is resolved again; 0 means DefaultUpstreamTTL. A
 	// commit id is never resolved again.
 	TTL time.Duration
+	// NegativeTTL is how long the upstream's "not found" is remembered:
+	// a repo it does not know (or does not let the server's token read)
+	// for every revision of the repo, a branch, tag or commit id it does
+	// not know for that revision. Within it, a request for what the
+	// mirror lacks is answered 404 without asking the upstream again (a
+	// client that retries, or many clients asking for a repo that does not
+	// exist, cost the upstream one request). 0 means DefaultNegativeTTL.
+	NegativeTTL time.Duration
 	// Pull configures the fetches (Jobs, Connections, ChunkSize,
 	// SpoolMemory, TempDir); its Include, Exclude, Revision, Listed and
-	// Progress are not used: a fetch mirrors the whole revision.
+	// Progress are not used: a fetch mirrors the whole revision. TempDir
+	// also holds the temporary files of the files served while they stream
+	// in (see pullstream.go): it needs room for the files a fetch
+	// downloads at once (Jobs of them, 4 by default), each until it is
+	// stored.
 	Pull PullOptions
 	// Now is the clock of the TTL; nil means time.Now.
 	Now func() time.Time
@@ -66,6 +81,18 @@ type UpstreamOptions struct {
 // answer. A repo the upstream does not know (or does not let the server's
 // token read) and the mirror lacks is 404 RepoNotFound, as without an
 // upstream.
+//
+// A file a request waits for is served while it streams in from the
+// upstream, to that request and to every other that asks for it meanwhile,
+// from one download, verified as it goes (see pullstream.go). What the
+// upstream does not know is remembered for NegativeTTL.
+//
+// The refs listing (/api/{type}s/{repo}/refs) shows the refs the mirror
+// holds and does not ask the upstream: the upstream's refs would name
+// revisions the mirror does not hold, and listing them would cost an
+// upstream call per listing for little (clients download by branch, tag or
+// commit, which are fetched on demand). A branch or tag resolved upstream
+// is written to the mirror, so it is listed from then on.
 //
 // The hubclient.Client carries the server's own token, if any; the tokens
 // clients send to the server are never forwarded.
@@ -118,6 +145,9 @@ func NewUpstream(c *hubclient.Client, opts UpstreamOptions) (*Upstream, error) {
 	}
 	if opts.TTL <= 0 {
 		opts.TTL = DefaultUpstreamTTL
+	}
+	if opts.NegativeTTL <= 0 {
+		opts.NegativeTTL = DefaultNegativeTTL
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -276,31 +306,82 @@ func (s *Server) failUpstream(w http.ResponseWriter, r *http.Request, err *Upstr
 type pullFlight struct {
 	done chan struct{}
 	err  error // set before done is closed
+	// tempDir holds the temporary files of the streams.
+	tempDir string
 
 	mu     sync.Mutex
 	stored map[string]Entry // the files whose blobs are in the store
-	added  chan struct{}    // closed (and replaced) when a file is stored
+	// streams are the downloads teed for clients, by path, until their
+	// blob is stored or the pull ends (see pullstream.go); wanted counts
+	// the requests waiting for each path.
+	streams map[string]*fileStream
+	wanted  map[string]int
+	added   chan struct{} // closed (and replaced) when a file is stored or a stream starts
+}
+
+func newPullFlight(tempDir string) *pullFlight {
+	return &pullFlight{done: make(chan struct{}), tempDir: tempDir, stored: map[string]Entry{},
+		streams: map[string]*fileStream{}, wanted: map[string]int{}, added: make(chan struct{})}
+}
+
+func (f *pullFlight) signalLocked() {
+	close(f.added)
+	f.added = make(chan struct{})
 }
 
 func (f *pullFlight) add(e Entry) {
 	f.mu.Lock()
 	f.stored[e.Path] = e
-	close(f.added)
-	f.added = make(chan struct{})
+	if st := f.streams[e.Path]; st != nil {
+		delete(f.streams, e.Path)
+		st.release()
+	}
+	f.signalLocked()
 	f.mu.Unlock()
 }
 
-// waitFile waits until path's blob is in the store and returns its entry;
-// ok is false when the pull ended without it (err says why, nil when the
-// commit has no such file or the mirror held the commit already).
-func (f *pullFlight) waitFile(ctx context.Context, path string) (e Entry, ok bool, err error) {
+// end records the pull's outcome and drops its streams (their clients
+// keep theirs).
+func (f *pullFlight) end(err error) {
+	f.mu.Lock()
+	for p, st := range f.streams {
+		delete(f.streams, p)
+		st.release()
+	}
+	f.err = err
+	f.mu.Unlock()
+	close(f.done)
+}
+
+// waitFile waits until path's blob is in the store, and returns its entry,
+// or until a stream of it that has not failed is under way, and returns
+// that (acquired: the caller releases it). found is false when the pull
+// ended without either (err says why, nil when the commit has no such file
+// or the mirror held the commit already).
+func (f *pullFlight) waitFile(ctx context.Context, path string) (e Entry, st *fileStream, found bool, err error) {
+	f.mu.Lock()
+	f.wanted[path]++
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		if f.wanted[path]--; f.wanted[path] == 0 {
+			delete(f.wanted, path)
+		}
+		f.mu.Unlock()
+	}()
 	for {
 		f.mu.Lock()
 		e, ok := f.stored[path]
+		st := f.streams[path]
+		if !ok && st != nil && !st.failed() {
+			st.acquire()
+		} else {
+			st = nil
+		}
 		added := f.added
 		f.mu.Unlock()
-		if ok {
-			return e, true, nil
+		if ok || st != nil {
+			return e, st, true, nil
 		}
 		select {
 		case <-added:
@@ -308,9 +389,9 @@ func (f *pullFlight) waitFile(ctx context.Context, path string) (e Entry, ok boo
 			f.mu.Lock()
 			e, ok := f.stored[path]
 			f.mu.Unlock()
-			return e, ok, f.err
+			return e, nil, ok, f.err
 		case <-ctx.Done():
-			return Entry{}, false, ctx.Err()
+			return Entry{}, nil, false, ctx.Err()
 		}
 	}
 }
@@ -335,7 +416,11 @@ func (u *Upstream) startPull(ctx context.Context, store storage.Store, metrics *
 	if f := u.pulls[key]; f != nil {
 		return f
 	}
-	f := &pullFlight{done: make(chan struct{}), stored: map[string]Entry{}, added: make(chan struct{})}
+	f := newPullFlight(u.opts.Pull.TempDir)
+	if err := u.knownMissLocked(repo, commit); err != nil {
+		f.end(err)
+		return f
+	}
 	u.pulls[key] = f
 	u.running.Add(1)
 	go func() {
@@ -345,7 +430,7 @@ func (u *Upstream) startPull(ctx context.Context, store storage.Store, metrics *
 		if missing(err) {
 			opts := u.opts.Pull
 			opts.Include, opts.Exclude, opts.Revision, opts.Listed, opts.Progress = nil, nil, "", nil, nil
-			opts.First, opts.Stored = nil, f.add
+			opts.First, opts.Stored, opts.tee = nil, f.add, f.tee
 			if first != "" {
 				opts.First = []string{first}
 			}
@@ -354,9 +439,9 @@ func (u *Upstream) startPull(ctx context.Context, store storage.Store, metrics *
 		}
 		u.mu.Lock()
 		delete(u.pulls, key)
+		u.noteMissLocked(repo, commit, err)
 		u.mu.Unlock()
-		f.err = err
-		close(f.done)
+		f.end(err)
 	}()
 	return f
 }
@@ -393,6 +478,10 @@ func (rf *refFlight) setKnown() { rf.knownOnce.Do(func() { close(rf.known) }) }
 func (u *Upstream) resolveRef(ctx context.Context, store storage.Store, metrics *Metrics, repo, ref, file string) (string, *pullFlight, error) {
 	key := repo + "@" + ref
 	u.mu.Lock()
+	if err := u.knownMissLocked(repo, ""); err != nil {
+		u.mu.Unlock()
+		return "", nil, err
+	}
 	c, ok := u.checks[key]
 	if ok && u.opts.Now().Sub(c.at) < u.reuseFor(c.err) {
 		u.mu.Unlock()
@@ -408,6 +497,9 @@ func (u *Upstream) resolveRef(ctx context.Context, store storage.Store, metrics 
 			commit, err := u.refresh(context.WithoutCancel(ctx), store, metrics, repo, ref, rf, file)
 			u.mu.Lock()
 			u.rememberLocked(key, upstreamCheck{at: u.opts.Now(), commit: commit, err: err})
+			if repoMiss(err) {
+				u.rememberLocked(repo, upstreamCheck{at: u.opts.Now(), err: err})
+			}
 			delete(u.refs, key)
 			u.mu.Unlock()
 			rf.result, rf.err = commit, err
@@ -440,10 +532,50 @@ func (u *Upstream) resolveRef(ctx context.Context, store storage.Store, metrics 
 
 // reuseFor is how long a check with outcome err is reused.
 func (u *Upstream) reuseFor(err error) time.Duration {
-	if err == nil || upstreamNotFound(err) {
+	switch {
+	case err == nil:
 		return u.opts.TTL
+	case upstreamNotFound(err):
+		return u.opts.NegativeTTL
 	}
 	return min(u.opts.TTL, maxFailureTTL)
+}
+
+// repoMiss reports whether err says the upstream does not let the server
+// read the repo at all (rather than one revision of it).
+func repoMiss(err error) bool {
+	return upstreamNotFound(err) && !errors.Is(err, hubclient.ErrRevisionNotFound)
+}
+
+// knownMissLocked returns the upstream's "not found" of repo (any
+// revision) or of repo at rev ("" for the repo alone) when it was answered
+// within NegativeTTL, else nil. The checks map holds the repo's under the
+// repo id (which has no '@'), a revision's under repo@rev.
+func (u *Upstream) knownMissLocked(repo, rev string) error {
+	now := u.opts.Now()
+	keys := []string{repo}
+	if rev != "" {
+		keys = append(keys, repo+"@"+rev)
+	}
+	for _, k := range keys {
+		if c, ok := u.checks[k]; ok && c.err != nil && upstreamNotFound(c.err) && now.Sub(c.at) < u.opts.NegativeTTL {
+			return c.err
+		}
+	}
+	return nil
+}
+
+// noteMissLocked remembers a "not found" of the upstream for a pull of
+// commit (see knownMissLocked); other outcomes are not remembered.
+func (u *Upstream) noteMissLocked(repo, commit string, err error) {
+	if !upstreamNotFound(err) {
+		return
+	}
+	key := repo + "@" + commit
+	if repoMiss(err) {
+		key = repo
+	}
+	u.rememberLocked(key, upstreamCheck{at: u.opts.Now(), err: err})
 }
 
 func (u *Upstream) rememberLocked(key string, c upstreamCheck) {
@@ -513,9 +645,10 @@ func (u *Upstream) refresh(ctx context.Context, store storage.Store, metrics *Me
 	return commit, nil
 }
 
-// resolveEarly serves a file of a revision the mirror lacks as soon as its
-// blob is in the store, while the pull of the rest of the revision goes
-// on (see Upstream). It returns false, having written nothing, when the
+// resolveEarly serves a file of a revision the mirror lacks as its bytes
+// arrive from the upstream (see pullstream.go), or once its blob is in the
+// store, while the pull of the rest of the revision goes on (see
+// Upstream). It returns false, having written nothing, when the
 // request is to be served the ordinary way: no upstream, a repo it does
 // not admit, a revision the mirror holds (or held when resolved within
 // TTL), a failure the ordinary way reports, or a file the revision lacks.
@@ -546,14 +679,10 @@ func (s *Server) resolveEarly(w http.ResponseWriter, r *http.Request, repo, rev,
 			return false
 		}
 	}
-	e, ok, err := pf.waitFile(ctx, file)
+	ok, err := s.waitStream(ctx, w, r, pf, commit, file)
 	if err != nil {
 		s.fail(w, r, upstreamFailure(repo, rev, err))
 		return true
 	}
-	if !ok {
-		return false
-	}
-	s.serveEntry(w, r, commit, e)
-	return true
+	return ok
 }

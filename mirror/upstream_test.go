@@ -459,19 +459,31 @@ func TestUpstreamToken(t *testing.T) {
 }
 
 // TestUpstreamCorrupt: a file the upstream serves with a wrong byte is
-// neither served nor stored.
+// neither served whole nor stored: the client, which received it as it
+// streamed, gets a response cut short of its Content-Length; a later
+// request gets a 502 answer.
 func TestUpstreamCorrupt(t *testing.T) {
 	ctx := context.Background()
 	hub := hubtest.New(t)
 	repo := hub.AddRepo("org/model").AddFile("config.json", []byte(`{}`)).AddContent("w.bin", hubtest.PseudoRandom(4, 300<<10), true)
 	hub.Inject(hubtest.Fault{Kind: hubtest.WrongBytes, Path: "w.bin", After: 1000, Times: -1})
 	u := newUpstreamServer(t, newStore(t), hub, "", UpstreamOptions{})
-	resp, body := u.get(t, "/org/model/resolve/main/w.bin")
-	if resp.StatusCode != http.StatusBadGateway {
-		t.Errorf("a corrupt upstream file: %s, %d bytes", resp.Status, len(body))
+	resp, err := http.Get(u.srv.URL + "/org/model/resolve/main/w.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK && (err == nil || int64(len(body)) >= resp.ContentLength) {
+		t.Errorf("a corrupt upstream file: %s, %d bytes of %d, %v", resp.Status, len(body), resp.ContentLength, err)
 	}
 	if string(body) == string(contentOf(t, repo.File("w.bin"))) {
 		t.Error("the file was served")
+	}
+	u.settle(t)
+	again, body := u.get(t, "/org/model/resolve/main/w.bin")
+	if again.StatusCode != http.StatusBadGateway {
+		t.Errorf("asked again: %s, %d bytes", again.Status, len(body))
 	}
 	if _, err := Resolve(ctx, u.store, "org/model", "main"); !missing(err) {
 		t.Errorf("the mirror holds the revision: %v", err)

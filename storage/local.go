@@ -15,13 +15,15 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
 // Local is a Store in a directory of the local file system. A key is the
 // path of a file below the directory. Put writes a temporary file under
 // TempDir, fsyncs it, renames it into place and fsyncs the directory, so an
-// object appears whole or not at all, also across a crash. All access goes
+// object appears whole or not at all, also across a crash (a Put's context
+// may ask for fewer fsyncs: WithoutSync, WithSyncBatch). All access goes
 // through an os.Root, so neither a key nor a symbolic link planted in the
 // directory can reach outside it.
 type Local struct {
@@ -30,6 +32,12 @@ type Local struct {
 
 	mu   sync.Mutex
 	root *os.Root
+	// dirs holds the directories a Put created or found, so that the next
+	// Put into them skips MkdirAll (its openat and mkdirat per segment);
+	// one removed meanwhile is created again when a Put finds it gone.
+	dirs sync.Map
+	// fileSyncs and dirSyncs count the fsyncs (for tests).
+	fileSyncs, dirSyncs atomic.Int64
 }
 
 // NewLocal returns a store in dir. With create, dir (and its parents) is
@@ -67,6 +75,7 @@ func (l *Local) Close() error {
 	}
 	err := l.root.Close()
 	l.root = nil
+	l.dirs.Clear()
 	return err
 }
 
@@ -111,13 +120,14 @@ func (l *Local) Put(ctx context.Context, key string, src Source, size int64, sum
 	if err != nil {
 		return err
 	}
-	if err := root.MkdirAll(TempDir, 0o755); err != nil {
-		return fmt.Errorf("storage: put %s: %w", key, err)
-	}
 	var rnd [12]byte
 	_, _ = rand.Read(rnd[:])
 	tmpName := TempDir + "/" + hex.EncodeToString(rnd[:])
-	f, err := root.OpenFile(tmpName, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	var f *os.File
+	err = l.inDir(root, TempDir, func() error {
+		f, err = root.OpenFile(tmpName, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("storage: put %s: %w", key, err)
 	}
@@ -147,8 +157,12 @@ func (l *Local) Put(ctx context.Context, key string, src Source, size int64, sum
 		// stream was complete and matched; this is a guard.
 		return fmt.Errorf("storage: put %s: stream not verified: %w", key, ErrHashMismatch)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("storage: put %s: %w", key, err)
+	noSync := withoutSync(ctx)
+	if !noSync {
+		l.fileSyncs.Add(1)
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("storage: put %s: %w", key, err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		f = nil
@@ -156,23 +170,69 @@ func (l *Local) Put(ctx context.Context, key string, src Source, size int64, sum
 	}
 	f = nil
 
-	dir := path.Dir(key)
-	if dir != "." {
-		if err := root.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("storage: put %s: %w", key, err)
-		}
-	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("storage: put %s: %w", key, err)
 	}
-	if err := root.Rename(tmpName, key); err != nil {
+	dir := path.Dir(key)
+	if err := l.inDir(root, dir, func() error { return root.Rename(tmpName, key) }); err != nil {
 		return fmt.Errorf("storage: put %s: %w", key, err)
 	}
-	if d, err := root.Open(dir); err == nil {
-		_ = d.Sync() // make the rename durable; best effort where unsupported
-		d.Close()
+	switch b := syncBatchOf(ctx); {
+	case noSync:
+	case b != nil:
+		b.add(l, dir)
+	default:
+		l.syncDir(dir)
 	}
 	return nil
+}
+
+// Syncs returns how many file and directory fsyncs the store's Puts made
+// (for tests and benchmarks).
+func (l *Local) Syncs() (files, dirs int64) { return l.fileSyncs.Load(), l.dirSyncs.Load() }
+
+// inDir runs op, which creates a file in dir: after creating dir unless a
+// Put found it already, and again after creating it when op finds it gone.
+func (l *Local) inDir(root *os.Root, dir string, op func() error) error {
+	mkdir := func() error {
+		if dir == "." {
+			return nil
+		}
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		l.dirs.Store(dir, true)
+		return nil
+	}
+	if _, ok := l.dirs.Load(dir); !ok {
+		if err := mkdir(); err != nil {
+			return err
+		}
+		return op()
+	}
+	err := op()
+	if errors.Is(err, fs.ErrNotExist) {
+		l.dirs.Delete(dir)
+		if err := mkdir(); err != nil {
+			return err
+		}
+		err = op()
+	}
+	return err
+}
+
+// syncDir fsyncs dir, making the renames into it durable; best effort
+// where unsupported.
+func (l *Local) syncDir(dir string) {
+	root, err := l.openRoot(false)
+	if err != nil || root == nil {
+		return
+	}
+	if d, err := root.Open(dir); err == nil {
+		l.dirSyncs.Add(1)
+		_ = d.Sync()
+		d.Close()
+	}
 }
 
 // ContextReader returns a reader of r that fails with ctx's error once ctx
@@ -288,6 +348,11 @@ func (l *Local) Stat(ctx context.Context, key string) (Info, error) {
 	}
 	if !st.Mode().IsRegular() {
 		return Info{}, fmt.Errorf("storage: stat %s: %w", key, ErrNotFound)
+	}
+	if b := syncBatchOf(ctx); b != nil && !withoutSync(ctx) {
+		// Found by a writer that will refer to it: its name may be
+		// another writer's rename not made durable yet (see SyncBatch).
+		b.add(l, path.Dir(key))
 	}
 	return fileInfo(key, st), nil
 }

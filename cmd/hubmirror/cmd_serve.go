@@ -63,11 +63,27 @@ pull --to does) into the mirror, then served; concurrent requests for the same
 revision share one fetch. A branch or tag is resolved upstream again after
 --upstream-ttl; while the hub cannot be reached, what the mirror holds is
 served and the answer carries "X-Hubmirror-Upstream: unreachable; served from
-mirror" (a revision it lacks is then a 502). Only repos that match an --allow
-glob (all when there is none) and no --deny glob are fetched; globs match the
-repo id as the Hub writes it, "*" within one segment: 'org/*',
-'datasets/org/*'. The hub is sent the token in --upstream-token-file, if any,
-and never a client's token.`,
+mirror" (a revision it lacks is then a 502). A repo or revision the hub does
+not know is a 404, remembered for --upstream-negative-ttl (default 30s): asked
+again within it, the answer is 404 at once, without asking the hub. Only repos
+that match an --allow glob (all when there is none) and no --deny glob are
+fetched; globs match the repo id as the Hub writes it, "*" within one segment:
+'org/*', 'datasets/org/*'. The hub is sent the token in --upstream-token-file,
+if any, and never a client's token.
+
+A file being fetched is served while it streams in: the first client and those
+that come later (from the first byte, or their range's: a range beyond what has
+arrived waits for it) receive the bytes as they arrive from the hub, through a
+temporary file in --temp-dir (unlinked at once; memory does not grow with the
+file), from one download. Each is verified
+as it goes against the sha256 (or git blob id) the hub's listing gives: the last
+byte of every response waits until the whole file matched, and a file that does
+not match is not stored and the responses under way are cut short of their
+Content-Length, so that no client can take a corrupt file as whole.
+
+GET /api/models/{repo}/refs lists the refs the mirror holds; with --upstream it
+is not asked upstream (a repo the mirror lacks is 404 there until a request
+for one of its revisions fetched it).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "the mirror's `URL` (required)"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address to listen on (port 0: any free port)"},
@@ -81,6 +97,8 @@ and never a client's token.`,
 			&cli.StringSliceFlag{Name: "allow", Usage: "fetch from --upstream only repos matching this `GLOB` (repeatable; default all)"},
 			&cli.StringSliceFlag{Name: "deny", Usage: "never fetch from --upstream repos matching this `GLOB` (repeatable)"},
 			&cli.DurationFlag{Name: "upstream-ttl", Value: mirror.DefaultUpstreamTTL, Usage: "how long a branch or tag resolved upstream is served before it is resolved again"},
+			&cli.DurationFlag{Name: "upstream-negative-ttl", Value: mirror.DefaultNegativeTTL, Usage: "how long the upstream's \"not found\" of a repo or revision is answered without asking it again"},
+			&cli.StringFlag{Name: "temp-dir", Usage: "`DIR` of the temporary files of files served while they stream in from --upstream (default the system's)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no access log"},
 			jsonFlag,
 		},
@@ -107,12 +125,14 @@ and never a client's token.`,
 				return usageErrorf("--storage-timeout must not be negative")
 			}
 			up := upstreamOptions{URL: c.String("upstream"), TokenFile: c.String("upstream-token-file"),
-				Allow: c.StringSlice("allow"), Deny: c.StringSlice("deny"), TTL: c.Duration("upstream-ttl")}
-			if up.URL == "" && (up.TokenFile != "" || len(up.Allow)+len(up.Deny) > 0 || c.IsSet("upstream-ttl")) {
-				return usageErrorf("--upstream-token-file, --allow, --deny and --upstream-ttl need --upstream HUB_URL")
+				Allow: c.StringSlice("allow"), Deny: c.StringSlice("deny"), TTL: c.Duration("upstream-ttl"),
+				NegativeTTL: c.Duration("upstream-negative-ttl"), TempDir: c.String("temp-dir")}
+			if up.URL == "" && (up.TokenFile != "" || len(up.Allow)+len(up.Deny) > 0 || c.IsSet("upstream-ttl") ||
+				c.IsSet("upstream-negative-ttl") || up.TempDir != "") {
+				return usageErrorf("--upstream-token-file, --allow, --deny, --upstream-ttl, --upstream-negative-ttl and --temp-dir need --upstream HUB_URL")
 			}
-			if up.TTL <= 0 {
-				return usageErrorf("--upstream-ttl must be positive")
+			if up.TTL <= 0 || up.NegativeTTL <= 0 {
+				return usageErrorf("--upstream-ttl and --upstream-negative-ttl must be positive")
 			}
 			for _, g := range append(append([]string{}, up.Allow...), up.Deny...) {
 				if _, err := path.Match(g, ""); err != nil {
@@ -149,6 +169,8 @@ type upstreamOptions struct {
 	URL, TokenFile string
 	Allow, Deny    []string
 	TTL            time.Duration
+	NegativeTTL    time.Duration
+	TempDir        string
 }
 
 // newUpstream returns the upstream of o, or nil without --upstream.
@@ -171,7 +193,8 @@ func (o upstreamOptions) newUpstream() (*mirror.Upstream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--upstream: %w", err)
 	}
-	return mirror.NewUpstream(client, mirror.UpstreamOptions{Allow: o.Allow, Deny: o.Deny, TTL: o.TTL})
+	return mirror.NewUpstream(client, mirror.UpstreamOptions{Allow: o.Allow, Deny: o.Deny, TTL: o.TTL, NegativeTTL: o.NegativeTTL,
+		Pull: mirror.PullOptions{TempDir: o.TempDir}})
 }
 
 func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error {

@@ -71,6 +71,9 @@ func TestServeUpstreamUsage(t *testing.T) {
 		{"--from", dir, "--upstream-token-file", "x"},
 		{"--from", dir, "--upstream", "http://127.0.0.1:1", "--deny", "org/[a-"},
 		{"--from", dir, "--upstream", "http://127.0.0.1:1", "--upstream-ttl", "0s"},
+		{"--from", dir, "--upstream", "http://127.0.0.1:1", "--upstream-negative-ttl", "0s"},
+		{"--from", dir, "--upstream-negative-ttl", "1m"},
+		{"--from", dir, "--temp-dir", dir},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), append([]string{"hubmirror", "serve"}, args...), &out, &errb); code != exitUsage {

@@ -64,6 +64,7 @@ type Hub struct {
 	requests  []Request
 	signer    *xetSigner
 	clockSkew time.Duration
+	gates     map[string]*Gate // by file path (see Hold)
 }
 
 // New starts a hub and its CDN that stop when the test ends.
@@ -663,6 +664,7 @@ func (h *Hub) serveBytes(w http.ResponseWriter, req *http.Request, rec *Request,
 		corrupt = h.takeFaultLocked(ScopeDownload, rec.Path, WrongBytes)
 	}
 	bw := h.bandwidth
+	gate := h.gateLocked(rec.Path)
 	if req.Method == http.MethodGet {
 		h.inflight++
 		h.peak = max(h.peak, h.inflight)
@@ -714,7 +716,7 @@ func (h *Hub) serveBytes(w http.ResponseWriter, req *http.Request, rec *Request,
 			corruptAt = start
 		}
 	}
-	sent := h.writeBody(req.Context(), w, f.Content, start, limit, corruptAt, bw)
+	sent := h.writeBody(req.Context(), w, f.Content, start, limit, corruptAt, bw, gate)
 	h.update(idx, sent, "")
 	if drop != nil && limit < end {
 		if fl, ok := w.(http.Flusher); ok {
@@ -725,8 +727,10 @@ func (h *Hub) serveBytes(w http.ResponseWriter, req *http.Request, rec *Request,
 }
 
 // writeBody copies [start, end) of c to w at most bw bytes per second,
-// flipping the byte at corruptAt (when >= 0). It returns the bytes written.
-func (h *Hub) writeBody(ctx context.Context, w http.ResponseWriter, c Content, start, end, corruptAt, bw int64) int64 {
+// flipping the byte at corruptAt (when >= 0), holding the bytes from
+// gate.After on until the gate opens (gate may be nil). It returns the
+// bytes written.
+func (h *Hub) writeBody(ctx context.Context, w http.ResponseWriter, c Content, start, end, corruptAt, bw int64, gate *Gate) int64 {
 	piece := int64(256 << 10)
 	if bw > 0 {
 		piece = min(piece, max(bw/100, 1)) // small pieces keep a capped stream smooth
@@ -736,6 +740,16 @@ func (h *Hub) writeBody(ctx context.Context, w http.ResponseWriter, c Content, s
 	var sent int64
 	for off := start; off < end; {
 		n := int(min(int64(len(buf)), end-off))
+		if gate != nil {
+			if off >= gate.After {
+				if !gate.wait(ctx, w) {
+					return sent
+				}
+				gate = nil
+			} else {
+				n = int(min(int64(n), gate.After-off))
+			}
+		}
 		if _, err := c.ReadAt(buf[:n], off); err != nil && n == 0 {
 			return sent
 		}
