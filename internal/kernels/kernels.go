@@ -66,6 +66,10 @@ type Weight struct {
 	GroupSize int
 	// Int4 (I32 only) is the int4 weight; its Out and In are the Weight's.
 	Int4 *Int4
+	// W8A8 (I8 with per-channel scales only), when set, runs the product
+	// with dynamic per-token int8 activations and int32 sums (w8a8.go)
+	// instead of widening the codes; it holds the packed weight.
+	W8A8 *W8A8
 }
 
 // Validate checks that the dtype is supported and that the lengths of Data
@@ -74,6 +78,9 @@ type Weight struct {
 func (w *Weight) Validate() error {
 	if w.Out <= 0 || w.In <= 0 {
 		return fmt.Errorf("%w: shape %d×%d", ErrInvalidWeight, w.Out, w.In)
+	}
+	if w.W8A8 != nil && (w.DType != weights.I8 || w.GroupSize != 0) {
+		return fmt.Errorf("%w: W8A8 needs an I8 weight with per-channel scales, have %v with group size %d", ErrInvalidWeight, w.DType, w.GroupSize)
 	}
 	switch w.DType {
 	case weights.F32, weights.F16, weights.BF16, weights.I8:

@@ -28,6 +28,10 @@ func Linear(y, x []float32, m int, w *Weight, bias []float32, threads int) {
 	if m == 0 {
 		return
 	}
+	if w.W8A8 != nil {
+		linearW8A8(y, x, m, w, bias, max(threads, 1))
+		return
+	}
 	gemm(y, x, m, w, bias, threads)
 }
 
