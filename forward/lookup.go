@@ -24,7 +24,8 @@ type tensorSet struct {
 	// quantElems counts the elements of the int4 and fp8 matrices used
 	// (widened to f32 copies, counted as F32 in matrixElems too).
 	quantElems map[string]int64
-	groupSize  *int // configGroupSize, once read
+	groupSize  *int      // configGroupSize, once read
+	acts       **actArgs // int8Activations, once read
 }
 
 func newTensorSet(g *weights.Graph) *tensorSet {
@@ -179,6 +180,9 @@ func (s *tensorSet) toMatrix(t *weights.Tensor, out, in int, conv1d bool) (*kern
 		}
 		w.Data = b
 		if err := s.int8Scales(w, t.Name); err != nil {
+			return nil, err
+		}
+		if err := s.w8a8(w, t.Name); err != nil {
 			return nil, err
 		}
 	case weights.F64, weights.F8E4M3, weights.F8E5M2:
