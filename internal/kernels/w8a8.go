@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"math"
 	"sync"
 )
@@ -71,21 +72,33 @@ func packW8A8(w *Weight) *w8a8Packed {
 	p.sw = make([]float32, width)
 	p.zeros = make([]float32, width)
 	copy(p.sw, w.Scales[:w.Out])
-	at := func(o, i int) int8 {
-		if w.InMajor {
-			return int8(w.Data[i*w.Out+o])
-		}
-		return int8(w.Data[o*w.In+i])
+	var col []byte // an input-major weight's output channel
+	if w.InMajor {
+		col = make([]byte, w.In)
 	}
+	const step = w8a8Cols * 4 // bytes between groups of four inputs
 	for o := 0; o < w.Out; o++ {
-		base := (o/w8a8Cols)*p.k4*w8a8Cols*4 + (o%w8a8Cols)*4
+		row := col
+		if w.InMajor {
+			for i := range col {
+				col[i] = w.Data[i*w.Out+o]
+			}
+		} else {
+			row = w.Data[o*w.In : (o+1)*w.In]
+		}
 		var sum int32
-		for i := 0; i < w.In; i++ {
-			q := at(o, i)
-			sum += int32(q)
-			p.codes[base+(i/4)*w8a8Cols*4+i%4] = byte(q)
+		for _, c := range row {
+			sum += int32(int8(c))
 		}
 		p.corr[o] = 128 * sum
+		dst := p.codes[(o/w8a8Cols)*p.k4*step+(o%w8a8Cols)*4:]
+		g := 0
+		for ; 4*g+4 <= w.In; g++ {
+			binary.LittleEndian.PutUint32(dst[g*step:], binary.LittleEndian.Uint32(row[4*g:]))
+		}
+		for i := 4 * g; i < w.In; i++ {
+			dst[g*step+i%4] = row[i]
+		}
 	}
 	return p
 }
