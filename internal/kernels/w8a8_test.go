@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -198,4 +199,29 @@ func BenchmarkLinearW8A8(b *testing.B) {
 			Linear(y, x, m, &wo, nil, 1)
 		}
 	})
+}
+
+// BenchmarkLinearW8A8Rows: TinyLlama's gate projection on 1 and 4 rows
+// (decoding), W8A8 against int8 weight-only (its gemv path), one goroutine.
+func BenchmarkLinearW8A8Rows(b *testing.B) {
+	rng := rand.New(rand.NewPCG(12, 12))
+	const out, in = 5632, 2048
+	w := w8a8Case(rng, out, in, false, 0)
+	wo := *w
+	wo.W8A8 = nil
+	for _, m := range []int{1, 4} {
+		x := w8a8Input(rng, m, in)
+		y := make([]float32, m*out)
+		for _, c := range []struct {
+			name string
+			w    *Weight
+		}{{"w8a8", w}, {"int8_weight_only", &wo}} {
+			b.Run(fmt.Sprintf("m=%d/%s", m, c.name), func(b *testing.B) {
+				Linear(y, x, m, c.w, nil, 1)
+				for b.Loop() {
+					Linear(y, x, m, c.w, nil, 1)
+				}
+			})
+		}
+	}
 }
