@@ -8,10 +8,12 @@
 #              quantize's BenchmarkW8A8Prefill (the layers over 128 tokens,
 #              the head on the last one; int8 activations per token, int32
 #              sums on AVX-512 VNNI here);
+#   int8:      the same with --scheme int8 (weight-only: codes widened to
+#              f32 in the packers), for comparison;
 #   llama.cpp: quantize --format gguf --scheme q8_0 (every matrix Q8_0,
 #              output too), run by bench/w8a8_speed.mjs with node-llama-cpp
 #              3.21.1 (the same 128 ids in one batch, logits of the last).
-# Both on 1 and 2 threads, in interleaved rounds (ours, llama.cpp, per
+# All on 1 and 2 threads, in interleaved rounds (w8a8, int8, llama.cpp, per
 # thread count, per round) with the load average printed, since the
 # machine is shared; each round times RUNS prefills after one warm-up and
 # prints their mean; the summary gives the median over rounds (ms).
@@ -38,6 +40,8 @@ fi
 [ -f "$work/src/tokenizer.json" ] || gunzip -c tokenizer/testdata/reference/tokenizers/llama2.json.gz >"$work/src/tokenizer.json"
 [ -f "$work/w8a8/config.json" ] ||
   "$work/hubmirror" quantize "$work/src" "$work/w8a8" --scheme w8a8 --include lm_head.weight --no-text >/dev/null
+[ -f "$work/int8/config.json" ] ||
+  "$work/hubmirror" quantize "$work/src" "$work/int8" --scheme int8 --include lm_head.weight --no-text >/dev/null
 [ -f "$work/q8/model-Q8_0.gguf" ] ||
   "$work/hubmirror" quantize "$work/src" "$work/q8" --format gguf --scheme q8_0 --no-text >/dev/null
 gguf="$work/q8/model-Q8_0.gguf"
@@ -50,9 +54,11 @@ trap 'rm -f "$all"' EXIT
 for ((r = 1; r <= ROUNDS; r++)); do
   echo "# round $r, load $(cut -d' ' -f1-3 /proc/loadavg)"
   for t in 1 2; do
-    HUBMIRROR_W8A8_BENCH_MODEL="$work/w8a8" "$work/quantize.test" -test.run '^$' -test.bench W8A8Prefill \
-      -test.cpu "$t" -test.benchtime "${RUNS}x" |
-      awk -v t="$t" '/^BenchmarkW8A8Prefill/ {printf "ours-w8a8 threads=%s %.1f\n", t, $3/1e6}' | tee -a "$all"
+    for s in w8a8 int8; do
+      HUBMIRROR_W8A8_BENCH_MODEL="$work/$s" "$work/quantize.test" -test.run '^$' -test.bench W8A8Prefill \
+        -test.cpu "$t" -test.benchtime "${RUNS}x" |
+        awk -v t="$t" -v s="$s" '/^BenchmarkW8A8Prefill/ {printf "ours-%s threads=%s %.1f\n", s, t, $3/1e6}' | tee -a "$all"
+    done
     node bench/w8a8_speed.mjs "$modules" "$gguf" "$t" 128 "$RUNS" |
       node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
         console.log(`llama.cpp-q8_0 threads=${r.threads} ${(r.ms.reduce((a, b) => a + b, 0) / r.ms.length).toFixed(1)}`)' |

@@ -19,7 +19,9 @@ import (
 // directory $HUBMIRROR_W8A8_BENCH_MODEL (bench/w8a8_speed.sh makes it): the
 // layers over every token (the model run as LlamaModel), then the head on
 // the last position only — the work llama.cpp does for a prompt. Threads
-// are GOMAXPROCS (-test.cpu 1,2). The ids are bench/w8a8_speed.mjs's.
+// are GOMAXPROCS (-test.cpu 1,2). The ids are bench/w8a8_speed.mjs's. The
+// same model quantized with --scheme int8 (weight-only) runs too, for
+// comparison.
 //
 //	HUBMIRROR_W8A8_BENCH_MODEL=DIR go test ./quantize -run '^$' -bench W8A8Prefill -cpu 1,2
 func BenchmarkW8A8Prefill(b *testing.B) {
@@ -47,10 +49,11 @@ func BenchmarkW8A8Prefill(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if q := model.Info().Quantization; q != "w8a8" {
-		b.Fatalf("the model runs as %q, not w8a8", q)
+	q := model.Info().Quantization
+	if q != "w8a8" && q != "int8" {
+		b.Fatalf("the model runs as %q, not w8a8 or int8", q)
 	}
-	head := w8a8Head(b, g)
+	head := int8Head(b, g, q == "w8a8")
 	ids := make([]int, 128)
 	for i := range ids {
 		ids[i] = (i*37)%1000 + 3
@@ -70,8 +73,8 @@ func BenchmarkW8A8Prefill(b *testing.B) {
 	}
 }
 
-// w8a8Head is lm_head of g as a W8A8 kernel weight.
-func w8a8Head(b *testing.B, g *weights.Graph) *kernels.Weight {
+// int8Head is lm_head of g as an int8 kernel weight, W8A8 when w8a8.
+func int8Head(b *testing.B, g *weights.Graph, w8a8 bool) *kernels.Weight {
 	q, ok1 := g.Tensor("lm_head.weight")
 	s, ok2 := g.Tensor("lm_head.weight_scale")
 	if !ok1 || !ok2 || q.DType != weights.I8 {
@@ -85,7 +88,10 @@ func w8a8Head(b *testing.B, g *weights.Graph) *kernels.Weight {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := &kernels.Weight{Out: int(q.Shape[0]), In: int(q.Shape[1]), DType: weights.I8, Data: data, Scales: scales, W8A8: new(kernels.W8A8)}
+	w := &kernels.Weight{Out: int(q.Shape[0]), In: int(q.Shape[1]), DType: weights.I8, Data: data, Scales: scales}
+	if w8a8 {
+		w.W8A8 = new(kernels.W8A8)
+	}
 	if err := w.Validate(); err != nil {
 		b.Fatal(err)
 	}
