@@ -79,8 +79,9 @@ func (w *Weight) Validate() error {
 	if w.Out <= 0 || w.In <= 0 {
 		return fmt.Errorf("%w: shape %d×%d", ErrInvalidWeight, w.Out, w.In)
 	}
-	if w.W8A8 != nil && (w.DType != weights.I8 || w.GroupSize != 0) {
-		return fmt.Errorf("%w: W8A8 needs an I8 weight with per-channel scales, have %v with group size %d", ErrInvalidWeight, w.DType, w.GroupSize)
+	if w.W8A8 != nil && (w.DType != weights.I8 || w.GroupSize != 0 || w.In > w8a8MaxIn) {
+		return fmt.Errorf("%w: W8A8 needs an I8 weight with per-channel scales and at most %d inputs, have %v %d×%d with group size %d",
+			ErrInvalidWeight, w8a8MaxIn, w.DType, w.Out, w.In, w.GroupSize)
 	}
 	switch w.DType {
 	case weights.F32, weights.F16, weights.BF16, weights.I8:

@@ -31,6 +31,10 @@ import (
 // 127 in magnitude, since activation codes are clamped to ±127): no pair
 // sum exceeds 2·128·127 = 32512. Activations are packed in blocks of
 // w8a8Rows rows, [k/4][row][4 bytes].
+//
+// The int32 sums wrap (vpdpbusd does not saturate): with the offset they
+// may exceed int32 for long rows, but Σ q·w itself fits whenever In ≤
+// w8a8MaxIn (127·128·In < 2³¹), and the wrapped difference is then exact.
 
 // W8A8 marks a per-channel int8 Weight (DType I8, GroupSize 0) to be run
 // with dynamic per-token int8 activations, and holds its packed form, made
@@ -45,6 +49,8 @@ const (
 	w8a8Cols = 64
 	// w8a8Rows is the number of activation rows of a packed block.
 	w8a8Rows = 6
+	// w8a8MaxIn is the longest row whose int32 sums cannot overflow.
+	w8a8MaxIn = 1 << 17
 )
 
 // w8a8Packed is a weight in the micro-kernels' layout.
@@ -58,7 +64,7 @@ type w8a8Packed struct {
 	zeros   []float32 // a zero bias of the padded width
 }
 
-// pack returns w's packed form, made on first use.
+// w8a8Pack returns w's packed form, made on first use.
 func (w *Weight) w8a8Pack() *w8a8Packed {
 	w.W8A8.once.Do(func() { w.W8A8.p = packW8A8(w) })
 	return w.W8A8.p
@@ -112,7 +118,8 @@ type w8a8Acts struct {
 
 var w8a8ActPool = sync.Pool{New: func() any { return new(w8a8Acts) }}
 
-// quantizeActs quantizes the m rows of x (In columns) into a.
+// quantize quantizes the m rows of x (in columns) into a, for weights
+// of k4 groups of four inputs.
 func (a *w8a8Acts) quantize(x []float32, m, in, k4 int) {
 	blocks := (m + w8a8Rows - 1) / w8a8Rows
 	n := blocks * k4 * w8a8Rows * 4

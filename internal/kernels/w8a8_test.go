@@ -162,7 +162,8 @@ func TestW8A8Linear(t *testing.T) {
 	}
 }
 
-// TestW8A8Validate: a W8A8 weight must be per-channel I8.
+// TestW8A8Validate: a W8A8 weight must be per-channel I8 with rows whose
+// sums fit in int32.
 func TestW8A8Validate(t *testing.T) {
 	w := &Weight{Out: 2, In: 4, DType: weights.I8, Data: make([]byte, 8), Scales: make([]float32, 4), GroupSize: 2, W8A8: new(W8A8)}
 	if err := w.Validate(); err == nil {
@@ -171,6 +172,10 @@ func TestW8A8Validate(t *testing.T) {
 	w = &Weight{Out: 2, In: 4, DType: weights.F32, Data: make([]byte, 32), W8A8: new(W8A8)}
 	if err := w.Validate(); err == nil {
 		t.Fatal("F32 W8A8 weight accepted")
+	}
+	w = &Weight{Out: 1, In: w8a8MaxIn + 1, DType: weights.I8, Data: make([]byte, w8a8MaxIn+1), Scales: make([]float32, 1), W8A8: new(W8A8)}
+	if err := w.Validate(); err == nil {
+		t.Fatal("W8A8 weight with rows too long for int32 sums accepted")
 	}
 }
 
