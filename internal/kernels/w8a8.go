@@ -119,8 +119,9 @@ type w8a8Acts struct {
 var w8a8ActPool = sync.Pool{New: func() any { return new(w8a8Acts) }}
 
 // quantize quantizes the m rows of x (in columns) into a, for weights
-// of k4 groups of four inputs.
-func (a *w8a8Acts) quantize(x []float32, m, in, k4 int) {
+// of k4 groups of four inputs, the blocks of rows split among up to
+// threads goroutines.
+func (a *w8a8Acts) quantize(x []float32, m, in, k4, threads int) {
 	blocks := (m + w8a8Rows - 1) / w8a8Rows
 	n := blocks * k4 * w8a8Rows * 4
 	if cap(a.codes) < n {
@@ -134,8 +135,32 @@ func (a *w8a8Acts) quantize(x []float32, m, in, k4 int) {
 	if cap(a.row) < in {
 		a.row = make([]byte, in)
 	}
-	row := a.row[:in]
-	for r := 0; r < blocks*w8a8Rows; r++ {
+	// Below about 64K elements per goroutine, starting one costs more
+	// than it saves.
+	threads = max(1, min(threads, blocks, m*in>>16))
+	if threads == 1 {
+		a.quantizeRows(x, m, in, k4, 0, blocks*w8a8Rows, a.row[:in])
+		return
+	}
+	var wg sync.WaitGroup
+	for t := range threads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			row := a.row[:in]
+			if t > 0 {
+				row = make([]byte, in)
+			}
+			a.quantizeRows(x, m, in, k4, blocks*t/threads*w8a8Rows, blocks*(t+1)/threads*w8a8Rows, row)
+		}()
+	}
+	wg.Wait()
+}
+
+// quantizeRows quantizes rows [r0, r1) (rows from m on are padding),
+// using row as scratch.
+func (a *w8a8Acts) quantizeRows(x []float32, m, in, k4, r0, r1 int, row []byte) {
+	for r := r0; r < r1; r++ {
 		blk := a.codes[(r/w8a8Rows)*k4*w8a8Rows*4+(r%w8a8Rows)*4:]
 		if r >= m {
 			a.sx[r] = 0
@@ -225,7 +250,7 @@ func linearW8A8With(impl w8a8Impl, y, x []float32, m int, w *Weight, bias []floa
 	p := w.w8a8Pack()
 	acts := w8a8ActPool.Get().(*w8a8Acts)
 	defer w8a8ActPool.Put(acts)
-	acts.quantize(x, m, p.in, p.k4)
+	acts.quantize(x, m, p.in, p.k4, threads)
 	width := p.panels * w8a8Cols
 	b := p.zeros
 	if bias != nil {

@@ -135,6 +135,17 @@ func TestW8A8Linear(t *testing.T) {
 		Linear(got, x, m, w, nil, 2)
 		sameFloats(t, w8a8Active().name, got, want)
 	}
+	// Long rows: the activations are quantized by two goroutines.
+	{
+		const m, out, in = 14, 70, 10001 // 14·10001 ≥ 2·65536
+		w := w8a8Case(rng, out, in, true, 0)
+		x := w8a8Input(rng, m, in)
+		want := make([]float32, m*out)
+		w8a8Ref(want, x, m, w, nil)
+		got := make([]float32, m*out)
+		Linear(got, x, m, w, nil, 2)
+		sameFloats(t, "long rows", got, want)
+	}
 	// x = codes/64 with a ±127/64 in every row: the activation scale is
 	// 1/64 and the codes are exact, so W8A8 equals the float product.
 	const m, out, in = 5, 20, 40
