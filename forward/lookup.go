@@ -22,7 +22,8 @@ type tensorSet struct {
 	// matrixElems counts the elements of the matrices used, per dtype.
 	matrixElems map[weights.DType]int64
 	// quantElems counts the elements of the int4 and fp8 matrices used
-	// (widened to f32 copies, counted as F32 in matrixElems too).
+	// (fp8 widened to f32 copies, counted as F32 in matrixElems too), and
+	// of the int8 ones run as W8A8.
 	quantElems map[string]int64
 	groupSize  *int      // configGroupSize, once read
 	acts       **actArgs // int8Activations, once read
