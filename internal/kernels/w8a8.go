@@ -16,7 +16,10 @@ import (
 //	q[r,k]  = clamp(round_half_even(x[r,k] / sx[r]), -127, 127)  (QuantizeValue)
 //	y[r,o]  = f32(f32(f32(Σ_k q[r,k]·w[o,k]) · sx[r]) · sw[o]) + bias[o]
 //
-// (w8a8Ref is that loop). The fast versions compute the same int32 sums and
+// (w8a8Ref is that loop). q divides by the scale, as compressed-tensors'
+// quantize and torch.round(x / s) do; vLLM's CPU kernel multiplies by an
+// inverse scale instead, which can move a code by one where x/s falls on
+// a rounding boundary. The fast versions compute the same int32 sums and
 // the same three f32 roundings in the same order, so they agree with the
 // reference bit for bit.
 //
