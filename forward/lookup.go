@@ -27,6 +27,8 @@ type tensorSet struct {
 	quantElems map[string]int64
 	groupSize  *int      // configGroupSize, once read
 	acts       **actArgs // int8Activations, once read
+	// transientW8A8 packs W8A8 weights per product (see w8a8.go).
+	transientW8A8 bool
 }
 
 func newTensorSet(g *weights.Graph) *tensorSet {

@@ -217,6 +217,7 @@ func Load(g *weights.Graph, cfg *arch.Config, opts Options) (*Model, error) {
 		threads = runtime.NumCPU()
 	}
 	s := newTensorSet(g)
+	s.transientW8A8 = opts.BeforeLayer != nil
 	m := &Model{threads: threads, beforeLayer: opts.BeforeLayer}
 	var err error
 	load, ok := loaders[cfg.Family()]

@@ -16,7 +16,10 @@ import (
 // scale, int8×int8 products summed in int32, rescaled (kernels.W8A8).
 // Activation arguments the forward pass does not implement (static scales,
 // per-tensor or grouped, other widths) are refused rather than run as
-// weight-only int8.
+// weight-only int8. The kernels keep a packed copy of each weight once used
+// (the size of the int8 weights), except when Options.BeforeLayer is set:
+// that caller releases each layer's pages as it goes to bound memory, so
+// the weights are packed for each product instead (kernels.W8A8.Transient).
 
 // actArgs are the input_activations of a config group.
 type actArgs struct {
@@ -86,7 +89,7 @@ func (s *tensorSet) w8a8(w *kernels.Weight, wname string) error {
 		return fmt.Errorf("%w: tensor %s: W8A8 with grouped weight scales (groups of %d); the forward pass runs per-channel scales only",
 			ErrUnsupported, quote(wname), w.GroupSize)
 	}
-	w.W8A8 = new(kernels.W8A8)
+	w.W8A8 = &kernels.W8A8{Transient: s.transientW8A8}
 	s.quantElems["w8a8"] += int64(w.Out) * int64(w.In)
 	return nil
 }

@@ -17,8 +17,12 @@ import (
 // (the config's input_activations removed) and stay close to them.
 func TestLoadW8A8(t *testing.T) {
 	ids := []int{1, 5, 9, 2, 7, 3, 11, 4}
-	run := func(g *weights.Graph) ([]float32, Info) {
-		m, err := Load(g, nil, Options{Threads: 2})
+	run := func(g *weights.Graph, opts ...Options) ([]float32, Info) {
+		o := Options{Threads: 2}
+		if len(opts) > 0 {
+			o = opts[0]
+		}
+		m, err := Load(g, nil, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,6 +39,15 @@ func TestLoadW8A8(t *testing.T) {
 	w8, info := run(lowBitGraph(t, quantize.Options{Scheme: quantize.W8A8}, nil))
 	if info.Quantization != "w8a8" || !info.Quantized || len(info.Unused) != 0 {
 		t.Fatalf("info %+v", info)
+	}
+	// With BeforeLayer (memory bounded to the layers in use) the weights
+	// are packed per product: the same logits.
+	layers := 0
+	tr, _ := run(lowBitGraph(t, quantize.Options{Scheme: quantize.W8A8}, nil), Options{Threads: 2, BeforeLayer: func() { layers++ }})
+	for k := range w8 {
+		if tr[k] != w8[k] || layers == 0 {
+			t.Fatalf("with BeforeLayer: logit %d = %v, without %v (%d layers)", k, tr[k], w8[k], layers)
+		}
 	}
 	wo, info := run(lowBitGraph(t, quantize.Options{Scheme: quantize.W8A8}, func(g *weights.Graph) {
 		g.Config = editQuantConfig(t, g.Config, func(grp map[string]any) { grp["input_activations"] = nil })

@@ -43,6 +43,12 @@ import (
 // with dynamic per-token int8 activations, and holds its packed form, made
 // on first use. The zero value is ready to use; it belongs to one Weight.
 type W8A8 struct {
+	// Transient packs the weight for each product instead of keeping the
+	// packed copy (as large as the int8 weight), for callers that bound
+	// memory to the weights in use (the forward pass when it releases
+	// each layer's pages as it goes).
+	Transient bool
+
 	once sync.Once
 	p    *w8a8Packed
 }
@@ -67,8 +73,12 @@ type w8a8Packed struct {
 	zeros   []float32 // a zero bias of the padded width
 }
 
-// w8a8Pack returns w's packed form, made on first use.
+// w8a8Pack returns w's packed form, made on first use (every time when
+// Transient).
 func (w *Weight) w8a8Pack() *w8a8Packed {
+	if w.W8A8.Transient {
+		return packW8A8(w)
+	}
 	w.W8A8.once.Do(func() { w.W8A8.p = packW8A8(w) })
 	return w.W8A8.p
 }

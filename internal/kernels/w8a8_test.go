@@ -173,6 +173,28 @@ func TestW8A8Linear(t *testing.T) {
 	}
 }
 
+// A Transient W8A8 weight gives the same results and keeps no packed copy.
+func TestW8A8Transient(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 13))
+	const m, out, in = 7, 70, 45
+	w := w8a8Case(rng, out, in, false, 0)
+	w.W8A8.Transient = true
+	x := w8a8Input(rng, m, in)
+	want := make([]float32, m*out)
+	w8a8Ref(want, x, m, w, nil)
+	got := make([]float32, m*out)
+	Linear(got, x, m, w, nil, 2)
+	sameFloats(t, "transient", got, want)
+	if w.W8A8.p != nil {
+		t.Error("a transient W8A8 weight kept its packed copy")
+	}
+	w.W8A8.Transient = false
+	Linear(got, x, m, w, nil, 2)
+	if w.W8A8.p == nil {
+		t.Error("a W8A8 weight did not keep its packed copy")
+	}
+}
+
 // TestW8A8Validate: a W8A8 weight must be per-channel I8 with rows whose
 // sums fit in int32.
 func TestW8A8Validate(t *testing.T) {
