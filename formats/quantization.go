@@ -12,8 +12,9 @@ import (
 // QuantGroup is one kind of quantized matrix in a model, in the
 // compressed-tensors layouts hubmirror writes and reads.
 type QuantGroup struct {
-	// Scheme is "int8" (int-quantized), "w4a16" (pack-quantized int4) or
-	// "fp8" (float-quantized F8_E4M3).
+	// Scheme is "int8" (int-quantized), "w8a8" (int-quantized with
+	// dynamic per-token int8 activations in the config), "w4a16"
+	// (pack-quantized int4) or "fp8" (float-quantized F8_E4M3).
 	Scheme string `json:"scheme"`
 	// GroupSize is the inputs per scale; 0 for one scale per output
 	// channel (or, for fp8, per tensor when PerTensor).
@@ -72,7 +73,7 @@ func quantizedWeight(g *weights.Graph, t *weights.Tensor) (QuantGroup, bool) {
 			}
 		}
 	case !packed && t.DType == weights.I8 && len(t.Shape) == 2:
-		q.Scheme, in = "int8", t.Shape[1]
+		q.Scheme, in = int8Scheme(g), t.Shape[1]
 	case !packed && t.DType == weights.F8E4M3 && len(t.Shape) == 2:
 		q.Scheme, in = "fp8", t.Shape[1]
 	default:

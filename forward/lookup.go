@@ -22,9 +22,13 @@ type tensorSet struct {
 	// matrixElems counts the elements of the matrices used, per dtype.
 	matrixElems map[weights.DType]int64
 	// quantElems counts the elements of the int4 and fp8 matrices used
-	// (widened to f32 copies, counted as F32 in matrixElems too).
+	// (fp8 widened to f32 copies, counted as F32 in matrixElems too), and
+	// of the int8 ones run as W8A8.
 	quantElems map[string]int64
-	groupSize  *int // configGroupSize, once read
+	groupSize  *int      // configGroupSize, once read
+	acts       **actArgs // int8Activations, once read
+	// transientW8A8 packs W8A8 weights per product (see w8a8.go).
+	transientW8A8 bool
 }
 
 func newTensorSet(g *weights.Graph) *tensorSet {
@@ -182,6 +186,9 @@ func (s *tensorSet) toMatrix(t *weights.Tensor, out, in int, conv1d bool) (*kern
 		}
 		w.Data = b
 		if err := s.int8Scales(w, t.Name); err != nil {
+			return nil, err
+		}
+		if err := s.w8a8(w, t.Name); err != nil {
 			return nil, err
 		}
 	case weights.F64, weights.F8E4M3, weights.F8E5M2:

@@ -96,8 +96,9 @@ type Info struct {
 	// Quantized reports int8 matrix weights.
 	Quantized bool `json:"quantized,omitempty"`
 	// Quantization names the quantized matrices' scheme: "int8", "int4"
-	// (pack-quantized W4A16), "fp8" (float-quantized) or "gguf" (ggml's
-	// quantized blocks, WeightDType U8); "" when none.
+	// (pack-quantized W4A16), "fp8" (float-quantized), "w8a8" (int8 with
+	// dynamic per-token int8 activations) or "gguf" (ggml's quantized
+	// blocks, WeightDType U8); "" when none.
 	Quantization string `json:"quantization,omitempty"`
 	// NumLabels is the size of a classification head, 0 for none.
 	NumLabels int `json:"num_labels,omitempty"`
@@ -219,6 +220,7 @@ func Load(g *weights.Graph, cfg *arch.Config, opts Options) (*Model, error) {
 		threads = runtime.NumCPU()
 	}
 	s := newTensorSet(g)
+	s.transientW8A8 = opts.BeforeLayer != nil
 	m := &Model{threads: threads, beforeLayer: opts.BeforeLayer}
 	var err error
 	load, ok := loaders[cfg.Family()]
@@ -246,6 +248,8 @@ func Load(g *weights.Graph, cfg *arch.Config, opts Options) (*Model, error) {
 		m.info.Quantization = "int4"
 	case s.quantElems["fp8"] > 0:
 		m.info.Quantization = "fp8"
+	case s.quantElems["w8a8"] > 0:
+		m.info.Quantization = "w8a8"
 	case s.matrixElems[weights.I8] > 0:
 		m.info.Quantization = "int8"
 	}

@@ -95,6 +95,9 @@ func linearRows(l linear, lo, hi int) linear {
 	}
 	row := w.In * w.DType.Size()
 	r := &kernels.Weight{Out: hi - lo, In: w.In, DType: w.DType, Data: w.Data[lo*row : hi*row : hi*row], GroupSize: w.GroupSize}
+	if w.W8A8 != nil {
+		r.W8A8 = &kernels.W8A8{Transient: w.W8A8.Transient} // its own packing of these rows
+	}
 	if w.Scales != nil {
 		g := len(w.Scales) / w.Out
 		r.Scales = w.Scales[lo*g : hi*g : hi*g]

@@ -78,7 +78,7 @@ func QuantizeVariant(opts quantize.Options) (Variant, error) {
 		name += "-asym"
 	}
 	kind := map[quantize.Scheme]forward.Kind{quantize.Int8: forward.KindInt8, quantize.W4A16: forward.KindInt4, quantize.FP8: forward.KindFP8,
-		quantize.FP16: forward.KindF16, quantize.BF16: forward.KindBF16}[opts.Scheme]
+		quantize.W8A8: forward.KindInt8, quantize.FP16: forward.KindF16, quantize.BF16: forward.KindBF16}[opts.Scheme]
 	return Variant{Name: name, Label: "quantize " + name, Kind: kind,
 		Pass: func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 			return quantize.Quantize(g, cfg, opts)

@@ -41,6 +41,10 @@ const (
 	// FP8 is F8_E4M3 weights with per-channel scales and dynamic per-token
 	// fp8 activations (compressed-tensors float-quantized, FP8_DYNAMIC).
 	FP8 Scheme = "fp8"
+	// W8A8 is int8 weights with per-channel scales and dynamic per-token
+	// int8 activations (compressed-tensors int-quantized, llm-compressor's
+	// W8A8 preset; see w8a8.go).
+	W8A8 Scheme = "w8a8"
 )
 
 // DefaultInt4GroupSize is the group size of W4A16 when none is given.
@@ -55,10 +59,10 @@ var ErrNothingToQuantize = errors.New("quantize: nothing to quantize")
 // ParseScheme checks a scheme name.
 func ParseScheme(s string) (Scheme, error) {
 	switch Scheme(s) {
-	case Int8, FP16, BF16, W4A16, FP8:
+	case Int8, FP16, BF16, W4A16, FP8, W8A8:
 		return Scheme(s), nil
 	}
-	return "", fmt.Errorf("quantize: unknown scheme %q (int8, w4a16, fp8, fp16, bf16)", s)
+	return "", fmt.Errorf("quantize: unknown scheme %q (int8, w8a8, w4a16, fp8, fp16, bf16)", s)
 }
 
 // Options configure a quantization pass.
@@ -197,15 +201,15 @@ func Quantize(g *weights.Graph, cfg *arch.Config, opts Options) (*weights.Graph,
 				return nil, nil, err
 			}
 		}
-	case Int8, W4A16, FP8:
+	case Int8, W4A16, FP8, W8A8:
 		if opts.GroupSize < 0 {
 			return nil, nil, fmt.Errorf("quantize: negative group size %d", opts.GroupSize)
 		}
 		if opts.Asym && opts.Scheme != W4A16 {
 			return nil, nil, fmt.Errorf("quantize: asymmetric quantization is for the w4a16 scheme only")
 		}
-		if opts.GroupSize > 0 && opts.Scheme == FP8 {
-			return nil, nil, fmt.Errorf("quantize: the fp8 scheme has per-channel scales, no group size")
+		if opts.GroupSize > 0 && (opts.Scheme == FP8 || opts.Scheme == W8A8) {
+			return nil, nil, fmt.Errorf("quantize: the %s scheme has per-channel scales, no group size", opts.Scheme)
 		}
 		out = g.Derive()
 		for _, t := range g.Tensors() {
@@ -227,7 +231,7 @@ func Quantize(g *weights.Graph, cfg *arch.Config, opts Options) (*weights.Graph,
 			var ts []*weights.Tensor
 			to := weights.I8
 			switch opts.Scheme {
-			case Int8:
+			case Int8, W8A8:
 				q, scale, err := int8Tensors(t, cfg, opts.GroupSize, opts.Threads)
 				if err != nil {
 					return nil, nil, err
@@ -260,6 +264,8 @@ func Quantize(g *weights.Graph, cfg *arch.Config, opts Options) (*weights.Graph,
 				qc = PackQuantizedConfig(opts.GroupSize, opts.Asym, rep.Ignored)
 			case FP8:
 				qc = FloatQuantizedConfig(rep.Ignored)
+			case W8A8:
+				qc = W8A8Config(rep.Ignored)
 			}
 			if out.Config, err = arch.UpdateConfig(out.Config, map[string]any{"quantization_config": qc}); err != nil {
 				return nil, nil, err

@@ -57,7 +57,7 @@ AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for s3://
 			&cli.StringFlag{Name: "shard", Usage: "with --catalog: mirror only shard `I/N` (entries whose index mod N is I; I from 0)"},
 			&cli.IntFlag{Name: "parallel", Value: 1, Usage: "with --catalog: entries mirrored at once"},
 			repoTypeFlag,
-			&cli.StringSliceFlag{Name: "quantize", Usage: "variants to build: int8, w4a16 (groups of 128), fp8, fp16, bf16 (comma-separated or repeated)"},
+			&cli.StringSliceFlag{Name: "quantize", Usage: "variants to build: int8, w8a8, w4a16 (groups of 128), fp8, fp16, bf16 (comma-separated or repeated)"},
 			&cli.IntFlag{Name: "group-size", Usage: "int8: inputs per scale (0: per output channel); needs --quantize int8"},
 			&cli.StringSliceFlag{Name: "convert", Usage: "conversion variants: safetensors (from pickled weights)"},
 			&cli.StringSliceFlag{Name: "include", Usage: "only pull files matching this glob (repeatable)"},

@@ -16,12 +16,15 @@ import (
 func init() {
 	register(&cli.Command{
 		Name:      "quantize",
-		Usage:     "quantize a model (int8, w4a16, fp8, fp16, bf16), validate it against the original, publish it",
+		Usage:     "quantize a model (int8, w8a8, w4a16, fp8, fp16, bf16), validate it against the original, publish it",
 		ArgsUsage: "SRC DST",
 		Description: `--scheme int8 quantizes the Linear weights of the model body to int8, weight-only and
 symmetric, with one scale per output channel or, with --group-size G, per G inputs; the
 result uses the compressed-tensors int-quantized layout (int8 weight, weight_scale in the
-model dtype, quantization_config in config.json). --scheme w4a16 quantizes them to int4 in
+model dtype, quantization_config in config.json). --scheme w8a8 writes the same per-channel
+int8 weights with llm-compressor's W8A8 config (input activations quantized to int8 per
+token at run time, as vLLM runs it); the forward pass runs them on int8 dot products
+(AVX-512 VNNI, AVX-VNNI or AVX2). --scheme w4a16 quantizes them to int4 in
 groups of --group-size inputs (default 128; the last group of a row may be shorter), round
 to nearest, symmetric or with --asym a zero point per group, in the compressed-tensors
 pack-quantized layout (weight_packed: eight codes to an int32, weight_scale,
@@ -47,7 +50,7 @@ without a vocabulary. The forward pass reads the GGUF back (its matrices kept in
 blocks, decoded by the kernels panel by panel, with the config.json written beside it) and validates it against SRC with the
 thresholds of exact (f32), f16, bf16, int8 (q8_0, q6_k) or kquant (q4_0, q4_k_m, q5_k_m).` + modelHelp + dstHelp,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "scheme", Usage: "int8, w4a16, fp8, fp16 or bf16 (required); with --format gguf: q8_0, f16, bf16, f32, q4_0, q4_k_m, q5_k_m or q6_k"},
+			&cli.StringFlag{Name: "scheme", Usage: "int8, w8a8, w4a16, fp8, fp16 or bf16 (required); with --format gguf: q8_0, f16, bf16, f32, q4_0, q4_k_m, q5_k_m or q6_k"},
 			&cli.IntFlag{Name: "group-size", Usage: "int8, w4a16: inputs per scale (0: one scale per output channel; w4a16 default 128)"},
 			&cli.BoolFlag{Name: "asym", Usage: "w4a16: a zero point per group as well as a scale"},
 			&cli.StringFlag{Name: "method", Value: "rtn", Usage: "w4a16: rtn (round to nearest)"},
@@ -63,7 +66,7 @@ thresholds of exact (f32), f16, bf16, int8 (q8_0, q6_k) or kquant (q4_0, q4_k_m,
 			}
 			// --scheme is checked here, not with Required (see parseInterspersed).
 			if c.String("scheme") == "" {
-				return usageErrorf("quantize needs --scheme (int8, w4a16, fp8, fp16 or bf16)")
+				return usageErrorf("quantize needs --scheme (int8, w8a8, w4a16, fp8, fp16 or bf16)")
 			}
 			if c.String("format") == "gguf" {
 				return quantizeGGUF(c, args)
@@ -93,7 +96,7 @@ thresholds of exact (f32), f16, bf16, int8 (q8_0, q6_k) or kquant (q4_0, q4_k_m,
 				return usageErrorf("--method %q: only rtn (round to nearest) is implemented", m)
 			}
 			kind := map[quantize.Scheme]forward.Kind{quantize.Int8: forward.KindInt8, quantize.W4A16: forward.KindInt4, quantize.FP8: forward.KindFP8,
-				quantize.FP16: forward.KindF16, quantize.BF16: forward.KindBF16}[scheme]
+				quantize.W8A8: forward.KindInt8, quantize.FP16: forward.KindF16, quantize.BF16: forward.KindBF16}[scheme]
 			opts, err := buildOptions(c, kind)
 			if err != nil {
 				return err

@@ -73,6 +73,10 @@ type Weight struct {
 	// GGML (U8 only) is a weight in ggml blocks (ggml.go); its Out and In
 	// are the Weight's, Data is GGML.Data, the layout [Out][In].
 	GGML *GGML
+	// W8A8 (I8 with per-channel scales only), when set, runs the product
+	// with dynamic per-token int8 activations and int32 sums (w8a8.go)
+	// instead of widening the codes; it holds the packed weight.
+	W8A8 *W8A8
 }
 
 // Validate checks that the dtype is supported and that the lengths of Data
@@ -84,6 +88,10 @@ func (w *Weight) Validate() error {
 	}
 	if w.GGML != nil && w.DType != weights.U8 {
 		return fmt.Errorf("%w: ggml data given for %v", ErrInvalidWeight, w.DType)
+	}
+	if w.W8A8 != nil && (w.DType != weights.I8 || w.GroupSize != 0 || w.In > w8a8MaxIn) {
+		return fmt.Errorf("%w: W8A8 needs an I8 weight with per-channel scales and at most %d inputs, have %v %d×%d with group size %d",
+			ErrInvalidWeight, w8a8MaxIn, w.DType, w.Out, w.In, w.GroupSize)
 	}
 	switch w.DType {
 	case weights.F32, weights.F16, weights.BF16, weights.I8:

@@ -14,7 +14,8 @@ import (
 // stored dtype; the additions are in another order than linearRef's
 // (blocked and vectorized), so the two agree to rounding: within
 // 1e-5·Σ|x·w| in the tests. Each call reads W once per goroutine; for m ≤ 4
-// it takes dot products without packing.
+// it takes dot products without packing. A weight with W8A8 set runs as
+// w8a8.go says instead: each row of x quantized to int8, int32 sums.
 func Linear(y, x []float32, m int, w *Weight, bias []float32, threads int) {
 	w.mustValidate()
 	if m < 0 {
@@ -26,6 +27,10 @@ func Linear(y, x []float32, m int, w *Weight, bias []float32, threads int) {
 		checkLen("Linear bias", len(bias), w.Out)
 	}
 	if m == 0 {
+		return
+	}
+	if w.W8A8 != nil {
+		linearW8A8(y, x, m, w, bias, max(threads, 1))
 		return
 	}
 	gemm(y, x, m, w, bias, threads)

@@ -1,0 +1,288 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// The W8A8 tiles (w8a8.go): w8a8Rows = 6 activation rows (packed
+// [k/4][6][4 bytes], codes q+128) by 64, 16 or 8 output channels of a
+// panel (packed [k/4][64][4 bytes], signed codes), int32 sums, then
+// y = f32(f32(f32(acc - corr)·sx)·sw) + bias, row r at y + r·ldy floats.
+
+// func w8a8Tile64VNNI512(a, w *byte, k4 int, corr *int32, sw, bias, sx, y *float32, ldy int)
+// AVX-512 VNNI: Z0-Z23 hold the sums (row r in Z4r..Z4r+3), Z24-Z27 a
+// group of four inputs of the 64 outputs, Z28/Z29 a row's four codes.
+#define DOT512(off, b, a0, a1, a2, a3) \
+	VPBROADCASTD off(SI), b; \
+	VPDPBUSD Z24, b, a0; VPDPBUSD Z25, b, a1; VPDPBUSD Z26, b, a2; VPDPBUSD Z27, b, a3
+
+#define EPI512(acc, off) \
+	VPSUBD off(R8), acc, acc; VCVTDQ2PS acc, acc; VMULPS Z28, acc, acc; \
+	VMULPS off(R9), acc, acc; VADDPS off(R10), acc, acc; VMOVUPS acc, off(R11)
+
+#define ROW512(soff, a0, a1, a2, a3) \
+	VBROADCASTSS soff(R12), Z28; \
+	EPI512(a0, 0); EPI512(a1, 64); EPI512(a2, 128); EPI512(a3, 192); ADDQ R13, R11
+
+TEXT ·w8a8Tile64VNNI512(SB), NOSPLIT, $0-72
+	MOVQ a+0(FP), SI
+	MOVQ w+8(FP), DI
+	MOVQ k4+16(FP), CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+loop512:
+	VMOVDQU32 0(DI), Z24
+	VMOVDQU32 64(DI), Z25
+	VMOVDQU32 128(DI), Z26
+	VMOVDQU32 192(DI), Z27
+	DOT512(0, Z28, Z0, Z1, Z2, Z3)
+	DOT512(4, Z29, Z4, Z5, Z6, Z7)
+	DOT512(8, Z28, Z8, Z9, Z10, Z11)
+	DOT512(12, Z29, Z12, Z13, Z14, Z15)
+	DOT512(16, Z28, Z16, Z17, Z18, Z19)
+	DOT512(20, Z29, Z20, Z21, Z22, Z23)
+	ADDQ $256, DI
+	ADDQ $24, SI
+	DECQ CX
+	JNZ loop512
+	MOVQ corr+24(FP), R8
+	MOVQ sw+32(FP), R9
+	MOVQ bias+40(FP), R10
+	MOVQ y+56(FP), R11
+	MOVQ sx+48(FP), R12
+	MOVQ ldy+64(FP), R13
+	SHLQ $2, R13
+	ROW512(0, Z0, Z1, Z2, Z3)
+	ROW512(4, Z4, Z5, Z6, Z7)
+	ROW512(8, Z8, Z9, Z10, Z11)
+	ROW512(12, Z12, Z13, Z14, Z15)
+	ROW512(16, Z16, Z17, Z18, Z19)
+	ROW512(20, Z20, Z21, Z22, Z23)
+	VZEROUPPER
+	RET
+
+// VEX-encoded vpdpbusd (AVX-VNNI), which the Go assembler does not
+// spell: dst += Σ4 unsigned bytes of Yu × signed bytes of Ys, per int32
+// lane (VEX.256.66.0F38.W0 50 /r; dst in ModRM.reg, u in VEX.vvvv, s in
+// ModRM.rm).
+#define VPDPBUSD_VEX(s, u, dst) \
+	BYTE $0xC4; BYTE $(((1-((dst)>>3))<<7) | 0x40 | ((1-((s)>>3))<<5) | 0x02); \
+	BYTE $(((15-(u))<<3) | 0x05); BYTE $0x50; BYTE $(0xC0 | (((dst)&7)<<3) | ((s)&7))
+
+#define EPI256(acc, off) \
+	VPSUBD off(R8), acc, acc; VCVTDQ2PS acc, acc; VMULPS Y14, acc, acc; \
+	VMULPS off(R9), acc, acc; VADDPS off(R10), acc, acc; VMOVUPS acc, off(R11)
+
+// func w8a8Tile16AVXVNNI(a, w *byte, k4 int, corr *int32, sw, bias, sx, y *float32, ldy int)
+// AVX-VNNI, 6 rows by 16 outputs (w points into a 64-output panel, whose
+// groups of four inputs are 256 bytes apart): Y0-Y11 the sums (row r in
+// Y2r, Y2r+1), Y12/Y13 the weights, Y14/Y15 a row's codes.
+TEXT ·w8a8Tile16AVXVNNI(SB), NOSPLIT, $0-72
+	MOVQ a+0(FP), SI
+	MOVQ w+8(FP), DI
+	MOVQ k4+16(FP), CX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+loopvnni:
+	VMOVDQU 0(DI), Y12
+	VMOVDQU 32(DI), Y13
+	VPBROADCASTD 0(SI), Y14
+	VPDPBUSD_VEX(12, 14, 0)
+	VPDPBUSD_VEX(13, 14, 1)
+	VPBROADCASTD 4(SI), Y15
+	VPDPBUSD_VEX(12, 15, 2)
+	VPDPBUSD_VEX(13, 15, 3)
+	VPBROADCASTD 8(SI), Y14
+	VPDPBUSD_VEX(12, 14, 4)
+	VPDPBUSD_VEX(13, 14, 5)
+	VPBROADCASTD 12(SI), Y15
+	VPDPBUSD_VEX(12, 15, 6)
+	VPDPBUSD_VEX(13, 15, 7)
+	VPBROADCASTD 16(SI), Y14
+	VPDPBUSD_VEX(12, 14, 8)
+	VPDPBUSD_VEX(13, 14, 9)
+	VPBROADCASTD 20(SI), Y15
+	VPDPBUSD_VEX(12, 15, 10)
+	VPDPBUSD_VEX(13, 15, 11)
+	ADDQ $256, DI
+	ADDQ $24, SI
+	DECQ CX
+	JNZ loopvnni
+	MOVQ corr+24(FP), R8
+	MOVQ sw+32(FP), R9
+	MOVQ bias+40(FP), R10
+	MOVQ y+56(FP), R11
+	MOVQ sx+48(FP), R12
+	MOVQ ldy+64(FP), R13
+	SHLQ $2, R13
+	VBROADCASTSS 0(R12), Y14
+	EPI256(Y0, 0)
+	EPI256(Y1, 32)
+	ADDQ R13, R11
+	VBROADCASTSS 4(R12), Y14
+	EPI256(Y2, 0)
+	EPI256(Y3, 32)
+	ADDQ R13, R11
+	VBROADCASTSS 8(R12), Y14
+	EPI256(Y4, 0)
+	EPI256(Y5, 32)
+	ADDQ R13, R11
+	VBROADCASTSS 12(R12), Y14
+	EPI256(Y6, 0)
+	EPI256(Y7, 32)
+	ADDQ R13, R11
+	VBROADCASTSS 16(R12), Y14
+	EPI256(Y8, 0)
+	EPI256(Y9, 32)
+	ADDQ R13, R11
+	VBROADCASTSS 20(R12), Y14
+	EPI256(Y10, 0)
+	EPI256(Y11, 32)
+	ADDQ R13, R11
+	VZEROUPPER
+	RET
+
+// func w8a8Tile8AVX2(a, w *byte, k4 int, corr *int32, sw, bias, sx, y *float32, ldy int)
+// AVX2, 6 rows by 8 outputs: vpmaddubsw of |w| (unsigned, at most 128)
+// by q·sign(w) (q = code−128, at most 127 in magnitude: no pair sum
+// saturates), vpmaddwd by ones to int32. The sums are Σ q·w, so corr is
+// not used. Y0-Y5 the sums, Y6 the weights, Y7 |w|, Y8 a row's codes,
+// Y9 products, Y10 16-bit ones, Y11 bytes 0x80.
+TEXT ·w8a8Tile8AVX2(SB), NOSPLIT, $0-72
+	MOVQ a+0(FP), SI
+	MOVQ w+8(FP), DI
+	MOVQ k4+16(FP), CX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPCMPEQW Y10, Y10, Y10
+	VPSRLW $15, Y10, Y10
+	MOVL $0x80808080, AX
+	MOVL AX, X11
+	VPBROADCASTD X11, Y11
+loopavx2:
+	VMOVDQU 0(DI), Y6
+	VPABSB Y6, Y7
+	VPBROADCASTD 0(SI), Y8
+	VPXOR Y11, Y8, Y8
+	VPSIGNB Y6, Y8, Y8
+	VPMADDUBSW Y8, Y7, Y9
+	VPMADDWD Y10, Y9, Y9
+	VPADDD Y9, Y0, Y0
+	VPBROADCASTD 4(SI), Y8
+	VPXOR Y11, Y8, Y8
+	VPSIGNB Y6, Y8, Y8
+	VPMADDUBSW Y8, Y7, Y9
+	VPMADDWD Y10, Y9, Y9
+	VPADDD Y9, Y1, Y1
+	VPBROADCASTD 8(SI), Y8
+	VPXOR Y11, Y8, Y8
+	VPSIGNB Y6, Y8, Y8
+	VPMADDUBSW Y8, Y7, Y9
+	VPMADDWD Y10, Y9, Y9
+	VPADDD Y9, Y2, Y2
+	VPBROADCASTD 12(SI), Y8
+	VPXOR Y11, Y8, Y8
+	VPSIGNB Y6, Y8, Y8
+	VPMADDUBSW Y8, Y7, Y9
+	VPMADDWD Y10, Y9, Y9
+	VPADDD Y9, Y3, Y3
+	VPBROADCASTD 16(SI), Y8
+	VPXOR Y11, Y8, Y8
+	VPSIGNB Y6, Y8, Y8
+	VPMADDUBSW Y8, Y7, Y9
+	VPMADDWD Y10, Y9, Y9
+	VPADDD Y9, Y4, Y4
+	VPBROADCASTD 20(SI), Y8
+	VPXOR Y11, Y8, Y8
+	VPSIGNB Y6, Y8, Y8
+	VPMADDUBSW Y8, Y7, Y9
+	VPMADDWD Y10, Y9, Y9
+	VPADDD Y9, Y5, Y5
+	ADDQ $256, DI
+	ADDQ $24, SI
+	DECQ CX
+	JNZ loopavx2
+	MOVQ sw+32(FP), R9
+	MOVQ bias+40(FP), R10
+	MOVQ y+56(FP), R11
+	MOVQ sx+48(FP), R12
+	MOVQ ldy+64(FP), R13
+	SHLQ $2, R13
+	VBROADCASTSS 0(R12), Y14
+	VCVTDQ2PS Y0, Y0
+	VMULPS Y14, Y0, Y0
+	VMULPS 0(R9), Y0, Y0
+	VADDPS 0(R10), Y0, Y0
+	VMOVUPS Y0, 0(R11)
+	ADDQ R13, R11
+	VBROADCASTSS 4(R12), Y14
+	VCVTDQ2PS Y1, Y1
+	VMULPS Y14, Y1, Y1
+	VMULPS 0(R9), Y1, Y1
+	VADDPS 0(R10), Y1, Y1
+	VMOVUPS Y1, 0(R11)
+	ADDQ R13, R11
+	VBROADCASTSS 8(R12), Y14
+	VCVTDQ2PS Y2, Y2
+	VMULPS Y14, Y2, Y2
+	VMULPS 0(R9), Y2, Y2
+	VADDPS 0(R10), Y2, Y2
+	VMOVUPS Y2, 0(R11)
+	ADDQ R13, R11
+	VBROADCASTSS 12(R12), Y14
+	VCVTDQ2PS Y3, Y3
+	VMULPS Y14, Y3, Y3
+	VMULPS 0(R9), Y3, Y3
+	VADDPS 0(R10), Y3, Y3
+	VMOVUPS Y3, 0(R11)
+	ADDQ R13, R11
+	VBROADCASTSS 16(R12), Y14
+	VCVTDQ2PS Y4, Y4
+	VMULPS Y14, Y4, Y4
+	VMULPS 0(R9), Y4, Y4
+	VADDPS 0(R10), Y4, Y4
+	VMOVUPS Y4, 0(R11)
+	ADDQ R13, R11
+	VBROADCASTSS 20(R12), Y14
+	VCVTDQ2PS Y5, Y5
+	VMULPS Y14, Y5, Y5
+	VMULPS 0(R9), Y5, Y5
+	VADDPS 0(R10), Y5, Y5
+	VMOVUPS Y5, 0(R11)
+	ADDQ R13, R11
+	VZEROUPPER
+	RET
