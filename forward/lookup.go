@@ -25,10 +25,14 @@ type tensorSet struct {
 	// (widened to f32 copies, counted as F32 in matrixElems too).
 	quantElems map[string]int64
 	groupSize  *int // configGroupSize, once read
+	// names maps each matrix read from a tensor to the tensor's name (for
+	// RunCapture's hook).
+	names map[*kernels.Weight]string
 }
 
 func newTensorSet(g *weights.Graph) *tensorSet {
-	return &tensorSet{g: g, used: map[string]bool{}, matrixElems: map[weights.DType]int64{}, quantElems: map[string]int64{}}
+	return &tensorSet{g: g, used: map[string]bool{}, matrixElems: map[weights.DType]int64{}, quantElems: map[string]int64{},
+		names: map[*kernels.Weight]string{}}
 }
 
 // detectPrefix sets the base-model prefix: the first of the family's
@@ -203,6 +207,7 @@ func (s *tensorSet) toMatrix(t *weights.Tensor, out, in int, conv1d bool) (*kern
 		return nil, fmt.Errorf("%w: tensor %s: %v", ErrWeights, quote(t.Name), err)
 	}
 	s.used[t.Name] = true
+	s.names[w] = t.Name
 	s.matrixElems[w.DType] += int64(out) * int64(in)
 	return w, nil
 }

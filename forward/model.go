@@ -195,6 +195,8 @@ type Model struct {
 	beforeLayer func()
 	net         network
 	pooling     *Pooling // set by SetPooling
+	// names are the tensor names of the matrices (RunCapture).
+	names map[*kernels.Weight]string
 }
 
 // Load builds the model that cfg describes from the tensors of g. cfg may be
@@ -245,6 +247,7 @@ func Load(g *weights.Graph, cfg *arch.Config, opts Options) (*Model, error) {
 		m.info.Quantization = "int8"
 	}
 	m.info.Unused = s.unused()
+	m.names = s.names
 	return m, nil
 }
 
@@ -312,7 +315,11 @@ func (m *Model) RunBatch(ctx context.Context, inputs [][]int) ([]*Outputs, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	step := newLockstep(len(inputs), m.beforeLayer, m.threads)
+	return m.runLockstep(ctx, inputs, newLockstep(len(inputs), m.beforeLayer, m.threads))
+}
+
+// runLockstep runs inputs in lockstep through step.
+func (m *Model) runLockstep(ctx context.Context, inputs [][]int, step *lockstep) ([]*Outputs, error) {
 	outs := make([]*Outputs, len(inputs))
 	errs := make([]error, len(inputs))
 	var wg sync.WaitGroup
@@ -350,6 +357,9 @@ type lockstep struct {
 	calls   []linearCall // the products of the goroutines arrived
 	x, y    []float32    // the stacked rows of a product
 	stacks  int          // products computed over stacked rows
+
+	// capture is RunCapture's hook, or nil.
+	capture func(w *kernels.Weight, x []float32, rows int) *kernels.Weight
 }
 
 // linearCall is one goroutine's Linear product at a sync point.
@@ -407,6 +417,8 @@ func (l *lockstep) openLocked() {
 		if l.hook != nil {
 			l.hook()
 		}
+	case l.capture != nil:
+		l.captured()
 	case len(l.calls) == l.arrived && l.sameProduct():
 		l.stacked()
 	default: // not one product (the networks diverged): each on its own
