@@ -41,9 +41,11 @@ func (m *Model) RunCapture(ctx context.Context, inputs [][]int, hook LinearHook)
 }
 
 // captured computes the products of the calls through the capture hook:
-// one product over the stacked rows when they share their weight, else
-// each on its own.
+// one product over the rows stacked in the order of the sequences (the
+// same x for the products of one input), when they share their weight,
+// else each on its own.
 func (l *lockstep) captured() {
+	slices.SortFunc(l.calls, func(a, b linearCall) int { return a.seq - b.seq })
 	if !l.sameProduct() {
 		for _, c := range l.calls {
 			w := c.w

@@ -163,6 +163,7 @@ type runConfig struct {
 	threads     int
 	beforeLayer func()
 	batch       *lockstep
+	seq         int // the sequence's index in the batch
 }
 
 // linear computes y[m×Out] = x[m×In]·Wᵀ + b: alone, or in a RunBatch as
@@ -172,7 +173,7 @@ func (rc runConfig) linear(y, x []float32, m int, w *kernels.Weight, b []float32
 		kernels.Linear(y, x, m, w, b, rc.threads)
 		return
 	}
-	rc.batch.linear(y, x, m, w, b)
+	rc.batch.linear(rc.seq, y, x, m, w, b)
 }
 
 // layer is called before each layer: it checks ctx, then calls the hook.
@@ -326,7 +327,7 @@ func (m *Model) runLockstep(ctx context.Context, inputs [][]int, step *lockstep)
 	for i, ids := range inputs {
 		wg.Go(func() {
 			defer step.leave()
-			outs[i], errs[i] = m.run(ctx, ids, runConfig{threads: m.threads, beforeLayer: step.wait, batch: step})
+			outs[i], errs[i] = m.run(ctx, ids, runConfig{threads: m.threads, beforeLayer: step.wait, batch: step, seq: i})
 		})
 	}
 	wg.Wait()
@@ -364,6 +365,7 @@ type lockstep struct {
 
 // linearCall is one goroutine's Linear product at a sync point.
 type linearCall struct {
+	seq  int
 	y, x []float32
 	m    int
 	w    *kernels.Weight
@@ -380,8 +382,8 @@ func newLockstep(n int, hook func(), threads int) *lockstep {
 func (l *lockstep) wait() { l.arrive(nil) }
 
 // linear is the sync point of a Linear product.
-func (l *lockstep) linear(y, x []float32, m int, w *kernels.Weight, b []float32) {
-	l.arrive(&linearCall{y: y, x: x, m: m, w: w, b: b})
+func (l *lockstep) linear(seq int, y, x []float32, m int, w *kernels.Weight, b []float32) {
+	l.arrive(&linearCall{seq: seq, y: y, x: x, m: m, w: w, b: b})
 }
 
 func (l *lockstep) arrive(c *linearCall) {

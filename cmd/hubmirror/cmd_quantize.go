@@ -125,7 +125,11 @@ thresholds of exact (f32), f16, bf16, int8 (q8_0, q6_k) or kquant (q4_0, q4_k_m,
 			if f := c.String("format"); f != "safetensors" {
 				return usageErrorf("--format %q: want safetensors or gguf", f)
 			}
-			res, err := buildArtifact(c.Context, args[0], args[1], fmt.Sprintf("quantize %s", scheme), pass, opts)
+			name := fmt.Sprintf("quantize %s", scheme)
+			if method == quantize.GPTQ {
+				name += " (gptq)"
+			}
+			res, err := buildArtifact(c.Context, args[0], args[1], name, pass, opts)
 			return reportBuild(c.App.Writer, c.Bool("json"), res, err)
 		},
 	})
