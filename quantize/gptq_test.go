@@ -89,7 +89,7 @@ func TestGPTQBeatsRTNOnCorrelatedInputs(t *testing.T) {
 		dead               []int
 	}{
 		{24, 128, 128, 128, false, nil},
-		{24, 200, 64, 128, true, nil},  // last group of 8
+		{24, 200, 64, 128, true, nil},   // last group of 8
 		{16, 300, 300, 128, false, nil}, // per channel, three blocks
 		{16, 256, 100, 128, false, nil}, // groups across block boundaries
 		{16, 96, 32, 32, true, []int{5}},
