@@ -168,7 +168,7 @@ type gptqRun struct {
 	unstable  []string
 	// The last input and its Hessian, for the products that share it.
 	lastX []float32
-	lastH []float64
+	lastF *hessianFactor
 }
 
 // runGPTQ runs the calibration and GPTQ on every weight p quantizes; nil
@@ -204,7 +204,7 @@ func runGPTQ(g *weights.Graph, cfg *arch.Config, p *planner, opts Options) (*gpt
 	if r.err != nil {
 		return nil, r.err
 	}
-	r.lastX, r.lastH = nil, nil
+	r.lastX, r.lastF = nil, nil
 	return r, nil
 }
 
@@ -291,13 +291,12 @@ func (r *gptqRun) quantize(l *gptqLayer, x []float32, rows int) (*int4Result, er
 		return nil, err
 	}
 	if !slices.Equal(x, r.lastX) {
-		r.lastH = nil // drop the old one first
-		r.lastH = hessian(x, rows, l.in, r.threads)
+		r.lastF = nil // drop the old one first
+		r.lastF = factorHessian(hessian(x, rows, l.in, r.threads), l.in, r.damp, r.threads)
 		r.lastX = append(r.lastX[:0], x...)
 		r.hessians++
 	}
-	h := slices.Clone(r.lastH)
-	res, stable, err := gptqWeight(w, h, l.out, l.in, l.groupSize(r.gs), r.asym, l.t.DType, r.blockSize, r.damp, r.threads)
+	res, stable, err := gptqWeight(w, r.lastF, l.out, l.in, l.groupSize(r.gs), r.asym, l.t.DType, r.blockSize, r.threads)
 	if err != nil {
 		return nil, err
 	}
@@ -325,36 +324,32 @@ func dequantizeInt4(res *int4Result, out, in, gs int) []float32 {
 	return dq
 }
 
-// hessian returns H = 2·XᵀX/rows [in][in] in float64 for x [rows×in].
+// hessianChunk is the number of input rows whose XᵀX is one f32 product.
+const hessianChunk = 256
+
+// hessian returns H = 2·XᵀX/rows [in][in] in float64 for x [rows×in]: the
+// sums over chunks of hessianChunk rows are f32 products (the kernels'
+// matrix product), accumulated in float64.
 func hessian(x []float32, rows, in, threads int) []float64 {
 	h := make([]float64, in*in)
-	const chunk = 64
-	xt := make([]float64, in*chunk) // the chunk's columns: xt[c*chunk+r]
-	for r0 := 0; r0 < rows; r0 += chunk {
-		n := min(chunk, rows-r0)
+	xt := make([]float32, in*hessianChunk) // a chunk's columns: xt[c*n+r]
+	part := make([]float32, in*in)
+	for r0 := 0; r0 < rows; r0 += hessianChunk {
+		n := min(hessianChunk, rows-r0)
 		for r := 0; r < n; r++ {
-			row := x[(r0+r)*in : (r0+r+1)*in]
-			for c, v := range row {
-				xt[c*chunk+r] = float64(v)
+			for c, v := range x[(r0+r)*in : (r0+r+1)*in] {
+				xt[c*n+r] = v
 			}
 		}
-		parallelFor(in, threads, func(i int) {
-			a := xt[i*chunk : i*chunk+n]
-			hi := h[i*in : (i+1)*in]
-			for j := i; j < in; j++ {
-				bj := xt[j*chunk : j*chunk+n]
-				var s float64
-				for k, v := range a {
-					s += v * bj[k]
-				}
-				hi[j] += s
-			}
-		})
+		kernels.MatMul(part, xt[:in*n], xt[:in*n], in, in, n, true, threads)
+		for i, v := range part {
+			h[i] += float64(v)
+		}
 	}
 	f := 2 / float64(max(rows, 1))
 	for i := 0; i < in; i++ {
 		for j := i; j < in; j++ {
-			v := h[i*in+j] * f
+			v := (h[i*in+j] + h[j*in+i]) / 2 * f
 			h[i*in+j], h[j*in+i] = v, v
 		}
 	}
@@ -388,7 +383,7 @@ func parallelFor(n, threads int, f func(i int)) {
 // choleskyLower factors the symmetric a [n][n] in place as L·Lᵀ (L in the
 // lower triangle, the upper one zeroed); false when a is not positive
 // definite.
-func choleskyLower(a []float64, n int) bool {
+func choleskyLower(a []float64, n, threads int) bool {
 	for j := 0; j < n; j++ {
 		rj := a[j*n : j*n+j]
 		d := a[j*n+j]
@@ -400,7 +395,7 @@ func choleskyLower(a []float64, n int) bool {
 		}
 		d = math.Sqrt(d)
 		a[j*n+j] = d
-		for i := j + 1; i < n; i++ {
+		rows := func(i int) {
 			ri := a[i*n : i*n+j]
 			s := a[i*n+j]
 			for k, v := range ri {
@@ -408,6 +403,13 @@ func choleskyLower(a []float64, n int) bool {
 			}
 			a[i*n+j] = s / d
 		}
+		if (n-j)*j < 1<<16 { // too little work to share
+			for i := j + 1; i < n; i++ {
+				rows(i)
+			}
+			continue
+		}
+		parallelFor(n-j-1, threads, func(k int) { rows(j + 1 + k) })
 	}
 	for i := 0; i < n; i++ {
 		clear(a[i*n+i+1 : (i+1)*n])
@@ -417,89 +419,97 @@ func choleskyLower(a []float64, n int) bool {
 
 // inverseUpperFactor returns U, upper triangular [n][n] row-major, with
 // H⁻¹ = UᵀU, for the symmetric positive definite h (destroyed); false when
-// h is not positive definite.
-func inverseUpperFactor(h []float64, n int) ([]float64, bool) {
-	if !choleskyLower(h, n) {
-		return nil, false
-	}
-	// Linv = L⁻¹ (lower), row by row: Linv[i] = (e_i − Σ_{k<i} L[i][k]·Linv[k]) / L[i][i].
-	linv := make([]float64, n*n)
+// h is not positive definite. With H = U'·U'ᵀ, U' upper (the Cholesky
+// factor of H with its rows and columns reversed), H⁻¹ = (U'⁻¹)ᵀ·U'⁻¹ and
+// U = U'⁻¹.
+func inverseUpperFactor(h []float64, n, threads int) ([]float64, bool) {
+	r := make([]float64, n*n)
 	for i := 0; i < n; i++ {
-		ri := linv[i*n : (i+1)*n]
-		ri[i] = 1
-		for k := 0; k < i; k++ {
-			if c := h[i*n+k]; c != 0 {
-				rk := linv[k*n : k*n+k+1]
-				for j, v := range rk {
-					ri[j] -= c * v
-				}
-			}
-		}
-		d := h[i*n+i]
-		for j := 0; j <= i; j++ {
-			ri[j] /= d
+		for j := 0; j < n; j++ {
+			r[i*n+j] = h[(n-1-i)*n+n-1-j]
 		}
 	}
-	// H⁻¹ = Linvᵀ·Linv: the sum over rows k of Linv[k]ᵀ·Linv[k].
-	inv := h
-	clear(inv)
-	for k := 0; k < n; k++ {
-		rk := linv[k*n : k*n+k+1]
-		for i, a := range rk {
-			if a == 0 {
-				continue
-			}
-			ri := inv[i*n : i*n+k+1]
-			for j, b := range rk {
-				ri[j] += a * b
-			}
-		}
-	}
-	if !choleskyLower(inv, n) {
+	if !choleskyLower(r, n, threads) {
 		return nil, false
 	}
-	// U = Lᵀ of H⁻¹'s factor.
-	u := linv
+	up := h // U'[i][j] = L[n-1-i][n-1-j]
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			up[i*n+j] = r[(n-1-i)*n+n-1-j]
+		}
+	}
+	// U = U'⁻¹, column by column (independent: split among the threads),
+	// each by back substitution: U'·u_j = e_j, u_j[i] = 0 for i > j.
+	u := r
 	clear(u)
-	for i := 0; i < n; i++ {
-		for j := 0; j <= i; j++ {
-			u[j*n+i] = inv[i*n+j]
+	parallelFor(n, threads, func(j int) {
+		col := make([]float64, j+1)
+		col[j] = 1 / up[j*n+j]
+		for i := j - 1; i >= 0; i-- {
+			var s float64
+			for k, v := range up[i*n+i+1 : i*n+j+1] {
+				s += v * col[i+1+k]
+			}
+			col[i] = -s / up[i*n+i]
 		}
-	}
+		for i, v := range col {
+			u[i*n+j] = v
+		}
+	})
 	return u, true
 }
 
+// hessianFactor is what GPTQ needs of a Hessian: its dead columns and U,
+// the upper Cholesky factor of the dampened inverse (nil when the dampened
+// Hessian is not positive definite).
+type hessianFactor struct {
+	dead []int
+	u    []float64
+}
+
+// factorHessian prepares h [n][n] (destroyed): dead columns (a zero
+// diagonal) get 1 there, the diagonal gets damp·mean(diag) more, then U.
+func factorHessian(h []float64, n int, damp float64, threads int) *hessianFactor {
+	f := &hessianFactor{}
+	var mean float64
+	for i := 0; i < n; i++ {
+		if h[i*n+i] == 0 {
+			h[i*n+i] = 1
+			f.dead = append(f.dead, i)
+		}
+		mean += h[i*n+i]
+	}
+	mean /= float64(n)
+	for i := 0; i < n; i++ {
+		h[i*n+i] += damp * mean
+	}
+	f.u, _ = inverseUpperFactor(h, n, threads)
+	return f
+}
+
 // gptqWeight quantizes w [out][in] (f32 values of the source weight) with
-// the Hessian h [in][in] (destroyed) in groups of gs inputs. stable is
-// false when the dampened Hessian was not positive definite: the weight
-// is then rounded to nearest (the same codes as round to nearest gives).
-func gptqWeight(w []float32, h []float64, out, in, gs int, asym bool, scaleType weights.DType, blockSize int, damp float64, threads int) (*int4Result, bool, error) {
-	// The columns of W, each contiguous: wt[c*out+o] = W[o][c].
+// the factored Hessian f in groups of gs inputs. stable is false when the
+// dampened Hessian was not positive definite: the weight is then rounded
+// to nearest (the same codes as round to nearest gives).
+func gptqWeight(w []float32, f *hessianFactor, out, in, gs int, asym bool, scaleType weights.DType, blockSize int, threads int) (*int4Result, bool, error) {
+	u := f.u
+	if u == nil { // round to nearest: no error moves between columns
+		s, z, err := int4Params(w, out, in, gs, asym, scaleType)
+		if err != nil {
+			return nil, false, err
+		}
+		return &int4Result{codes: int4Codes(w, out, in, gs, s, z), scales: s, zeros: z}, false, nil
+	}
+	// The columns of W, each contiguous: wt[c*out+o] = W[o][c]; the dead
+	// ones zero.
 	wt := make([]float64, in*out)
 	for o := 0; o < out; o++ {
 		for c := 0; c < in; c++ {
 			wt[c*out+o] = float64(w[o*in+c])
 		}
 	}
-	var mean float64
-	for i := 0; i < in; i++ {
-		if h[i*in+i] == 0 {
-			h[i*in+i] = 1
-			clear(wt[i*out : (i+1)*out])
-		}
-		mean += h[i*in+i]
-	}
-	mean /= float64(in)
-	for i := 0; i < in; i++ {
-		h[i*in+i] += damp * mean
-	}
-	u, stable := inverseUpperFactor(h, in)
-	if !stable { // round to nearest: no error moves between columns
-		s, z, err := int4Params(w, out, in, gs, asym, scaleType)
-		if err != nil {
-			return nil, false, err
-		}
-		return &int4Result{codes: int4Codes(w, out, in, gs, s, z), scales: s, zeros: z}, false, nil
+	for _, i := range f.dead {
+		clear(wt[i*out : (i+1)*out])
 	}
 	groups := (in + gs - 1) / gs
 	res := &int4Result{codes: make([]int8, out*in), scales: make([]float32, out*groups)}
@@ -553,20 +563,32 @@ func gptqWeight(w []float32, h []float64, out, in, gs int, asym bool, scaleType 
 			}
 		}
 		if i2 < in {
-			parallelFor(in-i2, threads, func(k int) {
-				j := i2 + k
-				wj := wt[j*out : (j+1)*out]
-				for c := i1; c < i2; c++ {
-					if uc := u[c*in+j]; uc != 0 {
-						for o, v := range errs[(c-i1)*out : (c-i1+1)*out] {
-							wj[o] -= v * uc
-						}
-					}
-				}
-			})
+			propagate(wt, u, errs, out, in, i1, i2, threads)
 		}
 	}
 	return res, true, nil
+}
+
+// propagate applies the errors of the block [i1, i2) to the columns
+// beyond it, wt[j] −= Σ_c U[c][j]·errs[c], as one f32 matrix product
+// [in−i2 × block]·[block × out] (the kernels').
+func propagate(wt, u, errs []float64, out, in, i1, i2, threads int) {
+	rest, nb := in-i2, i2-i1
+	a := make([]float32, rest*nb) // a[j][c] = U[i1+c][i2+j]
+	for c := 0; c < nb; c++ {
+		for j, v := range u[(i1+c)*in+i2 : (i1+c+1)*in] {
+			a[j*nb+c] = float32(v)
+		}
+	}
+	e := make([]float32, nb*out)
+	for i, v := range errs[:nb*out] {
+		e[i] = float32(v)
+	}
+	d := make([]float32, rest*out)
+	kernels.MatMul(d, a, e, rest, out, nb, false, threads)
+	for i, v := range d {
+		wt[i2*out+i] -= float64(v)
+	}
 }
 
 // groupParams returns the scales and zero points of the group of columns

@@ -100,7 +100,7 @@ func TestGPTQBeatsRTNOnCorrelatedInputs(t *testing.T) {
 		}
 		x := correlatedInputs(r, 400, c.in, c.dead...)
 		h := hessian(x, 400, c.in, 2)
-		res, stable, err := gptqWeight(w, slices.Clone(h), c.out, c.in, c.gs, c.asym, weights.F32, c.block, DefaultGPTQDamp, 2)
+		res, stable, err := gptqWeight(w, factorHessian(h, c.in, DefaultGPTQDamp, 2), c.out, c.in, c.gs, c.asym, weights.F32, c.block, 2)
 		if err != nil || !stable {
 			t.Fatalf("%+v: stable %v, %v", c, stable, err)
 		}
@@ -137,7 +137,7 @@ func TestGPTQUnstableIsRTN(t *testing.T) {
 	for i := 0; i < in; i++ {
 		h[i*in+i] = -1
 	}
-	res, stable, err := gptqWeight(w, h, out, in, 8, true, weights.F32, 128, DefaultGPTQDamp, 1)
+	res, stable, err := gptqWeight(w, factorHessian(h, in, DefaultGPTQDamp, 1), out, in, 8, true, weights.F32, 128, 1)
 	if err != nil || stable {
 		t.Fatalf("stable %v, %v", stable, err)
 	}
@@ -147,10 +147,12 @@ func TestGPTQUnstableIsRTN(t *testing.T) {
 	}
 }
 
-// Our GPTQ (blocked, lazy updates) against gen_gptq.py's PyTorch one
+// Our GPTQ (blocked, lazy updates, f32 products for the Hessian's chunks
+// and the updates beyond a block) against gen_gptq.py's PyTorch one
 // (written from the paper, unblocked, float64): the same codes but for
-// ties the different order of the float64 sums can flip, and the same
-// scales.
+// near-ties the rounding differences can flip (at most 0.2%; none
+// measured), scales within 1e-5 relative (their groups' values differ in
+// the last f32 bits).
 func TestGPTQMatchesPyTorch(t *testing.T) {
 	raw, err := os.ReadFile("testdata/gptq.json")
 	if err != nil {
@@ -180,7 +182,7 @@ func TestGPTQMatchesPyTorch(t *testing.T) {
 	for _, c := range ref.Cases {
 		w, x := f32s(c.Weight), f32s(c.X)
 		h := hessian(x, c.Rows, c.In, 2)
-		res, stable, err := gptqWeight(w, h, c.Out, c.In, c.Group, c.Asym, weights.F32, c.Block, DefaultGPTQDamp, 2)
+		res, stable, err := gptqWeight(w, factorHessian(h, c.In, DefaultGPTQDamp, 2), c.Out, c.In, c.Group, c.Asym, weights.F32, c.Block, 2)
 		if err != nil || !stable {
 			t.Fatalf("stable %v, %v", stable, err)
 		}
@@ -192,16 +194,14 @@ func TestGPTQMatchesPyTorch(t *testing.T) {
 			}
 		}
 		scales := f32s(c.Scales)
-		sdiff := 0
+		var worst float64
 		for i, s := range res.scales {
-			if math.Abs(float64(s-scales[i])) > 1e-6*math.Abs(float64(scales[i])) {
-				sdiff++
-			}
+			worst = max(worst, math.Abs(float64(s-scales[i]))/math.Abs(float64(scales[i])))
 		}
-		t.Logf("out %d in %d group %d block %d asym %v: %d of %d codes and %d of %d scales differ", c.Out, c.In, c.Group, c.Block, c.Asym,
-			diff, len(want), sdiff, len(scales))
-		if diff > len(want)/200 || sdiff > len(scales)/50 {
-			t.Errorf("out %d in %d group %d: %d codes, %d scales differ from PyTorch's", c.Out, c.In, c.Group, diff, sdiff)
+		t.Logf("out %d in %d group %d block %d asym %v: %d of %d codes differ, scales within %.2g", c.Out, c.In, c.Group, c.Block, c.Asym,
+			diff, len(want), worst)
+		if diff > len(want)/500 || worst > 1e-5 {
+			t.Errorf("out %d in %d group %d: %d codes differ, scales within %.2g of PyTorch's", c.Out, c.In, c.Group, diff, worst)
 		}
 	}
 }
@@ -361,4 +361,35 @@ func TestGPTQOptionErrors(t *testing.T) {
 	if rep.GPTQ.Calibrated != 0 || len(rep.GPTQ.RTN) != 14 {
 		t.Errorf("report %+v", rep.GPTQ)
 	}
+}
+
+// BenchmarkGPTQLayer: the Hessian of 2048 input rows and GPTQ of a
+// 1024×1024 weight (groups of 128), on 2 threads.
+func BenchmarkGPTQLayer(b *testing.B) {
+	const out, in, rows = 1024, 1024, 2048
+	r := rand.New(rand.NewPCG(1, 1))
+	w := make([]float32, out*in)
+	for i := range w {
+		w[i] = float32(r.NormFloat64())
+	}
+	x := correlatedInputs(r, rows, in)
+	b.Run("hessian", func(b *testing.B) {
+		for b.Loop() {
+			hessian(x, rows, in, 2)
+		}
+	})
+	h := hessian(x, rows, in, 2)
+	b.Run("factor", func(b *testing.B) {
+		for b.Loop() {
+			factorHessian(slices.Clone(h), in, DefaultGPTQDamp, 2)
+		}
+	})
+	f := factorHessian(h, in, DefaultGPTQDamp, 2)
+	b.Run("gptq", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := gptqWeight(w, f, out, in, 128, false, weights.F32, 128, 2); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
