@@ -393,3 +393,113 @@ func BenchmarkGPTQLayer(b *testing.B) {
 		}
 	})
 }
+
+// materialize returns q with every tensor's bytes computed, as forward
+// reads a written artifact.
+func materialize(t *testing.T, q *weights.Graph) *weights.Graph {
+	t.Helper()
+	g := q.Derive()
+	for _, x := range q.Tensors() {
+		b, err := x.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := weights.NewTensor(x.Name, x.DType, x.Shape, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Add(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return g
+}
+
+// GPTQ on other layouts, calibrated on random ids: GPT-2's Conv1D weights
+// (stored [in][out]), Phi-3's fused qkv_proj (split by the network, so
+// rounded to nearest and listed), Mixtral's experts, BERT's encoder. Each
+// result loads, and its last hidden state on the calibration inputs is
+// closer to the source's than round to nearest's.
+func TestGPTQFamilies(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		rtn  string // a weight left to round to nearest
+	}{
+		{"gpt2-lm-bin", ""},
+		{"phi3-st", "model.layers.0.self_attn.qkv_proj.weight"},
+		{"mixtral-st", ""},
+		{"bert-cls-st", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g, err := formats.Open("../testdata/models/" + c.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			cfg, err := arch.ParseConfig(g.Config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src, err := forward.Load(g, cfg, forward.Options{Threads: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lengths := slices.Repeat([]int{16}, 24)
+			inputs := forward.ValidationInputs(7, lengths, src.Info().VocabSize)
+			cal := func(g *weights.Graph, cfg *arch.Config, hook LinearHook) error {
+				m, err := forward.Load(g, cfg, forward.Options{Threads: 2})
+				if err != nil {
+					return err
+				}
+				_, err = m.RunCapture(context.Background(), inputs, hook)
+				return err
+			}
+			gq, rep, err := Quantize(g, cfg, Options{Scheme: W4A16, GroupSize: 16, Method: GPTQ, GPTQ: GPTQOptions{Calibrate: cal}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.GPTQ.Calibrated+len(rep.GPTQ.RTN) != len(rep.Changed) || rep.GPTQ.Calibrated == 0 {
+				t.Errorf("%d calibrated, rtn %v, of %d", rep.GPTQ.Calibrated, rep.GPTQ.RTN, len(rep.Changed))
+			}
+			if c.rtn != "" && !slices.Contains(rep.GPTQ.RTN, c.rtn) || c.rtn == "" && len(rep.GPTQ.RTN) > 0 && c.name != "mixtral-st" {
+				t.Errorf("rounded to nearest: %v", rep.GPTQ.RTN)
+			}
+			gr, _, err := Quantize(g, cfg, Options{Scheme: W4A16, GroupSize: 16})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := src.RunBatch(context.Background(), inputs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			errOf := func(q *weights.Graph) float64 {
+				m, err := forward.Load(materialize(t, q), nil, forward.Options{Threads: 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.Info().Quantization != "int4" {
+					t.Fatalf("loads as %q", m.Info().Quantization)
+				}
+				outs, err := m.RunBatch(context.Background(), inputs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var e float64
+				for i, o := range outs {
+					a, _ := ref[i].Get(forward.OutputLastHiddenState)
+					b, _ := o.Get(forward.OutputLastHiddenState)
+					for k, v := range a.Data {
+						d := float64(v - b.Data[k])
+						e += d * d
+					}
+				}
+				return e
+			}
+			eg, er := errOf(gq), errOf(gr)
+			t.Logf("%s: ‖Δ last_hidden_state‖² gptq %.4g, rtn %.4g; rtn %v", c.name, eg, er, rep.GPTQ.RTN)
+			if !(eg < er) {
+				t.Errorf("gptq %.4g, rtn %.4g", eg, er)
+			}
+		})
+	}
+}
