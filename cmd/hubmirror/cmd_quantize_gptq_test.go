@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hubmirror/hubmirror/forward"
 )
 
 // gptqRun is what the GPTQ tests read of quantize --json.
@@ -113,6 +116,35 @@ func TestQuantizeGPTQUsageErrors(t *testing.T) {
 		}
 		if _, err := os.Stat(dst); err == nil {
 			t.Errorf("%v: wrote %s", c.args, dst)
+		}
+	}
+}
+
+// A calibration file's samples are its paragraphs, or its lines when it
+// has no blank line.
+func TestCalibrationSamples(t *testing.T) {
+	texts := func(ts []forward.Text) []string {
+		var out []string
+		for _, x := range ts {
+			out = append(out, x.Text)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{"a b\nc\n\n\nd\r\n\r\ne\n", []string{"a b\nc", "d", "e"}},
+		{"one\ntwo\r\n\nthree\n", []string{"one\ntwo", "three"}},
+		{"one\ntwo\n  three  \n", []string{"one", "two", "three"}},
+		{"\n\n  \n", nil},
+	} {
+		got := calibrationSamples("f", c.in)
+		if !slices.Equal(texts(got), c.want) {
+			t.Errorf("%q: %q, want %q", c.in, texts(got), c.want)
+		}
+		if len(got) > 0 && got[0].Name != "f#1" {
+			t.Errorf("%q: name %q", c.in, got[0].Name)
 		}
 	}
 }
