@@ -2123,6 +2123,13 @@ CASES = []
 EXTRA_FILES = {}
 
 
+def selected(name):
+    """Whether this run writes the case name (see --only): a costly case
+    (training) returns only what its README row needs otherwise."""
+    args = sys.argv[1:]
+    return not (len(args) >= 2 and args[0] == "--only" and name not in args[1].split(","))
+
+
 def case(fn):
     CASES.append(fn)
     return fn
@@ -2845,6 +2852,10 @@ def llama_gptq_st():
     sd = llama_weights(cfg, Init(1501), untied=True)
     sd["lm_head.weight"] = sd["lm_head.weight"] / 4
     texts = tl.text_ids()
+    prose = dict(texts)["prose"]
+    ids = torch.tensor([1] + prose[:40])
+    if not selected("llama-gptq-st"):  # only its README row is needed: no training
+        return cfg, sd, sd, "st", ids, {"last_hidden_state": None, "logits": None}
     train = [w for _, ids in texts for w in tl.windows(ids)]
     params = [p.requires_grad_() for p in sd.values()]
     opt = torch.optim.AdamW(params, lr=3e-3, weight_decay=0.0)
@@ -2865,8 +2876,6 @@ def llama_gptq_st():
             for lin in lins:
                 sd[p + lin + ".weight"][:, outliers] /= 8
     EXTRA_FILES["llama-gptq-st"] = {"tokenizer.json": json.dumps(tl.tokenizer_json(), indent=1) + "\n"}
-    prose = dict(texts)["prose"]
-    ids = torch.tensor([1] + prose[:40])
     with torch.no_grad():
         out = llama_forward(sd, cfg, ids)
     return cfg, sd, sd, "st", ids, out
