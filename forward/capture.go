@@ -10,12 +10,14 @@ import (
 )
 
 // LinearHook sees the input of a Linear product before it is computed
-// (RunCapture). name is the name of the weight's tensor in the Graph ("" for
-// a matrix the network derived from one, such as Phi-3's split qkv_proj), w
-// the model's weight, x the product's input rows [rows×w.In]. It returns
-// the weight to compute the product with instead of w (same Out and In), or
-// nil for w. It must not keep or change x.
-type LinearHook func(name string, w *kernels.Weight, x []float32, rows int) *kernels.Weight
+// (RunCapture). name is the name of the weight's tensor in the Graph, and
+// first the first output row of that tensor the product computes: 0, or
+// where the rows of a fused tensor the network splits start (Phi-3's
+// qkv_proj and gate_up_proj); name is "" for a matrix not found among the
+// tensors. w is the product's weight, x its input rows [rows×w.In]. The
+// hook returns the weight to compute the product with instead of w (same
+// Out and In), or nil for w. It must not keep or change x.
+type LinearHook func(name string, first int, w *kernels.Weight, x []float32, rows int) *kernels.Weight
 
 // RunCapture runs inputs as RunBatch does (in lockstep), calling hook once
 // before each Linear product with the rows of every sequence stacked in one
@@ -34,10 +36,45 @@ func (m *Model) RunCapture(ctx context.Context, inputs [][]int, hook LinearHook)
 		return nil, err
 	}
 	step := newLockstep(len(inputs), m.beforeLayer, m.threads)
+	slices := map[*kernels.Weight]rowSlice{}
 	step.capture = func(w *kernels.Weight, x []float32, rows int) *kernels.Weight {
-		return hook(m.names[w], w, x, rows)
+		if name, ok := m.names[w]; ok {
+			return hook(name, 0, w, x, rows)
+		}
+		r, ok := slices[w]
+		if !ok {
+			r = m.rowSliceOf(w)
+			slices[w] = r
+		}
+		return hook(r.name, r.first, w, x, rows)
 	}
 	return m.runLockstep(ctx, inputs, step)
+}
+
+// rowSlice locates a matrix inside a tensor's rows.
+type rowSlice struct {
+	name  string
+	first int
+}
+
+// rowSliceOf finds the tensor whose rows w views (a float matrix the
+// network cut out of a fused one); "" when there is none.
+func (m *Model) rowSliceOf(w *kernels.Weight) rowSlice {
+	if w.Int4 != nil || w.InMajor || len(w.Data) == 0 {
+		return rowSlice{}
+	}
+	row := w.In * w.DType.Size()
+	for p, name := range m.names {
+		if p.DType != w.DType || p.InMajor || p.In != w.In || p.Out < w.Out || len(p.Data) != p.Out*row {
+			continue
+		}
+		for k := 0; k+w.Out <= p.Out; k++ {
+			if &p.Data[k*row] == &w.Data[0] {
+				return rowSlice{name, k}
+			}
+		}
+	}
+	return rowSlice{}
 }
 
 // captured computes the products of the calls through the capture hook:

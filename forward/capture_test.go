@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -28,12 +29,12 @@ func TestRunCaptureSeesEveryLinear(t *testing.T) {
 	}
 	seen := map[string][]float32{}
 	var order []string
-	got, err := m.RunCapture(context.Background(), inputs, func(name string, w *kernels.Weight, x []float32, rows int) *kernels.Weight {
+	got, err := m.RunCapture(context.Background(), inputs, func(name string, first int, w *kernels.Weight, x []float32, rows int) *kernels.Weight {
 		if rows != 15 || len(x) != rows*w.In {
 			t.Errorf("%s: %d rows, %d values, want 15 rows of %d", name, rows, len(x), w.In)
 		}
-		if _, ok := seen[name]; ok {
-			t.Errorf("%s: called twice", name)
+		if _, ok := seen[name]; ok || first != 0 {
+			t.Errorf("%s: called twice, or from row %d", name, first)
 		}
 		seen[name] = slices.Clone(x)
 		order = append(order, name)
@@ -67,16 +68,16 @@ func TestRunCaptureSeesEveryLinear(t *testing.T) {
 	// embeddings in order: the first sequence's first row is that of a
 	// run of it alone.
 	x0 := seen["model.layers.0.self_attn.q_proj.weight"]
-	var first []float32
-	if _, err := m.RunCapture(context.Background(), inputs[:1], func(name string, w *kernels.Weight, x []float32, rows int) *kernels.Weight {
-		if first == nil {
-			first = slices.Clone(x)
+	var alone []float32
+	if _, err := m.RunCapture(context.Background(), inputs[:1], func(name string, first int, w *kernels.Weight, x []float32, rows int) *kernels.Weight {
+		if alone == nil {
+			alone = slices.Clone(x)
 		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(first, x0[:len(first)]) {
+	if !slices.Equal(alone, x0[:len(alone)]) {
 		t.Error("the first sequence's rows are not first in the stack")
 	}
 }
@@ -125,7 +126,7 @@ func TestRunCaptureReplaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := m.RunCapture(context.Background(), inputs, func(name string, w *kernels.Weight, x []float32, rows int) *kernels.Weight {
+	got, err := m.RunCapture(context.Background(), inputs, func(name string, first int, w *kernels.Weight, x []float32, rows int) *kernels.Weight {
 		if name == target {
 			return &kernels.Weight{Out: w.Out, In: w.In, DType: weights.F32, Data: b}
 		}
@@ -182,5 +183,36 @@ func TestTextInputs(t *testing.T) {
 	}
 	if _, err := tm.TextInputs(tok, []Text{{Name: "t", Text: "zzz"}}, 100); err == nil || !strings.Contains(err.Error(), "outside the model's vocabulary") {
 		t.Errorf("ids beyond the vocabulary: %v", err)
+	}
+}
+
+// Phi-3's q/k/v and gate/up are row slices of its fused qkv_proj and
+// gate_up_proj: the hook gets the fused tensor's name and each slice's
+// first row.
+func TestRunCaptureRowSlices(t *testing.T) {
+	g := openGraph(t, fixtures+"/phi3-st")
+	m, err := Load(g, nil, Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if _, err := m.RunCapture(context.Background(), [][]int{{1, 2, 3}}, func(name string, first int, w *kernels.Weight, x []float32, rows int) *kernels.Weight {
+		if strings.HasPrefix(name, "model.layers.0.") {
+			got = append(got, fmt.Sprintf("%s %d %d", strings.TrimPrefix(name, "model.layers.0."), first, w.Out))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	gu, _ := g.Tensor("model.layers.0.mlp.gate_up_proj.weight")
+	q, kv, inter := 64, 32, int(gu.Shape[0])/2 // 4 heads and 2 KV heads of 16
+	want := []string{
+		fmt.Sprintf("self_attn.qkv_proj.weight 0 %d", q), fmt.Sprintf("self_attn.qkv_proj.weight %d %d", q, kv),
+		fmt.Sprintf("self_attn.qkv_proj.weight %d %d", q+kv, kv), fmt.Sprintf("self_attn.o_proj.weight 0 %d", m.Info().HiddenSize),
+		fmt.Sprintf("mlp.gate_up_proj.weight 0 %d", inter), fmt.Sprintf("mlp.gate_up_proj.weight %d %d", inter, inter),
+		fmt.Sprintf("mlp.down_proj.weight 0 %d", m.Info().HiddenSize),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("products %q, want %q", got, want)
 	}
 }

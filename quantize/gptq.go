@@ -42,9 +42,11 @@ import (
 // quantized q/k/v, down_proj that of gate/up: GPTQ's sequential mode).
 // Memory holds one Hessian (and the copy of the input it was computed
 // from: q/k/v, and gate/up, share one input and so one H) besides the
-// activations of the calibration set. A Linear no calibration row reaches
-// (a network-derived matrix, an expert no token goes to) is rounded to
-// nearest; the report lists it.
+// activations of the calibration set. The row slices of a fused tensor
+// the network splits (Phi-3's qkv_proj, gate_up_proj) are quantized one by
+// one: GPTQ treats each row on its own, so that is the whole tensor's
+// result. A Linear no calibration row reaches (an expert no token goes
+// to) is rounded to nearest; the report lists it.
 
 // Method is how w4a16 chooses its codes.
 type Method string
@@ -67,10 +69,11 @@ func ParseMethod(s string) (Method, error) {
 }
 
 // LinearHook is what a Calibrator calls before each Linear product
-// (forward.LinearHook): the weight's tensor name, the weight, the input
-// rows [rows×w.In] of every calibration sequence; it returns the weight to
-// compute the product with (nil: w).
-type LinearHook = func(name string, w *kernels.Weight, x []float32, rows int) *kernels.Weight
+// (forward.LinearHook): the weight's tensor name, the first of the
+// tensor's rows the product computes (not 0 for the slices of a fused
+// tensor), the weight, the input rows [rows×w.In] of every calibration
+// sequence; it returns the weight to compute the product with (nil: w).
+type LinearHook = func(name string, first int, w *kernels.Weight, x []float32, rows int) *kernels.Weight
 
 // Calibrator runs the calibration inputs through the model of g (config
 // cfg) in one batch, calling hook before each Linear product: in hubmirror,
@@ -151,7 +154,13 @@ type gptqLayer struct {
 	t       *weights.Tensor
 	out, in int
 	inMajor bool
-	res     *int4Result
+	// part holds the rows quantized so far (all of them at once, or the
+	// row slices of a fused tensor one by one), done their first rows and
+	// filled their number; res is part once every row is.
+	part   *int4Result
+	done   map[int]bool
+	filled int
+	res    *int4Result
 }
 
 // gptqRun is the state of a calibration.
@@ -241,34 +250,56 @@ func (r *gptqRun) report(opts Options) (Method, *GPTQReport) {
 	return GPTQ, rep
 }
 
-// hook quantizes the weight name when its product is reached and returns
-// its dequantized version for the product.
-func (r *gptqRun) hook(name string, w *kernels.Weight, x []float32, rows int) *kernels.Weight {
+// hook quantizes the rows [first, first+w.Out) of the weight name when
+// their product is reached and returns their dequantized version for the
+// product.
+func (r *gptqRun) hook(name string, first int, w *kernels.Weight, x []float32, rows int) *kernels.Weight {
 	l := r.layers[name]
 	if l == nil || r.err != nil || rows == 0 {
 		return nil
 	}
-	if l.res == nil {
-		if w.In != l.in || w.Out != l.out || len(x) < rows*l.in {
-			r.err = fmt.Errorf("quantize: gptq: %s: a product of %d×%d with %d rows of %d values, the weight is %d×%d",
-				name, w.Out, w.In, rows, len(x)/max(rows, 1), l.out, l.in)
-			return nil
-		}
-		res, err := r.quantize(l, x[:rows*l.in], rows)
+	n := w.Out
+	if w.In != l.in || first < 0 || first+n > l.out || len(x) < rows*l.in {
+		r.err = fmt.Errorf("quantize: gptq: %s: a product of rows %d..%d of %d inputs with %d rows of %d values, the weight is %d×%d",
+			name, first, first+n, w.In, rows, len(x)/rows, l.out, l.in)
+		return nil
+	}
+	groups := (l.in + l.groupSize(r.gs) - 1) / l.groupSize(r.gs)
+	if !l.done[first] {
+		res, err := r.quantize(l, first, n, x[:rows*l.in], rows)
 		if err != nil {
 			r.err = fmt.Errorf("quantize %s: %w", name, err)
 			return nil
 		}
-		l.res = res
+		if l.part == nil {
+			l.part = &int4Result{codes: make([]int8, l.out*l.in), scales: make([]float32, l.out*groups)}
+			if r.asym {
+				l.part.zeros = make([]int8, l.out*groups)
+			}
+			l.done = map[int]bool{}
+		}
+		copy(l.part.codes[first*l.in:], res.codes)
+		copy(l.part.scales[first*groups:], res.scales)
+		if r.asym {
+			copy(l.part.zeros[first*groups:], res.zeros)
+		}
+		l.done[first] = true
+		if l.filled += n; l.filled == l.out {
+			l.res = l.part
+		}
 		r.rows = max(r.rows, rows)
 	}
-	dq := dequantizeInt4(l.res, l.out, l.in, l.groupSize(r.gs))
+	view := &int4Result{codes: l.part.codes[first*l.in : (first+n)*l.in], scales: l.part.scales[first*groups : (first+n)*groups]}
+	if r.asym {
+		view.zeros = l.part.zeros[first*groups : (first+n)*groups]
+	}
+	dq := dequantizeInt4(view, n, l.in, l.groupSize(r.gs))
 	b := make([]byte, 4*len(dq))
 	if err := weights.EncodeFloat32(b, dq, weights.F32); err != nil {
 		r.err = err
 		return nil
 	}
-	return &kernels.Weight{Out: l.out, In: l.in, DType: weights.F32, Data: b}
+	return &kernels.Weight{Out: n, In: l.in, DType: weights.F32, Data: b}
 }
 
 // groupSize is the effective group size of l (its input size when per
@@ -280,8 +311,11 @@ func (l *gptqLayer) groupSize(gs int) int {
 	return gs
 }
 
-// quantize runs GPTQ on l with its inputs x [rows×in].
-func (r *gptqRun) quantize(l *gptqLayer, x []float32, rows int) (*int4Result, error) {
+// quantize runs GPTQ on the rows [first, first+n) of l with their inputs
+// x [rows×in] (GPTQ treats each row on its own: the rows of a fused
+// tensor quantized slice by slice with the same inputs are what the whole
+// tensor would give).
+func (r *gptqRun) quantize(l *gptqLayer, first, n int, x []float32, rows int) (*int4Result, error) {
 	b, err := l.t.Bytes()
 	if err != nil {
 		return nil, err
@@ -290,17 +324,18 @@ func (r *gptqRun) quantize(l *gptqLayer, x []float32, rows int) (*int4Result, er
 	if err != nil {
 		return nil, err
 	}
+	w = w[first*l.in : (first+n)*l.in]
 	if !slices.Equal(x, r.lastX) {
 		r.lastF = nil // drop the old one first
 		r.lastF = factorHessian(hessian(x, rows, l.in, r.threads), l.in, r.damp, r.threads)
 		r.lastX = append(r.lastX[:0], x...)
 		r.hessians++
 	}
-	res, stable, err := gptqWeight(w, r.lastF, l.out, l.in, l.groupSize(r.gs), r.asym, l.t.DType, r.blockSize, r.threads)
+	res, stable, err := gptqWeight(w, r.lastF, n, l.in, l.groupSize(r.gs), r.asym, l.t.DType, r.blockSize, r.threads)
 	if err != nil {
 		return nil, err
 	}
-	if !stable {
+	if !stable && !slices.Contains(r.unstable, l.t.Name) {
 		r.unstable = append(r.unstable, l.t.Name)
 	}
 	return res, nil
