@@ -30,8 +30,12 @@ import (
 // when its first column is reached. The updates to the columns beyond a
 // block of 128 are applied once per block (the paper's lazy batch updates;
 // the same result up to rounding). Columns are in their order (act-order
-// off). Everything is float64 except what the quantizer computes in
-// float32 (scales, codes, dequantized values).
+// off). The weights, the errors and H's sums are float64; the quantizer
+// computes in float32 (scales, codes, dequantized values), as do the two
+// large products, H over chunks of 256 rows and the once-per-block
+// updates, which run on the kernels' f32 matrix product (their results
+// added to the float64 values). The result matches a float64 PyTorch
+// GPTQ code for code on the test layers (quantize/testdata/gen_gptq.py).
 //
 // The calibration (Calibrator, forward.Model.RunCapture) runs the
 // calibration inputs through the source model in one batch, and each
