@@ -3,6 +3,7 @@ package quantize
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 
@@ -101,7 +102,7 @@ type GPTQOptions struct {
 	// to it; 0 means DefaultGPTQDamp.
 	Damp float64
 	// Threads is the number of goroutines of the Hessians and updates; 0
-	// means Options.Threads.
+	// means Options.Threads, else runtime.GOMAXPROCS(0).
 	Threads int
 }
 
@@ -199,7 +200,10 @@ func runGPTQ(g *weights.Graph, cfg *arch.Config, p *planner, opts Options) (*gpt
 		r.damp = DefaultGPTQDamp
 	}
 	if r.threads <= 0 {
-		r.threads = max(opts.Threads, 1)
+		r.threads = opts.Threads
+	}
+	if r.threads <= 0 {
+		r.threads = runtime.GOMAXPROCS(0)
 	}
 	for _, t := range g.Tensors() {
 		if !p.quantized(t) {
