@@ -16,7 +16,8 @@ import (
 // qkv_proj and gate_up_proj); name is "" for a matrix not found among the
 // tensors. w is the product's weight, x its input rows [rows×w.In]. The
 // hook returns the weight to compute the product with instead of w (same
-// Out and In), or nil for w. It must not keep or change x.
+// Out and In; one of another shape is not used), or nil for w. It must
+// not keep or change x.
 type LinearHook func(name string, first int, w *kernels.Weight, x []float32, rows int) *kernels.Weight
 
 // RunCapture runs inputs as RunBatch does (in lockstep), calling hook once
@@ -36,15 +37,15 @@ func (m *Model) RunCapture(ctx context.Context, inputs [][]int, hook LinearHook)
 		return nil, err
 	}
 	step := newLockstep(len(inputs), m.beforeLayer, m.threads)
-	slices := map[*kernels.Weight]rowSlice{}
+	found := map[*kernels.Weight]rowSlice{}
 	step.capture = func(w *kernels.Weight, x []float32, rows int) *kernels.Weight {
 		if name, ok := m.names[w]; ok {
 			return hook(name, 0, w, x, rows)
 		}
-		r, ok := slices[w]
+		r, ok := found[w]
 		if !ok {
 			r = m.rowSliceOf(w)
-			slices[w] = r
+			found[w] = r
 		}
 		return hook(r.name, r.first, w, x, rows)
 	}
@@ -86,7 +87,7 @@ func (l *lockstep) captured() {
 	if !l.sameProduct() {
 		for _, c := range l.calls {
 			w := c.w
-			if r := l.capture(w, c.x[:c.m*w.In], c.m); r != nil {
+			if r := l.capture(w, c.x[:c.m*w.In], c.m); r != nil && r.Out == w.Out && r.In == w.In {
 				w = r
 			}
 			kernels.Linear(c.y, c.x, c.m, w, c.b, l.threads)
@@ -105,7 +106,7 @@ func (l *lockstep) captured() {
 		copy(l.x[r*w.In:], c.x[:c.m*w.In])
 		r += c.m
 	}
-	if nw := l.capture(w, l.x, rows); nw != nil {
+	if nw := l.capture(w, l.x, rows); nw != nil && nw.Out == w.Out && nw.In == w.In {
 		w = nw
 	}
 	if rows > 0 {
