@@ -84,7 +84,7 @@ func TestRunCaptureSeesEveryLinear(t *testing.T) {
 
 // TestRunCaptureReplaces: a weight the hook returns is the one the
 // product uses, and later layers see its outputs: the same outputs as the
-// model whose tensor holds that weight.
+// model whose tensor holds that weight. One of another shape is ignored.
 func TestRunCaptureReplaces(t *testing.T) {
 	g := openGraph(t, fixtures+"/llama-tiny-st")
 	m, err := Load(g, nil, Options{Threads: 1})
@@ -139,8 +139,18 @@ func TestRunCaptureReplaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A weight of another shape is not used.
+	same, err := m.RunCapture(context.Background(), inputs, func(name string, first int, w *kernels.Weight, x []float32, rows int) *kernels.Weight {
+		return &kernels.Weight{Out: 1, In: 1, DType: weights.F32, Data: make([]byte, 4)}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range want {
 		for j, o := range want[i].Tensors {
+			if !slices.Equal(orig[i].Tensors[j].Data, same[i].Tensors[j].Data) {
+				t.Errorf("sequence %d, %s: a 1×1 replacement was used", i, o.Name)
+			}
 			if !slices.Equal(o.Data, got[i].Tensors[j].Data) {
 				t.Errorf("sequence %d, %s: differs from the edited model", i, o.Name)
 			}
