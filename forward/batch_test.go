@@ -141,7 +141,7 @@ func TestLockstepStacksProducts(t *testing.T) {
 			got[i] = make([]float32, m*out)
 			wg.Go(func() {
 				defer l.leave()
-				l.linear(got[i], x, m, ws[i], bias)
+				l.linear(i, got[i], x, m, ws[i], bias)
 			})
 		}
 		wg.Wait()

@@ -29,10 +29,14 @@ type tensorSet struct {
 	acts       **actArgs // int8Activations, once read
 	// transientW8A8 packs W8A8 weights per product (see w8a8.go).
 	transientW8A8 bool
+	// names maps each matrix read from a tensor to the tensor's name (for
+	// RunCapture's hook).
+	names map[*kernels.Weight]string
 }
 
 func newTensorSet(g *weights.Graph) *tensorSet {
-	return &tensorSet{g: g, used: map[string]bool{}, matrixElems: map[weights.DType]int64{}, quantElems: map[string]int64{}}
+	return &tensorSet{g: g, used: map[string]bool{}, matrixElems: map[weights.DType]int64{}, quantElems: map[string]int64{},
+		names: map[*kernels.Weight]string{}}
 }
 
 // detectPrefix sets the base-model prefix: the first of the family's
@@ -213,6 +217,7 @@ func (s *tensorSet) toMatrix(t *weights.Tensor, out, in int, conv1d bool) (*kern
 		return nil, fmt.Errorf("%w: tensor %s: %v", ErrWeights, quote(t.Name), err)
 	}
 	s.used[t.Name] = true
+	s.names[w] = t.Name
 	s.matrixElems[w.DType] += int64(out) * int64(in)
 	return w, nil
 }

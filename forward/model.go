@@ -167,6 +167,7 @@ type runConfig struct {
 	threads     int
 	beforeLayer func()
 	batch       *lockstep
+	seq         int // the sequence's index in the batch
 }
 
 // linear computes y[m×Out] = x[m×In]·Wᵀ + b: alone, or in a RunBatch as
@@ -176,7 +177,7 @@ func (rc runConfig) linear(y, x []float32, m int, w *kernels.Weight, b []float32
 		linearReleasing(y, x, m, w, b, rc.threads, rc.beforeLayer)
 		return
 	}
-	rc.batch.linear(y, x, m, w, b)
+	rc.batch.linear(rc.seq, y, x, m, w, b)
 }
 
 // layer is called before each layer: it checks ctx, then calls the hook.
@@ -199,6 +200,8 @@ type Model struct {
 	beforeLayer func()
 	net         network
 	pooling     *Pooling // set by SetPooling
+	// names are the tensor names of the matrices (RunCapture).
+	names map[*kernels.Weight]string
 }
 
 // Load builds the model that cfg describes from the tensors of g. cfg may be
@@ -254,6 +257,7 @@ func Load(g *weights.Graph, cfg *arch.Config, opts Options) (*Model, error) {
 		m.info.Quantization = "int8"
 	}
 	m.info.Unused = s.unused()
+	m.names = s.names
 	return m, nil
 }
 
@@ -321,14 +325,18 @@ func (m *Model) RunBatch(ctx context.Context, inputs [][]int) ([]*Outputs, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	step := newLockstep(len(inputs), m.beforeLayer, m.threads)
+	return m.runLockstep(ctx, inputs, newLockstep(len(inputs), m.beforeLayer, m.threads))
+}
+
+// runLockstep runs inputs in lockstep through step.
+func (m *Model) runLockstep(ctx context.Context, inputs [][]int, step *lockstep) ([]*Outputs, error) {
 	outs := make([]*Outputs, len(inputs))
 	errs := make([]error, len(inputs))
 	var wg sync.WaitGroup
 	for i, ids := range inputs {
 		wg.Go(func() {
 			defer step.leave()
-			outs[i], errs[i] = m.run(ctx, ids, runConfig{threads: m.threads, beforeLayer: step.wait, batch: step})
+			outs[i], errs[i] = m.run(ctx, ids, runConfig{threads: m.threads, beforeLayer: step.wait, batch: step, seq: i})
 		})
 	}
 	wg.Wait()
@@ -359,10 +367,14 @@ type lockstep struct {
 	calls   []linearCall // the products of the goroutines arrived
 	x, y    []float32    // the stacked rows of a product
 	stacks  int          // products computed over stacked rows
+
+	// capture is RunCapture's hook, or nil.
+	capture func(w *kernels.Weight, x []float32, rows int) *kernels.Weight
 }
 
 // linearCall is one goroutine's Linear product at a sync point.
 type linearCall struct {
+	seq  int
 	y, x []float32
 	m    int
 	w    *kernels.Weight
@@ -379,8 +391,8 @@ func newLockstep(n int, hook func(), threads int) *lockstep {
 func (l *lockstep) wait() { l.arrive(nil) }
 
 // linear is the sync point of a Linear product.
-func (l *lockstep) linear(y, x []float32, m int, w *kernels.Weight, b []float32) {
-	l.arrive(&linearCall{y: y, x: x, m: m, w: w, b: b})
+func (l *lockstep) linear(seq int, y, x []float32, m int, w *kernels.Weight, b []float32) {
+	l.arrive(&linearCall{seq: seq, y: y, x: x, m: m, w: w, b: b})
 }
 
 func (l *lockstep) arrive(c *linearCall) {
@@ -416,6 +428,8 @@ func (l *lockstep) openLocked() {
 		if l.hook != nil {
 			l.hook()
 		}
+	case l.capture != nil:
+		l.captured()
 	case len(l.calls) == l.arrived && l.sameProduct():
 		l.stacked()
 	default: // not one product (the networks diverged): each on its own

@@ -135,6 +135,9 @@ type int4Job struct {
 	mu     sync.Mutex
 	scales []float32
 	zeros  []int8
+	// codes, when set (GPTQ), are the codes [out][in], computed with scales
+	// and zeros given too.
+	codes []int8
 }
 
 func (j *int4Job) weights() ([]float32, error) {
@@ -168,6 +171,9 @@ func (j *int4Job) params(w []float32) ([]float32, []int8, error) {
 
 // packed returns weight_packed's bytes.
 func (j *int4Job) packed() ([]byte, error) {
+	if j.codes != nil {
+		return kernels.PackInt4(j.codes, j.out, j.in), nil
+	}
 	w, err := j.weights()
 	if err != nil {
 		return nil, err
@@ -182,8 +188,10 @@ func (j *int4Job) packed() ([]byte, error) {
 // int4Tensors returns the lazy tensors of the pack-quantized layout for t:
 // weight_packed, weight_scale, weight_shape and, for asym,
 // weight_zero_point. A Conv1D weight (stored [in][out]) is packed in the
-// Linear orientation [out][in], as weight_shape says.
-func int4Tensors(t *weights.Tensor, cfg *arch.Config, groupSize int, asym bool) ([]*weights.Tensor, error) {
+// Linear orientation [out][in], as weight_shape says. pre, when not nil,
+// holds codes and parameters already computed (GPTQ) instead of rounding
+// to nearest.
+func int4Tensors(t *weights.Tensor, cfg *arch.Config, groupSize int, asym bool, pre *int4Result) ([]*weights.Tensor, error) {
 	o, i, err := linearDims(t, cfg)
 	if err != nil {
 		return nil, err
@@ -200,6 +208,9 @@ func int4Tensors(t *weights.Tensor, cfg *arch.Config, groupSize int, asym bool) 
 	groups := (in + int64(gs) - 1) / int64(gs)
 	job := &int4Job{src: t, out: int(out), in: int(in), inMajor: arch.IsConv1D(cfg, t.Name), groupSize: gs, asym: asym,
 		scaleType: t.DType}
+	if pre != nil {
+		job.scales, job.zeros, job.codes = pre.scales, pre.zeros, pre.codes
+	}
 	wrap := func(f func() ([]byte, error)) weights.Source {
 		return weights.SourceFunc(func() ([]byte, error) {
 			b, err := f()

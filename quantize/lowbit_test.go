@@ -94,7 +94,7 @@ func TestW4A16MatchesCompressedTensors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ts, err := int4Tensors(src, nil, c.Group, c.Asym)
+		ts, err := int4Tensors(src, nil, c.Group, c.Asym, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

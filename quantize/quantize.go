@@ -75,6 +75,11 @@ type Options struct {
 	GroupSize int
 	// Asym (w4a16 only) gives each group a zero point as well as a scale.
 	Asym bool
+	// Method (w4a16 only) is how the codes are chosen: RTN ("" too) or
+	// GPTQ, which needs GPTQ.Calibrate.
+	Method Method
+	// GPTQ configures Method GPTQ.
+	GPTQ GPTQOptions
 	// Keep lists glob patterns (fnmatch style, * matches dots) of tensor
 	// names that stay in float although the rule would quantize them.
 	Keep []string
@@ -116,6 +121,9 @@ type Report struct {
 	// Ignored lists the module names (weight names without ".weight") of
 	// Linear-shaped tensors kept in float, for quantization_config.ignore.
 	Ignored []string `json:"-"`
+	// Method is the rounding of w4a16 (rtn, gptq); GPTQ what GPTQ did.
+	Method Method      `json:"method,omitempty"`
+	GPTQ   *GPTQReport `json:"gptq,omitempty"`
 }
 
 // planner decides which tensors the int8 scheme quantizes.
@@ -162,6 +170,9 @@ func (p *planner) quantized(t *weights.Tensor) bool {
 // with the changes the scheme implies (torch_dtype, quantization_config).
 func Quantize(g *weights.Graph, cfg *arch.Config, opts Options) (*weights.Graph, *Report, error) {
 	if _, err := ParseScheme(string(opts.Scheme)); err != nil {
+		return nil, nil, err
+	}
+	if err := checkMethod(opts); err != nil {
 		return nil, nil, err
 	}
 	keep, err := compile(opts.Keep)
@@ -211,6 +222,11 @@ func Quantize(g *weights.Graph, cfg *arch.Config, opts Options) (*weights.Graph,
 		if opts.GroupSize > 0 && (opts.Scheme == FP8 || opts.Scheme == W8A8) {
 			return nil, nil, fmt.Errorf("quantize: the %s scheme has per-channel scales, no group size", opts.Scheme)
 		}
+		gq, err := runGPTQ(g, cfg, p, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		rep.Method, rep.GPTQ = gq.report(opts)
 		out = g.Derive()
 		for _, t := range g.Tensors() {
 			if !p.quantized(t) {
@@ -238,7 +254,7 @@ func Quantize(g *weights.Graph, cfg *arch.Config, opts Options) (*weights.Graph,
 				}
 				ts = []*weights.Tensor{q, scale}
 			case W4A16:
-				if ts, err = int4Tensors(t, cfg, opts.GroupSize, opts.Asym); err != nil {
+				if ts, err = int4Tensors(t, cfg, opts.GroupSize, opts.Asym, gq.result(t.Name)); err != nil {
 					return nil, nil, err
 				}
 				to = weights.I32

@@ -2119,6 +2119,16 @@ def prefixed(sd, prefix, skip=()):
 
 
 CASES = []
+# EXTRA_FILES[case] maps file names to the text of files a case writes
+# beside its weights (a tokenizer).
+EXTRA_FILES = {}
+
+
+def selected(name):
+    """Whether this run writes the case name (see --only): a costly case
+    (training) returns only what its README row needs otherwise."""
+    args = sys.argv[1:]
+    return not (len(args) >= 2 and args[0] == "--only" and name not in args[1].split(","))
 
 
 def case(fn):
@@ -3031,6 +3041,54 @@ def qwen3moe_fused_bf16_st():
     return fused_case(qwen3moe_bf16_st)
 
 
+@case
+def llama_gptq_st():
+    """LlamaForCausalLM made for GPTQ (quantize --method gptq): 2 layers,
+    hidden 128, intermediate 256, GQA 4/2 heads, 64 positions, trained for 300
+    AdamW steps on the project's text set (forward/textset) byte by byte, with
+    train_textlm.py's byte tokenizer (tokenizer.json); then 4 hidden channels
+    (3, 35, 67, 99) turned into activation outliers as in real LLMs: their
+    input_layernorm and post_attention_layernorm weights times 8 and the
+    matching input columns of q/k/v_proj and gate/up_proj divided by 8 (the
+    same function, but columns that round to nearest loses). int4 in groups
+    of 128: perplexity ratio on the text set 1.108 round to nearest, 1.042
+    GPTQ. Input: the first 40 bytes of prose.txt after <s>."""
+    import train_textlm as tl  # its byte tokenizer and text windows
+
+    cfg = llama_config(vocab_size=259, intermediate_size=256, hidden_size=128, num_attention_heads=4,
+                       num_key_value_heads=2, num_hidden_layers=2)
+    sd = llama_weights(cfg, Init(1501), untied=True)
+    sd["lm_head.weight"] = sd["lm_head.weight"] / 4
+    texts = tl.text_ids()
+    prose = dict(texts)["prose"]
+    ids = torch.tensor([1] + prose[:40])
+    if not selected("llama-gptq-st"):  # only its README row is needed: no training
+        return cfg, sd, sd, "st", ids, {"last_hidden_state": None, "logits": None}
+    train = [w for _, ids in texts for w in tl.windows(ids)]
+    params = [p.requires_grad_() for p in sd.values()]
+    opt = torch.optim.AdamW(params, lr=3e-3, weight_decay=0.0)
+    g = torch.Generator().manual_seed(1502)
+    for _ in range(300):
+        opt.zero_grad()
+        batch = [train[i] for i in torch.randint(0, len(train), (8,), generator=g).tolist()]
+        loss = sum(tl.nll_sum(sd, cfg, w)[0] for w in batch) / sum(len(w) - 1 for w in batch)
+        loss.backward()
+        opt.step()
+    sd = {k: v.detach().float().contiguous() for k, v in sd.items()}
+    outliers = [3, 35, 67, 99]
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        for norm_name, lins in (("input_layernorm", ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj")),
+                                ("post_attention_layernorm", ("mlp.gate_proj", "mlp.up_proj"))):
+            sd[p + norm_name + ".weight"][outliers] *= 8
+            for lin in lins:
+                sd[p + lin + ".weight"][:, outliers] /= 8
+    EXTRA_FILES["llama-gptq-st"] = {"tokenizer.json": json.dumps(tl.tokenizer_json(), indent=1) + "\n"}
+    with torch.no_grad():
+        out = llama_forward(sd, cfg, ids)
+    return cfg, sd, sd, "st", ids, out
+
+
 def name_of(fn):
     return fn.__name__.replace("_", "-")
 
@@ -3062,6 +3120,9 @@ def main():
         for f in os.listdir(d):
             os.remove(os.path.join(d, f))
         write_config(os.path.join(d, "config.json"), cfg)
+        for fname, text in EXTRA_FILES.get(name, {}).items():
+            with open(os.path.join(d, fname), "w") as f:
+                f.write(text)
         stored = {k: v.contiguous() for k, v in stored.items()}
         if fmt == "st":
             write_safetensors(os.path.join(d, "model.safetensors"), stored, {"format": "pt"})

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -28,7 +31,13 @@ token at run time, as vLLM runs it); the forward pass runs them on int8 dot prod
 groups of --group-size inputs (default 128; the last group of a row may be shorter), round
 to nearest, symmetric or with --asym a zero point per group, in the compressed-tensors
 pack-quantized layout (weight_packed: eight codes to an int32, weight_scale,
-weight_zero_point, weight_shape). --scheme fp8 stores them as F8_E4M3 with a scale per
+weight_zero_point, weight_shape). --method gptq chooses the int4 codes with GPTQ instead
+(column by column, each column's error compensated on the next ones with the inverse
+Hessian of the layer's inputs; same layout): the calibration text, the project's text set
+or --calibration-file F (plain text, one sample per paragraph, or per line when it has no
+blank lines; at most --calibration-tokens tokens, default 8192), is encoded with SRC's
+tokenizer and run through SRC in one batch, each Linear quantized when its inputs are
+reached (later layers see the quantized earlier ones). --scheme fp8 stores them as F8_E4M3 with a scale per
 output channel (compressed-tensors float-quantized, llm-compressor's FP8_DYNAMIC config:
 activations quantized per token at run time by the server). Embeddings, norms, biases and heads
 (lm_head, classifiers) stay in float; --keep GLOB keeps more, --include GLOB quantizes
@@ -53,7 +62,9 @@ thresholds of exact (f32), f16, bf16, int8 (q8_0, q6_k) or kquant (q4_0, q4_k_m,
 			&cli.StringFlag{Name: "scheme", Usage: "int8, w8a8, w4a16, fp8, fp16 or bf16 (required); with --format gguf: q8_0, f16, bf16, f32, q4_0, q4_k_m, q5_k_m or q6_k"},
 			&cli.IntFlag{Name: "group-size", Usage: "int8, w4a16: inputs per scale (0: one scale per output channel; w4a16 default 128)"},
 			&cli.BoolFlag{Name: "asym", Usage: "w4a16: a zero point per group as well as a scale"},
-			&cli.StringFlag{Name: "method", Value: "rtn", Usage: "w4a16: rtn (round to nearest)"},
+			&cli.StringFlag{Name: "method", Value: "rtn", Usage: "w4a16: rtn (round to nearest) or gptq (calibrated on text)"},
+			&cli.StringFlag{Name: "calibration-file", Usage: "--method gptq: calibration text (default: the project's text set)"},
+			&cli.IntFlag{Name: "calibration-tokens", Value: forward.MaxTextTokens, Usage: "--method gptq: most calibration tokens"},
 			&cli.StringSliceFlag{Name: "keep", Usage: "glob of tensor names to keep in float (repeatable)"},
 			&cli.StringSliceFlag{Name: "include", Usage: "glob of 2-D weights to quantize although the rule keeps them (repeatable)"},
 			&cli.StringFlag{Name: "format", Value: "safetensors", Usage: "safetensors, or gguf (--scheme q8_0, f16, bf16, f32, q4_0, q4_k_m, q5_k_m or q6_k)"},
@@ -92,8 +103,13 @@ thresholds of exact (f32), f16, bf16, int8 (q8_0, q6_k) or kquant (q4_0, q4_k_m,
 			if c.Bool("asym") && scheme != quantize.W4A16 {
 				return usageErrorf("--asym is for --scheme w4a16")
 			}
-			if m := c.String("method"); m != "rtn" {
-				return usageErrorf("--method %q: only rtn (round to nearest) is implemented", m)
+			method, err := quantize.ParseMethod(c.String("method"))
+			if err != nil {
+				return usageErrorf("--method: %v", err)
+			}
+			calib, err := calibrationFlags(c, method, scheme)
+			if err != nil {
+				return err
 			}
 			kind := map[quantize.Scheme]forward.Kind{quantize.Int8: forward.KindInt8, quantize.W4A16: forward.KindInt4, quantize.FP8: forward.KindFP8,
 				quantize.W8A8: forward.KindInt8, quantize.FP16: forward.KindF16, quantize.BF16: forward.KindBF16}[scheme]
@@ -102,14 +118,21 @@ thresholds of exact (f32), f16, bf16, int8 (q8_0, q6_k) or kquant (q4_0, q4_k_m,
 				return err
 			}
 			qo := quantize.Options{Scheme: scheme, GroupSize: groupSize, Asym: c.Bool("asym"), Keep: c.StringSlice("keep"), Include: c.StringSlice("include"),
-				Threads: c.Int("threads")}
+				Threads: c.Int("threads"), Method: method}
+			if method == quantize.GPTQ {
+				qo.GPTQ = quantize.GPTQOptions{Calibrate: calib.calibrator(c.Context, opts.Threads), Threads: opts.Threads}
+			}
 			pass := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 				return quantize.Quantize(g, cfg, qo)
 			}
 			if f := c.String("format"); f != "safetensors" {
 				return usageErrorf("--format %q: want safetensors or gguf", f)
 			}
-			res, err := buildArtifact(c.Context, args[0], args[1], fmt.Sprintf("quantize %s", scheme), pass, opts)
+			name := fmt.Sprintf("quantize %s", scheme)
+			if method == quantize.GPTQ {
+				name += " (gptq)"
+			}
+			res, err := buildArtifact(c.Context, args[0], args[1], name, pass, opts)
 			return reportBuild(c.App.Writer, c.Bool("json"), res, err)
 		},
 	})
@@ -164,4 +187,86 @@ func quantizeGGUF(c *cli.Context, args []string) error {
 	})
 	res, err := buildArtifact(c.Context, args[0], args[1], fmt.Sprintf("quantize %s (gguf)", typ), pass, opts)
 	return reportBuild(c.App.Writer, c.Bool("json"), res, err)
+}
+
+// calibration is what --method gptq calibrates on.
+type calibration struct {
+	texts  []forward.Text
+	tokens int
+}
+
+// calibrationFlags checks --method against the scheme and reads
+// --calibration-file and --calibration-tokens.
+func calibrationFlags(c *cli.Context, method quantize.Method, scheme quantize.Scheme) (*calibration, error) {
+	if method != quantize.GPTQ {
+		for _, f := range []string{"calibration-file", "calibration-tokens"} {
+			if c.IsSet(f) {
+				return nil, usageErrorf("--%s is for --method gptq", f)
+			}
+		}
+		return nil, nil
+	}
+	if scheme != quantize.W4A16 {
+		return nil, usageErrorf("--method gptq is for --scheme w4a16, not %s", scheme)
+	}
+	cal := &calibration{texts: forward.BuiltinTexts(), tokens: c.Int("calibration-tokens")}
+	if cal.tokens <= 0 {
+		return nil, usageErrorf("--calibration-tokens %d: want a positive number", cal.tokens)
+	}
+	if f := c.String("calibration-file"); f != "" {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, usageErrorf("--calibration-file: %v", err)
+		}
+		cal.texts = calibrationSamples(f, string(data))
+		if len(cal.texts) == 0 {
+			return nil, usageErrorf("--calibration-file %s holds no text", f)
+		}
+	}
+	return cal, nil
+}
+
+// calibrationSamples splits a calibration file into samples: its
+// paragraphs (separated by blank lines), or its lines when it has no blank
+// line.
+func calibrationSamples(name, text string) []forward.Text {
+	text = strings.ReplaceAll(text, "\r\n", "\n")
+	sep := "\n"
+	if strings.Contains(strings.TrimSpace(text), "\n\n") {
+		sep = "\n\n"
+	}
+	var out []forward.Text
+	for _, p := range strings.Split(text, sep) {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, forward.Text{Name: fmt.Sprintf("%s#%d", name, len(out)+1), Text: p})
+		}
+	}
+	return out
+}
+
+// calibrator returns the calibration of quantize.GPTQOptions: the texts
+// encoded with SRC's tokenizer, run through SRC in one batch with the hook.
+func (cal *calibration) calibrator(ctx context.Context, threads int) quantize.Calibrator {
+	return func(g *weights.Graph, cfg *arch.Config, hook quantize.LinearHook) error {
+		tok, why := artifact.LoadTokenizer(graphDir(g))
+		if tok == nil {
+			if why == "" {
+				why = "it has no tokenizer.json, vocab.txt or vocab.json + merges.txt"
+			}
+			return usageErrorf("--method gptq encodes its calibration text with SRC's tokenizer: %s", why)
+		}
+		m, err := forward.Load(g, cfg, forward.Options{Threads: threads})
+		if err != nil {
+			return err
+		}
+		inputs, err := m.TextInputs(tok, cal.texts, cal.tokens)
+		if err != nil {
+			return err
+		}
+		if len(inputs) == 0 {
+			return usageErrorf("--method gptq: the calibration text gives no tokens")
+		}
+		_, err = m.RunCapture(ctx, inputs, hook)
+		return err
+	}
 }

@@ -77,7 +77,7 @@ func TestQuantizeLowBitCommand(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"--scheme", "int8", "--asym"},
-		{"--scheme", "w4a16", "--method", "gptq"},
+		{"--scheme", "w4a16", "--method", "awq"},
 		{"--scheme", "fp8", "--group-size", "32"},
 		{"--scheme", "w4a16", "--group-size", "-1"},
 	} {
