@@ -23,10 +23,22 @@ func w8a8Pass(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 // (the kind inferred for W8A8: its thresholds hold) while the candidate
 // runs as W8A8 (int8 activations per token, int32 sums). Run with -v for
 // the values.
+//
+// Except llama-gptq-st, whose four hidden channels are activation outliers
+// (×8, made for GPTQ): per-token int8 activations cannot hold them, as
+// with real LLMs' outliers (the reason for SmoothQuant), and validation
+// must refuse the candidate there.
 func TestFixturesW8A8(t *testing.T) {
 	for _, dir := range f32Fixtures(t) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			res, err := Build(context.Background(), dir, filepath.Join(t.TempDir(), "out"), "quantize", w8a8Pass, Options{})
+			if filepath.Base(dir) == "llama-gptq-st" {
+				if !errors.Is(err, forward.ErrValidationFailed) {
+					t.Fatalf("W8A8 of the outlier fixture: %v, want a failed validation", err)
+				}
+				t.Logf("w8a8 llama-gptq-st refused: %v", err)
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
