@@ -1,0 +1,101 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import "unsafe"
+
+//go:noescape
+func dotsI4AVX512(out *float32, x *float32, ldx int, m int, q *byte, blocks int, gblk int, scales *float32, offs *float32)
+
+//go:noescape
+func widenI4AVX512(dst *float32, q *byte, n int, scale float32, off float32)
+
+// widenInt4Blocks writes the values of the 16·n codes of one group starting
+// at byte q[0] (an even input) to dst, (code - off)·scale with off = 8 +
+// the zero point, with the assembly widener; it reports false, writing
+// nothing, without AVX-512.
+func widenInt4Blocks(dst []float32, q []byte, n int, scale, off float32) bool {
+	if !hasAVX512 {
+		return false
+	}
+	if n > 0 {
+		_ = dst[16*n-1]
+		_ = q[8*n-1]
+		widenI4AVX512(&dst[0], &q[0], n, scale, off)
+	}
+	return true
+}
+
+// rowsInt4Fast is rowsInt4 with the fused unpack-and-dot kernel, for
+// weights with one scale per output or groups of a multiple of 32 inputs
+// (then no block of 32 inputs straddles two groups) on AVX-512: the rows of
+// x are reordered once per call the way the kernel reads them, and the
+// last In%32 inputs of each output are added in Go. It reports false,
+// computing nothing, when the kernel does not apply.
+func rowsInt4Fast(y, x []float32, m int, w *Int4, o0, o1 int, bias []float32) bool {
+	groups, gs := w.Groups(), w.group()
+	n, k := w.Out, w.In
+	nb := k / 32
+	if !hasAVX512 || groups > 1 && gs%32 != 0 || nb == 0 {
+		return false
+	}
+	gblk := gs / 32 // per channel: ≥ nb, one group
+	ld := 32 * nb
+	xpBuf := rowBufs.get(m*ld + groups)
+	defer rowBufs.put(xpBuf)
+	xp, offs := (*xpBuf)[:m*ld], (*xpBuf)[m*ld:]
+	for t := 0; t < m; t++ {
+		src, dst := x[t*k:t*k+ld], xp[t*ld:(t+1)*ld]
+		for b := 0; b < ld; b += 32 {
+			s, d := src[b:b+32:b+32], dst[b:b+32:b+32]
+			for j := 0; j < 16; j++ {
+				d[j], d[16+j] = s[2*j], s[2*j+1]
+			}
+		}
+	}
+	for g := range offs {
+		offs[g] = 8
+	}
+	words := (k + 7) / 8
+	var sums [4]float32
+	for o := o0; o < o1; o++ {
+		row := w.Packed[4*o*words : 4*(o+1)*words]
+		sc := w.Scales[o*groups : (o+1)*groups]
+		if w.Zeros != nil {
+			for g := range offs {
+				offs[g] = float32(8 + w.Zero(o, g))
+			}
+		}
+		for t0 := 0; t0 < m; t0 += 4 {
+			mt := min(4, m-t0)
+			dotsI4AVX512(&sums[0], &xp[t0*ld], ld, mt, &row[0], nb, gblk, &sc[0], &offs[0])
+			for t := 0; t < mt; t++ {
+				s := sums[t]
+				if ld < k {
+					s += dotInt4(x[(t0+t)*k:(t0+t+1)*k], row, w, o, ld, k)
+				}
+				if bias != nil {
+					s += bias[o]
+				}
+				y[(t0+t)*n+o] = s
+			}
+		}
+	}
+	return true
+}
+
+// transpose16I4 is transpose16 for an int4 weight: the 16 rows are widened
+// (widenRange, with the assembly widener) into a scratch block, which the
+// f32 transposer packs.
+func (s bSource) transpose16I4(dst []float32, ldd, o0, pc, blocks int) int {
+	n := 16 * blocks
+	rp := rowBufs.get(16 * n)
+	rows := *rp
+	for r := 0; r < 16; r++ {
+		s.w.Int4.widenRange(rows[r*n:(r+1)*n], o0+r, pc)
+	}
+	_ = dst[(n-1)*ldd+15]
+	transpose16F32(&dst[0], ldd, (*byte)(unsafe.Pointer(&rows[0])), n, blocks)
+	rowBufs.put(rp)
+	return n
+}

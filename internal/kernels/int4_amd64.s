@@ -1,0 +1,308 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// The int4 (W4A16) kernels: a fused unpack-and-dot for the small-m path
+// (dotsI4AVX512) and a widener of a row's codes to f32 for the packers
+// (widenI4AVX512). Both look the weights up in a table of the 16 values of
+// the current group, lut[u] = (float32(u-8-z))·scale for the stored code
+// u = q+8 (z the zero point), so each weight is the f32 product the
+// reference computes: VPERMPS with a 16-entry table reads only the low 4
+// bits of each index, so a code needs no masking, only a shift to bring
+// its nibble to the bottom of a dword.
+
+// i4iota holds the bytes 0..15 (widened to the codes u as f32).
+DATA i4iota<>+0(SB)/8, $0x0706050403020100
+DATA i4iota<>+8(SB)/8, $0x0f0e0d0c0b0a0908
+GLOBL i4iota<>(SB), RODATA|NOPTR, $16
+
+// i4shift holds the bytes 0, 4, 0, 4, ... (the shifts of the low and high
+// nibble of a byte repeated in two dwords).
+DATA i4shift<>+0(SB)/8, $0x0400040004000400
+DATA i4shift<>+8(SB)/8, $0x0400040004000400
+GLOBL i4shift<>(SB), RODATA|NOPTR, $16
+
+// func dotsI4AVX512(out *float32, x *float32, ldx int, m int, q *byte, blocks int, gblk int, scales *float32, offs *float32)
+//
+// The fused unpack-and-dot of the small-m path: for 1 ≤ m ≤ 4 rows of x
+// (row stride ldx) and one row of packed codes q, blocks blocks of 32
+// inputs (16 bytes) in groups of gblk blocks, group g with scale
+// scales[g] and offset offs[g] = 8 + zero point,
+//
+//	for t := 0; t < m; t++ {
+//		var s float32
+//		for b := 0; b < blocks; b++ {
+//			lut := (u - offs[b/gblk]) · scales[b/gblk] for u = 0..15
+//			for j := 0; j < 16; j++ {
+//				s += x[t*ldx+32*b+j] * lut[q[16*b+j]&15]
+//				s += x[t*ldx+32*b+16+j] * lut[q[16*b+j]>>4]
+//			}
+//		}
+//		out[t] = s
+//	}
+//
+// that is, x is given with each block of 32 inputs reordered, the even
+// inputs first (the low nibbles of the block's 16 bytes), then the odd ones
+// (the high nibbles): a byte widened to a dword is the index of its low
+// nibble, shifted right by 4 that of its high one. The sums are in 16
+// lanes and 4 accumulators per row of x; each code is looked up once for
+// the m rows.
+
+// I4LUT sets Z28 to the table of group R15 (Z29 holds 0..15 as f32) and
+// moves to the next group.
+#define I4LUT \
+	VSUBPS.BCST (R13)(R15*4), Z29, Z28; \
+	VMULPS.BCST (R12)(R15*4), Z28, Z28; \
+	INCQ R15
+
+// I4IDX looks up the 32 codes of the block at q[AX+off]: the even inputs
+// into L, the odd ones into H.
+#define I4IDX(off, L, H) \
+	VPMOVZXBD off(SI)(AX*1), L; \
+	VPSRLD $4, L, H; \
+	VPERMPS Z28, L, L; \
+	VPERMPS Z28, H, H
+
+// I4IDX2 looks up two blocks into Z0..Z3.
+#define I4IDX2 \
+	I4IDX(0, Z0, Z1); \
+	I4IDX(16, Z2, Z3)
+
+// I4FMA2 accumulates Z0..Z3 times the 64 reordered values of x at XP[2·AX:].
+#define I4FMA2(XP, A0, A1, A2, A3) \
+	VFMADD231PS 0(XP)(AX*8), Z0, A0; \
+	VFMADD231PS 64(XP)(AX*8), Z1, A1; \
+	VFMADD231PS 128(XP)(AX*8), Z2, A2; \
+	VFMADD231PS 192(XP)(AX*8), Z3, A3
+
+// I4FMA1 accumulates Z0, Z1 times the 32 values of x at XP[2·AX:].
+#define I4FMA1(XP, A0, A1) \
+	VFMADD231PS 0(XP)(AX*8), Z0, A0; \
+	VFMADD231PS 64(XP)(AX*8), Z1, A1
+
+// I4SUM stores the sum of the lanes of A0..A3 at out[off/4].
+#define I4SUM(A0, A1, A2, A3, off) \
+	VADDPS A1, A0, Z0; \
+	VADDPS A3, A2, Z1; \
+	VADDPS Z1, Z0, Z0; \
+	VEXTRACTF64X4 $1, Z0, Y1; \
+	VADDPS Y1, Y0, Y0; \
+	VEXTRACTF128 $1, Y0, X1; \
+	VADDPS X1, X0, X0; \
+	VPERMILPS $0x4E, X0, X1; \
+	VADDPS X1, X0, X0; \
+	VPERMILPS $0xB1, X0, X1; \
+	VADDSS X1, X0, X0; \
+	VMOVSS X0, off(DI)
+
+TEXT ·dotsI4AVX512(SB), NOSPLIT, $0-72
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), R8
+	MOVQ ldx+16(FP), R13
+	SHLQ $2, R13
+	LEAQ (R8)(R13*1), R9
+	LEAQ (R9)(R13*1), R10
+	LEAQ (R10)(R13*1), R11
+	MOVQ m+24(FP), R14
+	MOVQ q+32(FP), SI
+	MOVQ blocks+40(FP), DX
+	MOVQ gblk+48(FP), CX
+	MOVQ scales+56(FP), R12
+	MOVQ offs+64(FP), R13
+	XORQ AX, AX
+	XORQ R15, R15
+	VPMOVZXBD i4iota<>(SB), Z29
+	VCVTDQ2PS Z29, Z29
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	CMPQ R14, $2
+	JB   i4m1
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	JE   i4m2
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	CMPQ R14, $3
+	JE   i4m3
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+	JMP  i4m4
+
+i4m1:
+	TESTQ DX, DX
+	JZ   i4m1done
+	MOVQ CX, BX
+	CMPQ DX, CX
+	CMOVQLT DX, BX
+	SUBQ BX, DX
+	I4LUT
+	CMPQ BX, $2
+	JB   i4m1one
+i4m1pair:
+	I4IDX2
+	I4FMA2(R8, Z12, Z13, Z14, Z15)
+	ADDQ $32, AX
+	SUBQ $2, BX
+	CMPQ BX, $2
+	JAE  i4m1pair
+i4m1one:
+	TESTQ BX, BX
+	JZ   i4m1
+	I4IDX(0, Z0, Z1)
+	I4FMA1(R8, Z12, Z13)
+	ADDQ $16, AX
+	JMP  i4m1
+i4m1done:
+	I4SUM(Z12, Z13, Z14, Z15, 0)
+	VZEROUPPER
+	RET
+
+i4m2:
+	TESTQ DX, DX
+	JZ   i4m2done
+	MOVQ CX, BX
+	CMPQ DX, CX
+	CMOVQLT DX, BX
+	SUBQ BX, DX
+	I4LUT
+	CMPQ BX, $2
+	JB   i4m2one
+i4m2pair:
+	I4IDX2
+	I4FMA2(R8, Z12, Z13, Z14, Z15)
+	I4FMA2(R9, Z16, Z17, Z18, Z19)
+	ADDQ $32, AX
+	SUBQ $2, BX
+	CMPQ BX, $2
+	JAE  i4m2pair
+i4m2one:
+	TESTQ BX, BX
+	JZ   i4m2
+	I4IDX(0, Z0, Z1)
+	I4FMA1(R8, Z12, Z13)
+	I4FMA1(R9, Z16, Z17)
+	ADDQ $16, AX
+	JMP  i4m2
+i4m2done:
+	I4SUM(Z12, Z13, Z14, Z15, 0)
+	I4SUM(Z16, Z17, Z18, Z19, 4)
+	VZEROUPPER
+	RET
+
+i4m3:
+	TESTQ DX, DX
+	JZ   i4m3done
+	MOVQ CX, BX
+	CMPQ DX, CX
+	CMOVQLT DX, BX
+	SUBQ BX, DX
+	I4LUT
+	CMPQ BX, $2
+	JB   i4m3one
+i4m3pair:
+	I4IDX2
+	I4FMA2(R8, Z12, Z13, Z14, Z15)
+	I4FMA2(R9, Z16, Z17, Z18, Z19)
+	I4FMA2(R10, Z20, Z21, Z22, Z23)
+	ADDQ $32, AX
+	SUBQ $2, BX
+	CMPQ BX, $2
+	JAE  i4m3pair
+i4m3one:
+	TESTQ BX, BX
+	JZ   i4m3
+	I4IDX(0, Z0, Z1)
+	I4FMA1(R8, Z12, Z13)
+	I4FMA1(R9, Z16, Z17)
+	I4FMA1(R10, Z20, Z21)
+	ADDQ $16, AX
+	JMP  i4m3
+i4m3done:
+	I4SUM(Z12, Z13, Z14, Z15, 0)
+	I4SUM(Z16, Z17, Z18, Z19, 4)
+	I4SUM(Z20, Z21, Z22, Z23, 8)
+	VZEROUPPER
+	RET
+
+i4m4:
+	TESTQ DX, DX
+	JZ   i4m4done
+	MOVQ CX, BX
+	CMPQ DX, CX
+	CMOVQLT DX, BX
+	SUBQ BX, DX
+	I4LUT
+	CMPQ BX, $2
+	JB   i4m4one
+i4m4pair:
+	I4IDX2
+	I4FMA2(R8, Z12, Z13, Z14, Z15)
+	I4FMA2(R9, Z16, Z17, Z18, Z19)
+	I4FMA2(R10, Z20, Z21, Z22, Z23)
+	I4FMA2(R11, Z24, Z25, Z26, Z27)
+	ADDQ $32, AX
+	SUBQ $2, BX
+	CMPQ BX, $2
+	JAE  i4m4pair
+i4m4one:
+	TESTQ BX, BX
+	JZ   i4m4
+	I4IDX(0, Z0, Z1)
+	I4FMA1(R8, Z12, Z13)
+	I4FMA1(R9, Z16, Z17)
+	I4FMA1(R10, Z20, Z21)
+	I4FMA1(R11, Z24, Z25)
+	ADDQ $16, AX
+	JMP  i4m4
+i4m4done:
+	I4SUM(Z12, Z13, Z14, Z15, 0)
+	I4SUM(Z16, Z17, Z18, Z19, 4)
+	I4SUM(Z20, Z21, Z22, Z23, 8)
+	I4SUM(Z24, Z25, Z26, Z27, 12)
+	VZEROUPPER
+	RET
+// func widenI4AVX512(dst *float32, q *byte, n int, scale float32, off float32)
+//
+// Widens 16·n codes of one group to f32 in their order:
+//
+//	for i := 0; i < 16*n; i++ {
+//		dst[i] = (float32(q[i/2]>>(4*(i%2))&15) - off) * scale
+//	}
+//
+// (off = 8 + zero point): 8 bytes are doubled (VPUNPCKLBW), widened to 16
+// dwords, shifted by 0 or 4 and looked up in the group's table.
+TEXT ·widenI4AVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ q+8(FP), SI
+	MOVQ n+16(FP), CX
+	VPMOVZXBD i4iota<>(SB), Z29
+	VCVTDQ2PS Z29, Z29
+	VBROADCASTSS off+28(FP), Z0
+	VSUBPS Z0, Z29, Z28
+	VBROADCASTSS scale+24(FP), Z0
+	VMULPS Z0, Z28, Z28
+	VPMOVZXBD i4shift<>(SB), Z27
+	TESTQ CX, CX
+	JZ   wI4done
+wI4loop:
+	VMOVQ (SI), X0
+	VPUNPCKLBW X0, X0, X0
+	VPMOVZXBD X0, Z0
+	VPSRLVD Z27, Z0, Z0
+	VPERMPS Z28, Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $8, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  wI4loop
+wI4done:
+	VZEROUPPER
+	RET
