@@ -8,6 +8,9 @@ import "unsafe"
 func dotsI4AVX512(out *float32, x *float32, ldx int, m int, q *byte, blocks int, gblk int, scales *float32, offs *float32)
 
 //go:noescape
+func dotsI4x128AVX512(out *float32, x *float32, ldx int, m int, q *byte, chunks int, gchunks int, scales *float32, offs *float32)
+
+//go:noescape
 func widenI4AVX512(dst *float32, q *byte, n int, scale float32, off float32)
 
 // widenInt4Blocks writes the values of the 16·n codes of one group starting
@@ -26,12 +29,14 @@ func widenInt4Blocks(dst []float32, q []byte, n int, scale, off float32) bool {
 	return true
 }
 
-// rowsInt4Fast is rowsInt4 with the fused unpack-and-dot kernel, for
+// rowsInt4Fast is rowsInt4 with the fused unpack-and-dot kernels, for
 // weights with one scale per output or groups of a multiple of 32 inputs
 // (then no block of 32 inputs straddles two groups) on AVX-512: the rows of
-// x are reordered once per call the way the kernel reads them, and the
-// last In%32 inputs of each output are added in Go. It reports false,
-// computing nothing, when the kernel does not apply.
+// x are reordered once per call the way the kernel reads them. When In is a
+// multiple of 128 and so are the groups (or there is one), the kernel of
+// 128-input chunks runs (dotsI4x128AVX512, no byte shuffles); else that of
+// 32-input blocks, and the last In%32 inputs of each output are added in
+// Go. It reports false, computing nothing, when no kernel applies.
 func rowsInt4Fast(y, x []float32, m int, w *Int4, o0, o1 int, bias []float32) bool {
 	groups, gs := w.Groups(), w.group()
 	n, k := w.Out, w.In
@@ -39,13 +44,24 @@ func rowsInt4Fast(y, x []float32, m int, w *Int4, o0, o1 int, bias []float32) bo
 	if !hasAVX512 || groups > 1 && gs%32 != 0 || nb == 0 {
 		return false
 	}
-	gblk := gs / 32 // per channel: ≥ nb, one group
+	wide := k%128 == 0 && gs%128 == 0
 	ld := 32 * nb
 	xpBuf := rowBufs.get(m*ld + groups)
 	defer rowBufs.put(xpBuf)
 	xp, offs := (*xpBuf)[:m*ld], (*xpBuf)[m*ld:]
 	for t := 0; t < m; t++ {
 		src, dst := x[t*k:t*k+ld], xp[t*ld:(t+1)*ld]
+		if wide {
+			for c := 0; c < ld; c += 128 {
+				s, d := src[c:c+128:c+128], dst[c:c+128:c+128]
+				for kk := 0; kk < 8; kk++ {
+					for j := 0; j < 16; j++ {
+						d[16*kk+j] = s[8*j+kk]
+					}
+				}
+			}
+			continue
+		}
 		for b := 0; b < ld; b += 32 {
 			s, d := src[b:b+32:b+32], dst[b:b+32:b+32]
 			for j := 0; j < 16; j++ {
@@ -68,7 +84,11 @@ func rowsInt4Fast(y, x []float32, m int, w *Int4, o0, o1 int, bias []float32) bo
 		}
 		for t0 := 0; t0 < m; t0 += 4 {
 			mt := min(4, m-t0)
-			dotsI4AVX512(&sums[0], &xp[t0*ld], ld, mt, &row[0], nb, gblk, &sc[0], &offs[0])
+			if wide {
+				dotsI4x128AVX512(&sums[0], &xp[t0*ld], ld, mt, &row[0], k/128, gs/128, &sc[0], &offs[0])
+			} else {
+				dotsI4AVX512(&sums[0], &xp[t0*ld], ld, mt, &row[0], nb, gs/32, &sc[0], &offs[0])
+			}
 			for t := 0; t < mt; t++ {
 				s := sums[t]
 				if ld < k {

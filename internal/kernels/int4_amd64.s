@@ -306,3 +306,194 @@ wI4loop:
 wI4done:
 	VZEROUPPER
 	RET
+// func dotsI4x128AVX512(out *float32, x *float32, ldx int, m int, q *byte, chunks int, gchunks int, scales *float32, offs *float32)
+//
+// dotsI4AVX512 for chunks of 128 inputs (64 bytes) in groups of gchunks
+// chunks, x reordered the other way: dword j of a chunk holds inputs
+// 8j..8j+7, so shifting the 16 dwords right by 4k brings the nibbles of
+// inputs 8j+k (j = 0..15) to the bottom, with no byte shuffle; x is given
+// with each chunk of 128 inputs as x[8j+k] at position 16k+j:
+//
+//	for t := 0; t < m; t++ {
+//		var s float32
+//		for c := 0; c < chunks; c++ {
+//			lut := (u - offs[c/gchunks]) · scales[c/gchunks] for u = 0..15
+//			for k := 0; k < 8; k++ {
+//				for j := 0; j < 16; j++ {
+//					s += x[t*ldx+128*c+16*k+j] * lut[le32(q[64*c+4*j:])>>(4*k)&15]
+//				}
+//			}
+//		}
+//		out[t] = s
+//	}
+//
+// The sums are in 8 accumulators of 16 lanes for one row of x, 4 per row
+// for more.
+
+// I4C128 looks up the 128 codes at q[AX:] into Z0..Z7 (Z28 the table).
+#define I4C128 \
+	VMOVDQU32 (SI)(AX*1), Z0; \
+	VPSRLD $4, Z0, Z1; \
+	VPSRLD $8, Z0, Z2; \
+	VPSRLD $12, Z0, Z3; \
+	VPSRLD $16, Z0, Z4; \
+	VPSRLD $20, Z0, Z5; \
+	VPSRLD $24, Z0, Z6; \
+	VPSRLD $28, Z0, Z7; \
+	VPERMPS Z28, Z0, Z0; \
+	VPERMPS Z28, Z1, Z1; \
+	VPERMPS Z28, Z2, Z2; \
+	VPERMPS Z28, Z3, Z3; \
+	VPERMPS Z28, Z4, Z4; \
+	VPERMPS Z28, Z5, Z5; \
+	VPERMPS Z28, Z6, Z6; \
+	VPERMPS Z28, Z7, Z7
+
+// I4F8 accumulates Z0..Z7 times the 128 reordered values of x at XP[2·AX:]
+// into A0..A7 (or A0..A3 twice).
+#define I4F8(XP, A0, A1, A2, A3, A4, A5, A6, A7) \
+	VFMADD231PS 0(XP)(AX*8), Z0, A0; \
+	VFMADD231PS 64(XP)(AX*8), Z1, A1; \
+	VFMADD231PS 128(XP)(AX*8), Z2, A2; \
+	VFMADD231PS 192(XP)(AX*8), Z3, A3; \
+	VFMADD231PS 256(XP)(AX*8), Z4, A4; \
+	VFMADD231PS 320(XP)(AX*8), Z5, A5; \
+	VFMADD231PS 384(XP)(AX*8), Z6, A6; \
+	VFMADD231PS 448(XP)(AX*8), Z7, A7
+
+TEXT ·dotsI4x128AVX512(SB), NOSPLIT, $0-72
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), R8
+	MOVQ ldx+16(FP), R13
+	SHLQ $2, R13
+	LEAQ (R8)(R13*1), R9
+	LEAQ (R9)(R13*1), R10
+	LEAQ (R10)(R13*1), R11
+	MOVQ m+24(FP), R14
+	MOVQ q+32(FP), SI
+	MOVQ chunks+40(FP), DX
+	MOVQ gchunks+48(FP), CX
+	MOVQ scales+56(FP), R12
+	MOVQ offs+64(FP), R13
+	XORQ AX, AX
+	XORQ R15, R15
+	VPMOVZXBD i4iota<>(SB), Z29
+	VCVTDQ2PS Z29, Z29
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	CMPQ R14, $2
+	JB   c4m1
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	JE   c4m2
+	CMPQ R14, $3
+	JE   c4m3
+	JMP  c4m4
+
+c4m1:
+	TESTQ DX, DX
+	JZ   c4m1done
+	MOVQ CX, BX
+	CMPQ DX, CX
+	CMOVQLT DX, BX
+	SUBQ BX, DX
+	I4LUT
+c4m1loop:
+	I4C128
+	I4F8(R8, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
+	ADDQ $64, AX
+	DECQ BX
+	JNZ  c4m1loop
+	JMP  c4m1
+c4m1done:
+	VADDPS Z12, Z8, Z8
+	VADDPS Z13, Z9, Z9
+	VADDPS Z14, Z10, Z10
+	VADDPS Z15, Z11, Z11
+	I4SUM(Z8, Z9, Z10, Z11, 0)
+	VZEROUPPER
+	RET
+
+c4m2:
+	TESTQ DX, DX
+	JZ   c4m2done
+	MOVQ CX, BX
+	CMPQ DX, CX
+	CMOVQLT DX, BX
+	SUBQ BX, DX
+	I4LUT
+c4m2loop:
+	I4C128
+	I4F8(R8, Z8, Z9, Z10, Z11, Z8, Z9, Z10, Z11)
+	I4F8(R9, Z12, Z13, Z14, Z15, Z12, Z13, Z14, Z15)
+	ADDQ $64, AX
+	DECQ BX
+	JNZ  c4m2loop
+	JMP  c4m2
+c4m2done:
+	I4SUM(Z8, Z9, Z10, Z11, 0)
+	I4SUM(Z12, Z13, Z14, Z15, 4)
+	VZEROUPPER
+	RET
+
+c4m3:
+	TESTQ DX, DX
+	JZ   c4m3done
+	MOVQ CX, BX
+	CMPQ DX, CX
+	CMOVQLT DX, BX
+	SUBQ BX, DX
+	I4LUT
+c4m3loop:
+	I4C128
+	I4F8(R8, Z8, Z9, Z10, Z11, Z8, Z9, Z10, Z11)
+	I4F8(R9, Z12, Z13, Z14, Z15, Z12, Z13, Z14, Z15)
+	I4F8(R10, Z16, Z17, Z18, Z19, Z16, Z17, Z18, Z19)
+	ADDQ $64, AX
+	DECQ BX
+	JNZ  c4m3loop
+	JMP  c4m3
+c4m3done:
+	I4SUM(Z8, Z9, Z10, Z11, 0)
+	I4SUM(Z12, Z13, Z14, Z15, 4)
+	I4SUM(Z16, Z17, Z18, Z19, 8)
+	VZEROUPPER
+	RET
+
+c4m4:
+	TESTQ DX, DX
+	JZ   c4m4done
+	MOVQ CX, BX
+	CMPQ DX, CX
+	CMOVQLT DX, BX
+	SUBQ BX, DX
+	I4LUT
+c4m4loop:
+	I4C128
+	I4F8(R8, Z8, Z9, Z10, Z11, Z8, Z9, Z10, Z11)
+	I4F8(R9, Z12, Z13, Z14, Z15, Z12, Z13, Z14, Z15)
+	I4F8(R10, Z16, Z17, Z18, Z19, Z16, Z17, Z18, Z19)
+	I4F8(R11, Z20, Z21, Z22, Z23, Z20, Z21, Z22, Z23)
+	ADDQ $64, AX
+	DECQ BX
+	JNZ  c4m4loop
+	JMP  c4m4
+c4m4done:
+	I4SUM(Z8, Z9, Z10, Z11, 0)
+	I4SUM(Z12, Z13, Z14, Z15, 4)
+	I4SUM(Z16, Z17, Z18, Z19, 8)
+	I4SUM(Z20, Z21, Z22, Z23, 12)
+	VZEROUPPER
+	RET

@@ -154,7 +154,7 @@ func TestValidateInt4(t *testing.T) {
 func TestLinearInt4Edges(t *testing.T) {
 	rng := rand.New(rand.NewPCG(15, 9))
 	impls := append(linearImpls(), linearImpl{"Linear", Linear})
-	for _, sh := range []struct{ out, in int }{{3, 31}, {17, 32}, {49, 97}, {50, 300}, {16, 264}, {33, 513}} {
+	for _, sh := range []struct{ out, in int }{{3, 31}, {17, 32}, {49, 97}, {50, 300}, {16, 264}, {33, 513}, {19, 256}, {5, 640}} {
 		for _, g := range []int{0, 32, 64, 128, 48} {
 			for _, asym := range []bool{false, true} {
 				w := makeInt4(rng, sh.out, sh.in, g, asym)
