@@ -2,6 +2,7 @@ package quantize
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -15,6 +16,9 @@ import (
 	"github.com/hubmirror/hubmirror/forward"
 	"github.com/hubmirror/hubmirror/weights"
 )
+
+// w4a16Rounds is the number of interleaved rounds of BenchmarkW4A16Speed.
+var w4a16Rounds = flag.Int("w4a16.rounds", 1, "rounds of BenchmarkW4A16Speed (int8 and w4a16 alternate)")
 
 // w4a16Bench holds the models of BenchmarkW4A16Speed, built once per
 // process so that -count repeats only the timed runs.
@@ -74,12 +78,11 @@ func tinyLlamaGraph(L int) (*weights.Graph, *arch.Config, error) {
 // channel) and to W4A16 (int4 in groups of 128, symmetric), at sequence 1
 // (a single-token forward: the dot-product kernels) and 128 (a prefill:
 // the blocked product), on one thread and on two. The head and embedding
-// stay BF16 in both (as the passes keep them). Each round runs the two
-// models back to back; run it with -count for interleaved rounds (the
-// models are built once per process). The load average when a figure is
-// taken is reported with it (the machine may be shared).
+// stay BF16 in both (as the passes keep them). The two models alternate,
+// figure by figure, for -w4a16.rounds rounds; the load average when a
+// figure is taken is reported with it (the machine may be shared).
 //
-//	go test ./quantize -run '^$' -bench W4A16Speed -benchtime 5x -count 5
+//	go test ./quantize -run '^$' -bench W4A16Speed -benchtime 5x -w4a16.rounds 5
 func BenchmarkW4A16Speed(b *testing.B) {
 	w := &w4a16Bench
 	w.once.Do(func() {
@@ -115,40 +118,53 @@ func BenchmarkW4A16Speed(b *testing.B) {
 	if w.err != nil {
 		b.Fatal(w.err)
 	}
-	for _, threads := range []int{1, 2} {
-		models := map[string]*forward.Model{}
-		for name, g := range w.graphs {
-			m, err := forward.Load(g, nil, forward.Options{Threads: threads})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if !m.Info().Quantized {
-				b.Fatalf("%s: the model did not load as quantized", name)
-			}
-			models[name] = m
+	models := map[string]*forward.Model{}
+	for r := 0; r < *w4a16Rounds; r++ {
+		for _, threads := range []int{1, 2} {
+			w4a16Speed(b, models, threads)
 		}
-		for _, seq := range []int{1, 128} {
-			ids := make([]int, seq)
-			for i := range ids {
-				ids[i] = (i*37 + 11) % 32000
-			}
-			for _, name := range []string{"int8", "w4a16-g128"} {
-				m := models[name]
-				b.Run(fmt.Sprintf("threads=%d/seq=%d/%s", threads, seq, name), func(b *testing.B) {
-					if _, err := m.Run(context.Background(), ids); err != nil { // warm up
+	}
+}
+
+// w4a16Speed runs one round of BenchmarkW4A16Speed at the given threads,
+// loading the models (kept in models by name and threads) the first time.
+func w4a16Speed(b *testing.B, models map[string]*forward.Model, threads int) {
+	w := &w4a16Bench
+	for name, g := range w.graphs {
+		key := fmt.Sprintf("%s/%d", name, threads)
+		if models[key] != nil {
+			continue
+		}
+		m, err := forward.Load(g, nil, forward.Options{Threads: threads})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !m.Info().Quantized {
+			b.Fatalf("%s: the model did not load as quantized", name)
+		}
+		models[key] = m
+	}
+	for _, seq := range []int{1, 128} {
+		ids := make([]int, seq)
+		for i := range ids {
+			ids[i] = (i*37 + 11) % 32000
+		}
+		for _, name := range []string{"int8", "w4a16-g128"} {
+			m := models[fmt.Sprintf("%s/%d", name, threads)]
+			b.Run(fmt.Sprintf("threads=%d/seq=%d/%s", threads, seq, name), func(b *testing.B) {
+				if _, err := m.Run(context.Background(), ids); err != nil { // warm up
+					b.Fatal(err)
+				}
+				load := loadAverage()
+				for b.Loop() {
+					if _, err := m.Run(context.Background(), ids); err != nil {
 						b.Fatal(err)
 					}
-					load := loadAverage()
-					for b.Loop() {
-						if _, err := m.Run(context.Background(), ids); err != nil {
-							b.Fatal(err)
-						}
-					}
-					if load >= 0 {
-						b.ReportMetric(max(load, loadAverage()), "load")
-					}
-				})
-			}
+				}
+				if load >= 0 {
+					b.ReportMetric(max(load, loadAverage()), "load")
+				}
+			})
 		}
 	}
 }

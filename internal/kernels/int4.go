@@ -118,7 +118,9 @@ func (w *Int4) widenRange(dst []float32, o, pc int) {
 			// Whole blocks of 16 codes with the assembly widener.
 			nb := (end - i) / 16
 			if widenInt4Blocks(dst[i:i+16*nb], row[k/2:k/2+8*nb], nb, s, float32(8+z)) {
-				i += 16 * nb
+				if i += 16 * nb; i == end {
+					continue
+				}
 			}
 		}
 		var lut [16]float32

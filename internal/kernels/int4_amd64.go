@@ -13,38 +13,49 @@ func dotsI4x128AVX512(out *float32, x *float32, ldx int, m int, q *byte, chunks 
 //go:noescape
 func widenI4AVX512(dst *float32, q *byte, n int, scale float32, off float32)
 
+//go:noescape
+func dotsI4AVX2(out *float32, x *float32, ldx int, m int, q *byte, blocks int, gblk int, scales *float32, offs *float32)
+
+//go:noescape
+func widenI4AVX2(dst *float32, q *byte, n int, scale float32, off float32)
+
 // widenInt4Blocks writes the values of the 16·n codes of one group starting
 // at byte q[0] (an even input) to dst, (code - off)·scale with off = 8 +
 // the zero point, with the assembly widener; it reports false, writing
-// nothing, without AVX-512.
+// nothing, without AVX-512 or AVX2.
 func widenInt4Blocks(dst []float32, q []byte, n int, scale, off float32) bool {
-	if !hasAVX512 {
+	if !hasAVX512 && !hasAVX2 {
 		return false
 	}
 	if n > 0 {
 		_ = dst[16*n-1]
 		_ = q[8*n-1]
-		widenI4AVX512(&dst[0], &q[0], n, scale, off)
+		if hasAVX512 {
+			widenI4AVX512(&dst[0], &q[0], n, scale, off)
+		} else {
+			widenI4AVX2(&dst[0], &q[0], n, scale, off)
+		}
 	}
 	return true
 }
 
 // rowsInt4Fast is rowsInt4 with the fused unpack-and-dot kernels, for
 // weights with one scale per output or groups of a multiple of 32 inputs
-// (then no block of 32 inputs straddles two groups) on AVX-512: the rows of
-// x are reordered once per call the way the kernel reads them. When In is a
-// multiple of 128 and so are the groups (or there is one), the kernel of
-// 128-input chunks runs (dotsI4x128AVX512, no byte shuffles); else that of
-// 32-input blocks, and the last In%32 inputs of each output are added in
-// Go. It reports false, computing nothing, when no kernel applies.
+// (then no block of 32 inputs straddles two groups) on AVX-512 or AVX2: the
+// rows of x are reordered once per call the way the kernel reads them. With
+// AVX-512, when In is a multiple of 128 and so are the groups (or there is
+// one), the kernel of 128-input chunks runs (dotsI4x128AVX512, no byte
+// shuffles); else that of 32-input blocks (dotsI4AVX512, dotsI4AVX2), and
+// the last In%32 inputs of each output are added in Go. It reports false,
+// computing nothing, when no kernel applies.
 func rowsInt4Fast(y, x []float32, m int, w *Int4, o0, o1 int, bias []float32) bool {
 	groups, gs := w.Groups(), w.group()
 	n, k := w.Out, w.In
 	nb := k / 32
-	if !hasAVX512 || groups > 1 && gs%32 != 0 || nb == 0 {
+	if !hasAVX512 && !hasAVX2 || groups > 1 && gs%32 != 0 || nb == 0 {
 		return false
 	}
-	wide := k%128 == 0 && gs%128 == 0
+	wide := hasAVX512 && k%128 == 0 && gs%128 == 0
 	ld := 32 * nb
 	xpBuf := rowBufs.get(m*ld + groups)
 	defer rowBufs.put(xpBuf)
@@ -86,8 +97,10 @@ func rowsInt4Fast(y, x []float32, m int, w *Int4, o0, o1 int, bias []float32) bo
 			mt := min(4, m-t0)
 			if wide {
 				dotsI4x128AVX512(&sums[0], &xp[t0*ld], ld, mt, &row[0], k/128, gs/128, &sc[0], &offs[0])
-			} else {
+			} else if hasAVX512 {
 				dotsI4AVX512(&sums[0], &xp[t0*ld], ld, mt, &row[0], nb, gs/32, &sc[0], &offs[0])
+			} else {
+				dotsI4AVX2(&sums[0], &xp[t0*ld], ld, mt, &row[0], nb, gs/32, &sc[0], &offs[0])
 			}
 			for t := 0; t < mt; t++ {
 				s := sums[t]

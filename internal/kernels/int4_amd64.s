@@ -497,3 +497,223 @@ c4m4done:
 	I4SUM(Z20, Z21, Z22, Z23, 12)
 	VZEROUPPER
 	RET
+
+// func dotsI4AVX2(out *float32, x *float32, ldx int, m int, q *byte, blocks int, gblk int, scales *float32, offs *float32)
+//
+// dotsI4AVX512 with AVX2 (same arguments, same order of x): VPERMPS on 8
+// lanes reads 3 bits of an index, so a code is looked up in both halves
+// of the table (Y6: codes 0..7, Y7: 8..15) and the two are blended on its
+// bit 3. The sums are in 8 lanes and 4 accumulators for one row of x, 2
+// per row for more.
+
+// I4LUT2 sets Y6, Y7 to the table of group R15 and moves to the next.
+#define I4LUT2 \
+	VBROADCASTSS (R13)(R15*4), Y4; \
+	VBROADCASTSS (R12)(R15*4), Y5; \
+	VPMOVZXBD i4iota<>+0(SB), Y6; \
+	VPMOVZXBD i4iota<>+8(SB), Y7; \
+	VCVTDQ2PS Y6, Y6; \
+	VCVTDQ2PS Y7, Y7; \
+	VSUBPS Y4, Y6, Y6; \
+	VSUBPS Y4, Y7, Y7; \
+	VMULPS Y5, Y6, Y6; \
+	VMULPS Y5, Y7, Y7; \
+	INCQ R15
+
+// I4LOOK2 replaces the codes in the low 4 bits of the lanes of Y by their
+// values.
+#define I4LOOK2(Y) \
+	VPERMPS Y6, Y, Y4; \
+	VPERMPS Y7, Y, Y5; \
+	VPSLLD $28, Y, Y; \
+	VBLENDVPS Y, Y5, Y4, Y
+
+// I4BLK2 looks up the 32 codes of the block at q[AX:] into Y0..Y3 (x order:
+// even inputs 0..15 in Y0, Y1, odd ones in Y2, Y3).
+#define I4BLK2 \
+	VPMOVZXBD 0(SI)(AX*1), Y0; \
+	VPMOVZXBD 8(SI)(AX*1), Y1; \
+	VPSRLD $4, Y0, Y2; \
+	VPSRLD $4, Y1, Y3; \
+	I4LOOK2(Y0); \
+	I4LOOK2(Y1); \
+	I4LOOK2(Y2); \
+	I4LOOK2(Y3)
+
+// I4FMA4Y accumulates Y0..Y3 times the 32 values of x at XP[2·AX:].
+#define I4FMA4Y(XP, A0, A1, A2, A3) \
+	VFMADD231PS 0(XP)(AX*8), Y0, A0; \
+	VFMADD231PS 32(XP)(AX*8), Y1, A1; \
+	VFMADD231PS 64(XP)(AX*8), Y2, A2; \
+	VFMADD231PS 96(XP)(AX*8), Y3, A3
+
+// I4SUMY stores the sum of the lanes of A0 and A1 at out[off/4].
+#define I4SUMY(A0, A1, off) \
+	VADDPS A1, A0, Y0; \
+	VEXTRACTF128 $1, Y0, X1; \
+	VADDPS X1, X0, X0; \
+	VPERMILPS $0x4E, X0, X1; \
+	VADDPS X1, X0, X0; \
+	VPERMILPS $0xB1, X0, X1; \
+	VADDSS X1, X0, X0; \
+	VMOVSS X0, off(DI)
+
+TEXT ·dotsI4AVX2(SB), NOSPLIT, $0-72
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), R8
+	MOVQ ldx+16(FP), R13
+	SHLQ $2, R13
+	LEAQ (R8)(R13*1), R9
+	LEAQ (R9)(R13*1), R10
+	LEAQ (R10)(R13*1), R11
+	MOVQ m+24(FP), R14
+	MOVQ q+32(FP), SI
+	MOVQ blocks+40(FP), DX
+	MOVQ gblk+48(FP), CX
+	MOVQ scales+56(FP), R12
+	MOVQ offs+64(FP), R13
+	XORQ AX, AX
+	XORQ R15, R15
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+	CMPQ R14, $2
+	JB   y4m1
+	JE   y4m2
+	CMPQ R14, $3
+	JE   y4m3
+	JMP  y4m4
+
+y4m1:
+	TESTQ DX, DX
+	JZ   y4m1done
+	MOVQ CX, BX
+	CMPQ DX, CX
+	CMOVQLT DX, BX
+	SUBQ BX, DX
+	I4LUT2
+y4m1loop:
+	I4BLK2
+	I4FMA4Y(R8, Y8, Y9, Y10, Y11)
+	ADDQ $16, AX
+	DECQ BX
+	JNZ  y4m1loop
+	JMP  y4m1
+y4m1done:
+	VADDPS Y10, Y8, Y8
+	VADDPS Y11, Y9, Y9
+	I4SUMY(Y8, Y9, 0)
+	VZEROUPPER
+	RET
+
+y4m2:
+	TESTQ DX, DX
+	JZ   y4m2done
+	MOVQ CX, BX
+	CMPQ DX, CX
+	CMOVQLT DX, BX
+	SUBQ BX, DX
+	I4LUT2
+y4m2loop:
+	I4BLK2
+	I4FMA4Y(R8, Y8, Y9, Y8, Y9)
+	I4FMA4Y(R9, Y10, Y11, Y10, Y11)
+	ADDQ $16, AX
+	DECQ BX
+	JNZ  y4m2loop
+	JMP  y4m2
+y4m2done:
+	I4SUMY(Y8, Y9, 0)
+	I4SUMY(Y10, Y11, 4)
+	VZEROUPPER
+	RET
+
+y4m3:
+	TESTQ DX, DX
+	JZ   y4m3done
+	MOVQ CX, BX
+	CMPQ DX, CX
+	CMOVQLT DX, BX
+	SUBQ BX, DX
+	I4LUT2
+y4m3loop:
+	I4BLK2
+	I4FMA4Y(R8, Y8, Y9, Y8, Y9)
+	I4FMA4Y(R9, Y10, Y11, Y10, Y11)
+	I4FMA4Y(R10, Y12, Y13, Y12, Y13)
+	ADDQ $16, AX
+	DECQ BX
+	JNZ  y4m3loop
+	JMP  y4m3
+y4m3done:
+	I4SUMY(Y8, Y9, 0)
+	I4SUMY(Y10, Y11, 4)
+	I4SUMY(Y12, Y13, 8)
+	VZEROUPPER
+	RET
+
+y4m4:
+	TESTQ DX, DX
+	JZ   y4m4done
+	MOVQ CX, BX
+	CMPQ DX, CX
+	CMOVQLT DX, BX
+	SUBQ BX, DX
+	I4LUT2
+y4m4loop:
+	I4BLK2
+	I4FMA4Y(R8, Y8, Y9, Y8, Y9)
+	I4FMA4Y(R9, Y10, Y11, Y10, Y11)
+	I4FMA4Y(R10, Y12, Y13, Y12, Y13)
+	I4FMA4Y(R11, Y14, Y15, Y14, Y15)
+	ADDQ $16, AX
+	DECQ BX
+	JNZ  y4m4loop
+	JMP  y4m4
+y4m4done:
+	I4SUMY(Y8, Y9, 0)
+	I4SUMY(Y10, Y11, 4)
+	I4SUMY(Y12, Y13, 8)
+	I4SUMY(Y14, Y15, 12)
+	VZEROUPPER
+	RET
+
+// func widenI4AVX2(dst *float32, q *byte, n int, scale float32, off float32)
+//
+// widenI4AVX512 with AVX2: the table lookup of dotsI4AVX2, 8 codes a
+// vector.
+TEXT ·widenI4AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ q+8(FP), SI
+	MOVQ n+16(FP), CX
+	LEAQ off+28(FP), R13
+	LEAQ scale+24(FP), R12
+	XORQ R15, R15
+	I4LUT2
+	VPMOVZXBD i4shift<>(SB), Y3
+	TESTQ CX, CX
+	JZ   wY4done
+wY4loop:
+	VMOVQ (SI), X0
+	VPUNPCKLBW X0, X0, X0
+	VPSRLDQ $8, X0, X1
+	VPMOVZXBD X0, Y0
+	VPMOVZXBD X1, Y1
+	VPSRLVD Y3, Y0, Y0
+	VPSRLVD Y3, Y1, Y1
+	I4LOOK2(Y0)
+	I4LOOK2(Y1)
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $8, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  wY4loop
+wY4done:
+	VZEROUPPER
+	RET

@@ -202,13 +202,13 @@ func TestInt4WidenExact(t *testing.T) {
 	}
 }
 
-// On a machine with AVX-512 the int4 weights of the forward pass take the
-// fused dot kernel (so that the tests above cover it): per channel and
-// groups of a multiple of 32, not groups of 48 or weights narrower than a
-// block of 32 inputs.
+// On a machine with AVX-512 or AVX2 the int4 weights of the forward pass
+// take the fused dot kernels (so that the tests above cover them): per
+// channel and groups of a multiple of 32, not groups of 48 or weights
+// narrower than a block of 32 inputs.
 func TestInt4FastPathsSelected(t *testing.T) {
-	if !setAVX512(true) {
-		t.Skip("no AVX-512: the fused int4 kernel does not run here")
+	if !setAssembly(true) {
+		t.Skip("no assembly: the fused int4 kernels do not run here")
 	}
 	rng := rand.New(rand.NewPCG(45, 47))
 	for _, c := range []struct {
