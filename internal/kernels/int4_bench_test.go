@@ -67,9 +67,9 @@ func BenchmarkDecodeStackInt4(b *testing.B) {
 	for r := 0; r < *int4Rounds; r++ {
 		for _, threads := range []int{1, 2} {
 			for _, v := range []struct {
-			name string
-			ws   []*Weight
-		}{{"I8", i8}, {"I4-g128", i4}} {
+				name string
+				ws   []*Weight
+			}{{"I8", i8}, {"I4-g128", i4}} {
 				b.Run(fmt.Sprintf("threads=%d/%s", threads, v.name), func(b *testing.B) {
 					load := loadAverage()
 					for b.Loop() {
