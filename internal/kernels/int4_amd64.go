@@ -14,6 +14,9 @@ func dotsI4x128AVX512(out *float32, x *float32, ldx int, m int, q *byte, chunks 
 func widenI4AVX512(dst *float32, q *byte, n int, scale float32, off float32)
 
 //go:noescape
+func transpose16I4(dst *float32, ldd int, src *byte, lds int, blocks int, offs *float32, scales *float32)
+
+//go:noescape
 func dotsI4AVX2(out *float32, x *float32, ldx int, m int, q *byte, blocks int, gblk int, scales *float32, offs *float32)
 
 //go:noescape
@@ -117,18 +120,39 @@ func rowsInt4Fast(y, x []float32, m int, w *Int4, o0, o1 int, bias []float32) bo
 	return true
 }
 
-// transpose16I4 is transpose16 for an int4 weight: the 16 rows are widened
-// (widenRange, with the assembly widener) into a scratch block, which the
-// f32 transposer packs.
+// transpose16I4 is transpose16 for an int4 weight: it packs the first
+// 16·blocks values of p of dst[p*ldd+r] = W[o0+r][pc+p] with the fused
+// widening transposer, one call per run of blocks in one group (every block
+// of 16 inputs lies in one group when pc and the group size are multiples
+// of 16, or there is one group). Otherwise the 16 rows are widened
+// (widenRange) into a scratch block, which the f32 transposer packs.
 func (s bSource) transpose16I4(dst []float32, ldd, o0, pc, blocks int) int {
+	w := s.w.Int4
+	groups, gs := w.Groups(), w.group()
 	n := 16 * blocks
-	rp := rowBufs.get(16 * n)
-	rows := *rp
-	for r := 0; r < 16; r++ {
-		s.w.Int4.widenRange(rows[r*n:(r+1)*n], o0+r, pc)
-	}
 	_ = dst[(n-1)*ldd+15]
-	transpose16F32(&dst[0], ldd, (*byte)(unsafe.Pointer(&rows[0])), n, blocks)
-	rowBufs.put(rp)
+	if pc%16 != 0 || groups > 1 && gs%16 != 0 {
+		rp := rowBufs.get(16 * n)
+		rows := *rp
+		for r := 0; r < 16; r++ {
+			w.widenRange(rows[r*n:(r+1)*n], o0+r, pc)
+		}
+		transpose16F32(&dst[0], ldd, (*byte)(unsafe.Pointer(&rows[0])), n, blocks)
+		rowBufs.put(rp)
+		return n
+	}
+	lds := 4 * ((w.In + 7) / 8)
+	var sv, ov [16]float32
+	for b := 0; b < blocks; {
+		gi := (pc + 16*b) / gs
+		e := min(blocks, ((gi+1)*gs-pc)/16)
+		for r := range sv {
+			sv[r] = w.Scales[(o0+r)*groups+gi]
+			ov[r] = float32(8 + w.Zero(o0+r, gi))
+		}
+		_ = w.Packed[(o0+15)*lds+(pc+16*e)/2-1]
+		transpose16I4(&dst[16*b*ldd], ldd, &w.Packed[o0*lds+(pc+16*b)/2], lds, e-b, &ov[0], &sv[0])
+		b = e
+	}
 	return n
 }
