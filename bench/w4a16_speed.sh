@@ -28,15 +28,19 @@ echo "# $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, $(grep -m1 'model name' 
 echo "# stack: go test ./internal/kernels -run '^\$' -bench DecodeStackInt4 -benchtime $STACK_BENCHTIME -int4.rounds $ROUNDS"
 echo "# forward: go test ./quantize -run '^\$' -bench W4A16Speed -benchtime $FORWARD_BENCHTIME -w4a16.rounds $ROUNDS"
 echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-# name ms load
+# Each figure: benchmark, wall ms/op, CPU ms/op (all threads), load average.
+fig='/^Benchmark/ {
+  n = $1; sub(/#[0-9]+/, "", n); sub(/-[0-9]+$/, "", n); cpu = "-"; load = "-"
+  for (i = 3; i < NF; i++) { if ($(i+1) == "cpu-ms/op") cpu = $i; if ($(i+1) == "load") load = $i }
+  printf "%s %.3f %s %s\n", n, $3 / 1e6, cpu, load
+}'
 "$dir/kernels.test" -test.run '^$' -test.bench DecodeStackInt4 -test.benchtime "$STACK_BENCHTIME" -int4.rounds "$ROUNDS" |
-  awk '/^Benchmark/ {n = $1; sub(/#[0-9]+/, "", n); sub(/-[0-9]+$/, "", n); printf "%s %.3f %s\n", n, $3 / 1e6, $5}' | tee "$dir/all"
+  awk "$fig" | tee "$dir/all"
 echo "# load between: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$dir/quantize.test" -test.run '^$' -test.bench W4A16Speed -test.benchtime "$FORWARD_BENCHTIME" -w4a16.rounds "$ROUNDS" |
-  awk '/^Benchmark/ {n = $1; sub(/#[0-9]+/, "", n); sub(/-[0-9]+$/, "", n); printf "%s %.3f %s\n", n, $3 / 1e6, $5}' | tee -a "$dir/all"
+  awk "$fig" | tee -a "$dir/all"
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# medians over $ROUNDS rounds, ms (benchmark median all...)"
-sort -k1,1 -k2,2n "$dir/all" | awk '
+median='
   { v[$1] = v[$1] " " $2; n[$1]++ }
   END {
     for (k in v) {
@@ -45,9 +49,12 @@ sort -k1,1 -k2,2n "$dir/all" | awk '
       med = (c % 2) ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2
       printf "%s %.3f %s\n", k, med, v[k]
     }
-  }' | sort | tee "$dir/med"
-echo "# w4a16 / int8 (ratio of the medians)"
-awk '
+  }'
+echo "# medians over $ROUNDS rounds, wall ms/op (benchmark median all...)"
+awk '{print $1, $2}' "$dir/all" | sort -k1,1 -k2,2n | awk "$median" | sort | tee "$dir/wall"
+echo "# medians over $ROUNDS rounds, CPU ms/op, all threads (benchmark median all...)"
+awk '$3 != "-" {print $1, $3}' "$dir/all" | sort -k1,1 -k2,2n | awk "$median" | sort | tee "$dir/cpu"
+ratio='
   { m[$1] = $2 }
   END {
     for (k in m) {
@@ -56,4 +63,8 @@ awk '
       else continue
       if (o in m) printf "%s %.3f / %.3f = %.2f\n", b, m[o], m[k], m[o] / m[k]
     }
-  }' "$dir/med" | sort
+  }'
+echo "# w4a16 / int8, wall (ratio of the medians)"
+awk "$ratio" "$dir/wall" | sort
+echo "# w4a16 / int8, CPU time (ratio of the medians)"
+awk "$ratio" "$dir/cpu" | sort

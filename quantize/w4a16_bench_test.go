@@ -80,7 +80,8 @@ func tinyLlamaGraph(L int) (*weights.Graph, *arch.Config, error) {
 // the blocked product), on one thread and on two. The head and embedding
 // stay BF16 in both (as the passes keep them). The two models alternate,
 // figure by figure, for -w4a16.rounds rounds; the load average when a
-// figure is taken is reported with it (the machine may be shared).
+// figure is taken is reported with it (the machine may be shared), and the CPU time
+// per op.
 //
 //	go test ./quantize -run '^$' -bench W4A16Speed -benchtime 5x -w4a16.rounds 5
 func BenchmarkW4A16Speed(b *testing.B) {
@@ -156,10 +157,14 @@ func w4a16Speed(b *testing.B, models map[string]*forward.Model, threads int) {
 					b.Fatal(err)
 				}
 				load := loadAverage()
+				c0 := processCPU()
 				for b.Loop() {
 					if _, err := m.Run(context.Background(), ids); err != nil {
 						b.Fatal(err)
 					}
+				}
+				if c := processCPU() - c0; c > 0 {
+					b.ReportMetric(float64(c.Nanoseconds())/1e6/float64(b.N), "cpu-ms/op")
 				}
 				if load >= 0 {
 					b.ReportMetric(max(load, loadAverage()), "load")

@@ -49,7 +49,8 @@ var int4Rounds = flag.Int("int4.rounds", 1, "rounds of BenchmarkDecodeStackInt4 
 // 176 MB as int8, so they stream from memory as in the forward pass) with
 // int8 weights (per channel) and int4 (groups of 128): the matrix-vector
 // work of decoding without the head, attention and norms. The two alternate
-// for -int4.rounds rounds; the load average is reported with each figure.
+// for -int4.rounds rounds; the load average is reported with each figure,
+// and the CPU time per op.
 //
 //	go test ./internal/kernels -run '^$' -bench DecodeStackInt4 -benchtime 10x -int4.rounds 5
 func BenchmarkDecodeStackInt4(b *testing.B) {
@@ -72,10 +73,14 @@ func BenchmarkDecodeStackInt4(b *testing.B) {
 			}{{"I8", i8}, {"I4-g128", i4}} {
 				b.Run(fmt.Sprintf("threads=%d/%s", threads, v.name), func(b *testing.B) {
 					load := loadAverage()
+					c0 := processCPU()
 					for b.Loop() {
 						for _, w := range v.ws {
 							Linear(y, x, 1, w, nil, threads)
 						}
+					}
+					if c := processCPU() - c0; c > 0 {
+						b.ReportMetric(float64(c.Nanoseconds())/1e6/float64(b.N), "cpu-ms/op")
 					}
 					if load >= 0 {
 						b.ReportMetric(max(load, loadAverage()), "load")
