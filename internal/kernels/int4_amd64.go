@@ -8,7 +8,7 @@ import "unsafe"
 func dotsI4AVX512(out *float32, x *float32, ldx int, m int, q *byte, blocks int, gblk int, scales *float32, offs *float32)
 
 //go:noescape
-func dotsI4x128AVX512(out *float32, x *float32, ldx int, m int, q *byte, chunks int, gchunks int, scales *float32, offs *float32)
+func dotsI4x128AVX512(y *float32, ldy int, x *float32, ldx int, m int, q *byte, ldq int, chunks int, gchunks int, scales *float32, lds int, offs *float32, ldo int, rows int)
 
 //go:noescape
 func widenI4AVX512(dst *float32, q *byte, n int, scale float32, off float32)
@@ -87,6 +87,39 @@ func rowsInt4Fast(y, x []float32, m int, w *Int4, o0, o1 int, bias []float32) bo
 		offs[g] = 8
 	}
 	words := (k + 7) / 8
+	if wide {
+		if o1 <= o0 {
+			return true
+		}
+		// One call per four rows of x for all the outputs; the offsets of
+		// asymmetric weights are gathered first, a row of groups per output.
+		ldo, op := 0, offs
+		if w.Zeros != nil {
+			ob := rowBufs.get((o1 - o0) * groups)
+			defer rowBufs.put(ob)
+			op, ldo = *ob, 4*groups
+			for o := o0; o < o1; o++ {
+				for g := 0; g < groups; g++ {
+					op[(o-o0)*groups+g] = float32(8 + w.Zero(o, g))
+				}
+			}
+		}
+		_ = w.Packed[4*o1*words-1]
+		_ = w.Scales[o1*groups-1]
+		_ = y[(m-1)*n+o1-1]
+		for t0 := 0; t0 < m; t0 += 4 {
+			dotsI4x128AVX512(&y[t0*n+o0], n, &xp[t0*ld], ld, min(4, m-t0), &w.Packed[4*o0*words], 4*words,
+				k/128, gs/128, &w.Scales[o0*groups], 4*groups, &op[0], ldo, o1-o0)
+		}
+		if bias != nil {
+			for t := 0; t < m; t++ {
+				for o := o0; o < o1; o++ {
+					y[t*n+o] += bias[o]
+				}
+			}
+		}
+		return true
+	}
 	var sums [4]float32
 	for o := o0; o < o1; o++ {
 		row := w.Packed[4*o*words : 4*(o+1)*words]
@@ -98,9 +131,7 @@ func rowsInt4Fast(y, x []float32, m int, w *Int4, o0, o1 int, bias []float32) bo
 		}
 		for t0 := 0; t0 < m; t0 += 4 {
 			mt := min(4, m-t0)
-			if wide {
-				dotsI4x128AVX512(&sums[0], &xp[t0*ld], ld, mt, &row[0], k/128, gs/128, &sc[0], &offs[0])
-			} else if hasAVX512 {
+			if hasAVX512 {
 				dotsI4AVX512(&sums[0], &xp[t0*ld], ld, mt, &row[0], nb, gs/32, &sc[0], &offs[0])
 			} else {
 				dotsI4AVX2(&sums[0], &xp[t0*ld], ld, mt, &row[0], nb, gs/32, &sc[0], &offs[0])

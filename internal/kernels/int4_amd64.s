@@ -306,29 +306,37 @@ wI4loop:
 wI4done:
 	VZEROUPPER
 	RET
-// func dotsI4x128AVX512(out *float32, x *float32, ldx int, m int, q *byte, chunks int, gchunks int, scales *float32, offs *float32)
+// func dotsI4x128AVX512(y *float32, ldy int, x *float32, ldx int, m int, q *byte, ldq int, chunks int, gchunks int, scales *float32, lds int, offs *float32, ldo int, rows int)
 //
 // dotsI4AVX512 for chunks of 128 inputs (64 bytes) in groups of gchunks
-// chunks, x reordered the other way: dword j of a chunk holds inputs
-// 8j..8j+7, so shifting the 16 dwords right by 4k brings the nibbles of
-// inputs 8j+k (j = 0..15) to the bottom, with no byte shuffle; x is given
-// with each chunk of 128 inputs as x[8j+k] at position 16k+j:
+// chunks, over rows outputs (row r's codes at q[r*ldq:], its scales at
+// scales[r*lds/4:] and offsets at offs[r*ldo/4:], strides in bytes; ldo 0
+// when the rows share their offsets), writing y[t*ldy+r]; x is reordered
+// the other way: dword j of a chunk holds inputs 8j..8j+7, so shifting the
+// 16 dwords right by 4k brings the nibbles of inputs 8j+k (j = 0..15) to
+// the bottom, with no byte shuffle; x is given with each chunk of 128
+// inputs as x[8j+k] at position 16k+j:
 //
-//	for t := 0; t < m; t++ {
-//		var s float32
-//		for c := 0; c < chunks; c++ {
-//			lut := (u - offs[c/gchunks]) · scales[c/gchunks] for u = 0..15
-//			for k := 0; k < 8; k++ {
-//				for j := 0; j < 16; j++ {
-//					s += x[t*ldx+128*c+16*k+j] * lut[le32(q[64*c+4*j:])>>(4*k)&15]
+//	for r := 0; r < rows; r++ {
+//		for t := 0; t < m; t++ {
+//			var s float32
+//			for c := 0; c < chunks; c++ {
+//				g := c / gchunks
+//				lut := (u - offs[r*ldo/4+g]) · scales[r*lds/4+g] for u = 0..15
+//				for k := 0; k < 8; k++ {
+//					for j := 0; j < 16; j++ {
+//						s += x[t*ldx+128*c+16*k+j] * lut[le32(q[r*ldq+64*c+4*j:])>>(4*k)&15]
+//					}
 //				}
 //			}
+//			y[t*ldy+r] = s
 //		}
-//		out[t] = s
 //	}
 //
 // The sums are in 8 accumulators of 16 lanes for one row of x, 4 per row
-// for more.
+// for more. The loop over the rows is here rather than in Go: a row of
+// TinyLlama's 2048 inputs is only 16 chunks.
+
 
 // I4C128 looks up the 128 codes at q[AX:] into Z0..Z7 (Z28 the table).
 #define I4C128 \
@@ -361,24 +369,49 @@ wI4done:
 	VFMADD231PS 384(XP)(AX*8), Z6, A6; \
 	VFMADD231PS 448(XP)(AX*8), Z7, A7
 
-TEXT ·dotsI4x128AVX512(SB), NOSPLIT, $0-72
-	MOVQ out+0(FP), DI
-	MOVQ x+8(FP), R8
-	MOVQ ldx+16(FP), R13
+
+// I4SUMTO stores the sum of the lanes of A0..A3 at MEM.
+#define I4SUMTO(A0, A1, A2, A3, MEM) \
+	VADDPS A1, A0, Z0; \
+	VADDPS A3, A2, Z1; \
+	VADDPS Z1, Z0, Z0; \
+	VEXTRACTF64X4 $1, Z0, Y1; \
+	VADDPS Y1, Y0, Y0; \
+	VEXTRACTF128 $1, Y0, X1; \
+	VADDPS X1, X0, X0; \
+	VPERMILPS $0x4E, X0, X1; \
+	VADDPS X1, X0, X0; \
+	VPERMILPS $0xB1, X0, X1; \
+	VADDSS X1, X0, X0; \
+	VMOVSS X0, MEM
+
+TEXT ·dotsI4x128AVX512(SB), NOSPLIT, $0-112
+	MOVQ y+0(FP), DI
+	MOVQ ldy+8(FP), CX
+	SHLQ $2, CX
+	MOVQ x+16(FP), R8
+	MOVQ ldx+24(FP), R13
 	SHLQ $2, R13
 	LEAQ (R8)(R13*1), R9
 	LEAQ (R9)(R13*1), R10
 	LEAQ (R10)(R13*1), R11
-	MOVQ m+24(FP), R14
-	MOVQ q+32(FP), SI
-	MOVQ chunks+40(FP), DX
-	MOVQ gchunks+48(FP), CX
-	MOVQ scales+56(FP), R12
-	MOVQ offs+64(FP), R13
-	XORQ AX, AX
-	XORQ R15, R15
+	MOVQ m+32(FP), AX
+	MOVQ q+40(FP), SI
+	MOVQ scales+72(FP), R12
+	MOVQ offs+88(FP), R13
+	MOVQ rows+104(FP), R14
 	VPMOVZXBD i4iota<>(SB), Z29
 	VCVTDQ2PS Z29, Z29
+	TESTQ R14, R14
+	JZ   c4end
+	CMPQ AX, $2
+	JB   c4m1
+	JE   c4m2
+	CMPQ AX, $3
+	JE   c4m3
+	JMP  c4m4
+
+c4m1:
 	VPXORD Z8, Z8, Z8
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
@@ -387,26 +420,14 @@ TEXT ·dotsI4x128AVX512(SB), NOSPLIT, $0-72
 	VPXORD Z13, Z13, Z13
 	VPXORD Z14, Z14, Z14
 	VPXORD Z15, Z15, Z15
-	CMPQ R14, $2
-	JB   c4m1
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
-	JE   c4m2
-	CMPQ R14, $3
-	JE   c4m3
-	JMP  c4m4
-
-c4m1:
+	XORQ AX, AX
+	XORQ R15, R15
+	MOVQ chunks+56(FP), DX
+c4m1grp:
 	TESTQ DX, DX
-	JZ   c4m1done
-	MOVQ CX, BX
-	CMPQ DX, CX
+	JZ   c4m1sum
+	MOVQ gchunks+64(FP), BX
+	CMPQ DX, BX
 	CMOVQLT DX, BX
 	SUBQ BX, DX
 	I4LUT
@@ -416,21 +437,38 @@ c4m1loop:
 	ADDQ $64, AX
 	DECQ BX
 	JNZ  c4m1loop
-	JMP  c4m1
-c4m1done:
+	JMP  c4m1grp
+c4m1sum:
 	VADDPS Z12, Z8, Z8
 	VADDPS Z13, Z9, Z9
 	VADDPS Z14, Z10, Z10
 	VADDPS Z15, Z11, Z11
-	I4SUM(Z8, Z9, Z10, Z11, 0)
-	VZEROUPPER
-	RET
+	I4SUMTO(Z8, Z9, Z10, Z11, (DI))
+	ADDQ $4, DI
+	ADDQ ldq+48(FP), SI
+	ADDQ lds+80(FP), R12
+	ADDQ ldo+96(FP), R13
+	DECQ R14
+	JNZ  c4m1
+	JMP  c4end
 
 c4m2:
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	XORQ AX, AX
+	XORQ R15, R15
+	MOVQ chunks+56(FP), DX
+c4m2grp:
 	TESTQ DX, DX
-	JZ   c4m2done
-	MOVQ CX, BX
-	CMPQ DX, CX
+	JZ   c4m2sum
+	MOVQ gchunks+64(FP), BX
+	CMPQ DX, BX
 	CMOVQLT DX, BX
 	SUBQ BX, DX
 	I4LUT
@@ -441,18 +479,39 @@ c4m2loop:
 	ADDQ $64, AX
 	DECQ BX
 	JNZ  c4m2loop
-	JMP  c4m2
-c4m2done:
-	I4SUM(Z8, Z9, Z10, Z11, 0)
-	I4SUM(Z12, Z13, Z14, Z15, 4)
-	VZEROUPPER
-	RET
+	JMP  c4m2grp
+c4m2sum:
+	I4SUMTO(Z8, Z9, Z10, Z11, (DI))
+	I4SUMTO(Z12, Z13, Z14, Z15, (DI)(CX*1))
+	ADDQ $4, DI
+	ADDQ ldq+48(FP), SI
+	ADDQ lds+80(FP), R12
+	ADDQ ldo+96(FP), R13
+	DECQ R14
+	JNZ  c4m2
+	JMP  c4end
 
 c4m3:
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	XORQ AX, AX
+	XORQ R15, R15
+	MOVQ chunks+56(FP), DX
+c4m3grp:
 	TESTQ DX, DX
-	JZ   c4m3done
-	MOVQ CX, BX
-	CMPQ DX, CX
+	JZ   c4m3sum
+	MOVQ gchunks+64(FP), BX
+	CMPQ DX, BX
 	CMOVQLT DX, BX
 	SUBQ BX, DX
 	I4LUT
@@ -464,19 +523,44 @@ c4m3loop:
 	ADDQ $64, AX
 	DECQ BX
 	JNZ  c4m3loop
-	JMP  c4m3
-c4m3done:
-	I4SUM(Z8, Z9, Z10, Z11, 0)
-	I4SUM(Z12, Z13, Z14, Z15, 4)
-	I4SUM(Z16, Z17, Z18, Z19, 8)
-	VZEROUPPER
-	RET
+	JMP  c4m3grp
+c4m3sum:
+	I4SUMTO(Z8, Z9, Z10, Z11, (DI))
+	I4SUMTO(Z12, Z13, Z14, Z15, (DI)(CX*1))
+	I4SUMTO(Z16, Z17, Z18, Z19, (DI)(CX*2))
+	ADDQ $4, DI
+	ADDQ ldq+48(FP), SI
+	ADDQ lds+80(FP), R12
+	ADDQ ldo+96(FP), R13
+	DECQ R14
+	JNZ  c4m3
+	JMP  c4end
 
 c4m4:
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	XORQ AX, AX
+	XORQ R15, R15
+	MOVQ chunks+56(FP), DX
+c4m4grp:
 	TESTQ DX, DX
-	JZ   c4m4done
-	MOVQ CX, BX
-	CMPQ DX, CX
+	JZ   c4m4sum
+	MOVQ gchunks+64(FP), BX
+	CMPQ DX, BX
 	CMOVQLT DX, BX
 	SUBQ BX, DX
 	I4LUT
@@ -489,12 +573,22 @@ c4m4loop:
 	ADDQ $64, AX
 	DECQ BX
 	JNZ  c4m4loop
-	JMP  c4m4
-c4m4done:
-	I4SUM(Z8, Z9, Z10, Z11, 0)
-	I4SUM(Z12, Z13, Z14, Z15, 4)
-	I4SUM(Z16, Z17, Z18, Z19, 8)
-	I4SUM(Z20, Z21, Z22, Z23, 12)
+	JMP  c4m4grp
+c4m4sum:
+	LEAQ (CX)(CX*2), BX
+	I4SUMTO(Z8, Z9, Z10, Z11, (DI))
+	I4SUMTO(Z12, Z13, Z14, Z15, (DI)(CX*1))
+	I4SUMTO(Z16, Z17, Z18, Z19, (DI)(CX*2))
+	I4SUMTO(Z20, Z21, Z22, Z23, (DI)(BX*1))
+	ADDQ $4, DI
+	ADDQ ldq+48(FP), SI
+	ADDQ lds+80(FP), R12
+	ADDQ ldo+96(FP), R13
+	DECQ R14
+	JNZ  c4m4
+	JMP  c4end
+
+c4end:
 	VZEROUPPER
 	RET
 
