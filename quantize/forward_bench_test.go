@@ -18,7 +18,7 @@ import (
 // heads, 4 KV heads; 2 layers; a 1024-token vocabulary so that the layers,
 // not the f32 embedding and head, dominate) with the same model after the
 // int8 pass (per channel, and groups of 128), the w4a16 pass (groups of
-// 128: int4 widened by the plain-Go panel path) and the fp8 pass (widened
+// 128: the int4 kernels of internal/kernels/int4_amd64.s) and the fp8 pass (widened
 // to f32 at load), at sequence lengths 1 (the
 // matrix-vector path of decoding), 16 and 64, batch 1, GOMAXPROCS threads.
 // The int8 model is built with Quantize and read from the graph it returns,

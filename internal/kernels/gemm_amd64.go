@@ -129,8 +129,11 @@ func transpose16BF16(dst *float32, ldd int, src *byte, lds int, blocks int)
 // many it packed (0 without AVX-512).
 func (s bSource) transpose16(dst []float32, ldd, o0, pc, kc int) int {
 	blocks := kc / 16
-	if !hasAVX512 || blocks == 0 || s.w.DType == weights.I32 { // int4: widenRow
+	if !hasAVX512 || blocks == 0 {
 		return 0
+	}
+	if s.w.DType == weights.I32 {
+		return s.transpose16I4(dst, ldd, o0, pc, blocks)
 	}
 	w := s.w
 	_ = dst[(16*blocks-1)*ldd+15] // bounds of what the assembly writes

@@ -114,6 +114,15 @@ func (w *Int4) widenRange(dst []float32, o, pc int) {
 		g := (pc + i) / gs
 		end := min(len(dst), (g+1)*gs-pc)
 		s, z := w.Scales[o*groups+g], w.Zero(o, g)
+		if k := pc + i; k%2 == 0 && end-i >= 16 {
+			// Whole blocks of 16 codes with the assembly widener.
+			nb := (end - i) / 16
+			if widenInt4Blocks(dst[i:i+16*nb], row[k/2:k/2+8*nb], nb, s, float32(8+z)) {
+				if i += 16 * nb; i == end {
+					continue
+				}
+			}
+		}
 		var lut [16]float32
 		for u := range lut {
 			lut[u] = float32(u-8-z) * s
@@ -198,42 +207,53 @@ func (w *Int4) Rows(lo, hi int) *Int4 {
 }
 
 // rowsInt4 sets y[t][o] = bias[o] + Σ_i x[t][i]·W[o][i] for outputs o0..o1-1
-// of the int4 weight w (the gemv path): codes are looked up in a table of
-// the group's 16 values and multiplied into the sum as they are unpacked,
-// a word (eight inputs) at a time, with no widened row in between.
+// of the int4 weight w (the gemv path): with the fused assembly kernel
+// where it applies (rowsInt4Fast), else with dotInt4.
 func rowsInt4(y, x []float32, m int, w *Int4, o0, o1 int, bias []float32) {
+	if rowsInt4Fast(y, x, m, w, o0, o1, bias) {
+		return
+	}
 	n, k := w.Out, w.In
-	words, groups, gs := (k+7)/8, w.Groups(), w.group()
+	words := (k + 7) / 8
 	for o := o0; o < o1; o++ {
 		row := w.Packed[4*o*words : 4*(o+1)*words]
 		for t := 0; t < m; t++ {
-			xt := x[t*k : (t+1)*k]
-			var s0, s1 float32
-			for g := 0; g < groups; g++ {
-				sc, z := w.Scales[o*groups+g], w.Zero(o, g)
-				var lut [16]float32
-				for u := range lut {
-					lut[u] = float32(u-8-z) * sc
-				}
-				i, end := g*gs, min((g+1)*gs, k)
-				for i < end {
-					if i%8 != 0 || end-i < 8 {
-						s0 += xt[i] * lut[binary.LittleEndian.Uint32(row[4*(i/8):])>>(4*(i%8))&15]
-						i++
-						continue
-					}
-					word := binary.LittleEndian.Uint32(row[4*(i/8):])
-					xs := xt[i : i+8 : i+8]
-					s0 += xs[0]*lut[word&15] + xs[2]*lut[word>>8&15] + xs[4]*lut[word>>16&15] + xs[6]*lut[word>>24&15]
-					s1 += xs[1]*lut[word>>4&15] + xs[3]*lut[word>>12&15] + xs[5]*lut[word>>20&15] + xs[7]*lut[word>>28]
-					i += 8
-				}
-			}
-			s := s0 + s1
+			s := dotInt4(x[t*k:(t+1)*k], row, w, o, 0, k)
 			if bias != nil {
 				s += bias[o]
 			}
 			y[t*n+o] = s
 		}
 	}
+}
+
+// dotInt4 returns Σ_{i0 ≤ i < i1} xt[i]·W[o][i], row being output o's
+// packed codes: codes are looked up in a table of the group's 16 values and
+// multiplied into the sum as they are unpacked, a word (eight inputs) at a
+// time, with no widened row in between.
+func dotInt4(xt []float32, row []byte, w *Int4, o, i0, i1 int) float32 {
+	groups, gs := w.Groups(), w.group()
+	var s0, s1 float32
+	for i := i0; i < i1; {
+		g := i / gs
+		sc, z := w.Scales[o*groups+g], w.Zero(o, g)
+		var lut [16]float32
+		for u := range lut {
+			lut[u] = float32(u-8-z) * sc
+		}
+		end := min((g+1)*gs, i1)
+		for i < end {
+			if i%8 != 0 || end-i < 8 {
+				s0 += xt[i] * lut[binary.LittleEndian.Uint32(row[4*(i/8):])>>(4*(i%8))&15]
+				i++
+				continue
+			}
+			word := binary.LittleEndian.Uint32(row[4*(i/8):])
+			xs := xt[i : i+8 : i+8]
+			s0 += xs[0]*lut[word&15] + xs[2]*lut[word>>8&15] + xs[4]*lut[word>>16&15] + xs[6]*lut[word>>24&15]
+			s1 += xs[1]*lut[word>>4&15] + xs[3]*lut[word>>12&15] + xs[5]*lut[word>>20&15] + xs[7]*lut[word>>28]
+			i += 8
+		}
+	}
+	return s0 + s1
 }

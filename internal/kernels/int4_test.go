@@ -142,3 +142,107 @@ func TestValidateInt4(t *testing.T) {
 		}
 	}
 }
+
+// Linear with int4 weights agrees with linearRef at the edge sizes of the
+// assembly kernels: every m from 1 to 9 (the dot-product path up to 4, the
+// blocked product above, rows of x in fours), Out and In not multiples of
+// the tiles (16, 32 inputs a block of the dot kernel, 48 outputs a panel),
+// In not a multiple of 8 (last word padded), groups of 32, 64, 128 and per
+// channel (the kernel's), 48 (not a multiple of 32: the Go loop), a last
+// group shorter than the others, symmetric and asymmetric. Run also with
+// -tags purego and by TestInt4PortablePaths and TestInt4AVX2Paths.
+func TestLinearInt4Edges(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 9))
+	impls := append(linearImpls(), linearImpl{"Linear", Linear})
+	for _, sh := range []struct{ out, in int }{{3, 31}, {17, 32}, {49, 97}, {50, 300}, {16, 264}, {33, 513}, {19, 256}, {5, 640}} {
+		for _, g := range []int{0, 32, 64, 128, 48} {
+			for _, asym := range []bool{false, true} {
+				w := makeInt4(rng, sh.out, sh.in, g, asym)
+				for m := 1; m <= 9; m++ {
+					x := randF32(rng, m*sh.in)
+					var bias []float32
+					if m%3 == 0 {
+						bias = randF32(rng, sh.out)
+					}
+					e := expectLinear(x, m, w, bias)
+					for _, impl := range impls {
+						name := fmt.Sprintf("%s/%dx%d/g%d/asym=%v/m=%d", impl.name, sh.out, sh.in, g, asym, m)
+						y, check := guarded(m * sh.out)
+						impl.run(y, x, m, w, bias, 1+m%2)
+						check(t, name)
+						e.check(t, name, y, sh.out)
+					}
+				}
+			}
+		}
+	}
+}
+
+// widenRange equals the plain definition exactly on long runs (the
+// assembly widener's blocks of 16) starting at even and odd inputs, across
+// group boundaries, for every group size the kernels treat differently.
+func TestInt4WidenExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 15))
+	const out, in = 5, 301
+	for _, g := range []int{0, 16, 32, 48, 128} {
+		for _, asym := range []bool{false, true} {
+			w := makeInt4(rng, out, in, g, asym)
+			for o := 0; o < out; o++ {
+				for _, r := range [][2]int{{0, in}, {1, 200}, {16, 64}, {30, 301}, {129, 290}, {256, 301}} {
+					dst := make([]float32, r[1]-r[0])
+					w.Int4.widenRange(dst, o, r[0])
+					for j, v := range dst {
+						if want := w.at(o, r[0]+j); v != want {
+							t.Fatalf("g%d asym=%v: widenRange(%d, %v)[%d] = %v, want %v", g, asym, o, r, j, v, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// On a machine with AVX-512 or AVX2 the int4 weights of the forward pass
+// take the fused dot kernels (so that the tests above cover them): per
+// channel and groups of a multiple of 32, not groups of 48 or weights
+// narrower than a block of 32 inputs.
+func TestInt4FastPathsSelected(t *testing.T) {
+	if !setAssembly(true) {
+		t.Skip("no assembly: the fused int4 kernels do not run here")
+	}
+	rng := rand.New(rand.NewPCG(45, 47))
+	for _, c := range []struct {
+		in, group int
+		want      bool
+	}{{384, 0, true}, {384, 32, true}, {384, 64, true}, {384, 128, true}, {300, 128, true}, {384, 48, false}, {31, 0, false}} {
+		w := makeInt4(rng, 8, c.in, c.group, false)
+		y := make([]float32, 8)
+		if got := rowsInt4Fast(y, randF32(rng, c.in), 1, w.Int4, 0, 8, nil); got != c.want {
+			t.Errorf("in=%d group=%d: rowsInt4Fast = %v, want %v", c.in, c.group, got, c.want)
+		}
+	}
+}
+
+// TestInt4PortablePaths reruns the int4 comparisons with every assembly
+// path turned off (the Go loops other architectures run).
+func TestInt4PortablePaths(t *testing.T) {
+	if !setAssembly(false) {
+		t.Skip("no assembly paths on this machine: the other tests ran the portable code")
+	}
+	defer setAssembly(true)
+	t.Run("LinearInt4", TestLinearInt4)
+	t.Run("Edges", TestLinearInt4Edges)
+	t.Run("Widen", TestInt4WidenExact)
+}
+
+// TestInt4AVX2Paths reruns the int4 comparisons with AVX-512 turned off
+// (the AVX2 code of machines without AVX-512).
+func TestInt4AVX2Paths(t *testing.T) {
+	if !setAVX512(false) {
+		t.Skip("no AVX-512 on this machine: the other tests ran the AVX2 code")
+	}
+	defer setAVX512(true)
+	t.Run("LinearInt4", TestLinearInt4)
+	t.Run("Edges", TestLinearInt4Edges)
+	t.Run("Widen", TestInt4WidenExact)
+}
