@@ -12,5 +12,5 @@ type ggmlSIMD struct {
 
 var ggmlSIMDKernels []*ggmlSIMD
 
-func (k *ggmlSIMD) decodeRow(dst []float32, src []byte)     { panic("kernels: no ggml assembly") }
+func (k *ggmlSIMD) decodeRow(dst []float32, src []byte)    { panic("kernels: no ggml assembly") }
 func (k *ggmlSIMD) dotRow(x []float32, src []byte) float32 { panic("kernels: no ggml assembly") }
