@@ -164,6 +164,9 @@ func (s *tensorSet) toMatrix(t *weights.Tensor, out, in int, conv1d bool) (*kern
 	if len(t.Shape) != 2 || t.Shape[0] != want[0] || t.Shape[1] != want[1] {
 		return nil, fmt.Errorf("%w: tensor %s has shape %v, want %v", ErrWeights, quote(t.Name), t.Shape, want)
 	}
+	if src, ok := t.Data.(ggmlSource); ok && !conv1d {
+		return s.ggmlMatrix(t, src, out, in)
+	}
 	w := &kernels.Weight{Out: out, In: in, InMajor: conv1d, DType: t.DType}
 	switch t.DType {
 	case weights.F32, weights.F16, weights.BF16:

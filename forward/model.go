@@ -94,7 +94,8 @@ type Info struct {
 	// Quantized reports int8 matrix weights.
 	Quantized bool `json:"quantized,omitempty"`
 	// Quantization names the quantized matrices' scheme: "int8", "int4"
-	// (pack-quantized W4A16) or "fp8" (float-quantized); "" when none.
+	// (pack-quantized W4A16), "fp8" (float-quantized) or "gguf" (ggml's
+	// quantized blocks, WeightDType U8); "" when none.
 	Quantization string `json:"quantization,omitempty"`
 	// NumLabels is the size of a classification head, 0 for none.
 	NumLabels int `json:"num_labels,omitempty"`
@@ -235,8 +236,10 @@ func Load(g *weights.Graph, cfg *arch.Config, opts Options) (*Model, error) {
 	m.info.ModelType = cfg.ModelType
 	m.info.Positions = cfg.Params.Sizes().MaxPositions
 	m.info.WeightDType = s.mainDType()
-	m.info.Quantized = s.matrixElems[weights.I8] > 0 || s.quantElems["int4"] > 0 || s.quantElems["fp8"] > 0
+	m.info.Quantized = s.matrixElems[weights.I8] > 0 || s.quantElems["int4"] > 0 || s.quantElems["fp8"] > 0 || s.quantElems["gguf"] > 0
 	switch {
+	case s.quantElems["gguf"] > 0:
+		m.info.Quantization = "gguf"
 	case s.quantElems["int4"] > 0:
 		m.info.Quantization = "int4"
 	case s.quantElems["fp8"] > 0:

@@ -85,6 +85,14 @@ func linearRows(l linear, lo, hi int) linear {
 		}
 		return out
 	}
+	if w.GGML != nil {
+		q := w.GGML.Rows(lo, hi)
+		out := linear{w: &kernels.Weight{Out: hi - lo, In: w.In, DType: w.DType, Data: q.Data, GGML: q}}
+		if l.b != nil {
+			out.b = l.b[lo:hi:hi]
+		}
+		return out
+	}
 	row := w.In * w.DType.Size()
 	r := &kernels.Weight{Out: hi - lo, In: w.In, DType: w.DType, Data: w.Data[lo*row : hi*row : hi*row], GroupSize: w.GroupSize}
 	if w.Scales != nil {

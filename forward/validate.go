@@ -165,11 +165,14 @@ func (t Thresholds) CheckPerplexity(p *Perplexity) []string {
 	return out
 }
 
-// InferKind picks the kind of comparison from the candidate's weights: int8
-// when it is quantized, f16 or bf16 when its matrices are stored in a
+// InferKind picks the kind of comparison from the candidate's weights:
+// kquant for ggml's quantized blocks (a GGUF file), int8 when it is
+// otherwise quantized, f16 or bf16 when its matrices are stored in a
 // half-precision type the reference does not use, exact otherwise.
 func InferKind(ref, cand Info) Kind {
 	switch {
+	case cand.Quantization == "gguf": // the 4- and 5-bit types need kquant's
+		return KindKQuant
 	case cand.Quantization == "int4":
 		return KindInt4
 	case cand.Quantization == "fp8":

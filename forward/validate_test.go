@@ -112,6 +112,7 @@ func TestInferKind(t *testing.T) {
 		{Info{WeightDType: weights.BF16}, Info{WeightDType: weights.F16}, KindF16},
 		{Info{WeightDType: weights.F16}, f32, KindExact},
 		{f32, Info{WeightDType: weights.I8, Quantized: true}, KindInt8},
+		{f32, Info{WeightDType: weights.U8, Quantized: true, Quantization: "gguf"}, KindKQuant},
 	} {
 		if got := InferKind(c.ref, c.cand); got != c.want {
 			t.Errorf("InferKind(%v, %v) = %s, want %s", c.ref.WeightDType, c.cand.WeightDType, got, c.want)

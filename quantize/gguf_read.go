@@ -14,6 +14,7 @@ import (
 	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/formats/gguf"
+	"github.com/hubmirror/hubmirror/internal/kernels"
 	"github.com/hubmirror/hubmirror/internal/mmap"
 	"github.com/hubmirror/hubmirror/weights"
 )
@@ -35,7 +36,9 @@ var ggufLayerName = regexp.MustCompile(`^blk\.(\d+)\.(.+)\.(weight|bias)$`)
 // matrices kept fused and its rope factors dropped (the config holds them),
 // a head that is a copy of tied embeddings dropped. Every tensor is F32,
 // dequantized when its data are asked for, so that memory holds about one
-// tensor at a time; the file is mapped. Without a config (config nil),
+// tensor at a time; the file is mapped. The forward pass takes the
+// matrices in their ggml blocks instead (ggufData.GGML), viewing the
+// mapping, whose pages the graph's Release hands back. Without a config (config nil),
 // one is synthesized from the GGUF metadata (ggufConfig).
 func OpenGGUF(path string, config []byte) (*weights.Graph, error) {
 	return mmap.OpenGraph(path, "gguf", func(data []byte, name string) (*weights.Graph, error) {
@@ -101,34 +104,7 @@ func (fam *ggufFamily) readGraph(f *gguf.File, c *arch.LlamaConfig, file string)
 			shift = 0 // Gemma's norms only
 		}
 		t := &weights.Tensor{Name: name, DType: weights.F32, Shape: shape, File: file}
-		t.Data = weights.SourceFunc(func() ([]byte, error) {
-			if len(shape) == 2 {
-				v, err := decodeRows(rt, int(shape[0]), int(shape[1]), hd)
-				if err != nil {
-					return nil, fmt.Errorf("%s: %w", rt.Name, err)
-				}
-				return float32Bytes(v), nil
-			}
-			v, err := rt.Dequantize()
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", rt.Name, err)
-			}
-			if hd > 0 {
-				cols := len(v) / int(n)
-				u := make([]float32, len(v))
-				for r := 0; r < int(n); r++ {
-					src := rotaryToGGML(r, hd)
-					copy(u[src*cols:(src+1)*cols], v[r*cols:(r+1)*cols])
-				}
-				v = u
-			}
-			if shift != 0 {
-				for i := range v {
-					v[i] -= shift
-				}
-			}
-			return float32Bytes(v), nil
-		})
+		t.Data = &ggufData{rt: rt, shape: shape, hd: hd, shift: shift}
 		return g.Add(t)
 	}
 	for i := range f.Tensors {
@@ -188,6 +164,74 @@ func (fam *ggufFamily) readGraph(f *gguf.File, c *arch.LlamaConfig, file string)
 		}
 	}
 	return g, nil
+}
+
+// ggufData is the data of a GGUF tensor in Hugging Face's layout. Bytes
+// decodes it to F32 (the q and k rows put back in Hugging Face's rotary
+// order when hd > 0, Gemma's norms minus shift); GGML gives a matrix in
+// its ggml blocks, viewing the file, with the q and k order as a row map,
+// for the forward pass, whose kernels decode the blocks panel by panel
+// (so that validating a GGUF file holds no f32 copy of its weights, and
+// the mapped pages are released as the other readers' are).
+type ggufData struct {
+	rt    *gguf.ReadTensor
+	shape []int64 // Hugging Face's: [rows, cols] or [n]
+	hd    int     // head size of the rotary permutation, 0 for none
+	shift float32 // subtracted from every value (Gemma's norms)
+}
+
+// Bytes returns the values as F32, decoded from the file.
+func (d *ggufData) Bytes() ([]byte, error) {
+	rt, shape := d.rt, d.shape
+	if len(shape) == 2 {
+		v, err := decodeRows(rt, int(shape[0]), int(shape[1]), d.hd)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", rt.Name, err)
+		}
+		return float32Bytes(v), nil
+	}
+	v, err := rt.Dequantize()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", rt.Name, err)
+	}
+	if n := int(shape[0]); d.hd > 0 {
+		cols := len(v) / n
+		u := make([]float32, len(v))
+		for r := 0; r < n; r++ {
+			src := rotaryToGGML(r, d.hd)
+			copy(u[src*cols:(src+1)*cols], v[r*cols:(r+1)*cols])
+		}
+		v = u
+	}
+	if d.shift != 0 {
+		for i := range v {
+			v[i] -= d.shift
+		}
+	}
+	return float32Bytes(v), nil
+}
+
+// GGML returns a matrix's blocks as a kernel weight of its Hugging Face
+// shape, viewing the file's bytes; row o of the weight is the file's row
+// RowMap[o] for the q and k rows of the llama architecture.
+func (d *ggufData) GGML() (*kernels.GGML, error) {
+	if len(d.shape) != 2 || d.shift != 0 {
+		return nil, fmt.Errorf("%w: tensor %s is not a matrix", gguf.ErrRead, d.rt.Name)
+	}
+	w := &kernels.GGML{Type: kernels.GGMLType(d.rt.Type), Out: int(d.shape[0]), In: int(d.shape[1]), Data: d.rt.Data}
+	if int64(w.Out) != d.shape[0] || int64(w.In) != d.shape[1] {
+		return nil, fmt.Errorf("%w: tensor %s has shape %v", gguf.ErrRead, d.rt.Name, d.shape)
+	}
+	if d.hd > 0 {
+		w.RowMap = make([]int32, w.Out)
+		for r := range w.Out {
+			w.RowMap[rotaryToGGML(r, d.hd)] = int32(r)
+		}
+	}
+	if err := w.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: tensor %s: %v", gguf.ErrRead, d.rt.Name, err)
+	}
+	return w, nil
 }
 
 // GGUFValidationKind is the kind of comparison (forward.Kind's name) that

@@ -219,4 +219,5 @@ func TestWriteFileAtomic(t *testing.T) {
 	if err != nil || len(f.Tensors) != 1 {
 		t.Fatalf("%v %+v", err, f)
 	}
+	f.Close()
 }

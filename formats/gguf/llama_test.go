@@ -100,6 +100,7 @@ func writeGGUF(t *testing.T, g *weights.Graph, cfg *arch.Config, opts quantize.G
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { f.Close() })
 	return f, m
 }
 

@@ -5,15 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 
+	"github.com/hubmirror/hubmirror/internal/mmap"
 	"github.com/hubmirror/hubmirror/weights"
 )
 
-// The reader parses a whole file held in memory (or mapped) as ggml's
-// docs/gguf.md describes, checks every count, length, offset and alignment
-// against the bytes present, and dequantizes every type the package knows.
-// Tensor data are views into the bytes given to Parse.
+// The reader parses a whole file, mapped (ReadFile) or in memory (Parse),
+// as ggml's docs/gguf.md describes, checks every count, length, offset and
+// alignment against the bytes present, and dequantizes every type the
+// package knows. Tensor data are views into the mapping or the bytes given
+// to Parse.
 
 // File is a parsed GGUF file.
 type File struct {
@@ -23,6 +24,8 @@ type File struct {
 	Alignment uint64
 	// DataOffset is where the data section starts in the file.
 	DataOffset uint64
+
+	mapped *mmap.File // the mapping of a file ReadFile opened
 }
 
 // ReadTensor is a tensor of a parsed file with its data.
@@ -298,13 +301,42 @@ func Parse(b []byte) (*File, error) {
 	return f, nil
 }
 
-// ReadFile parses the GGUF file at path.
+// ReadFile maps the GGUF file at path and parses it. The tensors' data
+// are views of the mapping, read from the disk when first touched, so
+// that a file costs memory only for what is read of it; Release hands the
+// pages read so far back (the data stay valid), Close unmaps the file
+// (the data must not be used after it).
 func ReadFile(path string) (*File, error) {
-	b, err := os.ReadFile(path)
+	m, err := mmap.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("gguf: %w", err)
 	}
-	return Parse(b)
+	f, err := Parse(m.Bytes())
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	f.mapped = m
+	return f, nil
+}
+
+// Release hands the pages of a mapped file (ReadFile) read so far back
+// to the operating system; they are read again when next touched.
+func (f *File) Release() {
+	if f.mapped != nil {
+		f.mapped.Release()
+	}
+}
+
+// Close unmaps a file ReadFile mapped; it does nothing for a file Parse
+// read from bytes.
+func (f *File) Close() error {
+	if f.mapped == nil {
+		return nil
+	}
+	m := f.mapped
+	f.mapped = nil
+	return m.Close()
 }
 
 // Dequantize returns the tensor's values as float32, in ggml order

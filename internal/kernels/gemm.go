@@ -279,6 +279,10 @@ func f32Bytes(f []float32) []byte {
 // panel j holds columns c0+j*nr ..., as kc rows of nr values, zero beyond c1.
 func (s bSource) pack(bp []float32, pc, kc, c0, c1, nr int) {
 	w := s.w
+	if w.GGML != nil {
+		s.packGGML(bp, pc, kc, c0, c1, nr)
+		return
+	}
 	np := (c1 - c0 + nr - 1) / nr
 	if w.InMajor {
 		for j := s.blockInMajor(bp, pc, kc, c0, c1, nr); j < np; j++ {
@@ -346,6 +350,8 @@ func (s bSource) widenRow(dst []float32, o, pc int) {
 		widenBF16(dst, w.Data[2*base:2*(base+len(dst))])
 	case weights.I32:
 		w.Int4.widenRange(dst, o, pc)
+	case weights.U8:
+		w.GGML.widenRange(dst, o, pc)
 	case weights.I8:
 		q := w.Data[base : base+len(dst)]
 		if w.GroupSize == 0 {

@@ -69,6 +69,10 @@ func gemvRange(y, x []float32, m int, src bSource, bias []float32, o0, o1 int) {
 		rowsInt4(y, x, m, w.Int4, o0, o1, bias)
 		return
 	}
+	if w.GGML != nil {
+		rowsGGML(y, x, m, w.GGML, o0, o1, bias)
+		return
+	}
 	var buf *[]float32
 	if src.f32 == nil {
 		buf = rowBufs.get(k)

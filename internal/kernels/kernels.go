@@ -52,7 +52,8 @@ type Weight struct {
 	InMajor bool
 	// DType is F32, F16, BF16 or I8; I32 marks a pack-quantized int4
 	// weight (W4A16), held in Int4 (Data is then Int4.Packed, and the
-	// layout is always [Out][In]).
+	// layout is always [Out][In]); U8 marks ggml blocks (a GGUF file's
+	// tensor), held in GGML.
 	DType weights.DType
 	// Data holds Out*In little-endian elements of DType.
 	Data []byte
@@ -66,6 +67,9 @@ type Weight struct {
 	GroupSize int
 	// Int4 (I32 only) is the int4 weight; its Out and In are the Weight's.
 	Int4 *Int4
+	// GGML (U8 only) is a weight in ggml blocks (ggml.go); its Out and In
+	// are the Weight's, Data is GGML.Data, the layout [Out][In].
+	GGML *GGML
 }
 
 // Validate checks that the dtype is supported and that the lengths of Data
@@ -75,11 +79,24 @@ func (w *Weight) Validate() error {
 	if w.Out <= 0 || w.In <= 0 {
 		return fmt.Errorf("%w: shape %d×%d", ErrInvalidWeight, w.Out, w.In)
 	}
+	if w.GGML != nil && w.DType != weights.U8 {
+		return fmt.Errorf("%w: ggml data given for %v", ErrInvalidWeight, w.DType)
+	}
 	switch w.DType {
 	case weights.F32, weights.F16, weights.BF16, weights.I8:
 		if w.Int4 != nil {
 			return fmt.Errorf("%w: int4 data given for %v", ErrInvalidWeight, w.DType)
 		}
+	case weights.U8:
+		switch {
+		case w.GGML == nil:
+			return fmt.Errorf("%w: U8 weight without ggml data", ErrInvalidWeight)
+		case w.GGML.Out != w.Out || w.GGML.In != w.In:
+			return fmt.Errorf("%w: ggml data %d×%d for a %d×%d weight", ErrInvalidWeight, w.GGML.Out, w.GGML.In, w.Out, w.In)
+		case w.InMajor || w.Scales != nil || w.GroupSize != 0 || w.Int4 != nil:
+			return fmt.Errorf("%w: a ggml weight is [Out][In] with its scales in its blocks", ErrInvalidWeight)
+		}
+		return w.GGML.Validate()
 	case weights.I32:
 		switch {
 		case w.Int4 == nil:

@@ -389,6 +389,7 @@ func TestPortablePaths(t *testing.T) {
 	}
 	t.Run("Linear", TestLinearAgainstReference)
 	t.Run("LinearInt8", TestLinearInt8)
+	t.Run("LinearGGML", TestLinearGGML)
 	t.Run("PackExact", TestPackExact)
 	t.Run("MatMul", TestMatMulAgainstReference)
 	t.Run("F16", TestF16Widening)
