@@ -46,6 +46,29 @@ var ggmlSIMDKernels = []*ggmlSIMD{
 	{"Q6_K", 14, 256, 210, decodeQ6KAVX512, dotQ6KAVX512},
 }
 
+// The assembly replaces the plain entries of ggmlDecodeRow and ggmlDotRow
+// for its types; each entry runs the plain loop instead while AVX-512 is
+// off (setAVX512, setAssembly), so tests can compare the two.
+func init() {
+	for _, k := range ggmlSIMDKernels {
+		t := GGMLType(k.ggmlType)
+		plainDecode, plainDot := ggmlDecodeRow[t], ggmlDotRow[t]
+		ggmlDecodeRow[t] = func(dst []float32, src []byte) {
+			if hasAVX512 {
+				k.decodeRow(dst, src)
+				return
+			}
+			plainDecode(dst, src)
+		}
+		ggmlDotRow[t] = func(x []float32, src []byte) float32 {
+			if hasAVX512 {
+				return k.dotRow(x, src)
+			}
+			return plainDot(x, src)
+		}
+	}
+}
+
 // decodeRow decodes the len(src)/blockBytes whole blocks of src into dst.
 func (k *ggmlSIMD) decodeRow(dst []float32, src []byte) {
 	n := len(src) / k.blockBytes

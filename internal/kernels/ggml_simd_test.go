@@ -150,3 +150,45 @@ func BenchmarkGGMLSIMD(b *testing.B) {
 		})
 	}
 }
+
+// TestGGMLSIMDTables checks that ggmlDecodeRow and ggmlDotRow run the
+// assembly for its types, and the plain loops while AVX-512 is off, both
+// giving formats/gguf's values (the dot within rounding).
+func TestGGMLSIMDTables(t *testing.T) {
+	if len(ggmlSIMDKernels) == 0 {
+		t.Skip("no ggml assembly kernels in this build")
+	}
+	rng := rand.New(rand.NewPCG(16, 4))
+	for _, on := range []bool{true, false} {
+		was := setAVX512(on)
+		for _, k := range ggmlSIMDKernels {
+			typ := GGMLType(k.ggmlType)
+			src := ggmlTestBlocks(rng, k, 9)
+			want := make([]float32, 9*k.blockLen)
+			if err := gguf.Decode(gguf.Type(k.ggmlType), want, src); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]float32, len(want))
+			ggmlDecodeRow[typ](got, src)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("AVX-512 %v, %s: value %d = %g, want %g", on, k.name, i, got[i], want[i])
+				}
+			}
+			x := randF32(rng, len(want))
+			var ref, mag float64
+			for i := range want {
+				ref += float64(x[i]) * float64(want[i])
+				mag += math.Abs(float64(x[i]) * float64(want[i]))
+			}
+			d := ggmlDotRow[typ](x, src)
+			if math.Abs(float64(d)-ref) > 2e-6*mag {
+				t.Errorf("AVX-512 %v, %s: dot %g, want %g", on, k.name, d, ref)
+			}
+			if asm := k.dotRow(x, src); on && d != asm {
+				t.Errorf("%s: table's dot %g, the assembly's %g", k.name, d, asm)
+			}
+		}
+		setAVX512(was)
+	}
+}
