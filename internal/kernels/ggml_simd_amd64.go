@@ -2,6 +2,8 @@
 
 package kernels
 
+import "unsafe"
+
 //go:noescape
 func decodeQ4KAVX512(dst *float32, src *byte, blocks int)
 
@@ -88,4 +90,50 @@ func (k *ggmlSIMD) dotRow(x []float32, src []byte) float32 {
 	}
 	_ = x[n*k.blockLen-1]
 	return k.dot(&x[0], &src[0], n)
+}
+
+// packGGMLSIMD is packGGML with AVX-512: it decodes the stretch [pc,
+// pc+kc) of 16 rows at a time into a buffer and transposes them into the
+// panel with transpose16F32, instead of writing each decoded value down its
+// panel column in Go. It packs nothing and returns false when AVX-512 is
+// off or the stretch does not start and end on whole blocks.
+func (s bSource) packGGMLSIMD(bp []float32, pc, kc, c0, c1, nr int) bool {
+	w := s.w.GGML
+	elems, bytes, _ := w.Type.Block()
+	if !hasAVX512 || pc%elems != 0 || kc%elems != 0 || kc%16 != 0 || nr%16 != 0 {
+		return false
+	}
+	decode := ggmlDecodeRow[w.Type]
+	buf := rowBufs.get(16 * kc)
+	defer rowBufs.put(buf)
+	rows := *buf
+	b0, b1 := pc/elems*bytes, (pc+kc)/elems*bytes
+	np := (c1 - c0 + nr - 1) / nr
+	for j := 0; j < np; j++ {
+		o0 := c0 + j*nr
+		no := min(nr, c1-o0)
+		panel := bp[j*kc*nr : (j+1)*kc*nr]
+		jj := 0
+		for ; jj+16 <= no; jj += 16 {
+			for r := 0; r < 16; r++ {
+				decode(rows[r*kc:(r+1)*kc], w.Row(o0 + jj + r)[b0:b1])
+			}
+			_ = panel[(kc-1)*nr+jj+15]
+			transpose16F32(&panel[jj], nr, (*byte)(unsafe.Pointer(&rows[0])), kc, kc/16)
+		}
+		for ; jj < nr; jj++ {
+			if jj >= no {
+				for p := 0; p < kc; p++ {
+					panel[p*nr+jj] = 0
+				}
+				continue
+			}
+			row := rows[:kc]
+			decode(row, w.Row(o0 + jj)[b0:b1])
+			for p, v := range row {
+				panel[p*nr+jj] = v
+			}
+		}
+	}
+	return true
 }

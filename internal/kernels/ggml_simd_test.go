@@ -2,11 +2,13 @@ package kernels
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/hubmirror/hubmirror/formats/gguf"
+	"github.com/hubmirror/hubmirror/weights"
 )
 
 // ggmlTestScales are f16 block scales the kernels must widen exactly:
@@ -190,5 +192,81 @@ func TestGGMLSIMDTables(t *testing.T) {
 			}
 		}
 		setAVX512(was)
+	}
+}
+
+// BenchmarkGGMLSIMDLinear times Linear on one thread with a 2048×5632
+// weight (TinyLlama's MLP) in Q4_K and Q6_K blocks and as F32, for the
+// prefill of 128 tokens (the packed product, which decodes the blocks
+// panel by panel) and for one token (ggmlDotRow).
+func BenchmarkGGMLSIMDLinear(b *testing.B) {
+	const out, in = 2048, 5632
+	rng := rand.New(rand.NewPCG(16, 5))
+	vals := make([]float32, out*in)
+	for i := range vals {
+		vals[i] = float32(rng.NormFloat64() * 0.02)
+	}
+	ws := map[string]*Weight{"F32": {Out: out, In: in, DType: weights.F32, Data: f32Bytes(vals)}}
+	for _, typ := range []GGMLType{GGMLQ4_K, GGMLQ6_K} {
+		elems, bytes, _ := typ.Block()
+		data := make([]byte, len(vals)/elems*bytes)
+		if err := gguf.Encode(gguf.Type(typ), data, vals); err != nil {
+			b.Fatal(err)
+		}
+		g := &GGML{Type: typ, Out: out, In: in, Data: data}
+		ws[typ.String()] = &Weight{Out: out, In: in, DType: weights.U8, Data: data, GGML: g}
+	}
+	for _, m := range []int{128, 1} {
+		x := randF32(rng, m*in)
+		y := make([]float32, m*out)
+		for _, name := range []string{"F32", "Q4_K", "Q6_K"} {
+			w := ws[name]
+			b.Run(fmt.Sprintf("m%d/%s", m, name), func(b *testing.B) {
+				for b.Loop() {
+					Linear(y, x, m, w, nil, 1)
+				}
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
+			})
+		}
+	}
+}
+
+// TestGGMLSIMDPackExact checks that the AVX-512 packer of ggml weights
+// writes the panels packGGML's loop writes, bit for bit, for full and
+// partial panels and every K block.
+func TestGGMLSIMDPackExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(16, 6))
+	for _, c := range []struct {
+		typ     GGMLType
+		out, in int
+	}{{GGMLQ4_K, 50, 768}, {GGMLQ6_K, 97, 512}, {GGMLQ8_0, 33, 288}, {GGMLQ5_K, 64, 256}} {
+		w := makeGGML(t, rng, c.typ, c.out, c.in, c.typ == GGMLQ6_K)
+		src := newBSource(w)
+		for _, nr := range []int{48, 16} {
+			for pc := 0; pc < c.in; pc += kcBlock {
+				kc := min(kcBlock, c.in-pc)
+				panels := (c.out + nr - 1) / nr
+				var got, want []float32
+				for _, on := range []bool{true, false} {
+					was := setAVX512(on)
+					bp := make([]float32, panels*kc*nr)
+					for i := range bp {
+						bp[i] = float32(math.NaN())
+					}
+					src.pack(bp, pc, kc, 0, c.out, nr)
+					setAVX512(was)
+					if on {
+						got = bp
+					} else {
+						want = bp
+					}
+				}
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%v %d×%d nr %d pc %d: packed value %d = %g, want %g", c.typ, c.out, c.in, nr, pc, i, got[i], want[i])
+					}
+				}
+			}
+		}
 	}
 }
