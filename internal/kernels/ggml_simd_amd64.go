@@ -11,6 +11,12 @@ func decodeQ4KAVX512(dst *float32, src *byte, blocks int)
 func dotQ4KAVX512(x *float32, src *byte, blocks int) float32
 
 //go:noescape
+func decodeQ5KAVX512(dst *float32, src *byte, blocks int)
+
+//go:noescape
+func dotQ5KAVX512(x *float32, src *byte, blocks int) float32
+
+//go:noescape
 func decodeQ6KAVX512(dst *float32, src *byte, blocks int)
 
 //go:noescape
@@ -45,6 +51,7 @@ var ggmlSIMDKernels = []*ggmlSIMD{
 	{"Q4_0", 2, 32, 18, decodeQ4_0AVX512, dotQ4_0AVX512},
 	{"Q8_0", 8, 32, 34, decodeQ8_0AVX512, dotQ8_0AVX512},
 	{"Q4_K", 12, 256, 144, decodeQ4KAVX512, dotQ4KAVX512},
+	{"Q5_K", 13, 256, 176, decodeQ5KAVX512, dotQ5KAVX512},
 	{"Q6_K", 14, 256, 210, decodeQ6KAVX512, dotQ6KAVX512},
 }
 

@@ -17,6 +17,8 @@
 //	Q4_K  144 bytes: d, dmin (f16), scales[12] (eight 6-bit scales and
 //	      mins), qs[128]; value 64g+i is the low nibble of qs[32g+i] and
 //	      64g+32+i its high nibble, with scale and min 2g and 2g+1.
+//	Q5_K  176 bytes: d, dmin, scales[12], qh[32], qs[128]; as Q4_K, plus
+//	      16 for bit 2g (low nibbles) or 2g+1 (high) of qh[i].
 //	Q6_K  210 bytes: ql[128], qh[64], scales[16] (int8), d (f16); values
 //	      128h+l, +32, +64, +96 (l < 32) take the low nibble of ql[64h+l],
 //	      the low of ql[64h+32+l], the high of ql[64h+l], the high of
@@ -229,6 +231,47 @@
 	MOVL $8, AX; \
 	VPBROADCASTD AX, Z14
 
+// Q5K_HIGH loads the fifth bits of the 16 values of half h (qh[16h..]) of
+// the Q5_K block at SI, moved up by 4, into Z8 (bit j of qh[l] at bit
+// j+4).
+#define Q5K_HIGH(h) \
+	VPMOVZXBD (16+16*h)(SI), Z8; \
+	VPSLLD $4, Z8, Z8
+
+// Q5K_VALS leaves in Z4 the 16 values 64g+16h..+15 and in Z5 the 16
+// values 64g+32+16h..+15 of the Q5_K block at SI (Z15 = 15, Z14 = 16 in
+// every dword; Z8 from Q5K_HIGH(h)): the low nibble (high for Z5) of
+// qs[32g+16h+i] plus 16 times bit 2g (2g+1) of qh[16h+i], then as Q4_K.
+#define Q5K_VALS(g, h) \
+	VPMOVZXBD (48+32*g+16*h)(SI), Z4; \
+	VPSRLD $4, Z4, Z5; \
+	VPANDD Z15, Z4, Z4; \
+	VPSRLD $(2*g), Z8, Z6; \
+	VPSRLD $(2*g+1), Z8, Z7; \
+	VPTERNLOGD $0xF8, Z14, Z6, Z4; \
+	VPTERNLOGD $0xF8, Z14, Z7, Z5; \
+	VCVTDQ2PS Z4, Z4; \
+	VCVTDQ2PS Z5, Z5; \
+	VMULPS.BCST (8*g)(SP), Z4, Z4; \
+	VSUBPS.BCST (32+8*g)(SP), Z4, Z4; \
+	VMULPS.BCST (8*g+4)(SP), Z5, Z5; \
+	VSUBPS.BCST (36+8*g)(SP), Z5, Z5
+
+#define Q5K_DECODE(g, h) \
+	Q5K_VALS(g, h); \
+	VMOVUPS Z4, (4*(64*g+16*h))(DI); \
+	VMOVUPS Z5, (4*(64*g+32+16*h))(DI)
+
+#define Q5K_DOT(g, h, acc0, acc1) \
+	Q5K_VALS(g, h); \
+	VFMADD231PS (4*(64*g+16*h))(DI), Z4, acc0; \
+	VFMADD231PS (4*(64*g+32+16*h))(DI), Z5, acc1
+
+#define Q5K_SETUP \
+	Q4K_SETUP; \
+	MOVL $16, AX; \
+	VPBROADCASTD AX, Z14
+
 // func decodeQ4KAVX512(dst *float32, src *byte, blocks int)
 TEXT ·decodeQ4KAVX512(SB), NOSPLIT, $64-24
 	MOVQ dst+0(FP), DI
@@ -420,6 +463,65 @@ q40dot:
 	DECQ CX
 	JMP  q40dot
 q40dotdone:
+	DOT_SUM
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func decodeQ5KAVX512(dst *float32, src *byte, blocks int)
+TEXT ·decodeQ5KAVX512(SB), NOSPLIT, $64-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ blocks+16(FP), CX
+	Q5K_SETUP
+q5kdec:
+	TESTQ CX, CX
+	JZ    q5kdecdone
+	Q4K_SCALES
+	Q5K_HIGH(0)
+	Q5K_DECODE(0, 0)
+	Q5K_DECODE(1, 0)
+	Q5K_DECODE(2, 0)
+	Q5K_DECODE(3, 0)
+	Q5K_HIGH(1)
+	Q5K_DECODE(0, 1)
+	Q5K_DECODE(1, 1)
+	Q5K_DECODE(2, 1)
+	Q5K_DECODE(3, 1)
+	ADDQ $176, SI
+	ADDQ $1024, DI
+	DECQ CX
+	JMP  q5kdec
+q5kdecdone:
+	VZEROUPPER
+	RET
+
+// func dotQ5KAVX512(x *float32, src *byte, blocks int) float32
+TEXT ·dotQ5KAVX512(SB), NOSPLIT, $64-28
+	MOVQ x+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ blocks+16(FP), CX
+	Q5K_SETUP
+	DOT_ZERO
+q5kdot:
+	TESTQ CX, CX
+	JZ    q5kdotdone
+	Q4K_SCALES
+	Q5K_HIGH(0)
+	Q5K_DOT(0, 0, Z0, Z10)
+	Q5K_DOT(1, 0, Z11, Z12)
+	Q5K_DOT(2, 0, Z0, Z10)
+	Q5K_DOT(3, 0, Z11, Z12)
+	Q5K_HIGH(1)
+	Q5K_DOT(0, 1, Z0, Z10)
+	Q5K_DOT(1, 1, Z11, Z12)
+	Q5K_DOT(2, 1, Z0, Z10)
+	Q5K_DOT(3, 1, Z11, Z12)
+	ADDQ $176, SI
+	ADDQ $1024, DI
+	DECQ CX
+	JMP  q5kdot
+q5kdotdone:
 	DOT_SUM
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
