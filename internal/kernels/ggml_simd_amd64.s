@@ -28,6 +28,25 @@
 //	Q4_0  18 bytes: d (f16), qs[16]: value i the low nibble of qs[i], value
 //	      16+i the high one, minus 8.
 
+// ggmlIota is 0, 1, ..., 15 as float32.
+DATA ggmlIota<>+0(SB)/4, $0.0
+DATA ggmlIota<>+4(SB)/4, $1.0
+DATA ggmlIota<>+8(SB)/4, $2.0
+DATA ggmlIota<>+12(SB)/4, $3.0
+DATA ggmlIota<>+16(SB)/4, $4.0
+DATA ggmlIota<>+20(SB)/4, $5.0
+DATA ggmlIota<>+24(SB)/4, $6.0
+DATA ggmlIota<>+28(SB)/4, $7.0
+DATA ggmlIota<>+32(SB)/4, $8.0
+DATA ggmlIota<>+36(SB)/4, $9.0
+DATA ggmlIota<>+40(SB)/4, $10.0
+DATA ggmlIota<>+44(SB)/4, $11.0
+DATA ggmlIota<>+48(SB)/4, $12.0
+DATA ggmlIota<>+52(SB)/4, $13.0
+DATA ggmlIota<>+56(SB)/4, $14.0
+DATA ggmlIota<>+60(SB)/4, $15.0
+GLOBL ggmlIota<>(SB), RODATA|NOPTR, $64
+
 // Q4K_SCALES unpacks the eight 6-bit scales and mins of the Q4_K block at
 // SI and stores d·scale[j] at 4j(SP) and dmin·min[j] at 32+4j(SP), each one
 // float32 product of the block's f16 scales and the integer (K1 = 0xff00).
@@ -68,18 +87,24 @@
 	VMULPS Z3, Z1, Z1; \
 	VMOVUPS Z1, (SP)
 
+// Q4K_TABLES computes the 16 values a Q4_K code can take in sub-blocks 2g
+// (into Z6) and 2g+1 (Z7): d·scale·q - dmin·min for q = 0..15 (Z13), the
+// reference's two roundings, so that a lookup gives the decoded value.
+#define Q4K_TABLES(g) \
+	VMULPS.BCST (8*g)(SP), Z13, Z6; \
+	VSUBPS.BCST (32+8*g)(SP), Z6, Z6; \
+	VMULPS.BCST (8*g+4)(SP), Z13, Z7; \
+	VSUBPS.BCST (36+8*g)(SP), Z7, Z7
+
 // Q4K_VALS leaves in Z4 the 16 values 64g+16h..+15 and in Z5 the 16 values
-// 64g+32+16h..+15 of the Q4_K block at SI (Z15 = 15 in every dword).
+// 64g+32+16h..+15 of the Q4_K block at SI, looked up in Q4K_TABLES(g)'s
+// tables (VPERMPS reads the low 4 bits of each index: the low nibble, or
+// the high one once shifted down).
 #define Q4K_VALS(g, h) \
 	VPMOVZXBD (16+32*g+16*h)(SI), Z4; \
 	VPSRLD $4, Z4, Z5; \
-	VPANDD Z15, Z4, Z4; \
-	VCVTDQ2PS Z4, Z4; \
-	VCVTDQ2PS Z5, Z5; \
-	VMULPS.BCST (8*g)(SP), Z4, Z4; \
-	VSUBPS.BCST (32+8*g)(SP), Z4, Z4; \
-	VMULPS.BCST (8*g+4)(SP), Z5, Z5; \
-	VSUBPS.BCST (36+8*g)(SP), Z5, Z5
+	VPERMPS Z6, Z4, Z4; \
+	VPERMPS Z7, Z5, Z5
 
 #define Q4K_DECODE(g, h) \
 	Q4K_VALS(g, h); \
@@ -92,6 +117,7 @@
 	VFMADD231PS (4*(64*g+32+16*h))(DI), Z5, acc1
 
 #define Q4K_SETUP \
+	VMOVUPS ggmlIota<>(SB), Z13; \
 	MOVL $15, AX; \
 	VPBROADCASTD AX, Z15; \
 	MOVL $0xff00, AX; \
@@ -282,12 +308,16 @@ q4kdec:
 	TESTQ CX, CX
 	JZ    q4kdecdone
 	Q4K_SCALES
+	Q4K_TABLES(0)
 	Q4K_DECODE(0, 0)
 	Q4K_DECODE(0, 1)
+	Q4K_TABLES(1)
 	Q4K_DECODE(1, 0)
 	Q4K_DECODE(1, 1)
+	Q4K_TABLES(2)
 	Q4K_DECODE(2, 0)
 	Q4K_DECODE(2, 1)
+	Q4K_TABLES(3)
 	Q4K_DECODE(3, 0)
 	Q4K_DECODE(3, 1)
 	ADDQ $144, SI
@@ -309,12 +339,16 @@ q4kdot:
 	TESTQ CX, CX
 	JZ    q4kdotdone
 	Q4K_SCALES
+	Q4K_TABLES(0)
 	Q4K_DOT(0, 0, Z0, Z10)
 	Q4K_DOT(0, 1, Z11, Z12)
+	Q4K_TABLES(1)
 	Q4K_DOT(1, 0, Z0, Z10)
 	Q4K_DOT(1, 1, Z11, Z12)
+	Q4K_TABLES(2)
 	Q4K_DOT(2, 0, Z0, Z10)
 	Q4K_DOT(2, 1, Z11, Z12)
+	Q4K_TABLES(3)
 	Q4K_DOT(3, 0, Z0, Z10)
 	Q4K_DOT(3, 1, Z11, Z12)
 	ADDQ $144, SI
