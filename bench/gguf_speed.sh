@@ -8,15 +8,19 @@
 # short sequence; random weights agree poorly at 4 bits, so no top-1 floor).
 # Then REPS rounds, each running ours (bench/gguf_speed_go, GOMAXPROCS=1,
 # forward threads 1) and llama.cpp's (bench/gguf_speed.mjs, node-llama-cpp
-# 3.21.1, threads 1) in turn, RUNS timed runs each:
-#   prefill  128 token ids; ours computes the logits of every position,
-#            llama.cpp's prompt evaluation none ("prefill") or every
-#            position's with a greedy pick ("prefill, all logits", the
-#            like-for-like figure);
-#   token    ours: a 1-token forward pass (no KV cache); llama.cpp: one more
-#            token after the 128-token prompt, with its logits.
-# Prints the medians (and minima) and ours / llama.cpp. The machine may be
-# shared: the load average is printed before and after.
+# 3.21.1, threads 1) in turn, RUNS timed runs each, timing a prefill of N
+# token ids and one token:
+#   - llama.cpp evaluates a prompt without logits, so the first line
+#     compares it with our prefill minus our LM head (timed alone), the
+#     second with our whole prefill (every position's logits);
+#   - one token: ours is a 1-token forward pass (it keeps no KV cache),
+#     llama.cpp's one more token after the prompt, without logits (against
+#     ours minus the head) and with them and a greedy pick (against our
+#     whole pass).
+# Prints the medians of the wall times and of the process CPU times (user
+# and system), and ours / llama.cpp. The machine may be shared: the load
+# average is printed before and after, and on a loaded machine the CPU
+# times are the figures that show the work done.
 #
 #   bash bench/gguf_speed.sh      # REPS=3 RUNS=3 N=128 DIR=/tmp/hubmirror-gguf-speed
 set -euo pipefail
@@ -60,16 +64,18 @@ import json, statistics, sys
 ours = [json.loads(l) for l in open(sys.argv[1])]
 ll = [json.loads(l) for l in open(sys.argv[2])]
 n = sys.argv[3]
-def col(rows, k):
-    v = [r[k] for r in rows]
-    return statistics.median(v), min(v)
-rows = [
-    (f"prefill {n} tokens", col(ours, "prefill_ms"), col(ll, "prefill_all_logits_ms"), col(ll, "prefill_ms")),
-    ("one token", col(ours, "token_ms"), col(ll, "token_ms"), None),
-]
-print(f"{'':18} {'ours ms (min)':>16} {'llama.cpp ms (min)':>20} {'ours/llama.cpp':>15}")
-for name, o, l, l2 in rows:
-    print(f"{name:18} {o[0]:9.1f} ({o[1]:5.1f}) {l[0]:12.1f} ({l[1]:5.1f}) {o[0]/l[0]:14.2f}x")
-    if l2:
-        print(f"{'  llama.cpp, no logits':18} {'':16} {l2[0]:12.1f} ({l2[1]:5.1f}) {o[0]/l2[0]:14.2f}x")
+def med(rows, f):
+    return statistics.median(f(r) for r in rows)
+print("medians over %d runs each; ms of wall time / of the process's CPU time" % len(ours))
+print("%-44s %17s %17s %13s" % ("", "ours", "llama.cpp", "ours/llama"))
+def row(name, of, lf):
+    o = [med(ours, lambda r: of(r, k)) for k in ("ms", "cpu_ms")]
+    l = [med(ll, lambda r: lf(r, k)) for k in ("ms", "cpu_ms")]
+    print("%-44s %8.1f /%7.1f %8.1f /%7.1f %5.2f /%5.2f" % (name, o[0], o[1], l[0], l[1], o[0] / l[0], o[1] / l[1]))
+row("prefill %s tokens, no logits (ours: - head)" % n,
+    lambda r, k: r["prefill_" + k] - r["prefill_head_" + k], lambda r, k: r["prefill_" + k])
+row("prefill %s tokens (ours with every logit)" % n, lambda r, k: r["prefill_" + k], lambda r, k: r["prefill_" + k])
+row("one token, no logits (ours: - head)",
+    lambda r, k: r["token_" + k] - r["token_head_" + k], lambda r, k: r["token_" + k])
+row("one token with its logits", lambda r, k: r["token_" + k], lambda r, k: r["token_logits_" + k])
 PY
