@@ -16,7 +16,8 @@
 #   - one token: ours is a 1-token forward pass (it keeps no KV cache),
 #     llama.cpp's one more token after the prompt, without logits (against
 #     ours minus the head) and with them and a greedy pick (against our
-#     whole pass).
+#     whole pass); and a second token right after the first (for ours
+#     a second 1-token pass), without logits.
 # Prints the medians of the wall times and of the process CPU times (user
 # and system), and ours / llama.cpp. The machine may be shared: the load
 # average is printed before and after, and on a loaded machine the CPU
@@ -78,4 +79,6 @@ row("prefill %s tokens (ours with every logit)" % n, lambda r, k: r["prefill_" +
 row("one token, no logits (ours: - head)",
     lambda r, k: r["token_" + k] - r["token_head_" + k], lambda r, k: r["token_" + k])
 row("one token with its logits", lambda r, k: r["token_" + k], lambda r, k: r["token_logits_" + k])
+row("a second token, no logits (ours: - head)",
+    lambda r, k: r["token2_" + k] - r["token2_head_" + k], lambda r, k: r["token2_" + k])
 PY

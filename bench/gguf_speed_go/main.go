@@ -5,9 +5,11 @@
 // one token id (the forward pass keeps no KV cache: one token is a 1-token
 // forward). A first untimed pass of each touches the mapped weights, and a
 // garbage collection precedes each timed pass. The ids are i·7919+1 mod
-// the vocabulary, as bench/gguf_speed.mjs takes them. Prints one JSON line
-// per run: prefill_ms, prefill_cpu_ms, prefill_head_ms,
-// prefill_head_cpu_ms, token_ms, ...: the wall time, the process's CPU time
+// the vocabulary, as bench/gguf_speed.mjs takes them; each run is the
+// prefill, the token and the token again (token2: one token after one
+// token rather than after the prefill). Prints one JSON line per run:
+// prefill_ms, prefill_cpu_ms, prefill_head_ms, prefill_head_cpu_ms,
+// token_ms, ..., token2_ms, ...: the wall time, the process's CPU time
 // (user and system; on a loaded machine the figure that shows the work
 // done) and the same for the LM head alone (from the run's last
 // Options.BeforeLayer call to its end), which llama.cpp skips for the
@@ -44,7 +46,6 @@ func run() error {
 	runs := flag.Int("runs", 3, "timed runs")
 	threads := flag.Int("threads", 1, "goroutines of the forward pass")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the timed runs to this file")
-	only := flag.String("only", "", "time only the prefill (prefill) or the one token (token)")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		return fmt.Errorf("usage: gguf_speed_go [-n 128] [-runs 3] [-threads 1] MODEL")
@@ -104,11 +105,6 @@ func run() error {
 		defer pprof.StopCPUProfile()
 	}
 	for r := 0; r < *runs; r++ {
-		if *only == "token" {
-			prompt = token
-		} else if *only == "prefill" {
-			token = prompt
-		}
 		p, err := timed(prompt)
 		if err != nil {
 			return err
@@ -117,9 +113,14 @@ func run() error {
 		if err != nil {
 			return err
 		}
+		t2, err := timed(token)
+		if err != nil {
+			return err
+		}
 		line, _ := json.Marshal(map[string]float64{
 			"prefill_ms": p[0], "prefill_cpu_ms": p[1], "prefill_head_ms": p[2], "prefill_head_cpu_ms": p[3],
-			"token_ms": t[0], "token_cpu_ms": t[1], "token_head_ms": t[2], "token_head_cpu_ms": t[3]})
+			"token_ms": t[0], "token_cpu_ms": t[1], "token_head_ms": t[2], "token_head_cpu_ms": t[3],
+			"token2_ms": t2[0], "token2_cpu_ms": t2[1], "token2_head_ms": t2[2], "token2_head_cpu_ms": t2[3]})
 		fmt.Println(string(line))
 	}
 	return nil
