@@ -47,45 +47,59 @@ DATA ggmlIota<>+56(SB)/4, $14.0
 DATA ggmlIota<>+60(SB)/4, $15.0
 GLOBL ggmlIota<>(SB), RODATA|NOPTR, $64
 
+// ggmlScaleIdx are the VPSHUFB indexes with which Q4K_SCALES gathers the
+// Q4_K scales and mins (0x80: a zero byte): the low 6 bits of block bytes
+// 4-7 (scales 0-3) and 8-11 (mins 0-3); the low nibbles of bytes 12-15
+// (scales 4-7) and their high nibbles (mins 4-7); the top 2 bits of bytes
+// 4-7 and 8-11, the high bits of scales 4-7 and mins 4-7.
+DATA ggmlScaleIdx<>+0(SB)/8, $0x8080808007060504
+DATA ggmlScaleIdx<>+8(SB)/8, $0x808080800b0a0908
+DATA ggmlScaleIdx<>+16(SB)/8, $0x0f0e0d0c80808080
+DATA ggmlScaleIdx<>+24(SB)/8, $0x8080808080808080
+DATA ggmlScaleIdx<>+32(SB)/8, $0x8080808080808080
+DATA ggmlScaleIdx<>+40(SB)/8, $0x0f0e0d0c80808080
+DATA ggmlScaleIdx<>+48(SB)/8, $0x0706050480808080
+DATA ggmlScaleIdx<>+56(SB)/8, $0x0b0a090880808080
+GLOBL ggmlScaleIdx<>(SB), RODATA|NOPTR, $64
+
+// ggmlDMin is the VPERMPS index of d (lane 0) in 8 lanes, then dmin (lane
+// 1) in 8.
+DATA ggmlDMin<>+0(SB)/8, $0
+DATA ggmlDMin<>+8(SB)/8, $0
+DATA ggmlDMin<>+16(SB)/8, $0
+DATA ggmlDMin<>+24(SB)/8, $0
+DATA ggmlDMin<>+32(SB)/8, $0x0000000100000001
+DATA ggmlDMin<>+40(SB)/8, $0x0000000100000001
+DATA ggmlDMin<>+48(SB)/8, $0x0000000100000001
+DATA ggmlDMin<>+56(SB)/8, $0x0000000100000001
+GLOBL ggmlDMin<>(SB), RODATA|NOPTR, $64
+
 // Q4K_SCALES unpacks the eight 6-bit scales and mins of the Q4_K block at
 // SI and stores d·scale[j] at 4j(SP) and dmin·min[j] at 32+4j(SP), each one
-// float32 product of the block's f16 scales and the integer (K1 = 0xff00).
+// float32 product of the block's f16 scale and the integer (X16-X22, Z23
+// from Q4K_SETUP). Shifting words moves bits across the bytes of a word;
+// the masks keep only each byte's own bits.
 #define Q4K_SCALES \
-	MOVL 4(SI), R8; \
-	MOVL 8(SI), R9; \
-	MOVL 12(SI), R10; \
-	MOVL R8, R11; \
-	SHRL $6, R11; \
-	ANDL $0x03030303, R11; \
-	SHLL $4, R11; \
-	MOVL R10, R12; \
-	ANDL $0x0f0f0f0f, R12; \
-	ORL  R11, R12; \
-	MOVL R9, R11; \
-	SHRL $6, R11; \
-	ANDL $0x03030303, R11; \
-	SHLL $4, R11; \
-	MOVL R10, R13; \
-	SHRL $4, R13; \
-	ANDL $0x0f0f0f0f, R13; \
-	ORL  R11, R13; \
-	ANDL $0x3f3f3f3f, R8; \
-	ANDL $0x3f3f3f3f, R9; \
-	VMOVD R8, X1; \
-	VPINSRD $1, R12, X1, X1; \
-	VPINSRD $2, R9, X1, X1; \
-	VPINSRD $3, R13, X1, X1; \
-	VPMOVZXBD X1, Z1; \
-	VCVTDQ2PS Z1, Z1; \
-	MOVL (SI), AX; \
-	VMOVD AX, X2; \
-	VCVTPH2PS X2, X2; \
-	VBROADCASTSS X2, Z3; \
-	VMOVSHDUP X2, X2; \
-	VBROADCASTSS X2, Z2; \
-	VBLENDMPS Z2, Z3, K1, Z3; \
-	VMULPS Z3, Z1, Z1; \
-	VMOVUPS Z1, (SP)
+	VMOVDQU (SI), X1; \
+	VPSRLW $4, X1, X2; \
+	VPSRLW $2, X1, X3; \
+	VPANDD X17, X2, X2; \
+	VPANDD X18, X3, X3; \
+	VPANDD X16, X1, X4; \
+	VPANDD X17, X1, X5; \
+	VPSHUFB X19, X4, X4; \
+	VPSHUFB X20, X5, X5; \
+	VPSHUFB X21, X2, X2; \
+	VPSHUFB X22, X3, X3; \
+	VPORD X5, X4, X4; \
+	VPORD X3, X2, X2; \
+	VPORD X2, X4, X4; \
+	VPMOVZXBD X4, Z4; \
+	VCVTDQ2PS Z4, Z4; \
+	VCVTPH2PS X1, X2; \
+	VPERMPS Z2, Z23, Z2; \
+	VMULPS Z2, Z4, Z4; \
+	VMOVUPS Z4, (SP)
 
 // Q4K_TABLES computes the 16 values a Q4_K code can take in sub-blocks 2g
 // (into Z6) and 2g+1 (Z7): d·scale·q - dmin·min for q = 0..15 (Z13), the
@@ -120,8 +134,17 @@ GLOBL ggmlIota<>(SB), RODATA|NOPTR, $64
 	VMOVUPS ggmlIota<>(SB), Z13; \
 	MOVL $15, AX; \
 	VPBROADCASTD AX, Z15; \
-	MOVL $0xff00, AX; \
-	KMOVW AX, K1
+	MOVL $0x3f, AX; \
+	VPBROADCASTB AX, X16; \
+	MOVL $0x0f, AX; \
+	VPBROADCASTB AX, X17; \
+	MOVL $0x30, AX; \
+	VPBROADCASTB AX, X18; \
+	VMOVDQU64 ggmlScaleIdx<>+0(SB), X19; \
+	VMOVDQU64 ggmlScaleIdx<>+16(SB), X20; \
+	VMOVDQU64 ggmlScaleIdx<>+32(SB), X21; \
+	VMOVDQU64 ggmlScaleIdx<>+48(SB), X22; \
+	VMOVDQU64 ggmlDMin<>(SB), Z23
 
 // DOT_SUM adds the accumulators Z0, Z10, Z11, Z12 into X0[0].
 #define DOT_SUM \
