@@ -53,15 +53,70 @@ const (
 	// Qwen2-MoE's shared expert and its sigmoid gate, under mlp.
 	Qwen2MoESharedExpert = "shared_expert"
 	Qwen2MoESharedGate   = "shared_expert_gate"
+	// FusedMoE is the block of transformers 5's layout for every MoE family
+	// (Mixtral's block_sparse_moe became mlp): the router mlp.gate and the
+	// experts fused into two 3-D parameters under mlp.experts, FusedGateUp
+	// [experts, 2×intermediate, hidden] (each expert's gate rows, then its
+	// up rows) and FusedDown [experts, hidden, intermediate]. Expert e's
+	// slices are the nn.Linear weights of its per-expert layout.
+	FusedMoE    = "mlp"
+	FusedGateUp = "gate_up_proj"
+	FusedDown   = "down_proj"
 )
+
+// FusedExperts are the names of the fused experts of transformers 5's
+// layout (gate_up_proj, down_proj), relative to the layer's prefix.
+func FusedExperts() (gateUp, down string) {
+	p := FusedMoE + "." + MoEExperts + "."
+	return p + FusedGateUp, p + FusedDown
+}
+
+// ExpertNames returns the per-expert layout's names of an MoE family's
+// config: the block holding the router and experts.<e>. (relative to the
+// layer's prefix) and an expert's gate, up and down projections; ok is
+// false for another family.
+func ExpertNames(cfg *Config) (block, gate, up, down string, ok bool) {
+	switch {
+	case cfg == nil:
+	case cfg.Mixtral() != nil:
+		return MixtralMoE, MixtralExpertGate, MixtralExpertUp, MixtralExpertDown, true
+	case cfg.Qwen2MoE() != nil, cfg.Qwen3MoE() != nil:
+		return QwenMoE, QwenExpertGate, QwenExpertUp, QwenExpertDown, true
+	}
+	return "", "", "", "", false
+}
+
+// FusedExpertSlices returns how a fused experts tensor (RoleExperts) of the
+// given shape splits into the Linear weights of the per-expert layout: n
+// matrices of out×in, one after the other (gate_up_proj: each expert's
+// gate, then its up; down_proj: each expert's down). ok is false for
+// another name or a shape that is not [experts, rows, cols] (with an even
+// number of rows for gate_up_proj).
+func FusedExpertSlices(name string, shape []int64) (n int, out, in int64, ok bool) {
+	if len(shape) != 3 || shape[0] <= 0 || shape[1] <= 0 || shape[2] <= 0 || int64(int(shape[0])) != shape[0] {
+		return 0, 0, 0, false
+	}
+	switch {
+	case strings.HasSuffix(name, "."+MoEExperts+"."+FusedGateUp) && shape[1]%2 == 0:
+		return 2 * int(shape[0]), shape[1] / 2, shape[2], true
+	case strings.HasSuffix(name, "."+MoEExperts+"."+FusedDown):
+		return int(shape[0]), shape[1], shape[2], true
+	}
+	return 0, 0, 0, false
+}
 
 // MoEExpert is the prefix of expert e of the MoE block block ("mlp",
 // "block_sparse_moe"), relative to the layer's prefix.
 func MoEExpert(block string, e int) string { return fmt.Sprintf("%s.%s.%d.", block, MoEExperts, e) }
 
 // moeRole gives the routers of every MoE family RoleRouter: a 2-D weight
-// that quantization and pruning would otherwise take for a body Linear.
+// that quantization and pruning would otherwise take for a body Linear;
+// and transformers 5's fused experts RoleExperts.
 func moeRole(name string) (Role, bool) {
+	gateUp, down := FusedExperts()
+	if strings.Contains(name, "layers.") && (strings.HasSuffix(name, "."+gateUp) || strings.HasSuffix(name, "."+down)) {
+		return RoleExperts, true
+	}
 	for _, s := range []string{"." + MixtralMoE + "." + MoERouter + ".weight", "." + QwenMoE + "." + MoERouter + ".weight",
 		"." + QwenMoE + "." + Qwen2MoESharedGate + ".weight"} {
 		if strings.HasSuffix(name, s) && strings.Contains(name, "layers.") {
@@ -129,6 +184,11 @@ type FFNGroup struct {
 	Units int
 	// Up cuts neurons on the input side, Down on the output side.
 	Up, Down []Slice
+	// Fused names the tensors (relative to the layer's prefix) of the
+	// group's MLPs in transformers 5's fused layout, whose experts FFN
+	// pruning cannot cut each its own way: a model that has them is
+	// refused.
+	Fused []string
 }
 
 // moeBlocks is the Llama layers' Blocks for an MoE family: attention heads
@@ -152,8 +212,9 @@ func moeBlocks(l *LlamaConfig, m *MoE, block, gate, up, down, expertField string
 	}
 	if len(sparse) > 0 {
 		u, d := gated(block+"."+MoEExperts+".%d.", gate, up, down)
+		gu, dn := FusedExperts()
 		b.FFNGroups = append(b.FFNGroups, FFNGroup{Field: expertField, Width: m.ExpertIntermediate, Layers: sparse,
-			Units: m.Experts, Up: u, Down: d})
+			Units: m.Experts, Up: u, Down: d, Fused: []string{gu, dn}})
 		if m.SharedIntermediate > 0 {
 			u, d := gated(QwenMoE+"."+Qwen2MoESharedExpert+".", QwenExpertGate, QwenExpertUp, QwenExpertDown)
 			b.FFNGroups = append(b.FFNGroups, FFNGroup{Field: "shared_expert_intermediate_size", Width: m.SharedIntermediate,
@@ -167,8 +228,9 @@ func moeBlocks(l *LlamaConfig, m *MoE, block, gate, up, down, expertField string
 	return b
 }
 
-// moeParamCount counts the parameters a checkpoint of an MoE family has:
-// every expert of every MoE layer, the routers, the attention (biases when
+// moeParamCount counts the parameters a checkpoint of an MoE family has
+// (per expert or fused alike): every expert of every MoE layer, the
+// routers, the attention (biases when
 // qkvBias, o_proj's when oBias, Qwen3's q/k norms when qkNorm), norms, the token embedding, and
 // the head unless tied.
 func moeParamCount(l *LlamaConfig, m *MoE, qkvBias, oBias, qkNorm bool) int64 {

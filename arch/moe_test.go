@@ -107,10 +107,15 @@ func TestMoERoles(t *testing.T) {
 		"model.layers.1.mlp.shared_expert.gate_proj.weight":   RoleLinear,
 		"model.layers.1.mlp.gate_proj.weight":                 RoleLinear,
 		"model.layers.1.self_attn.q_norm.weight":              RoleNorm,
+		"model.layers.0.mlp.experts.gate_up_proj":             RoleExperts,
+		"model.layers.2.mlp.experts.down_proj":                RoleExperts,
 	} {
 		shape := []int64{4, 8}
-		if want == RoleNorm {
+		switch want {
+		case RoleNorm:
 			shape = []int64{4}
+		case RoleExperts:
+			shape = []int64{3, 4, 8}
 		}
 		for _, c := range []*Config{cfg, nil} {
 			if got := RoleOf(c, &weights.Tensor{Name: name, DType: weights.BF16, Shape: shape}); got != want {
@@ -130,12 +135,14 @@ func TestMoEBlocks(t *testing.T) {
 		want   []FFNGroup
 	}{
 		{`"model_type":"mixtral","num_local_experts":3`, []FFNGroup{{Field: "intermediate_size", Width: 8, Layers: []int{0, 1, 2}, Units: 3,
-			Up:   []Slice{{"block_sparse_moe.experts.%d.w1.weight", 0, 0}, {"block_sparse_moe.experts.%d.w3.weight", 0, 0}},
-			Down: []Slice{{"block_sparse_moe.experts.%d.w2.weight", 1, 0}}}}},
+			Up:    []Slice{{"block_sparse_moe.experts.%d.w1.weight", 0, 0}, {"block_sparse_moe.experts.%d.w3.weight", 0, 0}},
+			Down:  []Slice{{"block_sparse_moe.experts.%d.w2.weight", 1, 0}},
+			Fused: []string{"mlp.experts.gate_up_proj", "mlp.experts.down_proj"}}}},
 		{`"model_type":"qwen2_moe","num_experts":4,"moe_intermediate_size":6,"shared_expert_intermediate_size":10,"mlp_only_layers":[1]`, []FFNGroup{
 			{Field: "moe_intermediate_size", Width: 6, Layers: []int{0, 2}, Units: 4,
-				Up:   []Slice{{"mlp.experts.%d.gate_proj.weight", 0, 0}, {"mlp.experts.%d.up_proj.weight", 0, 0}},
-				Down: []Slice{{"mlp.experts.%d.down_proj.weight", 1, 0}}},
+				Up:    []Slice{{"mlp.experts.%d.gate_proj.weight", 0, 0}, {"mlp.experts.%d.up_proj.weight", 0, 0}},
+				Down:  []Slice{{"mlp.experts.%d.down_proj.weight", 1, 0}},
+				Fused: []string{"mlp.experts.gate_up_proj", "mlp.experts.down_proj"}},
 			{Field: "shared_expert_intermediate_size", Width: 10, Layers: []int{0, 2}, Units: 1,
 				Up:   []Slice{{"mlp.shared_expert.gate_proj.weight", 0, 0}, {"mlp.shared_expert.up_proj.weight", 0, 0}},
 				Down: []Slice{{"mlp.shared_expert.down_proj.weight", 1, 0}}},
@@ -154,9 +161,35 @@ func TestMoEBlocks(t *testing.T) {
 		if b.Heads != 2 || b.KVHeads != 1 || b.HeadDim != 4 || len(b.Query) == 0 || len(b.Up) != 0 || len(b.Down) != 0 ||
 			!slices.EqualFunc(b.FFNGroups, c.want, func(a, b FFNGroup) bool {
 				return a.Field == b.Field && a.Width == b.Width && a.Units == b.Units && slices.Equal(a.Layers, b.Layers) &&
-					slices.Equal(a.Up, b.Up) && slices.Equal(a.Down, b.Down)
+					slices.Equal(a.Up, b.Up) && slices.Equal(a.Down, b.Down) && slices.Equal(a.Fused, b.Fused)
 			}) {
 			t.Errorf("%s: %+v", c.config, b)
+		}
+	}
+}
+
+// FusedExpertSlices splits gate_up_proj [E, 2I, H] into 2E matrices I×H
+// (each expert's gate, then its up) and down_proj [E, H, I] into E
+// matrices H×I; other names and shapes are not fused experts.
+func TestFusedExpertSlices(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		shape   []int64
+		n       int
+		out, in int64
+		ok      bool
+	}{
+		{"model.layers.0.mlp.experts.gate_up_proj", []int64{8, 32, 16}, 16, 16, 16, true},
+		{"model.layers.3.mlp.experts.down_proj", []int64{8, 16, 24}, 8, 16, 24, true},
+		{"model.layers.0.mlp.experts.gate_up_proj", []int64{8, 31, 16}, 0, 0, 0, false},
+		{"model.layers.0.mlp.experts.gate_up_proj", []int64{32, 16}, 0, 0, 0, false},
+		{"model.layers.0.mlp.experts.down_proj", []int64{0, 16, 24}, 0, 0, 0, false},
+		{"model.layers.0.mlp.experts.0.down_proj.weight", []int64{2, 16, 24}, 0, 0, 0, false},
+		{"model.layers.0.mlp.gate_up_proj.weight", []int64{2, 16, 24}, 0, 0, 0, false},
+	} {
+		n, out, in, ok := FusedExpertSlices(c.name, c.shape)
+		if n != c.n || out != c.out || in != c.in || ok != c.ok {
+			t.Errorf("%s %v: %d × %d×%d %v, want %d × %d×%d %v", c.name, c.shape, n, out, in, ok, c.n, c.out, c.in, c.ok)
 		}
 	}
 }

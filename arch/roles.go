@@ -20,6 +20,7 @@ const (
 	RoleBias      Role = "bias"      // biases of Linear layers
 	RoleBuffer    Role = "buffer"    // non-parameter buffers (position_ids, causal masks)
 	RoleRouter    Role = "router"    // MoE routers and gates: their logits choose experts, so they stay float
+	RoleExperts   Role = "experts"   // transformers 5's fused MoE experts: 3-D stacks of expert Linear weights (FusedExpertSlices)
 	RoleOther     Role = "other"     // anything else (integer tensors, unknown shapes)
 )
 

@@ -12,10 +12,12 @@
 #      hubmirror convert  SRC DST
 #      hubmirror quantize SRC DST --scheme int8
 #    for SRC = the safetensors and the pickle checkpoint, and
-#      hubmirror quantize SRC DST --scheme int8 --format gguf --no-vocab (the
-#    checkpoint has no tokenizer).
-# 2. The peak of each stage (read, pass, write, validate) of the same builds,
-#    from bench/passes_stages (VmHWM reset at each stage), with the periodic
+#      hubmirror quantize SRC DST --scheme q8_0 --format gguf --no-vocab
+#      hubmirror quantize SRC DST --scheme q4_k_m --format gguf --no-vocab
+#    (the checkpoint has no tokenizer; goal for q4_k_m: under 400 MB).
+# 2. The peak of each stage (read, pass, write, validate) of the same builds
+#    (the GGUF one in q4_k_m, default interval only: its write takes
+#    minutes), from bench/passes_stages (VmHWM reset at each stage), with the periodic
 #    release of mapped pages on (the default) and off (-release-interval
 #    -1ns: then only the release after each tensor and after each forward
 #    run remains).
@@ -54,7 +56,8 @@ measure convert-st   convert  "$work/llama-st"
 measure convert-bin  convert  "$work/llama-bin"
 measure int8-st      quantize "$work/llama-st"  --scheme int8
 measure int8-bin     quantize "$work/llama-bin" --scheme int8
-measure gguf-st      quantize "$work/llama-st"  --scheme int8 --format gguf --no-vocab
+measure gguf-q8_0    quantize "$work/llama-st"  --scheme q8_0 --format gguf --no-vocab
+measure gguf-q4_k_m  quantize "$work/llama-st"  --scheme q4_k_m --format gguf --no-vocab
 du -sh "$work"/out-*/ | sed 's/^/output size: /'
 
 echo "== peak RSS per stage (bench/passes_stages)"
@@ -65,3 +68,6 @@ for pass in convert int8; do
     "$work/passes_stages" -threads "$threads" -release-interval "$interval" "$pass" "$work/llama-st" "$work/stages-$pass"
   done
 done
+rm -rf "$work/stages-gguf"
+echo "-- gguf-q4_k_m, llama-st, release interval default (25ms) (load $(load))"
+"$work/passes_stages" -threads "$threads" gguf-q4_k_m "$work/llama-st" "$work/stages-gguf"

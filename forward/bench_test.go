@@ -100,7 +100,7 @@ func llamaLayerGraph(b *testing.B, dtype weights.DType) *weights.Graph {
 func benchRun(b *testing.B, g *weights.Graph, seq int) {
 	flops := 0.0
 	if cfg, err := arch.ParseConfig(g.Config); err == nil && cfg.Family() != "bert" {
-		flops = decoderFLOPs(cfg.Params.Sizes(), seq)
+		flops = layerFLOPs(cfg, seq)
 	}
 	ids := make([]int, seq)
 	for i := range ids {

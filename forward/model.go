@@ -60,7 +60,9 @@ type Options struct {
 	Threads int
 	// BeforeLayer, when set, is called before each layer of a run and
 	// before the pooler or head (for RunBatch: once per layer of the whole
-	// batch, from one of its goroutines). Validation of large models passes
+	// batch, from one of its goroutines), and between the slices of rows
+	// of a Linear product with a weight of more than 64 MB (a large head;
+	// see releaseSliceBytes). Validation of large models passes
 	// weights.Graph.Release, so that the pages of the layers already run
 	// leave the resident set: memory then stays near one layer's weights
 	// instead of the model's size.
@@ -170,7 +172,7 @@ type runConfig struct {
 // one product over the rows of every sequence of the batch.
 func (rc runConfig) linear(y, x []float32, m int, w *kernels.Weight, b []float32) {
 	if rc.batch == nil {
-		kernels.Linear(y, x, m, w, b, rc.threads)
+		linearReleasing(y, x, m, w, b, rc.threads, rc.beforeLayer)
 		return
 	}
 	rc.batch.linear(y, x, m, w, b)
@@ -440,7 +442,7 @@ func (l *lockstep) sameProduct() bool {
 func (l *lockstep) stacked() {
 	if len(l.calls) == 1 {
 		c := l.calls[0]
-		kernels.Linear(c.y, c.x, c.m, c.w, c.b, l.threads)
+		linearReleasing(c.y, c.x, c.m, c.w, c.b, l.threads, l.hook)
 		return
 	}
 	w, b := l.calls[0].w, l.calls[0].b
@@ -455,7 +457,7 @@ func (l *lockstep) stacked() {
 		copy(l.x[r*w.In:], c.x[:c.m*w.In])
 		r += c.m
 	}
-	kernels.Linear(l.y, l.x, rows, w, b, l.threads)
+	linearReleasing(l.y, l.x, rows, w, b, l.threads, l.hook)
 	l.stacks++
 	r = 0
 	for _, c := range l.calls {

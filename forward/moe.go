@@ -3,9 +3,11 @@ package forward
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/hubmirror/hubmirror/arch"
 	"github.com/hubmirror/hubmirror/internal/kernels"
+	"github.com/hubmirror/hubmirror/weights"
 )
 
 // moeMLP is the sparse MLP of the mixture-of-experts decoders (Mixtral,
@@ -42,12 +44,24 @@ type moeNames struct {
 	normTopK         bool
 }
 
-// loadMoE loads the MoE block of the layer with prefix p.
+// loadMoE loads the MoE block of the layer with prefix p, its experts one
+// Linear each or, in transformers 5's layout, fused (the block then being
+// mlp for Mixtral too).
 func loadMoE(s *tensorSet, p string, hidden int, nm moeNames, act func([]float32)) (*moeMLP, error) {
 	m := &moeMLP{hidden: hidden, topK: nm.topK, normTopK: nm.normTopK, act: act}
+	gateUp, _ := arch.FusedExperts()
+	_, fused := s.lookup(p+gateUp, false)
+	if fused {
+		nm.block = arch.FusedMoE
+	}
 	var err error
 	if m.router, err = loadLinear(s, p+nm.block+"."+arch.MoERouter, nm.experts, hidden, false, false); err != nil {
 		return nil, err
+	}
+	if fused {
+		if m.experts, err = loadFusedExperts(s, p, nm.experts, nm.inter, hidden); err != nil {
+			return nil, err
+		}
 	}
 	load := func(prefix string, inter int) (gatedMLP, error) {
 		var g gatedMLP
@@ -61,7 +75,7 @@ func loadMoE(s *tensorSet, p string, hidden int, nm moeNames, act func([]float32
 		g.down, err = loadLinear(s, prefix+nm.down, hidden, inter, false, false)
 		return g, err
 	}
-	for e := 0; e < nm.experts; e++ {
+	for e := 0; e < nm.experts && !fused; e++ {
 		g, err := load(p+arch.MoEExpert(nm.block, e), nm.inter)
 		if err != nil {
 			return nil, err
@@ -79,6 +93,78 @@ func loadMoE(s *tensorSet, p string, hidden int, nm moeNames, act func([]float32
 		}
 	}
 	return m, nil
+}
+
+// loadFusedExperts loads the experts of transformers 5's layout, the
+// layer's mlp.experts.gate_up_proj [experts, 2×inter, hidden] and
+// mlp.experts.down_proj [experts, hidden, inter], each expert's gate, up
+// and down a view of its slice.
+func loadFusedExperts(s *tensorSet, p string, experts, inter, hidden int) ([]gatedMLP, error) {
+	gateUpName, downName := arch.FusedExperts()
+	gateUp, err := s.stacked(p+gateUpName, experts, 2, inter, hidden)
+	if err != nil {
+		return nil, err
+	}
+	down, err := s.stacked(p+downName, experts, 1, hidden, inter)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]gatedMLP, experts)
+	for e := range out {
+		out[e] = gatedMLP{gate: linear{w: gateUp[2*e]}, up: linear{w: gateUp[2*e+1]}, down: linear{w: down[e]}}
+	}
+	return out, nil
+}
+
+// stacked returns the 3-D float tensor name (absolute: false) of shape
+// [n, parts×out, in] as the n×parts Linear weights out×in of its slices,
+// in storage order, viewed in place (F32, F16, BF16; F64 widened to an f32
+// copy). Other dtypes are refused: quantized experts are stored per expert
+// (compressed-tensors), and no scale layout of fused F8 experts is known.
+func (s *tensorSet) stacked(name string, n, parts, out, in int) ([]*kernels.Weight, error) {
+	t, ok := s.lookup(name, false)
+	if !ok {
+		return nil, fmt.Errorf("%w: missing tensor %s", ErrWeights, quote(s.fullName(name, false)))
+	}
+	want := []int64{int64(n), int64(parts * out), int64(in)}
+	if !slices.Equal(t.Shape, want) {
+		return nil, fmt.Errorf("%w: tensor %s has shape %v, want %v", ErrWeights, quote(t.Name), t.Shape, want)
+	}
+	var data []byte
+	d := t.DType
+	switch d {
+	case weights.F32, weights.F16, weights.BF16:
+		b, err := t.Bytes()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrWeights, err)
+		}
+		data = b
+	case weights.F64:
+		v, err := t.Float32s()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrWeights, err)
+		}
+		d, data = weights.F32, make([]byte, 4*len(v))
+		if err := weights.EncodeFloat32(data, v, weights.F32); err != nil {
+			return nil, fmt.Errorf("%w: tensor %s: %v", ErrWeights, quote(t.Name), err)
+		}
+	default:
+		return nil, fmt.Errorf("%w: tensor %s has dtype %v; fused experts are read in float only", ErrUnsupported, quote(t.Name), t.DType)
+	}
+	size := out * in * d.Size()
+	if len(data) != n*parts*size {
+		return nil, fmt.Errorf("%w: tensor %s holds %d bytes, want %d", ErrWeights, quote(t.Name), len(data), n*parts*size)
+	}
+	ws := make([]*kernels.Weight, n*parts)
+	for k := range ws {
+		ws[k] = &kernels.Weight{Out: out, In: in, DType: d, Data: data[k*size : (k+1)*size]}
+		if err := ws[k].Validate(); err != nil {
+			return nil, fmt.Errorf("%w: tensor %s: %v", ErrWeights, quote(t.Name), err)
+		}
+	}
+	s.used[t.Name] = true
+	s.matrixElems[d] += int64(n) * int64(parts*out) * int64(in)
+	return ws, nil
 }
 
 // loadAttention loads the attention projections (q, k, v, o) of the layer

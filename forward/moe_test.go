@@ -14,7 +14,8 @@ import (
 )
 
 // moeFixtures are the fixtures of the MoE families, f32 and half.
-var moeFixtures = []string{"mixtral-st", "mixtral-bf16-bin", "qwen2moe-st", "qwen2moe-f16-st", "qwen3moe-st", "qwen3moe-bf16-st"}
+var moeFixtures = []string{"mixtral-st", "mixtral-bf16-bin", "qwen2moe-st", "qwen2moe-f16-st", "qwen3moe-st", "qwen3moe-bf16-st",
+	"mixtral-fused-st", "qwen2moe-fused-f16-st", "qwen3moe-fused-st", "qwen3moe-fused-bf16-st"}
 
 // maxLogitError runs m on dir's ids and returns the largest difference of
 // its logits from the expected ones (NaN when any logit is NaN).
@@ -42,9 +43,9 @@ func maxLogitError(t *testing.T, m *Model, dir string) float64 {
 // (Mixtral's always, Qwen's with norm_topk_prob) computes something else
 // on the fixtures that renormalize: the fixtures catch a forward pass that
 // skips it. On a fixture that does not renormalize (qwen2moe-st),
-// renormalizing is caught the same way.
+// renormalizing is caught the same way; the fused fixtures likewise.
 func TestMoERenormalizationMatters(t *testing.T) {
-	for _, fx := range []string{"mixtral-st", "mixtral-bf16-bin", "qwen2moe-st", "qwen2moe-f16-st", "qwen3moe-st", "qwen3moe-bf16-st"} {
+	for _, fx := range moeFixtures {
 		dir := filepath.Join(fixtures, fx)
 		m := loadModel(t, dir, 1)
 		if d := maxLogitError(t, m, dir); !(d <= 1e-4) {

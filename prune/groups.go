@@ -27,6 +27,13 @@ func ffnGroups(g *weights.Graph, f *family, keep float64) (*weights.Graph, *Repo
 		}
 		n := max(1, int(math.Round(keep*float64(gr.Width))))
 		for _, l := range gr.Layers {
+			for _, name := range gr.Fused {
+				if _, ok := g.Tensor(f.name(l, name)); ok {
+					return nil, nil, specErrorf("prune: --ffn-keep: the experts of layer %d are fused (%s, transformers 5's layout); "+
+						"FFN pruning keeps each expert's own neurons and takes the per-expert layout (experts.<e>.<projection>.weight) only",
+						l, f.name(l, name))
+				}
+			}
 			for u := range max(gr.Units, 1) {
 				up, down := unitSlices(gr.Up, gr.Units, u), unitSlices(gr.Down, gr.Units, u)
 				kept, err := f.importantNeurons(g, l, up, down, gr.Width, n)

@@ -8,8 +8,9 @@
 // shapes it changed.
 //
 // Unstructured and N:M pruning apply to the 2-D weights of the Linear layers
-// of the model body (arch.RoleLinear); embeddings, norms, biases and
-// heads are left alone.
+// of the model body (arch.RoleLinear) and to transformers 5's fused MoE
+// experts (arch.RoleExperts), matrix by matrix of the per-expert layout;
+// embeddings, norms, biases and heads are left alone.
 package prune
 
 import (
@@ -80,11 +81,26 @@ func (r *Report) add(tr TensorReport) {
 func targets(g *weights.Graph, cfg *arch.Config) map[string]bool {
 	out := map[string]bool{}
 	for _, t := range g.Tensors() {
-		if arch.RoleOf(cfg, t) == arch.RoleLinear {
+		switch arch.RoleOf(cfg, t) {
+		case arch.RoleLinear:
 			out[t.Name] = true
+		case arch.RoleExperts:
+			_, _, _, ok := arch.FusedExpertSlices(t.Name, t.Shape)
+			out[t.Name] = ok
 		}
 	}
 	return out
+}
+
+// matrices returns how a target tensor splits into the Linear weights that
+// are pruned each on its own: n matrices of out×in one after the other
+// (the experts' gate, up and down of a fused experts tensor), or one.
+func matrices(cfg *arch.Config, t *weights.Tensor) (n int, out, in int64) {
+	if n, out, in, ok := arch.FusedExpertSlices(t.Name, t.Shape); ok && arch.RoleOf(cfg, t) == arch.RoleExperts {
+		return n, out, in
+	}
+	out, in = arch.LinearDims(cfg, t)
+	return 1, out, in
 }
 
 // values decodes a float tensor into f32.
@@ -110,7 +126,18 @@ type threshold struct {
 	ties int64
 }
 
-// prunedMask zeroes, in vals, the elements below the threshold and the
+// applyThresholds applies ths[k] to the k-th of len(ths) equal parts of
+// vals and returns the zeros in vals.
+func applyThresholds(vals []float32, ths []threshold) (zeros int64) {
+	size := len(vals) / len(ths)
+	for k, th := range ths {
+		z, _ := applyThreshold(vals[k*size:(k+1)*size], th)
+		zeros += z
+	}
+	return zeros
+}
+
+// applyThreshold zeroes, in vals, the elements below the threshold and the
 // first ties elements equal to it; it returns the number of ties it used.
 func applyThreshold(vals []float32, th threshold) (zeros, tiesUsed int64) {
 	for i, v := range vals {
@@ -156,8 +183,9 @@ func kthThreshold(vals []float32, k int64) threshold {
 }
 
 // Magnitude zeroes the fraction sparsity of the smallest-magnitude weights
-// of every Linear weight: in each tensor separately, or, with global, under
-// one threshold across all of them (found exactly, in two streaming passes
+// of every Linear weight: in each tensor separately (each matrix of a fused
+// experts tensor separately, as in the per-expert layout), or, with
+// global, under one threshold across all of them (found exactly, in two streaming passes
 // of 16-bit histograms, without holding more than one tensor).
 func Magnitude(g *weights.Graph, cfg *arch.Config, sparsity float64, global bool) (*weights.Graph, *Report, error) {
 	if !(sparsity >= 0 && sparsity < 1) {
@@ -186,21 +214,27 @@ func Magnitude(g *weights.Graph, cfg *arch.Config, sparsity float64, global bool
 		if err != nil {
 			return nil, nil, err
 		}
-		th, ok := ths[t.Name]
-		if !ok {
-			th = kthThreshold(vals, int64(math.Floor(sparsity*float64(len(vals)))))
+		per := []threshold{ths[t.Name]}
+		if !global {
+			n, _, _ := matrices(cfg, t)
+			per = make([]threshold, n)
+			size := len(vals) / n
+			for k := range per {
+				per[k] = kthThreshold(vals[k*size:(k+1)*size], int64(math.Floor(sparsity*float64(size))))
+			}
 		}
-		zeros, _ := applyThreshold(vals, th)
+		zeros := applyThresholds(vals, per)
 		rep.add(TensorReport{Name: t.Name, Shape: t.Shape, Zeros: zeros, Elements: int64(len(vals))})
-		if err := out.Add(lazyMasked(t, th)); err != nil {
+		if err := out.Add(lazyMasked(t, per)); err != nil {
 			return nil, nil, err
 		}
 	}
 	return out, rep, nil
 }
 
-// lazyMasked returns t with the threshold applied when its data is read.
-func lazyMasked(t *weights.Tensor, th threshold) *weights.Tensor {
+// lazyMasked returns t with the thresholds (of equal parts of it) applied
+// when its data is read.
+func lazyMasked(t *weights.Tensor, ths []threshold) *weights.Tensor {
 	out := *t
 	out.Storage, out.StorageOffset = "", 0
 	out.Data = weights.SourceFunc(func() ([]byte, error) {
@@ -208,7 +242,7 @@ func lazyMasked(t *weights.Tensor, th threshold) *weights.Tensor {
 		if err != nil {
 			return nil, err
 		}
-		applyThreshold(vals, th)
+		applyThresholds(vals, ths)
 		return encode(vals, t.DType)
 	})
 	return &out
@@ -296,7 +330,8 @@ func globalThresholds(g *weights.Graph, tg map[string]bool, sparsity float64) (m
 // NM keeps the n largest magnitudes of every m consecutive inputs of each
 // output channel of every Linear weight (2:4 sparsity for n=2, m=4), the
 // pattern sparse tensor cores accelerate. Inputs run along the rows of
-// nn.Linear weights and down the columns of GPT-2's Conv1D ones.
+// nn.Linear weights (and of each expert's matrices in a fused experts
+// tensor) and down the columns of GPT-2's Conv1D ones.
 func NM(g *weights.Graph, cfg *arch.Config, n, m int) (*weights.Graph, *Report, error) {
 	if n <= 0 || m <= 0 || n >= m {
 		return nil, nil, specErrorf("prune: pattern %d:%d must keep N of M with 0 < N < M", n, m)
@@ -311,7 +346,8 @@ func NM(g *weights.Graph, cfg *arch.Config, n, m int) (*weights.Graph, *Report, 
 			}
 			continue
 		}
-		outDim, inDim := arch.LinearDims(cfg, t)
+		k, outDim, inDim := matrices(cfg, t)
+		outDim *= int64(k)
 		if inDim%int64(m) != 0 {
 			return nil, nil, specErrorf("prune: %s: input size %d is not a multiple of %d", t.Name, inDim, m)
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hubmirror/hubmirror/arch"
+	"github.com/hubmirror/hubmirror/convert"
 	"github.com/hubmirror/hubmirror/formats/gguf"
 	"github.com/hubmirror/hubmirror/weights"
 )
@@ -140,8 +141,10 @@ func (f *ggufFamily) ggufName(name string) (gname string, ok bool) {
 	return "blk." + m[1] + "." + n + "." + m[3], true
 }
 
-// GGUF lays out a decoder model as llama.cpp's convert_hf_to_gguf.py does
-// (see ggufFamilies for the families): the architecture's hyperparameters,
+// GGUF lays out a model as llama.cpp's convert_hf_to_gguf.py does: an
+// encoder (BERT, RoBERTa, XLM-RoBERTa, CamemBERT, DistilBERT, ModernBERT) as
+// ggufEncoderGGUF says, a decoder (see ggufFamilies for the families) with
+// the architecture's hyperparameters,
 // tensors renamed (token_embd, blk.N.attn_q, ..., output_norm, output),
 // per-family changes (the rows of the q and k projections reordered to
 // ggml's interleaved rotary layout for the llama architecture, Gemma's norm
@@ -160,8 +163,18 @@ func (f *ggufFamily) ggufName(name string) (gname string, ok bool) {
 // (ErrGGUFUnsupported), as is a tokenizer it cannot reproduce
 // (ErrGGUFVocab).
 func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, error) {
+	// The encoder families: see ggufEncoderGGUF.
+	if e, err := ggufEncoderOf(cfg); err != nil || e != nil {
+		if err != nil {
+			return nil, err
+		}
+		return ggufEncoderGGUF(g, cfg, e, opts)
+	}
 	fam, err := ggufFamilyOf(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if g, _, err = convert.PerExpert(g, cfg); err != nil { // transformers 5's fused experts, as the Hub stores them
 		return nil, err
 	}
 	c := llamaView(cfg)

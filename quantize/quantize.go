@@ -11,6 +11,9 @@
 // norms, biases, buffers and output heads (lm_head, classifiers) stay in
 // float, because they are small or because errors there reach the output
 // directly. Options.Keep and Options.Include change the rule by name.
+// transformers 5's fused MoE experts (3-D tensors, arch.RoleExperts) stay
+// float under every scheme: compressed-tensors describes quantized Linear
+// modules (a `weight` and its `weight_scale`), which they are not.
 package quantize
 
 import (

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hubmirror/hubmirror/formats/safetensors"
 	"github.com/hubmirror/hubmirror/formats/torch"
@@ -54,6 +55,9 @@ type PushOptions struct {
 	AllowUnparsed bool
 	Jobs          int
 	Progress      mirror.PushProgress
+	// StaleUploadAge is mirror.PushOptions.StaleUploadAge: the age from
+	// which incomplete blob uploads are aborted (0: the default).
+	StaleUploadAge time.Duration
 }
 
 // Push copies src into the mirror s as one commit of its repo, recorded with
@@ -80,7 +84,7 @@ func Push(ctx context.Context, s storage.Store, src *Source, o PushOptions) (*mi
 	if err != nil {
 		return nil, err
 	}
-	popts.Jobs, popts.Progress = o.Jobs, o.Progress
+	popts.Jobs, popts.Progress, popts.StaleUploadAge = o.Jobs, o.Progress, o.StaleUploadAge
 	return mirror.Push(ctx, s, repo, files, popts)
 }
 

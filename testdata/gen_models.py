@@ -36,6 +36,7 @@ in it are the same).
 import json
 import math
 import os
+import re
 import struct
 import sys
 
@@ -2821,6 +2822,213 @@ def phi3_bf16_st():
                                     "long_factor": phi3_factors(init, half, 1.0, 6.0)})
     sd, ids, out = phi3_case(cfg, init, 13)
     return cfg, sd, without(sd, PHI3_TIED), "st", ids, out
+
+
+
+# ---------------------------------------------------------------- MoE experts fused (transformers 5)
+#
+# Written from transformers 5's modeling_mixtral.py, modeling_qwen2_moe.py and
+# modeling_qwen3_moe.py: the experts of a sparse block are one module
+# (MixtralExperts, Qwen2MoeExperts, Qwen3MoeExperts) holding two 3-D
+# parameters, gate_up_proj [experts, 2 * intermediate, hidden] (each
+# expert's gate rows, then its up rows) and down_proj [experts, hidden,
+# intermediate]; the router is a module (MixtralTopKRouter, ...) with a
+# weight [experts, hidden]; Mixtral's sparse block is the layer's mlp
+# (block_sparse_moe is gone). transformers 5 fuses the per-expert tensors of
+# the Hub's checkpoints at load (conversion_mapping.py: MergeModulelist
+# along a new dim 0, then Concatenate gate and up along dim 1) and
+# save_pretrained writes them back per expert, but
+# save_pretrained(save_original_format=False) writes this layout. Each fused
+# case is a per-expert case's weights in this layout (fused_state), run by
+# these modules.
+
+
+class MoeExperts5(nn.Module):
+    """MixtralExperts / Qwen2MoeExperts / Qwen3MoeExperts."""
+
+    def __init__(self, c, num_experts, intermediate):
+        super().__init__()
+        self.num_experts = num_experts
+        H = c["hidden_size"]
+        self.gate_up_proj = nn.Parameter(torch.empty(num_experts, 2 * intermediate, H))
+        self.down_proj = nn.Parameter(torch.empty(num_experts, H, intermediate))
+        self.act_fn = act_fn(c.get("hidden_act", "silu"))
+
+    def forward(self, hidden_states, top_k_index, top_k_weights):
+        final = torch.zeros_like(hidden_states)
+        with torch.no_grad():
+            expert_mask = F.one_hot(top_k_index, num_classes=self.num_experts).permute(2, 1, 0)
+            expert_hit = torch.greater(expert_mask.sum(dim=(-1, -2)), 0).nonzero()
+        for expert_idx in expert_hit:
+            expert_idx = expert_idx[0]
+            top_k_pos, token_idx = torch.where(expert_mask[expert_idx])
+            gate, up = F.linear(hidden_states[token_idx], self.gate_up_proj[expert_idx]).chunk(2, dim=-1)
+            cur = F.linear(self.act_fn(gate) * up, self.down_proj[expert_idx])
+            cur = cur * top_k_weights[token_idx, top_k_pos, None]
+            final.index_add_(0, token_idx, cur.to(final.dtype))
+        return final
+
+
+class MoeTopKRouter5(nn.Module):
+    """MixtralTopKRouter (always renormalized) / Qwen2MoeTopKRouter /
+    Qwen3MoeTopKRouter; records the routing margins as moe_route does."""
+
+    def __init__(self, c, num_experts, norm_topk_prob):
+        super().__init__()
+        self.top_k = c["num_experts_per_tok"]
+        self.num_experts = num_experts
+        self.norm_topk_prob = norm_topk_prob
+        self.weight = nn.Parameter(torch.zeros(num_experts, c["hidden_size"]))
+
+    def forward(self, hidden_states):
+        router_logits = F.linear(hidden_states, self.weight)
+        probs = F.softmax(router_logits, dtype=torch.float, dim=-1)
+        top_value, top_index = torch.topk(probs, self.top_k, dim=-1)
+        if self.norm_topk_prob:
+            top_value /= top_value.sum(dim=-1, keepdim=True)
+        if self.top_k < self.num_experts:
+            top = router_logits.sort(dim=-1, descending=True).values
+            MOE_MARGINS.append((top[:, self.top_k - 1] - top[:, self.top_k]).min().item())
+        return router_logits, top_value.to(router_logits.dtype), top_index
+
+
+class SparseMoeBlock5(nn.Module):
+    """MixtralSparseMoeBlock, Qwen2MoeSparseMoeBlock (shared expert under
+    its sigmoid gate) and Qwen3MoeSparseMoeBlock of transformers 5."""
+
+    def __init__(self, c):
+        super().__init__()
+        mixtral = c["model_type"] == "mixtral"
+        E = c["num_local_experts"] if mixtral else c["num_experts"]
+        inter = c["intermediate_size"] if mixtral else c["moe_intermediate_size"]
+        self.gate = MoeTopKRouter5(c, E, mixtral or c.get("norm_topk_prob", False))
+        self.experts = MoeExperts5(c, E, inter)
+        self.shared = c["model_type"] == "qwen2_moe"
+        if self.shared:
+            self.shared_expert = Qwen2MoeMLP(c, c["shared_expert_intermediate_size"])
+            self.shared_expert_gate = nn.Linear(c["hidden_size"], 1, bias=False)
+
+    def forward(self, x):
+        shared = torch.sigmoid(self.shared_expert_gate(x)) * self.shared_expert(x) if self.shared else None
+        _, weights, index = self.gate(x)
+        out = self.experts(x, index, weights)
+        if shared is not None:
+            out += shared
+        return out
+
+
+class MixtralDecoderLayer5(MixtralDecoderLayer):
+    def __init__(self, c, layer_idx):
+        nn.Module.__init__(self)
+        eps = c.get("rms_norm_eps", 1e-5)
+        self.self_attn = MoeAttention(c, False, c.get("sliding_window"))
+        self.mlp = SparseMoeBlock5(c)
+        self.input_layernorm = Qwen3RMSNorm(c["hidden_size"], eps)
+        self.post_attention_layernorm = Qwen3RMSNorm(c["hidden_size"], eps)
+
+    def forward(self, x, cos, sin):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class QwenMoeDecoderLayer5(QwenMoeDecoderLayer):
+    def __init__(self, c, layer_idx, qwen3):
+        super().__init__(c, layer_idx, qwen3)
+        if qwen_moe_sparse(c, layer_idx):
+            self.mlp = SparseMoeBlock5(c)
+
+
+class MoeModel5(MoeModel):
+    def __init__(self, c):
+        super().__init__(c)
+        mt = c["model_type"]
+        if mt == "mixtral":
+            layers = (MixtralDecoderLayer5(c, i) for i in range(c["num_hidden_layers"]))
+        else:
+            layers = (QwenMoeDecoderLayer5(c, i, mt == "qwen3_moe") for i in range(c["num_hidden_layers"]))
+        self.layers = nn.ModuleList(layers)
+
+
+class MoeForCausalLM5(MoeForCausalLM):
+    def __init__(self, c):
+        super().__init__(c)
+        self.model = MoeModel5(c)
+
+
+def fused_state(sd):
+    """A per-expert state dict in transformers 5's layout, as its
+    conversion_mapping makes it: each sparse block's experts stacked, gate
+    and up concatenated per expert ([E, 2I, H]), down stacked ([E, H, I]);
+    Mixtral's block_sparse_moe.gate renamed mlp.gate. Keys stay in order,
+    the fused ones where the block's expert 0 was."""
+    expert = re.compile(r"^(.*\.layers\.\d+)\.(block_sparse_moe|mlp)\.experts\.(\d+)\.(w1|w2|w3|gate_proj|up_proj|down_proj)\.weight$")
+    role = {"w1": "gate", "w3": "up", "w2": "down", "gate_proj": "gate", "up_proj": "up", "down_proj": "down"}
+    blocks = {}
+    for k, v in sd.items():
+        m = expert.match(k)
+        if m:
+            blocks.setdefault(m.group(1), {}).setdefault(role[m.group(4)], {})[int(m.group(3))] = v
+    out = {}
+    for k, v in sd.items():
+        m = expert.match(k)
+        if m is None:
+            out[k.replace(".block_sparse_moe.gate.", ".mlp.gate.")] = v
+            continue
+        layer = m.group(1)
+        if layer + ".mlp.experts.gate_up_proj" in out:
+            continue
+        p = blocks[layer]
+        n = len(p["gate"])
+        out[layer + ".mlp.experts.gate_up_proj"] = torch.stack([torch.cat((p["gate"][e], p["up"][e]), 0) for e in range(n)])
+        out[layer + ".mlp.experts.down_proj"] = torch.stack([p["down"][e] for e in range(n)])
+    return out
+
+
+def fused_case(twin):
+    """The case twin (a per-expert MoE case) in transformers 5's layout,
+    with the outputs of the transformers 5 modules."""
+    cfg, sd, stored, fmt, ids, _ = twin()
+    fsd = fused_state(sd)
+    MOE_MARGINS.clear()
+    out = run_module(MoeForCausalLM5, cfg, fsd, ids)
+    if not MOE_MARGINS or min(MOE_MARGINS) < 0.1:
+        raise ValueError(f"router margin {min(MOE_MARGINS or [0]):.4g} below 0.1")
+    return cfg, fsd, fused_state(stored), "st", ids, out
+
+
+@case
+def mixtral_fused_st():
+    """MixtralForCausalLM in transformers 5's fused layout: mixtral-st's
+    weights with each layer's router as mlp.gate and experts as
+    mlp.experts.gate_up_proj [4, 96, 32] and mlp.experts.down_proj [4, 32,
+    48], safetensors."""
+    return fused_case(mixtral_st)
+
+
+@case
+def qwen2moe_fused_f16_st():
+    """Qwen2MoeForCausalLM with float16 weights in transformers 5's fused
+    layout: qwen2moe-f16-st's weights, layer 1's experts as
+    mlp.experts.gate_up_proj [8, 32, 32] and down_proj [8, 32, 16] beside
+    the shared expert, safetensors."""
+    return fused_case(qwen2moe_f16_st)
+
+
+@case
+def qwen3moe_fused_st():
+    """Qwen3MoeForCausalLM in transformers 5's fused layout: qwen3moe-st's
+    weights, layers 1 and 2's experts as mlp.experts.gate_up_proj [8, 32,
+    32] and down_proj [8, 32, 16] (layer 0 dense), tied head omitted,
+    safetensors."""
+    return fused_case(qwen3moe_st)
+
+
+@case
+def qwen3moe_fused_bf16_st():
+    """Qwen3MoeForCausalLM with bfloat16 weights in transformers 5's fused
+    layout: qwen3moe-bf16-st's weights (every layer MoE, top-2 not
+    renormalized), safetensors."""
+    return fused_case(qwen3moe_bf16_st)
 
 
 def name_of(fn):

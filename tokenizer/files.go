@@ -26,18 +26,19 @@ func LoadDir(dir string) (*Tokenizer, error) {
 	if _, err := os.Stat(p); err == nil {
 		return LoadFile(p)
 	}
+	bert := exists(filepath.Join(dir, "vocab.txt"))
+	if !bert && !(exists(filepath.Join(dir, "vocab.json")) && exists(filepath.Join(dir, "merges.txt"))) {
+		return nil, fmt.Errorf("%s: %w (no tokenizer.json, vocab.txt or vocab.json + merges.txt)", dir, ErrNoTokenizer)
+	}
 	cfg, err := readTokenizerConfig(dir)
 	if err != nil {
 		return nil, err
 	}
 	var doc map[string]any
-	switch {
-	case exists(filepath.Join(dir, "vocab.txt")):
+	if bert {
 		doc, err = bertDocument(dir, cfg)
-	case exists(filepath.Join(dir, "vocab.json")) && exists(filepath.Join(dir, "merges.txt")):
+	} else {
 		doc, err = byteLevelBPEDocument(dir, cfg)
-	default:
-		return nil, fmt.Errorf("%s: %w (no tokenizer.json, vocab.txt or vocab.json + merges.txt)", dir, ErrNoTokenizer)
 	}
 	if err != nil {
 		return nil, err

@@ -6,7 +6,10 @@
 // every 5 ms splits the resident set into anonymous (heap) and file-backed
 // (mapped weights) pages. Linux only. bench/passes_memory.sh runs it.
 //
-// Usage: passes_stages [-threads N] [-sequences N] [-release-interval D] [-cpuprofile F] convert|int8 SRC DST
+// Usage: passes_stages [-threads N] [-sequences N] [-release-interval D] [-cpuprofile F] convert|int8|gguf-TYPE SRC DST
+//
+// gguf-TYPE (gguf-q4_k_m, gguf-q8_0, ...) is quantize --format gguf
+// --scheme TYPE --no-vocab.
 package main
 
 import (
@@ -18,6 +21,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,11 +69,12 @@ func main() {
 	interval := flag.Duration("release-interval", 0, "artifact.Options.ReleaseInterval (0: default, negative: off)")
 	flag.Parse()
 	if flag.NArg() != 3 {
-		fmt.Fprintln(os.Stderr, "usage: passes_stages [-threads N] [-sequences N] [-release-interval D] [-cpuprofile F] convert|int8 SRC DST")
+		fmt.Fprintln(os.Stderr, "usage: passes_stages [-threads N] [-sequences N] [-release-interval D] [-cpuprofile F] convert|int8|gguf-TYPE SRC DST")
 		os.Exit(2)
 	}
 	kind := forward.KindExact
 	var pass artifact.Pass
+	var write artifact.Writer
 	switch flag.Arg(0) {
 	case "convert":
 		pass = func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
@@ -81,8 +86,23 @@ func main() {
 			return quantize.Quantize(g, cfg, quantize.Options{Scheme: quantize.Int8})
 		}
 	default:
-		fmt.Fprintln(os.Stderr, "passes_stages: the pass is convert or int8")
-		os.Exit(2)
+		typ, ok := strings.CutPrefix(flag.Arg(0), "gguf-")
+		if !ok {
+			fmt.Fprintln(os.Stderr, "passes_stages: the pass is convert, int8 or gguf-TYPE")
+			os.Exit(2)
+		}
+		// As quantize --format gguf --no-vocab: the pass plans, the
+		// writer converts.
+		kind = forward.Kind(quantize.GGUFValidationKind(typ))
+		gopts := quantize.GGUFOptions{Type: typ, NoVocab: true, Threads: *threads}
+		pass = func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
+			m, err := quantize.GGUF(g, cfg, gopts)
+			if err != nil {
+				return nil, nil, err
+			}
+			return g, m.Report, nil
+		}
+		write = artifact.GGUFWriter(gopts, nil)
 	}
 	var (
 		mu     sync.Mutex
@@ -131,6 +151,7 @@ func main() {
 		Threads:         *threads,
 		Progress:        stage,
 		ReleaseInterval: *interval,
+		Write:           write,
 		Validate:        forward.ValidateOptions{Sequences: *sequences, Kind: kind, Thresholds: &th},
 	}
 	if *cpuprofile != "" {

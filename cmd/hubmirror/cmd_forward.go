@@ -35,7 +35,8 @@ for a sentence-transformers model (modules.json: CLS, max, mean, mean-sqrt-len,
 weighted-mean or last-token pooling as 1_Pooling/config.json says, then its Dense
 modules, L2-normalized when it has a Normalize module). MODEL may be a GGUF file (or a
 directory holding one) of a decoder family quantize --format gguf writes: read with the
-config.json beside it, else with one made from its metadata, its tensors dequantized to F32.` + forwardTextHelp + modelHelp,
+config.json beside it, else with one made from its metadata, its matrices kept in their
+ggml blocks (the kernels decode them panel by panel).` + forwardTextHelp + modelHelp,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "ids", Usage: "comma-separated token ids, e.g. 1,2,3 (this or --text)"},
 			&cli.StringFlag{Name: "text", Usage: "encode `TEXT` with the model's tokenizer and run on its ids"},

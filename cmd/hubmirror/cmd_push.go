@@ -64,6 +64,7 @@ chain (~/.aws/credentials, IAM).`,
 			&cli.BoolFlag{Name: "allow-unparsed", Usage: "push weight files that do not parse (truncated, or a format hubmirror does not read) as opaque files"},
 			&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "S3 multipart part size, 5MiB to 5GiB"},
 			&cli.IntFlag{Name: "threads", Value: 4, Usage: "S3 parts uploaded in parallel per file"},
+			&cli.DurationFlag{Name: "stale-uploads", Value: mirror.DefaultStaleUploadAge, Usage: "abort incomplete uploads of blobs older than this (left by a killed push); must exceed the longest upload of any push sharing the store"},
 			repoTypeFlag,
 			jsonFlag,
 		},
@@ -95,11 +96,15 @@ chain (~/.aws/credentials, IAM).`,
 			if workers < 1 || c.Int("threads") < 1 {
 				return usageErrorf("--workers and --threads must be at least 1")
 			}
+			if c.Duration("stale-uploads") <= 0 {
+				return usageErrorf("--stale-uploads %v: want a positive duration", c.Duration("stale-uploads"))
+			}
 			opts := pushOptions{
 				Src: args[0], URL: args[1], Repo: repo, Revision: c.String("revision"),
 				Commit: c.String("commit"), Variant: c.String("variant"), Of: c.String("of"), Report: c.String("report"),
 				Jobs: workers, PartSize: uint64(partSize), Threads: uint(c.Int("threads")), JSON: c.Bool("json"),
 				CacheDir: hubSettingsFrom(c).CacheDir, AllowUnparsed: c.Bool("allow-unparsed"), Bars: showProgress(c),
+				StaleUploadAge: c.Duration("stale-uploads"),
 			}
 			if opts.Variant == "" && (opts.Of != "" || opts.Report != "") {
 				return usageErrorf("--of and --report go with --variant")
@@ -121,6 +126,7 @@ type pushOptions struct {
 	Threads                          uint
 	JSON                             bool
 	AllowUnparsed                    bool
+	StaleUploadAge                   time.Duration
 	// Bars: show a progress bar on stderr.
 	Bars bool
 }
@@ -148,7 +154,8 @@ func runPush(ctx context.Context, o pushOptions, stdout, stderr io.Writer) error
 	}
 	defer src.Close()
 	// A dataset's or space's files are data, not weights to parse.
-	popts := source.PushOptions{Revision: o.Revision, Commit: o.Commit, Jobs: o.Jobs, AllowUnparsed: o.AllowUnparsed || src.RequireModel() != nil}
+	popts := source.PushOptions{Revision: o.Revision, Commit: o.Commit, Jobs: o.Jobs, AllowUnparsed: o.AllowUnparsed || src.RequireModel() != nil,
+		StaleUploadAge: o.StaleUploadAge}
 	if o.Variant != "" {
 		of := o.Of
 		if of == "" {

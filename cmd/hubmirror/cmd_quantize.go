@@ -43,8 +43,8 @@ order, and the vocabulary converted from tokenizer.json (SentencePiece-style BPE
 tokenizer.ggml.model llama, byte-level BPE as gpt2 with the pre-tokenizer llama.cpp knows
 by its regex; special tokens, add_bos/add_eos, the chat template). A model without a
 tokenizer, or with one llama.cpp cannot reproduce, is refused; --no-vocab writes the file
-without a vocabulary. The forward pass reads the GGUF back (dequantized to F32 tensor by
-tensor, with the config.json written beside it) and validates it against SRC with the
+without a vocabulary. The forward pass reads the GGUF back (its matrices kept in their ggml
+blocks, decoded by the kernels panel by panel, with the config.json written beside it) and validates it against SRC with the
 thresholds of exact (f32), f16, bf16, int8 (q8_0, q6_k) or kquant (q4_0, q4_k_m, q5_k_m).` + modelHelp + dstHelp,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "scheme", Usage: "int8, w4a16, fp8, fp16 or bf16 (required); with --format gguf: q8_0, f16, bf16, f32, q4_0, q4_k_m, q5_k_m or q6_k"},
@@ -142,6 +142,9 @@ func quantizeGGUF(c *cli.Context, args []string) error {
 	gopts := quantize.GGUFOptions{Type: typ, NoVocab: c.Bool("no-vocab"), Threads: c.Int("threads")}
 	var rep *quantize.GGUFReport
 	pass := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
+		if err := quantize.GGUFReadBack(cfg); err != nil {
+			return nil, nil, err // validation reads the file back
+		}
 		plan := gopts
 		plan.NoVocab = true // the vocabulary is read by the writer, from the source directory
 		m, err := quantize.GGUF(g, cfg, plan)

@@ -295,7 +295,9 @@ func (e *encoder) value(v any) error {
 }
 
 // validKey reports whether k is a GGUF key: ASCII segments of
-// lower_snake_case (digits allowed) separated by dots.
+// lower_snake_case (digits allowed) separated by dots; a hyphen may follow
+// the first character of a segment, as in llama.cpp's architecture names
+// (modern-bert.context_length).
 func validKey(k string) bool {
 	if k == "" || len(k) > MaxKeyLen {
 		return false
@@ -311,6 +313,7 @@ func validKey(k string) bool {
 			segStart = true
 			continue
 		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_':
+		case c == '-' && !segStart:
 		default:
 			return false
 		}

@@ -14,7 +14,7 @@ var ggmlTypes = []GGMLType{GGMLF32, GGMLF16, GGMLBF16, GGMLQ4_0, GGMLQ5_0, GGMLQ
 
 // ggmlEncode returns x (a whole number of blocks) in ggml type t, encoded
 // by package gguf (ggml's reference quantizers).
-func ggmlEncode(t *testing.T, typ GGMLType, x []float32) []byte {
+func ggmlEncode(t testing.TB, typ GGMLType, x []float32) []byte {
 	t.Helper()
 	elems, bytes, _ := typ.Block()
 	out := make([]byte, len(x)/elems*bytes)
@@ -58,7 +58,7 @@ func ggmlDecodeReference(t *testing.T, typ GGMLType, dst []float32, src []byte) 
 // makeGGML returns a random out×in weight of type typ: values quantized
 // by ggml's reference code, with RowMap a random permutation when
 // permuted.
-func makeGGML(t *testing.T, rng *rand.Rand, typ GGMLType, out, in int, permuted bool) *Weight {
+func makeGGML(t testing.TB, rng *rand.Rand, typ GGMLType, out, in int, permuted bool) *Weight {
 	t.Helper()
 	x := make([]float32, out*in)
 	for i := range x {
@@ -288,5 +288,25 @@ func TestValidateGGML(t *testing.T) {
 	w.Out, w.GGML.Out, w.GGML.RowMap = 3, 3, []int32{9, 0, 9}
 	if err := w.Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+// BenchmarkLinearGGML: Linear with 2048×2048 ggml weights of each k-quant
+// and Q8_0 (and F32 for comparison), one row of x (the ggmlDotRow path)
+// and 64 (the packer), one thread.
+func BenchmarkLinearGGML(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, typ := range []GGMLType{GGMLF32, GGMLQ8_0, GGMLQ4_K, GGMLQ5_K, GGMLQ6_K} {
+		w := makeGGML(b, rng, typ, 2048, 2048, false)
+		for _, m := range []int{1, 64} {
+			x := randF32(rng, m*2048)
+			y := make([]float32, m*2048)
+			b.Run(fmt.Sprintf("%v/m=%d", typ, m), func(b *testing.B) {
+				for b.Loop() {
+					Linear(y, x, m, w, nil, 1)
+				}
+				b.ReportMetric(float64(2*m*2048*2048)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }

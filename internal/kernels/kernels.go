@@ -24,7 +24,10 @@
 // codes and apply the scales themselves (int8_amd64.s), so an int8 weight
 // reads a quarter of the bytes of an f32 one for the same packing work. Row
 // counts up to 4 take dot products instead (gemv.go), for int8 with a fused
-// widen-and-dot kernel. GELU, GELUTanh, SiLU and Softmax's exp have AVX-512
+// widen-and-dot kernel. A GGUF file's weights stay in their ggml blocks
+// (GGML, ggml.go: Q4_0 to Q6_K, Q8_0, F16, BF16, F32 rows): the packer
+// decodes the stretch of each row it packs, gemv a row at a time, through
+// one decoding function per block type. GELU, GELUTanh, SiLU and Softmax's exp have AVX-512
 // versions too (ops_amd64.s); elsewhere their references run. The int8
 // quantizer's kernels are AVX-512 and AVX2 assembly (quant_amd64.s).
 //
