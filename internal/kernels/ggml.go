@@ -243,6 +243,9 @@ func (w *GGML) widenRange(dst []float32, o, pc int) {
 // packGGML is bSource.pack for a ggml weight: each row's stretch
 // [pc, pc+kc) is decoded once and written down its panel column.
 func (s bSource) packGGML(bp []float32, pc, kc, c0, c1, nr int) {
+	if s.packGGMLSIMD(bp, pc, kc, c0, c1, nr) {
+		return
+	}
 	w := s.w.GGML
 	buf := rowBufs.get(kc)
 	defer rowBufs.put(buf)
