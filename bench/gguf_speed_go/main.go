@@ -26,7 +26,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"syscall"
 	"time"
 
 	"github.com/hubmirror/hubmirror/forward"
@@ -58,13 +57,7 @@ func run() error {
 	defer g.Close()
 	// cpu is the process's user and system time (GOMAXPROCS=1 and one
 	// forward thread keep it to the run's thread).
-	cpu := func() time.Duration {
-		var ru syscall.Rusage
-		if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-			return 0
-		}
-		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
+	cpu := processCPU
 	// The last BeforeLayer call of a run is before the head: the time
 	// from it to the end is the head's (the LM head's product, over every
 	// position).
