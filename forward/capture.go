@@ -94,29 +94,14 @@ func (l *lockstep) captured() {
 		}
 		return
 	}
-	w, b := l.calls[0].w, l.calls[0].b
-	rows := 0
-	for _, c := range l.calls {
-		rows += c.m
-	}
-	l.x = slices.Grow(l.x[:0], rows*w.In)[:rows*w.In]
-	l.y = slices.Grow(l.y[:0], rows*w.Out)[:rows*w.Out]
-	r := 0
-	for _, c := range l.calls {
-		copy(l.x[r*w.In:], c.x[:c.m*w.In])
-		r += c.m
-	}
+	w, b, rows := l.gather()
 	if nw := l.capture(w, l.x, rows); nw != nil && nw.Out == w.Out && nw.In == w.In {
 		w = nw
 	}
 	if rows > 0 {
 		kernels.Linear(l.y, l.x, rows, w, b, l.threads)
 	}
-	r = 0
-	for _, c := range l.calls {
-		copy(c.y[:c.m*w.Out], l.y[r*w.Out:])
-		r += c.m
-	}
+	l.scatter(w.Out)
 }
 
 // TextInputs encodes texts with tok as validation encodes its text inputs

@@ -463,8 +463,16 @@ func (l *lockstep) stacked() {
 		linearReleasing(c.y, c.x, c.m, c.w, c.b, l.threads, l.hook)
 		return
 	}
-	w, b := l.calls[0].w, l.calls[0].b
-	rows := 0
+	w, b, rows := l.gather()
+	linearReleasing(l.y, l.x, rows, w, b, l.threads, l.hook)
+	l.stacks++
+	l.scatter(w.Out)
+}
+
+// gather stacks the calls' inputs into l.x (and sizes l.y for their
+// outputs); the calls share the weight and bias it returns.
+func (l *lockstep) gather() (w *kernels.Weight, b []float32, rows int) {
+	w, b = l.calls[0].w, l.calls[0].b
 	for _, c := range l.calls {
 		rows += c.m
 	}
@@ -475,11 +483,15 @@ func (l *lockstep) stacked() {
 		copy(l.x[r*w.In:], c.x[:c.m*w.In])
 		r += c.m
 	}
-	linearReleasing(l.y, l.x, rows, w, b, l.threads, l.hook)
-	l.stacks++
-	r = 0
+	return w, b, rows
+}
+
+// scatter copies the stacked outputs in l.y (out per row) back to the
+// calls.
+func (l *lockstep) scatter(out int) {
+	r := 0
 	for _, c := range l.calls {
-		copy(c.y[:c.m*w.Out], l.y[r*w.Out:])
+		copy(c.y[:c.m*out], l.y[r*out:])
 		r += c.m
 	}
 }

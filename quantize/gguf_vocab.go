@@ -142,17 +142,9 @@ func (c *component) flatten() []component {
 // leaves unused are filled with [PAD<id>] tokens, as llama.cpp's converter
 // does).
 func readGGUFVocab(dir string, rows int) (*ggufVocab, error) {
-	path := filepath.Join(dir, "tokenizer.json")
-	raw, err := os.ReadFile(path)
+	tj, path, err := readTokenizerJSON(dir)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s has no tokenizer.json (llama.cpp needs the vocabulary; --no-vocab writes the file without one)", ErrGGUFVocab, dir)
-		}
 		return nil, err
-	}
-	var tj tokenizerJSON
-	if err := json.Unmarshal(raw, &tj); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrGGUFVocab, path, err)
 	}
 	var model struct {
 		Type         string          `json:"type"`
@@ -636,4 +628,22 @@ func (v *ggufVocab) describe() string {
 		s += ", chat template"
 	}
 	return s
+}
+
+// readTokenizerJSON reads the tokenizer.json of the model directory dir,
+// and its path.
+func readTokenizerJSON(dir string) (*tokenizerJSON, string, error) {
+	path := filepath.Join(dir, "tokenizer.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, path, fmt.Errorf("%w: %s has no tokenizer.json (llama.cpp needs the vocabulary; --no-vocab writes the file without one)", ErrGGUFVocab, dir)
+		}
+		return nil, path, err
+	}
+	var tj tokenizerJSON
+	if err := json.Unmarshal(raw, &tj); err != nil {
+		return nil, path, fmt.Errorf("%w: %s: %v", ErrGGUFVocab, path, err)
+	}
+	return &tj, path, nil
 }

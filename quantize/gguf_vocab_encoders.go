@@ -3,7 +3,6 @@ package quantize
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -64,17 +63,9 @@ type templateRef struct {
 // or pre-tokenizer, a Unigram with byte fallback or other normalizers) is
 // refused (ErrGGUFVocab).
 func readGGUFEncoderVocab(dir string, rows int) (*ggufEncoderVocab, error) {
-	path := filepath.Join(dir, "tokenizer.json")
-	raw, err := os.ReadFile(path)
+	tj, path, err := readTokenizerJSON(dir)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s has no tokenizer.json (llama.cpp needs the vocabulary; --no-vocab writes the file without one)", ErrGGUFVocab, dir)
-		}
 		return nil, err
-	}
-	var tj tokenizerJSON
-	if err := json.Unmarshal(raw, &tj); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrGGUFVocab, path, err)
 	}
 	var model struct {
 		Type string `json:"type"`
@@ -100,11 +91,11 @@ func readGGUFEncoderVocab(dir string, rows int) (*ggufEncoderVocab, error) {
 		}
 		v = &ggufEncoderVocab{ggufVocab: base}
 	case "WordPiece":
-		if v, err = readWordPiece(dir, path, &tj, rows); err != nil {
+		if v, err = readWordPiece(dir, path, tj, rows); err != nil {
 			return nil, err
 		}
 	case "Unigram":
-		if v, err = readUnigram(dir, path, &tj, rows); err != nil {
+		if v, err = readUnigram(dir, path, tj, rows); err != nil {
 			return nil, err
 		}
 	default:
