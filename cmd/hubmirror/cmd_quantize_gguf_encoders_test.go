@@ -1,28 +1,70 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hubmirror/hubmirror/artifact"
 )
 
-// The encoders' GGUF (quantize.GGUF) cannot be read back by the forward
-// pass yet, so quantize --format gguf refuses them before writing anything,
-// saying why; MPNet has no llama.cpp architecture at all.
+// quantize --format gguf writes the encoders (llama.cpp's bert and
+// modern-bert) and validates the file read back by the forward pass: the
+// outputs it holds are compared, the heads it leaves out (masked-LM heads)
+// are listed as not compared. MPNet, which llama.cpp has no architecture
+// for, is refused before anything is written.
 func TestQuantizeGGUFEncoders(t *testing.T) {
-	for fixture, want := range map[string]string{
-		"bert-cls-st":        "cannot be validated",
-		"modernbert-mlm-st":  "llama.cpp's modern-bert architecture",
-		"mpnet-model-f16-st": "no MPNet architecture",
+	for _, c := range []struct {
+		fixture, scheme, arch string
+		notCompared           []string
+		args                  []string
+	}{
+		{"bert-cls-st", "f16", "bert", nil, nil}, // with its WordPiece vocabulary
+		{"roberta-mlm-st", "q8_0", "bert", []string{"logits"}, []string{"--no-vocab"}},
+		{"xlmr-model-st", "f16", "bert", []string{"pooler_output"}, []string{"--no-vocab"}},
+		{"distilbert-model-st", "q8_0", "bert", nil, []string{"--no-vocab"}},
+		{"modernbert-mlm-st", "q8_0", "modern-bert", []string{"logits"}, []string{"--no-vocab"}},
+		{"modernbert-cls-st", "f16", "modern-bert", nil, []string{"--no-vocab"}},
 	} {
 		dst := filepath.Join(t.TempDir(), "x")
-		_, stderr, code := runCLI(t, "quantize", filepath.Join(fixtureModels, fixture), dst, "--scheme", "f16", "--format", "gguf")
-		if code != exitError || !strings.Contains(stderr, want) {
-			t.Errorf("%s: exit %d: %s, want %q", fixture, code, stderr, want)
+		args := append([]string{"quantize", filepath.Join(fixtureModels, c.fixture), dst, "--scheme", c.scheme, "--format", "gguf", "--json"}, c.args...)
+		out, stderr, code := runCLI(t, args...)
+		if code != 0 {
+			t.Errorf("%s %s: exit %d: %s", c.fixture, c.scheme, code, stderr)
+			continue
 		}
-		if _, err := os.Stat(dst); !os.IsNotExist(err) {
-			t.Errorf("%s: DST written: %v", fixture, err)
+		var doc struct {
+			Published, Passed bool
+			Validation        struct {
+				Kind        string
+				Passed      bool
+				NotCompared []string `json:"not_compared"`
+				Outputs     []struct{ Name string }
+			}
+			Changes struct{ Architecture string }
 		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatalf("%s: %v\n%s", c.fixture, err, out)
+		}
+		wantKind := map[string]string{"f16": "f16", "q8_0": "int8"}[c.scheme]
+		if !doc.Published || !doc.Passed || !doc.Validation.Passed || doc.Validation.Kind != wantKind || doc.Changes.Architecture != c.arch ||
+			!slices.Equal(doc.Validation.NotCompared, c.notCompared) || len(doc.Validation.Outputs) == 0 || doc.Validation.Outputs[0].Name != "last_hidden_state" {
+			t.Errorf("%s %s: %s", c.fixture, c.scheme, out)
+		}
+		if _, err := os.Stat(filepath.Join(dst, artifact.GGUFFileName(c.scheme))); err != nil {
+			t.Errorf("%s: %v", c.fixture, err)
+		}
+	}
+
+	dst := filepath.Join(t.TempDir(), "x")
+	_, stderr, code := runCLI(t, "quantize", filepath.Join(fixtureModels, "mpnet-model-f16-st"), dst, "--scheme", "f16", "--format", "gguf")
+	if code != exitError || !strings.Contains(stderr, "no MPNet architecture") {
+		t.Errorf("mpnet: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Errorf("mpnet: DST written: %v", err)
 	}
 }
