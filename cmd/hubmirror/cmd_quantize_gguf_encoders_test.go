@@ -19,15 +19,18 @@ import (
 func TestQuantizeGGUFEncoders(t *testing.T) {
 	for _, c := range []struct {
 		fixture, scheme, arch string
-		notCompared           []string
+		compared, notCompared []string
 		args                  []string
 	}{
-		{"bert-cls-st", "f16", "bert", nil, nil}, // with its WordPiece vocabulary
-		{"roberta-mlm-st", "q8_0", "bert", []string{"logits"}, []string{"--no-vocab"}},
-		{"xlmr-model-st", "f16", "bert", []string{"pooler_output"}, []string{"--no-vocab"}},
-		{"distilbert-model-st", "q8_0", "bert", nil, []string{"--no-vocab"}},
-		{"modernbert-mlm-st", "q8_0", "modern-bert", []string{"logits"}, []string{"--no-vocab"}},
-		{"modernbert-cls-st", "f16", "modern-bert", nil, []string{"--no-vocab"}},
+		// With its WordPiece vocabulary.
+		{"bert-cls-st", "f16", "bert", []string{"last_hidden_state", "pooler_output", "logits"}, nil, nil},
+		{"roberta-mlm-st", "q8_0", "bert", []string{"last_hidden_state"}, []string{"logits"}, []string{"--no-vocab"}},
+		{"xlmr-model-st", "f16", "bert", []string{"last_hidden_state"}, []string{"pooler_output"}, []string{"--no-vocab"}},
+		{"distilbert-model-st", "q8_0", "bert", []string{"last_hidden_state"}, nil, []string{"--no-vocab"}},
+		{"modernbert-mlm-st", "q8_0", "modern-bert", []string{"last_hidden_state"}, []string{"logits"}, []string{"--no-vocab"}},
+		{"modernbert-cls-st", "f16", "modern-bert", []string{"last_hidden_state", "logits"}, nil, []string{"--no-vocab"}},
+		// The sentence-transformers modules are copied beside the file.
+		{"st-bert-mean", "f16", "bert", []string{"last_hidden_state", "sentence_embedding"}, []string{"pooler_output"}, []string{"--no-vocab"}},
 	} {
 		dst := filepath.Join(t.TempDir(), "x")
 		args := append([]string{"quantize", filepath.Join(fixtureModels, c.fixture), dst, "--scheme", c.scheme, "--format", "gguf", "--json"}, c.args...)
@@ -49,9 +52,13 @@ func TestQuantizeGGUFEncoders(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &doc); err != nil {
 			t.Fatalf("%s: %v\n%s", c.fixture, err, out)
 		}
+		var compared []string
+		for _, o := range doc.Validation.Outputs {
+			compared = append(compared, o.Name)
+		}
 		wantKind := map[string]string{"f16": "f16", "q8_0": "int8"}[c.scheme]
 		if !doc.Published || !doc.Passed || !doc.Validation.Passed || doc.Validation.Kind != wantKind || doc.Changes.Architecture != c.arch ||
-			!slices.Equal(doc.Validation.NotCompared, c.notCompared) || len(doc.Validation.Outputs) == 0 || doc.Validation.Outputs[0].Name != "last_hidden_state" {
+			!slices.Equal(doc.Validation.NotCompared, c.notCompared) || !slices.Equal(compared, c.compared) {
 			t.Errorf("%s %s: %s", c.fixture, c.scheme, out)
 		}
 		if _, err := os.Stat(filepath.Join(dst, artifact.GGUFFileName(c.scheme))); err != nil {
