@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/hubmirror/hubmirror/artifact"
+	"github.com/hubmirror/hubmirror/formats/gguf"
 )
 
 // quantize --format gguf writes the encoders (llama.cpp's bert and
@@ -73,5 +75,49 @@ func TestQuantizeGGUFEncoders(t *testing.T) {
 	}
 	if _, err := os.Stat(dst); !os.IsNotExist(err) {
 		t.Errorf("mpnet: DST written: %v", err)
+	}
+}
+
+// validate reads an encoder's GGUF file back (config.json beside it) and
+// judges it by its weights: the file quantize wrote passes, the same file
+// with layer 0's query and key matrices in each other's place fails
+// (exit 3).
+func TestValidateGGUFEncoderBroken(t *testing.T) {
+	src := filepath.Join(fixtureModels, "bert-cls-st")
+	dst := filepath.Join(t.TempDir(), "x")
+	if _, stderr, code := runCLI(t, "quantize", src, dst, "--scheme", "f16", "--format", "gguf"); code != 0 {
+		t.Fatalf("quantize: exit %d: %s", code, stderr)
+	}
+	file := filepath.Join(dst, artifact.GGUFFileName("f16"))
+	if _, stderr, code := runCLI(t, "validate", src, file, "--kind", "f16"); code != 0 {
+		t.Fatalf("validate the file as written: exit %d: %s", code, stderr)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := map[string][]byte{}
+	for _, rt := range f.Tensors {
+		at[rt.Name] = rt.Data
+	}
+	q, k := at["blk.0.attn_q.weight"], at["blk.0.attn_k.weight"]
+	if len(q) == 0 || len(q) != len(k) {
+		t.Fatalf("attn_q %d bytes, attn_k %d", len(q), len(k))
+	}
+	offset := func(b []byte) int { return int(uintptr(unsafe.Pointer(&b[0])) - uintptr(unsafe.Pointer(&data[0]))) }
+	qo, ko := offset(q), offset(k)
+	broken := append([]byte(nil), data...)
+	copy(broken[qo:qo+len(q)], data[ko:ko+len(k)])
+	copy(broken[ko:ko+len(k)], data[qo:qo+len(q)])
+	if err := os.WriteFile(file, broken, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := runCLI(t, "validate", src, file, "--kind", "f16")
+	if code != exitValidation || !strings.Contains(out+stderr, "FAILED") {
+		t.Errorf("validate q and k swapped: exit %d: %s%s", code, out, stderr)
 	}
 }
