@@ -54,10 +54,12 @@ func (e *ggufEncoder) readGraph(f *gguf.File, cfg *arch.Config, raw []byte, file
 	class := cfg.Architecture()
 	base, _, isTask := strings.Cut(class, "For")
 	switch {
-	case hasHead && !strings.HasSuffix(class, "ForSequenceClassification"):
+	case hasHead && len(cfg.Architectures) > 0 && !strings.HasSuffix(class, "ForSequenceClassification"):
 		return nil, fmt.Errorf("%w: %s holds a sequence classification head (cls), its config.json's class %s has none", ErrGGUFRead, file, class)
 	case !hasHead && isTask && len(cfg.Architectures) > 0:
 		// The file holds the body only: the base class computes it.
+		// (Without architectures, the forward pass tells the class from
+		// the tensors.)
 		var err error
 		if raw, err = withArchitecture(raw, base+"Model"); err != nil {
 			return nil, fmt.Errorf("%s: config.json: %w", file, err)

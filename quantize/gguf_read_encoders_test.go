@@ -27,6 +27,8 @@ type ggufEncoderCase struct {
 
 var ggufEncoderCases = []ggufEncoderCase{
 	{"bert-cls-st", "BertForSequenceClassification", nil, nil}, // pooler (cls) and classifier (cls.output)
+	// Without architectures: the class told by the classifier's tensors.
+	{"bert-cls-st", "bert", nil, map[string]any{"architectures": nil}},
 	{"bert-bin", "BertModel", []string{forward.OutputPooler}, nil},
 	{"bert-oldnames-bin", "BertModel", []string{forward.OutputPooler}, nil}, // gamma/beta
 	{"roberta-cls-bin", "RobertaForSequenceClassification", nil, nil},
