@@ -234,6 +234,14 @@ type ValidateOptions struct {
 	Texts []Text
 	// NoText leaves the text inputs out (Tokenizer and Texts unused).
 	NoText bool
+	// PartialCandidate lets the candidate hold less than the reference: a
+	// format that keeps the body and only some heads (an encoder's GGUF,
+	// read back as its family's base class when its masked-LM head is not
+	// written). The candidate may then be another class of the reference's
+	// family, with a part of its outputs that includes last_hidden_state;
+	// the outputs both have are compared, the others listed in
+	// Report.NotCompared.
+	PartialCandidate bool
 }
 
 // Report is the result of Validate; it marshals to the JSON document that
@@ -254,6 +262,9 @@ type Report struct {
 	Seed    uint64         `json:"seed"`
 	Lengths []int          `json:"lengths"`
 	Outputs []OutputReport `json:"outputs"`
+	// NotCompared lists the reference's outputs the candidate does not
+	// have (ValidateOptions.PartialCandidate).
+	NotCompared []string `json:"not_compared,omitempty"`
 
 	// PaddedInputs is the number of right-padded copies of the Lengths
 	// inputs (PaddedInputs) run after them: models whose
@@ -377,14 +388,14 @@ func PaddedInputs(inputs [][]int, pad int) [][]int {
 // into an error.
 func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Report, error) {
 	ri, ci := ref.Info(), cand.Info()
+	outputs, notCompared, err := comparedOutputs(ri, ci, opts.PartialCandidate)
+	if err != nil {
+		return nil, err
+	}
 	switch {
-	case ri.Family != ci.Family || ri.Architecture != ci.Architecture:
-		return nil, fmt.Errorf("%w: reference is %s (%s), candidate is %s (%s)", ErrIncompatible, ri.Architecture, ri.Family, ci.Architecture, ci.Family)
 	case ri.VocabSize != ci.VocabSize:
 		return nil, fmt.Errorf("%w: reference vocabulary has %d tokens, candidate %d", ErrIncompatible, ri.VocabSize, ci.VocabSize)
-	case !slices.Equal(ri.Outputs, ci.Outputs):
-		return nil, fmt.Errorf("%w: reference outputs %v, candidate outputs %v", ErrIncompatible, ri.Outputs, ci.Outputs)
-	case ri.NumLabels != ci.NumLabels:
+	case ri.NumLabels != ci.NumLabels && slices.Contains(outputs, OutputLogits):
 		return nil, fmt.Errorf("%w: reference has %d labels, candidate %d", ErrIncompatible, ri.NumLabels, ci.NumLabels)
 	}
 	kind := opts.Kind
@@ -428,7 +439,7 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 		}
 		run[i] = n
 	}
-	cmp := make([]comparison, len(ri.Outputs))
+	cmp := make([]comparison, len(outputs))
 	inputs := ValidationInputs(opts.Seed, run, ri.VocabSize)
 	var padded int
 	if ri.PadTokenID != nil && *ri.PadTokenID >= 0 && *ri.PadTokenID < ri.VocabSize {
@@ -470,9 +481,9 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 			}
 		}
 	}
-	logitsAt := slices.Index(ri.Outputs, OutputLogits)
+	logitsAt := slices.Index(outputs, OutputLogits)
 	compare := func(k int, ro, co *Outputs) error {
-		for i, name := range ri.Outputs {
+		for i, name := range outputs {
 			a, ok1 := ro.Get(name)
 			b, ok2 := co.Get(name)
 			if !ok1 || !ok2 {
@@ -527,8 +538,9 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 	if ppl != nil {
 		text.Perplexity = ppl.result()
 	}
-	rep := &Report{Passed: true, Kind: kind, Thresholds: th, Reference: ri, Candidate: ci, Seed: opts.Seed, Lengths: run, PaddedInputs: padded, Text: text, TextSkipped: textSkipped}
-	for i, name := range ri.Outputs {
+	rep := &Report{Passed: true, Kind: kind, Thresholds: th, Reference: ri, Candidate: ci, Seed: opts.Seed, Lengths: run, PaddedInputs: padded, Text: text, TextSkipped: textSkipped,
+		NotCompared: notCompared}
+	for i, name := range outputs {
 		m := cmp[i].metrics()
 		fails := th.Check(m)
 		rep.Outputs = append(rep.Outputs, OutputReport{Name: name, Metrics: m, Passed: len(fails) == 0, Failures: fails})
@@ -539,6 +551,38 @@ func Validate(ctx context.Context, ref, cand Runner, opts ValidateOptions) (*Rep
 	rep.Failures = append(rep.Failures, rep.textFailures()...)
 	rep.Passed = len(rep.Failures) == 0
 	return rep, nil
+}
+
+// comparedOutputs returns the outputs Validate compares (the reference's,
+// which the candidate must have all of unless partial) and those it does
+// not compare, or an error wrapping ErrIncompatible for models that cannot
+// be compared.
+func comparedOutputs(ri, ci Info, partial bool) (outputs, notCompared []string, err error) {
+	if ri.Family != ci.Family || (ri.Architecture != ci.Architecture && !partial) {
+		return nil, nil, fmt.Errorf("%w: reference is %s (%s), candidate is %s (%s)", ErrIncompatible, ri.Architecture, ri.Family, ci.Architecture, ci.Family)
+	}
+	if !partial {
+		if !slices.Equal(ri.Outputs, ci.Outputs) {
+			return nil, nil, fmt.Errorf("%w: reference outputs %v, candidate outputs %v", ErrIncompatible, ri.Outputs, ci.Outputs)
+		}
+		return ri.Outputs, nil, nil
+	}
+	for _, o := range ci.Outputs {
+		if !slices.Contains(ri.Outputs, o) {
+			return nil, nil, fmt.Errorf("%w: the candidate's output %s is not the reference's (%v)", ErrIncompatible, o, ri.Outputs)
+		}
+	}
+	if !slices.Contains(ci.Outputs, OutputLastHiddenState) {
+		return nil, nil, fmt.Errorf("%w: the candidate has no %s (outputs %v)", ErrIncompatible, OutputLastHiddenState, ci.Outputs)
+	}
+	for _, o := range ri.Outputs {
+		if slices.Contains(ci.Outputs, o) {
+			outputs = append(outputs, o)
+		} else {
+			notCompared = append(notCompared, o)
+		}
+	}
+	return outputs, notCompared, nil
 }
 
 // batches splits inputs into runs of consecutive sequences whose outputs

@@ -36,6 +36,9 @@ type ggufEncoder struct {
 	// layer is the Hugging Face layer prefix pattern (the layer number
 	// in group 1, the rest in group 2).
 	layer *regexp.Regexp
+	// layerPrefix is the Hugging Face prefix of layer i's tensors (the
+	// inverse of layer, for reading a file back).
+	layerPrefix func(i int) string
 	// layerNames maps the names inside a layer to llama.cpp's.
 	layerNames map[string]string
 	// heads are the prefixes of head tensors, which are not written.
@@ -126,20 +129,20 @@ func ggufEncoderOf(cfg *arch.Config) (*ggufEncoder, error) {
 	switch {
 	case cfg.Bert() != nil:
 		return &ggufEncoder{arch: "bert", prefixes: []string{"bert."}, embeddings: ggufBertEmbeddings,
-			layer: ggufBertLayer, layerNames: ggufBertLayerNames, heads: bertHeads,
+			layer: ggufBertLayer, layerPrefix: arch.BertLayer, layerNames: ggufBertLayerNames, heads: bertHeads,
 			classifier: ggufBertClassifier, classifierOut: arch.BertClassifier}, nil
 	case cfg.Roberta() != nil:
 		return &ggufEncoder{arch: "bert", prefixes: []string{"roberta."}, embeddings: ggufBertEmbeddings,
-			layer: ggufBertLayer, layerNames: ggufBertLayerNames, heads: bertHeads,
+			layer: ggufBertLayer, layerPrefix: arch.BertLayer, layerNames: ggufBertLayerNames, heads: bertHeads,
 			positionOffset: cfg.Roberta().PadTokenID + 1,
 			classifier:     ggufRobertaClassifier, classifierOut: arch.RobertaClassOutProj}, nil
 	case cfg.DistilBert() != nil:
 		return &ggufEncoder{arch: "bert", prefixes: []string{"distilbert."}, embeddings: ggufBertEmbeddings,
-			layer: ggufDistilBertLayer, layerNames: ggufDistilBertLayerNames,
+			layer: ggufDistilBertLayer, layerPrefix: arch.DistilBertLayer, layerNames: ggufDistilBertLayerNames,
 			heads: []string{"vocab_transform.", "vocab_layer_norm.", "vocab_projector.", "pre_classifier.", "classifier."}}, nil
 	case cfg.ModernBert() != nil:
 		e := &ggufEncoder{arch: "modern-bert", prefixes: []string{"model."}, embeddings: ggufModernBertEmbeddings,
-			layer: ggufModernBertLayer, layerNames: ggufModernBertLayerNames,
+			layer: ggufModernBertLayer, layerPrefix: arch.ModernBertLayer, layerNames: ggufModernBertLayerNames,
 			heads: []string{"head.", "decoder.", "classifier."}}
 		// llama.cpp's modern-bert ranks the mean of the hidden states
 		// through cls (no bias), GELU, cls.norm (no bias) and cls.output.
@@ -553,20 +556,4 @@ func ggufPoolingType(dir string) (uint32, error) {
 		return 0, fmt.Errorf("%w: %s: pooling %v: llama.cpp pools by the mean, the first or the last token, one of them", ErrGGUFUnsupported, p, modes)
 	}
 	return 0, nil
-}
-
-// GGUFReadBack returns an error for a model whose GGUF file OpenGGUF
-// cannot read back into the forward pass, so that a GGUF artifact of it
-// cannot be validated: the encoders, which GGUF writes for llama.cpp
-// (ErrGGUFUnsupported).
-func GGUFReadBack(cfg *arch.Config) error {
-	e, err := ggufEncoderOf(cfg)
-	if err != nil {
-		return err
-	}
-	if e != nil {
-		return fmt.Errorf("%w: %s is an encoder: the GGUF file is written for llama.cpp's %s architecture, but the forward pass does not read an encoder's GGUF back, so it cannot be validated",
-			ErrGGUFUnsupported, cfg.Architecture(), e.arch)
-	}
-	return nil
 }

@@ -39,7 +39,8 @@ var ggufLayerName = regexp.MustCompile(`^blk\.(\d+)\.(.+)\.(weight|bias)$`)
 // tensor at a time; the file is mapped. The forward pass takes the
 // matrices in their ggml blocks instead (ggufData.GGML), viewing the
 // mapping, whose pages the graph's Release hands back. Without a config (config nil),
-// one is synthesized from the GGUF metadata (ggufConfig).
+// one is synthesized from the GGUF metadata (ggufConfig). The encoders'
+// files (bert, modern-bert) are read as readGraph of ggufEncoder says.
 func OpenGGUF(path string, config []byte) (*weights.Graph, error) {
 	return mmap.OpenGraph(path, "gguf", func(data []byte, name string) (*weights.Graph, error) {
 		f, err := gguf.Parse(data)
@@ -55,6 +56,12 @@ func OpenGGUF(path string, config []byte) (*weights.Graph, error) {
 		cfg, err := arch.ParseConfig(raw)
 		if err != nil {
 			return nil, fmt.Errorf("%s: config: %w", name, err)
+		}
+		if e, err := ggufEncoderOf(cfg); err != nil || e != nil {
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			return e.readGraph(f, cfg, raw, name) // gguf_read_encoders.go
 		}
 		fam, err := ggufFamilyOf(cfg)
 		if err != nil {
