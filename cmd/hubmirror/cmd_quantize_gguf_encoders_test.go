@@ -121,3 +121,18 @@ func TestValidateGGUFEncoderBroken(t *testing.T) {
 		t.Errorf("validate q and k swapped: exit %d: %s%s", code, out, stderr)
 	}
 }
+
+// TestValidateGGUFMaskedLM: validate of a masked-LM encoder's GGUF (which
+// holds no decoder head) compares what the file holds and names the rest,
+// as quantize --format gguf does.
+func TestValidateGGUFMaskedLM(t *testing.T) {
+	src := filepath.Join(fixtureModels, "roberta-mlm-st")
+	dst := filepath.Join(t.TempDir(), "x")
+	if _, stderr, code := runCLI(t, "quantize", src, dst, "--scheme", "f16", "--format", "gguf", "--no-vocab"); code != 0 {
+		t.Fatalf("quantize: exit %d: %s", code, stderr)
+	}
+	out, stderr, code := runCLI(t, "validate", src, filepath.Join(dst, artifact.GGUFFileName("f16")), "--kind", "f16")
+	if code != 0 || !strings.Contains(out, "not compared: logits") || !strings.Contains(out, "PASSED") {
+		t.Errorf("validate: exit %d:\n%s%s", code, out, stderr)
+	}
+}

@@ -90,6 +90,12 @@ func runValidate(ctx context.Context, opts validateOptions, stdout io.Writer) er
 	defer cg.Close()
 
 	vo := opts.Validate
+	// A GGUF file holds what llama.cpp runs: an encoder's masked-LM head or
+	// DistilBERT's classifier are not in it, so only the outputs it has are
+	// compared (and the rest listed), as quantize --format gguf does.
+	if dir := cg.Files; len(dir) > 0 && strings.HasSuffix(strings.ToLower(dir[0]), ".gguf") {
+		vo.PartialCandidate = true
+	}
 	var skipped string
 	if !vo.NoText {
 		vo.Tokenizer, skipped = artifact.LoadTokenizer(graphDir(rg))
@@ -176,6 +182,9 @@ func printValidation(w io.Writer, opts validateOptions, r *forward.Report) {
 		fmt.Fprintf(tw, "%s\t%.3g\t%.3g\t%.7f\t%s\t%s\t%s\n", o.Name, o.MaxAbsError, o.MeanAbsError, o.Cosine, top1, kl, result)
 	}
 	tw.Flush()
+	if len(r.NotCompared) > 0 {
+		fmt.Fprintf(w, "not compared: %s (not in the candidate)\n", strings.Join(r.NotCompared, ", "))
+	}
 	if r.Text != nil && r.Text.Perplexity != nil {
 		p := r.Text.Perplexity
 		result := "ok"
