@@ -87,16 +87,18 @@ func run() error {
 	}
 	prompt, token := ids[:*n], ids[*n:]
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	// timed returns the wall and CPU times of a run and of its head.
-	timed := func(in []int) ([4]float64, error) {
+	// timed returns the wall and CPU times of a run and of its head; the
+	// run's profile samples carry the label run=name.
+	timed := func(name string, in []int) ([4]float64, error) {
 		runtime.GC() // the previous run's garbage is not this run's work
+		var err error
 		c0, t0 := cpu(), time.Now()
-		_, err := m.Run(ctx, in)
+		pprof.Do(ctx, pprof.Labels("run", name), func(ctx context.Context) { _, err = m.Run(ctx, in) })
 		c1, t1 := cpu(), time.Now()
 		return [4]float64{ms(t1.Sub(t0)), ms(c1 - c0), ms(t1.Sub(headWall)), ms(c1 - headCPU)}, err
 	}
 	for _, in := range [][]int{prompt, token} {
-		if _, err := timed(in); err != nil {
+		if _, err := timed("warm", in); err != nil {
 			return err
 		}
 	}
@@ -111,7 +113,7 @@ func run() error {
 		defer pprof.StopCPUProfile()
 	}
 	for r := 0; r < *runs; r++ {
-		p, err := timed(prompt)
+		p, err := timed("prefill", prompt)
 		if err != nil {
 			return err
 		}
@@ -124,11 +126,11 @@ func run() error {
 			}
 			runtime.KeepAlive(buf)
 		}
-		t, err := timed(token)
+		t, err := timed("token", token)
 		if err != nil {
 			return err
 		}
-		t2, err := timed(token)
+		t2, err := timed("token2", token)
 		if err != nil {
 			return err
 		}

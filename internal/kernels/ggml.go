@@ -287,8 +287,13 @@ func rowsGGML(y, x []float32, m int, w *GGML, o0, o1 int, bias []float32) {
 		}
 		dotRow := ggmlDotRow[w.Type]
 		x = x[:k]
+		rb := w.rowBytes() // once: Row looks the block size up in a map
 		for o := o0; o < o1; o++ {
-			s := dotRow(x, w.Row(o))
+			r := o
+			if w.RowMap != nil {
+				r = int(w.RowMap[o])
+			}
+			s := dotRow(x, w.Data[r*rb:(r+1)*rb:(r+1)*rb])
 			if bias != nil {
 				s += bias[o]
 			}

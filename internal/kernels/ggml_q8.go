@@ -160,8 +160,13 @@ func rowsGGMLQ8(y, x []float32, w *GGML, o0, o1 int, bias []float32) bool {
 	q := q8KBufs.Get().(*q8K)
 	defer q8KBufs.Put(q)
 	quantizeQ8K(q, x[:w.In])
+	rb := w.rowBytes() // once: Row looks the block size up in a map
 	for o := o0; o < o1; o++ {
-		s := dotRow(w.Row(o), q)
+		r := o
+		if w.RowMap != nil {
+			r = int(w.RowMap[o])
+		}
+		s := dotRow(w.Data[r*rb:(r+1)*rb:(r+1)*rb], q)
 		if bias != nil {
 			s += bias[o]
 		}
