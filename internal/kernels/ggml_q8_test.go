@@ -207,3 +207,26 @@ func TestLinearGGMLQ8Option(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkGGMLQ8Dot compares, per weight type, the one-row product of a
+// 512×2048 weight (in cache) by the exact dot product and by the 8-bit
+// activations' (its rounding of x included).
+//
+//	go test ./internal/kernels -run - -bench GGMLQ8Dot -benchtime 200x
+func BenchmarkGGMLQ8Dot(b *testing.B) {
+	rng := rand.New(rand.NewPCG(8, 4))
+	for _, typ := range []GGMLType{GGMLQ4_K, GGMLQ6_K} {
+		w := makeGGML(b, rng, typ, 512, 2048, false)
+		x := randF32(rng, 2048)
+		y := make([]float32, 512)
+		for _, on := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%v/q8=%v", typ, on), func(b *testing.B) {
+				w.GGML.Q8Activations = on
+				b.SetBytes(int64(len(w.Data)))
+				for i := 0; i < b.N; i++ {
+					Linear(y, x, 1, w, nil, 1)
+				}
+			})
+		}
+	}
+}
