@@ -28,6 +28,7 @@ func (s *tensorSet) ggmlMatrix(t *weights.Tensor, src ggmlSource, out, in int) (
 	if g.Out != out || g.In != in {
 		return nil, fmt.Errorf("%w: tensor %s holds %d×%d ggml values, want %d×%d", ErrWeights, quote(t.Name), g.Out, g.In, out, in)
 	}
+	g.Q8Activations = s.ggmlQ8
 	w := &kernels.Weight{Out: out, In: in, DType: weights.U8, Data: g.Data, GGML: g}
 	float := map[kernels.GGMLType]weights.DType{kernels.GGMLF32: weights.F32, kernels.GGMLF16: weights.F16, kernels.GGMLBF16: weights.BF16}
 	d, isFloat := float[g.Type]

@@ -29,6 +29,8 @@ type tensorSet struct {
 	acts       **actArgs // int8Activations, once read
 	// transientW8A8 packs W8A8 weights per product (see w8a8.go).
 	transientW8A8 bool
+	// ggmlQ8 sets Q8Activations on GGUF matrices (Options.GGMLQ8Activations).
+	ggmlQ8 bool
 	// names maps each matrix read from a tensor to the tensor's name (for
 	// RunCapture's hook).
 	names map[*kernels.Weight]string

@@ -67,6 +67,12 @@ type Options struct {
 	// leave the resident set: memory then stays near one layer's weights
 	// instead of the model's size.
 	BeforeLayer func()
+	// GGMLQ8Activations has the products of Q4_K and Q6_K weights of a
+	// GGUF file with one row (a run of one token) round the activations
+	// to 8 bits per block of 256 and take integer dot products, as
+	// llama.cpp does (kernels.GGML.Q8Activations): faster, not exact, so
+	// off by default and off in validation.
+	GGMLQ8Activations bool
 }
 
 // Info describes a loaded model.
@@ -224,6 +230,7 @@ func Load(g *weights.Graph, cfg *arch.Config, opts Options) (*Model, error) {
 	}
 	s := newTensorSet(g)
 	s.transientW8A8 = opts.BeforeLayer != nil
+	s.ggmlQ8 = opts.GGMLQ8Activations
 	m := &Model{threads: threads, beforeLayer: opts.BeforeLayer}
 	var err error
 	load, ok := loaders[cfg.Family()]

@@ -13,7 +13,11 @@
 // (user and system; on a loaded machine the figure that shows the work
 // done) and the same for the LM head alone (from the run's last
 // Options.BeforeLayer call to its end), which llama.cpp skips for the
-// positions of a prompt whose logits are not asked for.
+// positions of a prompt whose logits are not asked for. -q8 sets
+// forward.Options.GGMLQ8Activations (8-bit activations for one-token
+// products, as llama.cpp). -sweep MB writes MB of memory between the
+// prefill and the token, evicting the caches (an experiment: how much of
+// the token's time depends on what the prefill left in the caches).
 //
 //	go run ./bench/gguf_speed_go -n 128 -runs 3 -threads 1 MODEL
 package main
@@ -45,6 +49,8 @@ func run() error {
 	runs := flag.Int("runs", 3, "timed runs")
 	threads := flag.Int("threads", 1, "goroutines of the forward pass")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the timed runs to this file")
+	sweep := flag.Int("sweep", 0, "MB of memory to write between the prefill and the token (evicts the caches)")
+	q8 := flag.Bool("q8", false, "forward.Options.GGMLQ8Activations: one-token products with 8-bit activations")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		return fmt.Errorf("usage: gguf_speed_go [-n 128] [-runs 3] [-threads 1] MODEL")
@@ -63,7 +69,7 @@ func run() error {
 	// position).
 	var headWall time.Time
 	var headCPU time.Duration
-	m, err := forward.Load(g, cfg, forward.Options{Threads: *threads, BeforeLayer: func() { headWall, headCPU = time.Now(), cpu() }})
+	m, err := forward.Load(g, cfg, forward.Options{Threads: *threads, GGMLQ8Activations: *q8, BeforeLayer: func() { headWall, headCPU = time.Now(), cpu() }})
 	if err != nil {
 		return err
 	}
@@ -74,16 +80,18 @@ func run() error {
 	}
 	prompt, token := ids[:*n], ids[*n:]
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	// timed returns the wall and CPU times of a run and of its head.
-	timed := func(in []int) ([4]float64, error) {
+	// timed returns the wall and CPU times of a run and of its head; the
+	// run's profile samples carry the label run=name.
+	timed := func(name string, in []int) ([4]float64, error) {
 		runtime.GC() // the previous run's garbage is not this run's work
+		var err error
 		c0, t0 := cpu(), time.Now()
-		_, err := m.Run(ctx, in)
+		pprof.Do(ctx, pprof.Labels("run", name), func(ctx context.Context) { _, err = m.Run(ctx, in) })
 		c1, t1 := cpu(), time.Now()
 		return [4]float64{ms(t1.Sub(t0)), ms(c1 - c0), ms(t1.Sub(headWall)), ms(c1 - headCPU)}, err
 	}
 	for _, in := range [][]int{prompt, token} {
-		if _, err := timed(in); err != nil {
+		if _, err := timed("warm", in); err != nil {
 			return err
 		}
 	}
@@ -98,15 +106,24 @@ func run() error {
 		defer pprof.StopCPUProfile()
 	}
 	for r := 0; r < *runs; r++ {
-		p, err := timed(prompt)
+		p, err := timed("prefill", prompt)
 		if err != nil {
 			return err
 		}
-		t, err := timed(token)
+		if *sweep > 0 {
+			buf := make([]byte, *sweep<<20)
+			for k := 0; k < 4; k++ {
+				for i := range buf {
+					buf[i] += byte(i)
+				}
+			}
+			runtime.KeepAlive(buf)
+		}
+		t, err := timed("token", token)
 		if err != nil {
 			return err
 		}
-		t2, err := timed(token)
+		t2, err := timed("token2", token)
 		if err != nil {
 			return err
 		}

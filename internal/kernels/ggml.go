@@ -143,6 +143,11 @@ type GGML struct {
 	// row o of the weight is row RowMap[o] of Data (a permuted view, such
 	// as Hugging Face's order of the q and k rows of a llama.cpp file).
 	RowMap []int32
+	// Q8Activations, when set, has a product with one row of x (a token)
+	// round x to 8 bits and take integer dot products, as llama.cpp does,
+	// for the types that have them (Q4_K, Q6_K; see ggml_q8.go): faster,
+	// not exact. Off, the dot products are of the exact values of x.
+	Q8Activations bool
 }
 
 // rowBytes returns the bytes of one stored row (w valid).
@@ -210,7 +215,7 @@ func (w *GGML) Dequantize() []float32 {
 
 // Rows returns rows lo..hi-1 of w, viewing its data.
 func (w *GGML) Rows(lo, hi int) *GGML {
-	r := &GGML{Type: w.Type, Out: hi - lo, In: w.In}
+	r := &GGML{Type: w.Type, Out: hi - lo, In: w.In, Q8Activations: w.Q8Activations}
 	if w.RowMap != nil {
 		r.Data, r.RowMap = w.Data, w.RowMap[lo:hi:hi]
 		return r
@@ -277,10 +282,18 @@ func (s bSource) packGGML(bp []float32, pc, kc, c0, c1, nr int) {
 func rowsGGML(y, x []float32, m int, w *GGML, o0, o1 int, bias []float32) {
 	n, k := w.Out, w.In
 	if m == 1 {
+		if rowsGGMLQ8(y, x, w, o0, o1, bias) {
+			return
+		}
 		dotRow := ggmlDotRow[w.Type]
 		x = x[:k]
+		rb := w.rowBytes() // once: Row looks the block size up in a map
 		for o := o0; o < o1; o++ {
-			s := dotRow(x, w.Row(o))
+			r := o
+			if w.RowMap != nil {
+				r = int(w.RowMap[o])
+			}
+			s := dotRow(x, w.Data[r*rb:(r+1)*rb:(r+1)*rb])
 			if bias != nil {
 				s += bias[o]
 			}
