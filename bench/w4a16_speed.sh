@@ -3,7 +3,10 @@
 # TinyLlama-width 4-layer model (hidden 2048, intermediate 5632, 32 heads,
 # 4 KV heads, vocabulary 32000, BF16 head and embedding):
 #   - forward: quantize BenchmarkW4A16Speed, the native forward pass at
-#     sequence 1 (single-token forward) and 128 (prefill), 1 and 2 threads;
+#     sequence 1 (single-token forward) and 128 (prefill), 1 and 2 threads,
+#     the head BF16 in both (as the passes keep it); and, named head-q/, the
+#     single-token forward with the head quantized too in both (as
+#     quantize --include lm_head.weight does: int8 per channel, int4 g128);
 #   - stack: internal/kernels BenchmarkDecodeStackInt4, the 28 projections of
 #     the 4 layers at m = 1 (the decoding work without head and attention).
 # The two schemes alternate figure by figure for ROUNDS rounds (the machine

@@ -9,8 +9,9 @@ import (
 
 // rowsHalf computes y[t][o] = Σ_i x[t][i]·W[o][i] (+ bias[o]) for every
 // row t < m and output o0 ≤ o < o1 of a BF16 or F16 weight stored
-// [Out][In], widening each weight as it is multiplied (dotBF16, dotF16)
-// instead of widening the row into a buffer first. It reports false, having
+// [Out][In], widening each weight as it is multiplied (dotBF16, dotF16;
+// four outputs at a time where halfDots4 has a kernel) instead of widening
+// the row into a buffer first. It reports false, having
 // done nothing, for any other weight.
 func rowsHalf(y, x []float32, m int, w *Weight, o0, o1 int, bias []float32) bool {
 	if w.InMajor {
@@ -26,7 +27,23 @@ func rowsHalf(y, x []float32, m int, w *Weight, o0, o1 int, bias []float32) bool
 		return false
 	}
 	n, k := w.Out, w.In
-	for o := o0; o < o1; o++ {
+	o := o0
+	if dots4 := halfDots4(w.DType); dots4 != nil {
+		var s [4]float32
+		for ; o+4 <= o1; o += 4 {
+			rows := w.Data[2*o*k : 2*(o+4)*k]
+			for t := 0; t < m; t++ {
+				dots4(&s, x[t*k:(t+1)*k], rows)
+				for r, v := range s {
+					if bias != nil {
+						v += bias[o+r]
+					}
+					y[t*n+o+r] = v
+				}
+			}
+		}
+	}
+	for ; o < o1; o++ {
 		row := w.Data[2*o*k : 2*(o+1)*k]
 		for t := 0; t < m; t++ {
 			s := dotHalf(x[t*k:(t+1)*k], row)

@@ -85,12 +85,26 @@ func TestDotHalfExact(t *testing.T) {
 }
 
 // TestLinearHalfRows runs Linear at m ≤ gemvMaxM (the single-row path,
-// rowsHalf) on BF16 and F16 weights of edge widths, with and without bias,
-// on 1 to 3 threads, against linearRef, leaving the memory around y alone.
+// rowsHalf: four outputs at a time, then one) on BF16 and F16 weights of
+// edge widths, with and without bias, on 1 to 3 threads, against linearRef,
+// leaving the memory around y alone; and every output is dotBF16 (dotF16)
+// of its row, bit for bit. With the assembly on and off.
 func TestLinearHalfRows(t *testing.T) {
+	t.Run("default", testLinearHalfRows)
+	if setAssembly(false) {
+		defer setAssembly(true)
+		t.Run("portable", testLinearHalfRows)
+	}
+}
+
+func testLinearHalfRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(43, 44))
 	for _, d := range []weights.DType{weights.BF16, weights.F16} {
-		for _, in := range []int{1, 15, 16, 17, 64, 65, 130, 2055} {
+		dotHalf := dotBF16
+		if d == weights.F16 {
+			dotHalf = dotF16
+		}
+		for _, in := range []int{1, 15, 16, 17, 64, 65, 127, 130, 2047, 2055} {
 			for _, c := range []struct{ m, out int }{{1, 1}, {1, 67}, {2, 130}, {4, 200}} {
 				w := makeWeight(rng, c.out, in, d, false, 0)
 				x := randF32(rng, c.m*in)
@@ -102,6 +116,16 @@ func TestLinearHalfRows(t *testing.T) {
 						Linear(y, x, c.m, w, bias, threads)
 						check(t, name)
 						exp.check(t, name, y, c.out)
+						for i, got := range y {
+							tt, o := i/c.out, i%c.out
+							want := dotHalf(x[tt*in:(tt+1)*in], w.Data[2*o*in:2*(o+1)*in])
+							if bias != nil {
+								want += bias[o]
+							}
+							if math.Float32bits(got) != math.Float32bits(want) {
+								t.Fatalf("%s: y[%d][%d] = %v, dot of the row %v", name, tt, o, got, want)
+							}
+						}
 					}
 				}
 			}
