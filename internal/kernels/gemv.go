@@ -73,6 +73,9 @@ func gemvRange(y, x []float32, m int, src bSource, bias []float32, o0, o1 int) {
 		rowsGGML(y, x, m, w.GGML, o0, o1, bias)
 		return
 	}
+	if rowsHalf(y, x, m, w, o0, o1, bias) {
+		return
+	}
 	var buf *[]float32
 	if src.f32 == nil {
 		buf = rowBufs.get(k)

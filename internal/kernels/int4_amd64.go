@@ -5,7 +5,7 @@ package kernels
 import "unsafe"
 
 //go:noescape
-func dotsI4AVX512(out *float32, x *float32, ldx int, m int, q *byte, blocks int, gblk int, scales *float32, offs *float32)
+func dotsI4AVX512(y *float32, ldy int, x *float32, ldx int, m int, q *byte, ldq int, blocks int, gblk int, scales *float32, lds int, offs *float32, ldo int, rows int)
 
 //go:noescape
 func dotsI4x128AVX512(y *float32, ldy int, x *float32, ldx int, m int, q *byte, ldq int, chunks int, gchunks int, scales *float32, lds int, offs *float32, ldo int, rows int)
@@ -48,7 +48,8 @@ func widenInt4Blocks(dst []float32, q []byte, n int, scale, off float32) bool {
 // rows of x are reordered once per call the way the kernel reads them. With
 // AVX-512, when In is a multiple of 128 and so are the groups (or there is
 // one), the kernel of 128-input chunks runs (dotsI4x128AVX512, no byte
-// shuffles); else that of 32-input blocks (dotsI4AVX512, dotsI4AVX2), and
+// shuffles); else that of 32-input blocks (dotsI4AVX512, looping over the
+// outputs itself as the other does; dotsI4AVX2, one call per output), and
 // the last In%32 inputs of each output are added in Go. It reports false,
 // computing nothing, when no kernel applies.
 func rowsInt4Fast(y, x []float32, m int, w *Int4, o0, o1 int, bias []float32) bool {
@@ -87,10 +88,10 @@ func rowsInt4Fast(y, x []float32, m int, w *Int4, o0, o1 int, bias []float32) bo
 		offs[g] = 8
 	}
 	words := (k + 7) / 8
-	if wide {
-		if o1 <= o0 {
-			return true
-		}
+	if o1 <= o0 {
+		return true
+	}
+	if wide || hasAVX512 {
 		// One call per four rows of x for all the outputs; the offsets of
 		// asymmetric weights are gathered first, a row of groups per output.
 		ldo, op := 0, offs
@@ -108,8 +109,22 @@ func rowsInt4Fast(y, x []float32, m int, w *Int4, o0, o1 int, bias []float32) bo
 		_ = w.Scales[o1*groups-1]
 		_ = y[(m-1)*n+o1-1]
 		for t0 := 0; t0 < m; t0 += 4 {
-			dotsI4x128AVX512(&y[t0*n+o0], n, &xp[t0*ld], ld, min(4, m-t0), &w.Packed[4*o0*words], 4*words,
-				k/128, gs/128, &w.Scales[o0*groups], 4*groups, &op[0], ldo, o1-o0)
+			if wide {
+				dotsI4x128AVX512(&y[t0*n+o0], n, &xp[t0*ld], ld, min(4, m-t0), &w.Packed[4*o0*words], 4*words,
+					k/128, gs/128, &w.Scales[o0*groups], 4*groups, &op[0], ldo, o1-o0)
+			} else {
+				dotsI4AVX512(&y[t0*n+o0], n, &xp[t0*ld], ld, min(4, m-t0), &w.Packed[4*o0*words], 4*words,
+					nb, gs/32, &w.Scales[o0*groups], groups, &op[0], ldo/4, o1-o0)
+			}
+		}
+		if ld < k {
+			// The last k%32 inputs of each output (the kernel takes
+			// whole blocks of 32), in Go.
+			for t := 0; t < m; t++ {
+				for o := o0; o < o1; o++ {
+					y[t*n+o] += dotInt4(x[t*k:(t+1)*k], w.Packed[4*o*words:4*(o+1)*words], w, o, ld, k)
+				}
+			}
 		}
 		if bias != nil {
 			for t := 0; t < m; t++ {
@@ -131,11 +146,7 @@ func rowsInt4Fast(y, x []float32, m int, w *Int4, o0, o1 int, bias []float32) bo
 		}
 		for t0 := 0; t0 < m; t0 += 4 {
 			mt := min(4, m-t0)
-			if hasAVX512 {
-				dotsI4AVX512(&sums[0], &xp[t0*ld], ld, mt, &row[0], nb, gs/32, &sc[0], &offs[0])
-			} else {
-				dotsI4AVX2(&sums[0], &xp[t0*ld], ld, mt, &row[0], nb, gs/32, &sc[0], &offs[0])
-			}
+			dotsI4AVX2(&sums[0], &xp[t0*ld], ld, mt, &row[0], nb, gs/32, &sc[0], &offs[0])
 			for t := 0; t < mt; t++ {
 				s := sums[t]
 				if ld < k {

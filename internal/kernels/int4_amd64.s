@@ -22,23 +22,26 @@ DATA i4shift<>+0(SB)/8, $0x0400040004000400
 DATA i4shift<>+8(SB)/8, $0x0400040004000400
 GLOBL i4shift<>(SB), RODATA|NOPTR, $16
 
-// func dotsI4AVX512(out *float32, x *float32, ldx int, m int, q *byte, blocks int, gblk int, scales *float32, offs *float32)
+// func dotsI4AVX512(y *float32, ldy int, x *float32, ldx int, m int, q *byte, ldq int, blocks int, gblk int, scales *float32, lds int, offs *float32, ldo int, rows int)
 //
 // The fused unpack-and-dot of the small-m path: for 1 ≤ m ≤ 4 rows of x
-// (row stride ldx) and one row of packed codes q, blocks blocks of 32
-// inputs (16 bytes) in groups of gblk blocks, group g with scale
-// scales[g] and offset offs[g] = 8 + zero point,
+// (row stride ldx) and rows ≥ 1 rows r of packed codes q + r·ldq bytes,
+// blocks blocks of 32 inputs (16 bytes) in groups of gblk blocks, group g
+// of row r with scale scales[r·lds+g] and offset offs[r·ldo+g] = 8 + zero
+// point (ldo 0: the same offsets for every row),
 //
-//	for t := 0; t < m; t++ {
-//		var s float32
-//		for b := 0; b < blocks; b++ {
-//			lut := (u - offs[b/gblk]) · scales[b/gblk] for u = 0..15
-//			for j := 0; j < 16; j++ {
-//				s += x[t*ldx+32*b+j] * lut[q[16*b+j]&15]
-//				s += x[t*ldx+32*b+16+j] * lut[q[16*b+j]>>4]
+//	for r := 0; r < rows; r++ {
+//		for t := 0; t < m; t++ {
+//			var s float32
+//			for b := 0; b < blocks; b++ {
+//				lut := (u - offs[r*ldo+b/gblk]) · scales[r*lds+b/gblk] for u = 0..15
+//				for j := 0; j < 16; j++ {
+//					s += x[t*ldx+32*b+j] * lut[q[r*ldq+16*b+j]&15]
+//					s += x[t*ldx+32*b+16+j] * lut[q[r*ldq+16*b+j]>>4]
+//				}
 //			}
+//			y[t*ldy+r] = s
 //		}
-//		out[t] = s
 //	}
 //
 // that is, x is given with each block of 32 inputs reordered, the even
@@ -81,8 +84,8 @@ GLOBL i4shift<>(SB), RODATA|NOPTR, $16
 	VFMADD231PS 0(XP)(AX*8), Z0, A0; \
 	VFMADD231PS 64(XP)(AX*8), Z1, A1
 
-// I4SUM stores the sum of the lanes of A0..A3 at out[off/4].
-#define I4SUM(A0, A1, A2, A3, off) \
+// I4SUM stores the sum of the lanes of A0..A3 at MEM.
+#define I4SUM(A0, A1, A2, A3, MEM) \
 	VADDPS A1, A0, Z0; \
 	VADDPS A3, A2, Z1; \
 	VADDPS Z1, Z0, Z0; \
@@ -94,26 +97,32 @@ GLOBL i4shift<>(SB), RODATA|NOPTR, $16
 	VADDPS X1, X0, X0; \
 	VPERMILPS $0xB1, X0, X1; \
 	VADDSS X1, X0, X0; \
-	VMOVSS X0, off(DI)
+	VMOVSS X0, MEM
 
-TEXT ·dotsI4AVX512(SB), NOSPLIT, $0-72
-	MOVQ out+0(FP), DI
-	MOVQ x+8(FP), R8
-	MOVQ ldx+16(FP), R13
+TEXT ·dotsI4AVX512(SB), NOSPLIT, $0-112
+	MOVQ y+0(FP), DI
+	MOVQ x+16(FP), R8
+	MOVQ ldx+24(FP), R13
 	SHLQ $2, R13
 	LEAQ (R8)(R13*1), R9
 	LEAQ (R9)(R13*1), R10
 	LEAQ (R10)(R13*1), R11
-	MOVQ m+24(FP), R14
-	MOVQ q+32(FP), SI
-	MOVQ blocks+40(FP), DX
-	MOVQ gblk+48(FP), CX
-	MOVQ scales+56(FP), R12
-	MOVQ offs+64(FP), R13
-	XORQ AX, AX
-	XORQ R15, R15
+	MOVQ m+32(FP), R14
+	MOVQ q+40(FP), SI
+	MOVQ scales+72(FP), R12
+	MOVQ offs+88(FP), R13
 	VPMOVZXBD i4iota<>(SB), Z29
 	VCVTDQ2PS Z29, Z29
+	CMPQ rows+104(FP), $0
+	JLE  i4ret
+
+// Each row of codes: SI, R12, R13 and DI point at its codes, scales,
+// offsets and output.
+i4row:
+	MOVQ blocks+56(FP), DX
+	MOVQ gblk+64(FP), CX
+	XORQ AX, AX
+	XORQ R15, R15
 	VPXORD Z12, Z12, Z12
 	VPXORD Z13, Z13, Z13
 	VPXORD Z14, Z14, Z14
@@ -162,9 +171,8 @@ i4m1one:
 	ADDQ $16, AX
 	JMP  i4m1
 i4m1done:
-	I4SUM(Z12, Z13, Z14, Z15, 0)
-	VZEROUPPER
-	RET
+	I4SUM(Z12, Z13, Z14, Z15, (DI))
+	JMP  i4next
 
 i4m2:
 	TESTQ DX, DX
@@ -193,10 +201,11 @@ i4m2one:
 	ADDQ $16, AX
 	JMP  i4m2
 i4m2done:
-	I4SUM(Z12, Z13, Z14, Z15, 0)
-	I4SUM(Z16, Z17, Z18, Z19, 4)
-	VZEROUPPER
-	RET
+	MOVQ ldy+8(FP), BX
+	SHLQ $2, BX
+	I4SUM(Z12, Z13, Z14, Z15, (DI))
+	I4SUM(Z16, Z17, Z18, Z19, (DI)(BX*1))
+	JMP  i4next
 
 i4m3:
 	TESTQ DX, DX
@@ -227,11 +236,12 @@ i4m3one:
 	ADDQ $16, AX
 	JMP  i4m3
 i4m3done:
-	I4SUM(Z12, Z13, Z14, Z15, 0)
-	I4SUM(Z16, Z17, Z18, Z19, 4)
-	I4SUM(Z20, Z21, Z22, Z23, 8)
-	VZEROUPPER
-	RET
+	MOVQ ldy+8(FP), BX
+	SHLQ $2, BX
+	I4SUM(Z12, Z13, Z14, Z15, (DI))
+	I4SUM(Z16, Z17, Z18, Z19, (DI)(BX*1))
+	I4SUM(Z20, Z21, Z22, Z23, (DI)(BX*2))
+	JMP  i4next
 
 i4m4:
 	TESTQ DX, DX
@@ -264,10 +274,25 @@ i4m4one:
 	ADDQ $16, AX
 	JMP  i4m4
 i4m4done:
-	I4SUM(Z12, Z13, Z14, Z15, 0)
-	I4SUM(Z16, Z17, Z18, Z19, 4)
-	I4SUM(Z20, Z21, Z22, Z23, 8)
-	I4SUM(Z24, Z25, Z26, Z27, 12)
+	MOVQ ldy+8(FP), BX
+	SHLQ $2, BX
+	LEAQ (BX)(BX*2), DX
+	I4SUM(Z12, Z13, Z14, Z15, (DI))
+	I4SUM(Z16, Z17, Z18, Z19, (DI)(BX*1))
+	I4SUM(Z20, Z21, Z22, Z23, (DI)(BX*2))
+	I4SUM(Z24, Z25, Z26, Z27, (DI)(DX*1))
+
+// The next row of codes (the count of rows left is kept in its argument).
+i4next:
+	ADDQ $4, DI
+	ADDQ ldq+48(FP), SI
+	MOVQ lds+80(FP), BX
+	LEAQ (R12)(BX*4), R12
+	MOVQ ldo+96(FP), BX
+	LEAQ (R13)(BX*4), R13
+	DECQ rows+104(FP)
+	JNZ  i4row
+i4ret:
 	VZEROUPPER
 	RET
 // func widenI4AVX512(dst *float32, q *byte, n int, scale float32, off float32)

@@ -108,3 +108,29 @@ func loadAverage() float64 {
 	}
 	return v
 }
+
+// BenchmarkLinearInt4Blocks runs the int4 weights the kernel of 32-input
+// blocks takes (dotsI4AVX512: groups of 32 or 64, or In not a multiple of
+// 128) at m = 1 and 4, one thread; the CPU time per op is reported too.
+//
+//	go test ./internal/kernels -run '^$' -bench 'LinearInt4Blocks' -benchtime 200x
+func BenchmarkLinearInt4Blocks(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 4))
+	for _, s := range []struct{ out, in, group int }{{2048, 2048, 32}, {2048, 2048, 64}, {2048, 2080, 32}} {
+		for _, m := range []int{1, 4} {
+			w := makeInt4(rng, s.out, s.in, s.group, false)
+			x := randF32(rng, m*s.in)
+			y := make([]float32, m*s.out)
+			b.Run(fmt.Sprintf("m=%d,out=%d,in=%d/I4-g%d", m, s.out, s.in, s.group), func(b *testing.B) {
+				b.SetBytes(int64(len(w.Data)))
+				c0 := processCPU()
+				for b.Loop() {
+					Linear(y, x, m, w, nil, 1)
+				}
+				if c := processCPU() - c0; c > 0 {
+					b.ReportMetric(float64(c.Nanoseconds())/1e3/float64(b.N), "cpu-us/op")
+				}
+			})
+		}
+	}
+}
