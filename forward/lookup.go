@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/hubmirror/hubmirror/arch"
+	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/internal/kernels"
 	"github.com/hubmirror/hubmirror/weights"
 )
@@ -25,8 +26,8 @@ type tensorSet struct {
 	// (fp8 widened to f32 copies, counted as F32 in matrixElems too), and
 	// of the int8 ones run as W8A8.
 	quantElems map[string]int64
-	groupSize  *int      // configGroupSize, once read
-	acts       **actArgs // int8Activations, once read
+	groupSize  *int                     // configGroupSize, once read
+	acts       **formats.ActivationArgs // int8Activations, once read
 	// transientW8A8 packs W8A8 weights per product (see w8a8.go).
 	transientW8A8 bool
 	// ggmlQ8 sets Q8Activations on GGUF matrices (Options.GGMLQ8Activations).

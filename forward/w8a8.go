@@ -1,10 +1,9 @@
 package forward
 
 import (
-	"encoding/json"
 	"fmt"
-	"sort"
 
+	"github.com/hubmirror/hubmirror/formats"
 	"github.com/hubmirror/hubmirror/internal/kernels"
 )
 
@@ -21,56 +20,14 @@ import (
 // that caller releases each layer's pages as it goes to bound memory, so
 // the weights are packed for each product instead (kernels.W8A8.Transient).
 
-// actArgs are the input_activations of a config group.
-type actArgs struct {
-	NumBits   int    `json:"num_bits"`
-	Type      string `json:"type"`
-	Symmetric bool   `json:"symmetric"`
-	Dynamic   any    `json:"dynamic"` // true, false or "local"
-	Strategy  string `json:"strategy"`
-}
-
-// dynamicInt8 reports whether a are dynamic per-token symmetric int8
-// activations.
-func (a *actArgs) dynamicInt8() bool {
-	return a.NumBits == 8 && a.Type == "int" && a.Symmetric && a.Dynamic == true && a.Strategy == "token"
-}
-
-// int8Activations returns the input_activations of the config group of
-// config.json's quantization_config whose weights are 8-bit integers (the
-// first such group, by name), nil when it has none.
-func (s *tensorSet) int8Activations() *actArgs {
-	if s.acts != nil {
-		return *s.acts
+// int8Activations is formats.Int8Activations of the model's config, read
+// once.
+func (s *tensorSet) int8Activations() *formats.ActivationArgs {
+	if s.acts == nil {
+		a := formats.Int8Activations(s.g.Config)
+		s.acts = &a
 	}
-	var c struct {
-		Q struct {
-			Groups map[string]struct {
-				Weights *struct {
-					NumBits int    `json:"num_bits"`
-					Type    string `json:"type"`
-				} `json:"weights"`
-				Inputs *actArgs `json:"input_activations"`
-			} `json:"config_groups"`
-		} `json:"quantization_config"`
-	}
-	var found *actArgs
-	if s.g.Config != nil && json.Unmarshal(s.g.Config, &c) == nil {
-		keys := make([]string, 0, len(c.Q.Groups))
-		for k := range c.Q.Groups {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			g := c.Q.Groups[k]
-			if g.Weights != nil && g.Weights.NumBits == 8 && g.Weights.Type == "int" {
-				found = g.Inputs
-				break
-			}
-		}
-	}
-	s.acts = &found
-	return found
+	return *s.acts
 }
 
 // w8a8 makes the I8 weight w (tensor wname, its scales attached) a W8A8
@@ -80,7 +37,7 @@ func (s *tensorSet) w8a8(w *kernels.Weight, wname string) error {
 	if a == nil {
 		return nil
 	}
-	if !a.dynamicInt8() {
+	if !a.DynamicInt8() {
 		return fmt.Errorf("%w: tensor %s: quantization_config quantizes the activations as %d-bit %s, dynamic %v, strategy %q; "+
 			"the forward pass runs dynamic per-token symmetric int8 activations (W8A8) only",
 			ErrUnsupported, quote(wname), a.NumBits, a.Type, a.Dynamic, a.Strategy)
