@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "hsum_amd64.h"
 
 // func dotAVX512(x, y *float32, n int) float32
 //
@@ -45,14 +46,7 @@ dotsum:
 	VADDPS Z1, Z0, Z0
 	VADDPS Z3, Z2, Z2
 	VADDPS Z2, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VPERMILPS $0x4E, X0, X1
-	VADDPS X1, X0, X0
-	VPERMILPS $0xB1, X0, X1
-	VADDSS X1, X0, X0
+	HSUMZ0
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET

@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "hsum_amd64.h"
 
 // AVX-512 (F, BW) decoders and dot products of ggml's block types, the
 // fast versions of the plain loops in ggml.go. The decoders compute every
@@ -151,14 +152,7 @@ GLOBL ggmlDMin<>(SB), RODATA|NOPTR, $64
 	VADDPS Z10, Z0, Z0; \
 	VADDPS Z12, Z11, Z11; \
 	VADDPS Z11, Z0, Z0; \
-	VEXTRACTF64X4 $1, Z0, Y1; \
-	VADDPS Y1, Y0, Y0; \
-	VEXTRACTF128 $1, Y0, X1; \
-	VADDPS X1, X0, X0; \
-	VPERMILPS $0x4E, X0, X1; \
-	VADDPS X1, X0, X0; \
-	VPERMILPS $0xB1, X0, X1; \
-	VADDSS X1, X0, X0
+	HSUMZ0
 
 #define DOT_ZERO \
 	VPXORD Z0, Z0, Z0; \

@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "hsum_amd64.h"
 #include "transpose_amd64.h"
 
 // The int4 (W4A16) kernels: a fused unpack-and-dot for the small-m path
@@ -90,14 +91,7 @@ GLOBL i4shift<>(SB), RODATA|NOPTR, $16
 	VADDPS A1, A0, Z0; \
 	VADDPS A3, A2, Z1; \
 	VADDPS Z1, Z0, Z0; \
-	VEXTRACTF64X4 $1, Z0, Y1; \
-	VADDPS Y1, Y0, Y0; \
-	VEXTRACTF128 $1, Y0, X1; \
-	VADDPS X1, X0, X0; \
-	VPERMILPS $0x4E, X0, X1; \
-	VADDPS X1, X0, X0; \
-	VPERMILPS $0xB1, X0, X1; \
-	VADDSS X1, X0, X0; \
+	HSUMZ0; \
 	VMOVSS X0, MEM
 
 TEXT ·dotsI4AVX512(SB), NOSPLIT, $0-112
@@ -408,14 +402,7 @@ wI4done:
 	VADDPS A1, A0, Z0; \
 	VADDPS A3, A2, Z1; \
 	VADDPS Z1, Z0, Z0; \
-	VEXTRACTF64X4 $1, Z0, Y1; \
-	VADDPS Y1, Y0, Y0; \
-	VEXTRACTF128 $1, Y0, X1; \
-	VADDPS X1, X0, X0; \
-	VPERMILPS $0x4E, X0, X1; \
-	VADDPS X1, X0, X0; \
-	VPERMILPS $0xB1, X0, X1; \
-	VADDSS X1, X0, X0; \
+	HSUMZ0; \
 	VMOVSS X0, MEM
 
 TEXT ·dotsI4x128AVX512(SB), NOSPLIT, $0-112
@@ -677,12 +664,7 @@ c4end:
 // I4SUMY stores the sum of the lanes of A0 and A1 at out[off/4].
 #define I4SUMY(A0, A1, off) \
 	VADDPS A1, A0, Y0; \
-	VEXTRACTF128 $1, Y0, X1; \
-	VADDPS X1, X0, X0; \
-	VPERMILPS $0x4E, X0, X1; \
-	VADDPS X1, X0, X0; \
-	VPERMILPS $0xB1, X0, X1; \
-	VADDSS X1, X0, X0; \
+	HSUMY0; \
 	VMOVSS X0, off(DI)
 
 TEXT ·dotsI4AVX2(SB), NOSPLIT, $0-72

@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "hsum_amd64.h"
 #include "transpose_amd64.h"
 
 // The int8 kernels: the packers of B widen w = float32(q)·scale (one f32
@@ -355,14 +356,7 @@ bI8done:
 	VADDPS A1, A0, Z0; \
 	VADDPS A3, A2, Z1; \
 	VADDPS Z1, Z0, Z0; \
-	VEXTRACTF64X4 $1, Z0, Y1; \
-	VADDPS Y1, Y0, Y0; \
-	VEXTRACTF128 $1, Y0, X1; \
-	VADDPS X1, X0, X0; \
-	VPERMILPS $0x4E, X0, X1; \
-	VADDPS X1, X0, X0; \
-	VPERMILPS $0xB1, X0, X1; \
-	VADDSS X1, X0, X0; \
+	HSUMZ0; \
 	VMOVSS X0, off(DI)
 
 TEXT ·dotsI8AVX512(SB), NOSPLIT, $0-64
