@@ -187,39 +187,27 @@ func GGUF(g *weights.Graph, cfg *arch.Config, opts GGUFOptions) (*GGUFModel, err
 		return nil, fmt.Errorf("%w: type %q (%s)", ErrGGUFUnsupported, tname, ggufTypeNames)
 	}
 	rep := &GGUFReport{Format: "gguf", Architecture: fam.arch, FileType: gt.name, Tensors: []GGUFTensor{}}
-	md := []gguf.KV{
-		{Key: "general.architecture", Value: fam.arch},
-		{Key: "general.type", Value: "model"},
-	}
-	if opts.Name != "" {
-		md = append(md, gguf.KV{Key: "general.name", Value: opts.Name})
-	}
+	md := ggufGeneral(fam.arch, opts.Name)
 	hp, err := ggufHyperparameters(fam, cfg)
 	if err != nil {
 		return nil, err
 	}
 	md = append(md, hp...)
-	md = append(md,
-		gguf.KV{Key: "general.file_type", Value: gt.fileType},
-		gguf.KV{Key: "general.quantization_version", Value: uint32(2)}, // GGML_QNT_VERSION
-	)
-	switch {
-	case opts.NoVocab:
-		md = append(md, gguf.KV{Key: "tokenizer.ggml.model", Value: "no_vocab"})
-		rep.Vocabulary = "none (tokenizer.ggml.model = no_vocab)"
-	case opts.TokenizerDir == "":
-		return nil, fmt.Errorf("%w: no tokenizer directory (llama.cpp needs the vocabulary; --no-vocab writes the file without one)", ErrGGUFVocab)
-	default:
-		v, err := readGGUFVocab(opts.TokenizerDir, c.VocabSize)
+	md = append(md, ggufFileType(gt.fileType)...)
+	vocab, desc, err := ggufVocabulary(opts, func(dir string) ([]gguf.KV, string, error) {
+		v, err := readGGUFVocab(dir, c.VocabSize)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if err := ggufPhi3Name(opts.Name, v.tokens); err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		md = append(md, v.metadata()...)
-		rep.Vocabulary = v.describe()
+		return v.metadata(), v.describe(), nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	md, rep.Vocabulary = append(md, vocab...), desc
 
 	embed, _ := g.Tensor("model.embed_tokens.weight")
 	if embed == nil {
@@ -633,4 +621,38 @@ func encodeFloats(v []float32, typ gguf.Type) ([]byte, error) {
 	}
 	b := make([]byte, 2*len(v))
 	return b, weights.EncodeFloat32(b, v, weights.F16)
+}
+
+// ggufGeneral is the metadata that opens a file of the llama.cpp
+// architecture arch (named name when not "").
+func ggufGeneral(arch, name string) []gguf.KV {
+	md := []gguf.KV{
+		{Key: "general.architecture", Value: arch},
+		{Key: "general.type", Value: "model"},
+	}
+	if name != "" {
+		md = append(md, gguf.KV{Key: "general.name", Value: name})
+	}
+	return md
+}
+
+// ggufFileType is the metadata of the file's llama.cpp file type.
+func ggufFileType(fileType uint32) []gguf.KV {
+	return []gguf.KV{
+		{Key: "general.file_type", Value: fileType},
+		{Key: "general.quantization_version", Value: uint32(2)}, // GGML_QNT_VERSION
+	}
+}
+
+// ggufVocabulary is the vocabulary metadata of a file and its description
+// for the report: none with --no-vocab, else what read makes of the
+// tokenizer directory.
+func ggufVocabulary(opts GGUFOptions, read func(dir string) ([]gguf.KV, string, error)) ([]gguf.KV, string, error) {
+	switch {
+	case opts.NoVocab:
+		return []gguf.KV{{Key: "tokenizer.ggml.model", Value: "no_vocab"}}, "none (tokenizer.ggml.model = no_vocab)", nil
+	case opts.TokenizerDir == "":
+		return nil, "", fmt.Errorf("%w: no tokenizer directory (llama.cpp needs the vocabulary; --no-vocab writes the file without one)", ErrGGUFVocab)
+	}
+	return read(opts.TokenizerDir)
 }

@@ -240,13 +240,7 @@ func ggufEncoderGGUF(g *weights.Graph, cfg *arch.Config, e *ggufEncoder, opts GG
 		return nil, err
 	}
 	rep := &GGUFReport{Format: "gguf", Architecture: e.arch, FileType: gt.name, Tensors: []GGUFTensor{}}
-	md := []gguf.KV{
-		{Key: "general.architecture", Value: e.arch},
-		{Key: "general.type", Value: "model"},
-	}
-	if opts.Name != "" {
-		md = append(md, gguf.KV{Key: "general.name", Value: opts.Name})
-	}
+	md := ggufGeneral(e.arch, opts.Name)
 	md = append(md, hp...)
 	if opts.TokenizerDir != "" {
 		pooling, err := ggufPoolingType(opts.TokenizerDir)
@@ -257,27 +251,22 @@ func ggufEncoderGGUF(g *weights.Graph, cfg *arch.Config, e *ggufEncoder, opts GG
 			md = append(md, gguf.KV{Key: e.arch + ".pooling_type", Value: pooling})
 		}
 	}
-	md = append(md,
-		gguf.KV{Key: "general.file_type", Value: gt.fileType},
-		gguf.KV{Key: "general.quantization_version", Value: uint32(2)})
+	md = append(md, ggufFileType(gt.fileType)...)
 	if e.arch == "bert" {
 		// llama.cpp's bert graph requires it, vocabulary or not.
 		md = append(md, gguf.KV{Key: "tokenizer.ggml.token_type_count", Value: uint32(typeCount)})
 	}
-	switch {
-	case opts.NoVocab:
-		md = append(md, gguf.KV{Key: "tokenizer.ggml.model", Value: "no_vocab"})
-		rep.Vocabulary = "none (tokenizer.ggml.model = no_vocab)"
-	case opts.TokenizerDir == "":
-		return nil, fmt.Errorf("%w: no tokenizer directory (llama.cpp needs the vocabulary; --no-vocab writes the file without one)", ErrGGUFVocab)
-	default:
-		v, err := readGGUFEncoderVocab(opts.TokenizerDir, vocabRows)
+	vocab, desc, err := ggufVocabulary(opts, func(dir string) ([]gguf.KV, string, error) {
+		v, err := readGGUFEncoderVocab(dir, vocabRows)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		md = append(md, v.metadata()...)
-		rep.Vocabulary = v.describe()
+		return v.metadata(), v.describe(), nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	md, rep.Vocabulary = append(md, vocab...), desc
 
 	labels, err := e.classifierLabels(g, cfg)
 	if err != nil {
