@@ -31,7 +31,9 @@ func GGUFWriter(opts quantize.GGUFOptions, report func(*quantize.GGUFReport)) Wr
 	return func(dir, srcDir string, g *weights.Graph, cfg *arch.Config, release func()) ([]string, error) {
 		o := opts
 		if srcDir != "" {
-			o.Name = filepath.Base(filepath.Clean(srcDir))
+			if o.Name == "" {
+				o.Name = filepath.Base(filepath.Clean(srcDir))
+			}
 			o.TokenizerDir = srcDir
 		}
 		m, err := quantize.GGUF(g, cfg, o)

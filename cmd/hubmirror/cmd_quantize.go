@@ -74,6 +74,7 @@ outputs the file holds (last_hidden_state, and pooler_output and logits when wri
 			&cli.StringSliceFlag{Name: "include", Usage: "glob of 2-D weights to quantize although the rule keeps them (repeatable)"},
 			&cli.StringFlag{Name: "format", Value: "safetensors", Usage: "safetensors, or gguf (--scheme q8_0, f16, bf16, f32, q4_0, q4_k_m, q5_k_m or q6_k)"},
 			&cli.BoolFlag{Name: "no-vocab", Usage: "--format gguf: write no vocabulary (tokenizer.ggml.model no_vocab)"},
+			&cli.StringFlag{Name: "name", Usage: "--format gguf: the model's name (general.name, which llama.cpp and Ollama show)"},
 		}, passFlags()...),
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
@@ -87,8 +88,8 @@ outputs the file holds (last_hidden_state, and pooler_output and logits when wri
 			if c.String("format") == "gguf" {
 				return quantizeGGUF(c, args)
 			}
-			if c.Bool("no-vocab") {
-				return usageErrorf("--no-vocab is for --format gguf")
+			if c.Bool("no-vocab") || c.IsSet("name") {
+				return usageErrorf("--no-vocab and --name are for --format gguf")
 			}
 			scheme, err := quantize.ParseScheme(c.String("scheme"))
 			if err != nil {
@@ -174,7 +175,7 @@ func quantizeGGUF(c *cli.Context, args []string) error {
 	// (quantize.OpenGGUF reads a masked-LM model back as its base class):
 	// the outputs it has are compared, the others listed as not compared.
 	opts.Validate.PartialCandidate = true
-	gopts := quantize.GGUFOptions{Type: typ, NoVocab: c.Bool("no-vocab"), Threads: c.Int("threads")}
+	gopts := quantize.GGUFOptions{Type: typ, NoVocab: c.Bool("no-vocab"), Name: c.String("name"), Threads: c.Int("threads")}
 	var rep *quantize.GGUFReport
 	pass := func(g *weights.Graph, cfg *arch.Config) (*weights.Graph, any, error) {
 		plan := gopts

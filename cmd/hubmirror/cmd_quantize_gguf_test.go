@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hubmirror/hubmirror/artifact"
+	"github.com/hubmirror/hubmirror/formats/gguf"
 )
 
 func TestQuantizeGGUF(t *testing.T) {
@@ -133,5 +134,28 @@ func TestQuantizeGGUFRefusals(t *testing.T) {
 	}
 	if _, err := os.Stat(dst); !os.IsNotExist(err) {
 		t.Errorf("DST written: %v", err)
+	}
+}
+
+// TestQuantizeGGUFName: --name sets general.name (the source directory's
+// name was written whatever the options said); --name without --format
+// gguf is a usage error. (The refusal of a Phi-3 name on a vocabulary
+// without Phi-3's tokens is quantize's TestGGUFPhi3Name.)
+func TestQuantizeGGUFName(t *testing.T) {
+	src := filepath.Join(fixtureModels, "llama-tiny-st")
+	dst := filepath.Join(t.TempDir(), "gguf")
+	if _, stderr, code := runCLI(t, "quantize", src, dst, "--scheme", "q8_0", "--format", "gguf", "--no-vocab", "--name", "Tiny Llama 42"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	f, err := gguf.ReadFile(filepath.Join(dst, artifact.GGUFFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if v, ok := f.Get("general.name"); !ok || v != "Tiny Llama 42" {
+		t.Errorf("general.name = %v, %v", v, ok)
+	}
+	if _, stderr, code := runCLI(t, "quantize", src, filepath.Join(t.TempDir(), "x"), "--scheme", "int8", "--name", "x"); code != 2 || !strings.Contains(stderr, "--name") {
+		t.Errorf("--name without --format gguf: exit %d: %s", code, stderr)
 	}
 }
